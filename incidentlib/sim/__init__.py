@@ -1,0 +1,1 @@
+"""The simulated Kubernetes cluster: test and demo infrastructure speaking the real REST API."""
