@@ -1,0 +1,192 @@
+"""The notebook side of the evidence contract: sources, findings, figures, glued scraps.
+
+    run = Run("outage", params={"namespace": namespace})
+    with run.source("kubernetes: pods") as src:
+        pods = ...
+    run.finding("SEV2", "backend crash-loops", "3/3 pods ...", "roll back to revision 2")
+    run.glue("pods", pods)
+    run.finish(severity)
+
+A source that fails leaves one clear line and a record in `sources`; the notebook goes on."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import RunbookError
+from .redact import redact_text, redact_value
+from .severity import LEVELS, Severity
+
+__all__ = ["Run", "SourceResult", "utcnow_iso", "show_table"]
+
+
+def utcnow_iso() -> str:
+    """Now, as an ISO 8601 string in UTC (scrapbook cannot glue datetimes)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [RunbookError, OSError, TimeoutError, ValueError]
+    for mod, name in (("psycopg", "Error"), ("kubernetes.client.exceptions", "ApiException"),
+                      ("urllib3.exceptions", "HTTPError"), ("kubernetes.config.config_exception", "ConfigException")):
+        m = sys.modules.get(mod)
+        if m is not None and hasattr(m, name):
+            errors.append(getattr(m, name))
+    return tuple(errors)
+
+
+@dataclass
+class SourceResult:
+    """What happened when a data source was read."""
+
+    source: str
+    ok: bool = False
+    status: str = "pending"  # ok | failed | skipped
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Run:
+    """One execution of a scenario notebook: collects what the evidence contract asks for."""
+
+    scenario: str
+    params: dict[str, Any] = field(default_factory=dict)
+    started_at: str = field(default_factory=utcnow_iso)
+    sources: list[SourceResult] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    quiet: bool = False
+
+    @contextmanager
+    def source(self, name: str) -> Iterator[SourceResult]:
+        """Read a data source; an expected failure is recorded and printed, never raised."""
+        rec = SourceResult(name)
+        t0 = time.perf_counter()
+        try:
+            yield rec
+        except _expected_errors() as e:
+            rec.ok, rec.status, rec.error = False, "failed", redact_text(_message(e))
+            if not self.quiet:
+                print(f"✗ {name}: {rec.error}")
+        else:
+            rec.ok, rec.status = True, "ok"
+        finally:
+            rec.seconds = round(time.perf_counter() - t0, 3)
+            self.sources.append(rec)
+
+    def skip(self, name: str, why: str) -> None:
+        """Record a source that was deliberately not read (no DSN given, no cluster) with the reason."""
+        self.sources.append(SourceResult(name, ok=False, status="skipped", error=why))
+        if not self.quiet:
+            print(f"– {name}: skipped: {why}")
+
+    def ok(self, name: str) -> bool:
+        """Whether the last read of the named source worked."""
+        for rec in reversed(self.sources):
+            if rec.source == name:
+                return rec.ok
+        return False
+
+    def finding(self, severity: str, title: str, detail: str = "", next_step: str = "", **extra: Any) -> dict[str, str]:
+        """Record a problem found, with the suggested next step."""
+        if severity not in LEVELS:
+            raise ValueError(f"finding severity {severity!r} is not one of {', '.join(LEVELS)}")
+        rec = {"severity": severity, "title": redact_text(title), "detail": redact_text(detail),
+               "next_step": redact_text(next_step)}
+        rec.update({k: redact_value(v) for k, v in extra.items()})
+        self.findings.append(rec)
+        return rec
+
+    def record_action(self, action: dict[str, Any]) -> None:
+        """Record a mitigation shown or applied (it goes to the `actions` scrap)."""
+        self.actions.append(redact_value(dict(action)))
+
+    def glue(self, name: str, value: Any, *, display: bool = False) -> None:
+        """Glue a scrap for machine readers, redacted first."""
+        glue(name, value, display=display)
+
+    def sources_table(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([asdict(s) for s in self.sources], columns=["source", "ok", "status", "error", "seconds"])
+
+    def findings_table(self) -> Any:
+        import pandas as pd
+
+        cols = ["severity", "title", "detail", "next_step"]
+        df = pd.DataFrame(self.findings)
+        if df.empty:
+            return pd.DataFrame(columns=cols)
+        return df.sort_values("severity", kind="stable")[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
+
+    def finish(self, severity: Severity) -> dict[str, Any]:
+        """Glue the scraps every scenario leaves: scenario, severity, findings, sources, actions, times."""
+        finished_at = utcnow_iso()
+        glue("scenario", self.scenario)
+        glue("severity", severity.as_dict())
+        glue("findings", [dict(f) for f in self.findings])
+        glue("sources", [asdict(s) for s in self.sources])
+        glue("actions", list(self.actions))
+        glue("figures", {k: v for k, v in self.figures.items() if isinstance(v, int | float | str | bool) or v is None})
+        glue("started_at", self.started_at)
+        glue("finished_at", finished_at)
+        return {"severity": severity.as_dict(), "finished_at": finished_at}
+
+
+def _message(e: BaseException) -> str:
+    text = str(e).strip()
+    if not text:
+        return type(e).__name__
+    if isinstance(e, RunbookError):
+        return text
+    first = text.splitlines()[0]
+    return f"{type(e).__name__}: {first[:500]}"
+
+
+def glue(name: str, value: Any, *, display: bool = False) -> None:
+    """scrapbook.glue with redaction and DataFrames made parquet-safe (mixed object columns become text)."""
+    import pandas as pd
+    import scrapbook as sb
+
+    value = redact_value(value)
+    if isinstance(value, pd.DataFrame):
+        value = _parquet_safe(value)
+    sb.glue(name, value, display=display)
+
+
+def _parquet_safe(df: Any) -> Any:
+    import pyarrow as pa
+
+    try:
+        pa.Table.from_pandas(df, preserve_index=False)
+        return df.reset_index(drop=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        out = df.reset_index(drop=True).copy()
+        for col in out.columns:
+            try:
+                pa.array(out[col])
+            except (pa.ArrowException, TypeError, ValueError):
+                out[col] = out[col].map(lambda v: None if v is None else str(v))
+        return out
+
+
+def show_table(df: Any, *, max_rows: int = 30, empty: str = "nothing to show", caption: str | None = None) -> None:
+    """Display the first rows of a table and a count of the rest; a clear line when it is empty."""
+    from IPython.display import display
+
+    if df is None or len(df) == 0:
+        print(f"({empty})")
+        return
+    if caption:
+        print(caption)
+    display(df.head(max_rows))
+    if len(df) > max_rows:
+        print(f"... and {len(df) - max_rows} more rows (the full table is in the scrap)")
