@@ -1,0 +1,248 @@
+"""HTTP health and latency probes with the breakdown `curl -w` gives.
+
+Times are curl's (cumulative from the start of the request, in ms): `dns_ms` = time_namelookup,
+`connect_ms` = time_connect, `tls_ms` = time_appconnect (0 without TLS), `ttfb_ms` = time_starttransfer,
+`total_ms` = time_total. Every probe has one deadline (`timeout`) covering DNS, connect, TLS and the
+reply, so a probe never hangs the notebook. A failed probe is a row with `error` set, not an exception.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import ipaddress
+import math
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from .errors import InvalidParameter, SourceUnavailable
+
+__all__ = [
+    "ProbeResult",
+    "LATENCY_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "probe",
+    "probe_many",
+    "latency_frame",
+    "latency_summary",
+    "slo_verdict",
+    "check_login",
+    "require_reachable",
+]
+
+LATENCY_COLUMNS = ["status", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms", "error"]
+SUMMARY_COLUMNS = ["p50_ms", "p95_ms", "p99_ms", "error_rate", "count"]
+_MAX_BODY = 1 << 20  # read at most 1 MiB of a reply: a probe measures, it does not download
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One request: its status (None when no reply came), curl-style times in ms, and why it failed."""
+
+    status: int | None
+    dns_ms: float
+    connect_ms: float
+    tls_ms: float
+    ttfb_ms: float
+    total_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A reply with a 2xx or 3xx status."""
+        return self.error is None and self.status is not None and 200 <= self.status < 400
+
+
+def _parse_url(url: str) -> urllib.parse.SplitResult:
+    if not isinstance(url, str) or not url:
+        raise InvalidParameter(f"URL {url!r} is empty; give a full URL such as https://api.example.com/health")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameter(
+            f"URL {url!r} is not an http(s) URL with a host; give e.g. https://api.example.com/health"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise InvalidParameter(f"URL {url!r} has an invalid port") from None
+    return parts
+
+
+def _resolve(host: str, port: int, deadline: float) -> tuple:
+    """getaddrinfo bounded by the deadline (it has no timeout of its own)."""
+    try:
+        ipaddress.ip_address(host)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4]
+    except ValueError:
+        pass
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        return future.result(timeout=max(deadline - time.perf_counter(), 0.001))[0][4]
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError("DNS lookup did not finish in time") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
+          headers: Mapping[str, str] | None = None, timeout: float = 5.0,
+          verify_tls: bool = True) -> ProbeResult:
+    """Send one request and time it like `curl -w`; never raises for network trouble, never exceeds `timeout`."""
+    parts = _parse_url(url)
+    if timeout <= 0:
+        raise InvalidParameter(f"timeout {timeout!r} must be a positive number of seconds")
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    data = body.encode() if isinstance(body, str) else body
+    hdrs = {"User-Agent": "incident-runbook-probe/1", "Accept": "*/*", "Connection": "close"}
+    if data is not None:
+        hdrs["Content-Type"] = "application/json"
+    hdrs.update(headers or {})
+
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    marks = {"dns": 0.0, "connect": 0.0, "tls": 0.0, "ttfb": 0.0}
+    status: int | None = None
+    sock: socket.socket | None = None
+    stage = "dns"
+
+    def ms(t: float) -> float:
+        return round((t - t0) * 1000, 3)
+
+    try:
+        addr = _resolve(parts.hostname or "", port, deadline)
+        marks["dns"] = ms(time.perf_counter())
+        stage = "connect"
+        sock = socket.socket(socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(_remaining(deadline))
+        sock.connect(addr)
+        marks["connect"] = ms(time.perf_counter())
+        if tls:
+            stage = "tls"
+            ctx = ssl.create_default_context()
+            if not verify_tls:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            sock.settimeout(_remaining(deadline))
+            sock = ctx.wrap_socket(sock, server_hostname=parts.hostname)
+            marks["tls"] = ms(time.perf_counter())
+        stage = "reply"
+        conn = http.client.HTTPConnection(parts.hostname or "", port, timeout=_remaining(deadline))
+        conn.sock = sock
+        conn.request(method, target, body=data, headers=hdrs)
+        sock.settimeout(_remaining(deadline))
+        resp = conn.getresponse()
+        marks["ttfb"] = ms(time.perf_counter())
+        status = resp.status
+        read = 0
+        while read < _MAX_BODY:
+            sock.settimeout(_remaining(deadline))
+            chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+            if not chunk:
+                break
+            read += len(chunk)
+        resp.close()
+        error = None
+    except (TimeoutError, socket.timeout):
+        error = f"timeout after {timeout:g} s (during {stage})"
+    except ssl.SSLError as e:
+        error = f"TLS error: {e.reason or e}"
+    except socket.gaierror as e:
+        error = f"DNS lookup failed: {e.strerror or e}"
+    except ConnectionRefusedError:
+        error = "connection refused"
+    except (OSError, http.client.HTTPException) as e:
+        error = f"{type(e).__name__} during {stage}: {e}"
+    finally:
+        if sock is not None:
+            sock.close()
+    total = ms(time.perf_counter())
+    return ProbeResult(status, marks["dns"], marks["connect"], marks["tls"], marks["ttfb"], total, error)
+
+
+def probe_many(url: str, *, count: int = 10, timeout: float = 5.0, interval_s: float = 0.0,
+               method: str = "GET", body: bytes | str | None = None,
+               headers: Mapping[str, str] | None = None) -> list[ProbeResult]:
+    """The runbook's loop: `count` requests one after another, `interval_s` apart."""
+    if not isinstance(count, int) or count < 1 or count > 10_000:
+        raise InvalidParameter(f"probe count {count!r} must be a whole number from 1 to 10000")
+    results = []
+    for i in range(count):
+        if i and interval_s > 0:
+            time.sleep(interval_s)
+        results.append(probe(url, method=method, body=body, headers=headers, timeout=timeout))
+    return results
+
+
+def latency_frame(results: Iterable[ProbeResult]) -> pd.DataFrame:
+    """One row per probe: status (nullable Int64), the five curl times (float ms), error (str or None)."""
+    rows = [asdict(r) for r in results]
+    df = pd.DataFrame(rows, columns=LATENCY_COLUMNS)
+    df["status"] = df["status"].astype("Int64")
+    for col in LATENCY_COLUMNS[1:6]:
+        df[col] = df[col].astype("float64")
+    df["error"] = df["error"].astype("object")
+    return df
+
+
+def _failed(df: pd.DataFrame) -> pd.Series:
+    status = df["status"].astype("float64")
+    return df["error"].notna() | status.isna() | (status >= 400)
+
+
+def latency_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """p50/p95/p99 of total_ms over the probes that got a reply, the share that failed, and the count."""
+    replied = df.loc[df["status"].notna(), "total_ms"].astype("float64")
+    count = len(df)
+    q = replied.quantile([0.5, 0.95, 0.99]) if len(replied) else pd.Series([math.nan] * 3, index=[0.5, 0.95, 0.99])
+    return pd.DataFrame([{
+        "p50_ms": float(q[0.5]), "p95_ms": float(q[0.95]), "p99_ms": float(q[0.99]),
+        "error_rate": float(_failed(df).sum() / count) if count else math.nan,
+        "count": int(count),
+    }], columns=SUMMARY_COLUMNS)
+
+
+def slo_verdict(summary: pd.DataFrame, *, slo_ms: float) -> str:
+    """One line: is p95 within the latency SLO?"""
+    p95 = float(summary["p95_ms"].iloc[0])
+    if math.isnan(p95):
+        return f"no reply to measure against the {slo_ms:g} ms SLO"
+    if p95 <= slo_ms:
+        return f"within SLO: p95 {p95:.0f} ms <= {slo_ms:g} ms"
+    return f"SLO breached: p95 {p95:.0f} ms > {slo_ms:g} ms"
+
+
+def check_login(url: str, *, body: str = "{}", timeout: float = 5.0) -> ProbeResult:
+    """The runbook's functionality check: POST a JSON body to the login endpoint, expecting a 2xx."""
+    import json
+
+    try:
+        json.loads(body)
+    except ValueError as e:
+        raise InvalidParameter(f"login_body is not valid JSON ({e}); give e.g. '{{\"user\": \"probe\"}}'") from None
+    return probe(url, method="POST", body=body, timeout=timeout)
+
+
+def require_reachable(results: Iterable[ProbeResult], *, what: str) -> None:
+    """Raise SourceUnavailable naming the first error when no probe got any reply."""
+    results = list(results)
+    if results and all(r.status is None for r in results):
+        raise SourceUnavailable(f"{what}: none of {len(results)} requests got a reply ({results[0].error})")

@@ -1,0 +1,115 @@
+"""Fixtures of the performance tests: the demo HTTP service and a real Prometheus scraping it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from incidentlib.demoapp import DemoApp
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThrowawayPrometheus:
+    """Debian's prometheus on loopback with a temp config scraping `targets` every second."""
+
+    def __init__(self, targets: list[str]) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="perf-prom-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
+            "scrape_configs": [{"job_name": "demo", "static_configs": [{"targets": targets}]}],
+        }
+        (self.dir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+        self.log = open(self.dir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={self.dir / 'prometheus.yml'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.path={self.dir / 'data'}",
+             "--storage.tsdb.retention.time=1h", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"prometheus not ready after {timeout} s")
+
+    def wait_scraped(self, *, samples: int = 2, timeout: float = 20) -> None:
+        """Wait until the demo target has been scraped `samples` times since now."""
+        deadline = time.monotonic() + timeout
+        first = None
+        while time.monotonic() < deadline:
+            try:
+                q = urllib.parse.urlencode({"query": 'count_over_time(up{job="demo"}[1h])'})
+                with urllib.request.urlopen(f"{self.url}/api/v1/query?{q}", timeout=2) as r:
+                    res = json.loads(r.read())["data"]["result"]
+                n = int(float(res[0]["value"][1])) if res else 0
+                first = n if first is None else first
+                if n - first >= samples:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("prometheus did not scrape the demo app in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+
+@pytest.fixture
+def demo_app() -> Iterator[DemoApp]:
+    """A fresh demo service with no latency and no errors; tests set what they need."""
+    with DemoApp() as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
+    """A demo service and a real Prometheus scraping it every second (skips when prometheus is missing)."""
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.skip(f"prometheus binary not found at {PROMETHEUS}: apt-get install -y prometheus")
+    with DemoApp() as app:
+        prom = ThrowawayPrometheus([f"127.0.0.1:{app.port}"])
+        try:
+            try:
+                prom.wait_ready()
+            except RuntimeError as e:
+                pytest.skip(f"prometheus could not start: {e}")
+            yield app, prom
+        finally:
+            prom.stop()
