@@ -161,7 +161,7 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
             read += len(chunk)
         resp.close()
         error = None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         error = f"timeout after {timeout:g} s (during {stage})"
     except ssl.SSLError as e:
         error = f"TLS error: {e.reason or e}"

@@ -86,7 +86,7 @@ class Prometheus:
             except ValueError:
                 detail = body.strip()
             raise SourceUnavailable(f"Prometheus at {self.url} answered HTTP {e.code}: {detail or e.reason}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise SourceUnavailable(f"Prometheus at {self.url} did not answer within {self.timeout:g} s") from None
         except urllib.error.URLError as e:
             if isinstance(e.reason, TimeoutError | socket.timeout):
