@@ -55,29 +55,34 @@ class Cluster:
             headers["Content-Type"] = content_type
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         try:
-            return self.api_client.call_api(
-                path, method, query_params=params, header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=timeout,
+            _, url, hdrs, body_out, _ = self.api_client.param_serialize(
+                method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"],
             )
-        except ApiException as e:
-            raise _api_error(e, method, path) from None
+            resp = self.api_client.call_api(method, url, header_params=hdrs, body=body_out, _request_timeout=timeout)
+            data = resp.read()
+        except ApiException as e:  # TLS failures and unpreparable requests surface as status 0
+            raise KubeAPIError(
+                f"cannot reach the Kubernetes API at {self.server} ({_short(e)}); check the kubeconfig's "
+                "certificate-authority and server", reason="Unreachable",
+            ) from None
         except (HTTPError, OSError) as e:
             raise KubeAPIError(
                 f"cannot reach the Kubernetes API at {self.server} ({type(e).__name__}: {_short(e)}); "
                 "check that the cluster is up and that the kubeconfig's server and context are right",
                 reason="Unreachable",
             ) from None
+        if not 200 <= resp.status < 300:
+            raise _api_error(resp.status, resp.reason, data, method, path)
+        return data
 
     def get_json(self, path: str, *, query: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """GET an API path and return the decoded JSON (no model objects)."""
-        resp = self._call("GET", path, query=query, timeout=timeout)
-        return json.loads(resp.data)
+        return json.loads(self._call("GET", path, query=query, timeout=timeout))
 
     def get_text(self, path: str, *, query: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
         """GET an API path answered as text (container logs)."""
-        resp = self._call("GET", path, query=query, timeout=timeout, accept="*/*")
-        return resp.data.decode("utf-8", errors="replace")
+        data = self._call("GET", path, query=query, timeout=timeout, accept="*/*")
+        return data.decode("utf-8", errors="replace")
 
     def list_items(self, path: str, *, query: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
                    page_size: int = 1000) -> list[dict[str, Any]]:
@@ -96,8 +101,7 @@ class Cluster:
     def write_json(self, method: str, path: str, body: Any, *, content_type: str = "application/json",
                    query: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Send a change (POST/PUT/PATCH/DELETE). Only mitigation modules call this, and only with apply=True."""
-        resp = self._call(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
-        data = resp.data
+        data = self._call(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         return json.loads(data) if data else {}
 
     def server_version(self, *, timeout: float = 5.0) -> str:
@@ -127,21 +131,21 @@ def _short(e: BaseException) -> str:
     return text if len(text) < 300 else text[:300] + "..."
 
 
-def _api_error(e: Any, method: str, path: str) -> KubeAPIError:
-    message, reason = None, e.reason
+def _api_error(status: int, reason: str | None, body: bytes | None, method: str, path: str) -> KubeAPIError:
+    message = None
     try:
-        status = json.loads(e.body)
-        message = status.get("message")
-        reason = status.get("reason") or reason
+        doc = json.loads(body or b"")
+        message = doc.get("message")
+        reason = doc.get("reason") or reason
     except (TypeError, ValueError, AttributeError):
         pass
     hint = {
         401: "the credentials were refused; refresh them (kubectl config view, re-login)",
         403: "this identity may not do that; ask for read access (get/list/watch) on the namespace",
         404: "check the name and the namespace (kubectl get ... -A)",
-    }.get(e.status, "")
-    text = f"{method} {path} answered {e.status} {reason}: {message or e.reason}"
-    return KubeAPIError(text + (f"; {hint}" if hint else ""), status=e.status, reason=reason)
+    }.get(status, "")
+    text = f"{method} {path} answered {status} {reason}: {message or reason}"
+    return KubeAPIError(text + (f"; {hint}" if hint else ""), status=status, reason=reason)
 
 
 def connect(*, kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None,

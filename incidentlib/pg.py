@@ -76,12 +76,28 @@ def connect(
             application_name=application_name, options=options,
         )
     except psycopg.Error as e:
-        state = getattr(e, "sqlstate", None)
+        state = getattr(e, "sqlstate", None) or _connect_state(str(e))
         hint = _HINTS.get(state or "", "check that the server is up and reachable, and the host and port")
         raise DatabaseError(
             f"cannot connect to PostgreSQL at {target}: {redact_text(str(e).strip())}; {hint}", sqlstate=state
         ) from None
     return conn
+
+
+def _connect_state(text: str) -> str | None:
+    """psycopg reports connection failures without a SQLSTATE: recognise the usual ones by libpq's text."""
+    low = text.lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        return "28P01"
+    if "no pg_hba.conf entry" in low or "role" in low and "does not exist" in low:
+        return "28000"
+    if "database" in low and "does not exist" in low:
+        return "3D000"
+    if "too many clients" in low or "remaining connection slots" in low:
+        return "53300"
+    if "starting up" in low or "shutting down" in low:
+        return "57P03"
+    return None
 
 
 def query(conn: Any, sql: Any, params: Any = None, *, what: str = "query") -> list[dict[str, Any]]:

@@ -1,0 +1,55 @@
+# Every target sets up what it needs: a fresh machine needs nothing but `make demo` or `make test`.
+# Re-running on a ready machine does not reinstall (stamps in .venv/ track pyproject.toml and constraints.txt).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+RUNTIME := $(VENV)/.stamp-runtime
+DEV     := $(VENV)/.stamp-dev
+LAB     := $(VENV)/.stamp-lab
+PYTEST_ARGS ?=
+
+.PHONY: all install dev test demo bench lab lint clean
+
+all: test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME): pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e .
+	@touch $@
+
+$(DEV): $(RUNTIME) pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(LAB): $(RUNTIME) pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e '.[lab]'
+	@touch $@
+
+install: $(RUNTIME)
+dev: $(DEV)
+
+## make test: the whole suite (pure tests, real PostgreSQL, the simulated cluster, notebooks with papermill, nbval)
+test: $(DEV)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make demo: bring up the embedded environment, run every scenario notebook, print where the evidence is
+demo: $(RUNTIME)
+	$(VENV)/bin/runbook demo
+
+## make bench: time-to-evidence, scale and memory benchmarks (figures and ratios, not pass/fail)
+bench: $(DEV)
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+## make lab: JupyterLab on the notebooks (live use)
+lab: $(LAB)
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: $(DEV)
+	$(VENV)/bin/ruff check incidentlib tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

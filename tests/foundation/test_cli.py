@@ -1,0 +1,26 @@
+import subprocess
+import sys
+
+from incidentlib import __version__
+from incidentlib.cli import main
+
+
+def test_version_and_help(capsys):
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("run", "list", "verify", "demo", "sim", "postmortem"):
+        assert cmd in out
+
+
+def test_unknown_command_lists_valid_ones(capsys):
+    assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert "'frobnicate'" in err and "run" in err
+
+
+def test_console_script_runs():
+    exe = [sys.executable, "-m", "incidentlib.cli", "--version"]
+    r = subprocess.run(exe, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and __version__ in r.stdout
