@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("incidentlib.evidence_cli", "list_main", "list the scenarios with their parameters"),
     "verify": ("incidentlib.evidence_cli", "verify_main", "recompute every hash of an incident's evidence"),
     "demo": ("incidentlib.demo", "main", "bring up the demo environment and run every scenario"),
-    "postmortem": ("incidentlib.evidence_cli", "postmortem_main", "build the post-mortem notebook of an incident"),
+    "postmortem": ("incidentlib.postmortem_cli", "postmortem_main", "build the post-mortem notebook of an incident"),
     "sim": ("incidentlib.sim.cli", "main", "serve the simulated Kubernetes cluster"),
     "demo-app": ("incidentlib.demoapp", "main", "serve the demo HTTP service (health, login, metrics)"),
 }

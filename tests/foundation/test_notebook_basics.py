@@ -1,0 +1,54 @@
+"""The notebook toolchain works in this environment: papermill injects parameters, scrapbook reads scraps back."""
+
+from pathlib import Path
+
+import papermill as pm
+import pytest
+import scrapbook as sb
+
+import incidentlib
+from incidentlib.errors import InvalidParameter
+
+HERE = Path(__file__).parent / "notebooks"
+
+
+def test_public_api_is_pinned():
+    assert sorted(incidentlib.__all__) == sorted([
+        "DatabaseError", "InvalidParameter", "KubeAPIError", "KubeConfigError", "Run", "RunbookError",
+        "Severity", "SourceUnavailable", "__version__", "assess",
+    ])
+
+
+@pytest.mark.notebook
+def test_parameters_are_injected(tmp_path):
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(HERE / "parameters_only.ipynb"), str(out), parameters={"namespace": "staging"}, kernel_name="python3", progress_bar=False)
+    nb = sb.read_notebook(str(out)).node
+    assert nb.metadata.papermill.parameters == {"namespace": "staging"}
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+@pytest.mark.notebook
+def test_evidence_contract_scraps(tmp_path):
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(HERE / "evidence_contract.ipynb"), str(out), kernel_name="python3", progress_bar=False)
+    scraps = sb.read_notebook(str(out)).scraps
+    assert scraps["scenario"].data == "smoke"
+    assert scraps["severity"].data["level"] == "SEV3"
+    assert scraps["sources"].data[0]["source"] == "nothing"
+    assert scraps["sources"].data[0]["status"] == "failed"
+    assert "no route to host" in scraps["sources"].data[0]["error"]
+    assert scraps["findings"].data[0]["detail"] == "password=***"
+    outputs = [o for c in sb.read_notebook(str(out)).node.cells for o in c.get("outputs", [])]
+    assert "hunter2secret" not in str(outputs)
+    assert scraps["started_at"].data <= scraps["finished_at"].data
+
+
+@pytest.mark.notebook
+def test_invalid_namespace_fails_with_clear_message(tmp_path):
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(HERE / "evidence_contract.ipynb"), str(out), parameters={"namespace": "Prod_NS"}, kernel_name="python3", progress_bar=False)
+    assert e.value.ename == "InvalidParameter" and "'Prod_NS'" in e.value.evalue
+    assert out.exists()  # the failed run still leaves its notebook
+    assert issubclass(InvalidParameter, ValueError)
