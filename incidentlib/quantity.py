@@ -1,0 +1,70 @@
+"""Kubernetes resource quantities (`250m`, `1.5`, `512Mi`, `1G`, `1e3`) as plain numbers."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from .errors import InvalidParameter
+
+__all__ = ["parse_quantity", "cpu_millicores", "memory_bytes", "format_bytes", "validate_memory_limit"]
+
+_SUFFIX = {
+    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+}
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?")
+
+
+def parse_quantity(value: str | int | float | None) -> Decimal | None:
+    """A quantity string as a Decimal in base units (cores, bytes); None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    m = _QUANTITY.fullmatch(str(value).strip())
+    if not m:
+        return None
+    try:
+        number = Decimal(m.group(1))
+    except InvalidOperation:
+        return None
+    suffix = m.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * (Decimal(10) ** int(suffix[1:]))
+    return number * _SUFFIX[suffix]
+
+
+def cpu_millicores(value: str | int | float | None) -> float | None:
+    """CPU in millicores (`250m` -> 250.0, `2` -> 2000.0, `1500000n` -> 1.5)."""
+    q = parse_quantity(value)
+    return None if q is None else float(q * 1000)
+
+
+def memory_bytes(value: str | int | float | None) -> float | None:
+    """Memory in bytes (`512Mi` -> 536870912.0)."""
+    q = parse_quantity(value)
+    return None if q is None else float(q)
+
+
+def format_bytes(n: float | None) -> str:
+    """Bytes the way `kubectl top` prints them (Mi), larger ones in Gi."""
+    if n is None or n != n:  # NaN
+        return ""
+    if n >= 10 * 2**30:
+        return f"{n / 2**30:.1f}Gi"
+    return f"{n / 2**20:.0f}Mi"
+
+
+def validate_memory_limit(value: object) -> str:
+    """A memory limit parameter such as `1Gi` or `768Mi`: must parse and be at least 4Mi."""
+    if not isinstance(value, str) or memory_bytes(value) is None:
+        raise InvalidParameter(
+            f"invalid memory_limit {value!r}: expected a Kubernetes memory quantity such as '1Gi' or '768Mi'"
+        )
+    if (memory_bytes(value) or 0) < 4 * 2**20:
+        raise InvalidParameter(f"invalid memory_limit {value!r}: below 4Mi no container can start; e.g. '1Gi'")
+    return value
