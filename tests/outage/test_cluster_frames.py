@@ -9,8 +9,18 @@ import pandas as pd
 from incidentlib import cluster as cl
 from incidentlib.quantity import cpu_millicores, memory_bytes
 
-from .fixtures import (DEPLOYMENT, EVENTS, NODE_METRICS, NODES, NOW, POD_METRICS, PODS, REPLICASETS, at,
-                       pending_pod)
+from .fixtures import (
+    DEPLOYMENT,
+    EVENTS,
+    NODE_METRICS,
+    NODES,
+    NOW,
+    POD_METRICS,
+    PODS,
+    REPLICASETS,
+    at,
+    pending_pod,
+)
 
 
 def test_pods_frame_columns_and_crashloop_values() -> None:
