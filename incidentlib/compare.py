@@ -1,0 +1,116 @@
+"""Recovery verification: the figures of an earlier evidence notebook beside today's, and a verdict.
+
+Figures (lower is better): latency p50/p95/p99 (ms), error rate (share), restarts, OOM kills, ERROR lines
+per minute. The verdict is `recovered` (now healthy: error rate under 1% and p95 within the SLO, and it was
+not before), `improved`, `unchanged` or `worse`."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from .errors import InvalidParameter, SourceUnavailable
+
+__all__ = ["FIGURES", "COMPARISON_COLUMNS", "read_baseline", "figures_from_scraps", "compare", "verdict"]
+
+# figure -> (smallest change that counts, relative change that counts)
+FIGURES: dict[str, tuple[float, float]] = {
+    "p50_ms": (5.0, 0.10),
+    "p95_ms": (5.0, 0.10),
+    "p99_ms": (5.0, 0.10),
+    "error_rate": (0.005, 0.10),
+    "restarts": (1.0, 0.0),
+    "oom_kills": (1.0, 0.0),
+    "error_lines_per_min": (0.5, 0.10),
+}
+COMPARISON_COLUMNS = ["figure", "before", "after", "change", "change_pct", "direction"]
+HEALTHY_ERROR_RATE = 0.01
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def figures_from_scraps(scraps: Mapping[str, Any]) -> dict[str, float]:
+    """The compared figures from a performance notebook's scraps (`latency_summary`, `figures`)."""
+    out = {k: math.nan for k in FIGURES}
+    figures = scraps.get("figures") or {}
+    for key in FIGURES:
+        if key in figures:
+            out[key] = _num(figures[key])
+    summary = scraps.get("latency_summary")
+    if isinstance(summary, pd.DataFrame) and len(summary):
+        for key in ("p50_ms", "p95_ms", "p99_ms", "error_rate"):
+            if key in summary.columns and math.isnan(out[key]):
+                out[key] = _num(summary[key].iloc[0])
+    return out
+
+
+def read_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The scraps of an earlier evidence notebook (scrapbook), as plain values keyed by name."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InvalidParameter(f"baseline {path!r} does not exist; give the path of an earlier evidence notebook (.ipynb)")
+    import scrapbook as sb
+
+    try:
+        nb = sb.read_notebook(path)
+        scraps = {name: scrap.data for name, scrap in nb.scraps.items()}
+    except Exception as e:  # nbformat/json/parquet errors: say which file and why
+        raise SourceUnavailable(f"baseline {path!r} cannot be read as an evidence notebook: {type(e).__name__}: {e}") from None
+    if not scraps:
+        raise SourceUnavailable(f"baseline {path!r} has no scraps: was it executed (papermill), not just saved?")
+    return scraps
+
+
+def compare(before: Mapping[str, float], after: Mapping[str, float]) -> pd.DataFrame:
+    """Side by side: one row per figure with the change and its direction (better/worse/same/unknown)."""
+    rows = []
+    for key, (abs_min, rel_min) in FIGURES.items():
+        b, a = _num(before.get(key)), _num(after.get(key))
+        if math.isnan(b) or math.isnan(a):
+            direction, change, pct = "unknown", math.nan, math.nan
+        else:
+            change = a - b
+            pct = change / b * 100 if b else (math.inf if change > 0 else (-math.inf if change < 0 else 0.0))
+            big = abs(change) >= abs_min and (b == 0 or abs(change) / abs(b) >= rel_min)
+            direction = "same" if not big else ("better" if change < 0 else "worse")
+        rows.append({"figure": key, "before": b, "after": a, "change": change, "change_pct": pct,
+                     "direction": direction})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def _healthy(figures: Mapping[str, float], slo_ms: float | None) -> bool:
+    err = _num(figures.get("error_rate"))
+    p95 = _num(figures.get("p95_ms"))
+    if math.isnan(err) or err >= HEALTHY_ERROR_RATE:
+        return False
+    return slo_ms is None or math.isnan(p95) or p95 <= slo_ms
+
+
+def verdict(comparison: pd.DataFrame, *, before: Mapping[str, float], after: Mapping[str, float],
+            slo_ms: float | None = None) -> tuple[str, str]:
+    """(verdict, why): recovered / improved / unchanged / worse, and the figures that decided."""
+    better = comparison.loc[comparison["direction"] == "better", "figure"].tolist()
+    worse = comparison.loc[comparison["direction"] == "worse", "figure"].tolist()
+    healthy_after, healthy_before = _healthy(after, slo_ms), _healthy(before, slo_ms)
+    err_b, err_a = _num(before.get("error_rate")), _num(after.get("error_rate"))
+    err_text = f"error rate {err_b * 100:.1f}% -> {err_a * 100:.1f}%"
+    if healthy_after and not healthy_before:
+        return "recovered", f"healthy again: {err_text}" + (f", p95 within {slo_ms:g} ms" if slo_ms else "")
+    if worse and not better:
+        return "worse", f"worse: {', '.join(worse)} ({err_text})"
+    if better and not worse:
+        return "improved", f"better: {', '.join(better)} ({err_text})"
+    if better and worse:
+        if "error_rate" in worse:
+            return "worse", f"mixed, error rate up: better {', '.join(better)}; worse {', '.join(worse)}"
+        return "improved", f"mixed: better {', '.join(better)}; worse {', '.join(worse)} ({err_text})"
+    return "unchanged", f"no figure moved beyond its noise threshold ({err_text})"

@@ -1,0 +1,149 @@
+"""ERROR lines in a deployment's logs over the incident window: the runbook's `grep -c ERROR`, per pod,
+as a rate per minute, per minute over time, and the most frequent messages grouped (numbers, ids,
+addresses normalized). `fetch_logs` reads; the rest are pure functions of the log text."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from .podstatus import parse_time
+from .redact import redact_text
+
+__all__ = [
+    "PodLog",
+    "ERROR_COLUMNS",
+    "fetch_logs",
+    "deployment_selector",
+    "split_timestamp",
+    "normalize",
+    "error_counts",
+    "errors_per_minute",
+    "top_messages",
+]
+
+ERROR_COLUMNS = ["pod", "container", "lines", "error_lines", "minutes", "errors_per_min"]
+_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (.*)$")
+_NORMALIZERS = [
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
+    (re.compile(r"\b(?:0x)?[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b|\b(?:0x)?[0-9a-f]*[a-f][0-9a-f]*\d[0-9a-f]*\b",
+                re.I), "<id>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+]
+_MIN_HEX_ID = 6
+_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$")
+
+
+@dataclass(frozen=True)
+class PodLog:
+    """One container's log text over the window, and how long the window really was for it."""
+
+    pod: str
+    container: str
+    text: str
+    minutes: float
+
+
+def deployment_selector(deployment: Mapping[str, Any]) -> str:
+    """The label selector of a deployment as `k=v,k2=v2` (matchLabels only, like `kubectl logs deploy/x`)."""
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def fetch_logs(cluster: Any, namespace: str, deployment: str, *, since: timedelta,
+               timeout: float = 10.0, limit_bytes: int = 10 << 20) -> list[PodLog]:
+    """Logs (with timestamps) of every container of every pod of `deployment` over the last `since`."""
+    dep = cluster.get_json(f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}", timeout=timeout)
+    pods = cluster.list_items(f"/api/v1/namespaces/{namespace}/pods",
+                              query={"labelSelector": deployment_selector(dep)}, timeout=timeout)
+    now = datetime.now(UTC)
+    since_s = max(int(since.total_seconds()), 1)
+    out = []
+    for p in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        started = parse_time((p.get("status") or {}).get("startTime")) or now - since
+        minutes = min(since_s, max((now - started).total_seconds(), 1.0)) / 60
+        for c in (p.get("spec") or {}).get("containers") or []:
+            text = cluster.get_text(
+                f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
+                query={"container": c["name"], "sinceSeconds": since_s, "timestamps": True,
+                       "limitBytes": limit_bytes}, timeout=timeout)
+            out.append(PodLog(p["metadata"]["name"], c["name"], text, minutes))
+    return out
+
+
+def split_timestamp(line: str) -> tuple[datetime | None, str]:
+    """`2026-11-27T09:00:00.123456789Z msg` -> (aware datetime, msg); (None, line) without a timestamp."""
+    m = _TS.match(line)
+    if not m:
+        return None, line
+    head, digits, tz = _FRACTION.match(m.group(1)).groups()  # type: ignore[union-attr]
+    raw = head + (f".{digits[:6]}" if digits else "") + tz  # Python keeps microseconds only
+    return parse_time(raw), m.group(2)
+
+
+def _is_error(msg: str) -> bool:
+    return "ERROR" in msg
+
+
+def normalize(message: str) -> str:
+    """Group key of a message: uuids, IPs, hex ids and numbers replaced, so the same error groups together."""
+    out = message.strip()
+    for pattern, repl in _NORMALIZERS:
+        if repl == "<id>":
+            out = pattern.sub(lambda m: "<id>" if len(m.group(0)) >= _MIN_HEX_ID else m.group(0), out)
+        else:
+            out = pattern.sub(repl, out)
+    return out
+
+
+def error_counts(logs: Iterable[PodLog]) -> pd.DataFrame:
+    """ERROR lines per pod and container (the runbook's `grep -c ERROR`) and their rate per minute."""
+    rows = []
+    for log in logs:
+        lines = [ln for ln in log.text.splitlines() if ln.strip()]
+        errors = sum(1 for ln in lines if _is_error(split_timestamp(ln)[1]))
+        rows.append({"pod": log.pod, "container": log.container, "lines": len(lines), "error_lines": errors,
+                     "minutes": round(log.minutes, 3),
+                     "errors_per_min": errors / log.minutes if log.minutes > 0 else math.nan})
+    df = pd.DataFrame(rows, columns=ERROR_COLUMNS).astype({"lines": "int64", "error_lines": "int64"})
+    return df.sort_values("error_lines", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def errors_per_minute(logs: Iterable[PodLog]) -> pd.DataFrame:
+    """ERROR lines per pod per minute (timestamped lines only): minute (UTC), pod, error_lines."""
+    counts: Counter[tuple[datetime, str]] = Counter()
+    for log in logs:
+        for ln in log.text.splitlines():
+            ts, msg = split_timestamp(ln)
+            if ts is not None and _is_error(msg):
+                counts[(ts.replace(second=0, microsecond=0), log.pod)] += 1
+    df = pd.DataFrame([(m, p, n) for (m, p), n in sorted(counts.items())], columns=["minute", "pod", "error_lines"])
+    df["minute"] = pd.to_datetime(df["minute"], utc=True)
+    return df.astype({"error_lines": "int64"})
+
+
+def top_messages(logs: Iterable[PodLog], *, limit: int = 10) -> pd.DataFrame:
+    """The most frequent ERROR messages, grouped: message (normalized), count, pods, example (redacted)."""
+    count: Counter[str] = Counter()
+    pods: dict[str, set[str]] = {}
+    example: dict[str, str] = {}
+    for log in logs:
+        for ln in log.text.splitlines():
+            _, msg = split_timestamp(ln)
+            if not _is_error(msg):
+                continue
+            key = normalize(msg)
+            count[key] += 1
+            pods.setdefault(key, set()).add(log.pod)
+            example.setdefault(key, msg.strip())
+    rows = [{"message": redact_text(k), "count": n, "pods": len(pods[k]), "example": redact_text(example[k])}
+            for k, n in count.most_common(limit)]
+    return pd.DataFrame(rows, columns=["message", "count", "pods", "example"])
