@@ -1,0 +1,244 @@
+"""The three filled templates on their exact text for a staged incident, and the webhook post."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from incidentlib.comms import impact_text, initial_alert, post_webhook, resolution, show_notifications, status_update
+from incidentlib.errors import InvalidParameter
+from incidentlib.runbook import Run
+from incidentlib.severity import assess
+
+NOW = datetime(2026, 11, 27, 9, 40, tzinfo=UTC)
+
+
+def staged_run() -> Run:
+    """A bad rollout that crash-loops the backend, at 8% errors, with a lock chain behind it."""
+    run = Run("outage", params={"namespace": "production"}, started_at="2026-11-27T09:35:00+00:00", quiet=True)
+    run.figures.update(pods_down=3, pods_total=3, error_rate=0.08, p95_ms=412.4, blocked_sessions=2,
+                       incident_started="2026-11-27T09:03:00+00:00")
+    run.finding("SEV1", "backend crash-loops since revision 3",
+                "revision 3 (image backend:2.4.0) rolled out at 09:02; every pod of it has crash-looped since 09:03 with exit code 1",
+                "roll back: kubectl rollout undo deployment/backend -n production --to-revision=2")
+    run.finding("SEV2", "pid 4711 blocks 2 sessions", "idle in transaction from app billing since 09:12",
+                "terminate pid 4711")
+    return run
+
+
+def severity():
+    return assess(service_down=True, error_rate=0.08,
+                  details={"service_down": "deployment backend has 0/3 ready pods"})
+
+
+def test_impact_in_numbers() -> None:
+    assert impact_text(staged_run().figures) == (
+        "3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, 2 blocked sessions")
+    assert impact_text({"health_ok": False, "error_rate": 0.004}) == "health check failing, error rate 0.4%"
+    assert impact_text({}) == "[fill in: impact on users]"
+
+
+def test_initial_alert_exact_text() -> None:
+    text = initial_alert(staged_run(), severity(), incident_id="INC-20261127-0935-ab12", commander="Dana (@dana)", now=NOW)
+    assert text == (
+        "🚨 INCIDENT [INC-20261127-0935-ab12]: backend crash-loops since revision 3\n"
+        "Severity: SEV1 (deployment backend has 0/3 ready pods (rule: service down = complete outage, SEV1))\n"
+        "Status: Investigating\n"
+        "Impact: 3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, 2 blocked sessions\n"
+        "Started: 2026-11-27 09:03 UTC\n"
+        "Next Update: 2026-11-27 09:55 UTC\n"
+        "Incident Commander: Dana (@dana)"
+    )
+
+
+def test_initial_alert_without_commander_or_findings_says_what_to_fill() -> None:
+    run = Run("performance", started_at="2026-11-27T09:35:00+00:00", quiet=True)
+    run.figures.update(error_rate=0.02)
+    text = initial_alert(run, assess(error_rate=0.02), now=NOW)
+    assert text.splitlines()[0] == "🚨 INCIDENT: performance: error rate 2.0% is between 1.0% and 5.0%"
+    assert "Started: 2026-11-27 09:35 UTC" in text
+    assert "Next Update: 2026-11-27 10:40 UTC" in text  # SEV3: hourly
+    assert text.endswith("Incident Commander: [fill in: name]")
+
+
+def test_status_update_exact_text() -> None:
+    run = staged_run()
+    run.record_action({"action": "rollout undo", "target": "deployment/backend to revision 2", "applied": True,
+                       "outcome": "3/3 pods ready"})
+    run.record_action({"action": "terminate pid 4711", "applied": False})
+    text = status_update(run, severity(), incident_id="INC-1", now=NOW)
+    assert text == (
+        "📊 UPDATE [INC-1]: backend crash-loops since revision 3\n"
+        "Status: Monitoring\n"
+        "Severity: SEV1\n"
+        "Impact: 3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, 2 blocked sessions\n"
+        "Progress:\n"
+        "• outage runbook found 2 problems (SEV1: deployment backend has 0/3 ready pods)\n"
+        "• applied: rollout undo (deployment/backend to revision 2): 3/3 pods ready\n"
+        "• prepared, not applied: terminate pid 4711\n"
+        "Next Steps:\n"
+        "• roll back: kubectl rollout undo deployment/backend -n production --to-revision=2\n"
+        "• terminate pid 4711\n"
+        "ETA: [fill in: expected resolution time]\n"
+        "Next Update: 2026-11-27 09:55 UTC"
+    )
+
+
+def test_status_update_before_any_finding_is_investigating() -> None:
+    run = Run("triage", started_at="2026-11-27T09:35:00+00:00", quiet=True)
+    text = status_update(run, assess(), now=NOW)
+    assert "Status: Investigating" in text
+    assert "• triage runbook ran: nothing wrong found" in text
+    assert "• [fill in: next step]" in text
+
+
+def test_resolution_exact_text() -> None:
+    run = staged_run()
+    run.record_action({"action": "rollout undo", "target": "deployment/backend to revision 2", "applied": True})
+    text = resolution(run, severity(), incident_id="INC-1", resolved_at="2026-11-27T10:17:30Z")
+    assert text == (
+        "✅ RESOLVED [INC-1]: backend crash-loops since revision 3\n"
+        "Duration: 1 h 14 min (2026-11-27 09:03 UTC to 2026-11-27 10:17 UTC)\n"
+        "Root Cause: backend crash-loops since revision 3: revision 3 (image backend:2.4.0) rolled out at 09:02; "
+        "every pod of it has crash-looped since 09:03 with exit code 1\n"
+        "Resolution: rollout undo (deployment/backend to revision 2)\n"
+        "Post-mortem: runbook postmortem --incident INC-1"
+    )
+
+
+def test_resolution_without_mitigation_leaves_the_fix_to_fill() -> None:
+    run = Run("database", started_at="2026-11-27T09:35:00+00:00", quiet=True)
+    text = resolution(run, assess(), resolved_at="2026-11-27T09:47:00+00:00")
+    assert "Duration: 12 min (2026-11-27 09:35 UTC to 2026-11-27 09:47 UTC)" in text
+    assert "Root Cause: [fill in: root cause]" in text
+    assert "Resolution: [fill in: what fixed it]" in text
+    assert text.endswith("Post-mortem: [fill in: link or date]")
+
+
+def test_secrets_in_findings_never_reach_a_template() -> None:
+    run = staged_run()
+    run.findings.insert(0, {"severity": "SEV1", "title": "login fails", "detail": "Authorization: Bearer abc.def.ghi",
+                            "next_step": "rotate password=hunter2"})
+    texts = [f(run, severity(), now=NOW) for f in (initial_alert, status_update)]
+    texts.append(resolution(run, severity(), resolved_at=NOW))
+    for text in texts:
+        assert "hunter2" not in text and "abc.def.ghi" not in text
+
+
+# --------------------------------------------------------------------------------- the webhook
+class Recorder:
+    """A real local HTTP server that records each request and answers with a chosen status, or hangs."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.status = 200
+        self.hang_s = 0.0
+        self.release = threading.Event()
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                rec.requests.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
+                                     "body": json.loads(body)})
+                if rec.hang_s:
+                    rec.release.wait(rec.hang_s)
+                    return
+                payload = b"ok" if rec.status == 200 else b"internal_error"
+                self.send_response(rec.status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/SECRETTOKEN"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook() -> Iterator[Recorder]:
+    r = Recorder()
+    yield r
+    r.close()
+
+
+def test_webhook_posts_the_filled_message_once(hook: Recorder) -> None:
+    line = post_webhook(hook.url, "🚨 INCIDENT: backend down", timeout=2)
+    assert line.startswith("✓ notification posted to http://127.0.0.1:") and line.endswith(": 200 ok")
+    assert "SECRETTOKEN" not in line
+    assert hook.requests == [{"path": "/services/T000/B000/SECRETTOKEN", "content_type": "application/json",
+                              "body": {"text": "🚨 INCIDENT: backend down"}}]
+
+
+def test_webhook_500_gives_a_clear_line_and_is_not_retried(hook: Recorder) -> None:
+    hook.status = 500
+    line = post_webhook(hook.url, "text", timeout=2)
+    assert line.startswith("✗ notification NOT posted: http://127.0.0.1:")
+    assert "answered 500 Internal Server Error (internal_error); post the text above by hand" in line
+    assert len(hook.requests) == 1
+
+
+def test_webhook_that_hangs_times_out(hook: Recorder) -> None:
+    hook.hang_s = 10
+    t0 = time.monotonic()
+    line = post_webhook(hook.url, "text", timeout=0.5)
+    elapsed = time.monotonic() - t0
+    assert line.startswith("✗ notification NOT confirmed: http://127.0.0.1:")
+    assert "did not answer within 0.5 s" in line
+    assert elapsed < 3
+    assert len(hook.requests) == 1
+
+
+def test_webhook_unreachable_and_bad_url() -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    line = post_webhook(f"http://127.0.0.1:{port}/hook", "text", timeout=1)
+    assert line.startswith(f"✗ notification NOT posted: cannot reach http://127.0.0.1:{port} (")
+    with pytest.raises(InvalidParameter, match="is not an http\\(s\\) URL"):
+        post_webhook("hooks.slack.com/services/x", "text")
+
+
+def test_show_notifications_prints_all_three_and_posts_the_initial_alert(hook: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    run = staged_run()
+    out = show_notifications(run, severity(), incident_id="INC-1", commander="Dana", notify_webhook=hook.url,
+                             timeout=2, now=NOW, glue=False)
+    printed = capsys.readouterr().out
+    for key in ("initial", "update", "resolution"):
+        assert out[key] in printed
+    assert out["webhook"].startswith("✓ notification posted")
+    assert [r["body"]["text"] for r in hook.requests] == [out["initial"]]
+
+
+def test_show_notifications_without_webhook_posts_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    out = show_notifications(staged_run(), severity(), now=NOW, glue=False)
+    assert "webhook" not in out
+    assert "(not posted: give notify_webhook" in capsys.readouterr().out
+
+
+def test_show_notifications_on_a_500_does_not_raise(hook: Recorder) -> None:
+    hook.status = 500
+    out = show_notifications(staged_run(), severity(), notify_webhook=hook.url, timeout=2, now=NOW, glue=False)
+    assert out["webhook"].startswith("✗ notification NOT posted")
