@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import cluster as k8s
 from .podstatus import parse_time
 from .redact import redact_text
 
@@ -61,7 +62,7 @@ def deployment_selector(deployment: Mapping[str, Any]) -> str:
 def fetch_logs(cluster: Any, namespace: str, deployment: str, *, since: timedelta,
                timeout: float = 10.0, limit_bytes: int = 10 << 20) -> list[PodLog]:
     """Logs (with timestamps) of every container of every pod of `deployment` over the last `since`."""
-    dep = cluster.get_json(f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}", timeout=timeout)
+    dep = k8s.fetch_deployment(cluster, namespace, deployment, timeout=timeout)
     pods = cluster.list_items(f"/api/v1/namespaces/{namespace}/pods",
                               query={"labelSelector": deployment_selector(dep)}, timeout=timeout)
     now = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """Resource use from the metrics API and the kubelet: the runbook's `kubectl top`, leak and pressure checks.
 
-Thin fetches (`sample_pods`, `sample_nodes`, `fetch_pods`, `fetch_nodes`, `fetch_disk`) beside pure frame
+Thin fetches (`sample_pods`, `fetch_disk`; pod, node and metrics lists come from `incidentlib.cluster`) beside pure frame
 builders tested on JSON fixtures: `pod_usage_frame`, `node_usage_frame`, `leak_suspects`, `oom_kills`,
 `pressure_nodes`, `pending_pods`, `disk_frame`. CPU in millicores, memory and disk in bytes.
 """
@@ -11,13 +11,14 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
-from .errors import KubeAPIError, SourceUnavailable
+from . import cluster as k8s
+from .errors import InvalidParameter
 from .podstatus import parse_time
+from .quantity import cpu_millicores, memory_bytes
 
 __all__ = [
     "NEAR_LIMIT",
@@ -28,10 +29,6 @@ __all__ = [
     "OOM_COLUMNS",
     "DISK_COLUMNS",
     "quantity",
-    "fetch_pods",
-    "fetch_nodes",
-    "fetch_pod_metrics",
-    "fetch_node_metrics",
     "sample_pods",
     "fetch_disk",
     "pod_usage_frame",
@@ -46,7 +43,6 @@ __all__ = [
 ]
 
 NEAR_LIMIT = 0.90  # usage at 90% of the limit or more
-METRICS = "/apis/metrics.k8s.io/v1beta1"
 
 POD_USAGE_COLUMNS = [
     "namespace", "pod", "node", "cpu_m", "memory_bytes", "cpu_request_m", "cpu_limit_m",
@@ -65,63 +61,23 @@ PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "Network
 
 
 def quantity(value: str | int | float | None, *, cpu: bool = False) -> float:
-    """A Kubernetes quantity as a float: bytes, or millicores when `cpu` ("250m" -> 250.0). None -> NaN."""
-    if value is None or value == "":
-        return math.nan
-    from kubernetes.utils.quantity import parse_quantity
-
-    q = parse_quantity(value)
-    return float(q * Decimal(1000)) if cpu else float(q)
+    """A Kubernetes quantity as a float: bytes, or millicores when `cpu` ("250m" -> 250.0). Absent -> NaN."""
+    v = cpu_millicores(value) if cpu else memory_bytes(value)
+    return math.nan if v is None else v
 
 
-# -- fetches -------------------------------------------------------------------------------------
-
-def _metrics_get(cluster: Any, path: str, *, timeout: float) -> dict[str, Any]:
-    try:
-        return cluster.get_json(path, timeout=timeout)
-    except KubeAPIError as e:
-        if e.status in (404, 503):
-            raise SourceUnavailable(
-                f"the metrics API (metrics.k8s.io/v1beta1) is not available ({e.status} {e.reason}): "
-                "install or repair metrics-server (kubectl top needs it too)"
-            ) from None
-        raise
-
-
-def fetch_pods(cluster: Any, namespace: str, *, label_selector: str | None = None,
-               timeout: float = 10.0) -> list[dict[str, Any]]:
-    """The namespace's pods, raw."""
-    q = {"labelSelector": label_selector} if label_selector else None
-    return cluster.list_items(f"/api/v1/namespaces/{namespace}/pods", query=q, timeout=timeout)
-
-
-def fetch_nodes(cluster: Any, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Every node, raw."""
-    return cluster.list_items("/api/v1/nodes", timeout=timeout)
-
-
-def fetch_pod_metrics(cluster: Any, namespace: str, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """PodMetrics of the namespace (`kubectl top pods`); SourceUnavailable when the metrics API is missing."""
-    return _metrics_get(cluster, f"{METRICS}/namespaces/{namespace}/pods", timeout=timeout).get("items") or []
-
-
-def fetch_node_metrics(cluster: Any, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """NodeMetrics (`kubectl top nodes`); SourceUnavailable when the metrics API is missing."""
-    return _metrics_get(cluster, f"{METRICS}/nodes", timeout=timeout).get("items") or []
-
+# -- fetches (pods, nodes and metrics lists are the outage module's: incidentlib.cluster) ------------
 
 def sample_pods(cluster: Any, namespace: str, *, samples: int = 3, interval_s: float = 2.0,
                 timeout: float = 10.0) -> list[tuple[datetime, list[dict[str, Any]]]]:
     """`samples` PodMetrics lists `interval_s` apart, each with the time it was read."""
     if not isinstance(samples, int) or not 1 <= samples <= 100:
-        from .errors import InvalidParameter
-
         raise InvalidParameter(f"samples {samples!r} must be a whole number from 1 to 100")
     out = []
     for i in range(samples):
         if i:
             time.sleep(max(interval_s, 0.0))
-        out.append((datetime.now(UTC), fetch_pod_metrics(cluster, namespace, timeout=timeout)))
+        out.append((datetime.now(UTC), k8s.fetch_pod_metrics(cluster, namespace, timeout=timeout)))
     return out
 
 
