@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -279,11 +278,11 @@ def post_webhook(url: str, text: str, *, timeout: float = 5.0) -> str:
         answer = e.read(200).decode("utf-8", "replace").strip() if e.fp else ""
         return (f"✗ notification NOT posted: {where} answered {e.code} {e.reason}"
                 f"{f' ({answer[:80]})' if answer else ''}; post the text above by hand")
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; check the channel, post by hand if missing"
     except urllib.error.URLError as e:
         reason = e.reason
-        if isinstance(reason, TimeoutError | socket.timeout):
+        if isinstance(reason, TimeoutError):
             return f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; check the channel, post by hand if missing"
         return f"✗ notification NOT posted: cannot reach {where} ({reason}); post the text above by hand"
     except OSError as e:

@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from incidentlib.comms import impact_text, initial_alert, post_webhook, resolution, show_notifications, status_update
+from incidentlib.comms import (
+    impact_text,
+    initial_alert,
+    post_webhook,
+    resolution,
+    show_notifications,
+    status_update,
+)
 from incidentlib.errors import InvalidParameter
 from incidentlib.runbook import Run
 from incidentlib.severity import assess
