@@ -26,7 +26,7 @@ __all__ = [
     "fetch_pods", "fetch_nodes", "fetch_events", "fetch_deployment", "fetch_replicasets",
     "fetch_pod_metrics", "fetch_node_metrics", "fetch_log", "git_log", "gather",
     "pods_frame", "unhealthy_pods", "pod_details", "classify_pending", "pending_frame", "nodes_frame",
-    "events_frame", "owned_replicasets", "rollouts_frame", "image_diff", "top_pods_frame", "top_nodes_frame",
+    "events_frame", "owned_replicasets", "revision_of", "rollouts_frame", "image_diff", "top_pods_frame", "top_nodes_frame",
     "log_frame", "pick_log_pod", "correlate", "Gathered",
 ]
 
@@ -517,7 +517,8 @@ def owned_replicasets(deployment: dict[str, Any], replicasets: Iterable[dict[str
     return out
 
 
-def _revision(obj: dict[str, Any]) -> int | None:
+def revision_of(obj: dict[str, Any]) -> int | None:
+    """The `deployment.kubernetes.io/revision` annotation of a deployment or ReplicaSet, as a number."""
     value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION)
     try:
         return int(value) if value is not None else None
@@ -531,10 +532,10 @@ def _template_images(template: dict[str, Any]) -> list[str]:
 
 def rollouts_frame(deployment: dict[str, Any], replicasets: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """`kubectl rollout history` with images, created, replicas and readiness per revision (oldest first)."""
-    current = _revision(deployment)
+    current = revision_of(deployment)
     rows = []
     for rs in owned_replicasets(deployment, replicasets):
-        rev = _revision(rs)
+        rev = revision_of(rs)
         if rev is None:
             continue
         meta, spec, status = rs.get("metadata") or {}, rs.get("spec") or {}, rs.get("status") or {}

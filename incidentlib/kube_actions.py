@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .cluster import owned_replicasets, revision_of
 from .errors import InvalidParameter, KubeAPIError
 from .params import validate_replicas
 from .quantity import memory_bytes, validate_memory_limit
@@ -24,11 +25,10 @@ __all__ = ["Plan", "MITIGATIONS", "plan_undo", "plan_scale", "plan_restart", "pl
            "execute", "rollout_done", "wait_for_rollout", "choose_mitigation"]
 
 MITIGATIONS = ("auto", "undo", "scale", "restart", "memory", "none")
-REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 # kubectl's annotationsToSkip: kept from the deployment, never copied from the ReplicaSet on undo
 ANNOTATIONS_TO_SKIP = {
-    "kubectl.kubernetes.io/last-applied-configuration", REVISION, "deployment.kubernetes.io/revision-history",
+    "kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision", "deployment.kubernetes.io/revision-history",
     "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
     "deprecated.deployment.rollback.to",
 }
@@ -91,24 +91,14 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def _revision(obj: dict[str, Any]) -> int | None:
-    v = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION)
-    try:
-        return int(v) if v is not None else None
-    except ValueError:
-        return None
-
-
 def plan_undo(deployment: dict[str, Any], replicasets: list[dict[str, Any]], *,
               to_revision: int | None = None) -> Plan:
     """`kubectl rollout undo [--to-revision=N]`: json-patch /spec/template and /metadata/annotations from the old ReplicaSet."""
     ns, name = _names(deployment)
     if to_revision is not None and (isinstance(to_revision, bool) or not isinstance(to_revision, int) or to_revision < 0):
         raise InvalidParameter(f"invalid to_revision {to_revision!r}: expected a revision number from the rollout history")
-    uid = (deployment.get("metadata") or {}).get("uid")
-    owned = [rs for rs in replicasets
-             if any(r.get("controller") and r.get("uid") == uid for r in (rs.get("metadata") or {}).get("ownerReferences") or [])]
-    revs = sorted(((r, rs) for rs in owned if (r := _revision(rs)) is not None), key=lambda t: t[0])
+    owned = owned_replicasets(deployment, replicasets)
+    revs = sorted(((r, rs) for rs in owned if (r := revision_of(rs)) is not None), key=lambda t: t[0])
     command = f"kubectl rollout undo deployment/{name} -n {ns}" + (f" --to-revision={to_revision}" if to_revision else "")
     if to_revision:
         target = next((rs for r, rs in revs if r == to_revision), None)
@@ -120,7 +110,7 @@ def plan_undo(deployment: dict[str, Any], replicasets: list[dict[str, Any]], *,
             raise InvalidParameter(f"no rollout history to undo for deployment/{name}: "
                                    f"revisions {', '.join(str(r) for r, _ in revs) or '(none)'}")
         target = revs[-2][1]
-    target_rev = _revision(target)
+    target_rev = revision_of(target)
     template = copy.deepcopy((target.get("spec") or {}).get("template") or {})
     labels = (template.get("metadata") or {}).get("labels")
     if labels:
@@ -146,7 +136,7 @@ def plan_undo(deployment: dict[str, Any], replicasets: list[dict[str, Any]], *,
     after.setdefault("metadata", {})["annotations"] = annotations
     plan.diff = deployment_diff(deployment, after)
     images = ", ".join(c.get("image", "") for c in (template.get("spec") or {}).get("containers") or [])
-    plan.summary = (f"roll deployment/{name} back from revision {_revision(deployment)} to revision {target_rev} "
+    plan.summary = (f"roll deployment/{name} back from revision {revision_of(deployment)} to revision {target_rev} "
                     f"(image {images})")
     return plan
 
@@ -271,7 +261,7 @@ def execute(cluster: Any, plan: Plan, *, apply: bool = False, run: Any = None, t
                 done, message, dep = wait_for_rollout(cluster, plan.namespace, plan.deployment,
                                                       timeout_s=timeout_s, poll_s=poll_s)
                 outcome.update(status="rolled out" if done else "timeout", detail=message,
-                               revision=_revision(dep),
+                               revision=revision_of(dep),
                                images=", ".join(c.get("image", "") for c in ((dep.get("spec") or {}).get("template") or {})
                                                 .get("spec", {}).get("containers") or []))
             except KubeAPIError as e:
