@@ -1,0 +1,122 @@
+"""Small charts for the outage runbook: pods by status per owner, and the incident timeline.
+
+Figures are built with `matplotlib.figure.Figure` (not pyplot), 8x3 inches at 80 dpi, so a notebook shows
+each exactly once (`display(fig)`) and the executed evidence stays small."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import matplotlib.dates as mdates
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["pods_by_status", "timeline", "timeline_frame", "FIGSIZE", "DPI"]
+
+FIGSIZE = (8, 3)
+DPI = 80
+_COLORS = {"Running": "#4caf50", "Completed": "#9e9e9e", "Pending": "#ffb300", "ContainerCreating": "#ffd54f",
+           "CrashLoopBackOff": "#e53935", "Error": "#b71c1c", "OOMKilled": "#8e24aa", "ImagePullBackOff": "#fb8c00",
+           "ErrImagePull": "#ef6c00", "Terminating": "#607d8b", "Evicted": "#795548", "Unknown": "#212121"}
+_FALLBACK = ["#1e88e5", "#00acc1", "#c0ca33", "#6d4c41", "#5e35b1", "#d81b60"]
+
+
+def _figure(height: float | None = None) -> Figure:
+    return Figure(figsize=(FIGSIZE[0], height or FIGSIZE[1]), dpi=DPI, layout="constrained")
+
+
+def pods_by_status(pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by status per owner") -> Figure:
+    """A stacked bar per owner (the deployment or controller) of its pods' kubectl STATUS."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    if pods.empty:
+        ax.text(0.5, 0.5, "no pods", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    owner = pods["owner"].where(pods["owner"].astype(bool), pods["name"])
+    counts = pd.crosstab(owner, pods["status"])
+    not_running = counts.drop(columns=[c for c in ("Running", "Completed") if c in counts.columns]).sum(axis=1)
+    order = (not_running * 1000 + counts.sum(axis=1)).sort_values(ascending=False).index[:top]
+    counts = counts.loc[list(order)[::-1]]
+    left = pd.Series(0, index=counts.index, dtype="float64")
+    extra = iter(_FALLBACK * 4)
+    for status in counts.columns:
+        values = counts[status].astype("float64")
+        ax.barh(counts.index.astype(str), values, left=left, label=status,
+                color=_COLORS.get(status) or next(extra))
+        left += values
+    ax.set_xlabel("pods")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", ncols=2)
+    ax.tick_params(labelsize=8)
+    return fig
+
+
+def timeline_frame(*, rollouts: pd.DataFrame, pods: pd.DataFrame, events: pd.DataFrame,
+                   deployment: str | None = None, since: timedelta | None = None,
+                   now: datetime | None = None) -> pd.DataFrame:
+    """The incident's moments as rows: time, lane (rollout / first failure / restart / warning), label, count."""
+    now = now or datetime.now(UTC)
+    start = now - since if since else None
+    rows: list[dict[str, Any]] = []
+    for _, r in rollouts.iterrows():
+        if not pd.isna(r["created"]):
+            rows.append({"time": r["created"], "lane": "rollout", "label": f"rev {r['revision']}: {r['images']}",
+                         "count": 1})
+    if not pods.empty:
+        scoped = pods[pods["owner"] == deployment] if deployment else pods
+        failing = scoped[scoped["restarts"] > 0]
+        for _, p in failing.iterrows():
+            if not pd.isna(p["last_restart"]):
+                rows.append({"time": p["last_restart"], "lane": "restart", "label": f"{p['name']} ({p['restarts']})",
+                             "count": int(p["restarts"])})
+    if not events.empty:
+        warn = events[events["type"] == "Warning"]
+        for _, e in warn.iterrows():
+            if not pd.isna(e["first_seen"]):
+                rows.append({"time": e["first_seen"], "lane": "first failure",
+                             "label": f"{e['reason']} {e['object']}", "count": int(e["count"])})
+            if not pd.isna(e["last_seen"]):
+                rows.append({"time": e["last_seen"], "lane": "warning", "label": f"{e['reason']} {e['object']}",
+                             "count": int(e["count"])})
+    df = pd.DataFrame(rows, columns=["time", "lane", "label", "count"])
+    df["time"] = pd.to_datetime(df["time"], utc=True)
+    if start is not None and len(df):
+        # no rollout inside the window: keep the last one before it, it is usually the cause
+        before = df[(df["lane"] == "rollout") & (df["time"] < start)]
+        keep = df["time"] >= start
+        if len(before) and not (keep & (df["lane"] == "rollout")).any():
+            keep |= df.index == before["time"].idxmax()
+        df = df[keep]
+    return df.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure:
+    """Rollouts, first failures, restarts and warning events on one time axis (marker size ~ count)."""
+    lanes = ["rollout", "first failure", "restart", "warning"]
+    colors = {"rollout": "#1e88e5", "first failure": "#fb8c00", "restart": "#e53935", "warning": "#8e24aa"}
+    fig = _figure()
+    ax = fig.add_subplot()
+    if frame.empty:
+        ax.text(0.5, 0.5, "nothing happened in the window", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    for i, lane in enumerate(lanes):
+        part = frame[frame["lane"] == lane]
+        if part.empty:
+            continue
+        sizes = (part["count"].clip(lower=1, upper=50) ** 0.5 * 20).tolist()
+        ax.scatter(part["time"].dt.tz_convert(None), [i] * len(part), s=sizes, color=colors[lane], alpha=0.7,
+                   label=lane)
+    for _, r in frame[frame["lane"] == "rollout"].iterrows():
+        ax.axvline(r["time"].tz_convert(None), color=colors["rollout"], lw=0.8, ls="--")
+        ax.annotate(r["label"].split(":", 1)[0], (r["time"].tz_convert(None), 0), xytext=(3, 6),
+                    textcoords="offset points", fontsize=7)
+    ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
+    ax.set_ylim(-0.6, len(lanes) - 0.4)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(title + " (UTC)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
