@@ -22,18 +22,21 @@ _COLORS = {"Running": "#4caf50", "Completed": "#9e9e9e", "Pending": "#ffb300", "
 _FALLBACK = ["#1e88e5", "#00acc1", "#c0ca33", "#6d4c41", "#5e35b1", "#d81b60"]
 
 
-def _figure(height: float | None = None) -> Figure:
-    return Figure(figsize=(FIGSIZE[0], height or FIGSIZE[1]), dpi=DPI, layout="constrained")
+def _figure(empty: str | None = None) -> tuple[Figure, Any]:
+    """A small figure and its axes; with `empty`, only that sentence in the middle."""
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    if empty:
+        ax.text(0.5, 0.5, empty, ha="center", va="center")
+        ax.set_axis_off()
+    return fig, ax
 
 
 def pods_by_status(pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by status per owner") -> Figure:
     """A stacked bar per owner (the deployment or controller) of its pods' kubectl STATUS."""
-    fig = _figure()
-    ax = fig.add_subplot()
     if pods.empty:
-        ax.text(0.5, 0.5, "no pods", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
+        return _figure("no pods")[0]
+    fig, ax = _figure()
     owner = pods["owner"].where(pods["owner"].astype(bool), pods["name"])
     counts = pd.crosstab(owner, pods["status"])
     not_running = counts.drop(columns=[c for c in ("Running", "Completed") if c in counts.columns]).sum(axis=1)
@@ -96,12 +99,9 @@ def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure
     """Rollouts, first failures, restarts and warning events on one time axis (marker size ~ count)."""
     lanes = ["rollout", "first failure", "restart", "warning"]
     colors = {"rollout": "#1e88e5", "first failure": "#fb8c00", "restart": "#e53935", "warning": "#8e24aa"}
-    fig = _figure()
-    ax = fig.add_subplot()
     if frame.empty:
-        ax.text(0.5, 0.5, "nothing happened in the window", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
+        return _figure("nothing happened in the window")[0]
+    fig, ax = _figure()
     for i, lane in enumerate(lanes):
         part = frame[frame["lane"] == lane]
         if part.empty:
