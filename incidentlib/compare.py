@@ -15,7 +15,10 @@ import pandas as pd
 
 from .errors import InvalidParameter, SourceUnavailable
 
-__all__ = ["FIGURES", "COMPARISON_COLUMNS", "read_baseline", "figures_from_scraps", "compare", "verdict"]
+__all__ = [
+    "FIGURES", "COMPARISON_COLUMNS", "read_baseline", "figures_from_scraps", "compare", "verdict",
+    "current_figures", "error_rates_frame",
+]
 
 # figure -> (smallest change that counts, relative change that counts)
 FIGURES: dict[str, tuple[float, float]] = {
@@ -114,3 +117,35 @@ def verdict(comparison: pd.DataFrame, *, before: Mapping[str, float], after: Map
             return "worse", f"mixed, error rate up: better {', '.join(better)}; worse {', '.join(worse)}"
         return "improved", f"mixed: better {', '.join(better)}; worse {', '.join(worse)} ({err_text})"
     return "unchanged", f"no figure moved beyond its noise threshold ({err_text})"
+
+
+def current_figures(*, summary: pd.DataFrame, top_pods: pd.DataFrame | None = None,
+                    ooms: pd.DataFrame | None = None, log_errors: pd.DataFrame | None = None,
+                    prom_error_rate: float | None = None) -> dict[str, float]:
+    """This run's figures in the shape `compare` reads back from a baseline's `figures` scrap."""
+    s = summary.iloc[0] if len(summary) else {}
+    figs = {k: _num(s.get(k)) if len(summary) else math.nan for k in ("p50_ms", "p95_ms", "p99_ms", "error_rate")}
+    figs["restarts"] = float(top_pods["restarts"].sum()) if top_pods is not None and len(top_pods) else math.nan
+    figs["oom_kills"] = float(len(ooms)) if ooms is not None else math.nan
+    figs["error_lines_per_min"] = (float(log_errors["errors_per_min"].sum())
+                                   if log_errors is not None and len(log_errors) else math.nan)
+    figs["prom_error_rate"] = math.nan if prom_error_rate is None else float(prom_error_rate)
+    if math.isnan(figs["error_rate"]) and not math.isnan(figs["prom_error_rate"]):
+        figs["error_rate"] = figs["prom_error_rate"]
+    return figs
+
+
+def error_rates_frame(*, summary: pd.DataFrame, url: str | None, prom_error_rate: float | None,
+                      since: str, log_errors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The error rate as each source measured it: probes, Prometheus over the window, ERROR lines per minute."""
+    rows = []
+    if len(summary) and int(summary["count"].iloc[0]):
+        rows.append({"source": "probes", "value": float(summary["error_rate"].iloc[0]), "unit": "share",
+                     "detail": f"{int(summary['count'].iloc[0])} probes of GET {url}"})
+    if prom_error_rate is not None:
+        rows.append({"source": "prometheus", "value": float(prom_error_rate), "unit": "share",
+                     "detail": f"5xx over all requests, last {since}"})
+    if log_errors is not None and len(log_errors):
+        rows.append({"source": "logs", "value": float(log_errors["errors_per_min"].sum()), "unit": "lines/min",
+                     "detail": f"ERROR lines of {len(log_errors)} container(s), last {since}"})
+    return pd.DataFrame(rows, columns=["source", "value", "unit", "detail"])

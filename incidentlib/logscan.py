@@ -28,6 +28,8 @@ __all__ = [
     "error_counts",
     "errors_per_minute",
     "top_messages",
+    "findings",
+    "plot_errors",
 ]
 
 ERROR_COLUMNS = ["pod", "container", "lines", "error_lines", "minutes", "errors_per_min"]
@@ -148,3 +150,36 @@ def top_messages(logs: Iterable[PodLog], *, limit: int = 10) -> pd.DataFrame:
     rows = [{"message": redact_text(k), "count": n, "pods": len(pods[k]), "example": redact_text(example[k])}
             for k, n in count.most_common(limit)]
     return pd.DataFrame(rows, columns=["message", "count", "pods", "example"])
+
+
+def findings(counts: pd.DataFrame, messages: pd.DataFrame, *, deployment: str) -> list[dict[str, str]]:
+    """One finding when the deployment logs ERROR lines: the rate and the most frequent message."""
+    total = int(counts["error_lines"].sum()) if len(counts) else 0
+    if not total:
+        return []
+    rate = float(counts["errors_per_min"].sum())
+    top = messages.iloc[0] if len(messages) else None
+    detail = f"{total} ERROR lines in {len(counts)} container(s), {rate:.1f}/min"
+    if top is not None:
+        detail += f"; most frequent ({top['count']}x): {top['message']}"
+    return [{"severity": "SEV3", "title": f"ERROR lines in deployment {deployment} logs", "detail": detail,
+             "next_step": f"kubectl logs deploy/{deployment} --since=... | grep ERROR; look at the top message first"}]
+
+
+def plot_errors(per_minute: pd.DataFrame) -> Any:
+    """ERROR lines per minute, stacked by pod."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    if len(per_minute):
+        table = per_minute.pivot_table(index="minute", columns="pod", values="error_lines", aggfunc="sum",
+                                       fill_value=0)
+        bottom = None
+        for pod in table.columns:
+            ax.bar(table.index, table[pod], width=1 / 1440 * 0.8, bottom=bottom, label=pod)
+            bottom = table[pod] if bottom is None else bottom + table[pod]
+        ax.legend(loc="upper left", fontsize="small", ncol=2)
+    ax.set_ylabel("ERROR lines / min")
+    ax.set_title("ERROR lines per minute")
+    fig.autofmt_xdate()
+    return fig

@@ -13,7 +13,10 @@ from typing import Any
 from .errors import InvalidParameter, KubeAPIError
 from .params import validate_name, validate_replicas
 
-__all__ = ["plan_text", "scale", "scale_out", "scale_down", "rollout_restart", "enable_cache"]
+__all__ = [
+    "MITIGATIONS", "plan_text", "scale", "scale_out", "scale_down", "rollout_restart", "enable_cache", "chosen",
+    "mitigate",
+]
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -42,6 +45,8 @@ def _apply(cluster: Any, rec: dict[str, Any], *, apply: bool) -> dict[str, Any]:
 
 def plan_text(rec: dict[str, Any]) -> str:
     """The change as a person reads it: the command, the patch, before -> after, and what happened."""
+    if not rec.get("command"):
+        return f"{rec['action']}: {rec['outcome']}"
     return (f"{rec['action']} {rec['target']}: {rec['before']} -> {rec['after']}\n"
             f"  $ {rec['command']}\n  PATCH {rec['path']} ({rec['content_type']}) {rec['patch']}\n"
             f"  outcome: {rec['outcome']}")
@@ -117,3 +122,40 @@ def enable_cache(cluster: Any, namespace: str, configmap: str, *, key: str = "CA
         rec["outcome"] = f"nothing to do: {key} is already {value}"
         return rec
     return _apply(cluster, rec, apply=apply)
+
+
+MITIGATIONS = ("scale_out", "restart", "cache", "scale_down")
+
+
+def chosen(text: str | None) -> set[str]:
+    """The mitigations named in a comma-separated parameter (`"scale_out,cache"`); unknown names refused."""
+    names = {n.strip() for n in (text or "").split(",") if n.strip()}
+    unknown = names - set(MITIGATIONS)
+    if unknown:
+        raise InvalidParameter(f"unknown mitigation(s) {', '.join(sorted(unknown))}; valid: {', '.join(MITIGATIONS)}")
+    return names
+
+
+def mitigate(cluster: Any, namespace: str, deployment: str, *, replicas: int, configmap: str, key: str,
+             value: str, apply: bool, selected: set[str]) -> list[dict[str, Any]]:
+    """Every mitigation shown; those in `selected` applied when `apply` is True. A failing one is recorded."""
+    plans = {
+        "scale_out": lambda a: scale_out(cluster, namespace, deployment, replicas=replicas, apply=a),
+        "restart": lambda a: rollout_restart(cluster, namespace, deployment, apply=a),
+        "cache": lambda a: enable_cache(cluster, namespace, configmap, key=key, value=value, apply=a),
+        "scale_down": lambda a: scale_down(cluster, namespace, deployment, apply=a),
+    }
+    out = []
+    for name, plan in plans.items():
+        try:
+            rec = plan(apply and name in selected)
+        except (InvalidParameter, KubeAPIError) as e:
+            rec = {"action": name.replace("_", " "), "target": f"{namespace}", "command": "", "path": "",
+                   "patch": "", "content_type": "", "before": "", "after": "", "applied": False,
+                   "outcome": f"cannot plan: {e}"}
+        if not apply or name not in selected:
+            rec["outcome"] = rec["outcome"] if rec["outcome"].startswith(("cannot", "nothing")) else (
+                "shown only (apply=False)" if not apply else "shown only (not in `mitigations`)")
+        rec["mitigation"] = name
+        out.append(rec)
+    return out

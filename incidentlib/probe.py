@@ -18,6 +18,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -34,6 +35,9 @@ __all__ = [
     "slo_verdict",
     "check_login",
     "require_reachable",
+    "severity_inputs",
+    "findings",
+    "plot_latency",
 ]
 
 LATENCY_COLUMNS = ["status", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms", "error"]
@@ -241,8 +245,74 @@ def check_login(url: str, *, body: str = "{}", timeout: float = 5.0) -> ProbeRes
     return probe(url, method="POST", body=body, timeout=timeout)
 
 
-def require_reachable(results: Iterable[ProbeResult], *, what: str) -> None:
-    """Raise SourceUnavailable naming the first error when no probe got any reply."""
-    results = list(results)
-    if results and all(r.status is None for r in results):
-        raise SourceUnavailable(f"{what}: none of {len(results)} requests got a reply ({results[0].error})")
+def require_reachable(df: pd.DataFrame, *, what: str) -> None:
+    """Raise SourceUnavailable naming the first error when no probe of the latency frame got any reply."""
+    if len(df) and df["status"].isna().all():
+        raise SourceUnavailable(f"{what}: none of {len(df)} requests got a reply ({df['error'].iloc[0]})")
+
+
+def findings(summary: pd.DataFrame, *, url: str, slo_ms: float) -> list[dict[str, str]]:
+    """Findings from the probes: failing health check, error share of 1% or more, p95 above the SLO."""
+    s = summary.iloc[0]
+    count, rate, p95 = int(s["count"]), float(s["error_rate"]), float(s["p95_ms"])
+    out: list[dict[str, str]] = []
+    if not count or math.isnan(rate):
+        return out
+    if rate >= 1.0:
+        out.append({"severity": "SEV1", "title": "health check failing",
+                    "detail": f"all {count} probes of GET {url} failed",
+                    "next_step": "run the outage runbook (notebooks/outage.ipynb) now"})
+    elif rate >= 0.01:
+        level = "SEV2" if rate > 0.05 else "SEV3"
+        out.append({"severity": level, "title": f"error rate {rate * 100:.1f}% on the health check",
+                    "detail": f"{round(rate * count)} of {count} probes of GET {url} failed",
+                    "next_step": "look at the ERROR lines and the most frequent messages below"})
+    if not math.isnan(p95) and p95 > slo_ms:
+        out.append({"severity": "SEV3", "title": f"p95 latency {p95:.0f} ms above the {slo_ms:g} ms SLO",
+                    "detail": f"p50 {float(s['p50_ms']):.0f} ms, p95 {p95:.0f} ms, p99 {float(s['p99_ms']):.0f} ms "
+                              f"over {count} probes of GET {url}",
+                    "next_step": "check resource use below; scale out or enable caching"})
+    return out
+
+
+def severity_inputs(summary: pd.DataFrame, *, url: str, slo_ms: float) -> dict[str, Any]:
+    """Keyword arguments for `severity.assess` from the probes: health, error rate and slowness, each with
+    the measured figure in its words (e.g. "error rate 8.0% (8 of 100 probes of GET http://.../health)")."""
+    s = summary.iloc[0]
+    count, rate, p95 = int(s["count"]), float(s["error_rate"]), float(s["p95_ms"])
+    failed = round(rate * count)
+    if count == 0 or math.isnan(rate):
+        return {}
+    of = f"{failed} of {count} probes of GET {url}"
+    out: dict[str, Any] = {"health_ok": failed < count, "error_rate": rate, "details": {
+        "health_ok": f"the health check failed on all {count} probes of GET {url}",
+        "error_rate": f"error rate {rate * 100:.1f}% ({of})",
+    }}
+    if not math.isnan(p95):
+        out["slow"] = p95 > slo_ms
+        out["details"]["slow"] = f"p95 latency {p95:.0f} ms is above the {slo_ms:g} ms SLO"
+    return out
+
+
+def plot_latency(df: pd.DataFrame, *, slo_ms: float) -> Any:
+    """Two charts: total time per request (errors in red) and its histogram, both against the SLO."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+    failed = _failed(df)
+    x = range(1, len(df) + 1)
+    left.bar(list(x), df["total_ms"].fillna(0), color=["tab:red" if f else "tab:blue" for f in failed])
+    left.axhline(slo_ms, color="tab:orange", linestyle="--", label=f"SLO {slo_ms:g} ms")
+    left.set_xlabel("request")
+    left.set_ylabel("total ms")
+    left.set_title("latency per request (red: failed)")
+    left.legend(loc="upper right", fontsize="small")
+    replied = df.loc[df["status"].notna(), "total_ms"]
+    if len(replied):
+        right.hist(replied, bins=min(30, max(5, len(replied) // 2)), color="tab:blue")
+    right.axvline(slo_ms, color="tab:orange", linestyle="--", label=f"SLO {slo_ms:g} ms")
+    right.set_xlabel("total ms")
+    right.set_title("latency histogram")
+    right.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    return fig

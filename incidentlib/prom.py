@@ -27,11 +27,16 @@ from .errors import InvalidParameter, SourceUnavailable
 __all__ = [
     "DEFAULT_QUERIES",
     "Prometheus",
+    "QueryError",
     "render",
     "instant_frame",
     "range_frame",
     "window_error_rate",
     "rendered",
+    "collect",
+    "first_breach",
+    "plot_series",
+    "findings",
 ]
 
 # Over the whole incident window (instant queries): one number each.
@@ -47,6 +52,10 @@ DEFAULT_QUERIES: dict[str, str] = {
     "memory": 'sum by (pod) (container_memory_working_set_bytes{namespace="$namespace", container!=""})',
     "cpu": 'sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="$namespace", container!=""}[$rate]))',
 }
+
+
+class QueryError(SourceUnavailable):
+    """Prometheus answered, but refused this query (bad PromQL, HTTP 4xx): the other queries may still work."""
 
 
 def render(query: str, **values: str) -> str:
@@ -85,7 +94,8 @@ class Prometheus:
                 detail = json.loads(body).get("error", body)
             except ValueError:
                 detail = body.strip()
-            raise SourceUnavailable(f"Prometheus at {self.url} answered HTTP {e.code}: {detail or e.reason}") from None
+            kind = QueryError if 400 <= e.code < 500 else SourceUnavailable
+            raise kind(f"Prometheus at {self.url} answered HTTP {e.code}: {detail or e.reason}") from None
         except TimeoutError:
             raise SourceUnavailable(f"Prometheus at {self.url} did not answer within {self.timeout:g} s") from None
         except urllib.error.URLError as e:
@@ -95,7 +105,7 @@ class Prometheus:
         except ValueError:
             raise SourceUnavailable(f"Prometheus at {self.url} answered something that is not JSON") from None
         if payload.get("status") != "success":
-            raise SourceUnavailable(
+            raise QueryError(
                 f"Prometheus at {self.url} refused the query: {payload.get('errorType')}: {payload.get('error')}"
             )
         return payload["data"]
@@ -163,9 +173,22 @@ def range_frame(data: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def window_error_rate(prom: Prometheus, *, since: dt.timedelta,
-                      query: str = DEFAULT_QUERIES["window_error_rate"]) -> float:
+                      query: str = DEFAULT_QUERIES["window_error_rate"], namespace: str = "",
+                      deployment: str = "") -> float:
     """Share of 5xx over all requests over the incident window (NaN when nothing was served)."""
-    return prom.scalar(render(query, window=_seconds(since), rate="1m", namespace="", deployment=""))
+    return prom.scalar(render(query, window=_seconds(since), rate="1m", namespace=namespace, deployment=deployment))
+
+
+def findings(window_rate: float | None, frames: Mapping[str, pd.DataFrame], *, since: str) -> list[dict[str, str]]:
+    """A finding when Prometheus saw 1% or more 5xx over the window, with when the error rate first broke 1%."""
+    if window_rate is None or math.isnan(window_rate) or window_rate < 0.01:
+        return []
+    first = first_breach(frames["error_rate"], threshold=0.01) if "error_rate" in frames else None
+    when = f"; above 1% since {first:%Y-%m-%d %H:%M:%S} UTC" if first is not None else ""
+    return [{"severity": "SEV2" if window_rate > 0.05 else "SEV3",
+             "title": f"Prometheus: {window_rate * 100:.1f}% of requests answered 5xx over the last {since}",
+             "detail": f"5xx over all requests (http_requests_total) over the window{when}",
+             "next_step": "correlate the start with the last rollout and the ERROR lines"}]
 
 
 def rendered(queries: Mapping[str, str], *, since: dt.timedelta, namespace: str, deployment: str,
@@ -173,3 +196,47 @@ def rendered(queries: Mapping[str, str], *, since: dt.timedelta, namespace: str,
     """Every query with its placeholders filled."""
     return {name: render(q, window=_seconds(since), rate=rate, namespace=namespace, deployment=deployment)
             for name, q in queries.items()}
+
+
+def collect(prom: Prometheus, queries: Mapping[str, str], *, since: dt.timedelta, namespace: str,
+            deployment: str, rate: str = "1m") -> dict[str, pd.DataFrame]:
+    """Every query as a range over `since`; a query that fails is left out and its error kept under `errors`.
+
+    Returns {name: long frame} plus "errors", a frame (query, error) of the queries Prometheus refused;
+    a Prometheus that cannot be reached, times out or answers 5xx raises SourceUnavailable at once."""
+    out: dict[str, pd.DataFrame] = {}
+    errors = []
+    for name, q in rendered(queries, since=since, namespace=namespace, deployment=deployment, rate=rate).items():
+        try:
+            out[name] = prom.range(q, since=since)
+        except QueryError as e:
+            errors.append({"query": name, "error": str(e)})
+    out["errors"] = pd.DataFrame(errors, columns=["query", "error"])
+    return out
+
+
+def first_breach(series: pd.DataFrame, *, threshold: float) -> pd.Timestamp | None:
+    """When a series first went above `threshold` within the window (None if it never did)."""
+    above = series[series["value"] > threshold]
+    return None if above.empty else above["time"].min()
+
+
+def plot_series(frames: Mapping[str, pd.DataFrame], names: list[str], *, title: str, ylabel: str,
+                scale: float = 1.0) -> Any:
+    """One chart of several range frames over time (e.g. the latency percentiles in ms)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for name in names:
+        df = frames.get(name)
+        if df is None or df.empty:
+            continue
+        for series, g in df.groupby("series"):
+            label = name if series in ("value", "") else f"{name} {series}"
+            ax.plot(g["time"], g["value"] * scale, label=label)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    if ax.lines:
+        ax.legend(loc="upper left", fontsize="small")
+    fig.autofmt_xdate()
+    return fig

@@ -18,7 +18,7 @@ import pandas as pd
 from . import cluster as k8s
 from .errors import InvalidParameter
 from .podstatus import parse_time
-from .quantity import cpu_millicores, memory_bytes
+from .quantity import cpu_millicores, format_bytes, memory_bytes
 
 __all__ = [
     "NEAR_LIMIT",
@@ -40,6 +40,8 @@ __all__ = [
     "pending_pods",
     "disk_frame",
     "near_limit",
+    "findings",
+    "plot_memory",
 ]
 
 NEAR_LIMIT = 0.90  # usage at 90% of the limit or more
@@ -283,3 +285,54 @@ def disk_frame(summaries: Iterable[Mapping[str, Any]], *, namespace: str | None 
                 continue
             rows.append(_fs("pod", node, ref.get("namespace", ""), ref.get("name", ""), p.get("ephemeral-storage")))
     return pd.DataFrame(rows, columns=DISK_COLUMNS)
+
+
+def findings(*, top_pods: pd.DataFrame | None = None, leaks: pd.DataFrame | None = None,
+             ooms: pd.DataFrame | None = None, pressure: pd.DataFrame | None = None,
+             pending: pd.DataFrame | None = None) -> list[dict[str, str]]:
+    """Findings (severity, title, detail, next_step) from the resource frames, worst first."""
+    out: list[dict[str, str]] = []
+    for r in (pressure if pressure is not None else pd.DataFrame()).itertuples():
+        out.append({"severity": "SEV2", "title": f"node {r.node} under {r.condition}",
+                    "detail": f"{r.condition}={r.status} since {r.since}: {r.message or r.reason}",
+                    "next_step": f"kubectl describe node {r.node}; move or stop the heaviest pods, add capacity"})
+    for r in (ooms if ooms is not None else pd.DataFrame()).itertuples():
+        out.append({"severity": "SEV2", "title": f"pod {r.pod} OOMKilled ({r.restarts} restarts)",
+                    "detail": f"container {r.container} was killed by the kernel (exit {r.exit_code}) at "
+                              f"{r.finished_at}; memory limit {format_bytes(r.memory_limit_bytes) or 'none'}",
+                    "next_step": "check for a leak (memory trend below); raise the memory limit if the load is real"})
+    for r in (leaks if leaks is not None else pd.DataFrame()).itertuples():
+        left = "" if math.isnan(r.minutes_to_limit) else f"; reaches its limit in about {r.minutes_to_limit:.0f} min"
+        out.append({"severity": "SEV3", "title": f"memory leak suspect: pod {r.pod}",
+                    "detail": f"memory only grew over {r.samples} samples: {format_bytes(r.first_bytes)} -> "
+                              f"{format_bytes(r.last_bytes)}, {r.growth_bytes_per_min / 2**20:.1f} MiB/min{left}",
+                    "next_step": "take a heap profile; a rollout restart buys time, not a fix"})
+    if top_pods is not None:
+        for r in top_pods[top_pods["near_limit"]].itertuples():
+            what = [f"memory {r.memory_pct_limit:.0f}%" for _ in [0] if r.memory_pct_limit >= NEAR_LIMIT * 100]
+            what += [f"CPU {r.cpu_pct_limit:.0f}%" for _ in [0] if r.cpu_pct_limit >= NEAR_LIMIT * 100]
+            out.append({"severity": "SEV3", "title": f"pod {r.pod} near its limit ({', '.join(what)})",
+                        "detail": f"using {format_bytes(r.memory_bytes)} of {format_bytes(r.memory_limit_bytes)} "
+                                  f"memory, {r.cpu_m:.0f}m of {r.cpu_limit_m:.0f}m CPU",
+                        "next_step": "scale out, or raise the limit after checking it is not a leak"})
+    if pending is not None and len(pending):
+        reasons = "; ".join(sorted(set(pending["message"].fillna("").astype(str)) - {""}))[:300]
+        out.append({"severity": "SEV3", "title": f"{len(pending)} pod(s) Pending",
+                    "detail": f"{', '.join(pending['pod'][:5])}: {reasons or 'not scheduled'}",
+                    "next_step": "free or add capacity (requests do not fit the nodes)"})
+    return out
+
+
+def plot_memory(trend: pd.DataFrame, *, limits: pd.DataFrame | None = None) -> Any:
+    """Memory per pod over the samples (MiB)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for pod, g in trend.groupby("pod"):
+        ax.plot(g["time"], g["memory_bytes"] / 2**20, marker="o", label=pod)
+    ax.set_ylabel("MiB")
+    ax.set_title("memory per pod over the samples")
+    if ax.lines:
+        ax.legend(loc="upper left", fontsize="small", ncol=2)
+    fig.autofmt_xdate()
+    return fig

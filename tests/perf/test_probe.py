@@ -49,7 +49,7 @@ def test_summary_without_any_reply_is_nan_with_full_error_rate() -> None:
     assert math.isnan(s["p95_ms"]) and s["error_rate"] == 1.0
     assert probe.slo_verdict(probe.latency_summary(df), slo_ms=500) == "no reply to measure against the 500 ms SLO"
     with pytest.raises(SourceUnavailable, match="none of 3 requests got a reply \\(connection refused\\)"):
-        probe.require_reachable([_row(None, 1.0, "connection refused")] * 3, what="health probe")
+        probe.require_reachable(df, what="health probe")
 
 
 def test_slo_verdict_names_p95_and_slo() -> None:
