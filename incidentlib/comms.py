@@ -146,7 +146,7 @@ def initial_alert(run: Any, severity: Severity, *, incident_id: str | None = Non
     start = _utc(started) or _utc(run.figures.get("incident_started")) or _utc(run.started_at)
     lines = [
         f"🚨 INCIDENT{_header(incident_id)}: {incident_title(run, severity)}",
-        f"Severity: {severity.level} ({severity.reason})",
+        f"Severity: {severity.level} — {severity.reason}",
         "Status: Investigating",
         f"Impact: {impact_text(run.figures)}",
         f"Started: {_clock(start)}",
@@ -291,11 +291,16 @@ def post_webhook(url: str, text: str, *, timeout: float = 5.0) -> str:
 
 def show_notifications(run: Any, severity: Severity, *, incident_id: str | None = None, commander: str | None = None,
                        notify_webhook: str | None = None, post: str = "initial", started: str | datetime | None = None,
-                       timeout: float = 5.0, now: datetime | None = None, glue: bool = True) -> dict[str, str]:
-    """A notebook's last cell: print the three filled templates; post one of them (`post`) only if a webhook is given."""
-    texts = notifications(run, severity, incident_id=incident_id, commander=commander, started=started, now=now)
+                       timeout: float = 5.0, now: datetime | None = None, glue: bool = True,
+                       templates: Sequence[str] = ("initial", "update", "resolution")) -> dict[str, str]:
+    """A notebook's last cell: print the filled templates; post one of them (`post`) only if a webhook is given."""
+    every = notifications(run, severity, incident_id=incident_id, commander=commander, started=started, now=now)
+    unknown = [t for t in [*templates, post] if t not in every]
+    if unknown:
+        raise InvalidParameter(f"unknown template {unknown[0]!r}: choose from {', '.join(every)}")
+    texts = {k: every[k] for k in templates}
     if post not in texts:
-        raise InvalidParameter(f"post={post!r} is not one of {', '.join(texts)}")
+        texts[post] = every[post]
     titles = {"initial": "Initial alert", "update": "Status update", "resolution": "Resolution (when it is over)"}
     for key, text in texts.items():
         print(f"── {titles[key]} " + "─" * 40)

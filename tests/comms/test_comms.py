@@ -55,7 +55,7 @@ def test_initial_alert_exact_text() -> None:
     text = initial_alert(staged_run(), severity(), incident_id="INC-20261127-0935-ab12", commander="Dana (@dana)", now=NOW)
     assert text == (
         "🚨 INCIDENT [INC-20261127-0935-ab12]: backend crash-loops since revision 3\n"
-        "Severity: SEV1 (deployment backend has 0/3 ready pods (rule: service down = complete outage, SEV1))\n"
+        "Severity: SEV1 — deployment backend has 0/3 ready pods (rule: service down = complete outage, SEV1)\n"
         "Status: Investigating\n"
         "Impact: 3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, 2 blocked sessions\n"
         "Started: 2026-11-27 09:03 UTC\n"
