@@ -17,6 +17,7 @@ __all__ = [
     "fetch_server",
     "connections_frame",
     "counts_by",
+    "counts_overview",
     "connection_summary",
 ]
 
@@ -105,3 +106,16 @@ def connection_summary(connections: Any, server: dict[str, Any] | None) -> dict[
         out["available"] = usable - used
         out["usage"] = round(used / usable, 4)
     return out
+
+
+def counts_overview(connections: Any) -> Any:
+    """One table of counts by state, database, user, application and client: dimension, value, count."""
+    import pandas as pd
+
+    parts = []
+    for key in ("state", "database", "user", "application", "client"):
+        part = counts_by(connections, key).rename(columns={key: "value"})
+        part.insert(0, "dimension", key)
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True) if len(connections) else pd.DataFrame(columns=["dimension", "value", "count"])
+    return out.astype({"count": "int64"})

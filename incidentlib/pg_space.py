@@ -27,6 +27,8 @@ __all__ = [
     "database_sizes_frame",
     "tables_frame",
     "format_bytes",
+    "replication_frame",
+    "slots_frame",
 ]
 
 XID_LIMIT = 2**31 - 1  # transaction IDs before wraparound
@@ -116,6 +118,9 @@ ORDER BY slot_name"""
 
 DATABASE_SIZE_COLUMNS = ["database", "size_bytes", "size", "xid_age", "xid_wraparound_pct", "connections",
                          "cache_hit_ratio", "commits", "rollbacks", "deadlocks", "temp_bytes"]
+REPLICATION_COLUMNS = ["replica", "client", "state", "sync_state", "lag_bytes", "write_lag_s", "flush_lag_s",
+                       "replay_lag_s"]
+SLOT_COLUMNS = ["slot", "slot_type", "database", "active", "retained_bytes"]
 TABLE_COLUMNS = ["schema", "table", "total_bytes", "total", "table_bytes", "index_bytes", "toast_bytes",
                  "live_tuples", "dead_tuples", "dead_pct", "last_vacuum", "last_autovacuum", "last_autoanalyze",
                  "xid_age", "estimated"]
@@ -187,3 +192,17 @@ def tables_frame(rows: list[dict[str, Any]] | None, *, estimated: bool = False) 
     df["dead_pct"] = (100.0 * dead / (live + dead).where(live + dead > 0)).round(1)
     df["estimated"] = bool(estimated)
     return df[TABLE_COLUMNS]
+
+
+def replication_frame(rows: list[dict[str, Any]] | None) -> Any:
+    """Rows of REPLICATION_SQL -> one row per replica with its lag."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows or []), columns=REPLICATION_COLUMNS)
+
+
+def slots_frame(rows: list[dict[str, Any]] | None) -> Any:
+    """Rows of SLOTS_SQL -> one row per replication slot with the WAL it retains."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows or []), columns=SLOT_COLUMNS)

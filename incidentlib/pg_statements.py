@@ -26,6 +26,7 @@ __all__ = [
     "statements_sql",
     "fetch_extension",
     "fetch_statements",
+    "fetch_all",
     "statements_frame",
     "top_statements",
     "slow_queries_frame",
@@ -107,6 +108,12 @@ def fetch_statements(conn: Any, *, server_version_num: int, schema: str = "publi
         if e.sqlstate == "55000":  # "pg_stat_statements must be loaded via shared_preload_libraries"
             raise SourceUnavailable(f"pg_stat_statements is installed but not loaded; {ENABLE_HINT}") from None
         raise
+
+
+def fetch_all(conn: Any, *, server_version_num: int) -> list[dict[str, Any]]:
+    """Check the extension, then read every entry; SourceUnavailable (with how to enable it) when missing."""
+    ext = fetch_extension(conn)
+    return fetch_statements(conn, server_version_num=server_version_num, schema=str(ext["schema"]))
 
 
 def _num(v: Any) -> float:

@@ -1,0 +1,51 @@
+"""The database's pods on Kubernetes: status, restarts, last termination, and the tail of their logs.
+
+Pods are listed by a label selector (`app=postgres`) and shown with the outage runbook's `pods_frame`
+(kubectl's columns); log lines are redacted before they reach a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cluster import fetch_log, pods_frame
+from .errors import KubeAPIError
+from .redact import redact_text
+
+__all__ = ["DB_POD_COLUMNS", "LOG_COLUMNS", "fetch_db_pods", "db_pods_frame", "fetch_db_logs"]
+
+DB_POD_COLUMNS = ["name", "ready", "status", "restarts", "last_restart", "age", "node", "last_termination_reason",
+                  "exit_code", "waiting_reason", "images"]
+LOG_COLUMNS = ["pod", "container", "previous", "line"]
+
+
+def fetch_db_pods(cluster: Any, *, namespace: str, selector: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """The pods of `namespace` matching `selector` (raw JSON)."""
+    return cluster.list_items(f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector}, timeout=timeout)
+
+
+def db_pods_frame(items: list[dict[str, Any]] | None) -> Any:
+    """Raw pods -> kubectl's columns plus the last termination (reason, exit code)."""
+    return pods_frame(items or [])[DB_POD_COLUMNS]
+
+
+def fetch_db_logs(cluster: Any, pods: list[dict[str, Any]], *, tail: int = 20,
+                  timeout: float = 10) -> Any:
+    """The last `tail` lines of each container (and of its previous run when it restarted), redacted."""
+    import pandas as pd
+
+    rows = []
+    for pod in pods:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        restarted = {cs.get("name") for cs in status.get("containerStatuses") or [] if cs.get("restartCount")}
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            for previous in ((False, True) if c["name"] in restarted else (False,)):
+                try:
+                    text = fetch_log(cluster, meta.get("namespace", ""), meta.get("name", ""), c["name"], tail=tail,
+                                     previous=previous, timeout=timeout)
+                except KubeAPIError as e:
+                    if previous:  # the previous container's log may be gone already
+                        continue
+                    text = f"(logs unavailable: {e})"
+                rows += [{"pod": meta.get("name"), "container": c["name"], "previous": previous, "line": redact_text(ln)}
+                         for ln in text.splitlines() if ln.strip()]
+    return pd.DataFrame(rows, columns=LOG_COLUMNS)
