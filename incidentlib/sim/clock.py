@@ -72,7 +72,7 @@ def human_age(seconds: float) -> str:
     if m < 10:
         return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
     if m < 180:
-        return f"{m}m" if m < 60 * 3 and m < 60 else (f"{m // 60}h{m % 60}m" if m % 60 else f"{m // 60}h")
+        return f"{m}m"
     h = s // 3600
     if h < 8:
         return f"{h}h{m % 60}m" if m % 60 else f"{h}h"

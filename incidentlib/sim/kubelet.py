@@ -15,7 +15,8 @@ MAX_BACKOFF = 300.0
 class Behavior:
     """How a container image behaves when the kubelet runs it."""
 
-    mode: str = "healthy"  # healthy | crashloop | oomkilled | imagepull
+    mode: str = "healthy"  # healthy | crashloop | oomkilled | imagepull | flapping
+    period_seconds: float = 1800.0  # flapping: runs this long, crashes, restarts at once
     exit_code: int = 1
     reason: str = "Error"
     run_seconds: float = 5.0
@@ -32,6 +33,7 @@ class Behavior:
         return cls(mode=mode, exit_code=int(spec.get("exitCode", defaults["exit_code"])),
                    reason=spec.get("reason", defaults["reason"]),
                    run_seconds=float(spec.get("runSeconds", 5.0)), message=spec.get("message", ""),
+                   period_seconds=float(spec.get("periodSeconds", 1800.0)),
                    previous_log=tuple(spec.get("previousLog", ())))
 
 
@@ -80,6 +82,18 @@ def container_view(behavior: Behavior, start: float, now: float, *, pod: str, co
         reason = "ErrImagePull" if int(now - start) % 20 < 5 else "ImagePullBackOff"
         msg = behavior.message or "Back-off pulling image"
         return ContainerView({"waiting": {"reason": reason, "message": msg}}, {}, 0, False, False, [])
+    if behavior.mode == "flapping":
+        k = int((now - start - PULL_SECONDS) // behavior.period_seconds)
+        running = {"running": {"startedAt": iso(start + PULL_SECONDS + k * behavior.period_seconds + 1)}}
+        if k == 0:
+            return ContainerView({"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, True, True, [])
+        end = start + PULL_SECONDS + k * behavior.period_seconds
+        begin = start + PULL_SECONDS + (k - 1) * behavior.period_seconds + (1 if k > 1 else 0)
+        terminated = {"exitCode": behavior.exit_code, "reason": behavior.reason,
+                      "startedAt": iso(begin), "finishedAt": iso(end)}
+        runs = [Attempt(start + PULL_SECONDS + i * behavior.period_seconds,
+                        start + PULL_SECONDS + (i + 1) * behavior.period_seconds) for i in range(k)]
+        return ContainerView(running, {"terminated": terminated}, k, True, True, runs)
     attempts = crash_attempts(start, now, behavior.run_seconds)
     if not attempts:
         return ContainerView({"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, False, True, [])

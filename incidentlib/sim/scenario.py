@@ -1,0 +1,329 @@
+"""Scenarios: YAML files in `scenarios/` (or a Python builder for `scale`) that seed a cluster with
+nodes, system pods and an application in `production`, as a real cluster would look mid-incident."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources as importlib_resources
+from pathlib import Path
+
+import yaml
+
+from . import events
+from .clock import iso, parse_duration
+from .cluster import Cluster, MetricSpec
+from .controllers import DEPLOY, PODS, RS, new_replicaset, pod_for, qos_class
+from .kubelet import Behavior
+from .logs import LogSpec
+from .objects import CHANGE_CAUSE, REVISION, quantity, safe_hash
+
+SCENARIO_DIR = Path(str(importlib_resources.files("incidentlib.sim") / "scenarios"))
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class ScenarioError(ValueError):
+    """An unknown or malformed scenario; the message lists what exists."""
+
+
+def names() -> list[str]:
+    """Every scenario name (the YAML files, plus the generated `scale`)."""
+    return sorted([p.stem for p in SCENARIO_DIR.glob("*.yaml")] + ["scale"])
+
+
+def load_spec(name: str, *, _seen: set[str] | None = None) -> dict:
+    """The merged YAML spec of a scenario (its `include:` list merged first, each file once)."""
+    seen = set() if _seen is None else _seen
+    path = SCENARIO_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ScenarioError(f"unknown scenario {name!r}; valid scenarios: {', '.join(names())}")
+    seen.add(name)
+    spec = yaml.safe_load(path.read_text()) or {}
+    merged: dict = {}
+    for inc in spec.get("include") or []:
+        if inc not in seen:
+            _merge(merged, load_spec(inc, _seen=seen))
+    _merge(merged, spec)
+    return merged
+
+
+def _merge(into: dict, spec: dict) -> None:
+    for k, v in spec.items():
+        if k == "include":
+            continue
+        if isinstance(v, list):
+            items = into.setdefault(k, [])
+            for x in v:
+                ident = (x.get("namespace", "production"), x["name"]) if isinstance(x, dict) and "name" in x else None
+                same = [i for i, y in enumerate(items) if ident and isinstance(y, dict)
+                        and (y.get("namespace", "production"), y.get("name")) == ident]
+                if same:
+                    items[same[0]] = x  # a later scenario redefines the object
+                elif x not in items:
+                    items.append(x)
+        elif isinstance(v, dict):
+            into.setdefault(k, {})
+            for kk, vv in v.items():
+                if isinstance(vv, dict) and isinstance(into[k].get(kk), dict):
+                    into[k][kk] = {**into[k][kk], **vv}
+                else:
+                    into[k][kk] = vv
+        else:
+            into[k] = v
+
+
+# --- builders -------------------------------------------------------------------------------
+def namespace(name: str, *, created: float) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "creationTimestamp": iso(created),
+                         "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def node(index: int, *, created: float, now: float, cpu: str = "4", memory: str = "16Gi",
+         conditions: dict[str, str] | None = None, taints: list[dict] | None = None, role: str = "") -> dict:
+    """A node with full status.nodeInfo, addresses and conditions."""
+    name = f"node-{index}"
+    conditions = conditions or {}
+    mem_ki = int(quantity(memory) // 1024)
+    capacity = {"cpu": cpu, "memory": f"{mem_ki}Ki", "pods": "110",
+                "ephemeral-storage": "102350Mi", "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
+    allocatable = {**capacity, "memory": f"{mem_ki - 200 * 1024}Ki", "ephemeral-storage": "94327475188"}
+
+    def cond(type_: str, default: str) -> dict:
+        status = conditions.get(type_, default)
+        texts = {
+            ("MemoryPressure", "False"): ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            ("MemoryPressure", "True"): ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
+            ("DiskPressure", "False"): ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            ("DiskPressure", "True"): ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+            ("PIDPressure", "False"): ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            ("Ready", "True"): ("KubeletReady", "kubelet is posting ready status"),
+            ("Ready", "False"): ("KubeletNotReady", "container runtime network not ready: NetworkReady=false"),
+            ("Ready", "Unknown"): ("NodeStatusUnknown", "Kubelet stopped posting node status."),
+        }
+        reason, message = texts.get((type_, status), ("KubeletReady", ""))
+        changed = now - 1200 if status != default else created
+        return {"type": type_, "status": status, "lastHeartbeatTime": iso(now - 20),
+                "lastTransitionTime": iso(changed), "reason": reason, "message": message}
+
+    labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+              "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+              "topology.kubernetes.io/zone": f"zone-{'abc'[(index - 1) % 3]}"}
+    if role:
+        labels[f"node-role.kubernetes.io/{role}"] = ""
+    spec: dict = {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"],
+                  "providerID": f"sim://{name}"}
+    if taints:
+        spec["taints"] = taints
+    h = safe_hash(name, 32)
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "creationTimestamp": iso(created), "labels": labels,
+                     "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                     "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        "spec": spec,
+        "status": {
+            "capacity": capacity, "allocatable": allocatable,
+            "conditions": [cond("MemoryPressure", "False"), cond("DiskPressure", "False"),
+                           cond("PIDPressure", "False"), cond("Ready", "True")],
+            "addresses": [{"type": "InternalIP", "address": f"10.0.0.{10 + index}"},
+                          {"type": "Hostname", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"machineID": h, "systemUUID": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+                         "bootID": safe_hash(["boot", name], 32), "kernelVersion": "6.1.0-28-cloud-amd64",
+                         "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "containerd://1.7.24",
+                         "kubeletVersion": "v1.32.4", "kubeProxyVersion": "v1.32.4", "operatingSystem": "linux",
+                         "architecture": "amd64"},
+            "images": [],
+        },
+    }
+
+
+def _container(d: dict, image: str) -> dict:
+    c: dict = {"name": d.get("container", d["name"]), "image": image, "imagePullPolicy": "IfNotPresent",
+               "resources": copy.deepcopy(d.get("resources") or {}),
+               "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
+    if d.get("port"):
+        c["ports"] = [{"name": "http", "containerPort": int(d["port"]), "protocol": "TCP"}]
+    if d.get("env"):
+        c["env"] = [{"name": k, "value": str(v)} for k, v in d["env"].items()]
+    if d.get("args"):
+        c["args"] = list(d["args"])
+    return c
+
+
+def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
+    """Seed a deployment with its revision history: one ReplicaSet per revision, pods for the last."""
+    ns, name = d.get("namespace", "production"), d["name"]
+    labels = {"app": name, **(d.get("labels") or {})}
+    revisions = d.get("revisions") or [{"image": d["image"], "age": d.get("age", "3d")}]
+    replicas = int(d.get("replicas", 1))
+    first = now - parse_duration(revisions[0].get("age", "3d"))
+    template_meta: dict = {"labels": dict(labels)}
+    if d.get("podAnnotations"):
+        template_meta["annotations"] = dict(d["podAnnotations"])
+    dep = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels), "creationTimestamp": iso(first),
+                     "generation": len(revisions), "annotations": {}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                 "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+                 "template": {"metadata": template_meta, "spec": {}}},
+        "status": {},
+    }
+    cluster.store.load(DEPLOY, [dep])
+    tspec = {"containers": [], "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+             "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "securityContext": {}}
+    rs_list: list[dict] = []
+    for i, rev in enumerate(revisions, start=1):
+        t = now - parse_duration(rev.get("age", "3d"))
+        tspec = {**tspec, "containers": [_container(d, rev["image"])]}
+        dep["spec"]["template"]["spec"] = copy.deepcopy(tspec)
+        if rev.get("changeCause"):
+            dep["metadata"]["annotations"][CHANGE_CAUSE] = rev["changeCause"]
+        else:
+            dep["metadata"]["annotations"].pop(CHANGE_CAUSE, None)
+        rs = new_replicaset(dep, revision=i, now=t, replicas=replicas if i == len(revisions) else 0)
+        if i < len(revisions):
+            rs["metadata"]["generation"] = 2
+        rs_list.append(rs)
+        if i > 1:
+            prev = rs_list[-2]["metadata"]["name"]
+            events.bump(cluster.store, dep, now=t, reason="ScalingReplicaSet", component="deployment-controller",
+                        message=f"Scaled up replica set {rs['metadata']['name']} to {replicas}",
+                        distinct=f"up {rs['metadata']['name']} {replicas}")
+            events.bump(cluster.store, dep, now=t + 40, reason="ScalingReplicaSet",
+                        component="deployment-controller",
+                        message=f"Scaled down replica set {prev} to 0 from {replicas}", distinct=f"down {prev} 0")
+    dep["metadata"]["annotations"][REVISION] = str(len(revisions))
+    cluster.store.load(RS, rs_list)
+    current = rs_list[-1]
+    created = now - parse_duration(revisions[-1].get("age", "3d"))
+    cluster.store.load(PODS, [pod_for(current, now=created, rng=cluster.rng) for _ in range(replicas)])
+    app, container = name, d.get("container", name)
+    if d.get("logs"):
+        cluster.log_specs[(ns, app, container)] = LogSpec.from_spec(d["logs"])
+    if d.get("metrics"):
+        cluster.metric_specs[(ns, app, container)] = MetricSpec.from_spec(d["metrics"])
+
+
+def bare_pod(p: dict, *, now: float, cluster: Cluster) -> None:
+    """A pod without a controller (static, DaemonSet-like or hand-made)."""
+    ns = p.get("namespace", "production")
+    labels = {"app": p.get("app", p["name"]), **(p.get("labels") or {})}
+    spec = {"containers": [_container({**p, "container": p.get("container", p["name"])}, p["image"])],
+            "restartPolicy": "Always", "schedulerName": "default-scheduler", "dnsPolicy": "ClusterFirst",
+            "terminationGracePeriodSeconds": 30}
+    if p.get("node"):
+        spec["nodeName"] = p["node"]
+    if p.get("priorityClassName"):
+        spec["priorityClassName"] = p["priorityClassName"]
+    meta: dict = {"name": p["name"], "namespace": ns, "labels": labels,
+                  "creationTimestamp": iso(now - parse_duration(p.get("age", "3d")))}
+    if p.get("owner"):
+        kind, oname = p["owner"].split("/", 1)
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1" if kind != "Node" else "v1", "kind": kind,
+                                    "name": oname, "uid": safe_hash([ns, kind, oname], 32), "controller": True}]
+    status: dict = {"phase": "Pending", "qosClass": qos_class(spec)}
+    if p.get("node"):
+        status["startTime"] = meta["creationTimestamp"]
+    cluster.store.load(PODS, [{"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}])
+    app, container = labels["app"], spec["containers"][0]["name"]
+    if p.get("logs"):
+        cluster.log_specs[(ns, app, container)] = LogSpec.from_spec(p["logs"])
+    if p.get("metrics"):
+        cluster.metric_specs[(ns, app, container)] = MetricSpec.from_spec(p["metrics"])
+
+
+SYSTEM_DEPLOYMENTS = [
+    {"name": "coredns", "namespace": "kube-system", "replicas": 2, "image": "registry.k8s.io/coredns/coredns:v1.11.3",
+     "labels": {"k8s-app": "kube-dns"}, "age": "30d", "port": 53,
+     "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}},
+     "logs": {"rate": 0.1, "info": ['[INFO] 10.244.1.7:41234 - 5123 "A IN backend.production.svc.cluster.local. udp 63 false 512" NOERROR qr,aa,rd 118 0.000112s']},
+     "metrics": {"cpu": "3m", "memory": "18Mi"}},
+    {"name": "metrics-server", "namespace": "kube-system", "replicas": 1, "age": "30d", "port": 10250,
+     "image": "registry.k8s.io/metrics-server/metrics-server:v0.7.2", "labels": {"k8s-app": "metrics-server"},
+     "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}}, "metrics": {"cpu": "4m", "memory": "24Mi"}},
+]
+
+
+def _system(cluster: Cluster, *, now: float, node_names: list[str]) -> None:
+    created = now - parse_duration("30d")
+    for d in SYSTEM_DEPLOYMENTS:
+        deployment(d, now=now, cluster=cluster)
+    control = node_names[0]
+    for comp, image in (("etcd", "registry.k8s.io/etcd:3.5.16-0"),
+                        ("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.32.4"),
+                        ("kube-controller-manager", "registry.k8s.io/kube-controller-manager:v1.32.4"),
+                        ("kube-scheduler", "registry.k8s.io/kube-scheduler:v1.32.4")):
+        bare_pod({"name": f"{comp}-{control}", "namespace": "kube-system", "image": image, "container": comp,
+                  "labels": {"component": comp, "tier": "control-plane"}, "app": comp, "node": control,
+                  "age": "30d", "owner": f"Node/{control}", "priorityClassName": "system-node-critical",
+                  "resources": {"requests": {"cpu": "100m"}}, "metrics": {"cpu": "25m", "memory": "180Mi"}},
+                 now=now, cluster=cluster)
+    for n in node_names:
+        bare_pod({"name": f"kube-proxy-{safe_hash(['kube-proxy', n], 5)}", "namespace": "kube-system",
+                  "image": "registry.k8s.io/kube-proxy:v1.32.4", "container": "kube-proxy", "app": "kube-proxy",
+                  "labels": {"k8s-app": "kube-proxy"}, "node": n, "age": "30d", "owner": "DaemonSet/kube-proxy",
+                  "metrics": {"cpu": "1m", "memory": "20Mi"}}, now=now, cluster=cluster)
+    del created
+
+
+def build(name: str, *, cluster: Cluster) -> Cluster:
+    """Seed `cluster` with the named scenario and run its components once."""
+    if name == "scale":
+        from .scale import build_scale
+
+        return build_scale(cluster)
+    spec = load_spec(name)
+    return build_from_spec(spec, cluster=cluster)
+
+
+def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
+    now = cluster.now()
+    nodes_spec = spec.get("nodes") or {}
+    count = int(nodes_spec.get("count", 3))
+    cluster_created = now - parse_duration(nodes_spec.get("age", "30d"))
+    node_objs = [node(i, created=cluster_created, now=now, cpu=str(nodes_spec.get("cpu", "4")),
+                      memory=str(nodes_spec.get("memory", "16Gi")),
+                      conditions=(nodes_spec.get("conditions") or {}).get(f"node-{i}"),
+                      taints=(nodes_spec.get("taints") or {}).get(f"node-{i}"),
+                      role="control-plane" if i == 1 and nodes_spec.get("controlPlaneRole") else "")
+                 for i in range(1, count + 1)]
+    cluster.store.load("/nodes", node_objs)
+    ns_names = list(SYSTEM_NAMESPACES) + [n for n in ["production", *(spec.get("namespaces") or [])]
+                                           if n not in SYSTEM_NAMESPACES]
+    cluster.store.load("/namespaces", [namespace(n, created=cluster_created) for n in dict.fromkeys(ns_names)])
+    for image, b in (spec.get("images") or {}).items():
+        cluster.behaviors[image] = Behavior.from_spec(b)
+    _system(cluster, now=now, node_names=[n["metadata"]["name"] for n in node_objs])
+    for d in spec.get("deployments") or []:
+        deployment(d, now=now, cluster=cluster)
+    for p in spec.get("pods") or []:
+        bare_pod(p, now=now, cluster=cluster)
+    for cm in spec.get("configmaps") or []:
+        cluster.store.load("/configmaps", [{
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": cm["name"], "namespace": cm.get("namespace", "production"),
+                         "creationTimestamp": iso(now - parse_duration(cm.get("age", "10d")))},
+            "data": {k: str(v) for k, v in (cm.get("data") or {}).items()}}])
+    for svc in spec.get("services") or []:
+        cluster.store.load("/services", [{
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": svc["name"], "namespace": svc.get("namespace", "production"),
+                         "creationTimestamp": iso(now - parse_duration(svc.get("age", "30d")))},
+            "spec": {"type": "ClusterIP", "clusterIP": svc.get("clusterIP", "10.96.0.10"),
+                     "clusterIPs": [svc.get("clusterIP", "10.96.0.10")], "selector": {"app": svc["name"]},
+                     "ports": [{"name": "http", "port": int(svc.get("port", 80)), "protocol": "TCP",
+                                "targetPort": int(svc.get("targetPort", svc.get("port", 80)))}]},
+            "status": {"loadBalancer": {}}}])
+    for plant in spec.get("plant") or []:
+        key = (plant.get("namespace", "production"), plant["app"], plant["container"])
+        base = cluster.log_specs.get(key) or LogSpec()
+        cluster.log_specs[key] = LogSpec(rate=base.rate, error_share=base.error_share, info=base.info,
+                                         errors=base.errors, startup=base.startup,
+                                         planted=base.planted + tuple(plant["lines"]),
+                                         plant_every=float(plant.get("every", base.plant_every)))
+    cluster.sync(force=True)
+    return cluster

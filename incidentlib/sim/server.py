@@ -1,0 +1,450 @@
+"""The HTTP(S) server: routes Kubernetes paths to the verbs, answers discovery, Tables, watches,
+logs, metrics and the kubelet summary, and the `/_sim/` staging endpoints for tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from . import api, openapi, resources, tables, telemetry
+from .api import Target, parse_bool
+from .clock import go_duration, parse_iso
+from .cluster import PODS, Cluster
+from .logs import LogQuery
+from .resources import METRICS_GROUP, Resource
+from .status import ApiError, bad_request, forbidden, unknown_path
+from .store import Gone, dumps, rkey
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4-sim", "gitCommit": "0000000000000000000000000000000000000000",
+           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.8",
+           "compiler": "gc", "platform": "linux/amd64"}
+JSON = "application/json"
+BOOKMARK_EVERY = 2.0
+WATCH_DEFAULT_SECONDS = 1800.0
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request; `self.server.cluster` is the simulated cluster."""
+
+    protocol_version = "HTTP/1.1"
+    server: SimServer
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet by default
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    # --- plumbing --------------------------------------------------------------------------
+    def _send(self, code: int, body: bytes, content_type: str = JSON) -> None:
+        head = (f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                f"Audit-Id: sim\r\nCache-Control: no-cache, private\r\n\r\n").encode()
+        self.wfile.write(head + body)
+
+    def _send_json(self, code: int, obj: object) -> None:
+        self._send(code, dumps(obj))
+
+    def _error(self, err: ApiError) -> None:
+        self._send_json(err.code, err.body())
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path, query = unquote(split.path), dict(parse_qsl(split.query, keep_blank_values=True))
+        body = self._body()
+        cluster = self.server.cluster
+        if not path.startswith("/_sim/"):
+            with cluster.requests_lock:
+                cluster.requests.append({"method": method, "path": path, "query": split.query,
+                                         "content_type": self.headers.get("Content-Type")})
+        try:
+            if path.startswith("/_sim/"):
+                self._staging(method, path, body)
+            else:
+                self._route(method, path, query, body)
+        except ApiError as e:
+            self._error(e)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # a bug in the simulator answers 500 and the server keeps serving
+            self._error(ApiError(500, "InternalError", f"an error on the server ({type(e).__name__}: {e}) "
+                                 "has prevented the request from succeeding"))
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+    # --- staging endpoints -----------------------------------------------------------------
+    def _staging(self, method: str, path: str, body: bytes) -> None:
+        cluster = self.server.cluster
+        data = json.loads(body or b"{}")
+        if path == "/_sim/requests" and method == "GET":
+            with cluster.requests_lock:
+                self._send_json(200, list(cluster.requests))
+        elif path == "/_sim/requests" and method == "DELETE":
+            with cluster.requests_lock:
+                cluster.requests.clear()
+            self._send_json(200, {"cleared": True})
+        elif path == "/_sim/advance" and method == "POST":
+            cluster.advance(float(data["seconds"]))
+            self._send_json(200, {"now": cluster.now()})
+        elif path == "/_sim/logs" and method == "POST":
+            key = (data["namespace"], data["pod"], data["container"])
+            now = cluster.now()
+            with cluster.store.lock:
+                cluster.appended_logs.setdefault(key, []).extend((now, line) for line in data["lines"])
+            self._send_json(200, {"appended": len(data["lines"])})
+        elif path == "/_sim/metrics" and method == "POST":
+            key = (data["namespace"], data["pod"], data["container"])
+            over = cluster.metric_overrides.setdefault(key, {})
+            for field in ("cpu_m", "memory_bytes"):
+                if data.get(field) is not None:
+                    over[field] = float(data[field])
+            self._send_json(200, {"metrics": over})
+        else:
+            raise unknown_path()
+
+    # --- routing ---------------------------------------------------------------------------
+    def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+        cluster = self.server.cluster
+        parts = [p for p in path.split("/") if p]
+        if method == "GET" and self._discovery(path, parts):
+            return
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise unknown_path()
+        if group == METRICS_GROUP and not cluster.metrics_enabled:
+            raise unknown_path()
+        target = self._target(group, version, rest)
+        if target is None:
+            raise unknown_path()
+        if target.namespace and target.namespace in cluster.forbidden_namespaces:
+            verb = {"GET": "list" if target.name is None else "get", "POST": "create", "PUT": "update",
+                    "PATCH": "patch", "DELETE": "delete"}[method]
+            raise forbidden(target.res, verb, target.namespace)
+        cluster.sync()
+        if group == METRICS_GROUP:
+            return self._metrics(target)
+        if target.sub == "proxy":
+            return self._summary(target, rest)
+        if target.sub == "log":
+            return self._logs(target, query)
+        if method == "GET":
+            if target.name is None:
+                if parse_bool(query.get("watch")):
+                    return self._watch(target, query)
+                return self._list(target, query)
+            if parse_bool(query.get("watch")):
+                query = {**query, "fieldSelector": f"metadata.name={target.name}"}
+                return self._watch(Target(target.res, target.namespace), query)
+            entry = api.get_entry(cluster, target)
+            if target.sub == "scale":
+                return self._send_json(200, api.scale_of(entry.obj))
+            if self._wants_table():
+                return self._send(200, tables.table(rkey(target.res), [entry.obj], now=cluster.now(),
+                                                    include=query.get("includeObject", "Metadata"), raws=[entry.raw]))
+            return self._send(200, entry.raw)
+        if method == "POST" and target.name is None:
+            return self._send_json(201, api.create(cluster, target, body, query))
+        if method == "PUT" and target.name:
+            return self._send_json(200, api.replace(cluster, target, body))
+        if method == "PATCH" and target.name:
+            return self._send_json(200, api.patch(cluster, target, body, self.headers.get("Content-Type") or ""))
+        if method == "DELETE" and target.name:
+            return self._send_json(200, api.delete(cluster, target))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _target(self, group: str, version: str, rest: list[str]) -> Target | None:
+        def res(plural: str) -> Resource | None:
+            return resources.find(group, version, plural)
+
+        if len(rest) >= 3 and rest[0] == "namespaces" and (r := res(rest[2])) and r.namespaced:
+            return Target(r, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None)
+        if not rest or not (r := res(rest[0])):
+            return None
+        if r.namespaced and len(rest) > 1:
+            return None
+        return Target(r, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+
+    def _discovery(self, path: str, parts: list[str]) -> bool:
+        cluster = self.server.cluster
+        metrics = cluster.metrics_enabled
+        path = path.rstrip("/") or "/"
+        if path == "/version":
+            self._send_json(200, VERSION)
+        elif path == "/api":
+            self._send_json(200, resources.api_versions())
+        elif path == "/apis":
+            self._send_json(200, resources.api_group_list(metrics=metrics))
+        elif path == "/api/v1":
+            self._send_json(200, resources.resource_list("", "v1"))
+        elif len(parts) == 2 and parts[0] == "apis":
+            group = resources.api_group(parts[1], metrics=metrics)
+            if group is None:
+                raise unknown_path()
+            self._send_json(200, group)
+        elif len(parts) == 3 and parts[0] == "apis":
+            if (parts[1], parts[2]) not in resources.group_versions(metrics=metrics):
+                raise unknown_path()
+            self._send_json(200, resources.resource_list(parts[1], parts[2]))
+        elif path in ("/healthz", "/readyz", "/livez"):
+            self._send(200, b"ok", "text/plain; charset=utf-8")
+        elif path == "/openapi/v3":
+            self._send_json(200, openapi.index(metrics=metrics))
+        elif path.startswith("/openapi/v3/"):
+            gv = path[len("/openapi/v3/"):].split("/")
+            group, version = ("", gv[1]) if gv[0] == "api" else (gv[1], gv[2]) if len(gv) > 2 else ("?", "?")
+            if (group, version) not in resources.group_versions(metrics=metrics):
+                raise unknown_path()
+            self._send_json(200, openapi.gv_document(group, version))
+        else:
+            return False
+        return True
+
+    def _wants_table(self) -> bool:
+        return "as=Table" in (self.headers.get("Accept") or "")
+
+    # --- reads -----------------------------------------------------------------------------
+    def _list(self, t: Target, query: dict[str, str]) -> None:
+        cluster = self.server.cluster
+        with cluster.store.lock:
+            rv = cluster.store.rv
+            entries = api.select(cluster, t, query)
+        entries, meta = api.page(entries, query, rv)
+        if self._wants_table():
+            body = tables.table(rkey(t.res), [e.obj for e in entries], now=cluster.now(),
+                                include=query.get("includeObject", "Metadata"), raws=[e.raw for e in entries],
+                                list_meta=meta)
+            return self._send(200, body)
+        self._send(200, api.list_body(t, entries, meta))
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    def _watch_event(self, t: Target, type_: str, obj: dict, raw: bytes, include: str, table: bool) -> bytes:
+        if table and type_ != "BOOKMARK":
+            payload = tables.table(rkey(t.res), [obj], now=self.server.cluster.now(), include=include, raws=[raw])
+        else:
+            payload = raw
+        return b'{"type":"' + type_.encode() + b'","object":' + payload + b"}\n"
+
+    def _watch(self, t: Target, query: dict[str, str]) -> None:
+        cluster = self.server.cluster
+        table = self._wants_table()
+        include = query.get("includeObject", "Metadata")
+        bookmarks = parse_bool(query.get("allowWatchBookmarks"))
+        timeout = WATCH_DEFAULT_SECONDS
+        if query.get("timeoutSeconds"):
+            timeout = float(query["timeoutSeconds"])
+        elif query.get("timeout"):
+            timeout = go_duration(query["timeout"])
+        deadline = time.monotonic() + timeout
+        api.select(cluster, Target(t.res, t.namespace), {k: v for k, v in query.items() if k.endswith("Selector")})
+        from .selectors import parse_fields, parse_labels
+
+        by_label, by_field = parse_labels(query.get("labelSelector")), parse_fields(query.get("fieldSelector"))
+        rv_param = query.get("resourceVersion", "")
+        key = rkey(t.res)
+        with cluster.store.lock:
+            cursor = cluster.store.rv
+            initial = api.select(cluster, t, query) if rv_param in ("", "0") else []
+            if rv_param not in ("", "0"):
+                try:
+                    cursor = int(rv_param)
+                    cluster.store.changes_since(cursor)
+                except ValueError as e:
+                    raise bad_request(f"invalid resourceVersion {rv_param!r}") from e
+                except Gone as e:
+                    raise ApiError(410, "Expired", str(e)) from e
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n")
+        for e in initial:
+            self._chunk(self._watch_event(t, "ADDED", e.obj, e.raw, include, table))
+        last_bookmark = time.monotonic()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            cluster.sync()
+            with cluster.store.changed:
+                try:
+                    changes = cluster.store.changes_since(cursor)
+                except Gone as e:
+                    err = ApiError(410, "Expired", str(e)).body()
+                    self._chunk(b'{"type":"ERROR","object":' + dumps(err) + b"}\n")
+                    break
+                if not changes:
+                    cluster.store.changed.wait(min(remaining, 0.5))
+                    changes = cluster.store.changes_since(cursor)
+                cursor = cluster.store.rv
+            for c in changes:
+                if c.key != key or (t.namespace is not None and c.namespace != t.namespace):
+                    continue
+                obj = c.entry.obj
+                if by_label(obj["metadata"].get("labels") or {}) and by_field(obj):
+                    self._chunk(self._watch_event(t, c.type, obj, c.entry.raw, include, table))
+            if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_EVERY:
+                mark = {"kind": t.res.kind, "apiVersion": t.res.api_version,
+                        "metadata": {"resourceVersion": str(cursor),
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}}
+                self._chunk(self._watch_event(t, "BOOKMARK", mark, dumps(mark), include, False))
+                last_bookmark = time.monotonic()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _logs(self, t: Target, query: dict[str, str]) -> None:
+        cluster = self.server.cluster
+        pod = api.get_entry(cluster, Target(t.res, t.namespace, t.name)).obj
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        container = query.get("container") or (names[0] if len(names) == 1 else "")
+        if not container:
+            raise bad_request(f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]")
+        if container not in names:
+            raise bad_request(f"container {container} is not valid for pod {t.name}")
+        q = _log_query(query)
+        previous = parse_bool(query.get("previous"))
+        body = cluster.pod_logs(pod, container, q, previous=previous)
+        if body is None:
+            if previous:
+                raise bad_request(f'previous terminated container "{container}" in pod "{t.name}" not found')
+            cs = next((s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), {})
+            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "ContainerCreating")
+            if reason in ("ErrImagePull", "ImagePullBackOff"):
+                raise bad_request(f'container "{container}" in pod "{t.name}" is waiting to start: trying and failing to pull image')
+            raise bad_request(f'container "{container}" in pod "{t.name}" is waiting to start: {reason}')
+        if not parse_bool(query.get("follow")):
+            return self._send(200, body, "text/plain")
+        self._follow(pod, container, q, body)
+
+    def _follow(self, pod: dict, container: str, q: LogQuery, first: bytes) -> None:
+        cluster = self.server.cluster
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+        if first:
+            self._chunk(first)
+        seen = cluster.now()
+        end = time.monotonic() + 600
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            now = cluster.now()
+            later = LogQuery(since_time=seen, timestamps=q.timestamps)
+            body = cluster.pod_logs(pod, container, later, previous=False) or b""
+            lines = [ln for ln in body.split(b"\n") if ln]
+            seen = now
+            if lines:
+                self._chunk(b"\n".join(lines) + b"\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _metrics(self, t: Target) -> None:
+        cluster = self.server.cluster
+        now = cluster.now()
+        if t.res.plural == "nodes":
+            if t.name:
+                node = api.get_entry(cluster, Target(resources.find("", "v1", "nodes"), None, t.name)).obj  # type: ignore[arg-type]
+                return self._send_json(200, telemetry.node_metrics(cluster, node, now))
+            items = telemetry.all_node_metrics(cluster, now)
+            return self._send_json(200, {"kind": "NodeMetricsList", "apiVersion": telemetry.METRICS_API,
+                                         "metadata": {}, "items": items})
+        pods_res = resources.find("", "v1", "pods")
+        if t.name:
+            pod = api.get_entry(cluster, Target(pods_res, t.namespace, t.name)).obj  # type: ignore[arg-type]
+            m = telemetry.pod_metrics(cluster, pod, now)
+            if m is None:
+                raise ApiError(404, "NotFound", f'podmetrics.metrics.k8s.io "{t.namespace}/{t.name}" not found')
+            return self._send_json(200, m)
+        items = [m for p in cluster.store.objects(PODS, t.namespace) if (m := telemetry.pod_metrics(cluster, p, now))]
+        self._send_json(200, {"kind": "PodMetricsList", "apiVersion": telemetry.METRICS_API, "metadata": {},
+                              "items": items})
+
+    def _summary(self, t: Target, rest: list[str]) -> None:
+        cluster = self.server.cluster
+        if rest[-2:] != ["stats", "summary"]:
+            raise unknown_path()
+        node = api.get_entry(cluster, Target(t.res, None, t.name)).obj
+        self._send_json(200, telemetry.summary(cluster, node, cluster.now()))
+
+
+def _log_query(query: dict[str, str]) -> LogQuery:
+    def num(name: str) -> int | None:
+        if not query.get(name):
+            return None
+        try:
+            value = int(query[name])
+        except ValueError as e:
+            raise bad_request(f"{name}: invalid value {query[name]!r}: must be an integer") from e
+        if value < 0:
+            raise bad_request(f"{name}: Invalid value: {value}: must be greater than or equal to 0")
+        return value
+
+    since_time = parse_iso(query["sinceTime"]) if query.get("sinceTime") else None
+    since = num("sinceSeconds")
+    return LogQuery(tail_lines=num("tailLines"), since_seconds=float(since) if since is not None else None,
+                    since_time=since_time, timestamps=parse_bool(query.get("timestamps")),
+                    limit_bytes=num("limitBytes"))
+
+
+class SimServer(ThreadingHTTPServer):
+    """A threading HTTP(S) server bound to loopback, serving one cluster."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, cluster: Cluster, *, port: int = 0, tls: tuple[Path, Path] | None = None,
+                 verbose: bool = False) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.cluster = cluster
+        self.verbose = verbose
+        self._tls = tls
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.socket = ctx.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def get_request(self):  # type: ignore[no-untyped-def]
+        conn, addr = super().get_request()
+        return conn, addr
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        if self._tls is not None:
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
+                                  name=f"sim-k8s-{self.port}", daemon=True)
+        thread.start()
+        return thread
