@@ -2,7 +2,8 @@
 
 What it hides: passwords in DSNs and URLs, Authorization/Bearer tokens, password=/token=/secret=-style
 key-values (also as JSON or YAML), AWS access keys, private key blocks, JWTs, any secret registered at run
-time (a DSN's password), and, for SQL text, every literal value."""
+time (a DSN's password), and, for SQL text, every literal value. `scrub_notebook` applies it to a whole
+executed notebook (outputs, errors, scraps, metadata, the injected parameters) before it is archived."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ __all__ = [
     "redact_value",
     "register_secret",
     "dsn_password",
+    "known_secrets",
+    "mask_known",
+    "redact_html",
+    "scrub_notebook",
 ]
 
 MASK = "***"
@@ -131,4 +136,122 @@ def redact_value(value: Any) -> Any:
         return out
     if isinstance(value, pd.Series) and (value.dtype == object or str(value.dtype).startswith("str")):
         return value.map(lambda v: redact_text(v) if isinstance(v, str) else v)
+    return value
+
+
+# -- whole notebooks (the archive's last line of defence) ------------------------------------------
+
+_BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
+_SCRAP_MIME = "application/scrapbook.scrap."
+_HTML_TEXT = re.compile(r">([^<>]+)<")
+
+
+def known_secrets() -> frozenset[str]:
+    """The secrets registered so far (a DSN's password...)."""
+    return frozenset(_known)
+
+
+def mask_known(text: str, secrets: frozenset[str] | set[str] | tuple[str, ...] = ()) -> str:
+    """Mask only exact secrets (registered ones and `secrets`): safe on code, which pattern rules could mangle."""
+    if not text:
+        return text
+    for secret in sorted(set(_known) | {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def redact_html(markup: str) -> str:
+    """Redact the text between the tags of an HTML fragment (entities decoded first, so quoted secrets are seen)."""
+    import html
+
+    def repl(m: re.Match[str]) -> str:
+        raw = m.group(1)
+        plain = html.unescape(raw)
+        red = redact_text(plain)
+        return ">" + (raw if red == plain else html.escape(red, quote=False)) + "<"
+
+    return mask_known(_HTML_TEXT.sub(repl, markup))
+
+
+def _redact_scrap(mime: str, payload: Any) -> Any:
+    """A scrapbook payload: json scraps redacted as values, pandas (parquet, base64) decoded, redacted, re-encoded."""
+    if not isinstance(payload, dict) or "data" not in payload:
+        return redact_value(payload)
+    out = dict(payload)
+    if payload.get("encoder") == "pandas" and isinstance(payload["data"], str):
+        import base64
+        import io
+
+        import pandas as pd
+
+        try:
+            df = pd.read_parquet(io.BytesIO(base64.b64decode(payload["data"])))
+        except Exception:  # not a parquet we can read: drop it rather than archive what we cannot check
+            out["data"] = None
+            return out
+        red = redact_value(df)
+        if not red.equals(df):
+            buf = io.BytesIO()
+            red.to_parquet(buf, index=False)
+            out["data"] = base64.b64encode(buf.getvalue()).decode("ascii")
+        return out
+    out["data"] = redact_value(payload["data"])
+    return out
+
+
+def _redact_mimebundle(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mime, value in data.items():
+        if mime in _BINARY_MIME:
+            out[mime] = value
+        elif mime.startswith(_SCRAP_MIME):
+            out[mime] = _redact_scrap(mime, value)
+        elif mime == "text/html":
+            text = "".join(value) if isinstance(value, list) else value
+            out[mime] = redact_html(text) if isinstance(text, str) else redact_value(text)
+        else:
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = "".join(value)
+            out[mime] = redact_value(value)
+    return out
+
+
+def scrub_notebook(nb: Any, *, secrets: set[str] | frozenset[str] | tuple[str, ...] = ()) -> Any:
+    """Redact a whole notebook in place and return it: outputs, errors, all metadata, the injected parameters.
+
+    Code and markdown keep their text except for exact secrets (pattern rules would mangle code); the cell
+    papermill injects with the parameters is redacted with every rule."""
+    for s in secrets:
+        register_secret(s)
+    nb["metadata"] = redact_value(_plain(nb.get("metadata", {})))
+    for cell in nb.get("cells", []):
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        cell["source"] = redact_text(src) if "injected-parameters" in tags else mask_known(src)
+        cell["metadata"] = redact_value(_plain(cell.get("metadata", {})))
+        if "attachments" in cell:
+            cell["attachments"] = {k: _redact_mimebundle(v) for k, v in cell["attachments"].items()}
+        for out in cell.get("outputs", []) or []:
+            kind = out.get("output_type")
+            if kind == "stream":
+                text = out.get("text", "")
+                out["text"] = redact_text("".join(text) if isinstance(text, list) else text)
+            elif kind == "error":
+                out["ename"] = redact_text(out.get("ename", ""))
+                out["evalue"] = redact_text(out.get("evalue", ""))
+                out["traceback"] = [redact_text(line) for line in out.get("traceback", [])]
+            if "data" in out:
+                out["data"] = _redact_mimebundle(dict(out["data"]))
+            if "metadata" in out:
+                out["metadata"] = redact_value(_plain(out["metadata"]))
+    return nb
+
+
+def _plain(value: Any) -> Any:
+    """NotebookNode -> plain dicts and lists (redact_value rebuilds dicts)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value

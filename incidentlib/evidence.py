@@ -1,0 +1,845 @@
+"""The evidence archive: run a scenario notebook with papermill and keep what it found, safely.
+
+    outputs/<incident>/<UTC timestamp>-<scenario>.ipynb   the executed notebook, scrubbed of secrets
+    outputs/<incident>/<UTC timestamp>-<scenario>.html    self-contained HTML (images embedded, no CDN)
+    outputs/<incident>/manifest.json                      every run: files + sha256, parameters, versions
+
+Nothing is overwritten (same-second runs get distinct names); every file is written atomically (temp file
+in `outputs/.partial/`, then os.replace); a failed run is archived too, with the failure at the top.
+Manifest appends hold an flock on `<incident>/.manifest.lock`; `verify` recomputes every hash."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import secrets as _secrets
+import threading
+import tokenize
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidParameter, RunbookError
+from .redact import (
+    dsn_password,
+    mask_known,
+    redact_text,
+    redact_value,
+    register_secret,
+    scrub_notebook,
+)
+
+__all__ = [
+    "Param",
+    "RunResult",
+    "VerifyReport",
+    "MANIFEST",
+    "coerce_parameters",
+    "export_html",
+    "inspect_parameters",
+    "load_manifest",
+    "new_incident_id",
+    "read_scraps",
+    "run_notebook",
+    "scenarios",
+    "validate_incident_id",
+    "verify",
+]
+
+MANIFEST = "manifest.json"
+LOCK = ".manifest.lock"
+PARTIAL = ".partial"
+FAILURE_TAG = "evidence-failure"
+_PM_ERROR_TAG = "papermill-error-cell-tag"
+_SCRAP_MIME = "application/scrapbook.scrap."
+_INCIDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_env_lock = threading.Lock()
+
+
+# -- scenarios and their parameters ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a scenario notebook, as its parameters cell declares it."""
+
+    name: str
+    kind: str  # str | int | float | bool | list | dict | any
+    nullable: bool
+    default: str  # the source text of the default, e.g. '"production"'
+    help: str
+
+
+def scenarios(notebooks: str | os.PathLike[str]) -> dict[str, Path]:
+    """The scenario notebooks in a directory: name (file stem) -> path."""
+    root = Path(notebooks)
+    if not root.is_dir():
+        raise RunbookError(f"notebooks directory {str(root)!r} does not exist; pass --notebooks DIR")
+    return {p.stem: p for p in sorted(root.glob("*.ipynb")) if not p.name.startswith((".", "_"))}
+
+
+def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Param]:
+    """The parameters of a notebook: papermill's `inspect_notebook` for help, the cell's own AST for the rest.
+
+    papermill skips annotated parameters it cannot parse (`x: int | None = None`); the AST sees them all."""
+    import nbformat
+
+    nb = nbformat.read(os.fspath(path), as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in (c.metadata.get("tags") or [])), None)
+    if cell is None:
+        return {}
+    source = cell.source
+    comments = _line_comments(source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise RunbookError(f"the parameters cell of {os.fspath(path)} is not valid Python: {e}") from None
+    out: dict[str, Param] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, annotation, value = node.targets[0].id, None, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, annotation, value = node.target.id, ast.unparse(node.annotation), node.value
+        else:
+            continue
+        default = ast.get_source_segment(source, value) or ast.unparse(value)
+        kind, nullable = _kind(annotation, value)
+        out[name] = Param(name, kind, nullable, default, comments.get(node.lineno, ""))
+    return out
+
+
+def _line_comments(source: str) -> dict[int, str]:
+    found: dict[int, str] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                found[tok.start[0]] = tok.string.lstrip("#").strip()
+    except (tokenize.TokenError, IndentationError):
+        pass
+    return found
+
+
+_KINDS = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict"}
+
+
+def _kind(annotation: str | None, value: ast.expr) -> tuple[str, bool]:
+    if annotation:
+        parts = [p.strip() for p in re.split(r"[|,\[\]]", annotation.replace("Optional[", "None|")) if p.strip()]
+        nullable = "None" in parts
+        base = next((_KINDS[p.split(".")[-1].lower()] for p in parts if p.split(".")[-1].lower() in _KINDS), "any")
+        return base, nullable
+    try:
+        default = ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError):
+        return "any", True
+    if default is None:
+        return "any", True
+    for typ, kind in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (dict, "dict")):
+        if isinstance(default, typ):
+            return kind, False
+    return "any", True
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(p: Param, value: Any, *, from_text: bool) -> Any:
+    """One value, checked against the parameter's type; text from `-p` is converted."""
+    def bad(why: str) -> InvalidParameter:
+        return InvalidParameter(f"parameter {p.name!r} = {value!r}: {why}; expected {describe_kind(p)}")
+
+    if from_text and isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("none", "null", "~"):
+            if p.nullable:
+                return None
+            raise bad("None is not allowed here")
+        if p.kind == "str":
+            return value
+        if p.kind == "bool":
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise bad("not a boolean")
+        if p.kind == "int":
+            try:
+                return int(value.strip().replace("_", ""))
+            except ValueError:
+                raise bad("not a whole number") from None
+        if p.kind == "float":
+            try:
+                return float(value)
+            except ValueError:
+                raise bad("not a number") from None
+        if p.kind in ("list", "dict"):
+            import yaml
+
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise bad("not valid YAML/JSON") from None
+            return _coerce(p, parsed, from_text=False)
+        return _resolve_any(value)
+    if value is None:
+        if p.nullable:
+            return None
+        raise bad("None is not allowed here")
+    ok = {
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "list": isinstance(value, list),
+        "dict": isinstance(value, dict),
+        "any": True,
+    }[p.kind]
+    if not ok:
+        raise bad(f"wrong type ({type(value).__name__})")
+    return float(value) if p.kind == "float" else value
+
+
+def _resolve_any(value: str) -> Any:
+    """Like papermill's CLI: True/False/None, a number, else the text itself."""
+    if value in ("True", "true"):
+        return True
+    if value in ("False", "false"):
+        return False
+    for conv in (int, float):
+        try:
+            return conv(value)
+        except ValueError:
+            pass
+    return value
+
+
+def describe_kind(p: Param) -> str:
+    """A parameter's type for people: 'int', 'str or None', 'any'."""
+    return p.kind + (" or None" if p.nullable and p.kind != "any" else "")
+
+
+def coerce_parameters(declared: dict[str, Param], given: dict[str, Any], *, from_text: set[str] | frozenset[str] = frozenset(),
+                      scenario: str = "notebook") -> dict[str, Any]:
+    """Check every given parameter against the notebook's own; refuse unknown names and wrong types with the valid list."""
+    unknown = [name for name in given if name not in declared]
+    if unknown:
+        valid = ", ".join(f"{n} ({describe_kind(p)})" for n, p in declared.items()) or "(it takes none)"
+        raise InvalidParameter(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for scenario "
+            f"{scenario!r}; valid parameters: {valid}"
+        )
+    return {name: _coerce(declared[name], value, from_text=name in from_text) for name, value in given.items()}
+
+
+# -- incidents ----------------------------------------------------------------------------------
+
+def new_incident_id(now: datetime | None = None) -> str:
+    """A fresh incident id: INC-20261127-0935-ab12 (UTC minute and 4 random hex digits)."""
+    now = now or datetime.now(UTC)
+    return f"INC-{now:%Y%m%d-%H%M}-{_secrets.token_hex(2)}"
+
+
+def validate_incident_id(value: str) -> str:
+    """An incident id is also a directory name: letters, digits, '.', '_', '-' (no '/', no '..')."""
+    if not isinstance(value, str) or not _INCIDENT_RE.match(value) or ".." in value:
+        raise InvalidParameter(
+            f"incident id {value!r} is not valid: use 1-80 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit (for example INC-20261127-0935-ab12)"
+        )
+    return value
+
+
+# -- running -------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    """What one `runbook run` left behind."""
+
+    run_id: str
+    scenario: str
+    status: str  # ok | failed
+    error: str | None
+    incident_dir: Path
+    notebook: Path
+    html: Path | None
+    entry: dict[str, Any]
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def run_notebook(
+    notebook: str | os.PathLike[str],
+    *,
+    outputs: str | os.PathLike[str],
+    incident: str,
+    parameters: dict[str, Any] | None = None,
+    scenario: str | None = None,
+    cell_timeout: float | None = 600,
+    progress_bar: bool = False,
+    html: bool = True,
+) -> RunResult:
+    """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever happens in it.
+
+    A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then propagates."""
+    import papermill
+
+    notebook = Path(notebook)
+    scenario = scenario or notebook.stem
+    validate_incident_id(incident)
+    params = dict(parameters or {})
+    declared = inspect_parameters(notebook)
+    if "incident_id" in declared and params.get("incident_id") is None:
+        params["incident_id"] = incident
+    secrets = _secrets_in(params)
+    for s in secrets:
+        register_secret(s)
+    kernel_params, child_env = _move_db_password_to_env(params)
+
+    root = Path(outputs)
+    incident_dir = root / incident
+    partial = root / PARTIAL / incident
+    incident_dir.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    run_id = _reserve_run_id(incident_dir, partial, f"{started:%Y%m%dT%H%M%SZ}", scenario)
+    tmp_nb = partial / f"{run_id}.running.ipynb"
+
+    probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe")
+    env_future = probe.submit(_probe_environment, params, declared)
+    status, error, interrupted = "ok", None, False
+    try:
+        with _child_env(child_env):
+            papermill.execute_notebook(
+                os.fspath(notebook), os.fspath(tmp_nb), parameters=kernel_params, progress_bar=progress_bar,
+                log_output=False, cwd=os.fspath(notebook.parent.resolve()), execution_timeout=cell_timeout,
+                start_timeout=60,
+            )
+    except KeyboardInterrupt:
+        status, error, interrupted = "failed", "interrupted (Ctrl-C)", True
+    except Exception as e:  # any failure is evidence too: archived, then reported
+        status, error = "failed", _describe_exception(e, cell_timeout)
+    finished = datetime.now(UTC)
+
+    nb = _load_partial(tmp_nb, notebook)
+    if status == "failed":
+        error = _mark_failure(nb, error or "failed")
+    nb.metadata.setdefault("papermill", {})
+    nb.metadata["papermill"]["output_path"] = f"{run_id}.ipynb"
+    nb.metadata["papermill"]["input_path"] = notebook.name
+    nb.metadata["papermill"]["parameters"] = redact_value(params)
+    nb.metadata["evidence"] = {"incident": incident, "run_id": run_id, "scenario": scenario, "status": status,
+                               "error": error}
+    scrub_notebook(nb, secrets=secrets)
+
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(nb))
+    files = []
+    nb_path = incident_dir / f"{run_id}.ipynb"
+    _atomic_write(nb_path, text.encode("utf-8"), partial)
+    files.append({"path": nb_path.name, "sha256": _sha256(nb_path)})
+    html_path: Path | None = None
+    if html:
+        try:
+            page = export_html(nbformat.reads(text, as_version=4))
+        except Exception as e:  # an export failure must not lose the notebook: record it
+            error = (error + "; " if error else "") + f"HTML export failed: {type(e).__name__}: {e}"
+            status = "failed"
+        else:
+            html_path = incident_dir / f"{run_id}.html"
+            _atomic_write(html_path, page.encode("utf-8"), partial)
+            files.append({"path": html_path.name, "sha256": _sha256(html_path)})
+
+    scraps = _safe_scraps(nb_path)
+    env = _environment(scraps, env_future)
+    probe.shutdown(wait=False, cancel_futures=True)
+    entry = {
+        "run_id": run_id,
+        "scenario": scenario,
+        "status": status,
+        "error": redact_text(error) if error else None,
+        "started_at": _scrap_str(scraps, "started_at") or started.isoformat(timespec="seconds"),
+        "finished_at": _scrap_str(scraps, "finished_at") or finished.isoformat(timespec="seconds"),
+        "parameters": _redact_params(params, secrets),
+        "files": files,
+        "versions": _versions(),
+        "kubernetes": env["kubernetes"],
+        "postgres": env["postgres"],
+    }
+    _append_run(incident_dir, incident, entry)
+    for leftover in (tmp_nb, partial / f"{run_id}.reserved"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    with contextlib.suppress(OSError):
+        partial.rmdir()
+    result = RunResult(run_id, scenario, status, entry["error"], incident_dir, nb_path, html_path, entry, interrupted)
+    if interrupted:
+        raise KeyboardInterrupt(result)
+    return result
+
+
+def _secrets_in(params: dict[str, Any]) -> set[str]:
+    """Secrets a parameter carries: DSN and URL passwords, and values of parameters named like secrets."""
+    found: set[str] = set()
+    for name, value in params.items():
+        if not isinstance(value, str):
+            continue
+        pw = dsn_password(value)
+        if pw:
+            found.add(pw)
+        for m in re.finditer(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:([^\s@'\"]+)@", value):
+            found.add(m.group(1))
+        if re.search(r"(?i)(password|passwd|secret|token|api[_-]?key)$", name) and len(value) >= 4:
+            found.add(value)
+        found.update(_masked_parts(value))
+    return found
+
+
+def _masked_parts(value: str) -> set[str]:
+    """The pieces of `value` that redaction masks (a bearer token inside a header parameter...)."""
+    from .redact import MASK
+
+    red = redact_text(value)
+    if red == value:
+        return set()
+    pieces = red.split(MASK)
+    found, pos = set(), len(pieces[0])
+    for piece in pieces[1:]:
+        nxt = value.find(piece, pos) if piece else len(value)
+        if nxt < 0:
+            break
+        if nxt - pos >= 4:
+            found.add(value[pos:nxt])
+        pos = nxt + len(piece)
+    return found
+
+
+def _move_db_password_to_env(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The kernel gets DSNs without their password and PGPASSWORD in its environment instead.
+
+    Done only when every DSN parameter carries the same password (one PGPASSWORD); otherwise the DSNs pass
+    as they are and the archive's scrub masks the password."""
+    dsn_names = [n for n, v in params.items() if isinstance(v, str) and (n == "dsn" or n.endswith("_dsn")) and dsn_password(v)]
+    passwords = {dsn_password(params[n]) for n in dsn_names}
+    if len(passwords) != 1:
+        return dict(params), {}
+    from psycopg import conninfo
+
+    out = dict(params)
+    for n in dsn_names:
+        try:
+            parts = conninfo.conninfo_to_dict(params[n])
+        except Exception:  # malformed: let the notebook say so; the scrub masks it
+            return dict(params), {}
+        parts.pop("password", None)
+        out[n] = conninfo.make_conninfo(**{k: str(v) for k, v in parts.items()})
+    return out, {"PGPASSWORD": str(passwords.pop())}
+
+
+@contextlib.contextmanager
+def _child_env(extra: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernel papermill starts (it inherits ours), then restore them."""
+    if not extra:
+        yield
+        return
+    with _env_lock:
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _describe_exception(e: BaseException, cell_timeout: float | None) -> str:
+    name = type(e).__name__
+    if name == "PapermillExecutionError":
+        evalue = str(getattr(e, "evalue", "") or "").strip().splitlines()
+        return f"{getattr(e, 'ename', name)}: {evalue[0] if evalue else ''}".rstrip(": ")
+    if name == "CellTimeoutError" or isinstance(e, TimeoutError):
+        return f"timed out: the cell ran longer than {cell_timeout:g} s (CellTimeoutError)" if cell_timeout else f"timed out ({name})"
+    if name == "DeadKernelError":
+        return f"the kernel died (DeadKernelError: {str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})"
+    text = str(e).strip().splitlines()
+    return f"{name}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _load_partial(tmp_nb: Path, source: Path) -> Any:
+    import nbformat
+
+    for path in (tmp_nb, source):
+        try:
+            return nbformat.read(os.fspath(path), as_version=4)
+        except (OSError, ValueError):
+            continue
+    raise RunbookError(f"cannot read {source}: the notebook is missing or not valid JSON")
+
+
+def _failing_cell(nb: Any) -> tuple[int, Any] | None:
+    """The cell where execution stopped: an error output or papermill's exception mark, else the last one started."""
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for i, c in code:
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])) or (c.metadata.get("papermill") or {}).get("exception"):
+            return i, c
+    started = [(i, c) for i, c in code if (c.metadata.get("papermill") or {}).get("start_time")]
+    return started[-1] if started else None
+
+
+def _mark_failure(nb: Any, error: str) -> str:
+    """Put a markdown cell first that names the failing cell and the error; return the one-line error."""
+    import nbformat
+
+    # papermill's own red banner says only "In [N]"; ours replaces it (its anchor before the failing cell stays)
+    nb.cells = [c for c in nb.cells if not (_PM_ERROR_TAG in (c.metadata.get("tags") or []) and "An Exception was encountered" in c.source)]
+    hit = _failing_cell(nb)
+    where, first_line = "before any cell ran", ""
+    if hit is not None:
+        index, cell = hit
+        count = cell.get("execution_count")
+        position = sum(1 for c in nb.cells[: index + 1] if c.cell_type == "code")
+        where = f"cell {count if count else position}"
+        first_line = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    summary = f"{where}: {error}" if hit is not None else error
+    text = (
+        f"## ✗ This run FAILED at {where}\n\n"
+        + (f"The failing cell starts with `{_no_ticks(first_line[:120])}`.\n\n" if first_line else "")
+        + f"**Error:** {redact_text(error)}\n\n"
+        + "Everything above the failing cell ran; the cells after it did not. "
+        + ("[Jump to the failing cell](#papermill-error-cell)." if any(_PM_ERROR_TAG in (c.metadata.get("tags") or []) for c in nb.cells) else "")
+    )
+    banner = nbformat.v4.new_markdown_cell(text)
+    banner.metadata["tags"] = [FAILURE_TAG]
+    nb.cells.insert(0, banner)
+    return summary
+
+
+def _no_ticks(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _reserve_run_id(incident_dir: Path, partial: Path, stamp: str, scenario: str) -> str:
+    """A run id no other run of this incident has or is about to take (same-second runs get -2, -3...)."""
+    with _locked(incident_dir):
+        taken = {r.get("run_id") for r in _read_manifest(incident_dir).get("runs", [])}
+        n = 1
+        while True:
+            rid = f"{stamp}-{scenario}" + ("" if n == 1 else f"-{n}")
+            if rid not in taken and not (incident_dir / f"{rid}.ipynb").exists():
+                try:
+                    fd = os.open(partial / f"{rid}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    n += 1
+                    continue
+                os.close(fd)
+                return rid
+            n += 1
+
+
+def _atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
+    """Write through a temp file on the same filesystem, fsync, then os.replace: never a half-written file."""
+    tmp = tmp_dir / f".{path.name}.{os.getpid()}.{_secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _redact_params(params: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return mask_known(redact_text(v), secrets)
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return v
+
+    return {k: walk(v) for k, v in params.items()}
+
+
+def _versions() -> dict[str, str]:
+    import papermill
+
+    from . import __version__
+
+    return {"incidentlib": __version__, "papermill": papermill.__version__, "python": platform.python_version()}
+
+
+def _scrap_str(scraps: dict[str, Any], name: str) -> str | None:
+    value = scraps.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _safe_scraps(path: Path) -> dict[str, Any]:
+    try:
+        return read_scraps(path)
+    except Exception:  # a notebook that died early may hold no readable scraps
+        return {}
+
+
+# -- where the run pointed: Kubernetes and PostgreSQL ----------------------------------------------------
+
+def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:
+    """Kubernetes context and server version, PostgreSQL server version, probed with short timeouts."""
+    return {"kubernetes": _probe_kube(params, declared), "postgres": _probe_pg(params, declared)}
+
+
+def _probe_kube(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any] | None:
+    if not {"kubeconfig", "context", "namespace"} & declared.keys():
+        return None
+    from . import kube
+
+    try:
+        cluster = kube.connect(kubeconfig=params.get("kubeconfig"), context=params.get("context"))
+    except RunbookError:
+        return None  # no cluster configured for this run
+    try:
+        return {"context": cluster.context, "server_version": cluster.server_version(timeout=3)}
+    except RunbookError as e:
+        return {"context": cluster.context, "server_version": None, "error": redact_text(str(e))[:300]}
+    finally:
+        cluster.close()
+
+
+def _probe_pg(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any] | None:
+    if "dsn" not in declared:
+        return None
+    dsn = params.get("dsn")
+    if not dsn and not any(os.environ.get(k) for k in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGPORT")):
+        return None
+    from . import pg
+
+    try:
+        conn = pg.connect(dsn, connect_timeout_s=3, statement_timeout_ms=2000, application_name="incident-runbook-archive")
+    except RunbookError as e:
+        return {"server_version": None, "error": redact_text(str(e))[:300]}
+    try:
+        return {"server_version": pg.server_version(conn)}
+    finally:
+        conn.close()
+
+
+def _environment(scraps: dict[str, Any], probed: Future[dict[str, Any]]) -> dict[str, Any]:
+    """What the notebook glued as `environment` wins; else what the parent probed."""
+    glued = scraps.get("environment") if isinstance(scraps.get("environment"), dict) else {}
+    try:
+        found = probed.result(timeout=10)
+    except Exception as e:  # the probe is best effort
+        found = {"kubernetes": None, "postgres": None, "error": f"{type(e).__name__}: {e}"}
+    out = {}
+    for key in ("kubernetes", "postgres"):
+        value = glued.get(key) if key in glued else found.get(key)
+        out[key] = redact_value(_plain(value)) if value is not None else None
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+_EXTERNAL = [
+    re.compile(r"<script\b[^>]*\bsrc\s*=\s*['\"]?(?:https?:)?//[^>]*>\s*</script>", re.I),
+    re.compile(r"<link\b[^>]*\bhref\s*=\s*['\"]?(?:https?:)?//[^>]*>", re.I),
+    # nbconvert's mermaid loader: a module script importing from a CDN
+    re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\s*\(\s*['\"]https?://.*?</script>", re.I | re.S),
+]
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.I | re.S)
+_CSS_EXTERNAL = [
+    re.compile(r"/\*(?:(?!\*/).)*?https?://.*?\*/", re.S),  # comments citing a URL
+    re.compile(r"@import\s+(?:url\()?\s*['\"]?(?:https?:)?//[^;]*;", re.I),
+]
+
+
+def export_html(nb: Any) -> str:
+    """A self-contained HTML page of a notebook: images as data URIs, no MathJax/require.js/CDN, readable offline."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", mathjax_url="", require_js_url="", embed_images=True)
+    body, _ = exporter.from_notebook_node(_without_scraps(nb))
+    return mask_known(strip_external(body))
+
+
+def _without_scraps(nb: Any) -> Any:
+    """A copy without scrapbook's machine-only outputs (no HTML form; they are read from the .ipynb)."""
+    import copy
+
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs
+                            if not ("data" in o and o["data"] and all(k.startswith(_SCRAP_MIME) for k in o["data"]))]
+    return out
+
+
+def strip_external(page: str) -> str:
+    """Remove what would fetch from the network: <script src>, <link href>, CDN imports, CSS @import (and
+    the CSS comments citing URLs, so the page holds no outside reference at all)."""
+    for pattern in _EXTERNAL:
+        page = pattern.sub("", page)
+
+    def clean_style(m: re.Match[str]) -> str:
+        css = m.group(2)
+        for pattern in _CSS_EXTERNAL:
+            css = pattern.sub("", css)
+        return m.group(1) + css + m.group(3)
+
+    return _STYLE.sub(clean_style, page)
+
+
+# -- manifest ------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _locked(incident_dir: Path) -> Iterator[None]:
+    """An exclusive flock on the incident's lock file (serialises manifest updates across processes)."""
+    with open(incident_dir / LOCK, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _read_manifest(incident_dir: Path) -> dict[str, Any]:
+    path = Path(incident_dir) / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunbookError(f"{path} is not readable JSON ({e}); it may have been edited: restore it from a copy") from None
+
+
+def _digest(doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def _serialize(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _append_run(incident_dir: Path, incident: str, entry: dict[str, Any]) -> None:
+    with _locked(incident_dir):
+        doc = _read_manifest(incident_dir) or {"incident": incident, "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "runs": []}
+        doc.pop("sha256", None)
+        doc.setdefault("runs", []).append(entry)
+        doc["sha256"] = _digest(doc)
+        partial = incident_dir.parent / PARTIAL
+        partial.mkdir(parents=True, exist_ok=True)
+        _atomic_write(incident_dir / MANIFEST, _serialize(doc), partial)
+
+
+def load_manifest(incident_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of an incident: {"incident", "created_at", "runs": [...], "sha256"}."""
+    path = Path(incident_dir) / MANIFEST
+    if not path.exists():
+        raise RunbookError(f"no manifest at {path}: is {os.fspath(incident_dir)!r} an incident directory (outputs/<incident>)?")
+    return _read_manifest(Path(incident_dir))
+
+
+@dataclass
+class VerifyReport:
+    """What `verify` found: files that match, changed, missing or added, and problems with the manifest itself."""
+
+    incident_dir: Path
+    matching: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    manifest_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changed or self.missing or self.added or self.manifest_problems)
+
+    def lines(self) -> list[str]:
+        out = [f"✗ manifest: {p}" for p in self.manifest_problems]
+        out += [f"✗ changed: {p} (its sha256 differs from the manifest)" for p in self.changed]
+        out += [f"✗ missing: {p}" for p in self.missing]
+        out += [f"✗ added: {p} (not in the manifest)" for p in self.added]
+        verdict = "OK" if self.ok else "FAILED"
+        out.append(f"{verdict}: {len(self.matching)} file(s) match, {len(self.changed)} changed, "
+                   f"{len(self.missing)} missing, {len(self.added)} added in {self.incident_dir}")
+        return out
+
+
+def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
+    """Recompute every hash in the manifest; report files changed, missing or added, and any edit of the manifest."""
+    root = Path(incident_dir)
+    report = VerifyReport(root)
+    path = root / MANIFEST
+    try:
+        raw = path.read_bytes()
+        doc = json.loads(raw)
+    except FileNotFoundError:
+        report.manifest_problems.append(f"{path} is missing")
+        doc = {"runs": []}
+    except ValueError as e:
+        report.manifest_problems.append(f"{path} is not valid JSON ({e})")
+        doc = {"runs": []}
+    else:
+        if doc.get("sha256") != _digest(doc):
+            report.manifest_problems.append("its content does not match its own sha256 (an entry was edited)")
+        elif _serialize(doc) != raw:
+            report.manifest_problems.append("its bytes differ from what runbook wrote (the file was edited)")
+    expected: dict[str, str] = {}
+    for run in doc.get("runs", []):
+        for f in run.get("files", []):
+            expected[f["path"]] = f["sha256"]
+    for rel, digest in sorted(expected.items()):
+        p = root / rel
+        if not p.is_file():
+            report.missing.append(rel)
+        elif _sha256(p) != digest:
+            report.changed.append(rel)
+        else:
+            report.matching.append(rel)
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if (p.is_file() or p.is_symlink()) and rel not in expected and rel not in (MANIFEST, LOCK):
+            report.added.append(rel)
+    return report
+
+
+def read_scraps(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The scraps an evidence notebook glued (scrapbook): name -> value (DataFrames, dicts, lists, strings)."""
+    import scrapbook as sb
+
+    nb = sb.read_notebook(os.fspath(path))
+    return {name: _plain(scrap.data) for name, scrap in nb.scraps.items()}
