@@ -119,14 +119,13 @@ def verdict(comparison: pd.DataFrame, *, before: Mapping[str, float], after: Map
     return "unchanged", f"no figure moved beyond its noise threshold ({err_text})"
 
 
-def current_figures(*, summary: pd.DataFrame, top_pods: pd.DataFrame | None = None,
-                    ooms: pd.DataFrame | None = None, log_errors: pd.DataFrame | None = None,
-                    prom_error_rate: float | None = None) -> dict[str, float]:
-    """This run's figures in the shape `compare` reads back from a baseline's `figures` scrap."""
+def current_figures(*, summary: pd.DataFrame, restarts: int | None = None, oom_kills: int | None = None,
+                    log_errors: pd.DataFrame | None = None, prom_error_rate: float | None = None) -> dict[str, float]:
+    """This run's figures in the shape `compare` reads back from a baseline's `figures` scrap (None: not measured)."""
     s = summary.iloc[0] if len(summary) else {}
     figs = {k: _num(s.get(k)) if len(summary) else math.nan for k in ("p50_ms", "p95_ms", "p99_ms", "error_rate")}
-    figs["restarts"] = float(top_pods["restarts"].sum()) if top_pods is not None and len(top_pods) else math.nan
-    figs["oom_kills"] = float(len(ooms)) if ooms is not None else math.nan
+    figs["restarts"] = math.nan if restarts is None else float(restarts)
+    figs["oom_kills"] = math.nan if oom_kills is None else float(oom_kills)
     figs["error_lines_per_min"] = (float(log_errors["errors_per_min"].sum())
                                    if log_errors is not None and len(log_errors) else math.nan)
     figs["prom_error_rate"] = math.nan if prom_error_rate is None else float(prom_error_rate)

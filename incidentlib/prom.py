@@ -37,6 +37,8 @@ __all__ = [
     "first_breach",
     "plot_series",
     "findings",
+    "long_frame",
+    "last_value",
 ]
 
 # Over the whole incident window (instant queries): one number each.
@@ -240,3 +242,22 @@ def plot_series(frames: Mapping[str, pd.DataFrame], names: list[str], *, title: 
         ax.legend(loc="upper left", fontsize="small")
     fig.autofmt_xdate()
     return fig
+
+
+def long_frame(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """All range frames in one (query, series, time, value), for the evidence."""
+    parts = [df.assign(query=name) for name, df in frames.items() if name != "errors" and len(df)]
+    if not parts:
+        return pd.DataFrame({"query": pd.Series(dtype="object"), "series": pd.Series(dtype="object"),
+                             "time": pd.Series(dtype="datetime64[ns, UTC]"), "value": pd.Series(dtype="float64")})
+    return pd.concat(parts, ignore_index=True)[["query", "series", "time", "value"]]
+
+
+def last_value(frames: Mapping[str, pd.DataFrame], name: str) -> float | None:
+    """The latest non-NaN value of a single-series range frame (e.g. the current p95), or None."""
+    df = frames.get(name)
+    if df is None or df.empty:
+        return None
+    values = df.dropna(subset=["value"]).sort_values("time")["value"]
+    values = values[values.abs() != math.inf]
+    return None if values.empty else float(values.iloc[-1])

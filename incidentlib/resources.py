@@ -40,6 +40,7 @@ __all__ = [
     "pending_pods",
     "disk_frame",
     "near_limit",
+    "total_restarts",
     "findings",
     "plot_memory",
 ]
@@ -103,6 +104,11 @@ def _sum(containers: Iterable[Mapping[str, Any]], section: str, key: str, *, cpu
 
 def _restarts(pod: Mapping[str, Any]) -> int:
     return sum(int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+
+
+def total_restarts(pods: Iterable[Mapping[str, Any]]) -> int:
+    """Container restarts summed over the pods (the RESTARTS column of `kubectl get pods`, added up)."""
+    return sum(_restarts(p) for p in pods)
 
 
 def _usage(containers: Iterable[Mapping[str, Any]]) -> tuple[float, float]:

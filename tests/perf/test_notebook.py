@@ -1,0 +1,147 @@
+"""notebooks/performance.ipynb executed with papermill against the demo service, a real Prometheus and the
+simulated cluster: the issue's "What must hold" values."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import papermill as pm
+import pytest
+import scrapbook as sb
+
+from incidentlib import prom
+from incidentlib.probe import probe
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "performance.ipynb"
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+def run_notebook(out: Path, **parameters: Any) -> dict[str, Any]:
+    """Execute the notebook; return its scraps as plain values, plus `_text`: every printed line."""
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3",
+                        progress_bar=False, cwd=str(out.parent))
+    nb = sb.read_notebook(str(out))
+    scraps = {name: s.data for name, s in nb.scraps.items()}
+    scraps["_text"] = "\n".join(
+        o.get("text", "") for c in nb.node.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    return scraps
+
+
+def sources(scraps: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["source"]: s for s in scraps["sources"]}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def broken_prometheus() -> Iterator[str]:
+    """/fail answers every query with HTTP 500; /hang answers after 3 s."""
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/hang"):
+                time.sleep(3)
+            body = b'{"status":"error","errorType":"internal","error":"query engine crashed"}'
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_parameters_cell_defaults_match_the_library() -> None:
+    nb = json.loads(NOTEBOOK.read_text())
+    params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    ns: dict[str, Any] = {}
+    exec("".join(params["source"]), ns)  # noqa: S102 - our own committed parameters cell
+    for name, query in prom.DEFAULT_QUERIES.items():
+        assert ns[f"query_{name}"] == query
+    assert (ns["probe_count"], ns["latency_slo_ms"], ns["replicas"], ns["cache_key"], ns["apply"]) == (
+        10, 500, 5, "CACHE_ENABLED", False)
+    headings = ["".join(c["source"]).splitlines()[0] for c in nb["cells"] if c["cell_type"] == "markdown"]
+    assert headings[-1] == "## Notifications"  # issue 8 fills this last section
+
+
+def test_8_percent_is_sev2_with_prometheus_agreeing_then_recovery(prom_stack, tmp_path: Path) -> None:
+    app, server = prom_stack
+    app.set(latency_ms=300, error_rate=0.08)
+    server.wait_scraped(samples=2)
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:  # traffic before the incident review
+        list(pool.map(lambda _: probe(app.url + "/health", timeout=5), range(100)))
+    server.wait_scraped(samples=2)
+
+    before = run_notebook(tmp_path / "before.ipynb", health_url=app.url + "/health", probe_count=25,
+                          prometheus_url=server.url, since="10m", prom_rate_window="30s",
+                          kubeconfig=str(tmp_path / "no-kubeconfig"))
+    summary = before["latency_summary"].iloc[0]
+    assert summary["count"] == 25 and summary["error_rate"] == pytest.approx(0.08)
+    assert abs(summary["p50_ms"] - 300) <= 0.2 * 300
+    sev = before["severity"]
+    assert sev["level"] == "SEV2" and "error rate 8.0% (2 of 25 probes" in sev["reason"]
+    rates = before["error_rates"].set_index("source")["value"]
+    assert abs(rates["prometheus"] - 0.08) <= 0.02, rates
+    assert abs(before["figures"]["prom_p95_ms"] - summary["p95_ms"]) <= 0.15 * summary["p95_ms"], (
+        before["figures"]["prom_p95_ms"], summary["p95_ms"])
+    assert set(before["prometheus"]["query"]) >= {"request_rate", "error_rate", "latency_p95"}
+    assert list(before["latency"].columns) == ["status", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms", "error"]
+
+    app.set(latency_ms=0, error_rate=0)
+    after = run_notebook(tmp_path / "after.ipynb", health_url=app.url + "/health",
+                         baseline=str(tmp_path / "before.ipynb"), kubeconfig=str(tmp_path / "no-kubeconfig"))
+    assert after["severity"]["level"] == "SEV4"
+    assert after["figures"]["recovery_verdict"] == "recovered"
+    cmp = after["comparison"].set_index("figure")
+    assert cmp.loc["error_rate", "before"] == pytest.approx(0.08) and cmp.loc["error_rate", "after"] == 0
+    assert cmp.loc["p50_ms", "direction"] == "better"
+    assert "verdict: RECOVERED" in after["_text"]
+
+
+def test_2_percent_is_sev3_and_a_hanging_prometheus_is_named(demo_app, broken_prometheus, tmp_path: Path) -> None:
+    demo_app.set(error_rate=0.02)
+    out = run_notebook(tmp_path / "out.ipynb", health_url=demo_app.url + "/health", probe_count=50,
+                       prometheus_url=broken_prometheus + "/hang", prometheus_timeout_s=1.0,
+                       login_url=demo_app.url + "/login", login_body='{"user": "probe"}',
+                       kubeconfig=str(tmp_path / "no-kubeconfig"))
+    sev = out["severity"]
+    assert sev["level"] == "SEV3" and "error rate 2.0% (1 of 50 probes" in sev["reason"]
+    src = sources(out)
+    assert src["prometheus"]["status"] == "failed"
+    assert "did not answer within 1 s" in src["prometheus"]["error"]
+    assert src["http: login check"]["status"] == "ok"
+    assert "✗ prometheus: Prometheus at" in out["_text"]
+
+
+def test_unreachable_health_and_prometheus_500_complete_and_say_why(broken_prometheus, tmp_path: Path) -> None:
+    port = _closed_port()
+    out = run_notebook(tmp_path / "out.ipynb", health_url=f"http://127.0.0.1:{port}/health", probe_count=3,
+                       prometheus_url=broken_prometheus + "/fail", kubeconfig=str(tmp_path / "no-kubeconfig"))
+    src = sources(out)
+    assert src["http: health probes"]["status"] == "failed"
+    assert "none of 3 requests got a reply (connection refused)" in src["http: health probes"]["error"]
+    assert "answered HTTP 500: query engine crashed" in src["prometheus"]["error"]
+    assert src["kubernetes: connect"]["status"] == "failed"
+    assert out["severity"]["level"] == "SEV1" and "health check failed on all 3 probes" in out["severity"]["reason"]
+    assert out["latency"]["error"].tolist() == ["connection refused"] * 3
