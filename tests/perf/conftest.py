@@ -8,11 +8,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +116,28 @@ def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
             yield app, prom
         finally:
             prom.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_prometheus() -> Iterator[str]:
+    """/fail answers every query with HTTP 500; /hang answers after 3 s."""
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/hang"):
+                time.sleep(3)
+            body = b'{"status":"error","errorType":"internal","error":"query engine crashed"}'
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
