@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from . import controllers, events
 from .clock import Clock, iso, parse_iso
-from .kubelet import Behavior, container_view
+from .kubelet import PULL_SECONDS, Behavior, container_view
 from .logs import LogQuery, LogSpec, generate, render
 from .objects import container_requests, quantity
 from .store import Store
@@ -221,7 +221,7 @@ class Cluster:
         ready = all(s["ready"] for s in statuses)
         started = any(s["started"] or s["restartCount"] for s in statuses)
         t_start = iso(start)
-        t_ready = iso(start + 2.0)
+        t_ready = iso(start + PULL_SECONDS)
 
         def cond(type_: str, ok: bool, reason: str = "") -> dict:
             c = {"type": type_, "status": "True" if ok else "False", "lastProbeTime": None,
@@ -266,24 +266,24 @@ class Cluster:
                               last=max(start + 5, now - (now - start) % 20), count=n,
                               message=f'Back-off pulling image "{image}"', **common)
                 continue
-            if now < start + 2.0:
+            if now < start + PULL_SECONDS:
                 continue
             n = 1 + cs["restartCount"]
-            last_run = start + 2.0
+            last_run = start + PULL_SECONDS
             term = (cs.get("lastState") or {}).get("terminated")
             if term:
                 last_run = parse_iso(term["startedAt"])
-            events.record(self.store, pod, reason="Pulled", first=start + 2.0,
+            events.record(self.store, pod, reason="Pulled", first=start + PULL_SECONDS,
                           message=f'Successfully pulled image "{image}" in 1.8s (1.8s including waiting). Image size: 48123456 bytes.',
                           **common)
-            events.record(self.store, pod, reason="Created", first=start + 2.0, last=last_run, count=n,
+            events.record(self.store, pod, reason="Created", first=start + PULL_SECONDS, last=last_run, count=n,
                           message=f"Created container {c['name']}", **common)
-            events.record(self.store, pod, reason="Started", first=start + 2.0, last=last_run, count=n,
+            events.record(self.store, pod, reason="Started", first=start + PULL_SECONDS, last=last_run, count=n,
                           message=f"Started container {c['name']}", **common)
             if term:
                 ns = pod["metadata"]["namespace"]
                 events.record(self.store, pod, reason="BackOff", type_="Warning",
-                              first=start + 2.0 + b.run_seconds, last=parse_iso(term["finishedAt"]),
+                              first=start + PULL_SECONDS + b.run_seconds, last=parse_iso(term["finishedAt"]),
                               count=cs["restartCount"],
                               message=f"Back-off restarting failed container {c['name']} in pod "
                                       f"{pod['metadata']['name']}_{ns}({pod['metadata']['uid']})", **common)
@@ -314,7 +314,7 @@ class Cluster:
         ls = self.log_spec(pod, container)
         running = ((cs or {}).get("state") or {}).get("running") or {}
         if running.get("startedAt"):
-            start = parse_iso(running["startedAt"]) - 2.0
+            start = parse_iso(running["startedAt"]) - PULL_SECONDS
         window = now - query.since_seconds if query.since_seconds is not None else start
         lines = generate(ls, seed="/".join(key), start=start, end=now, window_start=window,
                          max_lines=query.tail_lines)

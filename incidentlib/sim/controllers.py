@@ -256,7 +256,10 @@ def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float
         progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
     else:
         started = parse_iso(current["metadata"]["creationTimestamp"]) if current else now
-        if prev and prev.get("reason") == "ReplicaSetUpdated" and prev.get("message", "").find(name) >= 0:
+        observed = (dep.get("status") or {}).get("observedGeneration")
+        if observed is not None and observed != dep["metadata"].get("generation", 1):
+            started = now  # a new rollout (template or scale change) restarts the progress clock
+        elif prev and prev.get("reason") == "ReplicaSetUpdated":
             started = max(started, parse_iso(prev["lastUpdateTime"]))
         deadline = int(dep["spec"].get("progressDeadlineSeconds", 600))
         if now - started > deadline:
@@ -265,6 +268,8 @@ def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float
             progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
     conditions = [_condition(old_conditions, "Available", *available, now),
                   _condition(old_conditions, "Progressing", *progressing, now)]
+    if progressing[1] == "ReplicaSetUpdated" and started == now:
+        conditions[1]["lastUpdateTime"] = iso(now)
     status: dict = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": total,
                     "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
                     "conditions": conditions}

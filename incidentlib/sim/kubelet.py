@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .clock import iso
 
-PULL_SECONDS = 2.0
+PULL_SECONDS = 1.0
 MAX_BACKOFF = 300.0
 
 

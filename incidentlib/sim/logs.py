@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from .clock import iso_nano
+from .kubelet import PULL_SECONDS
 
 RETENTION_SECONDS = 3600.0  # the kubelet keeps (rotates to) the last hour of generated lines
 DEFAULT_INFO = ("INFO GET /healthz 200 1ms", "INFO request handled status=200 path=/api/v1/items duration_ms=12")
@@ -74,13 +75,13 @@ def generate(spec: LogSpec, *, seed: str, start: float, end: float, window_start
             j += 1
     if spec.rate > 0:
         period = 1.0 / spec.rate
-        lo = max(start + 2.0, window_start, end - RETENTION_SECONDS)
-        first = max(0, math.ceil((lo - start - 2.0) / period))
-        last = math.floor((end - start - 2.0) / period)
+        lo = max(start + PULL_SECONDS, window_start, end - RETENTION_SECONDS)
+        first = max(0, math.ceil((lo - start - PULL_SECONDS) / period))
+        last = math.floor((end - start - PULL_SECONDS) / period)
         if max_lines is not None:
             first = max(first, last - max_lines + 1)
         for i in range(first, last + 1):
-            ts = start + 2.0 + i * period
+            ts = start + PULL_SECONDS + i * period
             key = f"{seed}:{i}"
             text = _pick(spec.errors, key) if _is_error(key, spec.error_share) else _pick(spec.info, key)
             out.append((ts, text))
