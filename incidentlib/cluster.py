@@ -27,7 +27,7 @@ __all__ = [
     "fetch_pod_metrics", "fetch_node_metrics", "fetch_log", "git_log", "gather",
     "pods_frame", "unhealthy_pods", "pod_details", "classify_pending", "pending_frame", "nodes_frame",
     "events_frame", "owned_replicasets", "revision_of", "rollouts_frame", "image_diff", "top_pods_frame", "top_nodes_frame",
-    "log_frame", "pick_log_pod", "correlate", "Gathered",
+    "log_frame", "pick_log_pod", "correlate", "owner_of", "Gathered",
 ]
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -194,7 +194,9 @@ def gather(tasks: dict[str, Callable[[], Any]], *, run: Any = None, workers: int
 
 
 # ------------------------------------------------------------------------------------------ pod tables
-def _owner(meta: dict[str, Any], rs_owner: dict[str, str]) -> tuple[str, str]:
+def owner_of(meta: dict[str, Any], rs_owner: dict[str, str] | None = None) -> tuple[str, str]:
+    """A pod's owner and its kind: the Deployment behind its ReplicaSet (by `rs_owner` or the hash label), else the controller."""
+    rs_owner = rs_owner or {}
     refs = meta.get("ownerReferences") or []
     ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
     if not ref:
@@ -242,7 +244,7 @@ def pods_frame(items: Iterable[dict[str, Any]], *, now: datetime | None = None,
         meta = pod.get("metadata") or {}
         status = pod.get("status") or {}
         row = pod_row(pod, now=now)
-        owner, owner_kind = _owner(meta, rs_owner)
+        owner, owner_kind = owner_of(meta, rs_owner)
         reason, code, wreason, wmessage = _main_container_state(status)
         rows.append({
             "namespace": meta.get("namespace", ""), "name": row.name, "ready": row.ready, "status": row.status,
@@ -635,7 +637,7 @@ def top_nodes_frame(metrics: Iterable[dict[str, Any]], nodes: Iterable[dict[str,
 # ------------------------------------------------------------------------------------------------ logs
 def pick_log_pod(items: Iterable[dict[str, Any]], *, owner: str, replicasets: Iterable[dict[str, Any]] = ()) -> dict[str, Any] | None:
     """The pod `kubectl logs deployment/<owner>` would read: one of its pods, running and ready first, newest first."""
-    df_items = [p for p in items if _owner(p.get("metadata") or {}, {
+    df_items = [p for p in items if owner_of(p.get("metadata") or {}, {
         (rs.get("metadata") or {}).get("name", ""): next(
             (r.get("name") for r in (rs.get("metadata") or {}).get("ownerReferences") or [] if r.get("controller")), "")
         for rs in replicasets})[0] == owner]
@@ -664,7 +666,7 @@ def _clock(ts: Any) -> str:
 
 
 def correlate(rollouts: pd.DataFrame, pods: pd.DataFrame, *, deployment: str,
-              now: datetime | None = None) -> dict[str, Any] | None:
+              events: pd.DataFrame | None = None, now: datetime | None = None) -> dict[str, Any] | None:
     """The sentence a person acts on: which revision rolled out when, what its pods did since, what to roll back to.
 
     Returns None when the current revision's pods are healthy; else {sentence, revision, previous, image, ...}."""
@@ -688,6 +690,11 @@ def correlate(rollouts: pd.DataFrame, pods: pd.DataFrame, *, deployment: str,
     statuses = sorted(set(failing["status"]))
     codes = sorted({int(c) for c in failing["exit_code"].dropna()})
     first_failure = failing["last_restart"].dropna().min() if failing["last_restart"].notna().any() else None
+    if events is not None and len(events):
+        objects = {f"pod/{n}" for n in failing["name"]}
+        warned = events[(events["type"] == "Warning") & events["object"].isin(objects)]["first_seen"].dropna()
+        if len(warned) and (first_failure is None or warned.min() < first_failure):
+            first_failure = warned.min()
     older = rollouts[rollouts["revision"] < revision]
     prev = older.iloc[-1] if len(older) else None
     every = "every pod" if len(failing) == len(of_rev) else f"{len(failing)} of {len(of_rev)} pods"
@@ -715,8 +722,8 @@ def correlate(rollouts: pd.DataFrame, pods: pd.DataFrame, *, deployment: str,
 
 
 def _long_duration(seconds: float) -> str:
-    if seconds >= 2 * 86400:
-        return f"{int(seconds // 86400)} days"
-    if seconds >= 2 * 3600:
-        return f"{int(seconds // 3600)} hours"
+    if seconds >= 1.5 * 86400:
+        return f"{round(seconds / 86400)} days"
+    if seconds >= 1.5 * 3600:
+        return f"{round(seconds / 3600)} hours"
     return f"{max(int(seconds // 60), 0)} minutes"

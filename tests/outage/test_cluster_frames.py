@@ -171,3 +171,11 @@ def test_git_log_of_a_real_repo(tmp_path) -> None:
     df = cl.git_log(tmp_path)
     assert list(df["subject"]) == ["bump backend to 2.4.0", "first"]
     assert len(df["commit"].iloc[0]) >= 7
+
+
+def test_correlation_first_failure_from_warning_events() -> None:
+    pods = cl.pods_frame(PODS, now=NOW, replicasets=REPLICASETS)
+    events = cl.events_frame(EVENTS, since=None, now=NOW)
+    c = cl.correlate(cl.rollouts_frame(DEPLOYMENT, REPLICASETS), pods, deployment="backend", events=events, now=NOW)
+    assert c["first_failure"] == pd.Timestamp(at(8))  # the first BackOff, before the last restarts
+    assert f"crash-looped since {pd.Timestamp(at(8)).strftime('%H:%M')}" in c["sentence"]

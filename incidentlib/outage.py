@@ -1,0 +1,459 @@
+"""The outage notebook's steps, so its cells stay one call each: validate, read everything, find, mitigate.
+
+`collect` reads the cluster concurrently (each read a `run.source`, so one failing read never stops the
+rest) and builds every table with `incidentlib.cluster`; `assess` turns what was measured into findings
+and a severity; `plan_mitigation` picks the change `kube_actions` shows (and makes, with apply=True)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from . import cluster as cl
+from . import kube_actions
+from .errors import InvalidParameter
+from .params import parse_duration, validate_name, validate_replicas
+from .quantity import validate_memory_limit
+from .redact import redact_text, redact_value
+from .severity import Severity, worst
+from .severity import assess as assess_matrix
+
+__all__ = ["Config", "Evidence", "validate", "health_check", "connect", "collect", "assess",
+           "plan_mitigation", "display_pods", "FAILING_DETAILS"]
+
+FAILING_DETAILS = 3  # describe and previous logs for at most this many failing pods
+POD_DISPLAY = ["namespace", "name", "ready", "status", "restarts", "last_restart", "age", "ip", "node", "owner",
+               "last_termination_reason", "exit_code", "waiting_reason"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The notebook's parameters, checked."""
+
+    namespace: str
+    deployment: str
+    since: timedelta
+    params: dict[str, Any]
+    context: str | None = None
+    kubeconfig: str | None = None
+    health_url: str | None = None
+    repo_path: str | None = None
+    replicas: int | None = None
+    memory_limit: str | None = None
+    to_revision: int | None = None
+    mitigation: str = "auto"
+    apply: bool = False
+    rollout_timeout_s: float = 60.0
+
+
+def validate(*, namespace: Any, deployment: Any, since: Any, context: Any = None, kubeconfig: Any = None,
+             health_url: Any = None, repo_path: Any = None, replicas: Any = None, memory_limit: Any = None,
+             to_revision: Any = None, mitigation: Any = "auto", apply: Any = False, rollout_timeout_s: Any = 60,
+             **other: Any) -> Config:
+    """Check every parameter before anything is read; InvalidParameter names the value and the rule."""
+    ns = validate_name(namespace, what="namespace")
+    dep = validate_name(deployment, what="deployment")
+    window = parse_duration(since, what="since")
+    reps = None if replicas is None else validate_replicas(replicas)
+    mem = None if memory_limit is None else validate_memory_limit(memory_limit)
+    rev = None
+    if to_revision is not None:
+        try:
+            rev = int(to_revision)
+        except (TypeError, ValueError):
+            rev = -1
+        if isinstance(to_revision, bool) or rev < 1:
+            raise InvalidParameter(f"invalid to_revision {to_revision!r}: expected a revision number (1, 2, ...) "
+                                   "from the rollout history, or None for the previous revision")
+    if mitigation not in kube_actions.MITIGATIONS:
+        raise InvalidParameter(f"invalid mitigation {mitigation!r}: one of {', '.join(kube_actions.MITIGATIONS)}")
+    if not isinstance(apply, bool):
+        raise InvalidParameter(f"invalid apply {apply!r}: True or False")
+    try:
+        timeout = float(rollout_timeout_s)
+    except (TypeError, ValueError):
+        timeout = -1.0
+    if not 1 <= timeout <= 3600:
+        raise InvalidParameter(f"invalid rollout_timeout_s {rollout_timeout_s!r}: seconds from 1 to 3600")
+    if health_url is not None and (not isinstance(health_url, str) or not health_url.startswith(("http://", "https://"))):
+        raise InvalidParameter(f"invalid health_url {health_url!r}: a full http(s) URL, e.g. https://api.example.com/health")
+    params = {"namespace": ns, "deployment": dep, "since": str(since), "context": context, "kubeconfig": kubeconfig,
+              "health_url": health_url, "repo_path": repo_path, "replicas": reps, "memory_limit": mem,
+              "to_revision": rev, "mitigation": mitigation, "apply": apply, "rollout_timeout_s": timeout, **other}
+    return Config(namespace=ns, deployment=dep, since=window, params=redact_value(params), context=context,
+                  kubeconfig=kubeconfig, health_url=health_url, repo_path=repo_path, replicas=reps,
+                  memory_limit=mem, to_revision=rev, mitigation=mitigation, apply=apply, rollout_timeout_s=timeout)
+
+
+HEALTH_COLUMNS = ["url", "status", "ok", "total_ms", "connect_ms", "ttfb_ms", "error"]
+
+
+def health_check(run: Any, url: str | None, *, timeout: float = 5.0) -> pd.DataFrame:
+    """One request to the health endpoint (incidentlib.probe): status, latency, the failure if any."""
+    if not url:
+        run.skip("health check", "no health_url given")
+        return pd.DataFrame(columns=HEALTH_COLUMNS)
+    from .probe import probe
+
+    rows: list[dict[str, Any]] = []
+    with run.source("health check"):
+        r = probe(url, timeout=timeout)
+        rows.append({"url": redact_text(url), "status": r.status, "ok": r.ok, "total_ms": r.total_ms,
+                     "connect_ms": r.connect_ms, "ttfb_ms": r.ttfb_ms, "error": r.error})
+    df = pd.DataFrame(rows, columns=HEALTH_COLUMNS)
+    df["status"] = df["status"].astype("Int64")
+    return df
+
+
+def connect(run: Any, cfg: Config) -> Any:
+    """The cluster client (like kubectl: kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster), or None."""
+    from . import kube
+
+    cluster = None
+    with run.source("kubernetes: connect") as src:
+        cluster = kube.connect(kubeconfig=cfg.kubeconfig, context=cfg.context)
+        version = cluster.server_version()
+        print(f"context {cluster.context!r}, API server {cluster.server} ({version})")
+    return cluster if src.ok else None
+
+
+@dataclass
+class Evidence:
+    """Everything read and built, for the notebook's sections."""
+
+    now: datetime
+    pods_raw: list[dict[str, Any]] = field(default_factory=list)
+    pods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.POD_COLUMNS))
+    unhealthy: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.POD_COLUMNS))
+    nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.NODE_COLUMNS))
+    events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.EVENT_COLUMNS))
+    events_raw: list[dict[str, Any]] = field(default_factory=list)
+    deployment: dict[str, Any] | None = None
+    replicasets: list[dict[str, Any]] = field(default_factory=list)
+    rollouts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.ROLLOUT_COLUMNS))
+    image_diff: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_pods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.TOP_POD_COLUMNS))
+    top_nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=cl.TOP_NODE_COLUMNS))
+    pending: pd.DataFrame = field(default_factory=pd.DataFrame)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    logs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    commits: pd.DataFrame | None = None
+    correlation: dict[str, Any] | None = None
+    read: set[str] = field(default_factory=set)
+
+
+def _ok(g: cl.Gathered, name: str) -> bool:
+    return name in g.values
+
+
+def collect(cluster: Any, run: Any, cfg: Config, *, now: datetime | None = None) -> Evidence:
+    """Read the cluster concurrently and build every table; failed reads leave empty tables and a line."""
+    ev = Evidence(now=now or datetime.now(UTC))
+    ns, dep = cfg.namespace, cfg.deployment
+    names = {"pods": f"kubernetes: pods in {ns}", "all": "kubernetes: pods (all namespaces)",
+             "nodes": "kubernetes: nodes", "events": f"kubernetes: events in {ns}",
+             "dep": f"kubernetes: deployment/{dep}", "top_pods": f"metrics API: pods in {ns}",
+             "top_nodes": "metrics API: nodes", "git": f"git log {cfg.repo_path}"}
+    if cluster is None:
+        for key in ("pods", "all", "nodes", "events", "dep", "top_pods", "top_nodes"):
+            run.skip(names[key], "no cluster connection")
+        tasks: dict[str, Any] = {}
+    else:
+        tasks = {
+            names["pods"]: lambda: cl.fetch_pods(cluster, ns),
+            names["all"]: lambda: cl.fetch_pods(cluster, None),
+            names["nodes"]: lambda: cl.fetch_nodes(cluster),
+            names["events"]: lambda: cl.fetch_events(cluster, ns),
+            names["dep"]: lambda: cl.fetch_deployment(cluster, ns, dep),
+            names["top_pods"]: lambda: cl.fetch_pod_metrics(cluster, ns),
+            names["top_nodes"]: lambda: cl.fetch_node_metrics(cluster),
+        }
+    if cfg.repo_path:
+        tasks[names["git"]] = lambda: cl.git_log(cfg.repo_path)
+    g = cl.gather(tasks, run=run)
+    ev.read = set(g.values)
+    pods_raw: list[dict[str, Any]] = g.get(names["pods"]) or []
+    all_raw: list[dict[str, Any]] = g.get(names["all"]) or []
+    nodes_raw: list[dict[str, Any]] = g.get(names["nodes"]) or []
+    ev.events_raw = g.get(names["events"]) or []
+    ev.deployment = g.get(names["dep"])
+    ev.commits = g.get(names["git"])
+
+    # second round: what depends on the first (history, logs of chosen pods)
+    second: dict[str, Any] = {}
+    if cluster is not None and ev.deployment is not None:
+        second[f"kubernetes: replicasets of {dep}"] = lambda: cl.fetch_replicasets(cluster, ns, ev.deployment)
+    failing = _worst_failing(pods_raw)
+    if cluster is not None:
+        for p in failing:
+            name = p["metadata"]["name"]
+            container = _crashing(p)
+            second[f"kubernetes: previous log of {name}"] = (
+                lambda n=name, c=container: cl.fetch_log(cluster, ns, n, c, tail=50, previous=True))
+        for owner in dict.fromkeys([dep, "frontend"]):
+            pod = cl.pick_log_pod(pods_raw, owner=owner)
+            if pod is not None:
+                second[f"kubernetes: logs deployment/{owner}"] = (
+                    lambda p=pod: cl.fetch_log(cluster, ns, p["metadata"]["name"], None, tail=100))
+    g2 = cl.gather(second, run=run) if second else cl.Gathered()
+    ev.replicasets = g2.get(f"kubernetes: replicasets of {dep}") or []
+
+    ev.pods_raw = pods_raw
+    ev.pods = cl.pods_frame(pods_raw, now=ev.now, replicasets=ev.replicasets)
+    all_pods = cl.pods_frame(all_raw, now=ev.now, replicasets=ev.replicasets) if all_raw else ev.pods
+    ev.unhealthy = cl.unhealthy_pods(all_pods)
+    ev.nodes = cl.nodes_frame(nodes_raw, all_raw or pods_raw, now=ev.now)
+    ev.events = cl.events_frame(ev.events_raw, since=cfg.since, now=ev.now)
+    ev.pending = cl.pending_frame(pods_raw, ev.events_raw)
+    if ev.deployment is not None:
+        ev.rollouts = cl.rollouts_frame(ev.deployment, ev.replicasets)
+        ev.image_diff = cl.image_diff(ev.rollouts)
+        ev.correlation = cl.correlate(ev.rollouts, ev.pods, deployment=dep, events=ev.events, now=ev.now)
+    if _ok(g, names["top_pods"]):
+        ev.top_pods = cl.top_pods_frame(g.values[names["top_pods"]], pods_raw)
+    if _ok(g, names["top_nodes"]):
+        ev.top_nodes = cl.top_nodes_frame(g.values[names["top_nodes"]], nodes_raw)
+    for p in failing:
+        name = p["metadata"]["name"]
+        prev = g2.get(f"kubernetes: previous log of {name}")
+        ev.details.append(cl.pod_details(p, ev.events_raw, previous_log=redact_text(prev) if prev else None,
+                                         now=ev.now))
+    for key, text in g2.values.items():
+        if key.startswith("kubernetes: logs deployment/"):
+            owner = key.rsplit("/", 1)[1]
+            ev.logs[owner] = cl.log_frame(redact_text(text), pod=owner)
+    return ev
+
+
+def _worst_failing(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One crash-looping pod per owner (the one with most restarts), at most FAILING_DETAILS of them."""
+    crashing = [p for p in pods if _crashing(p)]
+    crashing.sort(key=lambda p: -sum(int(c.get("restartCount") or 0)
+                                     for c in (p.get("status") or {}).get("containerStatuses") or []))
+    seen: dict[str, dict[str, Any]] = {}
+    for p in crashing:
+        owner, _ = cl.owner_of(p.get("metadata") or {})
+        seen.setdefault(owner or p["metadata"]["name"], p)
+    return list(seen.values())[:FAILING_DETAILS]
+
+
+def _crashing(pod: dict[str, Any]) -> str | None:
+    """The container of a pod that has been terminating with an error (the one whose previous log matters)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        last = (cs.get("lastState") or {}).get("terminated")
+        waiting = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+        if last and (waiting == "CrashLoopBackOff" or int(last.get("exitCode") or 0) != 0):
+            return cs.get("name")
+    return None
+
+
+def display_pods(pods: pd.DataFrame, *, deployment: str) -> pd.DataFrame:
+    """The rows worth a look: the deployment's pods and every pod not Running and ready, worst first."""
+    if pods.empty:
+        return pods[POD_DISPLAY] if set(POD_DISPLAY) <= set(pods.columns) else pods
+    bad = set(cl.unhealthy_pods(pods)["name"])
+    mask = (pods["owner"] == deployment) | pods["name"].isin(bad)
+    shown = pods[mask].copy()
+    shown["_bad"] = ~shown["name"].isin(bad)
+    shown = shown.sort_values(["_bad", "restarts"], ascending=[True, False], kind="stable")
+    return redact_value(shown[POD_DISPLAY].reset_index(drop=True))
+
+
+def assess(ev: Evidence, run: Any, cfg: Config, *, health: pd.DataFrame | None = None) -> Severity:
+    """Findings with next steps, and the severity from the runbook's matrix on the measured figures."""
+    dep, ns = cfg.deployment, cfg.namespace
+    extra: list[Severity] = []
+    health_ok = None
+    details: dict[str, str] = {}
+    if health is not None and len(health):
+        h = health.iloc[0]
+        health_ok = bool(h["ok"])
+        what = f"HTTP {h['status']}" if not pd.isna(h["status"]) else str(h["error"])
+        details["health_ok"] = f"GET {h['url']} answered {what} in {h['total_ms']:.0f} ms"
+        if not health_ok:
+            run.finding("SEV1", "health check failing", details["health_ok"],
+                        "treat as a complete outage: page the incident commander, then read the pods below")
+    mine = ev.pods[ev.pods["owner"] == dep] if len(ev.pods) else ev.pods
+    ready = int(((mine["status"] == "Running") & mine["ready"].map(lambda r: r.split("/")[0] == r.split("/")[1])).sum()) if len(mine) else 0
+    want = int(((ev.deployment or {}).get("spec") or {}).get("replicas", 0) or 0)
+    service_down = None
+    degraded = None
+    c = ev.correlation
+    undo = (f"roll back: `kubectl rollout undo deployment/{dep} -n {ns} --to-revision={c['previous']}` "
+            f"(here: mitigation='undo', apply=True)") if c and c.get("previous") else None
+    if ev.deployment is not None:
+        figures = f"{ready}/{want} pods ready"
+        run.figures.update(pods_ready=ready, pods_wanted=want, pods_down=max(want - ready, 0))
+        if want > 0 and ready == 0:
+            service_down = True
+            details["service_down"] = f"deployment/{dep} has no ready pods ({figures})"
+        elif ready < want:
+            degraded = True
+            details["degraded"] = f"deployment/{dep} is short of ready pods ({figures})"
+        if service_down or degraded:
+            level = "SEV1" if service_down else "SEV2"
+            statuses = ", ".join(f"{n} {s}" for s, n in mine["status"].value_counts().items()) if len(mine) else "no pods"
+            run.finding(level, f"deployment/{dep} has {figures}", f"pod statuses: {statuses}",
+                        undo or "read 'Why it fails' below: the previous log of a failing pod usually names the cause")
+    if c:
+        level = "SEV1" if service_down else "SEV2"
+        run.finding(level, f"revision {c['revision']} of deployment/{dep} is failing", c["sentence"],
+                    undo or "compare the failing revision with the last good one", revision=str(c["revision"]),
+                    previous_revision=str(c.get("previous")))
+    bad = ev.unhealthy
+    if len(bad):
+        by_status = bad.groupby("status").size().sort_values(ascending=False)
+        run.figures.update(unhealthy_pods=int(len(bad)))
+        for status, n in by_status.items():
+            rows = bad[bad["status"] == status]
+            example = rows.iloc[0]
+            codes = sorted({int(x) for x in rows["exit_code"].dropna()})
+            detail = f"{n} pod(s), e.g. {example['namespace']}/{example['name']}" + (
+                f"; exit code {', '.join(map(str, codes))}" if codes else "") + (
+                f"; {example['waiting_message']}" if isinstance(example["waiting_message"], str) and example["waiting_message"] else "")
+            step, level = _next_step(str(status), rows, cfg)
+            run.finding(level, f"{n} pod(s) {status}", detail, step)
+            extra.append(Severity(level, "pods-not-running", f"{n} pod(s) {status}"))
+    oom = ev.pods[ev.pods["last_termination_reason"] == "OOMKilled"] if len(ev.pods) else ev.pods
+    if len(oom) and not (len(bad) and (bad["status"] == "OOMKilled").any()):
+        run.finding("SEV2", f"{len(oom)} pod(s) were OOMKilled", ", ".join(oom["name"].head(5)),
+                    "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak")
+        extra.append(Severity("SEV2", "oom", f"{len(oom)} pod(s) OOMKilled"))
+    for _, node in ev.nodes.iterrows():
+        if node["status"].startswith("NotReady") or node["pressure"]:
+            what = node["status"] if node["status"].startswith("NotReady") else node["pressure"]
+            run.finding("SEV2", f"node {node['name']} {what}", f"kubelet {node['version']}, {node['pods']} pods",
+                        f"`kubectl describe node {node['name']}`; cordon and drain it if it does not recover")
+            extra.append(Severity("SEV2", "node", f"node {node['name']} {what}"))
+    unread = [s.source for s in run.sources if s.status != "ok" and s.source.startswith("kubernetes: pods in")]
+    if unread or (ev.deployment is None and not ev.read):
+        run.finding("SEV2", "the cluster's state could not be read",
+                    "; ".join(f"{s.source}: {s.error}" for s in run.sources if s.status != "ok")[:1000],
+                    "fix access (kubeconfig, context, VPN, RBAC) and run this notebook again; until then assume the worst")
+        extra.append(Severity("SEV2", "unmeasured", "the pods could not be read, so the impact is unknown: "
+                              "assumed major until measured"))
+    matrix = assess_matrix(health_ok=health_ok, service_down=service_down, degraded=degraded, details=details)
+    return worst(matrix, *extra)
+
+
+def _next_step(status: str, rows: pd.DataFrame, cfg: Config) -> tuple[str, str]:
+    if status in ("CrashLoopBackOff", "Error") or status.startswith(("ExitCode", "Init:CrashLoopBackOff", "Init:Error")):
+        return "read the previous log tail below; if it started with a rollout, roll back", "SEV2"
+    if status in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
+        return "check the image name and tag and the registry credentials (imagePullSecrets), or roll back", "SEV2"
+    if status == "OOMKilled":
+        return "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak", "SEV2"
+    if status == "Pending":
+        return "see 'Why it fails': add nodes, lower the requests, or fix the taint/affinity/volume", "SEV3"
+    if status in ("Terminating", "Unknown", "NodeLost"):
+        return "check the node; force-delete stuck pods only once the node is known to be gone", "SEV3"
+    if status == "Evicted":
+        return "the node ran short of a resource: check node pressure, delete evicted pods when done", "SEV3"
+    return "describe the pod (`kubectl describe pod`) and read its events", "SEV3"
+
+
+def plan_mitigation(ev: Evidence, cfg: Config) -> tuple[kube_actions.Plan | None, str]:
+    """The mitigation to show: the one the findings suggest (auto) or the one asked for; None and why if none."""
+    oom = bool(len(ev.pods)) and bool((ev.pods["last_termination_reason"] == "OOMKilled").any())
+    choice, why = kube_actions.choose_mitigation(cfg.mitigation, correlation=ev.correlation, oom_killed=oom,
+                                                 replicas=cfg.replicas, memory_limit=cfg.memory_limit)
+    if cfg.to_revision is not None and cfg.mitigation == "auto":
+        choice, why = "undo", f"to_revision={cfg.to_revision} was given"
+    if choice == "none":
+        return None, why
+    if ev.deployment is None:
+        return None, f"deployment/{cfg.deployment} could not be read, so nothing can be planned"
+    if choice == "undo":
+        return kube_actions.plan_undo(ev.deployment, ev.replicasets, to_revision=cfg.to_revision), why
+    if choice == "scale":
+        if cfg.replicas is None:
+            raise InvalidParameter("mitigation='scale' needs replicas=N")
+        return kube_actions.plan_scale(ev.deployment, cfg.replicas), why
+    if choice == "restart":
+        return kube_actions.plan_restart(ev.deployment), why
+    if cfg.memory_limit is None:
+        raise InvalidParameter("mitigation='memory' needs memory_limit, e.g. '1Gi'")
+    return kube_actions.plan_memory_limit(ev.deployment, cfg.memory_limit), why
+
+
+# ------------------------------------------------------------------------------------------- display
+def show_failures(ev: Evidence) -> None:
+    """`kubectl describe pod` for the worst failing pods, their previous log tail, Pending and image-pull reasons."""
+    from IPython.display import Markdown, display
+
+    from .runbook import show_table
+
+    if not ev.details and ev.pending.empty and ev.unhealthy.empty:
+        print("(no failing pod to explain)")
+    for d in ev.details:
+        display(Markdown(f"**{d['namespace']}/{d['name']}**: {d['status']}, ready {d['ready']}, "
+                         f"{d['restarts']} restarts, node {d['node']}"))
+        show_table(d["containers"], caption="containers (state and last state)")
+        show_table(d["conditions"], caption="conditions")
+        show_table(d["events"], max_rows=10, caption="events of this pod", empty="no events of this pod")
+        if d["previous_log"]:
+            lines = d["previous_log"].rstrip().splitlines()[-20:]
+            print("previous container's log (last lines):\n" + "\n".join("  " + ln for ln in lines))
+    if len(ev.pending):
+        show_table(redact_value(ev.pending), caption="Pending pods and the scheduler's reason")
+    pulls = ev.unhealthy[ev.unhealthy["waiting_reason"].isin(["ImagePullBackOff", "ErrImagePull", "InvalidImageName"])] \
+        if len(ev.unhealthy) else ev.unhealthy
+    if len(pulls):
+        show_table(redact_value(pulls[["namespace", "name", "images", "waiting_reason", "waiting_message"]]),
+                   caption="image pull failures (the kubelet's message)")
+
+
+def show_changes(ev: Evidence) -> None:
+    """Rollout history, the image diff, recent commits and the correlation sentence."""
+    from IPython.display import Markdown, display
+
+    from .runbook import show_table
+
+    show_table(ev.rollouts, caption="rollout history (kubectl rollout history, with images and readiness)",
+               empty="no rollout history (deployment not read, or no ReplicaSets)")
+    if len(ev.image_diff):
+        show_table(ev.image_diff, caption="image change between the current and the previous revision")
+    if ev.commits is not None:
+        show_table(ev.commits, caption="recent commits (git log --oneline -10)")
+    if ev.correlation:
+        display(Markdown(f"**{ev.correlation['sentence']}**"))
+    elif ev.deployment is not None:
+        print("the current revision's pods are not failing: no rollout to blame")
+
+
+def show_logs(ev: Evidence, *, shown: int = 15) -> None:
+    """Each deployment's log tail: how many lines are errors, the error lines, then the last lines (marked)."""
+    if not ev.logs:
+        print("(no logs read)")
+    for owner, df in ev.logs.items():
+        errors = df[df["is_error"]]
+        print(f"deployment/{owner}: {len(errors)} of the last {len(df)} lines are errors")
+        for line in errors["line"].tail(shown):
+            print(f"  ▶ {line}")
+        print("  last lines:")
+        for _, r in df.tail(5).iterrows():
+            print(f"  {'▶' if r['is_error'] else ' '} {r['line']}")
+
+
+def show_plan(plan: kube_actions.Plan | None, why: str) -> None:
+    """The mitigation, the equivalent kubectl command, and the exact diff of the deployment."""
+    if plan is None:
+        print(f"no mitigation to show: {why}")
+        return
+    print(f"mitigation: {plan.action} ({why})\n{plan.summary}\nequivalent: {plan.command}")
+    if plan.skipped:
+        print(plan.skipped)
+    else:
+        print(f"request: {plan.method} {plan.path} ({plan.content_type})")
+        print(plan.diff or "(no change)")
+
+
+def after_mitigation(cluster: Any, run: Any, cfg: Config) -> pd.DataFrame:
+    """The deployment's pods after an applied mitigation."""
+    pods = pd.DataFrame(columns=cl.POD_COLUMNS)
+    with run.source(f"kubernetes: pods in {cfg.namespace} (after the mitigation)"):
+        pods = cl.pods_frame(cl.fetch_pods(cluster, cfg.namespace))
+    return display_pods(pods[pods["owner"] == cfg.deployment], deployment=cfg.deployment) if len(pods) else pods
