@@ -1,0 +1,220 @@
+"""The fetches and mitigations against the real throwaway PostgreSQL, with real staged incidents."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+import pytest
+
+from incidentlib import (
+    pg,
+    pg_actions,
+    pg_activity,
+    pg_connections,
+    pg_locks,
+    pg_space,
+    pg_statements,
+)
+from incidentlib.errors import DatabaseError, SourceUnavailable
+
+pytestmark = pytest.mark.pg
+
+CARD = "4111111111111111"
+
+
+@pytest.fixture(scope="module")
+def roles(pg_server):
+    """Two ordinary roles: one with pg_monitor, one without (names unique to this run)."""
+    tag = os.getpid()
+    return {"plain": pg_server.create_role(f"db_plain_{tag}", "plain-pw-1"),
+            "monitor": pg_server.create_role(f"db_monitor_{tag}", "monitor-pw-1", monitor=True)}
+
+
+@pytest.fixture(scope="module")
+def bare_dsn(pg_server):
+    """A database without the pg_stat_statements extension."""
+    name = f"bare_{os.getpid()}"
+    with psycopg.connect(pg_server.superuser_dsn_for("postgres"), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return pg_server.superuser_dsn_for(name)
+
+
+@pytest.fixture
+def conn(pg_dsn):
+    c = pg.connect(pg_dsn)
+    yield c
+    c.close()
+
+
+def _version(conn) -> int:
+    return pg_connections.fetch_server(conn)["server_version_num"]
+
+
+def test_a_lock_chain_of_three_has_its_first_session_as_root(stager, conn):
+    a, b, c = stager.lock_chain(3)
+    rows = pg_locks.fetch_blocking(conn, server_version_num=_version(conn))
+    frame = pg_locks.blocking_frame(rows)
+    mine = frame[frame["blocked_pid"].isin([b, c])]
+    assert mine[["blocked_pid", "blocking_pid", "root_blocking_pid", "depth"]].values.tolist() == [[b, a, a, 1], [c, b, a, 2]]
+    assert set(mine["relation"]) == {"stage_accounts"} and set(mine["mode"]) == {"ShareLock"}
+    assert (mine["wait_s"] > 0).all()
+    roots = pg_locks.root_blockers(frame)
+    root = roots[roots["root_blocking_pid"] == a].iloc[0]
+    assert (root["blocked_sessions"], root["state"], root["application"]) == (2, "idle in transaction", "billing")
+    assert pg_locks.blocking_tree(frame).startswith(f"pid {a} [idle in transaction for ")
+
+
+def test_long_running_and_idle_in_transaction_sessions_with_redacted_text(stager, conn):
+    idle = stager.idle_in_transaction()
+    busy = stager.long_query(30, sql_text=f"SELECT pg_sleep(30), count(*) FROM stage_cards WHERE card = '{CARD}'")
+    time.sleep(1.2)
+    sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
+    long_running = pg_activity.long_running_frame(pg_activity.activity_frame(sessions), threshold_s=1.0)
+    row = long_running[long_running["pid"] == busy].iloc[0]
+    assert row["query_s"] >= 1.0 and row["application"] == "analytics"
+    assert row["query"] == "SELECT pg_sleep(?), count(*) FROM stage_cards WHERE card = ?"
+    assert CARD not in sessions.to_string()
+    idle_frame = pg_activity.idle_in_transaction_frame(sessions)
+    assert idle_frame.loc[idle_frame["pid"] == idle, "idle_s"].item() >= 1.0
+    assert sessions.loc[sessions["self"], "application"].item() == "incident-runbook"
+
+
+def test_the_repeated_sleep_is_the_slowest_statement_by_mean(stager, pg_dsn, conn):
+    with psycopg.connect(pg_dsn, autocommit=True) as su:
+        su.execute("SELECT pg_stat_statements_reset()")
+    stager.slow_statement(0.2, 3)
+    statements, hidden = pg_statements.statements_frame(pg_statements.fetch_all(conn, server_version_num=_version(conn)))
+    top = pg_statements.top_statements(statements, by="mean_ms", n=1).iloc[0]
+    assert (top["query"], top["calls"]) == ("SELECT pg_sleep($1)", 3)
+    assert 200 <= top["mean_ms"] < 400 and hidden == 0
+    assert not statements["query"].str.startswith("/* incident-runbook").any()
+
+
+@pytest.mark.parametrize(("version", "renames"), [
+    (120000, {"total_exec_time": "total_time", "mean_exec_time": "mean_time", "stddev_exec_time": "stddev_time",
+              "min_exec_time": "min_time", "max_exec_time": "max_time"}),
+    (170000, {"blk_read_time": "shared_blk_read_time"}),
+])
+def test_older_and_newer_column_names_read_the_same_figures(pg_dsn, conn, version, renames):
+    """A view shaped like PostgreSQL 12's (or 17's) pg_stat_statements, in its own schema, read for real."""
+    schema = f"pgss{version // 10000}"
+    cols = ["userid", "dbid", "queryid", "query", "calls", "rows", "shared_blks_hit", "shared_blks_read",
+            "total_exec_time", "mean_exec_time", "stddev_exec_time", "min_exec_time", "max_exec_time", "blk_read_time"]
+    if version >= 130000:
+        cols.append("total_plan_time")
+    select = ", ".join(f"{c} AS {renames.get(c, c)}" for c in cols)
+    with psycopg.connect(pg_dsn, autocommit=True) as su:
+        su.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        su.execute(f"CREATE OR REPLACE VIEW {schema}.pg_stat_statements AS SELECT {select} FROM public.pg_stat_statements")
+    old, _ = pg_statements.statements_frame(pg_statements.fetch_statements(conn, server_version_num=version, schema=schema))
+    now, _ = pg_statements.statements_frame(pg_statements.fetch_statements(conn, server_version_num=150000))
+    assert len(old) > 0
+    common = old.merge(now, on="queryid", suffixes=("_old", "_now"))
+    assert len(common) > 0 and (common["calls_old"] <= common["calls_now"]).all()
+
+
+def test_without_the_extension_one_clear_error_says_how_to_enable_it(bare_dsn):
+    c = pg.connect(bare_dsn)
+    try:
+        with pytest.raises(SourceUnavailable, match="not installed in this database; enable it: add pg_stat_statements to shared_preload_libraries"):
+            pg_statements.fetch_all(c, server_version_num=150000)
+    finally:
+        c.close()
+
+
+def test_without_pg_monitor_other_sessions_are_hidden_and_counted(stager, roles):
+    idle = stager.idle_in_transaction()
+    for role, expect_hidden in (("plain", True), ("monitor", False)):
+        c = pg.connect(roles[role])
+        try:
+            sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(c))
+            server = pg_connections.fetch_server(c)
+        finally:
+            c.close()
+        row = sessions[sessions["pid"] == idle].iloc[0]
+        assert bool(row["hidden"]) is expect_hidden
+        summary = pg_connections.connection_summary(pg_connections.connections_frame(sessions), server)
+        assert (summary["hidden"] > 0) is expect_hidden
+        assert server["pg_monitor"] is not expect_hidden and server["superuser"] is False
+        if expect_hidden:
+            assert idle not in set(pg_activity.idle_in_transaction_frame(sessions)["pid"])
+
+
+def test_access_exclusive_times_out_exact_sizes_but_not_the_estimate_or_the_rest(stager, conn):
+    holder = stager.access_exclusive("stage_accounts")
+    t0 = time.monotonic()
+    with pytest.raises(DatabaseError, match=r"largest tables \(exact sizes\): lock_timeout expired"):
+        pg_space.fetch_tables(conn, limit=5)
+    assert time.monotonic() - t0 < 4
+    estimated = pg_space.tables_frame(pg_space.fetch_tables(conn, limit=50, exact=False), estimated=True)
+    assert "stage_accounts" in set(estimated["table"])
+    sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
+    assert holder in set(sessions["pid"])
+    assert len(pg_space.database_sizes_frame(pg_space.fetch_database_sizes(conn))) >= 3
+    pg_statements.fetch_all(conn, server_version_num=_version(conn))
+    pg_locks.fetch_blocking(conn, server_version_num=_version(conn))
+
+
+def _snapshot(conn):
+    sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
+    blocking = pg_locks.blocking_frame(pg_locks.fetch_blocking(conn, server_version_num=_version(conn)))
+    return sessions, blocking
+
+
+def test_apply_false_terminates_nothing(stager, conn, pg_dsn):
+    a, b, c = stager.lock_chain(3)
+    sessions, blocking = _snapshot(conn)
+    plan = pg_actions.plan_sessions("auto", sessions=sessions, blocking=blocking[blocking["root_blocking_pid"] == a],
+                                    threshold_s=300)
+    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=False)
+    assert result.values.tolist() == [[a, "pg_terminate_backend", "not done (apply=False)"]]
+    assert not stager.finished(b, timeout=0.5)
+    assert a in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
+
+
+def test_apply_terminates_the_root_blocker_and_the_chain_drains(stager, conn, pg_dsn):
+    a, b, c = stager.lock_chain(3)
+    sessions, blocking = _snapshot(conn)
+    plan = pg_actions.plan_sessions("terminate_blocker", sessions=sessions,
+                                    blocking=blocking[blocking["root_blocking_pid"] == a], threshold_s=300)
+    assert plan.pids == [a]
+    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=True)
+    assert result.values.tolist() == [[a, "pg_terminate_backend", "terminated"]]
+    assert stager.finished(b) and stager.finished(c)
+    assert a not in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
+
+
+def test_cancel_stops_the_statement_and_keeps_the_session(stager, conn, pg_dsn):
+    busy = stager.long_query(30)
+    time.sleep(0.3)
+    sessions, blocking = _snapshot(conn)
+    plan = pg_actions.plan_sessions("cancel", sessions=sessions, blocking=None, threshold_s=0.2, pids=[busy])
+    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=True)
+    assert result["outcome"].item().startswith("cancelled: the session is now idle")
+    assert stager.sessions[busy].done.wait(5) and "canceling statement" in (stager.sessions[busy].error or "")
+
+
+def test_a_reused_or_vanished_pid_is_left_alone_and_our_own_session_never_touched(stager, conn, pg_dsn):
+    idle = stager.idle_in_transaction()
+    sessions, _ = _snapshot(conn)
+    own = int(sessions.loc[sessions["self"], "pid"].item())
+    plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle, own])
+    assert plan.pids == [idle] and plan.skipped == [{"pid": own, "why": "this runbook's own session"}]
+    plan.targets.loc[0, "backend_start"] = plan.targets.loc[0, "backend_start"].replace(year=2000)  # as if reused
+    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=True)
+    assert result["outcome"].item().startswith("gone already")
+    assert idle in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
+
+
+def test_a_role_without_pg_signal_backend_is_refused_with_what_to_grant(stager, roles):
+    idle = stager.idle_in_transaction()
+    c = pg.connect(roles["monitor"])
+    try:
+        sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(c))
+    finally:
+        c.close()
+    plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle])
+    result = pg_actions.apply_plan(plan, dsn=roles["monitor"], apply=True)
+    assert result["outcome"].item().startswith("refused:") and "grant pg_signal_backend" in result["outcome"].item()
