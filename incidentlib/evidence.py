@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import platform
 import re
@@ -64,6 +65,16 @@ _PM_ERROR_TAG = "papermill-error-cell-tag"
 _SCRAP_MIME = "application/scrapbook.scrap."
 _INCIDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 _env_lock = threading.Lock()
+
+
+class _QuietPapermill(logging.Filter):
+    """papermill warns about parameter lines its regex cannot parse; our own AST inspection reads them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unable to parse line")
+
+
+logging.getLogger("papermill").addFilter(_QuietPapermill())
 
 
 # -- scenarios and their parameters ---------------------------------------------------------------
@@ -211,6 +222,13 @@ def _coerce(p: Param, value: Any, *, from_text: bool) -> Any:
 
 def _resolve_any(value: str) -> Any:
     """Like papermill's CLI: True/False/None, a number, else the text itself."""
+    if value.lstrip()[:1] in ("[", "{"):
+        import yaml
+
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
     if value in ("True", "true"):
         return True
     if value in ("False", "false"):
@@ -402,7 +420,7 @@ def _secrets_in(params: dict[str, Any]) -> set[str]:
             found.add(pw)
         for m in re.finditer(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:([^\s@'\"]+)@", value):
             found.add(m.group(1))
-        if re.search(r"(?i)(password|passwd|secret|token|api[_-]?key)$", name) and len(value) >= 4:
+        if re.search(r"(?i)(password|passwd|secret|token|api[_-]?key|webhook)$", name) and len(value) >= 4:
             found.add(value)
         found.update(_masked_parts(value))
     return found
