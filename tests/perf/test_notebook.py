@@ -105,14 +105,42 @@ def test_2_percent_is_sev3_and_a_hanging_prometheus_is_named(demo_app, broken_pr
     assert "✗ prometheus: Prometheus at" in out["_text"]
 
 
-def test_unreachable_health_and_prometheus_500_complete_and_say_why(broken_prometheus, tmp_path: Path) -> None:
+@pytest.mark.sim
+def test_unreachable_health_prometheus_500_and_no_metrics_api_complete_and_say_why(
+        broken_prometheus, sim_cluster, tmp_path: Path) -> None:
+    sim = sim_cluster("resource-pressure", metrics=False)
     port = _closed_port()
     out = run_notebook(tmp_path / "out.ipynb", health_url=f"http://127.0.0.1:{port}/health", probe_count=3,
-                       prometheus_url=broken_prometheus + "/fail", kubeconfig=str(tmp_path / "no-kubeconfig"))
+                       prometheus_url=broken_prometheus + "/fail", kubeconfig=str(sim.kubeconfig), samples=1)
     src = sources(out)
     assert src["http: health probes"]["status"] == "failed"
     assert "none of 3 requests got a reply (connection refused)" in src["http: health probes"]["error"]
     assert "answered HTTP 500: query engine crashed" in src["prometheus"]["error"]
-    assert src["kubernetes: connect"]["status"] == "failed"
+    assert src["kubernetes: connect"]["status"] == "ok"
+    assert src["metrics API: pods"]["status"] == "failed" and "metrics-server" in src["metrics API: pods"]["error"]
+    assert src["kubernetes: pods and nodes"]["status"] == "ok"
+    assert "✗ metrics API: pods: the metrics API (metrics.k8s.io) is not available" in out["_text"]
+    titles = [f["title"] for f in out["findings"]]
+    assert "node node-2 under MemoryPressure" in titles  # still found without metrics
     assert out["severity"]["level"] == "SEV1" and "health check failed on all 3 probes" in out["severity"]["reason"]
     assert out["latency"]["error"].tolist() == ["connection refused"] * 3
+
+
+@pytest.mark.sim
+def test_resource_pressure_findings(demo_app, sim_cluster, tmp_path: Path) -> None:
+    sim = sim_cluster("resource-pressure")
+    out = run_notebook(tmp_path / "out.ipynb", health_url=demo_app.url + "/health", kubeconfig=str(sim.kubeconfig),
+                       samples=3, sample_interval_s=1.1, since="10m")
+    by_title = {f["title"]: f for f in out["findings"]}
+    leak = next(t for t in by_title if t.startswith("memory leak suspect: pod session-cache-"))
+    assert "MiB/min" in by_title[leak]["detail"]
+    assert any(t.startswith("pod analytics-") and "OOMKilled" in t for t in by_title)
+    assert by_title["node node-2 under MemoryPressure"]["severity"] == "SEV2"
+    assert out["severity"]["level"] == "SEV4"  # the service itself answers: severity is from its error rate
+    assert out["memory_trend"]["sample"].max() == 2
+    assert set(out["top_nodes"]["node"]) == {"node-1", "node-2", "node-3"}
+    assert (out["disk"]["kind"] == "node").sum() >= 1
+    assert out["figures"]["oom_kills"] == 1
+    actions = {a["mitigation"]: a for a in out["actions"]}
+    assert actions["scale_out"]["command"] == "kubectl -n production scale deployment/backend --replicas=5"
+    assert not any(a["applied"] for a in out["actions"])
