@@ -11,8 +11,9 @@ from typing import Any
 import matplotlib.dates as mdates
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["pods_by_status", "timeline", "timeline_frame", "FIGSIZE", "DPI"]
+__all__ = ["pods_by_status", "timeline", "timeline_frame", "png", "FIGSIZE", "DPI"]
 
 FIGSIZE = (8, 3)
 DPI = 80
@@ -50,6 +51,7 @@ def pods_by_status(pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by s
                 color=_COLORS.get(status) or next(extra))
         left += values
     ax.set_xlabel("pods")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="lower right", ncols=2)
     ax.tick_params(labelsize=8)
@@ -120,3 +122,14 @@ def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure
     ax.set_title(title + " (UTC)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+def png(fig: Figure) -> Any:
+    """The figure as an IPython PNG image (displays without a pyplot backend; embeds in HTML exports)."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return Image(data=buf.getvalue(), format="png")

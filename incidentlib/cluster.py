@@ -23,7 +23,7 @@ from .quantity import cpu_millicores, memory_bytes
 
 __all__ = [
     "POD_COLUMNS", "NODE_COLUMNS", "EVENT_COLUMNS", "ROLLOUT_COLUMNS", "TOP_POD_COLUMNS", "TOP_NODE_COLUMNS",
-    "fetch_pods", "fetch_nodes", "fetch_events", "fetch_deployment", "fetch_replicasets",
+    "fetch_pods", "fetch_namespace", "fetch_nodes", "fetch_events", "fetch_deployment", "fetch_replicasets",
     "fetch_pod_metrics", "fetch_node_metrics", "fetch_log", "git_log", "gather",
     "pods_frame", "unhealthy_pods", "pod_details", "classify_pending", "pending_frame", "nodes_frame",
     "events_frame", "owned_replicasets", "revision_of", "rollouts_frame", "image_diff", "top_pods_frame", "top_nodes_frame",
@@ -66,6 +66,22 @@ def fetch_nodes(cluster: Any, *, timeout: float = 10) -> list[dict[str, Any]]:
 def fetch_events(cluster: Any, namespace: str | None, *, timeout: float = 10) -> list[dict[str, Any]]:
     """Core events of `namespace` (None: all), raw."""
     return cluster.list_items(_ns_path(namespace, "events"), timeout=timeout)
+
+
+def fetch_namespace(cluster: Any, namespace: str, *, timeout: float = 10) -> dict[str, Any]:
+    """The namespace object; a 404 names the namespaces that do exist."""
+    try:
+        return cluster.get_json(f"/api/v1/namespaces/{namespace}", timeout=timeout)
+    except KubeAPIError as e:
+        if e.status != 404:
+            raise
+        try:
+            names = sorted(i["metadata"]["name"] for i in cluster.list_items("/api/v1/namespaces", timeout=timeout))
+        except KubeAPIError:
+            names = []
+        raise KubeAPIError(
+            f"namespace {namespace!r} does not exist" + (f"; namespaces: {', '.join(names)}" if names else "")
+            + "; pass namespace=NAME", status=404, reason="NotFound") from None
 
 
 def fetch_deployment(cluster: Any, namespace: str, name: str, *, timeout: float = 10) -> dict[str, Any]:

@@ -153,16 +153,17 @@ def collect(cluster: Any, run: Any, cfg: Config, *, now: datetime | None = None)
     """Read the cluster concurrently and build every table; failed reads leave empty tables and a line."""
     ev = Evidence(now=now or datetime.now(UTC))
     ns, dep = cfg.namespace, cfg.deployment
-    names = {"pods": f"kubernetes: pods in {ns}", "all": "kubernetes: pods (all namespaces)",
+    names = {"ns": f"kubernetes: namespace {ns}", "pods": f"kubernetes: pods in {ns}", "all": "kubernetes: pods (all namespaces)",
              "nodes": "kubernetes: nodes", "events": f"kubernetes: events in {ns}",
              "dep": f"kubernetes: deployment/{dep}", "top_pods": f"metrics API: pods in {ns}",
              "top_nodes": "metrics API: nodes", "git": f"git log {cfg.repo_path}"}
     if cluster is None:
-        for key in ("pods", "all", "nodes", "events", "dep", "top_pods", "top_nodes"):
+        for key in ("ns", "pods", "all", "nodes", "events", "dep", "top_pods", "top_nodes"):
             run.skip(names[key], "no cluster connection")
         tasks: dict[str, Any] = {}
     else:
         tasks = {
+            names["ns"]: lambda: cl.fetch_namespace(cluster, ns),
             names["pods"]: lambda: cl.fetch_pods(cluster, ns),
             names["all"]: lambda: cl.fetch_pods(cluster, None),
             names["nodes"]: lambda: cl.fetch_nodes(cluster),
@@ -328,8 +329,13 @@ def assess(ev: Evidence, run: Any, cfg: Config, *, health: pd.DataFrame | None =
             run.finding("SEV2", f"node {node['name']} {what}", f"kubelet {node['version']}, {node['pods']} pods",
                         f"`kubectl describe node {node['name']}`; cordon and drain it if it does not recover")
             extra.append(Severity("SEV2", "node", f"node {node['name']} {what}"))
-    unread = [s.source for s in run.sources if s.status != "ok" and s.source.startswith("kubernetes: pods in")]
-    if unread or (ev.deployment is None and not ev.read):
+    critical = ("kubernetes: connect", "kubernetes: namespace", "kubernetes: pods in")
+    unread = [s.source for s in run.sources if s.status != "ok" and s.source.startswith(critical)]
+    dep_failed = next((s for s in run.sources if s.source == f"kubernetes: deployment/{dep}" and s.status == "failed"), None)
+    if dep_failed is not None and not unread:
+        run.finding("SEV3", f"deployment/{dep} could not be read", dep_failed.error or "",
+                    f"check the name: `kubectl get deployments -n {ns}`, then run again with deployment=NAME")
+    if unread:
         run.finding("SEV2", "the cluster's state could not be read",
                     "; ".join(f"{s.source}: {s.error}" for s in run.sources if s.status != "ok")[:1000],
                     "fix access (kubeconfig, context, VPN, RBAC) and run this notebook again; until then assume the worst")

@@ -1,0 +1,68 @@
+"""Execute the outage notebook with papermill and read back its scraps (shared by the notebook tests)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "outage.ipynb"
+
+
+def execute(out: Path, **parameters: Any) -> tuple[dict[str, Any], Any]:
+    """Run the notebook; return its scraps as plain data (name -> value) and the executed notebook."""
+    import nbformat
+    import papermill as pm
+    import scrapbook as sb
+
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3", progress_bar=False,
+                        log_output=False)
+    scraps = {name: scrap.data for name, scrap in sb.read_notebook(str(out)).scraps.items()}
+    return scraps, nbformat.read(str(out), as_version=4)
+
+
+def text_of(nb: Any) -> str:
+    """Every stream and text/plain output of an executed notebook, joined."""
+    parts = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream":
+                parts.append(o.get("text", ""))
+            elif "data" in o:
+                parts.append(o["data"].get("text/plain", ""))
+            elif o.get("output_type") == "error":
+                parts.append(f"{o.get('ename')}: {o.get('evalue')}")
+    return "\n".join(parts)
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 503
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b'{"status": "unavailable", "backend": "connection refused"}'
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def health_server(status: int = 503) -> Iterator[str]:
+    """A real local HTTP server whose /health answers `status`; yields its URL."""
+    handler = type("Health", (_Health,), {"status": status})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/health"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
