@@ -25,6 +25,26 @@ RS = "apps/replicasets"
 PODS = "/pods"
 
 
+def _by_owner(store: Store, key: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for obj in store.objects(key):
+        uid = controller_uid(obj)
+        if uid:
+            out.setdefault(uid, []).append(obj)
+    return out
+
+
+def matching_replicaset(dep: dict, owned: list[dict]) -> dict | None:
+    """The ReplicaSet whose pod template equals the deployment's, ignoring null and empty values."""
+    h = template_hash(dep["spec"]["template"])
+    for rs in owned:
+        if ((rs["metadata"].get("labels") or {}).get(HASH_LABEL) == h
+                and (rs["spec"]["template"].get("metadata") or {}).get("labels", {}).get(HASH_LABEL) == h):
+            return rs
+    want = comparable_template(dep["spec"]["template"])
+    return next((rs for rs in owned if comparable_template(rs["spec"]["template"]) == want), None)
+
+
 def _changed_put(store: Store, key: str, old: dict, new: dict) -> None:
     if new != old:
         store.put(key, new)
@@ -62,13 +82,12 @@ def new_replicaset(dep: dict, *, revision: int, now: float, replicas: int) -> di
 
 def reconcile_deployments(store: Store, *, now: float) -> None:
     """Give each deployment one ReplicaSet for its template at full scale, the others at zero."""
-    all_rs = list(store.objects(RS))
+    owned_by = _by_owner(store, RS)
     for dep in list(store.objects(DEPLOY)):
         uid = dep["metadata"]["uid"]
-        owned = [rs for rs in all_rs if controller_uid(rs) == uid]
-        want = comparable_template(dep["spec"]["template"])
+        owned = owned_by.get(uid, [])
         replicas = int(dep["spec"].get("replicas", 1))
-        current = next((rs for rs in owned if comparable_template(rs["spec"]["template"]) == want), None)
+        current = matching_replicaset(dep, owned)
         max_rev = max((_revision(rs) for rs in owned), default=0)
         cause = (dep["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
         if current is None:
@@ -167,11 +186,7 @@ def qos_class(spec: dict) -> str:
 
 def reconcile_replicasets(store: Store, *, now: float, rng: random.Random) -> None:
     """Create or delete pods so each ReplicaSet owns spec.replicas of them; write RS status."""
-    by_owner: dict[str, list[dict]] = {}
-    for pod in store.objects(PODS):
-        uid = controller_uid(pod)
-        if uid:
-            by_owner.setdefault(uid, []).append(pod)
+    by_owner = _by_owner(store, PODS)
     for rs in list(store.objects(RS)):
         pods = by_owner.get(rs["metadata"]["uid"], [])
         want = int(rs["spec"].get("replicas", 0))
@@ -199,11 +214,7 @@ def _pod_ready(pod: dict) -> bool:
 
 def write_statuses(store: Store, *, now: float) -> None:
     """ReplicaSet and deployment status from the pods as they are now."""
-    by_owner: dict[str, list[dict]] = {}
-    for pod in store.objects(PODS):
-        uid = controller_uid(pod)
-        if uid:
-            by_owner.setdefault(uid, []).append(pod)
+    by_owner = _by_owner(store, PODS)
     rs_by_owner: dict[str, list[dict]] = {}
     for rs in list(store.objects(RS)):
         pods = by_owner.get(rs["metadata"]["uid"], [])
@@ -236,8 +247,7 @@ def _condition(old: list[dict], type_: str, status: str, reason: str, message: s
 
 
 def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float) -> None:
-    want = comparable_template(dep["spec"]["template"])
-    current = next((rs for rs in owned if comparable_template(rs["spec"]["template"]) == want), None)
+    current = matching_replicaset(dep, owned)
     replicas = int(dep["spec"].get("replicas", 1))
     total = sum(int(rs["status"].get("replicas", 0)) for rs in owned)
     ready = sum(int(rs["status"].get("readyReplicas", 0)) for rs in owned)
