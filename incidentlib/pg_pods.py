@@ -11,7 +11,7 @@ from .cluster import fetch_log, pods_frame
 from .errors import KubeAPIError
 from .redact import redact_text
 
-__all__ = ["DB_POD_COLUMNS", "LOG_COLUMNS", "fetch_db_pods", "db_pods_frame", "fetch_db_logs"]
+__all__ = ["DB_POD_COLUMNS", "LOG_COLUMNS", "fetch_db_pods", "db_pods_frame", "fetch_db_logs", "logs_text"]
 
 DB_POD_COLUMNS = ["name", "ready", "status", "restarts", "last_restart", "age", "node", "last_termination_reason",
                   "exit_code", "waiting_reason", "images"]
@@ -49,3 +49,14 @@ def fetch_db_logs(cluster: Any, pods: list[dict[str, Any]], *, tail: int = 20,
                 rows += [{"pod": meta.get("name"), "container": c["name"], "previous": previous, "line": redact_text(ln)}
                          for ln in text.splitlines() if ln.strip()]
     return pd.DataFrame(rows, columns=LOG_COLUMNS)
+
+
+def logs_text(logs: Any) -> str:
+    """The log tails as a person reads them: a header per container (and previous run), then its lines."""
+    if logs is None or len(logs) == 0:
+        return "(no log lines)"
+    out: list[str] = []
+    for (pod, container, previous), grp in logs.groupby(["pod", "container", "previous"], sort=False):
+        out.append(f"--- {pod}/{container}{' (previous run)' if previous else ''}")
+        out.extend(str(line) for line in grp["line"])
+    return "\n".join(out)
