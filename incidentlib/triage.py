@@ -334,6 +334,7 @@ def read_all(run: Any, *, k8s: Any | None, namespace: str, health_url: str | Non
         tasks[f"kubernetes: deployments in {namespace}"] = lambda: fetch_deployments(k8s, namespace, timeout=timeout)
         tasks["kubernetes: nodes"] = lambda: kd.fetch_nodes(k8s, timeout=timeout)
         tasks["kubernetes: top nodes (metrics API)"] = lambda: kd.fetch_node_metrics(k8s, timeout=timeout)
+        tasks[f"kubernetes: events in {namespace}"] = lambda: kd.fetch_events(k8s, namespace, timeout=timeout)
     if wants_database(dsn):
         tasks["postgresql"] = lambda: check_database(dsn, connect_timeout_s=max(1, int(min(timeout, 3))))
     else:
@@ -341,7 +342,8 @@ def read_all(run: Any, *, k8s: Any | None, namespace: str, health_url: str | Non
     got = kd.gather(tasks, run=run)
     keys = {"health check": "health", "kubernetes: pods (all namespaces)": "pods",
             "kubernetes: replicasets (all namespaces)": "replicasets", f"kubernetes: deployments in {namespace}": "deployments",
-            "kubernetes: nodes": "nodes", "kubernetes: top nodes (metrics API)": "node_metrics", "postgresql": "database"}
+            "kubernetes: nodes": "nodes", "kubernetes: top nodes (metrics API)": "node_metrics", "postgresql": "database",
+            f"kubernetes: events in {namespace}": "events"}
     out: dict[str, Any] = {keys[name]: value for name, value in got.values.items()}
     if "postgresql" in got.errors:
         out["database_error"] = next((s.error for s in reversed(run.sources) if s.source == "postgresql" and s.error),
