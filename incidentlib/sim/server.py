@@ -187,13 +187,18 @@ class Handler(BaseHTTPRequestHandler):
         def res(plural: str) -> Resource | None:
             return resources.find(group, version, plural)
 
+        def checked(t: Target) -> Target | None:
+            return t if t.sub is None or t.sub in t.res.subresources else None
+
         if len(rest) >= 3 and rest[0] == "namespaces" and (r := res(rest[2])) and r.namespaced:
-            return Target(r, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None)
+            if len(rest) > 5 and rest[4] != "proxy":
+                return None
+            return checked(Target(r, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None))
         if not rest or not (r := res(rest[0])):
             return None
-        if r.namespaced and len(rest) > 1:
+        if (r.namespaced and len(rest) > 1) or (len(rest) > 3 and rest[2] != "proxy"):
             return None
-        return Target(r, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+        return checked(Target(r, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None))
 
     def _discovery(self, path: str, parts: list[str]) -> bool:
         cluster = self.server.cluster
