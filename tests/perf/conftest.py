@@ -101,7 +101,7 @@ def demo_app() -> Iterator[DemoApp]:
         yield app
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
     """A demo service and a real Prometheus scraping it every second (skips when prometheus is missing)."""
     if not os.access(PROMETHEUS, os.X_OK):
