@@ -694,6 +694,7 @@ def _plain(value: Any) -> Any:
 _EXTERNAL = [
     re.compile(r"<script\b[^>]*\bsrc\s*=\s*['\"]?(?:https?:)?//[^>]*>\s*</script>", re.I),
     re.compile(r"<link\b[^>]*\bhref\s*=\s*['\"]?(?:https?:)?//[^>]*>", re.I),
+    re.compile(r"<script\b[^>]*\bsrc\s*=\s*(?:\"\"|'')[^>]*>\s*</script>", re.I),  # the emptied require.js
     # nbconvert's mermaid loader: a module script importing from a CDN
     re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\s*\(\s*['\"]https?://.*?</script>", re.I | re.S),
 ]

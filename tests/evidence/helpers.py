@@ -1,0 +1,75 @@
+"""Shared checks of the evidence tests (not fixtures: plain functions)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+HTTP_REF = re.compile(r"https?://[^\s\"'<>)]+")
+
+
+def archived_files(root: Path) -> list[Path]:
+    """Every file an archive holds (ipynb, html, manifest), hidden lock files aside."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def find_canaries(files: list[Path], canaries: list[str]) -> list[tuple[str, str]]:
+    """(file, canary) for every canary found in any file, read as bytes (any encoding of the text)."""
+    hits = []
+    for f in files:
+        data = f.read_bytes()
+        for c in canaries:
+            if c.encode() in data:
+                hits.append((f.name, c))
+    return hits
+
+
+def outside_references(page: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Every http(s) URL in an HTML page that is not one of the allowed prefixes (the user's parameters)."""
+    return sorted({u for u in HTTP_REF.findall(page) if not u.startswith(allowed)})
+
+
+def chromium_args(binary: str, profile: str) -> list[str]:
+    """Headless chromium with the network off (no proxy that works, no name that resolves)."""
+    return [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars"]
+
+
+def screenshot(binary: str, html: Path, png: Path, *, size: str = "1200,2000") -> None:
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        r = subprocess.run([*chromium_args(binary, profile), f"--window-size={size}", f"--screenshot={png}",
+                            html.resolve().as_uri()], capture_output=True, text=True, timeout=90)
+    assert png.exists(), f"chromium wrote no screenshot: {r.stderr[-2000:]}"
+
+
+def loaded_images(binary: str, html: Path, workdir: Path) -> tuple[int, int]:
+    """(images in the page, images that decoded) after chromium loaded it offline, read from --dump-dom."""
+    probe = workdir / f"probe-{html.name}"
+    script = ("<script>window.addEventListener('load', () => { const imgs = [...document.images]; "
+              "document.body.setAttribute('data-images', imgs.length + '/' + "
+              "imgs.filter(i => i.complete && i.naturalWidth > 0).length); });</script>")
+    probe.write_text(html.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        r = subprocess.run([*chromium_args(binary, profile), "--virtual-time-budget=5000", "--dump-dom",
+                            probe.resolve().as_uri()], capture_output=True, text=True, timeout=90)
+    m = re.search(r'data-images="(\d+)/(\d+)"', r.stdout)
+    assert m, f"chromium did not run the probe: {r.stderr[-2000:]}"
+    return int(m.group(1)), int(m.group(2))
+
+
+def red_pixels(png: Path) -> int:
+    """Pixels of the fixture chart's pure red bars in a screenshot."""
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(str(png))
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return int(((r > 0.9) & (g < 0.15) & (b < 0.15)).sum())
+
+
+def env_without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
