@@ -157,10 +157,16 @@ def initial_alert(run: Any, severity: Severity, *, incident_id: str | None = Non
 
 
 def _action_text(action: Mapping[str, Any]) -> str:
+    """One line per mitigation record (kube_actions, pg_actions, perf_actions or hand-made ones)."""
     what = action.get("description") or action.get("summary") or action.get("action") or action.get("kind") or "mitigation"
-    target = action.get("target")
+    target = action.get("target") or action.get("deployment")
     text = f"{what} ({target})" if target and str(target) not in str(what) else str(what)
     outcome = action.get("outcome") or action.get("result")
+    if not outcome and action.get("status") not in (None, "", "shown"):
+        outcome = action["status"]
+    results = action.get("results")
+    if not outcome and isinstance(results, list) and results:
+        outcome = ", ".join(f"pid {r.get('pid')}: {r.get('outcome')}" for r in results if isinstance(r, Mapping))
     if outcome:
         text += f": {outcome}"
     return text

@@ -546,7 +546,7 @@ def timeline_chart(timeline: pd.DataFrame, *, title: str = "Incident timeline") 
     for _, r in timeline[timeline["kind"] == "rollout"].iterrows():
         ax.axvline(r["time"].tz_convert(None), color=_KIND_COLORS["rollout"], lw=0.8, ls="--")
     ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
-    ax.set_ylim(-0.6, len(lanes) - 0.4)
+    ax.set_ylim(len(lanes) - 0.4, -0.6)  # the first kinds (rollout, first failure) at the top
     _time_axis(ax, fmt="%H:%M", title=title)
     return fig
 

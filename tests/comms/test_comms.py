@@ -249,3 +249,19 @@ def test_show_notifications_on_a_500_does_not_raise(hook: Recorder) -> None:
     hook.status = 500
     out = show_notifications(staged_run(), severity(), notify_webhook=hook.url, timeout=2, now=NOW, glue=False)
     assert out["webhook"].startswith("✗ notification NOT posted")
+
+
+def test_mitigation_records_of_the_action_modules_read_as_one_line() -> None:
+    run = staged_run()
+    run.record_action({"action": "undo", "deployment": "production/backend", "summary": "roll back backend to revision 2",
+                       "command": "kubectl rollout undo deployment/backend -n production --to-revision=2",
+                       "applied": True, "status": "rolled out", "detail": "3/3 ready"})
+    run.record_action({"action": "terminate_blocker", "function": "pg_terminate_backend", "applied": True,
+                       "results": [{"pid": 4711, "function": "pg_terminate_backend", "outcome": "terminated"}]})
+    run.record_action({"action": "scale", "summary": "scale backend to 5", "applied": False, "status": "shown"})
+    text = status_update(run, severity(), now=NOW)
+    assert "• applied: roll back backend to revision 2 (production/backend): rolled out\n" in text
+    assert "• applied: terminate_blocker: pid 4711: terminated\n" in text
+    assert "• prepared, not applied: scale backend to 5\n" in text
+    assert resolution(run, severity(), resolved_at=NOW).splitlines()[3] == (
+        "Resolution: roll back backend to revision 2 (production/backend): rolled out; terminate_blocker: pid 4711: terminated")
