@@ -8,8 +8,8 @@ import copy
 import json
 from dataclasses import dataclass
 
+from . import events, validation
 from . import patch as patching
-from . import validation
 from .clock import iso
 from .cluster import Cluster
 from .objects import controller_uid
@@ -247,6 +247,8 @@ def delete(cluster: Cluster, t: Target) -> dict:
         entry = get_entry(cluster, t)
         gone = cluster.store.delete(rkey(t.res), t.namespace or "", t.name or "")
         assert gone is not None
+        if t.res.kind == "Pod":
+            events.killing(cluster.store, entry.obj, now=cluster.now())
         _collect_garbage(cluster, entry.obj["metadata"]["uid"])
         if t.res.kind == "Namespace":
             for key in list(cluster.store._data):

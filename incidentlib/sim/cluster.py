@@ -61,7 +61,14 @@ class Cluster:
 
     # --- lookups ---------------------------------------------------------------------------
     def behavior(self, image: str) -> Behavior:
-        return self.behaviors.get(image, HEALTHY)
+        """How an image behaves: declared by the scenario; tag `does-not-exist` fails to pull."""
+        b = self.behaviors.get(image)
+        if b is not None:
+            return b
+        if image.endswith(":does-not-exist"):
+            return Behavior(mode="imagepull", message=f'rpc error: code = NotFound desc = failed to pull and unpack '
+                            f'image "{image}": not found')
+        return HEALTHY
 
     def _app(self, pod: dict) -> str:
         labels = pod["metadata"].get("labels") or {}
@@ -280,7 +287,17 @@ class Cluster:
                           message=f"Created container {c['name']}", **common)
             events.record(self.store, pod, reason="Started", first=start + PULL_SECONDS, last=last_run, count=n,
                           message=f"Started container {c['name']}", **common)
-            if term:
+            if term and b.mode == "flapping":
+                restarts = cs["restartCount"]
+                events.record(self.store, pod, reason="Unhealthy", type_="Warning", first=start + b.period_seconds - 30,
+                              last=parse_iso(term["finishedAt"]), count=3 * restarts,
+                              message=f"Liveness probe failed: dial tcp {pod['status'].get('podIP', '')}:"
+                                      f"{(c.get('ports') or [{}])[0].get('containerPort', 8080)}: connect: connection refused",
+                              **common)
+                events.record(self.store, pod, reason="Killing", first=start + b.period_seconds,
+                              last=parse_iso(term["finishedAt"]), count=restarts,
+                              message=f"Container {c['name']} failed liveness probe, will be restarted", **common)
+            elif term:
                 ns = pod["metadata"]["namespace"]
                 events.record(self.store, pod, reason="BackOff", type_="Warning",
                               first=start + PULL_SECONDS + b.run_seconds, last=parse_iso(term["finishedAt"]),
@@ -294,7 +311,7 @@ class Cluster:
         now = self.now()
         start = parse_iso(pod["status"].get("startTime") or pod["metadata"]["creationTimestamp"])
         cs = next((s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), None)
-        spec = next((c for c in pod["spec"].get("containers", []) if c["name"] == container), {})
+        spec: dict = next((c for c in pod["spec"].get("containers", []) if c["name"] == container), {})
         b = self.behavior(spec.get("image", ""))
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container)
         term = ((cs or {}).get("lastState") or {}).get("terminated")

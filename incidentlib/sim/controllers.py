@@ -200,6 +200,7 @@ def reconcile_replicasets(store: Store, *, now: float, rng: random.Random) -> No
             pods.sort(key=lambda p: (_pod_ready(p), p["metadata"]["creationTimestamp"]), reverse=False)
             for pod in pods[: len(pods) - want]:
                 store.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
+                events.killing(store, pod, now=now)
                 events.record(store, rs, reason="SuccessfulDelete", component="replicaset-controller", first=now,
                               message=f"Deleted pod: {pod['metadata']['name']}", distinct=pod["metadata"]["name"])
             pods = pods[len(pods) - want:]

@@ -66,3 +66,13 @@ def bump(store: Store, obj: dict, *, now: float, **kw: object) -> None:
         ev["firstTimestamp"] = old.obj["firstTimestamp"]
         ev["metadata"]["uid"] = old.obj["metadata"]["uid"]
     store.put(KEY, ev)
+
+
+def killing(store: Store, pod: dict, *, now: float) -> None:
+    """The kubelet's Killing event for each container of a pod being deleted."""
+    node = pod["spec"].get("nodeName")
+    if not node:
+        return
+    for c in pod["spec"].get("containers", []):
+        record(store, pod, reason="Killing", component="kubelet", host=node, first=now,
+               field_path=f"spec.containers{{{c['name']}}}", message=f"Stopping container {c['name']}")

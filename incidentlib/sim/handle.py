@@ -69,7 +69,9 @@ class SimHandle:
 
     def requests(self) -> list[dict]:
         """The Kubernetes requests served so far: method, path, query, content_type."""
-        return list(self._call("GET", "/_sim/requests"))  # type: ignore[arg-type]
+        answer = self._call("GET", "/_sim/requests")
+        assert isinstance(answer, list)
+        return answer
 
     def clear_requests(self) -> None:
         self._call("DELETE", "/_sim/requests")

@@ -25,13 +25,15 @@ def build_scale(cluster: Cluster, *, pods: int = 5000, nodes: int = 50, events: 
     cluster.store.load(NODES, node_objs)
     ns_names = [*SYSTEM_NAMESPACES, "production", *TEAMS]
     cluster.store.load("/namespaces", [namespace(n, created=created) for n in ns_names])
-    replicasets, pod_objs, event_objs = [], [], []
+    replicasets: list[dict] = []
+    pod_objs: list[dict] = []
+    event_objs: list[dict] = []
     n_deploy = max(1, pods // pods_per_deployment)
     for d in range(n_deploy):
         ns = "production" if d % len(TEAMS) == 0 else TEAMS[d % len(TEAMS)]
         name = f"svc-{d:04d}"
         replicas = pods_per_deployment if d < n_deploy - 1 else pods - pods_per_deployment * (n_deploy - 1)
-        dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+        dep: dict = {"apiVersion": "apps/v1", "kind": "Deployment",
                "metadata": {"name": name, "namespace": ns, "labels": {"app": name, "team": ns},
                             "creationTimestamp": iso(now - 20 * 86400), "generation": revisions,
                             "annotations": {REVISION: str(revisions)}},
@@ -41,7 +43,7 @@ def build_scale(cluster: Cluster, *, pods: int = 5000, nodes: int = 50, events: 
                         "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
                         "template": {"metadata": {"labels": {"app": name, "team": ns}}, "spec": {}}},
                "status": {}}
-        cluster.store.load(DEPLOY, [dep])
+        dep["metadata"]["uid"] = str(uuid.uuid4())
         for r in range(1, revisions + 1):
             dep["spec"]["template"]["spec"] = {
                 "containers": [{"name": "app", "image": f"registry.example.com/{name}:1.{r}.0",
@@ -59,6 +61,7 @@ def build_scale(cluster: Cluster, *, pods: int = 5000, nodes: int = 50, events: 
                                 replicas=replicas if r == revisions else 0)
             rs["metadata"]["uid"] = str(uuid.uuid4())
             replicasets.append(rs)
+        cluster.store.load(DEPLOY, [dep])
         current = replicasets[-1]
         for _ in range(replicas):
             pod = pod_for(current, now=now - 86400, rng=cluster.rng)

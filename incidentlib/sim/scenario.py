@@ -4,6 +4,7 @@ nodes, system pods and an application in `production`, as a real cluster would l
 from __future__ import annotations
 
 import copy
+import uuid
 from importlib import resources as importlib_resources
 from pathlib import Path
 
@@ -162,7 +163,7 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
     template_meta: dict = {"labels": dict(labels)}
     if d.get("podAnnotations"):
         template_meta["annotations"] = dict(d["podAnnotations"])
-    dep = {
+    dep: dict = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": dict(labels), "creationTimestamp": iso(first),
                      "generation": len(revisions), "annotations": {}},
@@ -172,7 +173,7 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
                  "template": {"metadata": template_meta, "spec": {}}},
         "status": {},
     }
-    cluster.store.load(DEPLOY, [dep])
+    dep["metadata"]["uid"] = str(uuid.uuid4())  # loaded below, once its template is final
     tspec = {"containers": [], "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
              "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "securityContext": {}}
     rs_list: list[dict] = []
@@ -197,6 +198,7 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
                         component="deployment-controller",
                         message=f"Scaled down replica set {prev} to 0 from {replicas}", distinct=f"down {prev} 0")
     dep["metadata"]["annotations"][REVISION] = str(len(revisions))
+    cluster.store.load(DEPLOY, [dep])
     cluster.store.load(RS, rs_list)
     current = rs_list[-1]
     created = now - parse_duration(revisions[-1].get("age", "3d"))
@@ -212,7 +214,7 @@ def bare_pod(p: dict, *, now: float, cluster: Cluster) -> None:
     """A pod without a controller (static, DaemonSet-like or hand-made)."""
     ns = p.get("namespace", "production")
     labels = {"app": p.get("app", p["name"]), **(p.get("labels") or {})}
-    spec = {"containers": [_container({**p, "container": p.get("container", p["name"])}, p["image"])],
+    spec: dict = {"containers": [_container({**p, "container": p.get("container", p["name"])}, p["image"])],
             "restartPolicy": "Always", "schedulerName": "default-scheduler", "dnsPolicy": "ClusterFirst",
             "terminationGracePeriodSeconds": 30}
     if p.get("node"):

@@ -34,6 +34,26 @@ _CMP = re.compile(r"^([A-Za-z0-9_./-]+)\s*(==|!=|=)\s*([A-Za-z0-9_.-]*)$")
 _KEY = re.compile(r"^(!?)([A-Za-z0-9_./-]+)$")
 
 
+def _eq(key: str, value: str) -> Predicate:
+    return lambda labels: labels.get(key) == value
+
+
+def _in(key: str, values: set[str]) -> Predicate:
+    return lambda labels: labels.get(key) in values
+
+
+def _has(key: str) -> Predicate:
+    return lambda labels: key in labels
+
+
+def _not(pred: Predicate) -> Predicate:
+    return lambda x: not pred(x)
+
+
+def _field_eq(path: str, value: str) -> Predicate:
+    return lambda obj: field_value(obj, path) == value
+
+
 def parse_labels(text: str | None) -> Predicate:
     """A predicate on a labels dict for a label selector (=, ==, !=, in, notin, key, !key)."""
     if not text:
@@ -43,21 +63,21 @@ def parse_labels(text: str | None) -> Predicate:
         if m := _SET.match(part):
             key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
             if op == "in":
-                tests.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
+                tests.append(_in(key, values))
             else:
-                tests.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
+                tests.append(_not(_in(key, values)))
         elif m := _CMP.match(part):
             key, op, value = m.groups()
             if op == "!=":
-                tests.append(lambda lb, k=key, v=value: lb.get(k) != v)
+                tests.append(_not(_eq(key, value)))
             else:
-                tests.append(lambda lb, k=key, v=value: lb.get(k) == v)
+                tests.append(_eq(key, value))
         elif m := _KEY.match(part):
             neg, key = m.groups()
             if neg:
-                tests.append(lambda lb, k=key: k not in lb)
+                tests.append(_not(_has(key)))
             else:
-                tests.append(lambda lb, k=key: k in lb)
+                tests.append(_has(key))
         else:
             raise SelectorError(f"unable to parse requirement: {part!r}")
     return lambda labels: all(t(labels) for t in tests)
@@ -101,7 +121,7 @@ def parse_fields(text: str | None) -> Predicate:
         if path == "source":
             path = "source.component"
         if op == "!=":
-            tests.append(lambda o, p=path, v=value: field_value(o, p) != v)
+            tests.append(_not(_field_eq(path, value)))
         else:
-            tests.append(lambda o, p=path, v=value: field_value(o, p) == v)
+            tests.append(_field_eq(path, value))
     return lambda obj: all(t(obj) for t in tests)

@@ -226,11 +226,11 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/openapi/v3":
             self._send_json(200, openapi.index(metrics=metrics))
         elif path.startswith("/openapi/v3/"):
-            gv = path[len("/openapi/v3/"):].split("/")
-            group, version = ("", gv[1]) if gv[0] == "api" else (gv[1], gv[2]) if len(gv) > 2 else ("?", "?")
-            if (group, version) not in resources.group_versions(metrics=metrics):
+            gv = path[len("/openapi/v3/"):].split("/") + ["", ""]
+            g, v = ("", gv[1]) if gv[0] == "api" else (gv[1], gv[2])
+            if (g, v) not in resources.group_versions(metrics=metrics):
                 raise unknown_path()
-            self._send_json(200, openapi.gv_document(group, version))
+            self._send_json(200, openapi.gv_document(g, v))
         else:
             return False
         return True
@@ -292,8 +292,8 @@ class Handler(BaseHTTPRequestHandler):
                     raise ApiError(410, "Expired", str(e)) from e
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n")
-        for e in initial:
-            self._chunk(self._watch_event(t, "ADDED", e.obj, e.raw, include, table))
+        for item in initial:
+            self._chunk(self._watch_event(t, "ADDED", item.obj, item.raw, include, table))
         last_bookmark = time.monotonic()
         while True:
             remaining = deadline - time.monotonic()
@@ -340,7 +340,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             if previous:
                 raise bad_request(f'previous terminated container "{container}" in pod "{t.name}" not found')
-            cs = next((s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), {})
+            cs: dict = next((s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), {})
             reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "ContainerCreating")
             if reason in ("ErrImagePull", "ImagePullBackOff"):
                 raise bad_request(f'container "{container}" in pod "{t.name}" is waiting to start: trying and failing to pull image')

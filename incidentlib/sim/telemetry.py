@@ -9,7 +9,7 @@ from .objects import quantity
 
 METRICS_API = "metrics.k8s.io/v1beta1"
 NODE_BASE_CPU_M = 180.0
-NODE_BASE_MEMORY = 900 * 2**20
+NODE_BASE_MEMORY = 900.0 * 2**20
 
 
 def _running(pod: dict) -> bool:
