@@ -117,7 +117,7 @@ def recent_rollouts_frame(replicasets: Iterable[Mapping[str, Any]], *, deploymen
 
 
 # ------------------------------------------------------------------------------------ health check
-def health_check(url: str, *, count: int = 20, timeout: float = 3.0, workers: int = 10) -> list[ProbeResult]:
+def health_check(url: str, *, count: int = 20, timeout: float = 3.0, workers: int = 4) -> list[ProbeResult]:
     """`count` GETs of the health URL, `workers` at a time, each with its own deadline (the runbook's loop, faster)."""
     with ThreadPoolExecutor(max_workers=max(1, min(workers, count))) as pool:
         return list(pool.map(lambda _: probe(url, timeout=timeout), range(count)))
@@ -245,6 +245,10 @@ def suggest_severity(figures: Mapping[str, Any], *, namespace: str, deployment: 
     )
 
 
+def _pods(n: int) -> str:
+    return f"{n} pod" if n == 1 else f"{n} pods"
+
+
 def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame | None = None,
                    figures: Mapping[str, Any] | None = None, database: Mapping[str, Any] | None = None,
                    nodes: pd.DataFrame | None = None, latency_slo_ms: float = 500.0) -> pd.DataFrame:
@@ -259,11 +263,12 @@ def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame |
             restarts = int(grp["restarts"].sum())
             code = grp["exit_code"].dropna()
             code_txt = f", exit code {int(code.iloc[0])}" if len(code) else ""
-            outage.append(f"{len(grp)} pods of {owner or '(no owner)'} are {status} ({restarts} restarts{code_txt})")
+            outage.append(f"{_pods(len(grp))} of {owner or '(no owner)'} {'is' if len(grp) == 1 else 'are'} {status} "
+                          f"({restarts} restarts{code_txt})")
         other = mine[~mine["status"].isin(FAILING_STATES)]
         if len(other):
             states = ", ".join(f"{n} {s}" for s, n in other["status"].value_counts().items())
-            outage.append(f"{len(other)} more pods in {namespace} not running: {states}")
+            outage.append(f"{len(other)} more {'pod' if len(other) == 1 else 'pods'} in {namespace} not running: {states}")
     if figures.get("desired_pods") and figures.get("ready_pods") == 0:
         outage.insert(0, f"deployment {deployment} has 0/{figures['desired_pods']} ready pods")
     if figures.get("health_ok") is False:
@@ -301,7 +306,7 @@ def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame |
     if unhealthy is not None and len(unhealthy) and "last_termination_reason" in unhealthy:
         oom = unhealthy[unhealthy["last_termination_reason"] == "OOMKilled"]
         if len(oom):
-            perf.append(f"{len(oom)} pods were OOMKilled ({', '.join(oom['name'].head(3))})")
+            perf.append(f"{_pods(len(oom))} {'was' if len(oom) == 1 else 'were'} OOMKilled ({', '.join(oom['name'].head(3))})")
     if nodes is not None and len(nodes) and "pressure" in nodes:
         pressed = nodes[nodes["pressure"].fillna("").astype(str).str.len() > 0]
         for _, n in pressed.iterrows():

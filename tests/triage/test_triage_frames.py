@@ -122,7 +122,7 @@ def test_next_notebooks_name_each_scenario_with_its_reason() -> None:
     assert nxt["database"] == ("lock chain: pid 4711 (idle in transaction, app billing) blocks 2 sessions, "
                                "the longest for 372 s")
     assert nxt["performance"] == ("health-check error rate 8.0% (the runbook's SEV3 threshold is 1%); "
-                                  "p95 latency 900 ms is above 500 ms; 1 pods were OOMKilled (job-x); "
+                                  "p95 latency 900 ms is above 500 ms; 1 pod was OOMKilled (job-x); "
                                   "node node-2 reports MemoryPressure")
 
 

@@ -34,9 +34,9 @@ def without_password(dsn: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return make_conninfo(**parts)
 
 
-def test_triage_names_outage_and_database_with_sev1(sim_cluster: Callable[..., Any], stager: Stager, pg_dsn: str,
+def test_triage_on_demo_names_outage_and_database_with_sev1(sim_cluster: Callable[..., Any], stager: Stager, pg_dsn: str,
                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sim = sim_cluster("bad-rollout")
+    sim = sim_cluster("demo")
     dsn = without_password(pg_dsn, monkeypatch)
     root, *waiting = stager.lock_chain(3)
     app = DemoApp(error_rate=0.08).start()
