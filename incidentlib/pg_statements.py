@@ -120,10 +120,12 @@ def _num(v: Any) -> float:
     return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def statements_frame(rows: list[dict[str, Any]] | None) -> tuple[Any, int]:
+def statements_frame(rows: list[dict[str, Any]] | None, *, keep_text: int | None = None) -> tuple[Any, int]:
     """Merge raw entries by queryid -> (one row per statement, number of hidden entries).
 
-    Hidden entries (no privilege to read their text) count in the total time behind `share_pct` only."""
+    Hidden entries (no privilege to read their text) count in the total time behind `share_pct` only.
+    Query text is redacted; with `keep_text=N` only the top N by mean and by total keep it (the rest get
+    None), which spares redacting thousands of texts nobody will see."""
     import pandas as pd
 
     rows = list(rows or [])
@@ -147,7 +149,7 @@ def statements_frame(rows: list[dict[str, Any]] | None) -> tuple[Any, int]:
         text = max(grp, key=lambda r: int(r.get("calls") or 0)).get("query")
         merged.append({
             "queryid": qid,
-            "query": redact_sql(text),
+            "query": text,
             "calls": calls,
             "rows": sum(int(r.get("rows") or 0) for r in grp),
             "mean_ms": round(mean, 3),
@@ -162,6 +164,14 @@ def statements_frame(rows: list[dict[str, Any]] | None) -> tuple[Any, int]:
             "databases": ", ".join(sorted({str(r.get("database") or r.get("dbid")) for r in grp})),
             "users": ", ".join(sorted({str(r.get("user") or r.get("userid")) for r in grp})),
         })
+    if keep_text is not None:
+        shown = {m["queryid"] for key in ("mean_ms", "total_ms")
+                 for m in sorted(merged, key=lambda m: (-m[key], m["queryid"]))[:keep_text]}
+        for m in merged:
+            m["query"] = redact_sql(m["query"]) if m["queryid"] in shown else None
+    else:
+        for m in merged:
+            m["query"] = redact_sql(m["query"])
     df = pd.DataFrame(merged, columns=STATEMENT_COLUMNS)
     df = df.astype({"queryid": "int64", "calls": "int64", "rows": "int64", "mean_ms": "float64",
                     "total_ms": "float64", "stddev_ms": "float64", "plan_ms": "float64", "hit_ratio": "float64"})

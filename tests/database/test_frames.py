@@ -195,3 +195,13 @@ def test_tables_show_dead_tuple_share():
 
 def test_format_bytes():
     assert [pg_space.format_bytes(v) for v in (0, 1023, 1024, 5 * 1024**2, None)] == ["0 bytes", "1023 bytes", "1.0 kB", "5.0 MB", ""]
+
+
+def test_keep_text_redacts_only_the_statements_anyone_will_see():
+    rows = [statement(i, calls=1, mean=float(i), query=f"SELECT {i} FROM t{i}") for i in range(1, 8)]
+    rows.append(statement(100, calls=1000, mean=0.5, query="ALTER ROLE x PASSWORD 'hunter22'"))
+    df, _ = pg_statements.statements_frame(rows, keep_text=2)
+    texts = dict(zip(df["queryid"], df["query"], strict=True))
+    assert texts[7] == "SELECT ? FROM t7" and texts[6] == "SELECT ? FROM t6"  # top 2 by mean
+    assert texts[100] == "ALTER ROLE x PASSWORD ?"  # top by total
+    assert all(pd.isna(texts[i]) for i in range(1, 6))
