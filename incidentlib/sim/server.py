@@ -359,7 +359,7 @@ class Handler(BaseHTTPRequestHandler):
         while time.monotonic() < end:
             time.sleep(0.25)
             now = cluster.now()
-            later = LogQuery(since_time=seen, timestamps=q.timestamps)
+            later = LogQuery(since_time=seen + 1e-6, timestamps=q.timestamps)
             body = cluster.pod_logs(pod, container, later, previous=False) or b""
             lines = [ln for ln in body.split(b"\n") if ln]
             seen = now

@@ -214,3 +214,46 @@ def test_get_pods_watch_until_timeout(sim_cluster):
     assert len(new) == 1
     name = new[0].split()[0]
     assert any(line.startswith(name) and " Running " in line for line in lines)  # the watch saw it start
+
+
+def test_logs_follow_streams_new_lines(sim_cluster):
+    import os
+    import subprocess
+    import time
+
+    sim = sim_cluster("bad-rollout")
+    pod = ok(sim, "get", "pods", "-n", "production", "-l", "app=frontend", "-o", "name").split()[0]
+    proc = subprocess.Popen(["kubectl", "logs", "-f", "--tail=1", pod, "-n", "production"],
+                            env={**os.environ, **sim.env}, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        sim.append_logs("production", pod.split("/", 1)[1], "frontend", ["ERROR followed line"])
+        time.sleep(1.0)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    lines = out.splitlines()
+    assert "ERROR followed line" in lines
+    assert len(lines) >= 4  # the tail line, then new lines at 2 a second
+
+
+def test_runbook_sim_command_serves_until_interrupted(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    kubeconfig = tmp_path / "kc"
+    proc = subprocess.Popen([sys.executable, "-m", "incidentlib.cli", "sim", "--scenario", "bad-rollout",
+                             "--kubeconfig", str(kubeconfig), "--workdir", str(tmp_path / "w")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        assert lines[1].strip() == f"export KUBECONFIG={kubeconfig}"
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(tmp_path / "cache")}
+        out = subprocess.run(["kubectl", "get", "deploy", "-n", "production", "--no-headers"], env=env,
+                             capture_output=True, text=True, timeout=30)
+        assert [line.split()[:2] for line in out.stdout.splitlines()] == [["backend", "0/3"], ["frontend", "2/2"]]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
