@@ -21,7 +21,7 @@ from .redact import redact_text, redact_value
 from .severity import Severity, worst
 from .severity import assess as assess_matrix
 
-__all__ = ["Config", "Evidence", "validate", "health_check", "connect", "collect", "assess",
+__all__ = ["Config", "Evidence", "Reading", "validate", "health_check", "connect", "collect", "start_reading", "assess",
            "plan_mitigation", "display_pods", "FAILING_DETAILS"]
 
 FAILING_DETAILS = 3  # describe and previous logs for at most this many failing pods
@@ -115,9 +115,59 @@ def connect(run: Any, cfg: Config) -> Any:
     cluster = None
     with run.source("kubernetes: connect") as src:
         cluster = kube.connect(kubeconfig=cfg.kubeconfig, context=cfg.context)
-        version = cluster.server_version()
-        print(f"context {cluster.context!r}, API server {cluster.server} ({version})")
+        cluster.server_version()
     return cluster if src.ok else None
+
+
+class Reading:
+    """The cluster read in a background thread (started with the parameters, so it overlaps the rest).
+
+    Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order and with
+    their one-line messages, by `result()`, in the notebook's thread."""
+
+    def __init__(self, run: Any, cfg: Config) -> None:
+        import threading
+
+        from .runbook import Run
+
+        self._run, self._cfg = run, cfg
+        self._quiet = Run(run.scenario, quiet=True)
+        self._out: tuple[Any, Evidence] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            cluster = connect(self._quiet, self._cfg)
+            self._out = (cluster, collect(cluster, self._quiet, self._cfg))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by result()
+            self._error = e
+
+    def result(self, timeout: float | None = None) -> tuple[Any, Evidence]:
+        """Wait for the reads; record their sources in the notebook's Run (printing failures); return (cluster, evidence)."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"reading the cluster took longer than {timeout:g} s")
+        for rec in self._quiet.sources:
+            self._run.sources.append(rec)
+            if rec.source == "kubernetes: connect" and rec.ok and self._out and self._out[0] is not None:
+                c = self._out[0]
+                print(f"context {c.context!r}, API server {c.server} ({c.server_version()})")
+            elif rec.status == "failed":
+                print(f"✗ {rec.source}: {rec.error}")
+            elif rec.status == "skipped":
+                print(f"– {rec.source}: skipped: {rec.error}")
+        self._quiet.sources.clear()
+        if self._error is not None:
+            raise self._error
+        assert self._out is not None
+        return self._out
+
+
+def start_reading(run: Any, cfg: Config) -> Reading:
+    """Begin reading the cluster in the background; `.result()` gives (cluster, evidence)."""
+    return Reading(run, cfg)
 
 
 @dataclass

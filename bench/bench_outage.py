@@ -1,0 +1,143 @@
+"""Benchmark of the outage notebook at scale (not a test).
+
+Against the simulated cluster's `scale` scenario (5,000 pods, 50 nodes, 20,000 events) it measures, in the
+same run: the notebook's end-to-end `papermill` time (the CLI, interpreter start included) against a baseline
+script running the runbook's own kubectl commands back to back; the kernel's peak memory (VmHWM, polled from
+/proc while it runs); and the size of the executed notebook. Targets: no slower than kubectl, < 400 MB,
+< 2 MB.
+
+    .venv/bin/python bench/bench_outage.py [--repeat N] [--scenario scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from incidentlib.sim import start
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "outage.ipynb"
+PAPERMILL = Path(sys.executable).parent / "papermill"
+
+
+def kubectl_baseline(sim, *, namespace: str, deployment: str, frontend: str, pod: str) -> float:
+    """The runbook's outage commands with the real kubectl, back to back; seconds."""
+    commands = [
+        ["get", "pods", "-A", "-o", "wide"],
+        ["get", "nodes", "-o", "wide"],
+        ["get", "events", "-A", "--sort-by=.lastTimestamp"],
+        ["top", "pods", "-A"],
+        ["top", "nodes"],
+        ["rollout", "history", f"deployment/{deployment}", "-n", namespace],
+        ["logs", f"deployment/{deployment}", "-n", namespace, "--tail=100"],
+        ["logs", f"deployment/{frontend}", "-n", namespace, "--tail=100"],
+        ["describe", "pod", pod, "-n", namespace],
+    ]
+    t0 = time.perf_counter()
+    for args in commands:
+        out = sim.kubectl(*args, timeout=120)
+        if out.returncode != 0:
+            raise SystemExit(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
+    return time.perf_counter() - t0
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_notebook(sim, out: Path, *, namespace: str, deployment: str) -> tuple[float, int]:
+    """papermill CLI end to end; seconds and the kernel's peak RSS in kB (polled)."""
+    env = {**os.environ, **sim.env}
+    cmd = [str(PAPERMILL), str(NOTEBOOK), str(out), "-k", "python3", "--no-progress-bar",
+           "-p", "namespace", namespace, "-p", "deployment", deployment, "-p", "kubeconfig", str(sim.kubeconfig)]
+    peak = 0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def poll() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            for kid in _children(proc.pid):
+                peak = max(peak, _hwm_kb(kid))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    _, err = proc.communicate(timeout=600)
+    elapsed = time.perf_counter() - t0
+    watcher.join(timeout=1)
+    if proc.returncode != 0:
+        raise SystemExit(f"papermill failed:\n{err[-2000:]}")
+    return elapsed, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
+    ap.add_argument("--scenario", default="scale", help="sim scenario (default: scale)")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-outage-"))
+    t0 = time.perf_counter()
+    sim = start(args.scenario, workdir=work / "sim")
+    load = time.perf_counter() - t0
+    try:
+        store = sim.cluster.store
+        print(f"{args.scenario}: {store.count('/pods')} pods, {store.count('/nodes')} nodes, "
+              f"{store.count('/events')} events (loaded in {load:.1f} s)")
+        namespace, deployment, frontend = ("production", "svc-0000", "svc-0010") if args.scenario == "scale" \
+            else ("production", "backend", "frontend")
+        pod = next(e for e in store.entries("/pods")
+                   if f'"name":"{deployment}-' in e.raw.decode() or f'"name": "{deployment}-' in e.raw.decode())
+        import json
+
+        pod_name = json.loads(pod.raw)["metadata"]["name"]
+        kubectl_baseline(sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name)  # warm
+        base, nb, peaks, size = [], [], [], 0
+        for i in range(args.repeat):
+            base.append(kubectl_baseline(sim, namespace=namespace, deployment=deployment, frontend=frontend,
+                                         pod=pod_name))
+            out = work / f"out-{i}.ipynb"
+            seconds, peak = run_notebook(sim, out, namespace=namespace, deployment=deployment)
+            nb.append(seconds)
+            peaks.append(peak)
+            size = out.stat().st_size
+        b, n = statistics.median(base), statistics.median(nb)
+        print(f"kubectl baseline (9 commands): {b:.2f} s   runs: {', '.join(f'{x:.2f}' for x in base)}")
+        print(f"notebook (papermill CLI):      {n:.2f} s   runs: {', '.join(f'{x:.2f}' for x in nb)}")
+        print(f"ratio notebook/kubectl: {n / b:.2f} of medians, {min(nb) / min(base):.2f} of best runs  (target <= 1.00)")
+        print(f"kernel peak RSS: {max(peaks) / 1024:.0f} MB  (target < 400 MB)")
+        print(f"executed notebook: {size / 1024:.0f} KB  (target < 2048 KB)")
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()
