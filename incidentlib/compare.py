@@ -14,10 +14,12 @@ from typing import Any
 import pandas as pd
 
 from .errors import InvalidParameter, SourceUnavailable
+from .probe import severity_inputs
+from .severity import Severity, assess, worst
 
 __all__ = [
     "FIGURES", "COMPARISON_COLUMNS", "read_baseline", "figures_from_scraps", "compare", "verdict",
-    "current_figures", "error_rates_frame",
+    "current_figures", "error_rates_frame", "assess_run",
 ]
 
 # figure -> (smallest change that counts, relative change that counts)
@@ -148,3 +150,21 @@ def error_rates_frame(*, summary: pd.DataFrame, url: str | None, prom_error_rate
         rows.append({"source": "logs", "value": float(log_errors["errors_per_min"].sum()), "unit": "lines/min",
                      "detail": f"ERROR lines of {len(log_errors)} container(s), last {since}"})
     return pd.DataFrame(rows, columns=["source", "value", "unit", "detail"])
+
+
+def assess_run(*, summary: pd.DataFrame, url: str | None, slo_ms: float, prom_error_rate: float | None,
+               since: str, login_failed: str | None = None) -> Severity:
+    """The runbook's matrix on this run's figures: the probes (health, error share, p95 against the SLO, the
+    login check) and Prometheus' 5xx share over the window; the worse of the two, its reason naming the figure."""
+    assessed = []
+    inputs = severity_inputs(summary, url=url or "", slo_ms=slo_ms) if len(summary) and url else {}
+    details = inputs.pop("details", {})
+    if login_failed:
+        inputs["core_blocked"] = True
+        details["core_blocked"] = login_failed
+    if inputs:
+        assessed.append(assess(**inputs, details=details))
+    if prom_error_rate is not None and not math.isnan(prom_error_rate):
+        assessed.append(assess(error_rate=prom_error_rate, details={
+            "error_rate": f"error rate {prom_error_rate * 100:.1f}% (Prometheus, 5xx over all requests, last {since})"}))
+    return worst(*assessed)

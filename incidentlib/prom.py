@@ -39,6 +39,8 @@ __all__ = [
     "findings",
     "long_frame",
     "last_value",
+    "queries",
+    "queries_table",
 ]
 
 # Over the whole incident window (instant queries): one number each.
@@ -261,3 +263,18 @@ def last_value(frames: Mapping[str, pd.DataFrame], name: str) -> float | None:
     values = df.dropna(subset=["value"]).sort_values("time")["value"]
     values = values[values.abs() != math.inf]
     return None if values.empty else float(values.iloc[-1])
+
+
+def queries(**overrides: str | None) -> dict[str, str]:
+    """The default queries with the notebook's `query_*` parameters that are not None in their place."""
+    unknown = set(overrides) - set(DEFAULT_QUERIES)
+    if unknown:
+        raise InvalidParameter(f"unknown query name(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_QUERIES)}")
+    return {name: overrides.get(name) or default for name, default in DEFAULT_QUERIES.items()}
+
+
+def queries_table(queries: Mapping[str, str], *, since: dt.timedelta, namespace: str, deployment: str,
+                  rate: str = "1m") -> pd.DataFrame:
+    """The PromQL actually sent, placeholders filled, for the evidence."""
+    filled = rendered(queries, since=since, namespace=namespace, deployment=deployment, rate=rate)
+    return pd.DataFrame([{"query": k, "promql": v} for k, v in filled.items()], columns=["query", "promql"])

@@ -43,6 +43,8 @@ __all__ = [
     "total_restarts",
     "findings",
     "plot_memory",
+    "top_pods_view",
+    "top_nodes_view",
 ]
 
 NEAR_LIMIT = 0.90  # usage at 90% of the limit or more
@@ -308,18 +310,23 @@ def findings(*, top_pods: pd.DataFrame | None = None, leaks: pd.DataFrame | None
                               f"{r.finished_at}; memory limit {format_bytes(r.memory_limit_bytes) or 'none'}",
                     "next_step": "check for a leak (memory trend below); raise the memory limit if the load is real"})
     for r in (leaks if leaks is not None else pd.DataFrame()).itertuples():
-        left = "" if math.isnan(r.minutes_to_limit) else f"; reaches its limit in about {r.minutes_to_limit:.0f} min"
+        left = "" if math.isnan(r.minutes_to_limit) else (
+            f"; at this pace it reaches its {format_bytes(r.memory_limit_bytes)} limit in about {r.minutes_to_limit:.0f} min")
         out.append({"severity": "SEV3", "title": f"memory leak suspect: pod {r.pod}",
-                    "detail": f"memory only grew over {r.samples} samples: {format_bytes(r.first_bytes)} -> "
-                              f"{format_bytes(r.last_bytes)}, {r.growth_bytes_per_min / 2**20:.1f} MiB/min{left}",
+                    "detail": f"memory only grew over {r.samples} samples: {r.first_bytes / 2**20:.1f} -> "
+                              f"{r.last_bytes / 2**20:.1f} MiB, {r.growth_bytes_per_min / 2**20:.1f} MiB/min{left}",
                     "next_step": "take a heap profile; a rollout restart buys time, not a fix"})
     if top_pods is not None:
         for r in top_pods[top_pods["near_limit"]].itertuples():
-            what = [f"memory {r.memory_pct_limit:.0f}%" for _ in [0] if r.memory_pct_limit >= NEAR_LIMIT * 100]
-            what += [f"CPU {r.cpu_pct_limit:.0f}%" for _ in [0] if r.cpu_pct_limit >= NEAR_LIMIT * 100]
+            what, using = [], []
+            if r.memory_pct_limit >= NEAR_LIMIT * 100:
+                what.append(f"memory {r.memory_pct_limit:.0f}%")
+                using.append(f"{format_bytes(r.memory_bytes)} of {format_bytes(r.memory_limit_bytes)} memory")
+            if r.cpu_pct_limit >= NEAR_LIMIT * 100:
+                what.append(f"CPU {r.cpu_pct_limit:.0f}%")
+                using.append(f"{r.cpu_m:.0f}m of {r.cpu_limit_m:.0f}m CPU")
             out.append({"severity": "SEV3", "title": f"pod {r.pod} near its limit ({', '.join(what)})",
-                        "detail": f"using {format_bytes(r.memory_bytes)} of {format_bytes(r.memory_limit_bytes)} "
-                                  f"memory, {r.cpu_m:.0f}m of {r.cpu_limit_m:.0f}m CPU",
+                        "detail": f"using {', '.join(using)} (threshold {NEAR_LIMIT:.0%} of the limit)",
                         "next_step": "scale out, or raise the limit after checking it is not a leak"})
     if pending is not None and len(pending):
         reasons = "; ".join(sorted(set(pending["message"].fillna("").astype(str)) - {""}))[:300]
@@ -327,6 +334,32 @@ def findings(*, top_pods: pd.DataFrame | None = None, leaks: pd.DataFrame | None
                     "detail": f"{', '.join(pending['pod'][:5])}: {reasons or 'not scheduled'}",
                     "next_step": "free or add capacity (requests do not fit the nodes)"})
     return out
+
+
+def _pct_text(v: float) -> str:
+    return "" if math.isnan(v) else f"{v:.0f}%"
+
+
+def top_pods_view(top_pods: pd.DataFrame) -> pd.DataFrame:
+    """`kubectl top pods` as a person reads it: CPU in m, memory in Mi, percentages of the limits."""
+    return pd.DataFrame({
+        "pod": top_pods["pod"], "node": top_pods["node"],
+        "cpu": top_pods["cpu_m"].map(lambda v: f"{v:.0f}m"),
+        "cpu_of_limit": top_pods["cpu_pct_limit"].map(_pct_text),
+        "memory": top_pods["memory_bytes"].map(format_bytes),
+        "memory_of_limit": top_pods["memory_pct_limit"].map(_pct_text),
+        "restarts": top_pods["restarts"], "near_limit": top_pods["near_limit"].map({True: "YES", False: ""}),
+    })
+
+
+def top_nodes_view(top_nodes: pd.DataFrame) -> pd.DataFrame:
+    """`kubectl top nodes` as a person reads it, with readiness and pressure."""
+    return pd.DataFrame({
+        "node": top_nodes["node"], "cpu": top_nodes["cpu_m"].map(lambda v: "" if math.isnan(v) else f"{v:.0f}m"),
+        "cpu%": top_nodes["cpu_pct"].map(_pct_text), "memory": top_nodes["memory_bytes"].map(format_bytes),
+        "memory%": top_nodes["memory_pct"].map(_pct_text), "ready": top_nodes["ready"],
+        "pressure": top_nodes["pressure"],
+    })
 
 
 def plot_memory(trend: pd.DataFrame, *, limits: pd.DataFrame | None = None) -> Any:

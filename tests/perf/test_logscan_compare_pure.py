@@ -78,3 +78,15 @@ def test_baseline_errors_are_clear(tmp_path) -> None:
 
     with pytest.raises(InvalidParameter, match="does not exist"):
         compare.read_baseline(tmp_path / "nope.ipynb")
+
+
+def test_assess_run_takes_the_worse_of_probes_and_prometheus() -> None:
+    summary = pd.DataFrame([{"p50_ms": 5.0, "p95_ms": 8.0, "p99_ms": 9.0, "error_rate": 0.0, "count": 10}])
+    sev = compare.assess_run(summary=summary, url="http://x/health", slo_ms=500, prom_error_rate=0.03, since="30m")
+    assert sev.level == "SEV3"
+    assert sev.reason.startswith("error rate 3.0% (Prometheus, 5xx over all requests, last 30m)")
+    sev = compare.assess_run(summary=summary, url="http://x/health", slo_ms=500, prom_error_rate=None, since="30m",
+                             login_failed="the login check POST http://x/login failed (500)")
+    assert sev.level == "SEV2" and "login check" in sev.reason
+    nothing = compare.assess_run(summary=summary.iloc[0:0], url=None, slo_ms=500, prom_error_rate=None, since="5m")
+    assert nothing.level == "SEV4" and nothing.rule == "no-impact"

@@ -48,8 +48,13 @@ def test_parameters_cell_defaults_match_the_library() -> None:
     params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     ns: dict[str, Any] = {}
     exec("".join(params["source"]), ns)  # noqa: S102 - our own committed parameters cell
-    for name, query in prom.DEFAULT_QUERIES.items():
-        assert ns[f"query_{name}"] == query
+    for name in prom.DEFAULT_QUERIES:
+        assert ns[f"query_{name}"] is None  # None: the library default (papermill cannot parse '=' in values)
+    assert prom.queries(error_rate="sum(x)", cpu=None)["error_rate"] == "sum(x)"
+    assert prom.queries(cpu=None)["cpu"] == prom.DEFAULT_QUERIES["cpu"]
+    parsed = pm.inspect_notebook(str(NOTEBOOK))  # what --help-notebook and `runbook list` see
+    assert set(parsed) == {k for k in ns if not k.startswith("__")}
+    assert all(p["help"] for p in parsed.values())
     assert (ns["probe_count"], ns["latency_slo_ms"], ns["replicas"], ns["cache_key"], ns["apply"]) == (
         10, 500, 5, "CACHE_ENABLED", False)
     headings = ["".join(c["source"]).splitlines()[0] for c in nb["cells"] if c["cell_type"] == "markdown"]

@@ -111,3 +111,15 @@ def test_disk_frame_from_kubelet_summary() -> None:
     df = r.disk_frame([summary], namespace="production")
     assert list(df.columns) == r.DISK_COLUMNS
     assert df[["kind", "pod", "used_pct"]].values.tolist() == [["node", "", 90.0], ["pod", "web-1", 5.0]]
+
+
+def test_findings_and_views_read_well() -> None:
+    pods = [_pod("hot", cpu_limit=None)]
+    pods[0]["spec"]["containers"][0]["resources"]["limits"] = {"memory": "256Mi"}
+    top = r.pod_usage_frame([_pm("hot", "250Mi", cpu="350m")], pods)
+    found = r.findings(top_pods=top)
+    assert found == [{"severity": "SEV3", "title": "pod hot near its limit (memory 98%)",
+                      "detail": "using 250Mi of 256Mi memory (threshold 90% of the limit)",
+                      "next_step": "scale out, or raise the limit after checking it is not a leak"}]
+    view = r.top_pods_view(top)
+    assert view.iloc[0].tolist() == ["hot", "node-1", "350m", "", "250Mi", "98%", 0, "YES"]
