@@ -308,7 +308,8 @@ def mitigate(run: Any, *, mitigation: str, apply: bool, dsn: str | None, session
     plan = plan_sessions(mitigation, sessions=sessions, blocking=blocking, threshold_s=threshold_s, pids=pids,
                          own_pids=own_pids)
     print(plan.describe())
-    show_table(plan.targets, empty="no session to touch")
+    show_table(plan.targets[["pid", "user", "application", "state", "backend_type", "query_s", "why", "query"]],
+               empty="no session to touch")
     result = None
     with run.source("postgres: mitigation"):
         result = apply_plan(plan, dsn=dsn, apply=apply, run=run, statement_timeout_ms=statement_timeout_ms,

@@ -16,6 +16,8 @@ __all__ = [
     "SESSIONS_SQL",
     "SESSION_COLUMNS",
     "ACTIVITY_COLUMNS",
+    "ACTIVITY_VIEW",
+    "IDLE_IN_TX_VIEW",
     "HIDDEN_QUERY",
     "fetch_sessions",
     "sessions_frame",
@@ -64,6 +66,10 @@ ACTIVITY_COLUMNS = [
     "pid", "database", "user", "application", "client", "state", "query_s", "xact_s", "wait_event_type",
     "wait_event", "backend_type", "query_start", "xact_start", "backend_start", "query",
 ]
+
+# The columns a person reads first (the scraps keep every column).
+ACTIVITY_VIEW = ["pid", "user", "application", "client", "state", "query_s", "xact_s", "wait_event_type", "wait_event", "query"]
+IDLE_IN_TX_VIEW = ["pid", "user", "application", "client", "state", "idle_s", "xact_s", "query"]
 
 IDLE_IN_TX_COLUMNS = ["pid", "database", "user", "application", "client", "state", "idle_s", "xact_s",
                       "xact_start", "state_change", "query"]

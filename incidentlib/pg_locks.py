@@ -16,6 +16,7 @@ __all__ = [
     "BLOCKING_SQL",
     "BLOCKING_COLUMNS",
     "ROOT_COLUMNS",
+    "BLOCKING_VIEW",
     "blocking_sql",
     "fetch_blocking",
     "blocking_frame",
@@ -65,6 +66,8 @@ BLOCKING_COLUMNS = [
     "blocking_application", "blocking_backend_type", "blocking_query", "blocking_xact_start",
     "blocking_xact_s", "blocking_state_s",
 ]
+BLOCKING_VIEW = ["blocked_pid", "blocking_pid", "root_blocking_pid", "wait_s", "mode", "locktype", "relation",
+                 "blocked_application", "blocked_query", "blocking_state", "blocking_query"]
 ROOT_COLUMNS = ["root_blocking_pid", "blocked_sessions", "longest_wait_s", "state", "user", "application",
                 "xact_s", "state_s", "xact_start", "query"]
 

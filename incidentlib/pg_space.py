@@ -19,6 +19,8 @@ __all__ = [
     "SLOTS_SQL",
     "DATABASE_SIZE_COLUMNS",
     "TABLE_COLUMNS",
+    "TABLE_VIEW",
+    "DATABASE_SIZE_VIEW",
     "XID_LIMIT",
     "fetch_database_sizes",
     "fetch_tables",
@@ -121,6 +123,9 @@ DATABASE_SIZE_COLUMNS = ["database", "size_bytes", "size", "xid_age", "xid_wrapa
 REPLICATION_COLUMNS = ["replica", "client", "state", "sync_state", "lag_bytes", "write_lag_s", "flush_lag_s",
                        "replay_lag_s"]
 SLOT_COLUMNS = ["slot", "slot_type", "database", "active", "retained_bytes"]
+TABLE_VIEW = ["schema", "table", "total", "table_bytes", "index_bytes", "toast_bytes", "live_tuples", "dead_tuples",
+              "dead_pct", "last_autovacuum"]
+DATABASE_SIZE_VIEW = ["database", "size", "xid_age", "xid_wraparound_pct", "connections", "cache_hit_ratio", "deadlocks"]
 TABLE_COLUMNS = ["schema", "table", "total_bytes", "total", "table_bytes", "index_bytes", "toast_bytes",
                  "live_tuples", "dead_tuples", "dead_pct", "last_vacuum", "last_autovacuum", "last_autoanalyze",
                  "xid_age", "estimated"]

@@ -21,6 +21,7 @@ __all__ = [
     "STATEMENTS_SQL",
     "STATEMENT_COLUMNS",
     "SLOW_QUERY_COLUMNS",
+    "STATEMENT_VIEW",
     "ENABLE_HINT",
     "version_columns",
     "statements_sql",
@@ -64,6 +65,7 @@ STATEMENT_COLUMNS = [
     "queryid", "query", "calls", "rows", "mean_ms", "total_ms", "stddev_ms", "min_ms", "max_ms", "plan_ms",
     "share_pct", "hit_ratio", "blk_read_ms", "databases", "users",
 ]
+STATEMENT_VIEW = ["query", "calls", "rows", "mean_ms", "total_ms", "stddev_ms", "share_pct", "hit_ratio", "databases"]
 SLOW_QUERY_COLUMNS = ["rank_mean", "rank_total", *STATEMENT_COLUMNS]
 
 _HIDDEN = "<insufficient privilege>"

@@ -33,6 +33,7 @@ __all__ = [
     "replication_findings",
     "pod_findings",
     "database_severity",
+    "findings_text",
     "figures",
 ]
 
@@ -145,11 +146,15 @@ def blocker_findings(roots: Any) -> list[Finding]:
     return out
 
 
-def long_running_findings(long_running: Any, *, threshold_s: float) -> list[Finding]:
-    """One finding per statement running longer than the threshold."""
+def long_running_findings(long_running: Any, *, threshold_s: float,
+                          waiting: set[int] | frozenset[int] = frozenset()) -> list[Finding]:
+    """One finding per statement running longer than the threshold; lock waiters (`waiting`) are left to the
+    finding about their root blocker."""
     out = []
     for r in long_running.to_dict("records") if long_running is not None else []:
         pid = int(r["pid"])
+        if pid in waiting:
+            continue
         detail = (f"pid {pid} (user {r.get('user')}, app `{r.get('application') or '-'}`) has run one statement for "
                   f"{format_duration(r['query_s'])}, over the {format_duration(threshold_s)} threshold: {r.get('query')}")
         step = (f"cancel it (mitigation='cancel', apply=True) or terminate it (mitigation='terminate_long'); "
@@ -286,3 +291,13 @@ def figures(*, reachable: bool | None, summary: dict[str, Any] | None, blocking:
         out["pods_total"] = len(pods)
         out["pods_down"] = int(sum(1 for r in pods["ready"] if r.split("/")[0] != r.split("/")[-1]))
     return out
+
+
+def findings_text(findings: list[Finding]) -> str:
+    """The findings as a person reads them: worst first, each with its detail and the next step."""
+    if not findings:
+        return "no problem found"
+    lines = []
+    for f in sorted(findings, key=lambda f: f["severity"]):
+        lines += [f"{f['severity']}  {f['title']}", f"      {f['detail']}", f"      → {f['next_step']}"]
+    return "\n".join(lines)

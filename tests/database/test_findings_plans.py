@@ -55,6 +55,8 @@ def test_long_running_and_idle_in_transaction_findings():
     found = pgdiag.long_running_findings(lr, threshold_s=300)
     assert [f["pid"] for f in found] == [105, 106, 104, 102]
     assert "over the 5m0s threshold: SELECT count(*) FROM big WHERE k = ?" in found[2]["detail"]
+    waiting = {102, 103}  # lock waiters are explained by their root blocker's finding
+    assert [f["pid"] for f in pgdiag.long_running_findings(lr, threshold_s=300, waiting=waiting)] == [105, 106, 104]
     idle = pg_activity.idle_in_transaction_frame(s)
     assert pgdiag.idle_in_transaction_findings(idle, threshold_s=300, blockers={101}) == []
     [f] = pgdiag.idle_in_transaction_findings(idle, threshold_s=300)
@@ -200,3 +202,10 @@ def test_charts_are_small_and_absent_without_data():
     assert pg_charts.lock_waits_chart(pg_locks.blocking_frame(CHAIN)).axes[0].get_title() == "lock waits"
     assert pg_charts.lock_waits_chart(pg_locks.blocking_frame([])) is None
     assert pg_charts.connections_chart({"by_state": {}}) is None
+
+
+def test_findings_text_lists_the_worst_first_with_the_next_step():
+    text = pgdiag.findings_text([{"severity": "SEV3", "title": "slow", "detail": "d3", "next_step": "n3"},
+                                 {"severity": "SEV2", "title": "blocked", "detail": "d2", "next_step": "n2"}])
+    assert text.splitlines() == ["SEV2  blocked", "      d2", "      → n2", "SEV3  slow", "      d3", "      → n3"]
+    assert pgdiag.findings_text([]) == "no problem found"
