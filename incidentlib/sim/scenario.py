@@ -282,6 +282,28 @@ def build(name: str, *, cluster: Cluster) -> Cluster:
     return build_from_spec(spec, cluster=cluster)
 
 
+NODE_EVENTS = {
+    ("MemoryPressure", "True"): [("Normal", "NodeHasInsufficientMemory", "status is now: NodeHasInsufficientMemory"),
+                                 ("Warning", "EvictionThresholdMet", "Attempting to reclaim memory")],
+    ("DiskPressure", "True"): [("Normal", "NodeHasDiskPressure", "status is now: NodeHasDiskPressure"),
+                               ("Warning", "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage")],
+    ("Ready", "False"): [("Normal", "NodeNotReady", "status is now: NodeNotReady")],
+    ("Ready", "Unknown"): [("Normal", "NodeNotReady", "status is now: NodeNotReady")],
+}
+
+
+def _node_events(cluster: Cluster, n: dict, *, now: float) -> None:
+    """The kubelet's events about a node whose conditions the scenario turned bad."""
+    name = n["metadata"]["name"]
+    for c in n["status"]["conditions"]:
+        for type_, reason, text in NODE_EVENTS.get((c["type"], c["status"]), []):
+            message = f"Node {name} {text}" if text.startswith("status") else text
+            count = 1 if type_ == "Normal" else 1 + int(1200 // 30)
+            events.record(cluster.store, {**n, "metadata": {**n["metadata"], "uid": name}},  # the kubelet refers to its node by name
+                          reason=reason, type_=type_, component="kubelet", host=name, first=now - 1200,
+                          last=now - (0 if type_ == "Warning" else 1200), count=count, message=message)
+
+
 def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
     now = cluster.now()
     nodes_spec = spec.get("nodes") or {}
@@ -294,6 +316,8 @@ def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
                       role="control-plane" if i == 1 and nodes_spec.get("controlPlaneRole") else "")
                  for i in range(1, count + 1)]
     cluster.store.load("/nodes", node_objs)
+    for n in node_objs:
+        _node_events(cluster, n, now=now)
     ns_names = list(SYSTEM_NAMESPACES) + [n for n in ["production", *(spec.get("namespaces") or [])]
                                            if n not in SYSTEM_NAMESPACES]
     cluster.store.load("/namespaces", [namespace(n, created=cluster_created) for n in dict.fromkeys(ns_names)])

@@ -151,6 +151,8 @@ def test_resource_pressure_facts(sim):
     v1, _ = apis(sim)
     node2 = v1.read_node("node-2", _request_timeout=10)
     assert {c.type: c.status for c in node2.status.conditions}["MemoryPressure"] == "True"
+    described = sim.kubectl("describe", "node", "node-2").stdout
+    assert "NodeHasInsufficientMemory" in described and "Attempting to reclaim memory" in described
     oom = v1.list_namespaced_pod("production", label_selector="app=analytics", _request_timeout=10).items[0]
     term = oom.status.container_statuses[0].last_state.terminated
     assert (term.reason, term.exit_code) == ("OOMKilled", 137)
