@@ -15,6 +15,7 @@ import pandas as pd
 
 from .errors import InvalidParameter, SourceUnavailable
 from .probe import severity_inputs
+from .redact import redact_text
 from .severity import Severity, assess, worst
 
 __all__ = [
@@ -142,7 +143,7 @@ def error_rates_frame(*, summary: pd.DataFrame, url: str | None, prom_error_rate
     rows = []
     if len(summary) and int(summary["count"].iloc[0]):
         rows.append({"source": "probes", "value": float(summary["error_rate"].iloc[0]), "unit": "share",
-                     "detail": f"{int(summary['count'].iloc[0])} probes of GET {url}"})
+                     "detail": f"{int(summary['count'].iloc[0])} probes of GET {redact_text(url or '')}"})
     if prom_error_rate is not None:
         rows.append({"source": "prometheus", "value": float(prom_error_rate), "unit": "share",
                      "detail": f"5xx over all requests, last {since}"})

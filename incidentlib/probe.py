@@ -8,6 +8,7 @@ reply, so a probe never hangs the notebook. A failed probe is a row with `error`
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import http.client
 import ipaddress
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InvalidParameter, SourceUnavailable
+from .redact import redact_text
 
 __all__ = [
     "ProbeResult",
@@ -118,6 +120,10 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
     hdrs = {"User-Agent": "incident-runbook-probe/1", "Accept": "*/*", "Connection": "close"}
     if data is not None:
         hdrs["Content-Type"] = "application/json"
+    if parts.username is not None:  # like curl: credentials in the URL become Basic auth
+        token = base64.b64encode(
+            f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}".encode()).decode()
+        hdrs["Authorization"] = f"Basic {token}"
     hdrs.update(headers or {})
 
     t0 = time.perf_counter()
@@ -256,6 +262,7 @@ def findings(summary: pd.DataFrame, *, url: str, slo_ms: float) -> list[dict[str
     s = summary.iloc[0]
     count, rate, p95 = int(s["count"]), float(s["error_rate"]), float(s["p95_ms"])
     out: list[dict[str, str]] = []
+    url = redact_text(url)
     if not count or math.isnan(rate):
         return out
     if rate >= 1.0:
@@ -281,6 +288,7 @@ def severity_inputs(summary: pd.DataFrame, *, url: str, slo_ms: float) -> dict[s
     s = summary.iloc[0]
     count, rate, p95 = int(s["count"]), float(s["error_rate"]), float(s["p95_ms"])
     failed = round(rate * count)
+    url = redact_text(url)
     if count == 0 or math.isnan(rate):
         return {}
     of = f"{failed} of {count} probes of GET {url}"

@@ -362,16 +362,25 @@ def top_nodes_view(top_nodes: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def plot_memory(trend: pd.DataFrame, *, limits: pd.DataFrame | None = None) -> Any:
-    """Memory per pod over the samples (MiB)."""
+def plot_memory(trend: pd.DataFrame) -> Any:
+    """Memory per pod over the samples (MiB) and its growth since the first sample, where leaks show."""
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.2))
-    for pod, g in trend.groupby("pod"):
-        ax.plot(g["time"], g["memory_bytes"] / 2**20, marker="o", label=pod)
-    ax.set_ylabel("MiB")
-    ax.set_title("memory per pod over the samples")
-    if ax.lines:
-        ax.legend(loc="upper left", fontsize="small", ncol=2)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for pod, g in trend.sort_values("time").groupby("pod"):
+        mib = g["memory_bytes"] / 2**20
+        left.plot(g["time"], mib, marker="o", label=pod)
+        right.plot(g["time"], mib - mib.iloc[0], marker="o", label=pod)
+    left.set_ylabel("MiB")
+    left.set_title("memory per pod")
+    right.set_ylabel("MiB since the first sample")
+    right.set_title("growth (a leak climbs steadily)")
+    for ax in (left, right):
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    if left.lines:
+        fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize="small",
+                   bbox_to_anchor=(0.5, -0.02))
     fig.autofmt_xdate()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig

@@ -97,10 +97,15 @@ def test_8_percent_is_sev2_with_prometheus_agreeing_then_recovery(prom_stack, tm
 
 def test_2_percent_is_sev3_and_a_hanging_prometheus_is_named(demo_app, broken_prometheus, tmp_path: Path) -> None:
     demo_app.set(error_rate=0.02)
-    out = run_notebook(tmp_path / "out.ipynb", health_url=demo_app.url + "/health", probe_count=50,
+    secret_url = demo_app.url.replace("http://", "http://probe:Canary7secret@")
+    out = run_notebook(tmp_path / "out.ipynb", health_url=secret_url + "/health", probe_count=50,
                        prometheus_url=broken_prometheus + "/hang", prometheus_timeout_s=1.0,
-                       login_url=demo_app.url + "/login", login_body='{"user": "probe"}',
+                       login_url=secret_url + "/login", login_body='{"user": "probe"}',
                        kubeconfig=str(tmp_path / "no-kubeconfig"))
+    nb = json.loads((tmp_path / "out.ipynb").read_text())
+    shown = [o for c in nb["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])
+             for o in c.get("outputs", [])]
+    assert "Canary7secret" not in json.dumps(shown)  # printed lines, tables and scraps (not papermill's own cell)
     sev = out["severity"]
     assert sev["level"] == "SEV3" and "error rate 2.0% (1 of 50 probes" in sev["reason"]
     src = sources(out)

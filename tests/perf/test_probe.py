@@ -150,3 +150,31 @@ def test_tls_handshake_time_and_verification(tls_server: int) -> None:
     assert r.connect_ms < r.tls_ms <= r.ttfb_ms <= r.total_ms
     r = probe.probe(url, timeout=5)
     assert r.status is None and r.error.startswith("TLS error: CERTIFICATE_VERIFY_FAILED")
+
+
+def test_credentials_in_the_url_become_basic_auth_and_never_reach_text() -> None:
+    seen: list[str | None] = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://probe:s3cret%21@127.0.0.1:{srv.server_address[1]}/health"
+        df = probe.latency_frame(probe.probe_many(url, count=2, timeout=5))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert seen == ["Basic cHJvYmU6czNjcmV0IQ=="] * 2  # probe:s3cret!
+    summary = probe.latency_summary(df)
+    texts = [str(probe.severity_inputs(summary, url=url, slo_ms=500)), str(probe.findings(summary, url=url, slo_ms=500))]
+    assert "all 2 probes of GET http://probe:***@127.0.0.1" in texts[0]
+    assert not any("s3cret" in t for t in texts)
