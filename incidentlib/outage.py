@@ -22,7 +22,7 @@ from .severity import Severity, worst
 from .severity import assess as assess_matrix
 
 __all__ = ["Config", "Evidence", "Reading", "validate", "health_check", "connect", "collect", "start_reading", "assess",
-           "plan_mitigation", "display_pods", "FAILING_DETAILS"]
+           "plan_mitigation", "display_pods", "display_nodes", "FAILING_DETAILS"]
 
 FAILING_DETAILS = 3  # describe and previous logs for at most this many failing pods
 POD_DISPLAY = ["namespace", "name", "ready", "status", "restarts", "last_restart", "age", "ip", "node", "owner",
@@ -257,8 +257,8 @@ def collect(cluster: Any, run: Any, cfg: Config, *, now: datetime | None = None)
     all_pods = cl.pods_frame(all_raw, now=ev.now, replicasets=ev.replicasets) if all_raw else ev.pods
     ev.unhealthy = cl.unhealthy_pods(all_pods)
     ev.nodes = cl.nodes_frame(nodes_raw, all_raw or pods_raw, now=ev.now)
-    ev.events = cl.events_frame(ev.events_raw, since=cfg.since, now=ev.now)
-    ev.pending = cl.pending_frame(pods_raw, ev.events_raw)
+    ev.events = redact_value(cl.events_frame(ev.events_raw, since=cfg.since, now=ev.now))
+    ev.pending = redact_value(cl.pending_frame(pods_raw, ev.events_raw))
     if ev.deployment is not None:
         ev.rollouts = cl.rollouts_frame(ev.deployment, ev.replicasets)
         ev.image_diff = cl.image_diff(ev.rollouts)
@@ -270,8 +270,7 @@ def collect(cluster: Any, run: Any, cfg: Config, *, now: datetime | None = None)
     for p in failing:
         name = p["metadata"]["name"]
         prev = g2.get(f"kubernetes: previous log of {name}")
-        ev.details.append(cl.pod_details(p, ev.events_raw, previous_log=redact_text(prev) if prev else None,
-                                         now=ev.now))
+        ev.details.append(redact_value(cl.pod_details(p, ev.events_raw, previous_log=prev, now=ev.now)))
     for key, text in g2.values.items():
         if key.startswith("kubernetes: logs deployment/"):
             owner = key.rsplit("/", 1)[1]
@@ -299,6 +298,15 @@ def _crashing(pod: dict[str, Any]) -> str | None:
         if last and (waiting == "CrashLoopBackOff" or int(last.get("exitCode") or 0) != 0):
             return cs.get("name")
     return None
+
+
+def display_nodes(nodes: pd.DataFrame) -> pd.DataFrame:
+    """Nodes with a problem first (NotReady, pressure, cordoned), then the fullest by requested memory."""
+    if nodes.empty:
+        return nodes
+    trouble = (nodes["status"] != "Ready") | (nodes["pressure"] != "")
+    return (nodes.assign(_ok=~trouble).sort_values(["_ok", "memory_requested_pct"], ascending=[True, False],
+                                                   kind="stable").drop(columns="_ok").reset_index(drop=True))
 
 
 def display_pods(pods: pd.DataFrame, *, deployment: str) -> pd.DataFrame:
@@ -365,6 +373,10 @@ def assess(ev: Evidence, run: Any, cfg: Config, *, health: pd.DataFrame | None =
             detail = f"{n} pod(s), e.g. {example['namespace']}/{example['name']}" + (
                 f"; exit code {', '.join(map(str, codes))}" if codes else "") + (
                 f"; {example['waiting_message']}" if isinstance(example["waiting_message"], str) and example["waiting_message"] else "")
+            if status == "Pending" and len(ev.pending):
+                why = ev.pending[ev.pending["name"].isin(rows["name"])]
+                if len(why):
+                    detail += f"; scheduler: {why.iloc[0]['reasons'] or 'other'} ({why.iloc[0]['message']})"
             step, level = _next_step(str(status), rows, cfg)
             run.finding(level, f"{n} pod(s) {status}", detail, step)
             extra.append(Severity(level, "pods-not-running", f"{n} pod(s) {status}"))
