@@ -15,9 +15,8 @@ MERGE_KEYS: dict[str, str] = {
     "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
     "volumes": "name", "env": "name", "ports": "containerPort", "volumeMounts": "mountPath",
     "volumeDevices": "devicePath", "imagePullSecrets": "name", "conditions": "type",
-    "hostAliases": "ip", "ownerReferences": "uid", "containerStatuses": "name",
-    "initContainerStatuses": "name", "addresses": "type", "taints": "key",
-}
+    "hostAliases": "ip", "ownerReferences": "uid", "addresses": "type",
+}  # containerStatuses and taints have no merge key: a patch replaces them whole
 
 
 class PatchError(ValueError):

@@ -301,3 +301,28 @@ def test_tls_serves_kubectl_and_client(sim_cluster):
     out = handle.kubectl("get", "deploy", "backend", "-n", "production", "--no-headers")
     assert out.returncode == 0 and out.stdout.split()[:2] == ["backend", "0/3"]
     assert handle.requests()[-1]["path"] == "/apis/apps/v1/namespaces/production/deployments/backend"
+
+
+def test_status_patch_replaces_container_statuses_and_taints_block_scheduling(sim_cluster):
+    handle = sim_cluster("healthy")
+    v1, _ = apis(handle)
+    pod = v1.list_namespaced_pod("production", label_selector="app=frontend").items[0].metadata.name
+    v1.patch_namespaced_pod_status(pod, "production", {"status": {"containerStatuses": [
+        {"name": "frontend", "image": "registry.example.com/frontend:1.9.0", "imageID": "", "ready": False,
+         "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}, _request_timeout=10)
+    cs = v1.read_namespaced_pod(pod, "production").status.container_statuses[0]
+    assert cs.state.running is None and cs.state.waiting.reason == "CrashLoopBackOff" and cs.restart_count == 3
+    for node in ("node-1", "node-2", "node-3"):
+        out = handle.kubectl("taint", "nodes", node, "dedicated=db:NoSchedule")
+        assert out.returncode == 0, out.stderr
+    code, _ = call(handle, "POST", "/api/v1/namespaces/production/pods", POD)
+    assert code == 201
+    handle.advance(5)
+    _, events = call(handle, "GET", "/api/v1/namespaces/production/events?fieldSelector=involvedObject.name%3Dscratch")
+    failed = [e for e in events["items"] if e["reason"] == "FailedScheduling"]
+    assert failed and failed[0]["message"].startswith(
+        "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: db}.")
+    assert handle.kubectl("taint", "nodes", "node-1", "dedicated=db:NoSchedule-").returncode == 0
+    handle.advance(5)
+    _, scratch = call(handle, "GET", "/api/v1/namespaces/production/pods/scratch")
+    assert scratch["spec"]["nodeName"] == "node-1"
