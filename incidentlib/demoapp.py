@@ -181,6 +181,7 @@ class DemoApp:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0,
                  error_rate: float = 0.0) -> None:
+        self._host = host
         self._state = _State(_check_latency(latency_ms), _check_rate(error_rate))
         self._metrics = _Metrics()
         self._server = ThreadingHTTPServer((host, port), _handler(self._state, self._metrics))
@@ -194,7 +195,7 @@ class DemoApp:
     @property
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:41234 (health is at url + "/health")."""
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        return f"http://{self._host}:{self.port}"
 
     def set(self, *, latency_ms: float | None = None, error_rate: float | None = None) -> None:
         """Change latency and/or error share now (same as POST /_control)."""

@@ -268,7 +268,8 @@ def pending_pods(pods: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         st = p.get("status") or {}
         if st.get("phase") != "Pending":
             continue
-        cond = next((c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), {})
+        cond: Mapping[str, Any] = next(
+            (c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), {})
         rows.append({"namespace": p["metadata"]["namespace"], "pod": p["metadata"]["name"],
                      "reason": cond.get("reason", ""), "message": cond.get("message", "")})
     return pd.DataFrame(rows, columns=["namespace", "pod", "reason", "message"])
