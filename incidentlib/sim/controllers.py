@@ -90,6 +90,8 @@ def reconcile_deployments(store: Store, *, now: float) -> None:
         current = matching_replicaset(dep, owned)
         max_rev = max((_revision(rs) for rs in owned), default=0)
         cause = (dep["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
+        if dep["spec"].get("paused"):
+            continue  # a paused deployment rolls nothing out until resumed
         if current is None:
             current = new_replicaset(dep, revision=max_rev + 1, now=now, replicas=replicas)
             store.put(RS, current)

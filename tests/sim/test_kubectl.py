@@ -257,3 +257,17 @@ def test_runbook_sim_command_serves_until_interrupted(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_pause_set_image_resume(sim_cluster):
+    sim = sim_cluster("bad-rollout")
+    ok(sim, "rollout", "pause", "deployment/backend", "-n", "production")
+    ok(sim, "set", "image", "deployment/backend", "backend=registry.example.com/backend:2.3.1", "-n", "production")
+    images = {p.split()[0] for p in ok(sim, "get", "pods", "-n", "production", "-l", "app=backend", "-o",
+                                        "jsonpath={range .items[*]}{.spec.containers[0].image} {end}").split()}
+    assert images == {"registry.example.com/backend:2.4.0"}  # paused: nothing rolled out
+    ok(sim, "rollout", "resume", "deployment/backend", "-n", "production")
+    status = ok(sim, "rollout", "status", "deployment/backend", "-n", "production", "--timeout=30s")
+    assert "successfully rolled out" in status
+    history = ok(sim, "rollout", "history", "deployment/backend", "-n", "production")
+    assert [line.split()[0] for line in history.strip().splitlines()[2:]] == ["1", "3", "4"]  # revision 2 reused

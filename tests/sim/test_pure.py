@@ -119,3 +119,28 @@ def test_undo_matches_old_replicaset_ignoring_null_and_empty_values():
     assert matching_replicaset(dep, [old]) is old
     dep["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
     assert matching_replicaset(dep, [old]) is None
+
+
+def test_scale_builder_objects_deserialize_with_the_official_client():
+    import json
+
+    from kubernetes import client
+
+    from incidentlib.sim.cluster import Cluster
+    from incidentlib.sim.scale import build_scale
+
+    cluster = build_scale(Cluster(), pods=60, nodes=4, events=120, pods_per_deployment=6)
+    api = client.ApiClient()
+    models = {"/pods": "V1Pod", "/nodes": "V1Node", "/events": "CoreV1Event", "apps/deployments": "V1Deployment",
+              "apps/replicasets": "V1ReplicaSet", "/namespaces": "V1Namespace"}
+    counts = {}
+    for key, model in models.items():
+        entries = cluster.store.entries(key)
+        counts[key] = len(entries)
+        for e in entries:
+            obj = api.deserialize(e.raw.decode(), model, "application/json")
+            assert obj.metadata.name == json.loads(e.raw)["metadata"]["name"]
+    assert counts["/pods"] == 60 and counts["/nodes"] == 4 and counts["/events"] == 120
+    assert counts["apps/replicasets"] == 30 and counts["apps/deployments"] == 10
+    ready = [json.loads(e.raw)["status"]["containerStatuses"][0]["ready"] for e in cluster.store.entries("/pods")]
+    assert all(ready)
