@@ -297,9 +297,9 @@ def mitigate(run: Any, *, mitigation: str, apply: bool, dsn: str | None, session
             return {"action": "restart", "applied": False}
         out: dict[str, Any] = {"action": "restart", "applied": False}
         with run.source("kubernetes: restart"):
-            plan = plan_restart(cluster, namespace=namespace, name=deployment)
-            print(plan["describe"])
-            out = apply_restart(cluster, plan, apply=apply, run=run)
+            restart = plan_restart(cluster, namespace=namespace, name=deployment)
+            print(restart["describe"])
+            out = apply_restart(cluster, restart, apply=apply, run=run)
             print(out["outcome"])
         return out
     if sessions is None or len(sessions) == 0:

@@ -137,7 +137,7 @@ def statements_frame(rows: list[dict[str, Any]] | None, *, keep_text: int | None
     groups: dict[int, list[dict[str, Any]]] = {}
     for r in visible:
         groups.setdefault(int(r["queryid"]), []).append(r)
-    merged = []
+    merged: list[dict[str, Any]] = []
     for qid, grp in groups.items():
         calls = sum(int(r.get("calls") or 0) for r in grp)
         total = sum(_num(r.get("total_ms")) for r in grp)

@@ -239,7 +239,7 @@ def replication_findings(replication: Any, slots: Any) -> list[Finding]:
 
 def pod_findings(pods: Any) -> list[Finding]:
     """Database pods restarting or not ready."""
-    out = []
+    out: list[Finding] = []
     if pods is None or len(pods) == 0:
         return out
     not_ready = [r for r in pods.to_dict("records") if r["ready"].split("/")[0] != r["ready"].split("/")[-1]]

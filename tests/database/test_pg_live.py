@@ -218,3 +218,15 @@ def test_a_role_without_pg_signal_backend_is_refused_with_what_to_grant(stager, 
     plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle])
     result = pg_actions.apply_plan(plan, dsn=roles["monitor"], apply=True)
     assert result["outcome"].item().startswith("refused:") and "grant pg_signal_backend" in result["outcome"].item()
+
+
+def test_statements_of_other_roles_are_hidden_from_a_plain_role_and_counted(stager, roles):
+    stager.slow_statement(0.01, 1)
+    c = pg.connect(roles["plain"])
+    try:
+        rows = pg_statements.fetch_all(c, server_version_num=_version(c))
+    finally:
+        c.close()
+    statements, hidden = pg_statements.statements_frame(rows)
+    assert hidden > 0 and "SELECT pg_sleep($1)" not in set(statements["query"])
+    assert statements["share_pct"].sum() < 100
