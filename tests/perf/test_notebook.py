@@ -154,3 +154,18 @@ def test_resource_pressure_findings(demo_app, sim_cluster, tmp_path: Path) -> No
     actions = {a["mitigation"]: a for a in out["actions"]}
     assert actions["scale_out"]["command"] == "kubectl -n production scale deployment/backend --replicas=5"
     assert not any(a["applied"] for a in out["actions"])
+
+
+@pytest.mark.sim
+def test_apply_changes_only_the_named_mitigations_and_records_them(sim_cluster, tmp_path: Path) -> None:
+    sim = sim_cluster("healthy")
+    out = run_notebook(tmp_path / "out.ipynb", kubeconfig=str(sim.kubeconfig), samples=1, apply=True,
+                       mitigations="scale_out,cache")
+    actions = {a["mitigation"]: a for a in out["actions"]}
+    assert actions["scale_out"]["applied"] and actions["scale_out"]["outcome"] == "applied"
+    assert actions["cache"]["applied"] and actions["cache"]["after"] == "CACHE_ENABLED=true"
+    assert not actions["restart"]["applied"] and not actions["scale_down"]["applied"]
+    writes = [(r["method"], r["path"]) for r in sim.requests() if r["method"] != "GET"]
+    assert writes == [("PATCH", "/apis/apps/v1/namespaces/production/deployments/backend/scale"),
+                      ("PATCH", "/api/v1/namespaces/production/configmaps/app-config")]
+    assert "outcome: applied" in out["_text"]
