@@ -9,12 +9,12 @@ reply, so a probe never hangs the notebook. A failed probe is a row with `error`
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import http.client
 import ipaddress
 import math
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -80,21 +80,49 @@ def _parse_url(url: str) -> urllib.parse.SplitResult:
     return parts
 
 
-def _resolve(host: str, port: int, deadline: float) -> tuple:
-    """getaddrinfo bounded by the deadline (it has no timeout of its own)."""
+def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
+    """getaddrinfo bounded by the deadline (it has no timeout of its own); a hung lookup is left to a daemon
+    thread so it can never keep the notebook's kernel from exiting."""
     try:
         ipaddress.ip_address(host)
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4]
+        return [info[4] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     except ValueError:
         pass
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        future = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-        return future.result(timeout=max(deadline - time.perf_counter(), 0.001))[0][4]
-    except concurrent.futures.TimeoutError:
-        raise TimeoutError("DNS lookup did not finish in time") from None
-    finally:
-        pool.shutdown(wait=False)
+    box: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            box["addrs"] = [info[4] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+        except OSError as e:
+            box["error"] = e
+
+    worker = threading.Thread(target=lookup, name=f"dns {host}", daemon=True)
+    worker.start()
+    worker.join(max(deadline - time.perf_counter(), 0.001))
+    if worker.is_alive():
+        raise TimeoutError("DNS lookup did not finish in time")
+    if "error" in box:
+        raise box["error"]
+    return box["addrs"]
+
+
+def _connect(addrs: list[tuple[Any, ...]], deadline: float) -> socket.socket:
+    """Connect to the first address that accepts, in resolver order (like curl with localhost -> ::1, 127.0.0.1)."""
+    last: OSError = ConnectionRefusedError()
+    for addr in addrs:
+        sock = socket.socket(socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(_remaining(deadline))
+            sock.connect(addr)
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise
+        except OSError as e:
+            sock.close()
+            last = e
+    raise last
 
 
 def _remaining(deadline: float) -> float:
@@ -137,13 +165,10 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
         return round((t - t0) * 1000, 3)
 
     try:
-        addr = _resolve(parts.hostname or "", port, deadline)
+        addrs = _resolve(parts.hostname or "", port, deadline)
         marks["dns"] = ms(time.perf_counter())
         stage = "connect"
-        sock = socket.socket(socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(_remaining(deadline))
-        sock.connect(addr)
+        sock = _connect(addrs, deadline)
         marks["connect"] = ms(time.perf_counter())
         if tls:
             stage = "tls"

@@ -178,3 +178,9 @@ def test_credentials_in_the_url_become_basic_auth_and_never_reach_text() -> None
     texts = [str(probe.severity_inputs(summary, url=url, slo_ms=500)), str(probe.findings(summary, url=url, slo_ms=500))]
     assert "all 2 probes of GET http://probe:***@127.0.0.1" in texts[0]
     assert not any("s3cret" in t for t in texts)
+
+
+def test_hostname_is_resolved_with_a_bounded_lookup_and_every_address_tried(demo_app: DemoApp) -> None:
+    r = probe.probe(f"http://localhost:{demo_app.port}/health", timeout=5)  # ::1 may refuse; 127.0.0.1 answers
+    assert r.status == 200 and r.error is None
+    assert 0 < r.dns_ms <= r.connect_ms <= r.total_ms
