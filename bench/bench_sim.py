@@ -48,11 +48,14 @@ def main() -> None:
         t_small_list, _ = timed(lambda: fetch(small.url + "/api/v1/pods"), args.repeat)
         small.stop()
 
+        cpu0 = time.process_time()
         big_load, big = timed(lambda: start("scale", workdir=work / "big"), 1)
+        big_cpu = time.process_time() - cpu0
         store = big.cluster.store
         print(f"scale scenario: {store.count('/pods')} pods, {store.count('/nodes')} nodes, "
               f"{store.count('/events')} events, {store.count('apps/replicasets')} ReplicaSets")
-        print(f"load: {big_load:.2f} s (limit 5 s)   bad-rollout load: {small_load:.3f} s   "
+        print(f"load: {big_load:.2f} s wall, {big_cpu:.2f} s CPU (limit 5 s; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)   bad-rollout load: {small_load:.3f} s   "
               f"ratio {big_load / small_load:.0f}x")
 
         t_list, body = timed(lambda: fetch(big.url + "/api/v1/pods"), args.repeat)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 import time
@@ -31,7 +32,12 @@ class Clock:
 
 def iso(ts: float) -> str:
     """RFC 3339 with seconds, as Kubernetes writes timestamps."""
-    return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(int(ts))
+
+
+@functools.lru_cache(maxsize=65536)
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_nano(ts: float) -> str:
@@ -40,6 +46,7 @@ def iso_nano(ts: float) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}000Z"
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_iso(text: str) -> float:
     """Seconds since the epoch of an RFC 3339 timestamp."""
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -3,7 +3,6 @@ pod-template-hash), ReplicaSets own pods. Each function reconciles the store onc
 
 from __future__ import annotations
 
-import copy
 import random
 
 from . import events
@@ -12,6 +11,7 @@ from .objects import (
     CHANGE_CAUSE,
     HASH_LABEL,
     REVISION,
+    clone,
     comparable_template,
     controller_ref,
     controller_uid,
@@ -60,9 +60,9 @@ def _revision(rs: dict) -> int:
 def new_replicaset(dep: dict, *, revision: int, now: float, replicas: int) -> dict:
     """The ReplicaSet a deployment creates for its current template."""
     h = template_hash(dep["spec"]["template"])
-    template = copy.deepcopy(dep["spec"]["template"])
+    template = clone(dep["spec"]["template"])
     template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
-    selector = copy.deepcopy(dep["spec"]["selector"])
+    selector = clone(dep["spec"]["selector"])
     selector.setdefault("matchLabels", {})[HASH_LABEL] = h
     annotations = {REVISION: str(revision), "deployment.kubernetes.io/desired-replicas": str(replicas),
                    "deployment.kubernetes.io/max-replicas": str(replicas + 1)}
@@ -101,7 +101,7 @@ def reconcile_deployments(store: Store, *, now: float) -> None:
                             message=f"Scaled up replica set {current['metadata']['name']} to {replicas}",
                             distinct=f"up {current['metadata']['name']} {replicas}")
         else:
-            new = copy.deepcopy(current)
+            new = clone(current)
             ann = new["metadata"].setdefault("annotations", {})
             if _revision(current) < max_rev:
                 history = [a for a in ann.get("deployment.kubernetes.io/revision-history", "").split(",") if a]
@@ -124,7 +124,7 @@ def reconcile_deployments(store: Store, *, now: float) -> None:
         for rs in owned:
             if rs["metadata"]["uid"] == current["metadata"]["uid"] or not rs["spec"].get("replicas"):
                 continue
-            new = copy.deepcopy(rs)
+            new = clone(rs)
             before = int(rs["spec"]["replicas"])
             new["spec"]["replicas"] = 0
             new["metadata"]["generation"] = int(new["metadata"].get("generation", 1)) + 1
@@ -135,14 +135,14 @@ def reconcile_deployments(store: Store, *, now: float) -> None:
         rev = (store.get(RS, current["metadata"]["namespace"], current["metadata"]["name"]).obj  # type: ignore[union-attr]
                ["metadata"]["annotations"][REVISION])
         if (dep["metadata"].get("annotations") or {}).get(REVISION) != rev:
-            new_dep = copy.deepcopy(dep)
+            new_dep = clone(dep)
             new_dep["metadata"].setdefault("annotations", {})[REVISION] = rev
             store.put(DEPLOY, new_dep)
 
 
 def pod_for(rs: dict, *, now: float, rng: random.Random) -> dict:
     """A pod created by a ReplicaSet from its template."""
-    template = copy.deepcopy(rs["spec"]["template"])
+    template = clone(rs["spec"]["template"])
     meta = template.get("metadata") or {}
     spec = template.get("spec") or {}
     defaults = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
@@ -229,7 +229,7 @@ def write_statuses(store: Store, *, now: float) -> None:
         if not pods:
             del status["fullyLabeledReplicas"]
         if rs.get("status") != status:
-            new = copy.deepcopy(rs)
+            new = clone(rs)
             new["status"] = status
             store.put(RS, new)
         uid = controller_uid(rs)
@@ -292,6 +292,6 @@ def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float
         if not status[k]:
             del status[k]
     if dep.get("status") != status:
-        new = copy.deepcopy(dep)
+        new = clone(dep)
         new["status"] = status
         store.put(DEPLOY, new)

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
 import re
+from typing import TypeVar
 
+T = TypeVar("T")
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 HASH_LABEL = "pod-template-hash"
 
 
+_SAFE_TABLE = bytes(ord(SAFE[b % len(SAFE)]) for b in range(256))
+
+
 def safe_hash(data: object, length: int = 10) -> str:
     """A stable name suffix from data, in Kubernetes' safe alphabet."""
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).digest()
-    return "".join(SAFE[b % len(SAFE)] for b in digest[:length])
+    text = data if isinstance(data, str) else json.dumps(data, sort_keys=True)
+    return hashlib.sha256(text.encode()).digest()[:length].translate(_SAFE_TABLE).decode()
+
+
+def clone(obj: T) -> T:
+    """A deep copy of JSON-like data (faster than copy.deepcopy)."""
+    return json.loads(json.dumps(obj))  # type: ignore[no-any-return]
 
 
 def random_suffix(rng: random.Random, length: int = 5) -> str:
@@ -36,7 +45,7 @@ def strip_empty(value: object) -> object:
 
 def comparable_template(template: dict) -> object:
     """A pod template without its hash label or empty values, for equality."""
-    t = copy.deepcopy(template)
+    t = clone(template)
     (t.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
     return strip_empty(t)
 
