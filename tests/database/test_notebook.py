@@ -46,7 +46,15 @@ def _alive(dsn: str, pid: int) -> bool:
         return c.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == 1
 
 
-def test_a_staged_incident_is_found_explained_and_left_alone(pg_server, pg_dsn, stager, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def monitor_role(pg_server):
+    """An ordinary role with pg_monitor: what the runbook should run as."""
+    name = f"nb_monitor_{os.getpid()}"
+    pg_server.create_role(name, "monitor-nb-pw", monitor=True)
+    return name, "monitor-nb-pw"
+
+
+def test_a_staged_incident_is_found_explained_and_left_alone(pg_server, pg_dsn, stager, monitor_role, tmp_path, monkeypatch):
     with psycopg.connect(pg_dsn, autocommit=True) as su:
         su.execute("SELECT pg_stat_statements_reset()")
     stager.slow_statement(0.3, 3)
@@ -54,8 +62,11 @@ def test_a_staged_incident_is_found_explained_and_left_alone(pg_server, pg_dsn, 
     idle = stager.idle_in_transaction(app="reports")
     busy = stager.long_query(60, sql_text=f"SELECT pg_sleep(60), count(*) FROM stage_cards WHERE card = '{CARD}'")
     time.sleep(2.2)
-    monkeypatch.setenv("PGPASSWORD", SUPERUSER_PASSWORD)  # the safe way: the password stays out of the parameters
-    scraps, text, printed = execute(tmp_path, dsn=_no_password_dsn(pg_server), long_query_threshold="2s", top_n=5)
+    role, password = monitor_role
+    monkeypatch.setenv("PGPASSWORD", password)  # the safe way: the password stays out of the parameters
+    scraps, text, printed = execute(tmp_path, dsn=_no_password_dsn(pg_server, user=role), long_query_threshold="2s", top_n=5)
+    assert f"as {role} (superuser: False, pg_monitor: True" in printed
+    assert not [f for f in scraps["findings"] if "hidden" in f["title"]]
 
     blocking = scraps["blocking"]
     chain = blocking[blocking["blocked_pid"].isin([b, c])].sort_values("blocked_pid")
@@ -83,7 +94,7 @@ def test_a_staged_incident_is_found_explained_and_left_alone(pg_server, pg_dsn, 
     assert (action["action"], action["applied"], [t["pid"] for t in action["targets"]]) == ("terminate_blocker", False, [a])
     assert _alive(pg_dsn, a) and not stager.finished(b, timeout=0.2)  # apply=False: nothing was touched
 
-    assert CARD not in text and SUPERUSER_PASSWORD not in text
+    assert CARD not in text and password not in text
     assert all(s["ok"] for s in scraps["sources"] if s["source"].startswith("postgres"))
     assert _source(scraps, "kubernetes: connect")["status"] == "skipped"
     assert text.count('"image/png"') >= 3  # slow statements, connections, lock waits
