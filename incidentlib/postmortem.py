@@ -196,7 +196,8 @@ def _failure_events(run: EvidenceRun) -> list[dict[str, Any] | None]:
         codes = sorted({int(c) for c in grp["exit_code"].dropna()}) if "exit_code" in grp else []
         label = owner or "(no owner)"
         code_txt = f", exit code {', '.join(map(str, codes))}" if codes else ""
-        out.append(_event(first, "first failure", f"{label}: first failure ({len(grp)} pods {statuses}{code_txt})", run,
+        pods_txt = "1 pod" if len(grp) == 1 else f"{len(grp)} pods"
+        out.append(_event(first, "first failure", f"{label}: first failure ({pods_txt} {statuses}{code_txt})", run,
                           "time of the first warning event of its pods" if not approximate else
                           "no event seen: the failing pods' creation time", approximate=approximate))
         if "last_restart" in grp and grp["last_restart"].notna().any():
@@ -478,8 +479,8 @@ def hypotheses(timeline: pd.DataFrame, *, window: timedelta = CORRELATION_WINDOW
             continue
         r = mine.loc[mine["time"].idxmax()]
         gap = (f["time"] - r["time"]).total_seconds()
-        if gap > window.total_seconds():
-            continue
+        if gap > window.total_seconds() or str(r["what"]).startswith(owner + " revision 1 "):
+            continue  # too long before, or the first revision: a creation, not a change
         rev = str(r["what"]).split(" rolled out")[0]
         out.append({
             "kind": "rollout followed by failures", "gap_s": gap, "cause_time": r["time"], "effect_time": f["time"],
@@ -495,7 +496,8 @@ def hypotheses(timeline: pd.DataFrame, *, window: timedelta = CORRELATION_WINDOW
         n_text = str(b["what"]).split("blocks ")[-1].split(" sessions")[0]
         first_wait = behind["time"].min() if len(behind) else None
         gap = (first_wait - b["time"]).total_seconds() if first_wait is not None else 0.0
-        piled = f"the first lock wait behind it began ≈{_gap(gap)} later (≈{_hhmm(first_wait)})" if first_wait is not None \
+        when = "within a second" if 0 <= gap < 1 else f"≈{_gap(gap)} later"
+        piled = f"the first lock wait behind it began {when} (≈{_hhmm(first_wait)})" if first_wait is not None \
             else "sessions queued behind it"
         out.append({
             "kind": "blocker followed by a pile-up", "gap_s": gap, "cause_time": b["time"], "effect_time": first_wait,

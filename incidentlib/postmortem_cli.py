@@ -7,39 +7,28 @@ post-mortem itself lands beside the evidence with its HTML and its manifest entr
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-__all__ = ["postmortem_main", "default_notebooks"]
-
-
-def default_notebooks() -> Path:
-    """The notebooks directory: $RUNBOOK_NOTEBOOKS, ./notebooks, else the one beside the package."""
-    env = os.environ.get("RUNBOOK_NOTEBOOKS")
-    if env:
-        return Path(env)
-    here = Path("notebooks")
-    if (here / "postmortem.ipynb").exists():
-        return here
-    return Path(__file__).resolve().parent.parent / "notebooks"
+__all__ = ["postmortem_main"]
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook postmortem", description=__doc__.split("\n\n")[0])
     p.add_argument("--incident", required=True, help="the incident id (a directory under --outputs)")
-    p.add_argument("--outputs", default="outputs", help="the evidence archive root (default: outputs)")
-    p.add_argument("--notebooks", default=None, help="where postmortem.ipynb is (default: ./notebooks)")
+    p.add_argument("--outputs", default=None, help="the evidence archive root (default: $RUNBOOK_OUTPUTS or ./outputs)")
+    p.add_argument("--notebooks", default=None, help="where postmortem.ipynb is (default: $RUNBOOK_NOTEBOOKS or ./notebooks)")
     return p
 
 
 def postmortem_main(argv: list[str]) -> int:
     """Verify the incident's evidence, then build and archive its post-mortem notebook and HTML."""
     from .evidence import run_notebook, validate_incident_id, verify
+    from .evidence_cli import default_notebooks, default_outputs
 
     args = _parser().parse_args(argv)
     incident = validate_incident_id(args.incident)
-    outputs = Path(args.outputs).resolve()
+    outputs = Path(args.outputs or default_outputs()).resolve()
     incident_dir = outputs / incident
     if not (incident_dir / "manifest.json").exists():
         known = sorted(p.name for p in outputs.iterdir() if (p / "manifest.json").exists()) if outputs.is_dir() else []

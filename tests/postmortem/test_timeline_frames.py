@@ -129,3 +129,9 @@ def test_charts_render_to_png() -> None:
     for fig in (pm.timeline_chart(pm.timeline_frame(runs)), pm.severity_chart(pm.severity_frame(runs)),
                 pm.timeline_chart(pm.timeline_frame([]))):
         assert pm.png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_first_revision_is_a_creation_not_a_suspect_change() -> None:
+    first_only = ROLLOUTS.iloc[[0]].assign(revision=1, created=pd.Timestamp("2026-11-27T09:02Z"))
+    r = run("r1", "outage", "2026-11-27T09:30:00Z", "2026-11-27T09:30:20Z", rollouts=first_only, pods=PODS, events=EVENTS)
+    assert pm.hypotheses(pm.timeline_frame([r])) == []
