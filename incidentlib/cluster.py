@@ -335,7 +335,7 @@ def pending_frame(items: Iterable[dict[str, Any]], events: Iterable[dict[str, An
         if status.get("phase") != "Pending":
             continue
         meta = pod.get("metadata") or {}
-        cond = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {})
+        cond: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {})
         message = cond.get("message") if cond.get("status") == "False" else None
         if not message:
             evs = [e for e in _pod_events(events, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid"))
@@ -457,11 +457,11 @@ def nodes_frame(nodes: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]] 
         cpu_alloc, mem_alloc = cpu_millicores(alloc.get("cpu")), memory_bytes(alloc.get("memory"))
         cpu_req, mem_req, count = per_node.get(meta.get("name", ""), [0.0, 0.0, 0])
         ip = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), "")
+        created = parse_time(meta.get("creationTimestamp"))
         rows.append({
             "name": meta.get("name", ""), "status": ",".join(state), "roles": _node_roles(meta.get("labels") or {}),
             "version": (status.get("nodeInfo") or {}).get("kubeletVersion", ""),
-            "age": human_duration((now - parse_time(meta.get("creationTimestamp"))).total_seconds())
-            if meta.get("creationTimestamp") else "<unknown>",
+            "age": human_duration((now - created).total_seconds()) if created else "<unknown>",
             "internal_ip": ip, "pressure": ",".join(pressure), "pods": int(count),
             "cpu_allocatable_m": cpu_alloc, "cpu_requested_m": cpu_req,
             "cpu_requested_pct": round(100 * cpu_req / cpu_alloc, 1) if cpu_alloc else None,

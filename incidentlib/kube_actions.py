@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from .cluster import owned_replicasets, revision_of
 from .errors import InvalidParameter, KubeAPIError

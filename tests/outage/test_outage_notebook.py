@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,15 @@ pytestmark = [pytest.mark.sim, pytest.mark.notebook]
 def shown(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """bad-rollout, apply=False, with a failing health endpoint: scraps, notebook text and the request log."""
     tmp = tmp_path_factory.mktemp("outage-shown")
+    repo = tmp / "repo"
+    env = {"GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "dev",
+           "GIT_COMMITTER_EMAIL": "dev@example.com", "PATH": "/usr/bin:/bin", "HOME": str(tmp)}
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "backend 2.4.0: pool size from env"],
+                   check=True, env=env)
     with running_sim("bad-rollout", workdir=tmp / "sim") as sim, health_server(503) as url:
         sim.clear_requests()
-        scraps, nb = execute(tmp / "out.ipynb", kubeconfig=str(sim.kubeconfig), health_url=url)
+        scraps, nb = execute(tmp / "out.ipynb", kubeconfig=str(sim.kubeconfig), health_url=url, repo_path=str(repo))
         return {"scraps": scraps, "text": text_of(nb), "requests": sim.requests(), "nb": nb}
 
 
@@ -72,6 +79,7 @@ def test_health_rollouts_nodes_events_top_scraps(shown: dict[str, Any]) -> None:
     assert s["started_at"] <= s["finished_at"]
     assert "FATAL backend exiting: ConfigError: DATABASE_POOL_SIZE must be set" in shown["text"]
     assert "▶ ERROR upstream backend: connection refused" in shown["text"]
+    assert "backend 2.4.0: pool size from env" in shown["text"]  # git log of repo_path
 
 
 def test_apply_false_leaves_no_write(shown: dict[str, Any]) -> None:
