@@ -4,6 +4,7 @@ scheduler, kubelet), plus what scenarios declare about logs and metrics."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 import threading
 from dataclasses import dataclass
@@ -351,8 +352,6 @@ class Cluster:
 
 
 def _digest(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -251,7 +251,6 @@ SYSTEM_DEPLOYMENTS = [
 
 
 def _system(cluster: Cluster, *, now: float, node_names: list[str]) -> None:
-    created = now - parse_duration("30d")
     for d in SYSTEM_DEPLOYMENTS:
         deployment(d, now=now, cluster=cluster)
     control = node_names[0]
@@ -269,7 +268,6 @@ def _system(cluster: Cluster, *, now: float, node_names: list[str]) -> None:
                   "image": "registry.k8s.io/kube-proxy:v1.32.4", "container": "kube-proxy", "app": "kube-proxy",
                   "labels": {"k8s-app": "kube-proxy"}, "node": n, "age": "30d", "owner": "DaemonSet/kube-proxy",
                   "metrics": {"cpu": "1m", "memory": "20Mi"}}, now=now, cluster=cluster)
-    del created
 
 
 def build(name: str, *, cluster: Cluster) -> Cluster:

@@ -18,6 +18,7 @@ from .clock import go_duration, parse_iso
 from .cluster import PODS, Cluster
 from .logs import LogQuery
 from .resources import METRICS_GROUP, Resource
+from .selectors import SelectorError, parse_fields, parse_labels
 from .status import ApiError, bad_request, forbidden, unknown_path
 from .store import Gone, dumps, rkey
 
@@ -273,10 +274,10 @@ class Handler(BaseHTTPRequestHandler):
         elif query.get("timeout"):
             timeout = go_duration(query["timeout"])
         deadline = time.monotonic() + timeout
-        api.select(cluster, Target(t.res, t.namespace), {k: v for k, v in query.items() if k.endswith("Selector")})
-        from .selectors import parse_fields, parse_labels
-
-        by_label, by_field = parse_labels(query.get("labelSelector")), parse_fields(query.get("fieldSelector"))
+        try:
+            by_label, by_field = parse_labels(query.get("labelSelector")), parse_fields(query.get("fieldSelector"))
+        except SelectorError as e:
+            raise bad_request(str(e)) from e
         rv_param = query.get("resourceVersion", "")
         key = rkey(t.res)
         with cluster.store.lock:
@@ -431,10 +432,6 @@ class SimServer(ThreadingHTTPServer):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(str(tls[0]), str(tls[1]))
             self.socket = ctx.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-
-    def get_request(self):  # type: ignore[no-untyped-def]
-        conn, addr = super().get_request()
-        return conn, addr
 
     def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         if self._tls is not None:
