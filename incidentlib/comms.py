@@ -26,6 +26,8 @@ from .redact import redact_text
 from .severity import LEVELS, Severity
 
 __all__ = [
+    "NOTEBOOK_PARAMETERS",
+    "NOTEBOOK_CELL",
     "UPDATE_EVERY",
     "impact_text",
     "incident_title",
@@ -37,6 +39,18 @@ __all__ = [
     "show_notifications",
 ]
 
+# What a scenario notebook adds to its parameters cell, and as its last code cell (after severity and mitigations).
+NOTEBOOK_PARAMETERS = (
+    "commander = None  # incident commander named in the notifications\n"
+    "notify_webhook = None  # Slack-compatible incoming-webhook URL: post the status update there (never by default)"
+)
+NOTEBOOK_CELL = (
+    "from incidentlib.comms import show_notifications\n"
+    "\n"
+    "show_notifications(run, severity, incident_id=incident_id, commander=commander, notify_webhook=notify_webhook,\n"
+    '                   post="update");'
+)
+
 # How soon the next update is due, by severity (the runbook: SEV1 every 15 min, SEV2 every 30 min...).
 UPDATE_EVERY: dict[str, timedelta] = {
     "SEV1": timedelta(minutes=15), "SEV2": timedelta(minutes=30),
@@ -46,7 +60,7 @@ UPDATE_EVERY: dict[str, timedelta] = {
 # Figure names the notebooks use, and the aliases accepted for each.
 _FIGURES: dict[str, tuple[str, ...]] = {
     "pods_down": ("pods_down", "unhealthy_pods", "pods_not_ready"),
-    "pods_total": ("pods_total", "pods"),
+    "pods_total": ("pods_total", "pods_wanted", "desired_pods"),
     "error_rate": ("error_rate",),
     "p95_ms": ("p95_ms", "latency_p95_ms", "p95_latency_ms"),
     "blocked_sessions": ("blocked_sessions", "blocked", "lock_waits"),
