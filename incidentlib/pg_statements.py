@@ -28,6 +28,9 @@ __all__ = [
     "fetch_extension",
     "fetch_statements",
     "fetch_all",
+    "STATS_RESET_SQL",
+    "fetch_stats_reset",
+    "window_line",
     "statements_frame",
     "top_statements",
     "slow_queries_frame",
@@ -60,6 +63,11 @@ FROM {schema}.pg_stat_statements AS s
 LEFT JOIN pg_roles AS r ON r.oid = s.userid
 LEFT JOIN pg_database AS d ON d.oid = s.dbid
 WHERE left(s.query, 19) <> '/* incident-runbook'"""
+
+# When the statistics were last reset (extension 1.9+, PostgreSQL 14+): the figures cover the time since.
+# Source: PostgreSQL 15 docs, F.32.2 "The pg_stat_statements_info View".
+STATS_RESET_SQL = """/* incident-runbook: statements reset */
+SELECT stats_reset FROM {schema}.pg_stat_statements_info"""
 
 STATEMENT_COLUMNS = [
     "queryid", "query", "calls", "rows", "mean_ms", "total_ms", "stddev_ms", "min_ms", "max_ms", "plan_ms",
@@ -116,6 +124,34 @@ def fetch_all(conn: Any, *, server_version_num: int) -> list[dict[str, Any]]:
     """Check the extension, then read every entry; SourceUnavailable (with how to enable it) when missing."""
     ext = fetch_extension(conn)
     return fetch_statements(conn, server_version_num=server_version_num, schema=str(ext["schema"]))
+
+
+def fetch_stats_reset(conn: Any) -> Any:
+    """When pg_stat_statements was last reset (a datetime), or None when the extension is older than 1.9."""
+    from psycopg import sql
+
+    ext = fetch_extension(conn)
+    if tuple(int(x) for x in str(ext["version"]).split(".")[:2]) < (1, 9):
+        return None
+    rows = query(conn, sql.SQL(STATS_RESET_SQL).format(schema=sql.Identifier(str(ext["schema"]))),
+                 what="pg_stat_statements reset time")
+    return rows[0]["stats_reset"] if rows else None
+
+
+def window_line(stats_reset: Any, *, since: Any, now: Any = None) -> str:
+    """Say what period the statement figures cover, against the incident window (`since`, a timedelta)."""
+    from datetime import UTC, datetime
+
+    from .params import format_duration
+
+    now = now or datetime.now(UTC)
+    age = (now - stats_reset).total_seconds()
+    head = f"statement statistics accumulated since {stats_reset.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({format_duration(age)} ago)"
+    if age > since.total_seconds() * 2:
+        return (f"{head}: much longer than the incident window ({format_duration(since)}), so means and totals mix normal "
+                "load with the incident; for figures of the incident alone, note them, run "
+                "SELECT pg_stat_statements_reset(); and read them again in a few minutes")
+    return f"{head}: about the incident window ({format_duration(since)})"
 
 
 def _num(v: Any) -> float:

@@ -205,3 +205,13 @@ def test_keep_text_redacts_only_the_statements_anyone_will_see():
     assert texts[7] == "SELECT ? FROM t7" and texts[6] == "SELECT ? FROM t6"  # top 2 by mean
     assert texts[100] == "ALTER ROLE x PASSWORD ?"  # top by total
     assert all(pd.isna(texts[i]) for i in range(1, 6))
+
+
+def test_window_line_says_whether_the_statistics_cover_the_incident_window():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    old = pg_statements.window_line(now - timedelta(hours=3), since=timedelta(minutes=30), now=now)
+    assert old.startswith("statement statistics accumulated since 2026-11-27 07:00 UTC (3h ago): much longer than the incident window (30m)")
+    fresh = pg_statements.window_line(now - timedelta(minutes=20), since=timedelta(minutes=30), now=now)
+    assert fresh == "statement statistics accumulated since 2026-11-27 09:40 UTC (20m ago): about the incident window (30m)"

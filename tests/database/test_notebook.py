@@ -80,6 +80,7 @@ def test_a_staged_incident_is_found_explained_and_left_alone(pg_server, pg_dsn, 
     top = slow.sort_values("mean_ms", ascending=False).iloc[0]
     assert (top["query"], top["calls"]) == ("SELECT pg_sleep($1)", 3) and top["mean_ms"] >= 300
     assert {"query", "calls", "mean_ms", "total_ms", "rows"} <= set(slow.columns)
+    assert "statement statistics accumulated since " in printed and "about the incident window (30m)" in printed
 
     long_running = scraps["long_running"]
     row = long_running[long_running["pid"] == busy].iloc[0]

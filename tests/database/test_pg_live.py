@@ -230,3 +230,11 @@ def test_statements_of_other_roles_are_hidden_from_a_plain_role_and_counted(stag
     statements, hidden = pg_statements.statements_frame(rows)
     assert hidden > 0 and "SELECT pg_sleep($1)" not in set(statements["query"])
     assert statements["share_pct"].sum() < 100
+
+
+def test_the_reset_time_of_the_statement_statistics(pg_dsn, conn):
+    with psycopg.connect(pg_dsn, autocommit=True) as su:
+        su.execute("SELECT pg_stat_statements_reset()")
+        expected = su.execute("SELECT now()").fetchone()[0]
+    reset = pg_statements.fetch_stats_reset(conn)
+    assert abs((reset - expected).total_seconds()) < 5
