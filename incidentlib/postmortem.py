@@ -341,8 +341,14 @@ def timeline_frame(runs: list[EvidenceRun]) -> pd.DataFrame:
                               "idle in transaction"])
     df = df[~(dedupe & key.duplicated(keep="first"))]
     df["_order"] = df["kind"].map({k: i for i, k in enumerate(KINDS)})
-    df = df.sort_values(["time", "_order"], kind="stable").drop(columns="_order")
-    return df.reset_index(drop=True)
+    df = df.sort_values(["time", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    previous = None
+    for i in df.index[df["kind"] == "severity"]:  # a severity change says what it changed from
+        level = str(df.at[i, "what"]).rsplit(": ", 1)[-1]
+        if previous is not None and level != previous:
+            df.at[i, "what"] = f"{df.at[i, 'what']} (from {previous})"
+        previous = level
+    return df
 
 
 def incident_window(timeline: pd.DataFrame, *, before: timedelta = timedelta(minutes=10)) -> pd.DataFrame:

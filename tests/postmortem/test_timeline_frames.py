@@ -56,7 +56,7 @@ def test_timeline_merges_runs_once_each_in_time_order() -> None:
     assert mitigation["time"].iloc[0] == pd.Timestamp("2026-11-27T09:31:00Z")
     recovery = tl[tl["kind"] == "recovery"]
     assert recovery["what"].tolist() == ["outage: back to SEV4 after SEV1"]
-    assert tl[tl["kind"] == "severity"]["what"].tolist() == ["outage: SEV1", "outage: SEV4"]
+    assert tl[tl["kind"] == "severity"]["what"].tolist() == ["outage: SEV1", "outage: SEV4 (from SEV1)"]
 
 
 def test_first_failure_without_events_falls_back_to_creation_and_says_so() -> None:
