@@ -732,8 +732,15 @@ def correlate(rollouts: pd.DataFrame, pods: pd.DataFrame, *, deployment: str,
             if not pd.isna(prev["created"]) and not pd.isna(cur_row["created"]) else None
         ran_txt = f" ran {_long_duration(ran)}" if ran is not None else " ran before it"
         prev_pods = mine[mine["name"].str.startswith(str(prev["replicaset"]) + "-")] if len(mine) else mine
-        restarts_txt = " without restarts" if prev_pods.empty or int(prev_pods["restarts"].sum()) == 0 else \
-            f" with {int(prev_pods['restarts'].sum())} restarts"
+        if len(prev_pods):
+            n = int(prev_pods["restarts"].sum())
+            restarts_txt = " without restarts" if n == 0 else f" with {n} restarts"
+        else:  # its pods are gone: only warning events can still tell
+            warned = 0
+            if events is not None and len(events):
+                old_pods = events["object"].str.startswith(f"pod/{prev['replicaset']}-")
+                warned = int(events[(events["type"] == "Warning") & old_pods]["count"].sum())
+            restarts_txt = " with no restarts on record" if warned == 0 else f" with {warned} warning events on record"
         sentence += f"; revision {int(prev['revision'])}{ran_txt}{restarts_txt}: roll back"
         result.update(previous=int(prev["revision"]), previous_image=prev["images"])
     result["sentence"] = sentence

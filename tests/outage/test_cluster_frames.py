@@ -125,7 +125,7 @@ def test_correlation_sentence_names_revision_and_rollback() -> None:
     first = pd.Timestamp(at(2)).strftime("%H:%M")
     assert c["sentence"] == (
         f"revision 3 (image registry.example.com/backend:2.4.0) rolled out at {rolled}; every pod of it has "
-        f"crash-looped since {first} with exit code 1; revision 2 ran 3 days without restarts: roll back")
+        f"crash-looped since {first} with exit code 1; revision 2 ran 3 days with no restarts on record: roll back")
 
 
 def test_no_correlation_when_current_revision_is_healthy() -> None:
@@ -179,3 +179,15 @@ def test_correlation_first_failure_from_warning_events() -> None:
     c = cl.correlate(cl.rollouts_frame(DEPLOYMENT, REPLICASETS), pods, deployment="backend", events=events, now=NOW)
     assert c["first_failure"] == pd.Timestamp(at(8))  # the first BackOff, before the last restarts
     assert f"crash-looped since {pd.Timestamp(at(8)).strftime('%H:%M')}" in c["sentence"]
+
+
+def test_correlation_counts_restarts_of_the_previous_revision_pods() -> None:
+    import copy
+
+    old = copy.deepcopy(PODS[3])
+    old["metadata"].update(name="backend-bbb222-old", labels={"app": "backend", "pod-template-hash": "bbb222"},
+                           ownerReferences=[{"kind": "ReplicaSet", "name": "backend-bbb222", "controller": True}])
+    pods = cl.pods_frame(PODS + [old], now=NOW, replicasets=REPLICASETS)
+    c = cl.correlate(cl.rollouts_frame(DEPLOYMENT, REPLICASETS), pods, deployment="backend", now=NOW)
+    assert c["sentence"].endswith("revision 2 ran 3 days without restarts: roll back")
+    assert c["failing_pods"] == 3 and c["pods"] == 3  # the old pod is not counted as revision 3's
