@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from . import cluster as k8s
+from .errors import KubeAPIError
 from .podstatus import parse_time
 from .redact import redact_text
 
@@ -32,7 +33,7 @@ __all__ = [
     "plot_errors",
 ]
 
-ERROR_COLUMNS = ["pod", "container", "lines", "error_lines", "minutes", "errors_per_min"]
+ERROR_COLUMNS = ["pod", "container", "lines", "error_lines", "minutes", "errors_per_min", "read_error"]
 _TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (.*)$")
 _NORMALIZERS = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
@@ -53,6 +54,7 @@ class PodLog:
     container: str
     text: str
     minutes: float
+    read_error: str | None = None
 
 
 def deployment_selector(deployment: Mapping[str, Any]) -> str:
@@ -74,11 +76,16 @@ def fetch_logs(cluster: Any, namespace: str, deployment: str, *, since: timedelt
         started = parse_time((p.get("status") or {}).get("startTime")) or now - since
         minutes = min(since_s, max((now - started).total_seconds(), 1.0)) / 60
         for c in (p.get("spec") or {}).get("containers") or []:
-            text = cluster.get_text(
-                f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
-                query={"container": c["name"], "sinceSeconds": since_s, "timestamps": True,
-                       "limitBytes": limit_bytes}, timeout=timeout)
-            out.append(PodLog(p["metadata"]["name"], c["name"], text, minutes))
+            try:
+                text, error = cluster.get_text(
+                    f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
+                    query={"container": c["name"], "sinceSeconds": since_s, "timestamps": True,
+                           "limitBytes": limit_bytes}, timeout=timeout), None
+            except KubeAPIError as e:
+                if e.status not in (400, 404):  # 400: container waiting or gone; other pods still count
+                    raise
+                text, error = "", str(e)
+            out.append(PodLog(p["metadata"]["name"], c["name"], text, minutes, error))
     return out
 
 
@@ -115,7 +122,8 @@ def error_counts(logs: Iterable[PodLog]) -> pd.DataFrame:
         errors = sum(1 for ln in lines if _is_error(split_timestamp(ln)[1]))
         rows.append({"pod": log.pod, "container": log.container, "lines": len(lines), "error_lines": errors,
                      "minutes": round(log.minutes, 3),
-                     "errors_per_min": errors / log.minutes if log.minutes > 0 else math.nan})
+                     "errors_per_min": errors / log.minutes if log.minutes > 0 and log.read_error is None else math.nan,
+                     "read_error": None if log.read_error is None else redact_text(log.read_error)})
     df = pd.DataFrame(rows, columns=ERROR_COLUMNS).astype({"lines": "int64", "error_lines": "int64"})
     return df.sort_values("error_lines", ascending=False, kind="stable").reset_index(drop=True)
 

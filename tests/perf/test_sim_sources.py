@@ -108,3 +108,12 @@ def test_mitigations_show_first_and_apply_only_when_asked(sim_cluster) -> None:
     rec = perf_actions.rollout_restart(cluster, "production", "backend", apply=True)
     dep = cluster.get_json("/apis/apps/v1/namespaces/production/deployments/backend")
     assert dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == rec["after"].split("=", 1)[1]
+
+
+def test_pods_whose_logs_cannot_be_read_are_rows_with_the_reason(pressure) -> None:
+    sim, cluster = pressure
+    logs = logscan.fetch_logs(cluster, "production", "report-generator", since=timedelta(minutes=5))
+    counts = logscan.error_counts(logs)
+    assert len(counts) == 2 and counts["pod"].str.startswith("report-generator-").all()
+    assert counts["read_error"].str.contains("answered 400").all(), counts["read_error"].tolist()
+    assert counts["errors_per_min"].isna().all() and (counts["lines"] == 0).all()
