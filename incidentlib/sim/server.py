@@ -256,11 +256,19 @@ class SimServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), Handler)
         self.cluster = cluster
         self.verbose = verbose
+        self.stopping = threading.Event()  # ends open watches and log follows
         self._tls = tls
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(str(tls[0]), str(tls[1]))
             self.socket = ctx.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def shutdown(self) -> None:
+        """Stop accepting requests and end the streams still open."""
+        self.stopping.set()
+        with self.cluster.store.changed:
+            self.cluster.store.changed.notify_all()
+        super().shutdown()
 
     def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         if self._tls is not None:

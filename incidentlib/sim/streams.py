@@ -4,6 +4,9 @@ the kubelet summary through the node proxy."""
 
 from __future__ import annotations
 
+import select
+import socket
+import ssl
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
@@ -34,6 +37,18 @@ class StreamsMixin(BaseHTTPRequestHandler):
 
     def _send_json(self, code: int, obj: object) -> None:
         raise NotImplementedError
+
+    def _stream_over(self) -> bool:
+        """True once the server stops or the client hung up (a plain socket reads EOF)."""
+        if self.server.stopping.is_set():
+            return True
+        try:
+            ready, _, _ = select.select([self.connection], [], [], 0)
+            if ready and not isinstance(self.connection, ssl.SSLSocket):
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+        return False
 
     def _wants_table(self) -> bool:
         return "as=Table" in (self.headers.get("Accept") or "")
@@ -81,7 +96,7 @@ class StreamsMixin(BaseHTTPRequestHandler):
         for item in initial:
             self._chunk(self._watch_event(t, "ADDED", item.obj, item.raw, include, table))
         last_bookmark = time.monotonic()
-        while True:
+        while not self._stream_over():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -142,7 +157,7 @@ class StreamsMixin(BaseHTTPRequestHandler):
             self._chunk(first)
         seen = cluster.now()
         end = time.monotonic() + 600
-        while time.monotonic() < end:
+        while time.monotonic() < end and not self._stream_over():
             time.sleep(0.25)
             now = cluster.now()
             later = LogQuery(since_time=seen + 1e-6, timestamps=q.timestamps)
