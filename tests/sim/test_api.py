@@ -326,3 +326,20 @@ def test_status_patch_replaces_container_statuses_and_taints_block_scheduling(si
     handle.advance(5)
     _, scratch = call(handle, "GET", "/api/v1/namespaces/production/pods/scratch")
     assert scratch["spec"]["nodeName"] == "node-1"
+
+
+def test_stop_ends_open_watches(tmp_path):
+    import threading
+
+    with running_sim("healthy", workdir=tmp_path) as handle:
+        u = urllib.parse.urlsplit(handle.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        conn.request("GET", "/api/v1/namespaces/production/pods?watch=true")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        first = resp.readline()
+        assert json.loads(first)["type"] == "ADDED"
+        done = threading.Event()
+        threading.Thread(target=lambda: (resp.read(), done.set()), daemon=True).start()
+    assert done.wait(5), "the watch kept streaming after stop()"
+    conn.close()
