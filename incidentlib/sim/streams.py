@@ -135,6 +135,8 @@ class StreamsMixin(BaseHTTPRequestHandler):
             raise bad_request(f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]")
         if container not in names:
             raise bad_request(f"container {container} is not valid for pod {t.name}")
+        if not pod["spec"].get("nodeName"):
+            raise bad_request(f"pod {t.name} does not have a host assigned")
         q = _log_query(query)
         previous = parse_bool(query.get("previous"))
         body = cluster.pod_logs(pod, container, q, previous=previous)
