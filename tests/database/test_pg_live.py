@@ -238,3 +238,19 @@ def test_the_reset_time_of_the_statement_statistics(pg_dsn, conn):
         expected = su.execute("SELECT now()").fetchone()[0]
     reset = pg_statements.fetch_stats_reset(conn)
     assert abs((reset - expected).total_seconds()) < 5
+
+
+def test_one_statement_run_in_two_databases_is_one_row_with_both(pg_server, conn):
+    marker = f"merge_check_{os.getpid()}"
+    for db, times in (("app", 2), ("postgres", 3)):
+        with psycopg.connect(pg_server.superuser_dsn_for(db), autocommit=True) as c:
+            for _ in range(times):
+                c.execute(f"SELECT count(*) AS {marker} FROM pg_class WHERE relname = %s", (marker,))
+    rows = pg_statements.fetch_all(conn, server_version_num=_version(conn))
+    raw = [r for r in rows if marker in (r["query"] or "")]
+    assert sorted(r["database"] for r in raw) == ["app", "postgres"]
+    statements, _ = pg_statements.statements_frame(rows)
+    [row] = statements[statements["query"].str.contains(marker, na=False)].to_dict("records")
+    assert (row["calls"], row["databases"]) == (5, "app, postgres")
+    assert row["total_ms"] == pytest.approx(sum(r["total_ms"] for r in raw), abs=1e-2)
+    assert row["query"] == f"SELECT count(*) AS {marker} FROM pg_class WHERE relname = $1"
