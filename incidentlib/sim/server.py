@@ -23,6 +23,7 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4-sim", "gitCommit"
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.8",
            "compiler": "gc", "platform": "linux/amd64"}
 JSON = "application/json"
+REQUEST_LOG_MAX = 100_000
 
 
 class Handler(StreamsMixin):
@@ -68,6 +69,8 @@ class Handler(StreamsMixin):
             with cluster.requests_lock:
                 cluster.requests.append({"method": method, "path": path, "query": split.query,
                                          "content_type": self.headers.get("Content-Type")})
+                if len(cluster.requests) > REQUEST_LOG_MAX:
+                    del cluster.requests[: REQUEST_LOG_MAX // 2]  # a long-running demo keeps the recent half
         try:
             if path.startswith("/_sim/"):
                 self._staging(method, path, body)
