@@ -34,6 +34,7 @@ __all__ = [
     "pod_usage_frame",
     "node_usage_frame",
     "memory_trend",
+    "trend_note",
     "leak_suspects",
     "oom_kills",
     "pressure_nodes",
@@ -213,6 +214,18 @@ def memory_trend(samples: Iterable[tuple[datetime, Iterable[Mapping[str, Any]]]]
         return df.astype({"sample": "int64", "memory_bytes": "float64", "cpu_m": "float64"})
     df["time"] = pd.to_datetime(df["time"], utc=True)
     return df.drop_duplicates(["namespace", "pod", "time"]).reset_index(drop=True)
+
+
+def trend_note(trend: pd.DataFrame, *, samples: int, min_samples: int = 3) -> str | None:
+    """A line to print when the samples held too few distinct measurements to judge a leak (metrics-server
+    refreshes every ~15 s: samples taken closer together repeat the same figure)."""
+    if trend.empty:
+        return None
+    distinct = int(trend.groupby(["namespace", "pod"])["time"].nunique().max())
+    if distinct >= min_samples:
+        return None
+    return (f"only {distinct} distinct measurement(s) in {samples} sample(s): leak detection needs {min_samples}; "
+            "the metrics API refreshes about every 15 s, so raise sample_interval_s (e.g. 20) or samples")
 
 
 def leak_suspects(trend: pd.DataFrame, top_pods: pd.DataFrame | None = None, *,

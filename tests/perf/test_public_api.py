@@ -25,7 +25,7 @@ PUBLIC = {
         "POD_USAGE_COLUMNS", "TREND_COLUMNS", "disk_frame", "fetch_disk", "findings", "leak_suspects",
         "memory_trend", "near_limit", "node_usage_frame", "oom_kills", "pending_pods", "plot_memory",
         "pod_usage_frame", "pressure_nodes", "quantity", "sample_pods", "top_nodes_view", "top_pods_view",
-        "total_restarts",
+        "total_restarts", "trend_note",
     ],
     "logscan": [
         "ERROR_COLUMNS", "PodLog", "deployment_selector", "error_counts", "errors_per_minute", "fetch_logs",

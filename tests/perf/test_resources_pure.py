@@ -62,6 +62,7 @@ def test_leak_suspect_needs_steady_growth() -> None:
     assert list(trend.columns) == r.TREND_COLUMNS and len(trend) == 12
     top = r.pod_usage_frame(samples[-1][1], [_pod("leaky"), _pod("flat"), _pod("wobbly")])
     leaks = r.leak_suspects(trend, top)
+    assert r.trend_note(trend, samples=4) is None
     assert leaks["pod"].tolist() == ["leaky"]
     row = leaks.iloc[0]
     assert row["growth_bytes_per_min"] == pytest.approx(10 * 2**20)  # 15 Mi over 1.5 min
@@ -74,6 +75,7 @@ def test_repeated_metrics_timestamp_is_one_measurement() -> None:
     trend = r.memory_trend([(t0 + timedelta(seconds=i), [_pm("p", f"{100 + i}Mi", ts=same)]) for i in range(3)])
     assert len(trend) == 1
     assert r.leak_suspects(trend).empty
+    assert r.trend_note(trend, samples=3).startswith("only 1 distinct measurement(s) in 3 sample(s)")
 
 
 def test_oom_kills_and_pending_and_pressure() -> None:
