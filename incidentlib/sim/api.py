@@ -260,6 +260,17 @@ def delete(cluster: Cluster, t: Target) -> dict:
     return answer
 
 
+def delete_collection(cluster: Cluster, t: Target, query: dict[str, str]) -> dict:
+    """DELETE on a collection: remove what the selectors select; answer the list of deleted objects."""
+    items = []
+    with cluster.store.lock:
+        for entry in select(cluster, t, query):
+            meta = entry.obj["metadata"]
+            items.append(delete(cluster, Target(t.res, meta.get("namespace") or None, meta["name"])))
+    return {"kind": t.res.list_kind_name, "apiVersion": t.res.api_version,
+            "metadata": {"resourceVersion": str(cluster.store.rv)}, "items": items}
+
+
 def _collect_garbage(cluster: Cluster, owner_uid: str) -> None:
     for key in ("apps/replicasets", "/pods"):
         for e in cluster.store.entries(key):

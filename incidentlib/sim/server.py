@@ -180,6 +180,8 @@ class Handler(StreamsMixin):
             return self._send_json(200, api.patch(cluster, target, body, self.headers.get("Content-Type") or ""))
         if method == "DELETE" and target.name:
             return self._send_json(200, api.delete(cluster, target))
+        if method == "DELETE" and target.sub is None:
+            return self._send_json(200, api.delete_collection(cluster, target, query))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target | None:

@@ -343,3 +343,15 @@ def test_stop_ends_open_watches(tmp_path):
         threading.Thread(target=lambda: (resp.read(), done.set()), daemon=True).start()
     assert done.wait(5), "the watch kept streaming after stop()"
     conn.close()
+
+
+def test_delete_collection_by_label(sim_cluster):
+    handle = sim_cluster("bad-rollout")
+    v1, _ = apis(handle)
+    before = {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=backend").items}
+    code, body = call(handle, "DELETE", "/api/v1/namespaces/production/pods?labelSelector=app%3Dbackend")
+    assert code == 200 and body["kind"] == "PodList"
+    assert {p["metadata"]["name"] for p in body["items"]} == before
+    after = {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=backend").items}
+    assert len(after) == 3 and not after & before  # the ReplicaSet made new ones
+    assert {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=frontend").items}
