@@ -32,6 +32,27 @@ def outside_references(page: str, allowed: tuple[str, ...] = ()) -> list[str]:
     return sorted({u for u in HTTP_REF.findall(page) if not u.startswith(allowed)})
 
 
+FETCHING = re.compile(
+    r"""(?:\b(?:src|href|srcset|action|data|poster)\s*=\s*["']?|url\(\s*["']?|@import\s+["']|import\s*\(\s*["'])(https?:)?//""",
+    re.I,
+)
+
+
+def fetching_references(page: str) -> list[str]:
+    """URLs in positions a browser follows or loads (src, href, url(), @import, import()), with their context."""
+    return [page[max(0, m.start() - 40): m.end() + 60] for m in FETCHING.finditer(page)]
+
+
+def text_urls_of_notebook(nb_path: Path, parameters: dict) -> tuple[str, ...]:
+    """URLs a notebook's own text carries (cell sources: markdown words, examples in comments) and its
+    parameters: shown as text, never loaded."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells) + "\n" + "\n".join(str(v) for v in parameters.values())
+    return tuple(sorted(set(HTTP_REF.findall(text))))
+
+
 def chromium_args(binary: str, profile: str) -> list[str]:
     """Headless chromium with the network off (no proxy that works, no name that resolves)."""
     return [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -26,6 +26,7 @@ from incidentlib.evidence import (
 from .conftest import FIXTURES
 from .helpers import (
     archived_files,
+    fetching_references,
     find_canaries,
     loaded_images,
     outside_references,
@@ -161,7 +162,7 @@ def test_html_has_no_outside_reference_and_embeds_its_images(archive):
         # the unreachable fixture's kubeconfig points at http://127.0.0.1:9 and its errors say so: that is
         # the run's own target, not a resource the page loads
         assert outside_references(page, allowed=("http://127.",)) == [], entry["run_id"]
-        assert "<script src" not in page and "cdnjs" not in page
+        assert "<script src" not in page and "cdnjs" not in page and fetching_references(page) == []
     ok_page = (archive["dir"] / archive["entry"]["ok"]["files"][1]["path"]).read_text()
     assert ok_page.count('src="data:image/png;base64,') == 1
 

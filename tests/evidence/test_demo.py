@@ -1,0 +1,144 @@
+"""`runbook demo`: one command, every scenario under one incident, evidence printed, nothing left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from incidentlib.evidence import load_manifest, verify
+
+from .conftest import SCENARIO_NOTEBOOKS
+from .helpers import (
+    archived_files,
+    fetching_references,
+    find_canaries,
+    loaded_images,
+    outside_references,
+    text_urls_of_notebook,
+)
+
+pytestmark = [pytest.mark.sim, pytest.mark.pg, pytest.mark.notebook, pytest.mark.slow]
+
+RUNBOOK = str(Path(sys.executable).with_name("runbook"))
+SIM_CANARIES = ["sim-canary-token-7f3a9c2e1b4d", "sim-canary-pass-5d8e2a", "sandbox-superuser-pw"]
+
+
+def _leftovers(marker: str) -> list[str]:
+    """Processes started by the demo still alive: kernels carry its marker variable, postgres its data dir."""
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if "runbook-demo-" in cmd or (p.pid != os.getpid() and p.environ().get("RUNBOOK_TEST_MARK") == marker):
+                found.append(f"{p.pid} {cmd[:120]}")
+        except psutil.Error:
+            continue
+    return found
+
+
+def _cmdlines(proc: psutil.Process) -> list[str]:
+    out = []
+    for child in proc.children(recursive=True):
+        try:
+            out.append(" ".join(child.cmdline()))
+        except psutil.Error:  # exited meanwhile
+            continue
+    return out
+
+
+def _demo(*argv: str, marker: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([RUNBOOK, "demo", "--notebooks", str(SCENARIO_NOTEBOOKS), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if not any(SCENARIO_NOTEBOOKS.glob("*.ipynb")):
+        pytest.skip("no scenario notebooks in notebooks/ yet")
+    outputs = tmp_path_factory.mktemp("demo-outputs")
+    marker = uuid.uuid4().hex
+    t0 = time.perf_counter()
+    proc = _demo("--outputs", str(outputs), marker=marker)
+    out, err = proc.communicate(timeout=600)
+    return {"code": proc.returncode, "out": out, "err": err, "outputs": outputs, "marker": marker,
+            "seconds": time.perf_counter() - t0}
+
+
+def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
+    assert demo_run["code"] == 0, demo_run["out"][-3000:] + demo_run["err"][-3000:]
+    out = demo_run["out"]
+    incident = re.search(r"^incident: (\S+)$", out, re.M).group(1)
+    incident_dir = demo_run["outputs"] / incident
+    manifest = load_manifest(incident_dir)
+    scenarios = sorted(p.stem for p in SCENARIO_NOTEBOOKS.glob("*.ipynb") if p.stem != "postmortem")
+    assert sorted(r["scenario"] for r in manifest["runs"]) == scenarios
+    assert all(r["status"] == "ok" for r in manifest["runs"])
+    assert all(r["kubernetes"] == {"context": "sim", "server_version": r["kubernetes"]["server_version"]}
+               and r["kubernetes"]["server_version"].startswith("v1.") for r in manifest["runs"])
+    assert {r["postgres"]["server_version"].split(".")[0] for r in manifest["runs"]} == {"15"}
+    for r in manifest["runs"]:
+        assert f"html: {incident_dir / r['files'][1]['path']}" in out
+    assert f"evidence: {incident_dir}" in out and "verify OK" in out
+    assert verify(incident_dir).ok
+    files = archived_files(incident_dir)
+    assert find_canaries(files, SIM_CANARIES) == []
+    size = sum(f.stat().st_size for f in files)
+    print(f"runbook demo: {demo_run['seconds']:.1f} s, evidence {size / 1e6:.2f} MB in {len(files)} files",
+          file=sys.stderr)
+
+
+def test_demo_leaves_no_process_behind(demo_run):
+    assert demo_run["code"] == 0
+    assert _leftovers(demo_run["marker"]) == []
+
+
+def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
+    incident = re.search(r"^incident: (\S+)$", demo_run["out"], re.M).group(1)
+    charted = 0
+    for run in load_manifest(demo_run["outputs"] / incident)["runs"]:
+        html = demo_run["outputs"] / incident / run["files"][1]["path"]
+        page = html.read_text()
+        assert fetching_references(page) == [], run["scenario"]  # nothing the browser would load or follow
+        # any other URL is text the notebook itself carries (an example in a comment) or a parameter's value
+        allowed = ("http://127.0.0.1:", *text_urls_of_notebook(html.with_suffix(".ipynb"), run["parameters"]))
+        assert outside_references(page, allowed) == [], run["scenario"]
+        charts = html.with_suffix(".ipynb").read_text().count('"image/png"')
+        total, decoded = loaded_images(chromium, html, tmp_path)
+        assert (total, decoded) == (charts, charts), f"{run['scenario']}: {decoded} of {total} images decoded, {charts} charts"
+        charted += charts
+    assert charted >= 3  # the scenario notebooks draw charts, and every one of them shows
+
+
+def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path):
+    if not any(SCENARIO_NOTEBOOKS.glob("*.ipynb")):
+        pytest.skip("no scenario notebooks in notebooks/ yet")
+    marker = uuid.uuid4().hex
+    proc = _demo("--outputs", str(tmp_path), marker=marker)
+    me = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until a notebook's kernel is running
+        if any("ipykernel" in cmd for cmd in _cmdlines(me)):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the demo never started a kernel")
+    assert _leftovers(marker), "nothing to stop?"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: shutting the demo environment down" in err
+    deadline = time.monotonic() + 10
+    while _leftovers(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _leftovers(marker) == []
