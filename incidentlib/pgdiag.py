@@ -48,6 +48,7 @@ LAG_S = 60.0
 SLOT_BYTES = 1 << 30
 
 Finding = dict[str, Any]
+UNREACHABLE = "database unreachable"
 
 
 def read(run: Any, name: str, fetch: Callable[..., Any], conn: Any, *args: Any,
@@ -114,7 +115,7 @@ def unreachable_findings(*, reachable: bool, target: str, error: str | None) -> 
     """The SEV1 finding of a database that cannot be reached."""
     if reachable:
         return []
-    return [_finding("SEV1", f"database unreachable: {target}", error or "the connection failed",
+    return [_finding("SEV1", f"{UNREACHABLE}: {target}", error or "the connection failed",
                      f"check the database pods and their logs (section above), then `pg_isready` against {target}; "
                      "a refused password or a missing database is a configuration problem, not an outage")]
 
@@ -259,6 +260,7 @@ def pod_findings(pods: Any) -> list[Finding]:
 
 def database_severity(*, reachable: bool | None, findings: list[Finding], target: str = "the database") -> Severity:
     """The runbook's matrix over what was measured: unreachable SEV1, core blocked SEV2, slow SEV3."""
+    findings = [f for f in findings if not str(f["title"]).startswith(UNREACHABLE)]  # that one is `reachable`
     levels = {f["severity"] for f in findings}
     titles = {lvl: "; ".join(f["title"] for f in findings if f["severity"] == lvl) for lvl in levels}
     return assess(

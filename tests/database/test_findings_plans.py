@@ -93,7 +93,9 @@ def test_space_and_replication_findings():
 
 def test_severity_follows_the_matrix():
     assert pgdiag.database_severity(reachable=False, findings=[], target="host=db").level == "SEV1"
-    assert "host=db is unreachable" in pgdiag.database_severity(reachable=False, findings=[], target="host=db").reason
+    down = pgdiag.database_severity(reachable=False, target="host=db",
+                                    findings=pgdiag.unreachable_findings(reachable=False, target="host=db", error="refused"))
+    assert (down.level, down.reason) == ("SEV1", "host=db is unreachable (rule: database unreachable = outage, SEV1)")
     blocked = [{"severity": "SEV2", "title": "pid 101 blocks 2 sessions"}]
     sev = pgdiag.database_severity(reachable=True, findings=blocked)
     assert (sev.level, sev.rule) == ("SEV2", "major-degradation") and "pid 101 blocks 2 sessions" in sev.reason

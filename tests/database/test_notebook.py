@@ -127,7 +127,7 @@ def test_database_down_is_sev1_with_the_pods_shown_and_the_restart_done(sim_clus
     sim = sim_cluster("database")
     dsn = f"host=127.0.0.1 port={_free_port()} dbname=app user=postgres password=down-pw-9"
     scraps, text, printed = execute(tmp_path, dsn=dsn, kubeconfig=str(sim.kubeconfig), mitigation="restart", apply=True)
-    assert scraps["severity"]["level"] == "SEV1"
+    assert scraps["severity"]["level"] == "SEV1" and "(rule: database unreachable = outage, SEV1)" in scraps["severity"]["reason"]
     connect = _source(scraps, "postgres: connect")
     assert connect["status"] == "failed" and "cannot connect to PostgreSQL at host=127.0.0.1" in connect["error"]
     assert _source(scraps, "postgres: sessions")["status"] == "skipped"
