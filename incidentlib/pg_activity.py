@@ -68,7 +68,8 @@ ACTIVITY_COLUMNS = [
 ]
 
 # The columns a person reads first (the scraps keep every column).
-ACTIVITY_VIEW = ["pid", "user", "application", "client", "state", "query_s", "xact_s", "wait_event_type", "wait_event", "query"]
+ACTIVITY_VIEW = ["pid", "user", "application", "client", "backend_type", "state", "query_s", "xact_s", "wait_event_type",
+                 "wait_event", "query"]
 IDLE_IN_TX_VIEW = ["pid", "user", "application", "client", "state", "idle_s", "xact_s", "query"]
 
 IDLE_IN_TX_COLUMNS = ["pid", "database", "user", "application", "client", "state", "idle_s", "xact_s",

@@ -115,6 +115,9 @@ def counts_overview(connections: Any) -> Any:
     parts = []
     for key in ("state", "database", "user", "application", "client"):
         part = counts_by(connections, key).rename(columns={key: "value"})
+        if key == "state":  # the runbook's four states always show, zero included
+            missing = [s for s in STATES[:4] if s not in set(part["value"])]
+            part = pd.concat([part, pd.DataFrame({"value": missing, "count": [0] * len(missing)})], ignore_index=True)
         part.insert(0, "dimension", key)
         parts.append(part)
     out = pd.concat(parts, ignore_index=True) if len(connections) else pd.DataFrame(columns=["dimension", "value", "count"])

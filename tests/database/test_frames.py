@@ -79,6 +79,9 @@ def test_connections_group_by_state_and_origin_and_count_hidden_sessions():
     overview = pg_connections.counts_overview(con)
     assert set(overview["dimension"]) == {"state", "database", "user", "application", "client"}
     assert overview.groupby("dimension")["count"].sum().unique().tolist() == [5]
+    states = overview[overview["dimension"] == "state"].set_index("value")["count"].to_dict()
+    assert states == {"active": 2, "idle": 1, "idle in transaction": 1, pg_connections.HIDDEN_STATE: 1,
+                      "idle in transaction (aborted)": 0}
 
 
 # ------------------------------------------------------------------------------------------- statements
