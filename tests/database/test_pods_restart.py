@@ -54,3 +54,26 @@ def test_restart_is_planned_shown_and_only_done_with_apply(cluster):
 def test_a_missing_workload_says_which_parameter_to_set(cluster):
     with pytest.raises(KubeAPIError, match="no Deployment or StatefulSet 'pg-main' in namespace 'production'.*set the `deployment` parameter"):
         pg_actions.plan_restart(cluster, namespace="production", name="pg-main")
+
+
+def test_no_cluster_at_all_is_skipped_and_a_bad_kubeconfig_is_a_failure(tmp_path, monkeypatch):
+    from incidentlib import pgdiag
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    run = Run("database", quiet=True)
+    assert pgdiag.connect_cluster(run, kubeconfig=None, context=None) is None
+    assert (run.sources[-1].status, run.sources[-1].error) == (
+        "skipped", "no cluster configured (no kubeconfig parameter, no $KUBECONFIG, no ~/.kube/config)")
+    assert pgdiag.connect_cluster(run, kubeconfig=str(tmp_path / "missing.yaml"), context=None) is None
+    assert run.sources[-1].status == "failed" and "cannot be read: no such file" in run.sources[-1].error
+
+
+def test_an_unknown_context_names_the_ones_that_exist(sim_cluster):
+    from incidentlib import pgdiag
+
+    sim = sim_cluster("database")
+    run = Run("database", quiet=True)
+    assert pgdiag.connect_cluster(run, kubeconfig=str(sim.kubeconfig), context="prod-eu") is None
+    assert "context 'prod-eu' is not in kubeconfig" in run.sources[-1].error and "sim" in run.sources[-1].error
