@@ -159,7 +159,10 @@ def _rollout_events(run: EvidenceRun) -> list[dict[str, Any] | None]:
     default = (run.entry.get("parameters") or {}).get("deployment") or "deployment"
     out = []
     for _, r in df.iterrows():
-        dep = r.get("deployment") if "deployment" in df and isinstance(r.get("deployment"), str) else default
+        dep = r.get("deployment") if "deployment" in df and isinstance(r.get("deployment"), str) else None
+        if dep is None and isinstance(r.get("replicaset"), str) and "-" in r["replicaset"]:
+            dep = r["replicaset"].rsplit("-", 1)[0]  # <deployment>-<pod-template-hash>
+        dep = dep or default
         out.append(_event(r["created"], "rollout", f"{dep} revision {int(r['revision'])} rolled out ({r.get('images', '')})",
                           run, str(r.get("change_cause") or "")))
     return out
@@ -336,9 +339,9 @@ def timeline_frame(runs: list[EvidenceRun]) -> pd.DataFrame:
     df["time"] = pd.to_datetime(df["time"], utc=True)
     df["approximate"] = df["approximate"].astype(bool)
     # the same fact seen by several runs (triage and outage both read the rollouts) appears once: the first
-    key = df["kind"] + "|" + df["what"].str.replace(r"^\w+: ", "", regex=True)
-    dedupe = df["kind"].isin(["rollout", "first failure", "warning event", "blocker", "lock wait", "long query",
-                              "idle in transaction"])
+    key = df["kind"] + "|" + df["what"]
+    dedupe = df["kind"].isin(["rollout", "first failure", "restart", "warning event", "blocker", "lock wait",
+                              "long query", "idle in transaction"])
     df = df[~(dedupe & key.duplicated(keep="first"))]
     df["_order"] = df["kind"].map({k: i for i, k in enumerate(KINDS)})
     df = df.sort_values(["time", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)

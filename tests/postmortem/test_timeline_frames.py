@@ -135,3 +135,13 @@ def test_a_first_revision_is_a_creation_not_a_suspect_change() -> None:
     first_only = ROLLOUTS.iloc[[0]].assign(revision=1, created=pd.Timestamp("2026-11-27T09:02Z"))
     r = run("r1", "outage", "2026-11-27T09:30:00Z", "2026-11-27T09:30:20Z", rollouts=first_only, pods=PODS, events=EVENTS)
     assert pm.hypotheses(pm.timeline_frame([r])) == []
+
+
+def test_rollouts_without_a_deployment_column_are_named_from_their_replicaset() -> None:
+    named = ROLLOUTS.assign(replicaset=["backend-8gr8h7m67q", "backend-p485vztq2l"])
+    a = run("r1", "outage", "2026-11-27T09:30:00Z", "2026-11-27T09:30:20Z", rollouts=named)
+    a.entry["parameters"] = {}
+    b = run("r2", "triage", "2026-11-27T09:31:00Z", "2026-11-27T09:31:20Z", rollouts=ROLLOUTS.assign(deployment="backend"))
+    tl = pm.timeline_frame([a, b])
+    assert tl[tl["kind"] == "rollout"]["what"].tolist() == ["backend revision 2 rolled out (backend:2.3.1)",
+                                                           "backend revision 3 rolled out (backend:2.4.0)"]
