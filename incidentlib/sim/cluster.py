@@ -140,7 +140,12 @@ class Cluster:
                    and not any(tol.get("operator") == "Exists" and tol.get("key") in (None, t["key"])
                                or tol.get("key") == t["key"] and tol.get("value") == t.get("value")
                                for tol in tolerations)]
-            if n["spec"].get("unschedulable"):
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in n["status"].get("conditions") or [])
+            if not ready:  # the node controller taints a NotReady node
+                text = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+                reasons[text] = reasons.get(text, 0) + 1
+            elif n["spec"].get("unschedulable"):
                 reasons["node(s) were unschedulable"] = reasons.get("node(s) were unschedulable", 0) + 1
             elif bad:
                 t = bad[0]

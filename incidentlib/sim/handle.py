@@ -114,10 +114,14 @@ class SimHandle:
         self.stop()
 
 
-def start(scenario: str = "healthy", *, workdir: Path, port: int = 0, tls: bool = False,
+def start(scenario: str | dict = "healthy", *, workdir: Path, port: int = 0, tls: bool = False,
           forbidden_namespaces: Iterable[str] = (), metrics: bool = True, kubeconfig: Path | None = None,
           verbose: bool = False) -> SimHandle:
-    """Seed a cluster with `scenario` and serve it on 127.0.0.1 in a background thread."""
+    """Seed a cluster with `scenario` and serve it on 127.0.0.1 in a background thread.
+
+    `scenario` is a name (`scenario_names()`) or a spec dict in the YAML format, e.g.
+    `{"include": ["healthy"], "nodes": {"conditions": {"node-3": {"Ready": "False"}}}}`.
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(forbidden_namespaces=frozenset(forbidden_namespaces), metrics=metrics)

@@ -270,13 +270,21 @@ def _system(cluster: Cluster, *, now: float, node_names: list[str]) -> None:
                   "metrics": {"cpu": "1m", "memory": "20Mi"}}, now=now, cluster=cluster)
 
 
-def build(name: str, *, cluster: Cluster) -> Cluster:
-    """Seed `cluster` with the named scenario and run its components once."""
-    if name == "scale":
+def build(scenario: str | dict, *, cluster: Cluster) -> Cluster:
+    """Seed `cluster` with a scenario (a name, or a spec dict in the YAML format whose `include:`
+    names scenarios to start from) and run its components once."""
+    if scenario == "scale":
         from .scale import build_scale
 
         return build_scale(cluster)
-    spec = load_spec(name)
+    if isinstance(scenario, dict):
+        spec: dict = {}
+        seen: set[str] = set()
+        for inc in scenario.get("include") or []:
+            _merge(spec, load_spec(inc, _seen=seen))
+        _merge(spec, scenario)
+    else:
+        spec = load_spec(scenario)
     return build_from_spec(spec, cluster=cluster)
 
 

@@ -355,3 +355,19 @@ def test_delete_collection_by_label(sim_cluster):
     after = {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=backend").items}
     assert len(after) == 3 and not after & before  # the ReplicaSet made new ones
     assert {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=frontend").items}
+
+
+def test_custom_spec_with_bad_nodes(sim_cluster):
+    handle = sim_cluster({"include": ["healthy"], "nodes": {"conditions": {
+        "node-1": {"DiskPressure": "True"}, "node-3": {"Ready": "False"}}}})
+    rows = handle.kubectl("get", "nodes", "--no-headers").stdout.splitlines()
+    assert [r.split()[:2] for r in rows] == [["node-1", "Ready"], ["node-2", "Ready"], ["node-3", "NotReady"]]
+    _, summary = call(handle, "GET", "/api/v1/nodes/node-1/proxy/stats/summary")
+    fs = summary["node"]["fs"]
+    assert fs["usedBytes"] / fs["capacityBytes"] == pytest.approx(0.92, abs=0.01)
+    _, events = call(handle, "GET", "/api/v1/namespaces/default/events")
+    assert {(e["involvedObject"]["name"], e["reason"]) for e in events["items"]} >= {
+        ("node-1", "NodeHasDiskPressure"), ("node-3", "NodeNotReady")}
+    _, pods = call(handle, "GET", "/api/v1/pods")
+    assert pods["items"] and not [p for p in pods["items"]
+                                  if p["spec"]["nodeName"] == "node-3" and p["metadata"]["namespace"] == "production"]
