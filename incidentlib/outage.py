@@ -22,7 +22,7 @@ from .severity import Severity, worst
 from .severity import assess as assess_matrix
 
 __all__ = ["Config", "Evidence", "Reading", "validate", "health_check", "connect", "collect", "start_reading", "assess",
-           "plan_mitigation", "display_pods", "display_nodes", "FAILING_DETAILS"]
+           "plan_mitigation", "display_pods", "display_nodes", "unhealthy_note", "FAILING_DETAILS"]
 
 FAILING_DETAILS = 3  # describe and previous logs for at most this many failing pods
 POD_DISPLAY = ["namespace", "name", "ready", "status", "restarts", "last_restart", "age", "ip", "node", "owner",
@@ -300,6 +300,13 @@ def _crashing(pod: dict[str, Any]) -> str | None:
     return None
 
 
+def unhealthy_note(ev: Evidence) -> str:
+    """What an empty not-running table means: all well, or nothing read."""
+    if "kubernetes: pods (all namespaces)" in ev.read:
+        return "every pod in every namespace is Running and ready (or Completed)"
+    return "pods across namespaces could not be read (see the lines above)"
+
+
 def display_nodes(nodes: pd.DataFrame) -> pd.DataFrame:
     """Nodes with a problem first (NotReady, pressure, cordoned), then the fullest by requested memory."""
     if nodes.empty:
@@ -399,7 +406,7 @@ def assess(ev: Evidence, run: Any, cfg: Config, *, health: pd.DataFrame | None =
                     f"check the name: `kubectl get deployments -n {ns}`, then run again with deployment=NAME")
     if unread:
         run.finding("SEV2", "the cluster's state could not be read",
-                    "; ".join(f"{s.source}: {s.error}" for s in run.sources if s.status != "ok")[:1000],
+                    "; ".join(f"{s.source}: {s.error}" for s in run.sources if s.status == "failed")[:1000],
                     "fix access (kubeconfig, context, VPN, RBAC) and run this notebook again; until then assume the worst")
         extra.append(Severity("SEV2", "unmeasured", "the pods could not be read, so the impact is unknown: "
                               "assumed major until measured"))
@@ -430,6 +437,8 @@ def plan_mitigation(ev: Evidence, cfg: Config) -> tuple[kube_actions.Plan | None
                                                  replicas=cfg.replicas, memory_limit=cfg.memory_limit)
     if cfg.to_revision is not None and cfg.mitigation == "auto":
         choice, why = "undo", f"to_revision={cfg.to_revision} was given"
+    if choice == "none" and not ev.read:
+        return None, "the cluster could not be read, so no mitigation can be chosen"
     if choice == "none":
         return None, why
     if ev.deployment is None:

@@ -39,6 +39,9 @@ def test_api_unreachable_completes_and_is_archived(tmp_path: Path) -> None:
     assert any(f["title"] == "the cluster's state could not be read" for f in scraps["findings"])
     assert scraps["severity"]["level"] == "SEV2" and "unknown" in scraps["severity"]["reason"]
     assert len(scraps["pods"]) == 0 and "pods" in scraps and "rollouts" in scraps
+    nb_text = result.notebook.read_text()
+    assert "pods across namespaces could not be read" in nb_text
+    assert "the cluster could not be read, so no mitigation can be chosen" in nb_text
 
 
 def test_metrics_missing_and_deployment_missing(sim_cluster: Any, tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ def test_validate_keeps_secrets_out_of_params() -> None:
 
 
 def _evidence(pods: list) -> outage.Evidence:
-    ev = outage.Evidence(now=NOW, deployment=DEPLOYMENT, replicasets=REPLICASETS)
+    ev = outage.Evidence(now=NOW, deployment=DEPLOYMENT, replicasets=REPLICASETS,
+                         read={"kubernetes: pods in production", "kubernetes: pods (all namespaces)"})
     ev.pods = cluster.pods_frame(pods, now=NOW, replicasets=REPLICASETS)
     ev.unhealthy = cluster.unhealthy_pods(ev.pods)
     ev.nodes = cluster.nodes_frame(NODES, pods, now=NOW)
@@ -84,3 +85,6 @@ def test_assess_healthy_is_sev4_and_no_mitigation() -> None:
     sev = outage.assess(ev, run, cfg)
     assert sev.level == "SEV4" and run.findings == []
     assert outage.plan_mitigation(ev, cfg) == (None, "no mitigation is suggested by the findings")
+    assert outage.unhealthy_note(ev).startswith("every pod in every namespace is Running")
+    ev.read = set()
+    assert outage.plan_mitigation(ev, cfg)[1] == "the cluster could not be read, so no mitigation can be chosen"
