@@ -27,7 +27,7 @@ __all__ = [
     "fetch_pod_metrics", "fetch_node_metrics", "fetch_log", "git_log", "gather",
     "pods_frame", "unhealthy_pods", "pod_details", "classify_pending", "pending_frame", "nodes_frame",
     "events_frame", "owned_replicasets", "revision_of", "rollouts_frame", "image_diff", "top_pods_frame", "top_nodes_frame",
-    "log_frame", "pick_log_pod", "correlate", "owner_of", "Gathered",
+    "log_frame", "default_container", "pick_log_pod", "correlate", "owner_of", "Gathered",
 ]
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -669,6 +669,14 @@ def pick_log_pod(items: Iterable[dict[str, Any]], *, owner: str, replicasets: It
                 (p.get("metadata") or {}).get("creationTimestamp") or "")
 
     return sorted(df_items, key=rank)[0]
+
+
+def default_container(pod: dict[str, Any]) -> str | None:
+    """The container `kubectl logs` reads: the `kubectl.kubernetes.io/default-container` annotation, else the first."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    named = (meta.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    containers = [c.get("name") for c in spec.get("containers") or []]
+    return named if named in containers else (containers[0] if containers else None)
 
 
 def log_frame(text: str, *, pod: str = "", container: str = "") -> pd.DataFrame:

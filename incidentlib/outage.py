@@ -24,7 +24,7 @@ from .severity import assess as assess_matrix
 __all__ = ["Config", "Evidence", "Reading", "validate", "health_check", "connect", "collect", "start_reading", "assess",
            "plan_mitigation", "display_pods", "display_nodes", "unhealthy_note", "FAILING_DETAILS"]
 
-FAILING_DETAILS = 3  # describe and previous logs for at most this many failing pods
+FAILING_DETAILS = 4  # describe (and the previous log) for at most this many failing pods
 POD_DISPLAY = ["namespace", "name", "ready", "status", "restarts", "last_restart", "age", "ip", "node", "owner",
                "last_termination_reason", "exit_code", "waiting_reason"]
 
@@ -240,15 +240,15 @@ def collect(cluster: Any, run: Any, cfg: Config, *, now: datetime | None = None)
     failing = _worst_failing(pods_raw)
     if cluster is not None:
         for p in failing:
-            name = p["metadata"]["name"]
-            container = _crashing(p)
-            second[f"kubernetes: previous log of {name}"] = (
-                lambda n=name, c=container: cl.fetch_log(cluster, ns, n, c, tail=50, previous=True))
+            name, container = p["metadata"]["name"], _crashing(p)
+            if container:
+                second[f"kubernetes: previous log of {name}"] = (
+                    lambda n=name, c=container: cl.fetch_log(cluster, ns, n, c, tail=50, previous=True))
         for owner in dict.fromkeys([dep, "frontend"]):
             pod = cl.pick_log_pod(pods_raw, owner=owner)
             if pod is not None:
                 second[f"kubernetes: logs deployment/{owner}"] = (
-                    lambda p=pod: cl.fetch_log(cluster, ns, p["metadata"]["name"], None, tail=100))
+                    lambda p=pod: cl.fetch_log(cluster, ns, p["metadata"]["name"], cl.default_container(p), tail=100))
     g2 = cl.gather(second, run=run) if second else cl.Gathered()
     ev.replicasets = g2.get(f"kubernetes: replicasets of {dep}") or []
 
@@ -279,14 +279,18 @@ def collect(cluster: Any, run: Any, cfg: Config, *, now: datetime | None = None)
 
 
 def _worst_failing(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One crash-looping pod per owner (the one with most restarts), at most FAILING_DETAILS of them."""
-    crashing = [p for p in pods if _crashing(p)]
-    crashing.sort(key=lambda p: -sum(int(c.get("restartCount") or 0)
-                                     for c in (p.get("status") or {}).get("containerStatuses") or []))
-    seen: dict[str, dict[str, Any]] = {}
-    for p in crashing:
+    """The failing pods worth a `describe`: one per owner and status, most restarts first, at most FAILING_DETAILS."""
+    from .podstatus import pod_row
+
+    rows = [(p, pod_row(p)) for p in pods]
+    failing = [(p, r) for p, r in rows if r.status not in ("Running", "Completed")
+               or (r.status == "Running" and r.ready.split("/")[0] != r.ready.split("/")[1])
+               or _crashing(p)]
+    failing.sort(key=lambda pr: (0 if _crashing(pr[0]) else 1, -pr[1].restarts))
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for p, r in failing:
         owner, _ = cl.owner_of(p.get("metadata") or {})
-        seen.setdefault(owner or p["metadata"]["name"], p)
+        seen.setdefault((owner or r.name, r.status), p)
     return list(seen.values())[:FAILING_DETAILS]
 
 
@@ -468,7 +472,7 @@ def show_failures(ev: Evidence) -> None:
     for d in ev.details:
         display(Markdown(f"**{d['namespace']}/{d['name']}**: {d['status']}, ready {d['ready']}, "
                          f"{d['restarts']} restarts, node {d['node']}"))
-        show_table(d["containers"], caption="containers (state and last state)")
+        show_table(d["containers"], caption="containers (state and last state)", empty="no container has started yet")
         show_table(d["conditions"], caption="conditions")
         show_table(d["events"], max_rows=10, caption="events of this pod", empty="no events of this pod")
         if d["previous_log"]:

@@ -191,3 +191,12 @@ def test_correlation_counts_restarts_of_the_previous_revision_pods() -> None:
     c = cl.correlate(cl.rollouts_frame(DEPLOYMENT, REPLICASETS), pods, deployment="backend", now=NOW)
     assert c["sentence"].endswith("revision 2 ran 3 days without restarts: roll back")
     assert c["failing_pods"] == 3 and c["pods"] == 3  # the old pod is not counted as revision 3's
+
+
+def test_default_container_like_kubectl_logs() -> None:
+    pod = {"metadata": {"annotations": {"kubectl.kubernetes.io/default-container": "app"}},
+           "spec": {"containers": [{"name": "proxy"}, {"name": "app"}]}}
+    assert cl.default_container(pod) == "app"
+    pod["metadata"]["annotations"] = {}
+    assert cl.default_container(pod) == "proxy"
+    assert cl.default_container({"spec": {}}) is None
