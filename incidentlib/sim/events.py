@@ -26,7 +26,7 @@ def build(obj: dict, *, reason: str, message: str, type_: str = "Normal", compon
     """A core/v1 Event about obj (`distinct` separates events of the same reason, e.g. per message)."""
     meta = obj["metadata"]
     ns = meta.get("namespace") or "default"
-    name = f"{meta['name']}.{safe_hash([meta.get('uid'), reason, component, field_path, distinct], 16)}"
+    name = f"{meta['name']}.{safe_hash('|'.join([meta.get('uid') or '', reason, component, field_path, distinct]), 16)}"
     source = {"component": component}
     if host:
         source["host"] = host

@@ -7,7 +7,7 @@ import uuid
 
 from .clock import iso
 from .cluster import NODES, PODS, Cluster
-from .controllers import DEPLOY, RS, new_replicaset, pod_for
+from .controllers import DEPLOY, RS, new_replicaset, pod_for, write_statuses
 from .events import KEY as EVENTS
 from .events import build as build_event
 from .objects import CHANGE_CAUSE, REVISION
@@ -88,7 +88,8 @@ def build_scale(cluster: Cluster, *, pods: int = 5000, nodes: int = 50, events: 
                          field_path="spec.containers{app}", distinct=str(i))
         event_objs.append(ev)
     cluster.store.load(EVENTS, event_objs)
-    cluster.sync(force=True)
+    # pods were seeded settled (scheduled, running): only the controllers' status is left to write
+    write_statuses(cluster.store, now=now)
     return cluster
 
 
