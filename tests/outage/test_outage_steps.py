@@ -88,3 +88,23 @@ def test_assess_healthy_is_sev4_and_no_mitigation() -> None:
     assert outage.unhealthy_note(ev).startswith("every pod in every namespace is Running")
     ev.read = set()
     assert outage.plan_mitigation(ev, cfg)[1] == "the cluster could not be read, so no mitigation can be chosen"
+
+
+def test_show_failures_prints_the_kubelets_image_pull_message(capsys: pytest.CaptureFixture[str]) -> None:
+    import copy
+
+    pod = copy.deepcopy(PODS[3])
+    pod["metadata"]["name"] = "frontend-fff000-b"
+    pod["status"]["containerStatuses"][0].update(ready=False, state={"waiting": {
+        "reason": "ImagePullBackOff",
+        "message": 'Back-off pulling image "registry.example.com/frontend:9.9": not found'}})
+    ev = _evidence(PODS + [pod])
+    ev.details = [cluster.pod_details(pod, [], now=NOW)]
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", None, "display.width", 10_000, "display.max_columns", None):
+        outage.show_failures(ev)
+    out = capsys.readouterr().out
+    assert "image pull failures (the kubelet's message)" in out
+    assert 'Back-off pulling image "registry.example.com/frontend:9.9": not found' in out
+    assert "Waiting, reason=ImagePullBackOff" in out
