@@ -144,3 +144,11 @@ def test_scale_builder_objects_deserialize_with_the_official_client():
     assert counts["apps/replicasets"] == 30 and counts["apps/deployments"] == 10
     ready = [json.loads(e.raw)["status"]["containerStatuses"][0]["ready"] for e in cluster.store.entries("/pods")]
     assert all(ready)
+
+
+def test_public_api_is_pinned():
+    import incidentlib.sim
+    import incidentlib.sim.testing
+
+    assert incidentlib.sim.__all__ == ["SimHandle", "start", "scenario_names"]
+    assert incidentlib.sim.testing.__all__ == ["SimHandle", "running_sim", "sim_cluster"]
