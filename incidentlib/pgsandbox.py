@@ -291,13 +291,19 @@ class Stager:
         """Open `n` idle connections; returns their pids."""
         return [self._hold(self._connect(app=app), "idle").pid for _ in range(n)]
 
-    def distinct_statements(self, n: int) -> None:
-        """Execute `n` distinct statements (distinct after normalization) to fill pg_stat_statements."""
+    def distinct_statements(self, n: int, *, columns: int = 50) -> None:
+        """Execute `n` statements that stay distinct after normalization (pg_stat_statements ignores constants
+        and aliases, so each one reads a different column of a different filler table)."""
         from psycopg import sql
 
         with self._connect(app="statement-filler") as c:
-            for i in range(n):
-                c.execute(sql.SQL("SELECT {} AS {}").format(sql.Literal(i), sql.Identifier(f"col_{i}")))
+            for t in range(-(-n // columns)):
+                c.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                    sql.Identifier(f"stage_filler_{t}"),
+                    sql.SQL(", ").join(sql.SQL("{} int").format(sql.Identifier(f"c{i}")) for i in range(columns))))
+            for k in range(n):
+                c.execute(sql.SQL("SELECT {} FROM {} WHERE c0 = {}").format(
+                    sql.Identifier(f"c{k % columns}"), sql.Identifier(f"stage_filler_{k // columns}"), sql.Literal(k)))
 
     def finished(self, pid: int, timeout: float = 5.0) -> bool:
         """Whether the staged session's blocked statement completed (True) within `timeout`."""
