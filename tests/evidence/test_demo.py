@@ -142,3 +142,49 @@ def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path):
     while _leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _leftovers(marker) == []
+
+
+def test_keep_leaves_the_environment_usable_until_ctrl_c(tmp_path):
+    """--keep with the `ok` fixture notebook only (fast): the printed exports reach the cluster and the database."""
+    import shutil
+
+    import psycopg
+
+    from .conftest import FIXTURES
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(FIXTURES / "ok.ipynb", notebooks)
+    marker = uuid.uuid4().hex
+    proc = subprocess.Popen([RUNBOOK, "demo", "--keep", "--notebooks", str(notebooks), "--outputs", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("  make lab"):
+                break
+        text = "".join(lines)
+        assert "The demo environment stays up until Ctrl-C" in text, text
+        exports = dict(re.findall(r"^  export (\w+)=(\S+)$", text, re.M))
+        assert set(exports) >= {"KUBECONFIG", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD"}
+        pods = subprocess.run(["kubectl", "get", "pods", "-n", "production", "-o", "name"], capture_output=True, text=True,
+                              timeout=30, env={**os.environ, "KUBECONFIG": exports["KUBECONFIG"]})
+        assert pods.returncode == 0 and "pod/backend-" in pods.stdout, pods.stderr
+        env_dsn = " ".join(f"{k}={exports['PG' + k.upper()]}" for k in ("host", "port", "user", "password"))
+        with psycopg.connect(f"{env_dsn} dbname={exports['PGDATABASE']}", connect_timeout=5) as c:
+            waiting = c.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]
+        assert waiting == 2  # the staged lock chain A <- B <- C is still there
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    deadline = time.monotonic() + 10
+    while _leftovers(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _leftovers(marker) == []
