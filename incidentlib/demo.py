@@ -189,6 +189,8 @@ def main(argv: list[str]) -> int:
                     print(f"  html: {r.html}")
             print(f"  manifest: {incident_dir / 'manifest.json'}")
             print(f"  check it: runbook verify {incident_dir}")
+            if "postmortem" in scenarios(notebooks):
+                print(f"  write the post-mortem: runbook postmortem --incident {incident} --outputs {outputs}")
             print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
             if args.keep:
                 _keep(env)

@@ -193,9 +193,7 @@ def verify_main(argv: list[str]) -> int:
 
 
 def postmortem_main(argv: list[str]) -> int:
-    """`runbook postmortem`: delegated to the post-mortem module (incidentlib.postmortem.main)."""
-    try:
-        from . import postmortem  # type: ignore[attr-defined]
-    except ImportError as e:
-        raise RunbookError(f"runbook postmortem is not available in this build ({e})") from None
-    return int(postmortem.main(argv) or 0)
+    """`runbook postmortem`: lives in incidentlib.postmortem_cli (cli.py points here)."""
+    from .postmortem_cli import postmortem_main as run_postmortem
+
+    return int(run_postmortem(argv) or 0)
