@@ -86,7 +86,9 @@ def test_timeline_shows_the_root_blocker_with_its_start_time(staged: Staged) -> 
     waits = tl[tl["kind"] == "lock wait"]
     assert sorted(waits["what"].str.extract(r"pid (\d+) waits")[0].astype(int)) == sorted(staged.waiting)
     assert (waits["time"] >= blocker["time"].iloc[0]).all()  # the pile-up follows the blocker
-    assert tl[tl["kind"] == "severity"]["what"].tolist() == ["triage: SEV1", "database: SEV2 (from SEV1)"]
+    # the database notebook says SEV2 once the chain has waited 5 s (its rule), SEV3 before: either is a change
+    triage_sev, database_sev = tl[tl["kind"] == "severity"]["what"].tolist()
+    assert triage_sev == "triage: SEV1" and database_sev in ("database: SEV2 (from SEV1)", "database: SEV3 (from SEV1)")
 
 
 def test_hypotheses_name_the_rollout_and_the_blocker(staged: Staged) -> None:
