@@ -342,7 +342,7 @@ def run_notebook(
         with _child_env(child_env):
             papermill.execute_notebook(
                 os.fspath(notebook), os.fspath(tmp_nb), parameters=kernel_params, progress_bar=progress_bar,
-                log_output=False, cwd=os.fspath(notebook.parent.resolve()), execution_timeout=cell_timeout,
+                log_output=False, cwd=None, execution_timeout=cell_timeout,  # the caller's cwd, like papermill
                 start_timeout=60,
             )
     except KeyboardInterrupt:
@@ -698,6 +698,8 @@ _EXTERNAL = [
     # nbconvert's mermaid loader: a module script importing from a CDN
     re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\s*\(\s*['\"]https?://.*?</script>", re.I | re.S),
 ]
+# images, frames and media from the network (a markdown image linking the web): not embedded, so not shown
+_EXTERNAL_MEDIA = re.compile(r"<(?:img|iframe|video|audio|source|embed)\b[^>]*\bsrc\s*=\s*['\"]?(?:https?:)?//[^>]*>(?:\s*</(?:iframe|video|audio)>)?", re.I)
 _STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.I | re.S)
 _CSS_EXTERNAL = [
     re.compile(r"/\*(?:(?!\*/).)*?https?://.*?\*/", re.S),  # comments citing a URL
@@ -731,6 +733,7 @@ def strip_external(page: str) -> str:
     the CSS comments citing URLs, so the page holds no outside reference at all)."""
     for pattern in _EXTERNAL:
         page = pattern.sub("", page)
+    page = _EXTERNAL_MEDIA.sub("<em>[an outside image or frame is not embedded in the evidence]</em>", page)
 
     def clean_style(m: re.Match[str]) -> str:
         css = m.group(2)
