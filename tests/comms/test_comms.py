@@ -265,3 +265,14 @@ def test_mitigation_records_of_the_action_modules_read_as_one_line() -> None:
     assert "• prepared, not applied: scale backend to 5\n" in text
     assert resolution(run, severity(), resolved_at=NOW).splitlines()[3] == (
         "Resolution: roll back backend to revision 2 (production/backend): rolled out; terminate_blocker: pid 4711: terminated")
+
+
+def test_a_malformed_webhook_is_refused_early_and_never_fails_the_last_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    from incidentlib.comms import check_webhook
+
+    assert check_webhook(None) is None
+    assert check_webhook("https://hooks.example.com/services/T/B/x") == "https://hooks.example.com/services/T/B/x"
+    with pytest.raises(InvalidParameter, match=r"notify_webhook 'hooks\.slack\.\.\.\.' is not an http\(s\) URL"):
+        check_webhook("hooks.slack.com/services/T/B/SECRET")
+    out = show_notifications(staged_run(), severity(), notify_webhook="ftp://x/y", now=NOW, glue=False)
+    assert out["webhook"].startswith("✗ notification NOT posted: notify_webhook ftp://x is not an http(s) URL")
