@@ -66,7 +66,7 @@ def deployments_frame(items: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         rev = (meta.get("annotations") or {}).get(REVISION)
         rows.append({
             "namespace": meta.get("namespace", ""), "name": meta.get("name", ""),
-            "replicas": int(spec.get("replicas") if spec.get("replicas") is not None else 1),
+            "replicas": 1 if spec.get("replicas") is None else int(spec["replicas"]),  # the API's default
             "ready": int(status.get("readyReplicas") or 0), "available": int(status.get("availableReplicas") or 0),
             "updated": int(status.get("updatedReplicas") or 0),
             "revision": int(rev) if rev and str(rev).isdigit() else None,
