@@ -312,8 +312,6 @@ def run_notebook(
     """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever happens in it.
 
     A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then propagates."""
-    import papermill
-
     notebook = Path(notebook)
     scenario = scenario or notebook.stem
     validate_incident_id(incident)
@@ -321,76 +319,44 @@ def run_notebook(
     declared = inspect_parameters(notebook)
     if "incident_id" in declared and params.get("incident_id") is None:
         params["incident_id"] = incident
-    secrets = _secrets_in(params)
+    secrets = _secrets_in(params) | {v for k in ("PGPASSWORD",) if (v := os.environ.get(k))}
     for s in secrets:
         register_secret(s)
-    kernel_params, child_env = _move_db_password_to_env(params)
 
     root = Path(outputs)
-    incident_dir = root / incident
-    partial = root / PARTIAL / incident
+    incident_dir, partial = root / incident, root / PARTIAL / incident
     incident_dir.mkdir(parents=True, exist_ok=True)
     partial.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     run_id = _reserve_run_id(incident_dir, partial, f"{started:%Y%m%dT%H%M%SZ}", scenario)
     tmp_nb = partial / f"{run_id}.running.ipynb"
 
-    probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe")
-    env_future = probe.submit(_probe_environment, params, declared)
-    status, error, interrupted = "ok", None, False
-    try:
-        with _child_env(child_env):
-            papermill.execute_notebook(
-                os.fspath(notebook), os.fspath(tmp_nb), parameters=kernel_params, progress_bar=progress_bar,
-                log_output=False, cwd=None, execution_timeout=cell_timeout,  # the caller's cwd, like papermill
-                start_timeout=60,
-            )
-    except KeyboardInterrupt:
-        status, error, interrupted = "failed", "interrupted (Ctrl-C)", True
-    except Exception as e:  # any failure is evidence too: archived, then reported
-        status, error = "failed", _describe_exception(e, cell_timeout)
-    finished = datetime.now(UTC)
-
-    nb = _load_partial(tmp_nb, notebook)
-    if status == "failed":
-        error = _mark_failure(nb, error or "failed")
-    nb.metadata.setdefault("papermill", {})
-    nb.metadata["papermill"]["output_path"] = f"{run_id}.ipynb"
-    nb.metadata["papermill"]["input_path"] = notebook.name
-    nb.metadata["papermill"]["parameters"] = redact_value(params)
-    nb.metadata["evidence"] = {"incident": incident, "run_id": run_id, "scenario": scenario, "status": status,
-                               "error": error}
-    scrub_notebook(nb, secrets=secrets)
-
-    import nbformat
-
-    text = nbformat.writes(nbformat.from_dict(nb))
-    files = []
-    nb_path = incident_dir / f"{run_id}.ipynb"
-    _atomic_write(nb_path, text.encode("utf-8"), partial)
-    files.append({"path": nb_path.name, "sha256": _sha256(nb_path)})
-    html_path: Path | None = None
-    if html:
-        try:
-            page = export_html(nbformat.reads(text, as_version=4))
-        except Exception as e:  # an export failure must not lose the notebook: record it
-            error = (error + "; " if error else "") + f"HTML export failed: {type(e).__name__}: {e}"
-            status = "failed"
-        else:
-            html_path = incident_dir / f"{run_id}.html"
-            _atomic_write(html_path, page.encode("utf-8"), partial)
-            files.append({"path": html_path.name, "sha256": _sha256(html_path)})
-
-    scraps = _safe_scraps(nb_path)
-    env = _environment(scraps, env_future)
-    probe.shutdown(wait=False, cancel_futures=True)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe") as probe:
+        env_future = probe.submit(_probe_environment, params, declared)
+        status, error, interrupted = _execute(notebook, tmp_nb, params, cell_timeout=cell_timeout,
+                                              progress_bar=progress_bar)
+        finished = datetime.now(UTC)
+        nb = _load_partial(tmp_nb, notebook)
+        if status == "failed":
+            error = _mark_failure(nb, error or "failed")
+        nb.metadata.setdefault("papermill", {})
+        nb.metadata["papermill"].update(output_path=f"{run_id}.ipynb", input_path=notebook.name,
+                                        parameters=redact_value(params))
+        nb.metadata["evidence"] = {"incident": incident, "run_id": run_id, "scenario": scenario, "status": status,
+                                   "error": error}
+        files, html_error = _write_evidence(scrub_notebook(nb, secrets=secrets), incident_dir / run_id, partial,
+                                            html=html)
+        if html_error:
+            status, error = "failed", (error + "; " if error else "") + html_error
+        nb_path = incident_dir / files[0]["path"]
+        env = _environment(_safe_scraps(nb_path), env_future)
     entry = {
         "run_id": run_id,
         "scenario": scenario,
         "status": status,
         "error": redact_text(error) if error else None,
-        "started_at": _scrap_str(scraps, "started_at") or started.isoformat(timespec="seconds"),
-        "finished_at": _scrap_str(scraps, "finished_at") or finished.isoformat(timespec="seconds"),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
         "parameters": _redact_params(params, secrets),
         "files": files,
         "versions": _versions(),
@@ -403,10 +369,51 @@ def run_notebook(
             leftover.unlink()
     with contextlib.suppress(OSError):
         partial.rmdir()
+    html_path = incident_dir / files[1]["path"] if len(files) > 1 else None
     result = RunResult(run_id, scenario, status, entry["error"], incident_dir, nb_path, html_path, entry, interrupted)
     if interrupted:
         raise KeyboardInterrupt(result)
     return result
+
+
+def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeout: float | None,
+             progress_bar: bool) -> tuple[str, str | None, bool]:
+    """papermill into `output` (saved after every cell): (status, error, interrupted). Never raises."""
+    import papermill
+
+    kernel_params, child_env = _move_db_password_to_env(params)
+    try:
+        with _child_env(child_env):
+            papermill.execute_notebook(
+                os.fspath(notebook), os.fspath(output), parameters=kernel_params, progress_bar=progress_bar,
+                log_output=False, cwd=None, execution_timeout=cell_timeout,  # the caller's cwd, like papermill
+                start_timeout=60,
+            )
+    except KeyboardInterrupt:
+        return "failed", "interrupted (Ctrl-C)", True
+    except Exception as e:  # any failure is evidence too: archived, then reported
+        return "failed", _describe_exception(e, cell_timeout), False
+    return "ok", None, False
+
+
+def _write_evidence(nb: Any, stem: Path, partial: Path, *, html: bool) -> tuple[list[dict[str, str]], str | None]:
+    """Write <stem>.ipynb and <stem>.html atomically; their manifest records and an HTML export error, if any."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(nb))
+    nb_path = stem.with_name(stem.name + ".ipynb")
+    _atomic_write(nb_path, text.encode("utf-8"), partial)
+    files = [{"path": nb_path.name, "sha256": _sha256(nb_path)}]
+    if not html:
+        return files, None
+    try:
+        page = export_html(nbformat.reads(text, as_version=4))
+    except Exception as e:  # an export failure must not lose the notebook: record it
+        return files, f"HTML export failed: {type(e).__name__}: {e}"
+    html_path = stem.with_name(stem.name + ".html")
+    _atomic_write(html_path, page.encode("utf-8"), partial)
+    files.append({"path": html_path.name, "sha256": _sha256(html_path)})
+    return files, None
 
 
 def _secrets_in(params: dict[str, Any]) -> set[str]:
@@ -613,11 +620,6 @@ def _versions() -> dict[str, str]:
     return {"incidentlib": __version__, "papermill": papermill.__version__, "python": platform.python_version()}
 
 
-def _scrap_str(scraps: dict[str, Any], name: str) -> str | None:
-    value = scraps.get(name)
-    return value if isinstance(value, str) and value else None
-
-
 def _safe_scraps(path: Path) -> dict[str, Any]:
     try:
         return read_scraps(path)
@@ -669,12 +671,13 @@ def _probe_pg(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, A
 
 def _environment(scraps: dict[str, Any], probed: Future[dict[str, Any]]) -> dict[str, Any]:
     """What the notebook glued as `environment` wins; else what the parent probed."""
-    glued = scraps.get("environment") if isinstance(scraps.get("environment"), dict) else {}
+    raw = scraps.get("environment")
+    glued: dict[str, Any] = raw if isinstance(raw, dict) else {}
     try:
         found = probed.result(timeout=10)
     except Exception as e:  # the probe is best effort
         found = {"kubernetes": None, "postgres": None, "error": f"{type(e).__name__}: {e}"}
-    out = {}
+    out: dict[str, Any] = {}
     for key in ("kubernetes", "postgres"):
         value = glued.get(key) if key in glued else found.get(key)
         out[key] = redact_value(_plain(value)) if value is not None else None
