@@ -46,6 +46,7 @@ __all__ = [
     "VerifyReport",
     "MANIFEST",
     "coerce_parameters",
+    "describe_kind",
     "export_html",
     "inspect_parameters",
     "load_manifest",
@@ -53,6 +54,7 @@ __all__ = [
     "read_scraps",
     "run_notebook",
     "scenarios",
+    "strip_external",
     "validate_incident_id",
     "verify",
 ]

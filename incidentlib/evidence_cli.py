@@ -29,7 +29,7 @@ from .evidence import (
     verify,
 )
 
-__all__ = ["run_main", "list_main", "verify_main", "postmortem_main", "execute", "run_parser", "default_notebooks", "default_outputs"]
+__all__ = ["run_main", "list_main", "verify_main", "execute", "run_parser", "default_notebooks", "default_outputs"]
 
 
 def default_notebooks() -> Path:
@@ -190,10 +190,3 @@ def verify_main(argv: list[str]) -> int:
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
-
-
-def postmortem_main(argv: list[str]) -> int:
-    """`runbook postmortem`: lives in incidentlib.postmortem_cli (cli.py points here)."""
-    from .postmortem_cli import postmortem_main as run_postmortem
-
-    return int(run_postmortem(argv) or 0)
