@@ -151,15 +151,40 @@ def _message(e: BaseException) -> str:
     return f"{type(e).__name__}: {first[:500]}"
 
 
+SCRAP_MIME = "application/scrapbook.scrap.{encoder}+json"
+
+
 def glue(name: str, value: Any, *, display: bool = False) -> None:
-    """scrapbook.glue with redaction and DataFrames made parquet-safe (mixed object columns become text)."""
+    """Glue a scrap, redacted first, in scrapbook's own format (`scrapbook.read_notebook` reads it back).
+
+    Written here rather than calling `scrapbook.glue` because importing scrapbook in the kernel imports
+    papermill and nbformat (about 0.6 s of every notebook's run) for a display call."""
+    import base64
+    import io
+
     import pandas as pd
-    import scrapbook as sb
+    from IPython.display import display as ip_display
 
     value = redact_value(value)
     if isinstance(value, pd.DataFrame):
-        value = _parquet_safe(value)
-    sb.glue(name, value, display=display)
+        buf = io.BytesIO()
+        _parquet_safe(value).to_parquet(buf, engine="pyarrow")
+        encoder, data = "pandas", base64.b64encode(buf.getvalue()).decode()
+    elif isinstance(value, str):
+        encoder, data = "text", value
+    elif isinstance(value, list | dict | int | float | bool):
+        encoder, data = "json", value
+    else:
+        raise TypeError(f"scrap {name!r}: cannot glue a {type(value).__name__}; glue text, numbers, lists, dicts or DataFrames")
+    payload = {"name": name, "data": data, "encoder": encoder, "version": 1}
+    ip_display({SCRAP_MIME.format(encoder=encoder): payload},
+               metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
+    if display:
+        from IPython.core.formatters import format_display_data
+
+        shown, meta = format_display_data(value)
+        meta["scrapbook"] = {"name": name, "data": False, "display": True}
+        ip_display(shown, metadata=meta, raw=True)
 
 
 def _parquet_safe(df: Any) -> Any:

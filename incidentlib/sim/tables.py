@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from ..podstatus import pod_row
 from .clock import human_age, parse_iso
 
 Column = tuple[str, str, int, str]  # name, type, priority, description
@@ -65,43 +68,11 @@ def _selector(sel: dict | None) -> str:
 
 
 def pod_cells(pod: dict, now: float) -> list:
-    """NAME READY STATUS RESTARTS AGE IP NODE NOMINATED READINESS, as kubectl's pod printer."""
-    spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    total = len(spec.get("containers", []))
-    statuses = status.get("containerStatuses") or []
-    ready = sum(1 for s in statuses if s.get("ready"))
-    reason = status.get("reason") or status.get("phase") or "Pending"
-    restarts, last_restart = 0, 0.0
-    running = False
-    for s in reversed(statuses):
-        restarts += int(s.get("restartCount", 0))
-        term = (s.get("lastState") or {}).get("terminated")
-        if term and term.get("finishedAt"):
-            last_restart = max(last_restart, parse_iso(term["finishedAt"]))
-        state = s.get("state") or {}
-        if state.get("waiting", {}).get("reason"):
-            reason = state["waiting"]["reason"]
-        elif state.get("terminated"):
-            t = state["terminated"]
-            reason = t.get("reason") or (f"Signal:{t['signal']}" if t.get("signal") else f"ExitCode:{t.get('exitCode')}")
-        elif state.get("running") and s.get("ready"):
-            running = True
-    if reason == "Running" and not running and statuses and not any(s.get("ready") for s in statuses):
-        reason = "Running"
-    if reason == "Pending" and status.get("conditions"):
-        for c in status["conditions"]:
-            if c.get("type") == "PodScheduled" and c.get("status") == "False":
-                reason = "Pending"
-    if spec.get("nodeName") is None and reason == "Pending":
-        reason = "Pending"
-    if pod["metadata"].get("deletionTimestamp"):
-        reason = "Terminating"
-    restart_text = str(restarts)
-    if restarts and last_restart:
-        restart_text = f"{restarts} ({human_age(now - last_restart)} ago)"
-    return [pod["metadata"]["name"], f"{ready}/{total}", reason, restart_text, _age(pod, now),
-            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
-            status.get("nominatedNodeName") or "<none>", "<none>"]
+    """NAME READY STATUS RESTARTS AGE IP NODE NOMINATED READINESS, computed by the port of the API server's own
+    pod printer (printPod), as a real server does for kubectl."""
+    row = pod_row(pod, now=datetime.fromtimestamp(now, UTC))
+    return [row.name, row.ready, row.status, row.restarts_text, row.age, row.ip, row.node, row.nominated_node,
+            row.readiness_gates]
 
 
 def node_cells(node: dict, now: float) -> list:

@@ -98,7 +98,7 @@ def test_crashloop_timeline_backs_off_and_counts_restarts():
 def test_pod_table_cells_show_crashloop_and_last_restart():
     pod = {"metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
            "spec": {"containers": [{"name": "c"}], "nodeName": "node-1"},
-           "status": {"phase": "Running", "podIP": "10.244.1.5", "containerStatuses": [
+           "status": {"phase": "Running", "podIP": "10.244.1.5", "podIPs": [{"ip": "10.244.1.5"}], "containerStatuses": [
                {"name": "c", "ready": False, "restartCount": 7, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                 "lastState": {"terminated": {"finishedAt": "2026-01-01T00:10:40Z"}}}]}}
     now = 1767226260.0  # 2026-01-01T00:11:00Z
