@@ -547,7 +547,7 @@ def _mark_failure(nb: Any, error: str) -> str:
     text = (
         f"## ✗ This run FAILED at {where}\n\n"
         + (f"The failing cell starts with `{_no_ticks(first_line[:120])}`.\n\n" if first_line else "")
-        + f"**Error:** {redact_text(error)}\n\n"
+        + f"**Error:**\n\n~~~text\n{redact_text(error).replace('~~~', '~ ~ ~')}\n~~~\n\n"  # shown as text, never as markup
         + "Everything above the failing cell ran; the cells after it did not. "
         + ("[Jump to the failing cell](#papermill-error-cell)." if any(_PM_ERROR_TAG in (c.metadata.get("tags") or []) for c in nb.cells) else "")
     )

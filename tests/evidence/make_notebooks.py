@@ -55,7 +55,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "# Raises fixture"),
         ("code", START.format(name="raises")),
         ("code", 'print("before the failure")'),
-        ("code", 'raise RuntimeError(f"boom in namespace {namespace}")'),
+        ("code", 'raise RuntimeError(f"boom in namespace {namespace} <b>not markup</b>")'),
         ("code", 'print("never runs")'),
     ],
     "dies": [

@@ -127,6 +127,9 @@ def test_a_failed_run_is_archived_with_the_failure_on_top_and_a_nonzero_exit(arc
     assert f"This run FAILED at {cell}" in banner.source and error.split(" (")[0] in banner.source
     html = (archive["dir"] / entry["files"][1]["path"]).read_text()
     assert f"This run FAILED at {cell}" in html
+    if scenario == "raises":  # the error is shown as text, never interpreted as markup
+        assert "<b>not markup</b>" in entry["error"] and "&lt;b&gt;not markup&lt;/b&gt;" in html
+        assert "<b>not markup</b>" not in html
     assert not list((archive["outputs"] / PARTIAL).rglob("*.ipynb")), "temp files left behind"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 
 import psycopg
 import pytest
@@ -46,7 +47,7 @@ def planted(sim_cluster, pg_server, stager):
             handle.append_logs("production", pod["metadata"]["name"], pod["spec"]["containers"][0]["name"], lines)
             planted_in.append(pod["metadata"]["name"])
     assert planted_in, "no backend/frontend pods in the demo scenario"
-    dsn = pg_server.create_role(f"canary_{id(handle) % 100000}", DSN_PASSWORD, monitor=True)
+    dsn = pg_server.create_role(f"canary_{uuid.uuid4().hex[:12]}", DSN_PASSWORD, monitor=True)
     pid = stager.long_query(sql_text=f"SELECT count(*) FROM stage_cards WHERE card = '{SQL_LITERAL}' AND pg_sleep(600) IS NOT NULL")
     stager.lock_chain(3)
     with psycopg.connect(pg_server.dsn, autocommit=True) as c:  # the literal really is in pg_stat_activity
