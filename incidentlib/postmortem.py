@@ -37,6 +37,8 @@ __all__ = [
     "timeline_chart",
     "severity_chart",
     "png",
+    "merged_run",
+    "resolved_at",
 ]
 
 TIMELINE_COLUMNS = ["time", "kind", "what", "detail", "scenario", "run_id", "approximate"]
@@ -585,3 +587,29 @@ def png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def merged_run(incident: Incident, timeline: pd.DataFrame) -> Any:
+    """One Run holding the whole incident: every finding and mitigation, the worst figures, and when it started.
+
+    For the resolution message (`comms.resolution`): its duration runs from the first failure."""
+    from .runbook import Run
+
+    run = Run("incident", params={"incident_id": incident.incident}, quiet=True)
+    for r in incident.runs:
+        run.findings.extend(dict(f) for f in r.scrap("findings") or [] if isinstance(f, Mapping))
+        run.actions.extend(dict(a) for a in r.scrap("actions") or [] if isinstance(a, Mapping))
+        figures = r.scrap("figures")
+        for k, v in (figures.items() if isinstance(figures, Mapping) else ()):
+            if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v):
+                run.figures[k] = max(v, run.figures.get(k, v))
+    trouble = timeline[~timeline["kind"].isin(["rollout", "severity", "mitigation", "recovery"])] if len(timeline) else timeline
+    if len(trouble):
+        run.figures["incident_started"] = trouble["time"].min().isoformat()
+    return run
+
+
+def resolved_at(timeline: pd.DataFrame) -> pd.Timestamp | None:
+    """The first recovery after the trouble began, else None (the incident is not known to be over)."""
+    rec = timeline[timeline["kind"] == "recovery"] if len(timeline) else timeline
+    return rec["time"].min() if len(rec) else None

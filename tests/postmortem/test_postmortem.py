@@ -127,7 +127,7 @@ def test_postmortem_command_archives_the_postmortem_like_any_run(staged: Staged,
     assert {"timeline", "severity_over_time", "impact", "hypotheses", "evidence_files"} <= set(scraps)
     html = (outputs / staged.incident / last["files"][1]["path"]).read_text()
     assert html.count("data:image/png;base64,") >= 2  # the timeline and the severity chart, embedded
-    assert "Hypothesis:" in html and "sha256" in html
+    assert "Hypothesis:" in html and "sha256" in html and "✅ RESOLVED [" in html
     # a second post-mortem reads the evidence runs, not the first post-mortem
     assert postmortem_main(["--incident", staged.incident, "--outputs", str(outputs)]) == 0
     assert [r.scenario for r in pm.load_incident(outputs / staged.incident).runs] == ["triage", "database"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from incidentlib import postmortem as pm
@@ -145,3 +147,22 @@ def test_rollouts_without_a_deployment_column_are_named_from_their_replicaset() 
     tl = pm.timeline_frame([a, b])
     assert tl[tl["kind"] == "rollout"]["what"].tolist() == ["backend revision 2 rolled out (backend:2.3.1)",
                                                            "backend revision 3 rolled out (backend:2.4.0)"]
+
+
+def test_the_resolution_message_of_the_whole_incident() -> None:
+    from incidentlib.comms import resolution
+    from incidentlib.severity import Severity
+
+    runs = incident_runs()
+    tl = pm.timeline_frame(runs)
+    whole = pm.merged_run(pm.Incident("INC-1", Path("."), {"runs": [r.entry for r in runs]}, runs), tl)
+    assert whole.figures["pods_down"] == 3 and whole.figures["error_rate"] == 0.08  # the worst of both runs
+    assert pm.resolved_at(tl) == pd.Timestamp("2026-11-27T09:35:20Z")
+    text = resolution(whole, Severity("SEV1", "outage", "backend down"), incident_id="INC-1", resolved_at=pm.resolved_at(tl))
+    assert text.splitlines() == [
+        "✅ RESOLVED [INC-1]: backend crash-loops",
+        "Duration: 32 min (2026-11-27 09:03 UTC to 2026-11-27 09:35 UTC)",
+        "Root Cause: backend crash-loops: rev 3",
+        "Resolution: roll back backend to revision 2: rolled out",
+        "Post-mortem: runbook postmortem --incident INC-1",
+    ]
