@@ -88,7 +88,7 @@ def validate(*, namespace: Any, deployment: Any, since: Any, context: Any = None
                   memory_limit=mem, to_revision=rev, mitigation=mitigation, apply=apply, rollout_timeout_s=timeout)
 
 
-HEALTH_COLUMNS = ["url", "status", "ok", "total_ms", "connect_ms", "ttfb_ms", "error"]
+HEALTH_COLUMNS = ["url", "status", "ok", "total_ms", "connect_ms", "ttfb_ms", "error", "headers"]
 
 
 def health_check(run: Any, url: str | None, *, timeout: float = 5.0) -> pd.DataFrame:
@@ -102,7 +102,8 @@ def health_check(run: Any, url: str | None, *, timeout: float = 5.0) -> pd.DataF
     with run.source("health check"):
         r = probe(url, timeout=timeout)
         rows.append({"url": redact_text(url), "status": r.status, "ok": r.ok, "total_ms": r.total_ms,
-                     "connect_ms": r.connect_ms, "ttfb_ms": r.ttfb_ms, "error": r.error})
+                     "connect_ms": r.connect_ms, "ttfb_ms": r.ttfb_ms, "error": r.error,
+                     "headers": "; ".join(f"{k}: {v}" for k, v in r.headers.items())})
     df = pd.DataFrame(rows, columns=HEALTH_COLUMNS)
     df["status"] = df["status"].astype("Int64")
     return df

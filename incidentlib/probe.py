@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -58,11 +58,16 @@ class ProbeResult:
     ttfb_ms: float
     total_ms: float
     error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # a few reply headers worth showing (SHOWN_HEADERS)
 
     @property
     def ok(self) -> bool:
         """A reply with a 2xx or 3xx status."""
         return self.error is None and self.status is not None and 200 <= self.status < 400
+
+
+# Reply headers a health check shows (never cookies or auth).
+SHOWN_HEADERS = ("content-type", "content-length", "server", "date", "cache-control", "retry-after", "x-request-id")
 
 
 def _parse_url(url: str) -> urllib.parse.SplitResult:
@@ -158,6 +163,7 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
     deadline = t0 + timeout
     marks = {"dns": 0.0, "connect": 0.0, "tls": 0.0, "ttfb": 0.0}
     status: int | None = None
+    reply_headers: dict[str, str] = {}
     sock: socket.socket | None = None
     stage = "dns"
 
@@ -187,6 +193,7 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
         resp = conn.getresponse()
         marks["ttfb"] = ms(time.perf_counter())
         status = resp.status
+        reply_headers = {k.lower(): v for k, v in resp.getheaders() if k.lower() in SHOWN_HEADERS}
         read = 0
         while read < _MAX_BODY:
             sock.settimeout(_remaining(deadline))
@@ -210,7 +217,8 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
         if sock is not None:
             sock.close()
     total = ms(time.perf_counter())
-    return ProbeResult(status, marks["dns"], marks["connect"], marks["tls"], marks["ttfb"], total, error)
+    return ProbeResult(status, marks["dns"], marks["connect"], marks["tls"], marks["ttfb"], total, error,
+                       headers=reply_headers)
 
 
 def probe_many(url: str, *, count: int = 10, timeout: float = 5.0, interval_s: float = 0.0,

@@ -63,6 +63,7 @@ def test_finding_names_revision_3_and_undo_to_2(shown: dict[str, Any]) -> None:
 def test_health_rollouts_nodes_events_top_scraps(shown: dict[str, Any]) -> None:
     s = shown["scraps"]
     assert s["health"].iloc[0]["status"] == 503 and not s["health"].iloc[0]["ok"]
+    assert "content-type:" in s["health"].iloc[0]["headers"]
     assert any(f["title"] == "health check failing" for f in s["findings"])
     rollouts = s["rollouts"]
     assert list(rollouts["revision"]) == [1, 2, 3]

@@ -184,3 +184,10 @@ def test_hostname_is_resolved_with_a_bounded_lookup_and_every_address_tried(demo
     r = probe.probe(f"http://localhost:{demo_app.port}/health", timeout=5)  # ::1 may refuse; 127.0.0.1 answers
     assert r.status == 200 and r.error is None
     assert 0 < r.dns_ms <= r.connect_ms <= r.total_ms
+
+
+def test_a_few_reply_headers_are_kept_never_cookies(demo_app: DemoApp) -> None:
+    r = probe.probe(demo_app.url + "/health", timeout=5)
+    assert r.headers["content-type"].startswith("application/json")
+    assert int(r.headers["content-length"]) > 0
+    assert "server" in r.headers and "set-cookie" not in r.headers
