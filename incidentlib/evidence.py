@@ -76,7 +76,7 @@ class _QuietPapermill(logging.Filter):
         return not str(record.msg).startswith("Unable to parse line")
 
 
-logging.getLogger("papermill").addFilter(_QuietPapermill())
+_QUIET = _QuietPapermill()
 
 
 # -- scenarios and their parameters ---------------------------------------------------------------
@@ -384,6 +384,9 @@ def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeo
     import papermill
 
     kernel_params, child_env = _move_db_password_to_env(params)
+    pm_log = logging.getLogger("papermill")
+    if _QUIET not in pm_log.filters:
+        pm_log.addFilter(_QUIET)
     try:
         with _child_env(child_env):
             papermill.execute_notebook(
@@ -421,9 +424,7 @@ def _write_evidence(nb: Any, stem: Path, partial: Path, *, html: bool) -> tuple[
 def _secrets_in(params: dict[str, Any]) -> set[str]:
     """Secrets a parameter carries: DSN and URL passwords, and values of parameters named like secrets."""
     found: set[str] = set()
-    for name, value in params.items():
-        if not isinstance(value, str):
-            continue
+    for name, value in _strings(params):
         pw = dsn_password(value)
         if pw:
             found.add(pw)
@@ -433,6 +434,18 @@ def _secrets_in(params: dict[str, Any]) -> set[str]:
             found.add(value)
         found.update(_masked_parts(value))
     return found
+
+
+def _strings(value: Any, name: str = "") -> Iterator[tuple[str, str]]:
+    """(parameter name, text) for every string inside a parameter value (YAML gives lists and dicts)."""
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, str(k) if isinstance(v, str) else name)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v, name)
 
 
 def _masked_parts(value: str) -> set[str]:
