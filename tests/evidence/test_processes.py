@@ -72,3 +72,30 @@ def test_ctrl_c_archives_what_ran_and_leaves_no_process(tmp_path):
     assert FAILURE_TAG in nb.cells[0].metadata["tags"] and "interrupted" in nb.cells[0].source
     assert verify(tmp_path / "INC-int").ok
     assert not list((tmp_path / PARTIAL).rglob("*.ipynb"))
+
+
+def test_a_run_killed_mid_way_leaves_no_half_written_evidence(tmp_path):
+    common = ["--notebooks", str(FIXTURES), "--outputs", str(tmp_path), "--incident", "INC-kill"]
+    first = _start("run", "ok", *common)
+    assert first.wait(timeout=120) == 0
+    proc = _start("run", "sleeps", *common)
+    me = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    kernels: list[psutil.Process] = []
+    while time.monotonic() < deadline and not kernels:
+        kernels = [c for c in me.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
+        time.sleep(0.2)
+    assert kernels, "the kernel never started"
+    time.sleep(1.5)
+    proc.kill()  # SIGKILL: no cleanup code runs at all
+    proc.wait(timeout=30)
+    incident_dir = tmp_path / "INC-kill"
+    report = verify(incident_dir)  # the earlier run is intact, nothing half-written appeared beside it
+    assert report.ok and len(report.matching) == 2, report.lines()
+    assert sorted(p.name for p in incident_dir.iterdir()) == sorted(
+        [".manifest.lock", "manifest.json", *(f["path"] for f in load_manifest(incident_dir)["runs"][0]["files"])])
+    # the orphaned kernel notices its parent is gone and exits by itself (ipykernel's parent poller)
+    gone, alive = psutil.wait_procs(kernels, timeout=15)
+    for p in alive:  # do not leave it to the rest of the suite
+        p.kill()
+    assert alive == [], "the kernel outlived its killed parent"
