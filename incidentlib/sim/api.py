@@ -171,7 +171,8 @@ def _store_update(cluster: Cluster, t: Target, old: dict, new: dict, *, status_o
         raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
     if meta.get("resourceVersion") and meta["resourceVersion"] != meta_old["resourceVersion"]:
         raise conflict(t.res, meta_old["name"])
-    for k in ("uid", "creationTimestamp", "namespace", "ownerReferences", "generateName"):
+    for k in ("uid", "creationTimestamp", "namespace", "ownerReferences", "generateName", "deletionTimestamp",
+              "deletionGracePeriodSeconds"):
         if k in meta_old and k != "ownerReferences":
             meta[k] = meta_old[k]
     if status_only:
@@ -189,6 +190,9 @@ def _store_update(cluster: Cluster, t: Target, old: dict, new: dict, *, status_o
     if status_only and t.res.kind == "Pod":
         cluster.store.pinned_status.add(meta_old["uid"])
     answer = json.loads(entry.raw)
+    if meta.get("deletionTimestamp") and not meta.get("finalizers"):  # the last finalizer is gone: delete it now
+        cluster.store.delete(rkey(t.res), meta_old.get("namespace", ""), meta_old["name"])
+        _collect_garbage(cluster, meta_old["uid"])
     cluster.sync(force=True)
     return answer
 
@@ -245,6 +249,8 @@ def delete(cluster: Cluster, t: Target) -> dict:
     """DELETE: remove an object (and what it owns) and answer the deleted object."""
     with cluster.store.lock:
         entry = get_entry(cluster, t)
+        if entry.obj["metadata"].get("finalizers"):  # as a real server: mark it deleted, keep it until they are gone
+            return _mark_deleted(cluster, t, entry.obj)
         gone = cluster.store.delete(rkey(t.res), t.namespace or "", t.name or "")
         assert gone is not None
         if t.res.kind == "Pod":
@@ -258,6 +264,20 @@ def delete(cluster: Cluster, t: Target) -> dict:
         answer["metadata"]["deletionTimestamp"] = iso(cluster.now())
         cluster.sync(force=True)
     return answer
+
+
+def _mark_deleted(cluster: Cluster, t: Target, obj: dict) -> dict:
+    if obj["metadata"].get("deletionTimestamp"):
+        return copy.deepcopy(obj)
+    pending = copy.deepcopy(obj)
+    pending["metadata"]["deletionTimestamp"] = iso(cluster.now())
+    pending["metadata"]["deletionGracePeriodSeconds"] = 30 if t.res.kind == "Pod" else 0
+    pending["metadata"].pop("resourceVersion", None)
+    entry = cluster.store.put(rkey(t.res), pending)
+    if t.res.kind == "Pod":
+        events.killing(cluster.store, pending, now=cluster.now())
+    cluster.sync(force=True)
+    return json.loads(entry.raw)
 
 
 def delete_collection(cluster: Cluster, t: Target, query: dict[str, str]) -> dict:
