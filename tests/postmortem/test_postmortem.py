@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import kubernetes.config  # noqa: F401  imported before evidence.run_notebook's probe thread does (see test_after_demo)
 import pandas as pd
 import pytest
+import requests  # noqa: F401
 
 from incidentlib import evidence
 from incidentlib import postmortem as pm
