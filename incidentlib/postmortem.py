@@ -39,6 +39,7 @@ __all__ = [
     "png",
     "merged_run",
     "resolved_at",
+    "readable",
 ]
 
 TIMELINE_COLUMNS = ["time", "kind", "what", "detail", "scenario", "run_id", "approximate"]
@@ -613,3 +614,11 @@ def resolved_at(timeline: pd.DataFrame) -> pd.Timestamp | None:
     """The first recovery after the trouble began, else None (the incident is not known to be over)."""
     rec = timeline[timeline["kind"] == "recovery"] if len(timeline) else timeline
     return rec["time"].min() if len(rec) else None
+
+
+def readable(timeline: pd.DataFrame) -> pd.DataFrame:
+    """The timeline for people: UTC times to the second (≈ marks a derived one), the run id left to the scrap."""
+    out = timeline.copy()
+    out["time"] = [("≈" if a else "") + t.strftime("%Y-%m-%d %H:%M:%S") for t, a in
+                   zip(out["time"], out["approximate"], strict=True)]
+    return out.drop(columns=["approximate", "run_id"])

@@ -156,3 +156,23 @@ def test_an_altered_evidence_file_stops_the_postmortem_loudly(staged: Staged, tm
 def test_unknown_incident_is_refused_with_the_known_ones(staged: Staged, capsys: pytest.CaptureFixture[str]) -> None:
     assert postmortem_main(["--incident", "INC-20990101-0000-ffff", "--outputs", str(staged.outputs)]) == 2
     assert f"incidents there: {staged.incident}" in capsys.readouterr().err
+
+
+def test_a_failed_run_without_scraps_is_listed_and_the_rest_still_builds(staged: Staged, tmp_path: Path) -> None:
+    import nbformat
+
+    outputs = tmp_path / "outputs"
+    shutil.copytree(staged.outputs, outputs)
+    broken = tmp_path / "broken.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise RuntimeError('the cluster vanished')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, broken)
+    result = evidence.run_notebook(broken, outputs=outputs, incident=staged.incident, scenario="outage", html=False)
+    assert not result.ok
+    incident = pm.load_incident(outputs / staged.incident)
+    failed = next(r for r in incident.runs if r.scenario == "outage")
+    assert failed.entry["status"] == "failed" and "severity" not in failed.scraps
+    tl = pm.timeline_frame(incident.runs)
+    assert (tl["kind"] == "blocker").sum() == 1 and (tl["scenario"] == "outage").sum() == 0
+    files = pm.evidence_frame(incident.manifest)
+    assert files[files["scenario"] == "outage"]["status"].tolist() == ["failed"]

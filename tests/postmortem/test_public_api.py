@@ -26,6 +26,6 @@ def test_postmortem_api_and_columns() -> None:
     assert sorted(postmortem.__all__) == sorted([
         "EvidenceAltered", "EvidenceRun", "Incident", "TIMELINE_COLUMNS", "SEVERITY_COLUMNS", "load_incident",
         "timeline_frame", "severity_frame", "impact_frame", "findings_frame", "evidence_frame", "hypotheses",
-        "incident_window", "timeline_chart", "severity_chart", "png", "merged_run", "resolved_at"])
+        "incident_window", "timeline_chart", "severity_chart", "png", "merged_run", "resolved_at", "readable"])
     assert postmortem.TIMELINE_COLUMNS == ["time", "kind", "what", "detail", "scenario", "run_id", "approximate"]
     assert postmortem.SEVERITY_COLUMNS == ["time", "level", "rank", "scenario", "run_id", "reason"]

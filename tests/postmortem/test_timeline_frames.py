@@ -166,3 +166,10 @@ def test_the_resolution_message_of_the_whole_incident() -> None:
         "Resolution: roll back backend to revision 2: rolled out",
         "Post-mortem: runbook postmortem --incident INC-1",
     ]
+
+
+def test_readable_timeline_marks_derived_times() -> None:
+    r = run("r1", "outage", "2026-11-27T09:30:00Z", "2026-11-27T09:30:20Z", pods=PODS)
+    shown = pm.readable(pm.timeline_frame([r]))
+    assert list(shown.columns) == ["time", "kind", "what", "detail", "scenario"]
+    assert shown["time"].tolist()[0] == "≈2026-11-27 09:02:05"
