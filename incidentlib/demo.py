@@ -61,13 +61,14 @@ def demo_environment(*, workdir: Path, error_rate: float = DEMO_ERROR_RATE, echo
         if echo:
             print(text, flush=True)
 
-    with contextlib.ExitStack() as stack:
+    stack = contextlib.ExitStack()
+    try:
         t0 = time.perf_counter()
         handle = sim.start("demo", workdir=workdir / "sim")
         stack.callback(handle.stop)
         say(f"  cluster   {handle.url} (scenario demo, context {handle.context})")
         server = ThrowawayPostgres(workdir=workdir / "pg")
-        stack.callback(server.cleanup)
+        stack.callback(_stop_postgres, server)
         server.start()
         stager = Stager(server.dsn)
         stack.callback(stager.close)
@@ -87,6 +88,29 @@ def demo_environment(*, workdir: Path, error_rate: float = DEMO_ERROR_RATE, echo
                   "PGUSER": str(parts["user"]), "PGPASSWORD": str(parts["password"])}
         yield DemoEnvironment(kubeconfig=Path(handle.kubeconfig), context=handle.context, dsn=server.dsn,
                               pg_env=pg_env, service_url=app.url, staged=staged)
+    finally:
+        with _signals_held():  # a second Ctrl-C must not leave a server up half-way through the shutdown
+            stack.close()
+
+
+def _stop_postgres(server: Any) -> None:
+    """Stop and delete the throwaway server, also after an interrupted start (postmaster up, `running` unset)."""
+    if (server.datadir / "postmaster.pid").exists():
+        server.running = True
+    server.cleanup()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked, then delivered) until the block is done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def scenario_parameters(declared: dict[str, Any], env: DemoEnvironment, incident: str) -> list[str]:

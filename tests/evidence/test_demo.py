@@ -32,13 +32,17 @@ RUNBOOK = str(Path(sys.executable).with_name("runbook"))
 SIM_CANARIES = ["sim-canary-token-7f3a9c2e1b4d", "sim-canary-pass-5d8e2a", "sandbox-superuser-pw"]
 
 
-def _leftovers(marker: str) -> list[str]:
-    """Processes started by the demo still alive: kernels carry its marker variable, postgres its data dir."""
+def _leftovers(marker: str, out: str = "") -> list[str]:
+    """Processes this demo started that are still alive: kernels carry its marker variable; its postgres
+    serves the port it printed (other demos may run on this machine at the same time: not theirs)."""
+    m = re.search(r"database  127\.0\.0\.1:(\d+)/app", out)
+    port_arg = f"-p {m.group(1)} " if m else None
     found = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
-            if "runbook-demo-" in cmd or (p.pid != os.getpid() and p.environ().get("RUNBOOK_TEST_MARK") == marker):
+            ours_pg = port_arg is not None and "runbook-demo-" in cmd and port_arg in cmd
+            if ours_pg or (p.pid != os.getpid() and p.environ().get("RUNBOOK_TEST_MARK") == marker):
                 found.append(f"{p.pid} {cmd[:120]}")
         except psutil.Error:
             continue
@@ -99,7 +103,8 @@ def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
 
 def test_demo_leaves_no_process_behind(demo_run):
     assert demo_run["code"] == 0
-    assert _leftovers(demo_run["marker"]) == []
+    assert re.search(r"database  127\.0\.0\.1:\d+/app", demo_run["out"])
+    assert _leftovers(demo_run["marker"], demo_run["out"]) == []
 
 
 def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
@@ -119,7 +124,8 @@ def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
     assert charted >= 3  # the scenario notebooks draw charts, and every one of them shows
 
 
-def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path, signum):
     if not any(SCENARIO_NOTEBOOKS.glob("*.ipynb")):
         pytest.skip("no scenario notebooks in notebooks/ yet")
     marker = uuid.uuid4().hex
@@ -131,17 +137,19 @@ def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path):
             break
         time.sleep(0.2)
     else:
-        proc.kill()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
         pytest.fail("the demo never started a kernel")
     assert _leftovers(marker), "nothing to stop?"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: shutting the demo environment down" in err
+    assert re.search(r"database  127\.0\.0\.1:\d+/app", out)
     deadline = time.monotonic() + 10
-    while _leftovers(marker) and time.monotonic() < deadline:
+    while _leftovers(marker, out) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _leftovers(marker) == []
+    assert _leftovers(marker, out) == []
 
 
 def test_keep_leaves_the_environment_usable_until_ctrl_c(tmp_path):
@@ -185,6 +193,6 @@ def test_keep_leaves_the_environment_usable_until_ctrl_c(tmp_path):
         proc.communicate(timeout=60)
     assert proc.returncode == 130
     deadline = time.monotonic() + 10
-    while _leftovers(marker) and time.monotonic() < deadline:
+    while _leftovers(marker, "".join(lines)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _leftovers(marker) == []
+    assert _leftovers(marker, "".join(lines)) == []
