@@ -175,6 +175,12 @@ class Gathered:
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
 
+    def merge(self, other: Gathered) -> None:
+        """Add the results of a later round."""
+        self.values.update(other.values)
+        self.errors.update(other.errors)
+        self.seconds.update(other.seconds)
+
 
 def gather(tasks: dict[str, Callable[[], Any]], *, run: Any = None, workers: int = 8) -> Gathered:
     """Run independent reads concurrently; each is then recorded in order through `run.source(name)`.

@@ -17,7 +17,7 @@ Staging endpoints (outside the Kubernetes paths, not recorded in the request log
     POST   /_sim/metrics    {"namespace", "pod", "container", "cpu_m": 750, "memory_bytes": 3.1e8}
 
 Failures to stage: `start(..., forbidden_namespaces={"ns"})` answers 403 Forbidden for that
-namespace; `metrics=False` drops metrics.k8s.io (404, absent from discovery); an image tagged
+namespace and for lists across all namespaces (an identity with namespaced roles only); `metrics=False` drops metrics.k8s.io (404, absent from discovery); an image tagged
 `:does-not-exist` fails to pull (ErrImagePull/ImagePullBackOff); a pod status written through the
 `status` subresource is kept (the kubelet leaves that pod alone).
 """

@@ -146,7 +146,10 @@ class Handler(StreamsMixin):
         target = self._target(group, version, rest)
         if target is None:
             raise unknown_path()
-        if target.namespace and target.namespace in cluster.forbidden_namespaces:
+        # An identity barred from some namespace holds only namespaced roles: it may not list across all of them.
+        barred = target.namespace in cluster.forbidden_namespaces if target.namespace else (
+            bool(cluster.forbidden_namespaces) and target.res.namespaced and target.name is None)
+        if barred:
             verb = {"GET": "list" if target.name is None else "get", "POST": "create", "PUT": "update",
                     "PATCH": "patch", "DELETE": "delete"}[method]
             raise forbidden(target.res, verb, target.namespace)

@@ -56,9 +56,10 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def forbidden(res: Resource, verb: str, namespace: str) -> ApiError:
+def forbidden(res: Resource, verb: str, namespace: str | None) -> ApiError:
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
     return ApiError(403, "Forbidden", f'{_qualified(res)} is forbidden: User "system:serviceaccount:ops:runbook" '
-                    f'cannot {verb} resource "{res.plural}" in API group "{res.group}" in the namespace "{namespace}"',
+                    f'cannot {verb} resource "{res.plural}" in API group "{res.group}" {scope}',
                     details={"group": res.group, "kind": res.plural})
 
 

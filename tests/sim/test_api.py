@@ -269,6 +269,10 @@ def test_forbidden_namespace_and_missing_metrics(sim_cluster):
         v1.list_namespaced_pod("production", _request_timeout=10)
     assert e.value.status == 403 and json.loads(e.value.body)["reason"] == "Forbidden"
     assert v1.list_namespaced_pod("kube-system", _request_timeout=10).items
+    with pytest.raises(ApiException) as e:  # namespaced roles only: no list across all namespaces either
+        v1.list_pod_for_all_namespaces(_request_timeout=10)
+    assert e.value.status == 403 and "at the cluster scope" in json.loads(e.value.body)["message"]
+    assert v1.list_node(_request_timeout=10).items  # cluster-scoped kinds are not namespaced roles' business
     _, groups = call(handle, "GET", "/apis")
     assert [g["name"] for g in groups["groups"]] == ["apps"]
     code, _ = call(handle, "GET", "/apis/metrics.k8s.io/v1beta1/nodes")
