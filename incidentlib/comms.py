@@ -345,7 +345,7 @@ def show_notifications(run: Any, severity: Severity, *, incident_id: str | None 
         print(line)
         result["webhook"] = line
     else:
-        print("(not posted: give notify_webhook to post the initial alert to a Slack-compatible webhook)")
+        print(f"(not posted: give notify_webhook to post the {titles[post].split(' (')[0].lower()} to a Slack-compatible webhook)")
     if glue:
         run.glue("notifications", result)
     return result

@@ -362,6 +362,8 @@ def assess(ev: Evidence, run: Any, cfg: Config, *, health: pd.DataFrame | None =
     service_down = None
     degraded = None
     c = ev.correlation
+    if c and c.get("rolled_out_at") is not None and not pd.isna(c["rolled_out_at"]):
+        run.figures["incident_started"] = pd.Timestamp(c["rolled_out_at"]).isoformat()  # the notifications' "Started"
     undo = (f"roll back: `kubectl rollout undo deployment/{dep} -n {ns} --to-revision={c['previous']}` "
             f"(here: mitigation='undo', apply=True)") if c and c.get("previous") else None
     if ev.deployment is not None:

@@ -108,3 +108,17 @@ def test_apply_true_rolls_back_and_pods_run(sim_cluster: Any, tmp_path: Path) ->
     writes = [r for r in sim.requests() if r["method"] != "GET"]
     assert [(w["method"], w["path"]) for w in writes] == [
         ("PATCH", "/apis/apps/v1/namespaces/production/deployments/backend")]
+
+
+def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> None:
+    from incidentlib.comms import _clock
+
+    notes = shown["scraps"]["notifications"]
+    rollouts = shown["scraps"]["rollouts"]
+    started = _clock(pd.Timestamp(rollouts[rollouts["revision"] == 3]["created"].iloc[0]).to_pydatetime())
+    assert "Severity: SEV1" in notes["initial"]
+    assert f"Started: {started}" in notes["initial"]  # the bad rollout, not the notebook's start
+    assert "0/3 pods ready" in notes["initial"] or "pods down" in notes["initial"]
+    assert "rollout undo" in notes["update"]
+    assert "webhook" not in notes  # never posted by default
+    assert "── Status update" in shown["text"]
