@@ -174,7 +174,8 @@ def list_main(argv: list[str]) -> int:
         declared = inspect_parameters(path)
         width = max((len(n) for n in declared), default=0)
         for pname, param in declared.items():
-            print(f"  {pname:<{width}}  {describe_kind(param):<12} default {param.default:<14} {param.help}")
+            default = param.default if len(param.default) <= 24 else param.default[:23] + "…"
+            print(f"  {pname:<{width}}  {describe_kind(param):<12} default {default:<24} {param.help}")
         print()
     return 0
 
