@@ -101,9 +101,8 @@ def scenarios(notebooks: str | os.PathLike[str]) -> dict[str, Path]:
 
 
 def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Param]:
-    """The parameters of a notebook: papermill's `inspect_notebook` for help, the cell's own AST for the rest.
-
-    papermill skips annotated parameters it cannot parse (`x: int | None = None`); the AST sees them all."""
+    """The parameters of a notebook, read like papermill's `inspect_notebook` (name, default, the comment beside
+    it as help) but from the cell's AST, which also sees what papermill's regex skips (`x: int | None = None`)."""
     import nbformat
 
     nb = nbformat.read(os.fspath(path), as_version=4)
@@ -173,12 +172,12 @@ def _coerce(p: Param, value: Any, *, from_text: bool) -> Any:
 
     if from_text and isinstance(value, str):
         low = value.strip().lower()
+        if p.kind == "str" and not (p.nullable and value.strip() in ("None", "null", "~")):
+            return value  # text is text: `-p mitigation none` means the option "none"
         if low in ("none", "null", "~"):
             if p.nullable:
                 return None
             raise bad("None is not allowed here")
-        if p.kind == "str":
-            return value
         if p.kind == "bool":
             if low in _TRUE:
                 return True

@@ -38,6 +38,8 @@ def test_text_values_are_converted_to_the_declared_type(declared):
     out = coerce_parameters(declared, given, from_text=set(given))
     assert out == {"count": 7, "ratio": 0.25, "flag": True, "namespace": "42", "replicas": None, "dsn": "host=db"}
     assert coerce_parameters(declared, {"dsn": "[1, 2]"}, from_text={"dsn"}) == {"dsn": [1, 2]}
+    # text is text for a str parameter: an option called "none" stays "none"
+    assert coerce_parameters(declared, {"namespace": "none"}, from_text={"namespace"}) == {"namespace": "none"}
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,7 @@ def test_text_values_are_converted_to_the_declared_type(declared):
     [
         ({"count": "many"}, True, "parameter 'count' = 'many': not a whole number; expected int"),
         ({"flag": "maybe"}, True, "parameter 'flag' = 'maybe': not a boolean; expected bool"),
-        ({"namespace": "None"}, True, "None is not allowed here"),
+        ({"count": "None"}, True, "None is not allowed here"),
         ({"count": "3"}, False, "parameter 'count' = '3': wrong type (str); expected int"),
         ({"ratio": True}, False, "wrong type (bool); expected float"),
         ({"replicas": 2.5}, False, "expected int or None"),
