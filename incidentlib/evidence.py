@@ -345,12 +345,11 @@ def run_notebook(
                                         parameters=redact_value(params))
         nb.metadata["evidence"] = {"incident": incident, "run_id": run_id, "scenario": scenario, "status": status,
                                    "error": error}
-        files, html_error = _write_evidence(scrub_notebook(nb, secrets=secrets), incident_dir / run_id, partial,
-                                            html=html)
+        ready, html_error = _prepare_evidence(scrub_notebook(nb, secrets=secrets), run_id, partial, html=html)
         if html_error:
             status, error = "failed", (error + "; " if error else "") + html_error
-        nb_path = incident_dir / files[0]["path"]
-        env = _environment(_safe_scraps(nb_path), env_future)
+        env = _environment(_safe_scraps(ready[0][0]), env_future)
+    files = [{"path": name, "sha256": _sha256(tmp)} for tmp, name in ready]
     entry = {
         "run_id": run_id,
         "scenario": scenario,
@@ -364,7 +363,8 @@ def run_notebook(
         "kubernetes": env["kubernetes"],
         "postgres": env["postgres"],
     }
-    _append_run(incident_dir, incident, entry)
+    _commit_run(incident_dir, incident, ready, entry)
+    nb_path = incident_dir / files[0]["path"]
     for leftover in (tmp_nb, partial / f"{run_id}.reserved"):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
@@ -400,24 +400,28 @@ def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeo
     return "ok", None, False
 
 
-def _write_evidence(nb: Any, stem: Path, partial: Path, *, html: bool) -> tuple[list[dict[str, str]], str | None]:
-    """Write <stem>.ipynb and <stem>.html atomically; their manifest records and an HTML export error, if any."""
+def _prepare_evidence(nb: Any, run_id: str, partial: Path, *, html: bool) -> tuple[list[tuple[Path, str]], str | None]:
+    """Write the notebook (and its HTML) complete into `partial`: [(temp file, final name)], HTML export error."""
     import nbformat
 
     text = nbformat.writes(nbformat.from_dict(nb))
-    nb_path = stem.with_name(stem.name + ".ipynb")
-    _atomic_write(nb_path, text.encode("utf-8"), partial)
-    files = [{"path": nb_path.name, "sha256": _sha256(nb_path)}]
+    ready = [(_write_temp(text.encode("utf-8"), partial, ".ipynb"), f"{run_id}.ipynb")]
     if not html:
-        return files, None
+        return ready, None
     try:
         page = export_html(nbformat.reads(text, as_version=4))
     except Exception as e:  # an export failure must not lose the notebook: record it
-        return files, f"HTML export failed: {type(e).__name__}: {e}"
-    html_path = stem.with_name(stem.name + ".html")
-    _atomic_write(html_path, page.encode("utf-8"), partial)
-    files.append({"path": html_path.name, "sha256": _sha256(html_path)})
-    return files, None
+        return ready, f"HTML export failed: {type(e).__name__}: {e}"
+    ready.append((_write_temp(page.encode("utf-8"), partial, ".html"), f"{run_id}.html"))
+    return ready, None
+
+
+def _commit_run(incident_dir: Path, incident: str, ready: list[tuple[Path, str]], entry: dict[str, Any]) -> None:
+    """Under the incident's lock: rename the finished files into place and append the run to the manifest."""
+    with _locked(incident_dir):
+        for tmp, name in ready:
+            os.replace(tmp, incident_dir / name)
+        _append_run_locked(incident_dir, incident, entry)
 
 
 def _secrets_in(params: dict[str, Any]) -> set[str]:
@@ -591,14 +595,25 @@ def _reserve_run_id(incident_dir: Path, partial: Path, stamp: str, scenario: str
             n += 1
 
 
-def _atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write through a temp file on the same filesystem, fsync, then os.replace: never a half-written file."""
-    tmp = tmp_dir / f".{path.name}.{os.getpid()}.{_secrets.token_hex(4)}.tmp"
+def _write_temp(data: bytes, tmp_dir: Path, suffix: str = ".tmp") -> Path:
+    """A complete, fsynced file in `tmp_dir` (same filesystem as the archive), ready for os.replace."""
+    tmp = tmp_dir / f".{os.getpid()}.{_secrets.token_hex(6)}{suffix}"
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def _atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
+    """Write through a temp file on the same filesystem, fsync, then os.replace: never a half-written file."""
+    tmp = _write_temp(data, tmp_dir)
+    try:
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -793,15 +808,15 @@ def _serialize(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _append_run(incident_dir: Path, incident: str, entry: dict[str, Any]) -> None:
-    with _locked(incident_dir):
-        doc = _read_manifest(incident_dir) or {"incident": incident, "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "runs": []}
-        doc.pop("sha256", None)
-        doc.setdefault("runs", []).append(entry)
-        doc["sha256"] = _digest(doc)
-        partial = incident_dir.parent / PARTIAL
-        partial.mkdir(parents=True, exist_ok=True)
-        _atomic_write(incident_dir / MANIFEST, _serialize(doc), partial)
+def _append_run_locked(incident_dir: Path, incident: str, entry: dict[str, Any]) -> None:
+    """Append a run to the manifest (the caller holds the incident's lock) and replace it atomically."""
+    doc = _read_manifest(incident_dir) or {"incident": incident, "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "runs": []}
+    doc.pop("sha256", None)
+    doc.setdefault("runs", []).append(entry)
+    doc["sha256"] = _digest(doc)
+    partial = incident_dir.parent / PARTIAL
+    partial.mkdir(parents=True, exist_ok=True)
+    _atomic_write(incident_dir / MANIFEST, _serialize(doc), partial)
 
 
 def load_manifest(incident_dir: str | os.PathLike[str]) -> dict[str, Any]:
