@@ -50,4 +50,5 @@ def test_the_notebook_glues_the_issues_scraps_and_ends_with_notifications():
     for scrap in ("connections", "activity", "long_running", "slow_queries", "blocking", "database_sizes"):
         assert f'run.glue("{scrap}"' in code
     assert "run.finish(severity)" in code
-    assert "".join(nb["cells"][-1]["source"]).startswith("## Notifications")
+    assert "".join(nb["cells"][-2]["source"]).startswith("## Notifications")
+    assert "show_notifications(run, severity" in "".join(nb["cells"][-1]["source"])
