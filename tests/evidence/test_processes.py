@@ -77,7 +77,8 @@ def test_ctrl_c_archives_what_ran_and_leaves_no_process(tmp_path):
 def test_a_run_killed_mid_way_leaves_no_half_written_evidence(tmp_path):
     common = ["--notebooks", str(FIXTURES), "--outputs", str(tmp_path), "--incident", "INC-kill"]
     first = _start("run", "ok", *common)
-    assert first.wait(timeout=120) == 0
+    _, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_err[-2000:]
     proc = _start("run", "sleeps", *common)
     me = psutil.Process(proc.pid)
     deadline = time.monotonic() + 60
@@ -92,7 +93,7 @@ def test_a_run_killed_mid_way_leaves_no_half_written_evidence(tmp_path):
     incident_dir = tmp_path / "INC-kill"
     report = verify(incident_dir)  # the earlier run is intact, nothing half-written appeared beside it
     assert report.ok and len(report.matching) == 2, report.lines()
-    assert sorted(p.name for p in incident_dir.iterdir()) == sorted(
+    assert sorted(p.name for p in incident_dir.iterdir()) == sorted(  # nothing of the killed run
         [".manifest.lock", "manifest.json", *(f["path"] for f in load_manifest(incident_dir)["runs"][0]["files"])])
     # the orphaned kernel notices its parent is gone and exits by itself (ipykernel's parent poller)
     gone, alive = psutil.wait_procs(kernels, timeout=15)
