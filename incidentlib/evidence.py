@@ -332,6 +332,7 @@ def run_notebook(
     run_id = _reserve_run_id(incident_dir, partial, f"{started:%Y%m%dT%H%M%SZ}", scenario)
     tmp_nb = partial / f"{run_id}.running.ipynb"
 
+    _import_before_threads(declared)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe") as probe:
         env_future = probe.submit(_probe_environment, params, declared)
         status, error, interrupted = _execute(notebook, tmp_nb, params, cell_timeout=cell_timeout,
@@ -657,6 +658,18 @@ def _safe_scraps(path: Path) -> dict[str, Any]:
 
 
 # -- where the run pointed: Kubernetes and PostgreSQL ----------------------------------------------------
+
+def _import_before_threads(declared: dict[str, Param]) -> None:
+    """Import in this thread what the run and the probe thread need: two threads importing one package tree at
+    once (papermill and kubernetes both pull in requests) can fail with "partially initialized module"."""
+    import papermill  # noqa: F401
+
+    if {"kubeconfig", "context", "namespace"} & declared.keys():
+        import kubernetes.client  # noqa: F401
+        import kubernetes.config  # noqa: F401
+    if "dsn" in declared:
+        import psycopg  # noqa: F401
+
 
 def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:
     """Kubernetes context and server version, PostgreSQL server version, probed with short timeouts."""
