@@ -45,7 +45,7 @@ class DemoEnvironment:
 
     def exports(self) -> dict[str, str]:
         """The environment a shell (or JupyterLab) needs to point the notebooks at this demo."""
-        return {"KUBECONFIG": str(self.kubeconfig), **self.pg_env, "RUNBOOK_HEALTH_URL": self.service_url + "/health"}
+        return {"KUBECONFIG": str(self.kubeconfig), **self.pg_env}
 
 
 @contextlib.contextmanager
@@ -219,7 +219,8 @@ def main(argv: list[str]) -> int:
             if args.keep:
                 _keep(env)
     except KeyboardInterrupt:
-        print("\ninterrupted: shutting the demo environment down", file=sys.stderr, flush=True)
+        print(f"\ninterrupted: the demo environment is shut down; what ran is archived in {outputs / incident}",
+              file=sys.stderr, flush=True)
         return 130
     finally:
         _stop_children()
