@@ -144,6 +144,7 @@ def redact_value(value: Any) -> Any:
 _BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
 _SCRAP_MIME = "application/scrapbook.scrap."
 _HTML_TEXT = re.compile(r">([^<>]+)<")
+_HTML_ATTR = re.compile(r"""(\s[\w:-]+\s*=\s*")([^"]*)(")""")
 
 
 def known_secrets() -> frozenset[str]:
@@ -170,7 +171,12 @@ def redact_html(markup: str) -> str:
         red = redact_text(plain)
         return ">" + (raw if red == plain else html.escape(red, quote=False)) + "<"
 
-    return mask_known(_HTML_TEXT.sub(repl, markup))
+    def attr(m: re.Match[str]) -> str:
+        plain = html.unescape(m.group(2))
+        red = redact_text(plain)
+        return m.group(1) + (m.group(2) if red == plain else html.escape(red)) + m.group(3)
+
+    return mask_known(_HTML_ATTR.sub(attr, _HTML_TEXT.sub(repl, markup)))
 
 
 def _redact_scrap(mime: str, payload: Any) -> Any:

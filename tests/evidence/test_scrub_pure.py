@@ -30,7 +30,7 @@ def _notebook() -> nbformat.NotebookNode:
     code.outputs = [
         nbformat.v4.new_output("stream", name="stdout", text=f"GET /x Authorization: Bearer {TOKEN}\n"),
         nbformat.v4.new_output("display_data", data={
-            "text/html": f"<pre>password=&quot;{LOGPW}&quot;</pre>",
+            "text/html": f"<pre>password=&quot;{LOGPW}&quot;</pre><a href=\"postgresql://app:{LOGPW}@db/x\">db</a>",
             "text/plain": f"password={LOGPW}",
             "image/png": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
             "application/scrapbook.scrap.json+json": {"name": "lines", "data": [f"token={TOKEN}"], "encoder": "json", "version": 1},
@@ -62,7 +62,7 @@ def test_each_place_is_masked_not_dropped():
     assert nb.metadata["papermill"]["parameters"]["dsn"] == f"host=db password={MASK}"
     out = code.outputs
     assert out[0]["text"] == f"GET /x Authorization: Bearer {MASK}\n"
-    assert out[1]["data"]["text/html"] == f"<pre>password={MASK}</pre>"
+    assert out[1]["data"]["text/html"] == f'<pre>password={MASK}</pre><a href="postgresql://app:{MASK}@db/x">db</a>'
     assert out[1]["data"]["application/scrapbook.scrap.json+json"]["data"] == [f"token={MASK}"]
     assert out[2]["evalue"] == f"failed for password={MASK}"
     assert out[2]["traceback"] == [f"connect('host=db password={MASK}')"]
