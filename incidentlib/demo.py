@@ -27,6 +27,7 @@ from .evidence import RunResult, inspect_parameters, new_incident_id, scenarios,
 __all__ = ["main", "DemoEnvironment", "demo_environment", "scenario_parameters", "run_all"]
 
 NOT_SCENARIOS = frozenset({"postmortem"})  # built from an incident's evidence, not from the environment
+FIRST = ("triage",)  # the first notebook an on-call engineer runs; then the scenarios it points to
 DEMO_ERROR_RATE = 0.08
 DEMO_LATENCY_MS = 40.0
 LONG_QUERY_SECONDS = 3600.0
@@ -137,7 +138,8 @@ def run_all(env: DemoEnvironment, *, notebooks: Path, outputs: Path, incident: s
     from .evidence_cli import execute, run_parser
 
     results = []
-    for name, path in scenarios(notebooks).items():
+    ordered = sorted(scenarios(notebooks).items(), key=lambda kv: (kv[0] not in FIRST, kv[0]))
+    for name, path in ordered:
         if name in NOT_SCENARIOS:
             continue
         argv = [name, "--notebooks", str(notebooks), "--outputs", str(outputs), "--incident", incident,

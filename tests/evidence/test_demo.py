@@ -86,6 +86,7 @@ def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
     manifest = load_manifest(incident_dir)
     scenarios = sorted(p.stem for p in SCENARIO_NOTEBOOKS.glob("*.ipynb") if p.stem != "postmortem")
     assert sorted(r["scenario"] for r in manifest["runs"]) == scenarios
+    assert manifest["runs"][0]["scenario"] == "triage"  # the first five minutes come first
     assert all(r["status"] == "ok" for r in manifest["runs"])
     assert all(r["kubernetes"] == {"context": "sim", "server_version": r["kubernetes"]["server_version"]}
                and r["kubernetes"]["server_version"].startswith("v1.") for r in manifest["runs"])
