@@ -57,15 +57,22 @@ def register_secret(value: str | None) -> None:
         _known.add(value)
 
 
+# Every rule above needs one of these words in the text: one search decides whether the rules must run at all
+# (most strings of a 5,000-pod table hold none, and running every rule on each cost 0.15 s per notebook).
+_MAYBE_SECRET = re.compile(r"(?i)pass|pwd|token|key|secret|credential|auth|bearer|://|eyj|akia|asia|agpa|aida|aroa|anpa")
+
+
 def redact_text(text: str) -> str:
     """Mask every secret in free text (log lines, messages, URLs, DSNs)."""
     if not text:
         return text
-    for pattern, repl in _RULES:
-        text = pattern.sub(repl, text)
-    for secret in sorted(_known, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
+    if _MAYBE_SECRET.search(text):
+        for pattern, repl in _RULES:
+            text = pattern.sub(repl, text)
+    if _known:
+        for secret in sorted(_known, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
     return text
 
 
