@@ -393,6 +393,8 @@ def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeo
                 os.fspath(notebook), os.fspath(output), parameters=kernel_params, progress_bar=progress_bar,
                 log_output=False, cwd=None, execution_timeout=cell_timeout,  # the caller's cwd, like papermill
                 start_timeout=60,
+                # the kernel's own log is noise on the engineer's terminal (its loopback-TCP warning on every run)
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except KeyboardInterrupt:
         return "failed", "interrupted (Ctrl-C)", True

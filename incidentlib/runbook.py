@@ -127,8 +127,26 @@ class Run:
             return pd.DataFrame(columns=cols)
         return df.sort_values("severity", kind="stable")[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
 
+    def checked(self, severity: Severity) -> Severity:
+        """The severity to report: "no problem measured" is never an all-clear while a source could not be read.
+
+        With nothing read at all the verdict becomes "not assessed"; with some sources failed it names them."""
+        if severity.rule != "no-impact":
+            return severity
+        failed = [s.source for s in self.sources if s.status == "failed"]
+        if not any(s.ok for s in self.sources):
+            missing = failed or [s.source for s in self.sources] or ["no source was read"]
+            return Severity(severity.level, "not-assessed",
+                            f"NOT ASSESSED: nothing could be measured ({', '.join(missing)}); this is not an all-clear: "
+                            "fix what the sources table says and run it again")
+        if failed:
+            return Severity(severity.level, "partly-assessed",
+                            f"{severity.reason}; but {', '.join(failed)} could not be read, so this is not an all-clear")
+        return severity
+
     def finish(self, severity: Severity) -> dict[str, Any]:
         """Glue the scraps every scenario leaves: scenario, severity, findings, sources, actions, times."""
+        severity = self.checked(severity)
         finished_at = utcnow_iso()
         glue("scenario", self.scenario)
         glue("severity", severity.as_dict())

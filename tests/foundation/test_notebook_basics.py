@@ -52,3 +52,26 @@ def test_invalid_namespace_fails_with_clear_message(tmp_path):
     assert e.value.ename == "InvalidParameter" and "'Prod_NS'" in e.value.evalue
     assert out.exists()  # the failed run still leaves its notebook
     assert issubclass(InvalidParameter, ValueError)
+
+
+def test_no_problem_is_never_an_all_clear_while_sources_failed():
+    from incidentlib.runbook import Run
+
+    nothing = Run("t", quiet=True)
+    nothing.skip("health check", "no health_url given")
+    with nothing.source("kubernetes: connect"):
+        raise OSError("connection refused")
+    blind = nothing.checked(incidentlib.assess())
+    assert blind.rule == "not-assessed" and "NOT ASSESSED" in blind.reason
+    assert "kubernetes: connect" in blind.reason and "not an all-clear" in blind.reason
+
+    partly = Run("t", quiet=True)
+    with partly.source("health check"):
+        pass
+    with partly.source("metrics API"):
+        raise OSError("404")
+    seen = partly.checked(incidentlib.assess(health_ok=True))
+    assert seen.rule == "partly-assessed" and "metrics API could not be read" in seen.reason
+
+    real = incidentlib.assess(database_reachable=False)
+    assert nothing.checked(real) is real  # a measured verdict stands
