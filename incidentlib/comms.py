@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidParameter
+from .podstatus import parse_time
 from .redact import redact_text
 from .severity import LEVELS, Severity
 
@@ -127,15 +128,9 @@ def incident_title(run: Any, severity: Severity) -> str:
 
 
 def _utc(value: str | datetime | None) -> datetime | None:
-    if value is None or value == "":
-        return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return parse_time(str(value)) if value else None
 
 
 def _clock(dt: datetime | None) -> str:
