@@ -13,9 +13,20 @@ from typing import Any
 
 from .errors import KubeAPIError, KubeConfigError
 
-__all__ = ["Cluster", "connect", "resolve_kubeconfig"]
+__all__ = ["Cluster", "connect", "resolve_kubeconfig", "strip_empty"]
 
 DEFAULT_TIMEOUT = 10.0
+
+
+def strip_empty(value: Any) -> Any:
+    """Drop null and empty values recursively: the API server's semantic equality ignores them (how kubectl
+    matches a template to an existing ReplicaSet)."""
+    if isinstance(value, dict):
+        out = {k: strip_empty(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, {}, [], "")}
+    if isinstance(value, list):
+        return [strip_empty(v) for v in value]
+    return value
 
 
 def resolve_kubeconfig(kubeconfig: str | os.PathLike[str] | None = None) -> str | None:

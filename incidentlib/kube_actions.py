@@ -18,6 +18,7 @@ import yaml  # type: ignore[import-untyped]
 
 from .cluster import owned_replicasets, revision_of
 from .errors import InvalidParameter, KubeAPIError
+from .kube import strip_empty
 from .params import validate_replicas
 from .quantity import memory_bytes, validate_memory_limit
 
@@ -81,16 +82,6 @@ def deployment_diff(before: dict[str, Any], after: dict[str, Any]) -> str:
                                           lineterm="", n=2))
 
 
-def _prune(value: Any) -> Any:
-    """Drop null and empty values, as the API's semantic equality ignores them."""
-    if isinstance(value, dict):
-        out = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, {}, [], "")}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
-
-
 def plan_undo(deployment: dict[str, Any], replicasets: list[dict[str, Any]], *,
               to_revision: int | None = None) -> Plan:
     """`kubectl rollout undo [--to-revision=N]`: json-patch /spec/template and /metadata/annotations from the old ReplicaSet."""
@@ -121,7 +112,7 @@ def plan_undo(deployment: dict[str, Any], replicasets: list[dict[str, Any]], *,
     if (deployment.get("spec") or {}).get("paused"):
         raise InvalidParameter(f"deployment/{name} is paused; resume it first with "
                                f"`kubectl rollout resume deployment/{name} -n {ns}`")
-    if _prune(template) == _prune(current):
+    if strip_empty(template) == strip_empty(current):
         plan.skipped = f"skipped rollback (current template already matches revision {target_rev})"
         plan.summary = plan.skipped
         return plan

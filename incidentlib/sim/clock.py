@@ -8,6 +8,8 @@ import re
 import threading
 import time
 
+from ..podstatus import human_duration
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -71,23 +73,5 @@ def go_duration(text: str) -> float:
 
 
 def human_age(seconds: float) -> str:
-    """kubectl's short age: 45s, 10m, 3h20m, 3d4h, 12d."""
-    s = max(0, int(seconds))
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = s // 3600
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    d = h // 24
-    if d < 8:
-        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
-    if d < 365 * 2:
-        return f"{d}d"
-    return f"{d // 365}y"
+    """kubectl's short age (45s, 10m, 3h20m, 3d4h, 12d): apimachinery's HumanDuration, as a real server prints it."""
+    return human_duration(max(0.0, seconds))

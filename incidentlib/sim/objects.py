@@ -8,6 +8,8 @@ import random
 import re
 from typing import TypeVar
 
+from ..kube import strip_empty
+
 T = TypeVar("T")
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
 REVISION = "deployment.kubernetes.io/revision"
@@ -31,16 +33,6 @@ def clone(obj: T) -> T:
 
 def random_suffix(rng: random.Random, length: int = 5) -> str:
     return "".join(rng.choice(SAFE) for _ in range(length))
-
-
-def strip_empty(value: object) -> object:
-    """Drop null and empty values recursively (how templates are compared)."""
-    if isinstance(value, dict):
-        out = {k: strip_empty(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, {}, [], "")}
-    if isinstance(value, list):
-        return [strip_empty(v) for v in value]
-    return value
 
 
 def comparable_template(template: dict) -> object:

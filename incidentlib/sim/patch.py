@@ -91,21 +91,9 @@ def _pointer(path: str) -> list[str]:
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
-def _parent(doc: object, parts: list[str], path: str) -> tuple[object, str]:
+def _walk(doc: object, parts: list[str], path: str) -> object:
     cur = doc
-    for p in parts[:-1]:
-        if isinstance(cur, dict) and p in cur:
-            cur = cur[p]
-        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
-            cur = cur[int(p)]
-        else:
-            raise PatchError(f"doc is missing path: {path!r}")
-    return cur, parts[-1]
-
-
-def _get(doc: object, path: str) -> object:
-    cur = doc
-    for p in _pointer(path):
+    for p in parts:
         if isinstance(cur, dict) and p in cur:
             cur = cur[p]
         elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
@@ -113,6 +101,14 @@ def _get(doc: object, path: str) -> object:
         else:
             raise PatchError(f"doc is missing path: {path!r}")
     return cur
+
+
+def _parent(doc: object, parts: list[str], path: str) -> tuple[object, str]:
+    return _walk(doc, parts[:-1], path), parts[-1]
+
+
+def _get(doc: object, path: str) -> object:
+    return _walk(doc, _pointer(path), path)
 
 
 def _add(doc: object, path: str, value: object) -> object:
