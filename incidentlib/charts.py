@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["pods_by_status", "timeline", "timeline_frame", "png", "FIGSIZE", "DPI"]
+__all__ = ["pods_by_status", "timeline", "timeline_frame", "png", "png_bytes", "recipe_png", "warm_up", "FIGSIZE", "DPI"]
 
 FIGSIZE = (8, 3)
 DPI = 80
@@ -124,12 +124,41 @@ def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure
     return fig
 
 
-def png(fig: Figure) -> Any:
-    """The figure as an IPython PNG image (displays without a pyplot backend; embeds in HTML exports)."""
+def png_bytes(fig: Figure) -> bytes:
+    """The figure rendered as PNG bytes."""
     import io
-
-    from IPython.display import Image
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
-    return Image(data=buf.getvalue(), format="png")
+    return buf.getvalue()
+
+
+def png(fig: Figure | bytes) -> Any:
+    """The figure (or PNG bytes) as an IPython PNG image (displays without a pyplot backend; embeds in HTML exports)."""
+    from IPython.display import Image
+
+    return Image(data=fig if isinstance(fig, bytes) else png_bytes(fig), format="png")
+
+
+def _timeline_recipe(**kwargs: Any) -> Figure:
+    return timeline(timeline_frame(**kwargs))
+
+
+RECIPES = {"pods_by_status": pods_by_status, "timeline": _timeline_recipe}
+"""Charts by name, for `chartworker` (which draws them in a helper process): name -> function of keywords."""
+
+
+def recipe_png(name: str, **kwargs: Any) -> bytes:
+    """Draw the named recipe with these keyword arguments to PNG bytes."""
+    return png_bytes(RECIPES[name](**kwargs))
+
+
+def warm_up() -> None:
+    """Draw both kinds of chart once with two made-up rows and throw them away: loads the fonts, the layout
+    engine and the date locators, so the real charts that follow are quick."""
+    now = datetime.now(UTC)
+    pods = pd.DataFrame({"owner": ["a", ""], "name": ["a-1", "b"], "status": ["Running", "Error"]})
+    png_bytes(pods_by_status(pods, title="warm-up"))
+    frame = pd.DataFrame({"time": pd.to_datetime([now - timedelta(minutes=5), now], utc=True),
+                          "lane": ["rollout", "warning"], "label": ["rev 1: x", "BackOff x"], "count": [1, 3]})
+    png_bytes(timeline(frame, title="warm-up"))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import KubeAPIError, KubeConfigError
+from .gcpause import paused_gc
 
 __all__ = ["Cluster", "connect", "resolve_kubeconfig", "strip_empty"]
 
@@ -87,8 +88,10 @@ class Cluster:
         return data
 
     def get_json(self, path: str, *, query: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """GET an API path and return the decoded JSON (no model objects)."""
-        return json.loads(self._call("GET", path, query=query, timeout=timeout))
+        """GET an API path and return the decoded JSON (no model objects; decoded with the collector paused)."""
+        data = self._call("GET", path, query=query, timeout=timeout)
+        with paused_gc():
+            return json.loads(data)
 
     def get_text(self, path: str, *, query: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
         """GET an API path answered as text (container logs)."""

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import cluster as cl
 from . import kube_actions
+from .chartworker import ChartJob
 from .errors import InvalidParameter
 from .params import parse_duration, validate_name, validate_replicas
 from .quantity import validate_memory_limit
@@ -124,14 +125,18 @@ class Reading:
     """The cluster read in a background thread (started with the parameters, so it overlaps the rest).
 
     Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order and with
-    their one-line messages, by `result()`, in the notebook's thread."""
+    their one-line messages, by `result()`, in the notebook's thread. A chart helper process starts first
+    (`chartworker`): it imports matplotlib on another core meanwhile and is handed the charts' data as soon
+    as the evidence is built, so `show_charts` only displays what it drew."""
 
     def __init__(self, run: Any, cfg: Config) -> None:
         import threading
 
+        from .chartworker import ChartWorker
         from .runbook import Run
 
         self._run, self._cfg = run, cfg
+        self._charts = ChartWorker.start()
         self._quiet = Run(run.scenario, quiet=True)
         self._out: tuple[Any, Evidence] | None = None
         self._error: BaseException | None = None
@@ -139,11 +144,18 @@ class Reading:
         self._thread.start()
 
     def _work(self) -> None:
+        from .gcpause import paused_gc
+
         try:
-            cluster = connect(self._quiet, self._cfg)
-            self._out = (cluster, collect(cluster, self._quiet, self._cfg))
+            with paused_gc():  # decoding and framing thousands of pods builds no cycles
+                cluster = connect(self._quiet, self._cfg)
+                ev = collect(cluster, self._quiet, self._cfg)
+            ev.charts = self._charts.submit(chart_specs(ev, self._cfg))
+            self._out = (cluster, ev)
         except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by result()
             self._error = e
+        finally:
+            self._charts.close()
 
     def result(self, timeout: float | None = None) -> tuple[Any, Evidence]:
         """Wait for the reads; record their sources in the notebook's Run (printing failures); return (cluster, evidence)."""
@@ -194,6 +206,7 @@ class Evidence:
     commits: pd.DataFrame | None = None
     correlation: dict[str, Any] | None = None
     read: set[str] = field(default_factory=set)
+    charts: ChartJob | None = None
 
 
 def _ok(g: cl.Gathered, name: str) -> bool:
@@ -515,6 +528,22 @@ def show_changes(ev: Evidence) -> None:
         display(Markdown(f"**{ev.correlation['sentence']}**"))
     elif ev.deployment is not None:
         print("the current revision's pods are not failing: no rollout to blame")
+
+
+def chart_specs(ev: Evidence, cfg: Config) -> list[tuple[str, dict[str, Any]]]:
+    """The outage charts as `charts.RECIPES` requests: pods by status per owner, and the incident timeline."""
+    return [("pods_by_status", {"pods": ev.pods}),
+            ("timeline", {"rollouts": ev.rollouts, "pods": ev.pods, "events": ev.events,
+                          "deployment": cfg.deployment, "since": cfg.since, "now": ev.now})]
+
+
+def show_charts(ev: Evidence, cfg: Config) -> None:
+    """Display the charts: drawn by the chart helper while the tables were shown, or drawn here without one."""
+    from IPython.display import Image, display
+
+    job = ev.charts if ev.charts is not None else ChartJob(chart_specs(ev, cfg), None)
+    for png in job.pngs():
+        display(Image(data=png, format="png"))
 
 
 def show_logs(ev: Evidence, *, shown: int = 15) -> None:

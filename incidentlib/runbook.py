@@ -65,6 +65,12 @@ class Run:
     actions: list[dict[str, Any]] = field(default_factory=list)
     quiet: bool = False
 
+    def __post_init__(self) -> None:
+        if not self.quiet:  # the notebook's own Run: its kernel may exit without the slow teardown
+            from .kernel import install_fast_exit
+
+            install_fast_exit()
+
     @contextmanager
     def source(self, name: str) -> Iterator[SourceResult]:
         """Read a data source; an expected failure is recorded and printed, never raised."""

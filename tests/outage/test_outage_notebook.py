@@ -30,7 +30,23 @@ def shown(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with running_sim("bad-rollout", workdir=tmp / "sim") as sim, health_server(503) as url:
         sim.clear_requests()
         scraps, nb = execute(tmp / "out.ipynb", kubeconfig=str(sim.kubeconfig), health_url=url, repo_path=str(repo))
-        return {"scraps": scraps, "text": text_of(nb), "requests": sim.requests(), "nb": nb}
+        return {"scraps": scraps, "text": text_of(nb), "requests": sim.requests(), "nb": nb,
+                "helpers_left": _chart_helpers_after(10)}
+
+
+def _chart_helpers_after(seconds: float) -> list[int]:
+    """Chart helper processes still alive after the kernel is gone (waits up to `seconds` for them to end)."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while True:
+        left = [p.pid for p in psutil.process_iter(["cmdline"])
+                if "incidentlib.chartworker" in " ".join(p.info["cmdline"] or [])]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def test_every_backend_pod_crash_loops_with_exit_code_and_restarts(shown: dict[str, Any]) -> None:
@@ -92,6 +108,10 @@ def test_apply_false_leaves_no_write(shown: dict[str, Any]) -> None:
 def test_executed_notebook_is_small_and_has_two_charts(shown: dict[str, Any]) -> None:
     pngs = [o for c in shown["nb"].cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(pngs) == 2
+
+
+def test_the_chart_helper_is_gone_with_the_kernel(shown: dict[str, Any]) -> None:
+    assert shown["helpers_left"] == []
 
 
 def test_apply_true_rolls_back_and_pods_run(sim_cluster: Any, tmp_path: Path) -> None:

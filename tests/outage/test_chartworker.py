@@ -1,0 +1,93 @@
+"""The chart helper process: it draws exactly what the kernel would, and any failure of it only means the
+kernel draws the charts itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from datetime import timedelta
+
+import pytest
+
+from incidentlib import charts
+from incidentlib import cluster as cl
+from incidentlib.chartworker import ChartJob, ChartWorker
+
+from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
+
+
+@pytest.fixture(scope="module")
+def specs() -> list[tuple[str, dict]]:
+    pods = cl.pods_frame(PODS, now=NOW, replicasets=REPLICASETS)
+    rollouts = cl.rollouts_frame(DEPLOYMENT, REPLICASETS)
+    events = cl.events_frame(EVENTS, since=timedelta(hours=1), now=NOW)
+    return [("pods_by_status", {"pods": pods}),
+            ("timeline", {"rollouts": rollouts, "pods": pods, "events": events, "deployment": "backend",
+                          "since": timedelta(hours=1), "now": NOW})]
+
+
+def _wait_gone(proc: subprocess.Popen) -> int:
+    return proc.wait(timeout=20)
+
+
+def test_the_helper_draws_the_same_pngs_as_the_kernel(specs) -> None:
+    worker = ChartWorker.start()
+    assert worker.running
+    job = worker.submit(specs)
+    worker.close()
+    pngs = job.pngs(timeout=60)
+    assert job.drawn_here == 0
+    assert pngs == [charts.recipe_png(name, **kwargs) for name, kwargs in specs]
+    assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
+    assert _wait_gone(worker._proc) == 0  # closing its stdin ends it
+
+
+def test_disabled_draws_in_the_kernel(specs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INCIDENTLIB_CHART_WORKER", "0")
+    worker = ChartWorker.start()
+    assert not worker.running
+    job = worker.submit(specs)
+    assert job.pngs() == [charts.recipe_png(n, **k) for n, k in specs]
+    assert job.drawn_here == 2
+
+
+def test_a_killed_helper_means_the_kernel_draws(specs) -> None:
+    worker = ChartWorker.start()
+    os.killpg(worker._proc.pid, signal.SIGKILL)  # its own session: the kernel's group is never signalled
+    _wait_gone(worker._proc)
+    job = worker.submit(specs)
+    pngs = job.pngs(timeout=10)
+    assert job.drawn_here == 2 and len(pngs) == 2
+
+
+def test_the_helper_lives_in_its_own_session() -> None:
+    worker = ChartWorker.start()
+    try:
+        assert os.getsid(worker._proc.pid) == worker._proc.pid != os.getsid(0)
+    finally:
+        worker.close()
+        assert _wait_gone(worker._proc) == 0
+
+
+def test_data_the_helper_cannot_be_sent_is_drawn_in_the_kernel(specs) -> None:
+    worker = ChartWorker.start()
+    name, kwargs = specs[0]
+    job = worker.submit([(name, {**kwargs, "title": lambda: "a title that cannot be pickled"})])
+    pngs = job.pngs(timeout=30)
+    assert job.drawn_here == 1 and pngs[0].startswith(b"\x89PNG")
+    assert _wait_gone(worker._proc) == 0  # its stdin closed when sending failed: it exited
+
+
+def test_an_unknown_chart_fails_loudly_in_the_kernel_too() -> None:
+    worker = ChartWorker.start()
+    job = worker.submit([("no-such-chart", {})])
+    worker.close()
+    with pytest.raises(KeyError, match="no-such-chart"):
+        job.pngs(timeout=60)
+
+
+def test_no_helper_job_draws_in_the_kernel(specs) -> None:
+    job = ChartJob(specs[:1], None)
+    assert job.pngs() == [charts.recipe_png(*specs[0][:1], **specs[0][1])]
+    assert job.drawn_here == 1
