@@ -129,14 +129,14 @@ class Reading:
     (`chartworker`): it imports matplotlib on another core meanwhile and is handed the charts' data as soon
     as the evidence is built, so `show_charts` only displays what it drew."""
 
-    def __init__(self, run: Any, cfg: Config) -> None:
+    def __init__(self, run: Any, cfg: Config, charts: Any = None) -> None:
         import threading
 
         from .chartworker import ChartWorker
         from .runbook import Run
 
         self._run, self._cfg = run, cfg
-        self._charts = ChartWorker.start()
+        self._charts = charts if charts is not None else ChartWorker.start()
         self._quiet = Run(run.scenario, quiet=True)
         self._out: tuple[Any, Evidence] | None = None
         self._error: BaseException | None = None
@@ -178,9 +178,12 @@ class Reading:
         return self._out
 
 
-def start_reading(run: Any, cfg: Config) -> Reading:
-    """Begin reading the cluster in the background; `.result()` gives (cluster, evidence)."""
-    return Reading(run, cfg)
+def start_reading(run: Any, cfg: Config, *, charts: Any = None) -> Reading:
+    """Begin reading the cluster in the background; `.result()` gives (cluster, evidence).
+
+    `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so the helper
+    has the most time to warm up); without one, a helper is started here."""
+    return Reading(run, cfg, charts)
 
 
 @dataclass

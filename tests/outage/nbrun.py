@@ -66,3 +66,18 @@ def health_server(status: int = 503) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def chart_helpers_after(seconds: float) -> list[int]:
+    """Chart helper processes still alive after the kernel is gone (waits up to `seconds` for them to end)."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while True:
+        left = [p.pid for p in psutil.process_iter(["cmdline"])
+                if "incidentlib.chartworker" in " ".join(p.info["cmdline"] or [])]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)

@@ -11,7 +11,7 @@ import pytest
 from incidentlib.evidence import run_notebook
 from incidentlib.sim.handle import write_kubeconfig
 
-from .nbrun import NOTEBOOK, execute, text_of
+from .nbrun import NOTEBOOK, chart_helpers_after, execute, text_of
 
 pytestmark = [pytest.mark.sim, pytest.mark.notebook]
 
@@ -87,3 +87,4 @@ def test_invalid_namespace_fails_in_the_first_cell(tmp_path: Path) -> None:
     code = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
     failing = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert failing == [1]  # the first cell after the parameters
+    assert chart_helpers_after(10) == []  # the chart helper it had started ended with the kernel

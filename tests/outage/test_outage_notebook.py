@@ -12,7 +12,7 @@ import pytest
 from incidentlib import kube
 from incidentlib.sim.testing import running_sim
 
-from .nbrun import execute, health_server, text_of
+from .nbrun import chart_helpers_after, execute, health_server, text_of
 
 pytestmark = [pytest.mark.sim, pytest.mark.notebook]
 
@@ -31,22 +31,8 @@ def shown(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sim.clear_requests()
         scraps, nb = execute(tmp / "out.ipynb", kubeconfig=str(sim.kubeconfig), health_url=url, repo_path=str(repo))
         return {"scraps": scraps, "text": text_of(nb), "requests": sim.requests(), "nb": nb,
-                "helpers_left": _chart_helpers_after(10)}
+                "helpers_left": chart_helpers_after(10)}
 
-
-def _chart_helpers_after(seconds: float) -> list[int]:
-    """Chart helper processes still alive after the kernel is gone (waits up to `seconds` for them to end)."""
-    import time
-
-    import psutil
-
-    deadline = time.monotonic() + seconds
-    while True:
-        left = [p.pid for p in psutil.process_iter(["cmdline"])
-                if "incidentlib.chartworker" in " ".join(p.info["cmdline"] or [])]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
 
 
 def test_every_backend_pod_crash_loops_with_exit_code_and_restarts(shown: dict[str, Any]) -> None:
