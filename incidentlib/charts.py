@@ -133,11 +133,11 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def png(fig: Figure | bytes) -> Any:
-    """The figure (or PNG bytes) as an IPython PNG image (displays without a pyplot backend; embeds in HTML exports)."""
+def png(fig: Figure) -> Any:
+    """The figure as an IPython PNG image (displays without a pyplot backend; embeds in HTML exports)."""
     from IPython.display import Image
 
-    return Image(data=fig if isinstance(fig, bytes) else png_bytes(fig), format="png")
+    return Image(data=png_bytes(fig), format="png")
 
 
 def _timeline_recipe(**kwargs: Any) -> Figure:

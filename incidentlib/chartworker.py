@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 __all__ = ["ChartWorker", "ChartJob", "draw"]
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 15.0  # for all the charts of a job; then the kernel draws what is missing itself
 
 
 def _enabled() -> bool:
@@ -50,13 +50,17 @@ class ChartJob:
         self.drawn_here = 0  # how many of the charts the kernel had to draw itself
 
     def pngs(self, timeout: float = DEFAULT_TIMEOUT) -> list[bytes]:
-        """The PNG bytes, in the order requested."""
+        """The PNG bytes, in the order requested; whatever the helper has not sent within `timeout` seconds
+        (all charts together) is drawn here."""
+        import time
+
+        deadline = time.monotonic() + timeout
         out: list[bytes] = []
         for i, (name, kwargs) in enumerate(self.specs):
             png: bytes | None = None
             if self._futures is not None:
                 try:
-                    png = self._futures[i].result(timeout=timeout)
+                    png = self._futures[i].result(timeout=max(0.0, deadline - time.monotonic()))
                 except Exception:  # noqa: BLE001 - a broken or late helper only means drawing here
                     png = None
             if png is None:
@@ -73,6 +77,7 @@ class ChartWorker:
         self._proc = proc
         self._lock = threading.Lock()
         self._pending: list[Future[bytes]] = []
+        self._dead = proc is None
         self._writes: queue.SimpleQueue[list[tuple[str, dict[str, Any]]] | None] = queue.SimpleQueue()
         if proc is not None:
             threading.Thread(target=self._write_requests, name="chart-worker-requests", daemon=True).start()
@@ -95,15 +100,15 @@ class ChartWorker:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return not self._dead and self._proc is not None and self._proc.poll() is None
 
     def submit(self, specs: list[tuple[str, dict[str, Any]]]) -> ChartJob:
         """Ask for these charts (recipe name, keyword arguments); returns at once (a thread writes them to the
         helper, whose pipe only takes 64 KB while it is still warming up)."""
-        if self._proc is None or self._proc.stdin is None:
-            return ChartJob(specs, None)
         futures: list[Future[bytes]] = [Future() for _ in specs]
         with self._lock:
+            if self._dead:
+                return ChartJob(specs, None)
             self._pending.extend(futures)
         self._writes.put(specs)
         return ChartJob(specs, futures)
@@ -150,6 +155,7 @@ class ChartWorker:
 
     def _fail_pending(self, error: BaseException) -> None:
         with self._lock:
+            self._dead = True
             pending, self._pending = self._pending, []
         for fut in pending:
             if not fut.done():

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import cluster as cl
 from . import kube_actions
-from .chartworker import ChartJob
+from .chartworker import ChartJob, ChartWorker
 from .errors import InvalidParameter
 from .params import parse_duration, validate_name, validate_replicas
 from .quantity import validate_memory_limit
@@ -125,14 +125,14 @@ class Reading:
     """The cluster read in a background thread (started with the parameters, so it overlaps the rest).
 
     Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order and with
-    their one-line messages, by `result()`, in the notebook's thread. A chart helper process starts first
-    (`chartworker`): it imports matplotlib on another core meanwhile and is handed the charts' data as soon
-    as the evidence is built, so `show_charts` only displays what it drew."""
+    their one-line messages, by `result()`, in the notebook's thread. The chart helper process
+    (`chartworker`, started by the notebook before it imports this module, or here) imports matplotlib on
+    another core meanwhile and is handed the charts' data as soon as the evidence is built, so
+    `show_charts` only displays what it drew."""
 
-    def __init__(self, run: Any, cfg: Config, charts: Any = None) -> None:
+    def __init__(self, run: Any, cfg: Config, charts: ChartWorker | None = None) -> None:
         import threading
 
-        from .chartworker import ChartWorker
         from .runbook import Run
 
         self._run, self._cfg = run, cfg
@@ -178,7 +178,7 @@ class Reading:
         return self._out
 
 
-def start_reading(run: Any, cfg: Config, *, charts: Any = None) -> Reading:
+def start_reading(run: Any, cfg: Config, *, charts: ChartWorker | None = None) -> Reading:
     """Begin reading the cluster in the background; `.result()` gives (cluster, evidence).
 
     `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so the helper

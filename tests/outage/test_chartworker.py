@@ -53,12 +53,28 @@ def test_disabled_draws_in_the_kernel(specs, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_killed_helper_means_the_kernel_draws(specs) -> None:
+    import time
+
     worker = ChartWorker.start()
     os.killpg(worker._proc.pid, signal.SIGKILL)  # its own session: the kernel's group is never signalled
     _wait_gone(worker._proc)
+    deadline = time.monotonic() + 10
+    while worker.running and time.monotonic() < deadline:  # its reply reader sees the pipe close
+        time.sleep(0.01)
+    assert not worker.running
     job = worker.submit(specs)
+    assert job._futures is None  # nothing is sent to a dead helper, so nothing waits out the timeout
     pngs = job.pngs(timeout=10)
     assert job.drawn_here == 2 and len(pngs) == 2
+
+
+def test_a_late_helper_means_the_kernel_draws_what_is_missing(specs) -> None:
+    worker = ChartWorker.start()  # still starting: nothing can be ready after 0 s
+    job = worker.submit(specs)
+    worker.close()
+    assert job.pngs(timeout=0) == [charts.recipe_png(n, **k) for n, k in specs]
+    assert job.drawn_here == 2
+    assert _wait_gone(worker._proc) == 0
 
 
 def test_the_helper_lives_in_its_own_session() -> None:
