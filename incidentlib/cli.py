@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"runbook: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module_name, func_name, _ = COMMANDS[name]
+    import faulthandler
+
+    if not faulthandler.is_enabled():  # a hard crash (a C library's abort) prints every thread's stack
+        faulthandler.enable()
     try:
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as e:

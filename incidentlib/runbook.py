@@ -23,7 +23,7 @@ from .errors import RunbookError
 from .redact import redact_text, redact_value
 from .severity import LEVELS, Severity
 
-__all__ = ["Run", "SourceResult", "utcnow_iso", "show_table"]
+__all__ = ["Run", "SourceResult", "Table", "utcnow_iso", "show_table"]
 
 
 def utcnow_iso() -> str:
@@ -236,6 +236,31 @@ def show_table(df: Any, *, max_rows: int = 30, empty: str = "nothing to show", c
         return
     if caption:
         print(caption)
-    display(df.head(max_rows))
+    display(Table(df.head(max_rows)))
     if len(df) > max_rows:
         print(f"... and {len(df) - max_rows} more rows (the full table is in the scrap)")
+
+
+class Table:
+    """A DataFrame as the notebook shows it: missing values are blank cells, not NaN, NaT or <NA>.
+
+    Only the display changes; the scraps keep the typed values."""
+
+    def __init__(self, df: Any) -> None:
+        import pandas as pd
+
+        shown = df.copy()
+        for col in shown.columns:
+            s = shown[col]
+            # nullable integers and booleans print pd.NA whatever na_rep says: show those as plain objects
+            if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iub" and s.isna().any():
+                shown[col] = s.astype(object).where(s.notna(), float("nan"))
+        self.df = shown
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        return str(self.df.to_html(na_rep="", notebook=True, max_cols=pd.get_option("display.max_columns")))
+
+    def __repr__(self) -> str:
+        return str(self.df.to_string(na_rep=""))
