@@ -117,8 +117,9 @@ class ChartWorker:
         assert self._proc is not None and self._proc.stdin is not None
         try:
             while (specs := self._writes.get()) is not None:
-                for name, kwargs in specs:
-                    pickle.dump((name, kwargs), self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                # pickled whole first: a value that cannot be pickled sends nothing, never half a job
+                payload = b"".join(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL) for spec in specs)
+                self._proc.stdin.write(payload)
                 self._proc.stdin.flush()
         except Exception:  # noqa: BLE001 - helper gone or a value it cannot take: the kernel draws
             self._fail_pending(RuntimeError("the chart helper could not be sent the charts' data"))
