@@ -23,7 +23,7 @@ import re
 import secrets as _secrets
 import threading
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -349,7 +349,7 @@ def run_notebook(
         ready, html_error = _prepare_evidence(scrub_notebook(nb, secrets=secrets), run_id, partial, html=html)
         if html_error:
             status, error = "failed", (error + "; " if error else "") + html_error
-        env = _environment(_safe_scraps(ready[0][0]), env_future)
+        env = _environment(_safe_scraps(ready[0][0], names=("environment",)), env_future)
     files = [{"path": name, "sha256": _sha256(tmp)} for tmp, name in ready]
     entry = {
         "run_id": run_id,
@@ -652,9 +652,9 @@ def _versions() -> dict[str, str]:
     return {"incidentlib": __version__, "papermill": papermill.__version__, "python": platform.python_version()}
 
 
-def _safe_scraps(path: Path) -> dict[str, Any]:
+def _safe_scraps(path: Path, names: Iterable[str] | None = None) -> dict[str, Any]:
     try:
-        return read_scraps(path)
+        return read_scraps(path, names)
     except Exception:  # a notebook that died early may hold no readable scraps
         return {}
 
@@ -906,9 +906,24 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
     return report
 
 
-def read_scraps(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The scraps an evidence notebook glued (scrapbook): name -> value (DataFrames, dicts, lists, strings)."""
-    import scrapbook as sb
+def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The scraps an evidence notebook glued (scrapbook's format): name -> value (DataFrames, dicts, lists,
+    strings); with `names`, only those (the others are not decoded). A later scrap of a name wins, as in
+    scrapbook. DataFrames are decoded by `runbook.frame_from_scrap` (no Arrow threads calling into Python)."""
+    from .runbook import frame_from_scrap
 
-    nb = sb.read_notebook(os.fspath(path))
-    return {name: _plain(scrap.data) for name, scrap in nb.scraps.items()}
+    wanted = None if names is None else set(names)
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    out: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            for mime, payload in (output.get("data") or {}).items():
+                if not mime.startswith(_SCRAP_MIME) or not isinstance(payload, dict) or "name" not in payload:
+                    continue
+                name = payload["name"]
+                if wanted is not None and name not in wanted:
+                    continue
+                data = payload.get("data")
+                out[name] = frame_from_scrap(data) if payload.get("encoder") == "pandas" and data else _plain(data)
+    return out

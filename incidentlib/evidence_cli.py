@@ -128,7 +128,7 @@ def print_result(result: RunResult) -> None:
     mark = "✓" if result.ok else "✗"
     line = f"{mark} {result.scenario}: {result.status}"
     try:
-        sev = read_scraps(result.notebook).get("severity")
+        sev = read_scraps(result.notebook, names=("severity",)).get("severity")
     except Exception:  # a run that died early may have no scraps
         sev = None
     if isinstance(sev, dict) and sev.get("level"):

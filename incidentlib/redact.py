@@ -195,10 +195,10 @@ def _redact_scrap(mime: str, payload: Any) -> Any:
         import base64
         import io
 
-        import pandas as pd
+        from .runbook import frame_from_scrap
 
         try:
-            df = pd.read_parquet(io.BytesIO(base64.b64decode(payload["data"])))
+            df = frame_from_scrap(payload["data"])
         except Exception:  # not a parquet we can read: drop it rather than archive what we cannot check
             out["data"] = None
             return out

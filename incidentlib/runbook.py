@@ -211,6 +211,21 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
         ip_display(shown, metadata=meta, raw=True)
 
 
+def frame_from_scrap(data: str) -> Any:
+    """A DataFrame scrap's data (base64 parquet) decoded, as `scrapbook` would, but on the calling thread only.
+
+    `pd.read_parquet(io.BytesIO(...))` (what scrapbook does) lets Arrow's I/O threads call back into Python to
+    read the buffer; a process that exits right after, like `runbook run`, then aborts now and then with
+    "terminate called without an active exception" (apache/arrow#34314). An Arrow buffer and no thread pools
+    keep Python and Arrow's threads apart."""
+    import base64
+
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.read_parquet(pa.BufferReader(base64.b64decode(data)), use_threads=False, pre_buffer=False)
+
+
 def _parquet_safe(df: Any) -> Any:
     import pyarrow as pa
 

@@ -98,6 +98,23 @@ def test_a_good_run_is_archived_with_its_html_and_manifest_entry(archive):
     assert scraps["pods"]["name"].tolist() == ["pod-0", "pod-1", "pod-2", "pod-3"]
 
 
+def test_read_scraps_reads_what_scrapbook_reads(archive):
+    """Our reader (no Arrow threads) and scrapbook's agree on every scrap; `names` decodes only those."""
+    import pandas as pd
+    import scrapbook as sb
+
+    path = archive["dir"] / archive["entry"]["ok"]["files"][0]["path"]
+    ours = read_scraps(path)
+    theirs = {name: scrap.data for name, scrap in sb.read_notebook(str(path)).scraps.items()}
+    assert set(ours) == set(theirs) and {"pods", "severity", "sources", "finished_at"} <= set(ours)
+    for name, value in theirs.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(ours[name], value)
+        else:
+            assert ours[name] == value, name
+    assert read_scraps(path, names=["severity", "no-such-scrap"]) == {"severity": theirs["severity"]}
+
+
 def test_the_dsn_password_reaches_the_kernel_through_pgpassword_only(archive):
     nb = _nb(archive, "ok")
     injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
