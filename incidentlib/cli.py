@@ -72,7 +72,7 @@ def entry() -> None:
     By then every command has written and closed its files and stopped its threads and children. What is left
     of the teardown only frees memory, and it is where native libraries' thread pools can abort the process
     after the work is done (Arrow's "terminate called without an active exception", apache/arrow#34314, seen
-    here about once in 200 parallel `runbook run`): the exit status must be the command's."""
+    here in 2 of about 400 `runbook run`): the exit status must be the command's."""
     code = main()
     import logging
 
