@@ -66,27 +66,26 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _hwm_kb(pid: int) -> int:
+def _proc_kb(pid: int, file: str, key: str) -> int:
+    """A kB figure from /proc/<pid>/<file> (0 once the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{file}") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _hwm_kb(pid: int) -> int:
+    """Peak resident set size."""
+    return _proc_kb(pid, "status", "VmHWM:")
 
 
 def _pss_kb(pid: int) -> int:
     """Proportional set size: shared library pages split between the processes that map them."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kb(pid, "smaps_rollup", "Pss:")
 
 
 def run_notebook(sim, out: Path, *, namespace: str, deployment: str, measure_memory: bool = False) -> dict[str, float]:
