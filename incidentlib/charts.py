@@ -2,7 +2,7 @@
 
 Figures are built with `matplotlib.figure.Figure` (not pyplot), 8x3 inches at 80 dpi, and reach the notebook
 as PNG bytes (`recipe_png`), drawn by the chart helper process (`chartworker`) or, failing it, in the kernel;
-each shows exactly once and the executed evidence stays small."""
+`png(fig)` shows any figure in a notebook. Each shows exactly once and the executed evidence stays small."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["pods_by_status", "timeline", "timeline_frame", "png_bytes", "recipe_png", "warm_up", "FIGSIZE", "DPI"]
+__all__ = ["pods_by_status", "timeline", "timeline_frame", "png", "png_bytes", "recipe_png", "warm_up", "FIGSIZE", "DPI"]
 
 FIGSIZE = (8, 3)
 DPI = 80
@@ -132,6 +132,13 @@ def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
+
+
+def png(fig: Figure) -> Any:
+    """The figure as an IPython PNG image (displays without a pyplot backend; embeds in HTML exports)."""
+    from IPython.display import Image
+
+    return Image(data=png_bytes(fig), format="png")
 
 
 def _timeline_recipe(**kwargs: Any) -> Figure:
