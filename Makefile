@@ -32,8 +32,9 @@ $(LAB): $(RUNTIME) pyproject.toml constraints.txt
 install: $(RUNTIME)
 dev: $(DEV)
 
-## make test: the whole suite (pure tests, real PostgreSQL, the simulated cluster, notebooks with papermill, nbval)
-test: $(DEV)
+## make test: lint and types, then the whole suite (pure tests, real PostgreSQL, the simulated cluster,
+## notebooks with papermill, nbval)
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make demo: bring up the embedded environment, run every scenario notebook, print where the evidence is
@@ -48,8 +49,11 @@ bench: $(DEV)
 lab: $(LAB)
 	$(VENV)/bin/jupyter lab notebooks/
 
+## make lint: ruff (lines of at most 100 characters) and mypy over the library
 lint: $(DEV)
 	$(VENV)/bin/ruff check incidentlib tests bench
+	$(VENV)/bin/ruff format --check incidentlib tests bench
+	$(VENV)/bin/mypy incidentlib
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

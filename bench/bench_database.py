@@ -23,8 +23,13 @@ from pathlib import Path
 
 import psycopg
 
-from incidentlib import pg, pg_activity, pg_connections, pg_locks, pg_space, pg_statements
-from incidentlib.pgsandbox import SUPERUSER_PASSWORD, Stager, ThrowawayPostgres
+from incidentlib.pg import session as pg
+from incidentlib.pg import activity as pg_activity
+from incidentlib.pg import connections as pg_connections
+from incidentlib.pg import locks as pg_locks
+from incidentlib.pg import space as pg_space
+from incidentlib.pg import statements as pg_statements
+from incidentlib.sandbox.postgres import SUPERUSER_PASSWORD, Stager, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "database.ipynb"

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import papermill
 
-from incidentlib.demo import NOT_SCENARIOS, demo_environment
-from incidentlib.evidence import coerce_parameters, inspect_parameters, run_notebook, scenarios
+from incidentlib.cli.demo import NOT_SCENARIOS, demo_environment
+from incidentlib.evidence.parameters import coerce_parameters, inspect_parameters, scenarios
+from incidentlib.evidence.run import run_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 

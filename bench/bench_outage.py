@@ -105,7 +105,7 @@ def run_notebook(sim, out: Path, *, namespace: str, deployment: str, measure_mem
             for kid in _children(proc.pid):
                 mem["kernel"] = max(mem["kernel"], _hwm_kb(kid))
                 pss = _pss_kb(kid)
-                for grandchild in _children(kid):  # the chart helper (incidentlib.chartworker)
+                for grandchild in _children(kid):  # the chart helper (incidentlib.notebook.chartworker)
                     mem["helper"] = max(mem["helper"], _hwm_kb(grandchild))
                     pss += _pss_kb(grandchild)
                 mem["together_pss"] = max(mem["together_pss"], pss)

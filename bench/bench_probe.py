@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 
-from incidentlib.probe import latency_frame, probe
+from incidentlib.service.probe import latency_frame, probe
 
 N = 200
 ROUNDS = 3

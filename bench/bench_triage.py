@@ -23,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from incidentlib import triage
-from incidentlib.demoapp import DemoApp
-from incidentlib.kube import connect
-from incidentlib.pgsandbox import Stager, ThrowawayPostgres, find_pg_bin
-from incidentlib.runbook import Run
+from incidentlib.scenarios import triage
+from incidentlib.sandbox.demoapp import DemoApp
+from incidentlib.sandbox.postgres import Stager, ThrowawayPostgres, find_pg_bin
+from incidentlib.notebook.run import Run
 from incidentlib.sim import start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,12 +81,12 @@ def floor(work: Path) -> float:
 
 def library(sim, *, health_url: str, dsn: str) -> float:
     t0 = time.perf_counter()
-    k8s = connect(kubeconfig=str(sim.kubeconfig))
+    cfg = triage.Params.check({"kubeconfig": str(sim.kubeconfig), "health_url": health_url, "dsn": dsn})
     run = Run("triage", quiet=True)
-    got = triage.read_all(run, k8s=k8s, namespace="production", health_url=health_url, dsn=dsn)
+    got = triage.read_all(run, cfg)
     elapsed = time.perf_counter() - t0
     failed = [s.source for s in run.sources if s.status == "failed"]
-    if failed or "database" not in got:
+    if failed or got.database is None:
         raise SystemExit(f"a triage source failed: {failed}")
     return elapsed
 

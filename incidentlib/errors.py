@@ -10,15 +10,6 @@
 
 from __future__ import annotations
 
-__all__ = [
-    "RunbookError",
-    "InvalidParameter",
-    "KubeConfigError",
-    "KubeAPIError",
-    "DatabaseError",
-    "SourceUnavailable",
-]
-
 
 class RunbookError(Exception):
     """Base of every error this project raises on purpose; its message is for a person."""

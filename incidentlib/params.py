@@ -1,15 +1,19 @@
-"""Validation of the notebooks' parameters: durations (`since`), Kubernetes names, replica counts.
+"""Validation and parsing of the notebooks' parameters and of the values they meet: durations (`since`),
+Kubernetes names, replica counts, label selectors, RFC 3339 timestamps.
 
 Each check raises InvalidParameter quoting the bad value and the rule, before anything is touched."""
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import timedelta
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
 
 from .errors import InvalidParameter
-
-__all__ = ["parse_duration", "format_duration", "validate_name", "validate_replicas", "validate_selector"]
 
 _UNITS = {
     "ms": 0.001, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60,
@@ -113,3 +117,177 @@ def validate_replicas(value: object, *, maximum: int = 1000) -> int:
     if n < 0 or n > maximum:
         raise InvalidParameter(f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}")
     return n
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 timestamp from the API (`2026-11-27T09:02:00Z`) as an aware datetime; None if absent."""
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------ notebook parameters
+Check = Callable[[Any, str], Any]
+"""A parameter's rule: (value, parameter name) -> the value to use, or InvalidParameter naming both."""
+
+
+def param(default: Any = None, *, check: Check | None = None) -> Any:
+    """A scenario parameter: the notebook's default and the rule its value must follow."""
+    return field(default=default, metadata={"check": check})
+
+
+def free_text(value: Any, name: str) -> str | None:
+    """Any text, or None."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameter(f"{name} {value!r} must be text or None")
+    return value
+
+
+def flag(value: Any, name: str) -> bool:
+    """True or False, nothing else (a string 'yes' is a mistake worth stopping for)."""
+    if not isinstance(value, bool):
+        raise InvalidParameter(f"invalid {name} {value!r}: True or False")
+    return value
+
+
+def name_of(kind: str) -> Check:
+    """A Kubernetes object name of this kind (RFC 1123, like the API server checks it)."""
+    return lambda value, name: validate_name(value, what=kind)
+
+
+def duration(value: Any, name: str) -> str:
+    """A duration such as 30m or 2h, kept as given (`Parameters.window` has it as a timedelta)."""
+    parse_duration(value, what=name)
+    return str(value)
+
+
+def whole(low: int, high: int, *, unit: str = "") -> Check:
+    """A whole number from `low` to `high`."""
+
+    def check(value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidParameter(f"{name} {value!r} must be a whole number{unit} from {low} to {high}")
+        return value
+
+    return check
+
+
+def number(low: float, high: float, *, unit: str = "") -> Check:
+    """A number (whole or not) from `low` to `high`."""
+
+    def check(value: Any, name: str) -> float:
+        try:
+            n = float(value)
+        except (TypeError, ValueError):
+            n = math.nan
+        if isinstance(value, bool) or not low <= n <= high:
+            raise InvalidParameter(f"invalid {name} {value!r}: {unit or 'a number'} from {low:g} to {high:g}")
+        return n
+
+    return check
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    """One of a few words."""
+
+    def check(value: Any, name: str) -> str:
+        if value not in choices:
+            raise InvalidParameter(f"invalid {name} {value!r}: one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+def optional(rule: Check) -> Check:
+    """None, or a value that follows `rule`."""
+    return lambda value, name: None if value is None else rule(value, name)
+
+
+def url(value: Any, name: str) -> str | None:
+    """A full http(s) URL, or None."""
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameter(f"invalid {name} {value!r}: a full http(s) URL, e.g. https://api.example.com/health")
+    return value
+
+
+def url_origin(value: str) -> str:
+    """scheme://host[:port] of a URL, for messages about a URL whose path may be a secret (a webhook's)."""
+    p = urllib.parse.urlsplit(value)
+    return f"{p.scheme}://{p.hostname}{f':{p.port}' if p.port else ''}"
+
+
+def webhook(value: Any, name: str = "notify_webhook") -> str | None:
+    """An incoming-webhook URL, or None (nothing is posted); its path is a secret, so it is never echoed."""
+    if value is None or value == "":
+        return None
+    parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = (url_origin(value) if parts is not None and parts.hostname
+                 else repr(value if not isinstance(value, str) else value[:12] + "..."))
+        raise InvalidParameter(f"{name} {shown} is not an http(s) URL; give the incoming-webhook URL, "
+                               "e.g. https://hooks.slack.com/services/...")
+    return str(value)
+
+
+class Parameters:
+    """The checked parameters of a notebook: a frozen dataclass whose fields are made with `param`.
+
+    `check(values)` takes the notebook's variables (`globals()` in a notebook, a dict in a test), checks every
+    field with its rule before anything is read, and returns the instance; a value missing from `values`
+    takes the field's default. `recorded()` is what the run records (secrets redacted)."""
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any]) -> Self:
+        given = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = values.get(f.name, f.default)
+            rule = f.metadata.get("check")
+            given[f.name] = rule(value, f.name) if rule is not None else value
+        checked = cls(**given)
+        checked.check_together()
+        return checked
+
+    def check_together(self) -> None:
+        """Rules that involve several parameters (none by default)."""
+
+    def recorded(self) -> dict[str, Any]:
+        """The parameters as the run records them: DSN passwords, URL credentials and tokens redacted, a
+        webhook's secret path never kept."""
+        from .redact import redact_dsn, redact_value
+
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        if out.get("dsn"):
+            out["dsn"] = redact_dsn(out["dsn"])
+        if out.get("notify_webhook"):
+            out["notify_webhook"] = url_origin(out["notify_webhook"]) + "/***"
+        return dict(redact_value(out))
+
+
+@dataclass(frozen=True)
+class Common(Parameters):
+    """The parameters every scenario notebook takes (DESIGN.md), so one command line fits them all."""
+
+    namespace: str = param("production", check=name_of("namespace"))
+    context: str | None = param(None, check=free_text)
+    kubeconfig: str | None = param(None, check=free_text)
+    deployment: str = param("backend", check=name_of("deployment"))
+    since: str = param("30m", check=duration)
+    incident_id: str | None = param(None, check=free_text)
+    dsn: str | None = param(None, check=free_text)
+    health_url: str | None = param(None, check=url)
+    prometheus_url: str | None = param(None, check=url)
+    apply: bool = param(False, check=flag)
+    commander: str | None = param(None, check=free_text)
+    notify_webhook: str | None = param(None, check=webhook)
+
+    @property
+    def window(self) -> timedelta:
+        """`since` as a timedelta: the incident window every time-bounded read uses."""
+        return parse_duration(self.since, what="since")

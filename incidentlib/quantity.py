@@ -7,8 +7,6 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidParameter
 
-__all__ = ["parse_quantity", "cpu_millicores", "memory_bytes", "format_bytes", "validate_memory_limit"]
-
 _SUFFIX = {
     "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
     "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
@@ -50,13 +48,22 @@ def memory_bytes(value: str | int | float | None) -> float | None:
     return None if q is None else float(q)
 
 
-def format_bytes(n: float | None) -> str:
-    """Bytes the way `kubectl top` prints them (Mi), larger ones in Gi."""
+def format_bytes(n: float | None, *, style: str = "kubectl") -> str:
+    """Bytes as a person reads them where they are shown: `kubectl` style as `kubectl top` prints memory
+    (Mi, larger ones in Gi), `postgres` style like pg_size_pretty with one decimal (1536 -> '1.5 kB').
+    Both count in powers of 1024; None and NaN are ''."""
     if n is None or n != n:  # NaN
         return ""
-    if n >= 10 * 2**30:
-        return f"{n / 2**30:.1f}Gi"
-    return f"{n / 2**20:.0f}Mi"
+    if style == "kubectl":
+        return f"{n / 2**30:.1f}Gi" if n >= 10 * 2**30 else f"{n / 2**20:.0f}Mi"
+    if style != "postgres":
+        raise ValueError(f"format_bytes style {style!r}: 'kubectl' or 'postgres'")
+    value = float(n)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if abs(value) < 1024:
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
 
 
 def validate_memory_limit(value: object) -> str:

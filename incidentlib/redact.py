@@ -10,19 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = [
-    "MASK",
-    "redact_text",
-    "redact_sql",
-    "redact_dsn",
-    "redact_value",
-    "register_secret",
-    "dsn_password",
-    "known_secrets",
-    "mask_known",
-    "redact_html",
-    "scrub_notebook",
-]
+from .scraps import SCRAP_MIME_PREFIX, frame_from_scrap, plain
 
 MASK = "***"
 
@@ -149,7 +137,6 @@ def redact_value(value: Any) -> Any:
 # -- whole notebooks (the archive's last line of defence) ------------------------------------------
 
 _BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
-_SCRAP_MIME = "application/scrapbook.scrap."
 _HTML_TEXT = re.compile(r">([^<>]+)<")
 _HTML_ATTR = re.compile(r"""(\s[\w:-]+\s*=\s*")([^"]*)(")""")
 
@@ -195,7 +182,6 @@ def _redact_scrap(mime: str, payload: Any) -> Any:
         import base64
         import io
 
-        from .runbook import frame_from_scrap
 
         try:
             df = frame_from_scrap(payload["data"])
@@ -217,7 +203,7 @@ def _redact_mimebundle(data: dict[str, Any]) -> dict[str, Any]:
     for mime, value in data.items():
         if mime in _BINARY_MIME:
             out[mime] = value
-        elif mime.startswith(_SCRAP_MIME):
+        elif mime.startswith(SCRAP_MIME_PREFIX):
             out[mime] = _redact_scrap(mime, value)
         elif mime == "text/html":
             text = "".join(value) if isinstance(value, list) else value
@@ -236,13 +222,13 @@ def scrub_notebook(nb: Any, *, secrets: set[str] | frozenset[str] | tuple[str, .
     papermill injects with the parameters is redacted with every rule."""
     for s in secrets:
         register_secret(s)
-    nb["metadata"] = redact_value(_plain(nb.get("metadata", {})))
+    nb["metadata"] = redact_value(plain(nb.get("metadata", {})))
     for cell in nb.get("cells", []):
         tags = (cell.get("metadata") or {}).get("tags") or []
         src = cell.get("source", "")
         src = "".join(src) if isinstance(src, list) else src
         cell["source"] = redact_text(src) if "injected-parameters" in tags else mask_known(src)
-        cell["metadata"] = redact_value(_plain(cell.get("metadata", {})))
+        cell["metadata"] = redact_value(plain(cell.get("metadata", {})))
         if "attachments" in cell:
             cell["attachments"] = {k: _redact_mimebundle(v) for k, v in cell["attachments"].items()}
         for out in cell.get("outputs", []) or []:
@@ -257,14 +243,7 @@ def scrub_notebook(nb: Any, *, secrets: set[str] | frozenset[str] | tuple[str, .
             if "data" in out:
                 out["data"] = _redact_mimebundle(dict(out["data"]))
             if "metadata" in out:
-                out["metadata"] = redact_value(_plain(out["metadata"]))
+                out["metadata"] = redact_value(plain(out["metadata"]))
     return nb
 
 
-def _plain(value: Any) -> Any:
-    """NotebookNode -> plain dicts and lists (redact_value rebuilds dicts)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

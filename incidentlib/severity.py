@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["Severity", "assess", "worst", "LEVELS", "ERROR_RATE_SEV2", "ERROR_RATE_SEV3"]
-
 LEVELS = ("SEV1", "SEV2", "SEV3", "SEV4")
 ERROR_RATE_SEV2 = 0.05
 ERROR_RATE_SEV3 = 0.01

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from incidentlib.pgsandbox import Stager, ThrowawayPostgres
+from incidentlib.sandbox.postgres import Stager, ThrowawayPostgres
 
 pytest_plugins = ["incidentlib.sim.testing"]
 

@@ -4,6 +4,7 @@ parameter has a comment (papermill --help-notebook shows it), and markdown that 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,35 @@ def test_notebook_is_a_clean_source(path):
     markdown = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
     assert len(markdown) >= 3, "a runbook notebook explains its steps in markdown"
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_thin(path):
+    """Each cell calls one or two steps of its scenario: at most 100 code lines (the parameters included) and
+    at most 6 lines of control flow in the whole notebook; the logic lives in incidentlib.scenarios."""
+    nb = json.loads(path.read_text())
+    lines = [ln for c in nb["cells"] if c["cell_type"] == "code" for ln in "".join(c["source"]).splitlines()
+             if ln.strip() and not ln.strip().startswith("#")]
+    flow = [ln for ln in lines if re.match(r"\s*(if|for|while|try|with)\b", ln)]
+    assert len(lines) <= 100, f"{len(lines)} code lines"
+    assert len(flow) <= 6, flow
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_parameter_is_checked_by_its_scenario_with_the_same_default(path):
+    """The parameters cell and the scenario's `Params` agree: no parameter goes unchecked, none is invented,
+    and a notebook run with its own defaults passes the checks."""
+    import dataclasses
+    import importlib
+
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    defaults: dict = {}
+    exec("".join(cell["source"]), {}, defaults)  # noqa: S102 - our own committed parameters cell
+    params = importlib.import_module(f"incidentlib.scenarios.{path.stem}").Params
+    fields = {f.name: f.default for f in dataclasses.fields(params)}
+    assert set(defaults) == set(fields)
+    for name, value in defaults.items():
+        assert value == fields[name] or (value is None and fields[name] is None), name
+    if path.stem != "postmortem":  # the post-mortem needs an incident: its default refuses on purpose
+        params.check(defaults)

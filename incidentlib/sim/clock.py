@@ -8,7 +8,7 @@ import re
 import threading
 import time
 
-from ..podstatus import human_duration
+from ..kube.podstatus import human_duration
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

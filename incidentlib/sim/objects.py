@@ -8,7 +8,7 @@ import random
 import re
 from typing import TypeVar
 
-from ..kube import strip_empty
+from ..kube.client import strip_empty
 
 T = TypeVar("T")
 SAFE = "bcdfghjklmnpqrstvwxz2456789"

@@ -11,7 +11,7 @@ from .controllers import DEPLOY, RS, new_replicaset, pod_for, write_statuses
 from .events import KEY as EVENTS
 from .events import build as build_event
 from .objects import CHANGE_CAUSE, REVISION
-from .scenario import SYSTEM_NAMESPACES, namespace, node
+from .seed import SYSTEM_NAMESPACES, namespace, node
 
 TEAMS = ("payments", "search", "catalog", "checkout", "identity", "ledger", "media", "notify", "orders", "ranking")
 

@@ -9,7 +9,7 @@ import socket
 import ssl
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from . import api, resources, tables, telemetry
 from .api import Target, parse_bool
@@ -21,7 +21,16 @@ from .status import ApiError, bad_request, unknown_path
 from .store import Gone, dumps, rkey
 
 if TYPE_CHECKING:
-    from .server import SimServer
+    import threading
+
+    from .cluster import Cluster
+
+
+class StreamingServer(Protocol):
+    """What the streams need of the server that owns the handler (`server.SimServer` is one)."""
+
+    cluster: Cluster
+    stopping: threading.Event
 
 BOOKMARK_EVERY = 2.0
 WATCH_DEFAULT_SECONDS = 1800.0
@@ -30,7 +39,7 @@ WATCH_DEFAULT_SECONDS = 1800.0
 class StreamsMixin(BaseHTTPRequestHandler):
     """Watch, logs, metrics and summary for `server.Handler`."""
 
-    server: SimServer
+    server: StreamingServer  # type: ignore[assignment]
 
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..podstatus import pod_row
+from ..kube.podstatus import pod_row
 from .clock import human_age, parse_iso
 
 Column = tuple[str, str, int, str]  # name, type, priority, description

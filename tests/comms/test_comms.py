@@ -11,16 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from incidentlib.comms import (
-    impact_text,
-    initial_alert,
-    post_webhook,
-    resolution,
-    show_notifications,
-    status_update,
-)
+from incidentlib.notebook.comms import impact_text, initial_alert, post_webhook, resolution, show_notifications, status_update
 from incidentlib.errors import InvalidParameter
-from incidentlib.runbook import Run
+from incidentlib.notebook.run import Run
 from incidentlib.severity import assess
 
 NOW = datetime(2026, 11, 27, 9, 40, tzinfo=UTC)
@@ -268,11 +261,11 @@ def test_mitigation_records_of_the_action_modules_read_as_one_line() -> None:
 
 
 def test_a_malformed_webhook_is_refused_early_and_never_fails_the_last_cell(capsys: pytest.CaptureFixture[str]) -> None:
-    from incidentlib.comms import check_webhook
+    from incidentlib.params import webhook
 
-    assert check_webhook(None) is None
-    assert check_webhook("https://hooks.example.com/services/T/B/x") == "https://hooks.example.com/services/T/B/x"
+    assert webhook(None) is None
+    assert webhook("https://hooks.example.com/services/T/B/x") == "https://hooks.example.com/services/T/B/x"
     with pytest.raises(InvalidParameter, match=r"notify_webhook 'hooks\.slack\.\.\.\.' is not an http\(s\) URL"):
-        check_webhook("hooks.slack.com/services/T/B/SECRET")
+        webhook("hooks.slack.com/services/T/B/SECRET")
     out = show_notifications(staged_run(), severity(), notify_webhook="ftp://x/y", now=NOW, glue=False)
     assert out["webhook"].startswith("✗ notification NOT posted: notify_webhook ftp://x is not an http(s) URL")

@@ -13,7 +13,7 @@ import papermill as pm
 import pytest
 import scrapbook as sb
 
-from incidentlib.comms import NOTEBOOK_CELL, NOTEBOOK_PARAMETERS
+from incidentlib.notebook.comms import NOTEBOOK_CELL, NOTEBOOK_PARAMETERS
 
 from .test_comms import Recorder
 

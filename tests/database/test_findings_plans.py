@@ -5,16 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from incidentlib import (
-    pg_actions,
-    pg_activity,
-    pg_charts,
-    pg_connections,
-    pg_locks,
-    pg_space,
-    pgdiag,
-)
 from incidentlib.errors import InvalidParameter
+from incidentlib.notebook import charts
+from incidentlib.pg import actions as pg_actions
+from incidentlib.pg import activity as pg_activity
+from incidentlib.pg import connections as pg_connections
+from incidentlib.pg import locks as pg_locks
+from incidentlib.pg import space as pg_space
+from incidentlib.plan import DROPS_SESSIONS
+from incidentlib.scenarios import database as pgdiag
 
 from .fixtures import edge, session
 
@@ -123,40 +122,52 @@ def test_pod_findings():
 
 
 # ----------------------------------------------------------------------------------------- mitigations
+def _pids(plan):
+    return [sig.pid for sig in plan.signals]
+
+
 def test_auto_picks_the_root_blocker_and_leaves_everything_else_alone():
-    plan = pg_actions.plan_sessions("auto", sessions=_sessions(), blocking=pg_locks.blocking_frame(CHAIN), threshold_s=300)
-    assert (plan.action, plan.function, plan.pids) == ("terminate_blocker", "pg_terminate_backend", [101])
-    assert plan.targets.loc[0, "why"] == "root blocker of 2 waiting session(s)"
-    assert "would terminate 1 session(s) with pg_terminate_backend: pid 101 (idle in transaction" in plan.describe()
+    plan = pg_actions.plan_sessions("auto", sessions=_sessions(), blocking=pg_locks.blocking_frame(CHAIN), threshold_s=300,
+                                    target="host=db")
+    assert (plan.action, _pids(plan)) == ("terminate_blocker", [101])
+    assert plan.signals[0].function == "pg_terminate_backend"
+    assert plan.signals[0].why == "root blocker of 2 waiting session(s)"
+    assert (plan.summary, plan.target, plan.safety) == (
+        "terminate 1 session(s) with pg_terminate_backend", "1 session(s) on host=db", DROPS_SESSIONS)
+    assert plan.command == "SELECT pg_terminate_backend(101)"
+    assert "SELECT pg_terminate_backend(101);  -- idle in transaction" in plan.describe()
 
 
 def test_terminate_long_skips_autovacuum_replication_and_our_own_session():
     plan = pg_actions.plan_sessions("terminate_long", sessions=_sessions(), blocking=None, threshold_s=300)
-    assert plan.pids == [104, 102]
-    assert {s["pid"]: s["why"] for s in plan.skipped} == {
+    assert _pids(plan) == [104, 102]
+    assert {s["pid"]: s["why"] for s in plan.left_alone} == {
         105: "autovacuum worker: only touched when asked for by pid", 106: "walsender: only touched when asked for by pid"}
 
 
 def test_explicit_pids_reach_autovacuum_but_never_our_own_session():
     plan = pg_actions.plan_sessions("terminate_long", sessions=_sessions(), blocking=None, threshold_s=300,
                                     pids=[105, 107, 999], own_pids={107})
-    assert plan.pids == [105]
-    assert [s["pid"] for s in plan.skipped] == [107, 999]
+    assert _pids(plan) == [105]
+    assert [s["pid"] for s in plan.left_alone] == [107, 999]
 
 
 def test_cancel_cannot_cancel_an_idle_transaction():
     plan = pg_actions.plan_sessions("cancel", sessions=_sessions(), blocking=pg_locks.blocking_frame(CHAIN), threshold_s=300)
-    assert plan.function == "pg_cancel_backend" and plan.pids == [104, 102]
-    assert plan.skipped[0] == {"pid": 101, "why": "idle in transaction: no statement to cancel; terminate it instead"}
+    assert [sig.function for sig in plan.signals] == ["pg_cancel_backend"] * 2 and _pids(plan) == [104, 102]
+    assert plan.left_alone[0] == {"pid": 101, "why": "idle in transaction: no statement to cancel; terminate it instead"}
 
 
 def test_nothing_to_do_and_apply_false_does_nothing():
     quiet = pg_activity.sessions_frame([session(1, "active", query_s=1)])
     plan = pg_actions.plan_sessions("auto", sessions=quiet, blocking=None, threshold_s=300)
-    assert plan.action == "none" and plan.pids == []
+    assert plan.action == "none" and _pids(plan) == []
+    assert plan.skipped == "no lock chain and no query over the threshold"
     plan = pg_actions.plan_sessions("terminate_long", sessions=_sessions(), blocking=None, threshold_s=300)
-    result = pg_actions.apply_plan(plan, dsn="host=/nonexistent", apply=False)
-    assert result["outcome"].unique().tolist() == ["not done (apply=False)"]
+    recorded = []
+    out = pg_actions.execute(plan, dsn="host=/nonexistent", apply=False, record=recorded.append)
+    assert (out["status"], out["applied"]) == ("shown", False) and recorded == [out]
+    assert [r["outcome"] for r in out["results"]] == ["not done (apply=False)"] * 2
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), (4711, [4711]), ("4711, 4712", [4711, 4712]),
@@ -177,33 +188,33 @@ GOOD = dict(namespace="production", context=None, kubeconfig=None, deployment="p
             statement_timeout_ms=5000, lock_timeout_ms=1000)
 
 
-def test_validate_params_returns_parsed_values():
-    p = pgdiag.validate_params(**{**GOOD, "pids": "12,13", "long_query_threshold": "2s"})
-    assert p["threshold_s"] == 2.0 and p["pids"] == [12, 13] and p["since"].total_seconds() == 1800
+def test_params_are_checked_and_parsed():
+    p = pgdiag.Params.check({**GOOD, "pids": "12,13", "long_query_threshold": "2s"})
+    assert p.threshold_s == 2.0 and p.pids == [12, 13] and p.window.total_seconds() == 1800
+    assert pgdiag.Params.check({}).deployment == "postgres"  # the database's default workload
 
 
 @pytest.mark.parametrize(("name", "value", "match"), [
     ("namespace", "Prod_NS", "invalid namespace 'Prod_NS'"), ("since", "soon", "since 'soon' is not a duration"),
     ("long_query_threshold", "0s", "must be longer than zero"), ("top_n", 0, "top_n 0"),
-    ("mitigation", "kill", "mitigation 'kill' is not one of auto"), ("apply", "yes", "apply 'yes'"),
-    ("lock_timeout_ms", -1, "lock_timeout_ms -1"), ("db_selector", "app==", None), ("dsn", 5, "dsn 5"),
+    ("mitigation", "kill", "invalid mitigation 'kill': one of auto, terminate_long"), ("apply", "yes", "apply 'yes'"),
+    ("lock_timeout_ms", -1, "lock_timeout_ms -1"), ("db_selector", "a b", "label selector 'a b'"), ("dsn", 5, "dsn 5"),
+    ("pids", "abc", "pids 'abc'"),
 ])
-def test_validate_params_refuses_bad_input_with_the_rule(name, value, match):
-    if value == "app==":
-        value = "a b"
+def test_params_refuse_bad_input_with_the_rule(name, value, match):
     with pytest.raises(InvalidParameter, match=match):
-        pgdiag.validate_params(**{**GOOD, name: value})
+        pgdiag.Params.check({**GOOD, name: value})
 
 
 # ---------------------------------------------------------------------------------------------- charts
 def test_charts_are_small_and_absent_without_data():
     s = _sessions()
     con = pg_connections.connections_frame(s)
-    fig = pg_charts.connections_chart(pg_connections.connection_summary(con, {"max_connections": 20}))
+    fig = charts.connections(pg_connections.connection_summary(con, {"max_connections": 20}))
     assert tuple(fig.get_size_inches()) == (8, 3) and fig.dpi == 80
-    assert pg_charts.lock_waits_chart(pg_locks.blocking_frame(CHAIN)).axes[0].get_title() == "lock waits"
-    assert pg_charts.lock_waits_chart(pg_locks.blocking_frame([])) is None
-    assert pg_charts.connections_chart({"by_state": {}}) is None
+    assert charts.lock_waits(pg_locks.blocking_frame(CHAIN)).axes[0].get_title() == "lock waits"
+    assert charts.lock_waits(pg_locks.blocking_frame([])) is None
+    assert charts.connections({"by_state": {}}) is None
 
 
 def test_findings_text_lists_the_worst_first_with_the_next_step():

@@ -7,7 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from incidentlib import pg_activity, pg_connections, pg_locks, pg_space, pg_statements
+from incidentlib.quantity import format_bytes
+from incidentlib.pg import activity as pg_activity
+from incidentlib.pg import connections as pg_connections
+from incidentlib.pg import locks as pg_locks
+from incidentlib.pg import space as pg_space
+from incidentlib.pg import statements as pg_statements
 
 from .fixtures import edge, session, statement
 
@@ -197,7 +202,7 @@ def test_tables_show_dead_tuple_share():
 
 
 def test_format_bytes():
-    assert [pg_space.format_bytes(v) for v in (0, 1023, 1024, 5 * 1024**2, None)] == ["0 bytes", "1023 bytes", "1.0 kB", "5.0 MB", ""]
+    assert [format_bytes(v, style="postgres") for v in (0, 1023, 1024, 5 * 1024**2, None)] == ["0 bytes", "1023 bytes", "1.0 kB", "5.0 MB", ""]
 
 
 def test_keep_text_redacts_only_the_statements_anyone_will_see():

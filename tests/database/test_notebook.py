@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import scrapbook as sb
 
-from incidentlib.pgsandbox import SUPERUSER_PASSWORD, Stager
+from incidentlib.sandbox.postgres import SUPERUSER_PASSWORD, Stager
 
 pytestmark = [pytest.mark.notebook, pytest.mark.pg]
 
@@ -92,7 +92,8 @@ def test_a_staged_incident_is_found_explained_and_left_alone(pg_server, pg_dsn, 
     expected = "SEV2" if chain["wait_s"].max() >= 5 else "SEV3"
     assert scraps["severity"]["level"] == expected
     [action] = scraps["actions"]
-    assert (action["action"], action["applied"], [t["pid"] for t in action["targets"]]) == ("terminate_blocker", False, [a])
+    assert (action["action"], action["applied"], [t["pid"] for t in action["sessions"]]) == ("terminate_blocker", False, [a])
+    assert action["status"] == "shown" and f"SELECT pg_terminate_backend({a})" in action["command"]
     assert _alive(pg_dsn, a) and not stager.finished(b, timeout=0.2)  # apply=False: nothing was touched
 
     assert CARD not in text and password not in text
@@ -139,10 +140,11 @@ def test_database_down_is_sev1_with_the_pods_shown_and_the_restart_done(sim_clus
     assert any(f["title"].startswith("database pod postgres-") and "restarted" in f["title"] for f in scraps["findings"])
     assert "remaining connection slots are reserved" in text
     [action] = scraps["actions"]
-    assert (action["action"], action["kind"], action["applied"]) == ("restart", "Deployment", True)
+    assert (action["action"], action["target"], action["applied"]) == ("restart", "deployment/postgres in production", True)
     got = sim.kubectl("get", "deploy", "postgres", "-n", "production", "-o", "json")
     annotations = json.loads(got.stdout)["spec"]["template"]["metadata"].get("annotations", {})
-    assert annotations.get("kubectl.kubernetes.io/restartedAt") == action["at"]
+    sent = json.loads(action["requests"][0]["body"])["spec"]["template"]["metadata"]["annotations"]
+    assert annotations.get("kubectl.kubernetes.io/restartedAt") == sent["kubectl.kubernetes.io/restartedAt"]
     assert "down-pw-9" not in printed
     for name in ("connections", "activity", "long_running", "slow_queries", "blocking", "database_sizes"):
         assert len(scraps[name]) == 0

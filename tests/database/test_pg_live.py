@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 import psycopg
 import pytest
 
-from incidentlib import (
-    pg,
-    pg_actions,
-    pg_activity,
-    pg_connections,
-    pg_locks,
-    pg_space,
-    pg_statements,
-)
+from incidentlib.pg import session as pg
+from incidentlib.pg import actions as pg_actions
+from incidentlib.pg import activity as pg_activity
+from incidentlib.pg import connections as pg_connections
+from incidentlib.pg import locks as pg_locks
+from incidentlib.pg import space as pg_space
+from incidentlib.pg import statements as pg_statements
 from incidentlib.errors import DatabaseError, SourceUnavailable
 
 pytestmark = pytest.mark.pg
@@ -163,13 +162,18 @@ def _snapshot(conn):
     return sessions, blocking
 
 
+def _outcomes(out: dict) -> list[tuple[int, str, str]]:
+    return [(r["pid"], r["function"], r["outcome"]) for r in out["results"]]
+
+
 def test_apply_false_terminates_nothing(stager, conn, pg_dsn):
     a, b, c = stager.lock_chain(3)
     sessions, blocking = _snapshot(conn)
     plan = pg_actions.plan_sessions("auto", sessions=sessions, blocking=blocking[blocking["root_blocking_pid"] == a],
                                     threshold_s=300)
-    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=False)
-    assert result.values.tolist() == [[a, "pg_terminate_backend", "not done (apply=False)"]]
+    out = pg_actions.execute(plan, dsn=pg_dsn, apply=False)
+    assert _outcomes(out) == [(a, "pg_terminate_backend", "not done (apply=False)")]
+    assert (out["status"], out["applied"]) == ("shown", False)
     assert not stager.finished(b, timeout=0.5)
     assert a in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
 
@@ -179,9 +183,11 @@ def test_apply_terminates_the_root_blocker_and_the_chain_drains(stager, conn, pg
     sessions, blocking = _snapshot(conn)
     plan = pg_actions.plan_sessions("terminate_blocker", sessions=sessions,
                                     blocking=blocking[blocking["root_blocking_pid"] == a], threshold_s=300)
-    assert plan.pids == [a]
-    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=True)
-    assert result.values.tolist() == [[a, "pg_terminate_backend", "terminated"]]
+    assert [sig.pid for sig in plan.signals] == [a]
+    recorded = []
+    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, record=recorded.append)
+    assert _outcomes(out) == [(a, "pg_terminate_backend", "terminated")]
+    assert (out["status"], out["applied"], recorded) == ("applied", True, [out])
     assert stager.finished(b) and stager.finished(c)
     assert a not in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
 
@@ -191,8 +197,9 @@ def test_cancel_stops_the_statement_and_keeps_the_session(stager, conn, pg_dsn):
     time.sleep(0.3)
     sessions, blocking = _snapshot(conn)
     plan = pg_actions.plan_sessions("cancel", sessions=sessions, blocking=None, threshold_s=0.2, pids=[busy])
-    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=True)
-    assert result["outcome"].item().startswith("cancelled: the session is now idle")
+    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True)
+    [(pid, _, outcome)] = _outcomes(out)
+    assert pid == busy and outcome.startswith("cancelled: the session is now idle")
     assert stager.sessions[busy].done.wait(5) and "canceling statement" in (stager.sessions[busy].error or "")
 
 
@@ -201,10 +208,13 @@ def test_a_reused_or_vanished_pid_is_left_alone_and_our_own_session_never_touche
     sessions, _ = _snapshot(conn)
     own = int(sessions.loc[sessions["self"], "pid"].item())
     plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle, own])
-    assert plan.pids == [idle] and plan.skipped == [{"pid": own, "why": "this runbook's own session"}]
-    plan.targets.loc[0, "backend_start"] = plan.targets.loc[0, "backend_start"].replace(year=2000)  # as if reused
-    result = pg_actions.apply_plan(plan, dsn=pg_dsn, apply=True)
-    assert result["outcome"].item().startswith("gone already")
+    assert [sig.pid for sig in plan.signals] == [idle]
+    assert plan.left_alone == [{"pid": own, "why": "this runbook's own session"}]
+    sig = plan.signals[0]
+    plan.signals = [dataclasses.replace(sig, backend_start=sig.backend_start.replace(year=2000))]  # as if reused
+    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True)
+    assert _outcomes(out)[0][2].startswith("gone already")
+    assert (out["status"], out["applied"]) == ("nothing done", False)
     assert idle in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
 
 
@@ -216,8 +226,8 @@ def test_a_role_without_pg_signal_backend_is_refused_with_what_to_grant(stager, 
     finally:
         c.close()
     plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle])
-    result = pg_actions.apply_plan(plan, dsn=roles["monitor"], apply=True)
-    assert result["outcome"].item().startswith("refused:") and "grant pg_signal_backend" in result["outcome"].item()
+    outcome = _outcomes(pg_actions.execute(plan, dsn=roles["monitor"], apply=True))[0][2]
+    assert outcome.startswith("refused:") and "grant pg_signal_backend" in outcome
 
 
 def test_statements_of_other_roles_are_hidden_from_a_plain_role_and_counted(stager, roles):

@@ -22,7 +22,7 @@ incident_id = None  # the incident this run belongs to
 
 START = '''import os
 
-from incidentlib.runbook import Run
+from incidentlib.notebook.run import Run
 from incidentlib.severity import assess
 
 run = Run("{name}", params={{"namespace": namespace, "count": count}})'''

@@ -14,14 +14,8 @@ import nbformat
 import pytest
 
 from incidentlib import cli
-from incidentlib.evidence import (
-    FAILURE_TAG,
-    PARTIAL,
-    _reserve_run_id,
-    load_manifest,
-    read_scraps,
-    verify,
-)
+from incidentlib.evidence.run import FAILURE_TAG, _reserve_run_id
+from incidentlib.evidence.manifest import PARTIAL, load_manifest, read_scraps, verify
 
 from .conftest import FIXTURES
 from .helpers import (

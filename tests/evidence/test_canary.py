@@ -15,9 +15,10 @@ import psycopg
 import pytest
 
 from incidentlib import cli
-from incidentlib.demo import NOT_SCENARIOS, DemoEnvironment, scenario_parameters
-from incidentlib.demoapp import DemoApp
-from incidentlib.evidence import inspect_parameters, load_manifest, read_scraps, scenarios, verify
+from incidentlib.cli.demo import NOT_SCENARIOS, DemoEnvironment, scenario_parameters
+from incidentlib.sandbox.demoapp import DemoApp
+from incidentlib.evidence.parameters import inspect_parameters, scenarios
+from incidentlib.evidence.manifest import load_manifest, read_scraps, verify
 
 from .conftest import SCENARIO_NOTEBOOKS
 from .helpers import archived_files, find_canaries

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from incidentlib.evidence import load_manifest, verify
+from incidentlib.evidence.manifest import load_manifest, verify
 
 from .conftest import SCENARIO_NOTEBOOKS
 from .helpers import (

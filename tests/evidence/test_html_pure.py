@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentlib.evidence import strip_external
+from incidentlib.evidence.html import strip_external
 
 PAGE = """<html><head>
 <script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js"></script>

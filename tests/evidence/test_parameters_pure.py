@@ -7,12 +7,8 @@ import re
 import pytest
 
 from incidentlib.errors import InvalidParameter
-from incidentlib.evidence import (
-    coerce_parameters,
-    inspect_parameters,
-    new_incident_id,
-    validate_incident_id,
-)
+from incidentlib.evidence.parameters import coerce_parameters, inspect_parameters
+from incidentlib.evidence.run import new_incident_id, validate_incident_id
 
 from .conftest import FIXTURES
 

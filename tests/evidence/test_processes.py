@@ -14,7 +14,8 @@ import nbformat
 import psutil
 import pytest
 
-from incidentlib.evidence import FAILURE_TAG, PARTIAL, load_manifest, verify
+from incidentlib.evidence.run import FAILURE_TAG
+from incidentlib.evidence.manifest import PARTIAL, load_manifest, verify
 
 from .conftest import FIXTURES
 

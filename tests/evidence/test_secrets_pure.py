@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentlib.evidence import _move_db_password_to_env, _redact_params, _secrets_in
+from incidentlib.evidence.run import _move_db_password_to_env, _redact_params, _secrets_in
 
 
 def test_secrets_are_found_in_dsns_urls_named_parameters_and_nested_values():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from incidentlib import cli
-from incidentlib.demo import NOT_SCENARIOS
-from incidentlib.evidence import inspect_parameters, load_manifest, read_scraps, scenarios, verify
+from incidentlib.cli.demo import NOT_SCENARIOS
+from incidentlib.evidence.parameters import inspect_parameters, scenarios
+from incidentlib.evidence.manifest import load_manifest, read_scraps, verify
 
 from .conftest import SCENARIO_NOTEBOOKS
 

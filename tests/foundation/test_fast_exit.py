@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import KernelManager
 
-from incidentlib import kernel
+from incidentlib.notebook import kernel
 
 
 def test_not_installed_outside_a_kernel() -> None:
@@ -38,7 +38,7 @@ def _run_kernel(tmp_path: Path, code: str, *, env_extra: dict[str, str] | None =
     return "".join(out), (proc.returncode if proc is not None else None)
 
 
-CODE = ("from incidentlib.runbook import Run\nfrom incidentlib import kernel\n"
+CODE = ("from incidentlib.notebook.run import Run\nfrom incidentlib.notebook import kernel\n"
         "run = Run('outage')\nprint('installed', kernel._installed, 'in kernel', kernel.in_kernel())\n"
         "class Marker:\n"
         "    def __del__(self):\n"

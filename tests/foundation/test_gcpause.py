@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from incidentlib.gcpause import paused_gc
+from incidentlib.kube.client import paused_gc
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 import pytest
 
 from incidentlib.errors import KubeAPIError, KubeConfigError
-from incidentlib.kube import connect, resolve_kubeconfig
+from incidentlib.kube.client import connect, resolve_kubeconfig
 
 KUBECONFIG = """
 apiVersion: v1

@@ -3,13 +3,7 @@ from datetime import timedelta
 import pytest
 
 from incidentlib.errors import InvalidParameter, RunbookError
-from incidentlib.params import (
-    format_duration,
-    parse_duration,
-    validate_name,
-    validate_replicas,
-    validate_selector,
-)
+from incidentlib.params import format_duration, parse_duration, validate_name, validate_replicas, validate_selector
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from incidentlib import pg
+from incidentlib.pg import session as pg
 from incidentlib.errors import DatabaseError
-from incidentlib.pgsandbox import SUPERUSER_PASSWORD
+from incidentlib.sandbox.postgres import SUPERUSER_PASSWORD
 
 pytestmark = pytest.mark.pg
 

@@ -1,15 +1,7 @@
 import pandas as pd
 import pytest
 
-from incidentlib.redact import (
-    MASK,
-    dsn_password,
-    redact_dsn,
-    redact_sql,
-    redact_text,
-    redact_value,
-    register_secret,
-)
+from incidentlib.redact import MASK, dsn_password, redact_dsn, redact_sql, redact_text, redact_value, register_secret
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from incidentlib.runbook import Table
+from incidentlib.notebook.run import Table
 
 
 def _frame() -> pd.DataFrame:

@@ -77,7 +77,7 @@ def chart_helpers_after(seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
     while True:
         left = [p.pid for p in psutil.process_iter(["cmdline"])
-                if "incidentlib.chartworker" in " ".join(p.info["cmdline"] or [])]
+                if "incidentlib.notebook.chartworker" in " ".join(p.info["cmdline"] or [])]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from incidentlib import charts
-from incidentlib import cluster as cl
+from incidentlib.notebook import charts
+from incidentlib.kube import frames as cl
 
 from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from incidentlib import charts
-from incidentlib import cluster as cl
-from incidentlib.chartworker import ChartJob, ChartWorker
+from incidentlib.notebook import charts
+from incidentlib.kube import frames as cl
+from incidentlib.notebook.chartworker import ChartJob, ChartWorker
 
 from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
 

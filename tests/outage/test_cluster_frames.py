@@ -1,4 +1,4 @@
-"""Pure frame builders of incidentlib.cluster on JSON fixtures (nothing started)."""
+"""Pure frame builders of incidentlib.kube.frames on JSON fixtures (nothing started)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pandas as pd
 
-from incidentlib import cluster as cl
+from incidentlib.kube import frames as cl
+
+from incidentlib.service import git
 from incidentlib.quantity import cpu_millicores, memory_bytes
 
 from .fixtures import (
@@ -168,7 +170,7 @@ def test_git_log_of_a_real_repo(tmp_path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
     for msg in ("first", "bump backend to 2.4.0"):
         subprocess.run(["git", "-C", str(tmp_path), "commit", "-q", "--allow-empty", "-m", msg], check=True, env=env)
-    df = cl.git_log(tmp_path)
+    df = git.git_log(tmp_path)
     assert list(df["subject"]) == ["bump backend to 2.4.0", "first"]
     assert len(df["commit"].iloc[0]) >= 7
 

@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
-from incidentlib import cluster as cl
-from incidentlib import kube
-from incidentlib import kube_actions as ka
+from incidentlib.kube import frames as cl
+
+from incidentlib.kube import reads
+
+from incidentlib.kube import client as kube
+from incidentlib.kube import actions as ka
 from incidentlib.errors import KubeAPIError, SourceUnavailable
-from incidentlib.runbook import Run
+from incidentlib.notebook.run import Run
 
 pytestmark = pytest.mark.sim
 
@@ -26,54 +29,52 @@ def bad(sim_cluster: Any) -> Iterator[tuple[Any, Any]]:
 
 def test_fetches_and_their_errors(bad: tuple[Any, Any]) -> None:
     sim, c = bad
-    dep = cl.fetch_deployment(c, "production", "backend")
-    rs = cl.fetch_replicasets(c, "production", dep)
+    dep = reads.fetch_deployment(c, "production", "backend")
+    rs = reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep))
     assert sorted(cl.revision_of(r) for r in cl.owned_replicasets(dep, rs)) == [1, 2, 3]
-    pod = next(p for p in cl.fetch_pods(c, "production") if p["metadata"]["name"].startswith("backend-"))
-    prev = cl.fetch_log(c, "production", pod["metadata"]["name"], "backend", previous=True)
+    pod = next(p for p in reads.fetch_pods(c, "production") if p["metadata"]["name"].startswith("backend-"))
+    prev = reads.fetch_log(c, "production", pod["metadata"]["name"], "backend", previous=True)
     assert prev.rstrip().endswith("FATAL backend exiting: ConfigError: DATABASE_POOL_SIZE must be set")
     with pytest.raises(KubeAPIError, match="deployment 'nope' not found in namespace 'production'") as e:
-        cl.fetch_deployment(c, "production", "nope")
+        reads.fetch_deployment(c, "production", "nope")
     assert e.value.status == 404
     with pytest.raises(KubeAPIError, match=r"namespace 'nope' does not exist; namespaces: .*production"):
-        cl.fetch_namespace(c, "nope")
-    assert len(cl.fetch_pod_metrics(c, "production")) == 5
+        reads.fetch_namespace(c, "nope")
+    assert len(reads.fetch_pod_metrics(c, "production")) == 5
 
 
 def test_metrics_api_missing_is_source_unavailable(sim_cluster: Any) -> None:
     sim = sim_cluster("healthy", metrics=False)
     c = kube.connect(kubeconfig=str(sim.kubeconfig))
     with pytest.raises(SourceUnavailable, match="metrics API"):
-        cl.fetch_node_metrics(c)
+        reads.fetch_node_metrics(c)
 
 
 def test_gather_records_each_source_and_goes_on(bad: tuple[Any, Any]) -> None:
     _, c = bad
     run = Run("outage", quiet=True)
-    g = cl.gather({"nodes": lambda: cl.fetch_nodes(c), "missing": lambda: cl.fetch_deployment(c, "production", "nope"),
-                   "pods": lambda: cl.fetch_pods(c, None)}, run=run)
+    g = run.gather({"nodes": lambda: reads.fetch_nodes(c), "missing": lambda: reads.fetch_deployment(c, "production", "nope"),
+                    "pods": lambda: reads.fetch_pods(c, None)})
     assert [s.source for s in run.sources] == ["nodes", "missing", "pods"]
     assert [s.status for s in run.sources] == ["ok", "failed", "ok"]
     assert "not found" in run.sources[1].error and isinstance(g.errors["missing"], KubeAPIError)
     assert len(g.values["nodes"]) == 3 and len(g.values["pods"]) > 5
-    with pytest.raises(KubeAPIError):
-        cl.gather({"missing": lambda: cl.fetch_deployment(c, "production", "nope")})
 
 
 def test_mitigations_show_without_writing_then_apply(bad: tuple[Any, Any]) -> None:
     sim, c = bad
-    dep = cl.fetch_deployment(c, "production", "frontend")
+    dep = reads.fetch_deployment(c, "production", "frontend")
     run = Run("outage", quiet=True)
     sim.clear_requests()
     for plan in (ka.plan_scale(dep, 3), ka.plan_restart(dep), ka.plan_memory_limit(dep, "1Gi")):
-        out = ka.execute(c, plan, apply=False, run=run)
+        out = ka.execute(c, plan, apply=False, record=run.record_action)
         assert (out["status"], out["applied"]) == ("shown", False)
     assert {r["method"] for r in sim.requests()} <= {"GET"}
-    out = ka.execute(c, ka.plan_scale(dep, 3), apply=True, run=run, timeout_s=30, poll_s=0.2)
+    out = ka.execute(c, ka.plan_scale(dep, 3), apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
     assert (out["status"], out["applied"]) == ("rolled out", True)
     assert c.get_json("/apis/apps/v1/namespaces/production/deployments/frontend")["spec"]["replicas"] == 3
-    dep = cl.fetch_deployment(c, "production", "frontend")
-    out = ka.execute(c, ka.plan_memory_limit(dep, "1Gi"), apply=True, run=run, timeout_s=30, poll_s=0.2)
+    dep = reads.fetch_deployment(c, "production", "frontend")
+    out = ka.execute(c, ka.plan_memory_limit(dep, "1Gi"), apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
     assert out["status"] == "rolled out", out
     now = c.get_json("/apis/apps/v1/namespaces/production/deployments/frontend")
     assert now["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
@@ -87,10 +88,10 @@ def test_mitigations_show_without_writing_then_apply(bad: tuple[Any, Any]) -> No
 
 def test_undo_to_revision_1_through_the_api(bad: tuple[Any, Any]) -> None:
     _, c = bad
-    dep = cl.fetch_deployment(c, "production", "backend")
-    plan = ka.plan_undo(dep, cl.fetch_replicasets(c, "production", dep), to_revision=1)
+    dep = reads.fetch_deployment(c, "production", "backend")
+    plan = ka.plan_undo(dep, reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep)), to_revision=1)
     out = ka.execute(c, plan, apply=True, timeout_s=30, poll_s=0.2)
     assert out["status"] == "rolled out" and out["images"] == "registry.example.com/backend:2.2.0"
-    pods = cl.pods_frame(cl.fetch_pods(c, "production"))
+    pods = cl.pods_frame(reads.fetch_pods(c, "production"))
     backend = pods[pods["owner"] == "backend"]
     assert set(backend["status"]) == {"Running"} and len(backend) == 3

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from incidentlib.evidence import run_notebook
+from incidentlib.evidence.run import run_notebook
 from incidentlib.sim.handle import write_kubeconfig
 
 from .nbrun import NOTEBOOK, chart_helpers_after, execute, text_of

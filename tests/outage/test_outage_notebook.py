@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from incidentlib import kube
+from incidentlib.kube import client as kube
 from incidentlib.sim.testing import running_sim
 
 from .nbrun import chart_helpers_after, execute, health_server, text_of
@@ -59,7 +59,7 @@ def test_finding_names_revision_3_and_undo_to_2(shown: dict[str, Any]) -> None:
     assert "every pod of it has crash-looped" in blame[0]["detail"] and "exit code 1" in blame[0]["detail"]
     assert "kubectl rollout undo deployment/backend -n production --to-revision=2" in blame[0]["next_step"]
     assert shown["scraps"]["severity"]["level"] == "SEV1"
-    assert "mitigation: undo" in shown["text"] and "+        image: registry.example.com/backend:2.3.1" in shown["text"]
+    assert "mitigation undo: roll deployment/backend back from revision 3 to revision 2" in shown["text"] and "+        image: registry.example.com/backend:2.3.1" in shown["text"]
 
 
 def test_health_rollouts_nodes_events_top_scraps(shown: dict[str, Any]) -> None:
@@ -117,7 +117,7 @@ def test_apply_true_rolls_back_and_pods_run(sim_cluster: Any, tmp_path: Path) ->
 
 
 def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> None:
-    from incidentlib.comms import _clock
+    from incidentlib.notebook.comms import _clock
 
     notes = shown["scraps"]["notifications"]
     rollouts = shown["scraps"]["rollouts"]

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from incidentlib import cluster as cl
-from incidentlib import kube
+from incidentlib.kube import frames as cl
+
+from incidentlib.kube import reads
+from incidentlib.kube import client as kube
 from incidentlib.errors import KubeAPIError
 from incidentlib.sim.testing import running_sim
 
@@ -60,7 +62,7 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for case in staged_cases:
             _stage(c, case, now)
         out = sim.kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide", "--no-headers")
-        items = cl.fetch_pods(c, NAMESPACE)
+        items = reads.fetch_pods(c, NAMESPACE)
         frame = cl.pods_frame(items)
         c.close()
         return {"cases": staged_cases, "kubectl": out, "frame": frame}

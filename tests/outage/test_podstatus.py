@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incidentlib.podstatus import human_duration, parse_time, pod_row
+from incidentlib.kube.podstatus import human_duration, parse_time, pod_row
 
 from .podstates import cases, pod_object
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from incidentlib.demoapp import DemoApp
+from incidentlib.sandbox.demoapp import DemoApp
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 

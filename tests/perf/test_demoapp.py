@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from incidentlib.demoapp import DemoApp
+from incidentlib.sandbox.demoapp import DemoApp
 from incidentlib.errors import InvalidParameter
 
 
@@ -78,7 +78,7 @@ def test_main_serves_until_sigterm() -> None:
     import subprocess
     import sys
 
-    from incidentlib.probe import probe
+    from incidentlib.service.probe import probe
 
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,8 +7,10 @@ import math
 import pandas as pd
 import pytest
 
-from incidentlib import compare, logscan
-from incidentlib.logscan import PodLog
+from incidentlib.scenarios import performance as compare
+from incidentlib.kube import frames
+from incidentlib.kube import logs as logscan
+from incidentlib.kube.logs import PodLog
 
 LOG_A = """2026-11-27T09:00:01.000000001Z INFO GET /healthz 200 1ms
 2026-11-27T09:00:02.5Z ERROR db timeout after 5000ms conn=10.0.0.3:5432
@@ -43,7 +45,7 @@ def test_top_messages_grouped_and_redacted() -> None:
 
 def test_selector_and_timestamp_parsing() -> None:
     dep = {"spec": {"selector": {"matchLabels": {"tier": "web", "app": "backend"}}}}
-    assert logscan.deployment_selector(dep) == "app=backend,tier=web"
+    assert frames.deployment_selector(dep) == "app=backend,tier=web"
     ts, msg = logscan.split_timestamp("no timestamp here")
     assert ts is None and msg == "no timestamp here"
 

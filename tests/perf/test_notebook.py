@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import papermill as pm
 import pytest
 import scrapbook as sb
 
-from incidentlib import prom
-from incidentlib.probe import probe
+from incidentlib.service import prometheus as prom
+from incidentlib.service.probe import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "performance.ipynb"
@@ -37,10 +38,13 @@ def sources(scraps: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["source"]: s for s in scraps["sources"]}
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections for the whole test: bound (so no kernel or server can take it, as a
+    port closed again could be) but never listening."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def test_parameters_cell_defaults_match_the_library() -> None:
@@ -117,9 +121,9 @@ def test_2_percent_is_sev3_and_a_hanging_prometheus_is_named(demo_app, broken_pr
 
 @pytest.mark.sim
 def test_unreachable_health_prometheus_500_and_no_metrics_api_complete_and_say_why(
-        broken_prometheus, sim_cluster, tmp_path: Path) -> None:
+        broken_prometheus, sim_cluster, closed_port: int, tmp_path: Path) -> None:
     sim = sim_cluster("resource-pressure", metrics=False)
-    port = _closed_port()
+    port = closed_port
     out = run_notebook(tmp_path / "out.ipynb", health_url=f"http://127.0.0.1:{port}/health", probe_count=3,
                        prometheus_url=broken_prometheus + "/fail", kubeconfig=str(sim.kubeconfig), samples=1)
     src = sources(out)
@@ -151,9 +155,11 @@ def test_resource_pressure_findings(demo_app, sim_cluster, tmp_path: Path) -> No
     assert set(out["top_nodes"]["node"]) == {"node-1", "node-2", "node-3"}
     assert (out["disk"]["kind"] == "node").sum() >= 1
     assert out["figures"]["oom_kills"] == 1
-    actions = {a["mitigation"]: a for a in out["actions"]}
-    assert actions["scale_out"]["command"] == "kubectl -n production scale deployment/backend --replicas=5"
-    assert not any(a["applied"] for a in out["actions"])
+    actions = {a["action"]: a for a in out["actions"]}
+    assert list(actions) == ["scale_out", "restart", "cache", "scale_down"]
+    assert actions["scale_out"]["command"] == "kubectl scale deployment/backend -n production --replicas=5"
+    assert "-  replicas: 3" in actions["scale_out"]["change"] and "+  replicas: 5" in actions["scale_out"]["change"]
+    assert not any(a["applied"] for a in out["actions"]) and {a["status"] for a in out["actions"]} == {"shown"}
 
 
 @pytest.mark.sim
@@ -161,11 +167,13 @@ def test_apply_changes_only_the_named_mitigations_and_records_them(sim_cluster, 
     sim = sim_cluster("healthy")
     out = run_notebook(tmp_path / "out.ipynb", kubeconfig=str(sim.kubeconfig), samples=1, apply=True,
                        mitigations="scale_out,cache")
-    actions = {a["mitigation"]: a for a in out["actions"]}
-    assert actions["scale_out"]["applied"] and actions["scale_out"]["outcome"] == "applied"
-    assert actions["cache"]["applied"] and actions["cache"]["after"] == "CACHE_ENABLED=true"
+    actions = {a["action"]: a for a in out["actions"]}
+    assert actions["scale_out"]["applied"] and actions["scale_out"]["status"] == "rolled out"
+    assert actions["cache"]["applied"] and actions["cache"]["status"] == "applied"
+    assert "+  CACHE_ENABLED: 'true'" in actions["cache"]["change"]
     assert not actions["restart"]["applied"] and not actions["scale_down"]["applied"]
+    assert actions["restart"]["detail"] == "shown only (not in `mitigations`)"
     writes = [(r["method"], r["path"]) for r in sim.requests() if r["method"] != "GET"]
     assert writes == [("PATCH", "/apis/apps/v1/namespaces/production/deployments/backend/scale"),
                       ("PATCH", "/api/v1/namespaces/production/configmaps/app-config")]
-    assert "outcome: applied" in out["_text"]
+    assert "-> rolled out: deployment" in out["_text"]

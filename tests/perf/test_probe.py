@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from incidentlib import probe
-from incidentlib.demoapp import DemoApp
+from incidentlib.service import probe
+from incidentlib.sandbox.demoapp import DemoApp
 from incidentlib.errors import InvalidParameter, SourceUnavailable
-from incidentlib.probe import ProbeResult
+from incidentlib.service.probe import ProbeResult
 
 
 def _row(status, total, error=None) -> ProbeResult:
@@ -61,7 +61,7 @@ def test_slo_verdict_names_p95_and_slo() -> None:
 
 def test_probes_measure_added_latency_and_ordered_breakdown(demo_app: DemoApp) -> None:
     demo_app.set(latency_ms=100)
-    df = probe.latency_frame(probe.probe_many(demo_app.url + "/health", count=3, timeout=5))
+    df = probe.latency_frame(probe.health_check(demo_app.url + "/health", count=3, timeout=5))
     assert df["status"].tolist() == [200, 200, 200]
     assert df["error"].isna().all()
     assert ((df["dns_ms"] <= df["connect_ms"]) & (df["connect_ms"] <= df["ttfb_ms"])
@@ -72,7 +72,7 @@ def test_probes_measure_added_latency_and_ordered_breakdown(demo_app: DemoApp) -
 
 def test_probe_error_share_matches_service(demo_app: DemoApp) -> None:
     demo_app.set(error_rate=0.08)
-    s = probe.latency_summary(probe.latency_frame(probe.probe_many(demo_app.url + "/health", count=50))).iloc[0]
+    s = probe.latency_summary(probe.latency_frame(probe.health_check(demo_app.url + "/health", count=50))).iloc[0]
     assert s["error_rate"] == pytest.approx(0.08)  # 4 of 50 exactly
 
 
@@ -111,7 +111,7 @@ def test_refused_and_bad_urls() -> None:
     with pytest.raises(InvalidParameter, match="is not an http\\(s\\) URL"):
         probe.probe("ftp://example.com/")
     with pytest.raises(InvalidParameter, match="whole number from 1 to 10000"):
-        probe.probe_many("http://127.0.0.1/", count=0)
+        probe.health_check("http://127.0.0.1/", count=0)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_credentials_in_the_url_become_basic_auth_and_never_reach_text() -> None
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         url = f"http://probe:s3cret%21@127.0.0.1:{srv.server_address[1]}/health"
-        df = probe.latency_frame(probe.probe_many(url, count=2, timeout=5))
+        df = probe.latency_frame(probe.health_check(url, count=2, timeout=5))
     finally:
         srv.shutdown()
         srv.server_close()

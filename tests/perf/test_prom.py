@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from incidentlib import probe, prom
+from incidentlib.service import probe
+from incidentlib.service import prometheus as prom
 from incidentlib.errors import InvalidParameter, SourceUnavailable
 
 VECTOR = {

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incidentlib import resources as r
+from incidentlib.kube import metrics as r
 
 
 def _pod(name, *, mem_limit="256Mi", cpu_limit="500m", restarts=0, last=None, phase="Running", node="node-1"):

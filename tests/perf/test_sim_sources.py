@@ -6,9 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from incidentlib import cluster as k8s
-from incidentlib import kube, logscan, perf_actions, resources
 from incidentlib.errors import InvalidParameter, SourceUnavailable
+from incidentlib.kube import actions, reads
+from incidentlib.kube import client as kube
+from incidentlib.kube import logs as logscan
+from incidentlib.kube import metrics as resources
+from incidentlib.notebook.run import Run
+from incidentlib.params import parse_time
 
 pytestmark = pytest.mark.sim
 
@@ -21,9 +25,9 @@ def pressure(sim_cluster):
 
 def test_resource_pressure_leak_oom_pressure_pending_and_disk(pressure) -> None:
     sim, cluster = pressure
-    pods = k8s.fetch_pods(cluster, "production")
-    nodes = k8s.fetch_nodes(cluster)
-    samples = resources.sample_pods(cluster, "production", samples=3, interval_s=1.1)
+    pods = reads.fetch_pods(cluster, "production")
+    nodes = reads.fetch_nodes(cluster)
+    samples = reads.sample_pods(cluster, "production", samples=3, interval_s=1.1)
     trend = resources.memory_trend(samples)
     top = resources.pod_usage_frame(samples[-1][1], pods)
     leaks = resources.leak_suspects(trend, top)
@@ -40,7 +44,7 @@ def test_resource_pressure_leak_oom_pressure_pending_and_disk(pressure) -> None:
     pending = resources.pending_pods(pods)
     assert len(pending) == 2 and pending["pod"].str.startswith("report-generator-").all()
     assert "Insufficient memory" in pending["message"].iloc[0]
-    top_nodes = resources.node_usage_frame(k8s.fetch_node_metrics(cluster), nodes)
+    top_nodes = resources.node_usage_frame(reads.fetch_node_metrics(cluster), nodes)
     assert top_nodes.set_index("node").loc["node-2", "pressure"] == "MemoryPressure"
     assert top_nodes.set_index("node").loc["node-2", "memory_pct"] >= 90
 
@@ -51,7 +55,7 @@ def test_resource_pressure_leak_oom_pressure_pending_and_disk(pressure) -> None:
     assert any(t.startswith("memory leak suspect: pod session-cache-") for t in titles)
 
     hosts = sorted({p["spec"]["nodeName"] for p in pods if p["spec"].get("nodeName")})
-    disk = resources.disk_frame(resources.fetch_disk(cluster, hosts), namespace="production")
+    disk = resources.disk_frame(reads.fetch_disk(cluster, hosts), namespace="production")
     assert set(disk.loc[disk["kind"] == "node", "node"]) == set(hosts)
     assert (disk["used_bytes"] > 0).all() and disk["used_pct"].between(0, 100).all()
 
@@ -60,16 +64,16 @@ def test_missing_metrics_api_is_a_clear_source_error(sim_cluster) -> None:
     sim = sim_cluster("resource-pressure", metrics=False)
     cluster = kube.connect(kubeconfig=str(sim.kubeconfig))
     with pytest.raises(SourceUnavailable, match="metrics API"):
-        resources.sample_pods(cluster, "production", samples=1)
+        reads.sample_pods(cluster, "production", samples=1)
 
 
 def test_log_errors_per_pod_of_the_deployment(pressure) -> None:
     sim, cluster = pressure
-    pod = next(p["metadata"]["name"] for p in k8s.fetch_pods(cluster, "production")
+    pod = next(p["metadata"]["name"] for p in reads.fetch_pods(cluster, "production")
                if p["metadata"]["name"].startswith("session-cache-"))
     sim.append_logs("production", pod, "session-cache", [
         "ERROR lookup of key user:4711 failed after 120ms", "ERROR lookup of key user:93 failed after 7ms"])
-    logs = logscan.fetch_logs(cluster, "production", "session-cache", since=timedelta(minutes=10))
+    logs = reads.fetch_logs(cluster, "production", "session-cache", since=timedelta(minutes=10))
     counts = logscan.error_counts(logs)
     assert counts[["pod", "container"]].values.tolist() == [[pod, "session-cache"]]
     assert counts["minutes"].iloc[0] == 10.0
@@ -82,38 +86,40 @@ def test_log_errors_per_pod_of_the_deployment(pressure) -> None:
 def test_mitigations_show_first_and_apply_only_when_asked(sim_cluster) -> None:
     sim = sim_cluster("healthy")
     cluster = kube.connect(kubeconfig=str(sim.kubeconfig))
-    recs = perf_actions.mitigate(cluster, "production", "backend", replicas=5, configmap="app-config",
-                                 key="CACHE_ENABLED", value="true", apply=False, selected={"scale_out", "cache"})
-    by = {r["mitigation"]: r for r in recs}
-    assert by["scale_out"]["command"] == "kubectl -n production scale deployment/backend --replicas=5"
-    assert by["scale_out"]["before"] == "replicas=3" and by["scale_out"]["outcome"] == "shown only (apply=False)"
-    assert by["cache"]["before"] == "CACHE_ENABLED=false" and by["cache"]["patch"] == '{"data": {"CACHE_ENABLED": "true"}}'
-    assert by["scale_down"]["after"] == "replicas=1"
-    dep = cluster.get_json("/apis/apps/v1/namespaces/production/deployments/backend")
-    assert dep["spec"]["replicas"] == 3  # nothing changed
+    dep = reads.fetch_deployment(cluster, "production", "backend")
+    cm = reads.fetch_configmap(cluster, "production", "app-config")
+    scale_out = actions.plan_scale_out(dep, 5)
+    assert scale_out.command == "kubectl scale deployment/backend -n production --replicas=5"
+    assert "-  replicas: 3" in scale_out.change and "+  replicas: 5" in scale_out.change
+    cache = actions.plan_configmap_key(cm, "CACHE_ENABLED", "true")
+    assert cache.summary == "set CACHE_ENABLED=true in configmap/app-config (now CACHE_ENABLED=false)"
+    assert cache.requests[0].body == {"data": {"CACHE_ENABLED": "true"}}
+    assert "-  CACHE_ENABLED: 'false'" in cache.change and "+  CACHE_ENABLED: 'true'" in cache.change
+    down = actions.plan_scale_down(dep)
+    assert down.summary == "scale deployment/backend from 3 to 1 replicas"
+    run = Run("performance", quiet=True)
+    for plan in (scale_out, cache, down):
+        assert actions.execute(cluster, plan, apply=False, record=run.record_action)["status"] == "shown"
+    assert reads.fetch_deployment(cluster, "production", "backend")["spec"]["replicas"] == 3  # nothing changed
     served = sim.requests()
     assert any(r["method"] == "GET" and r["path"].endswith("/configmaps/app-config") for r in served)
     assert not [r for r in served if r["method"] != "GET"]
 
-    recs = perf_actions.mitigate(cluster, "production", "backend", replicas=5, configmap="app-config",
-                                 key="CACHE_ENABLED", value="true", apply=True, selected={"scale_out", "cache"})
-    by = {r["mitigation"]: r for r in recs}
-    assert by["scale_out"]["applied"] and by["cache"]["applied"]
-    assert not by["restart"]["applied"] and by["restart"]["outcome"] == "shown only (not in `mitigations`)"
-    assert cluster.get_json("/apis/apps/v1/namespaces/production/deployments/backend")["spec"]["replicas"] == 5
-    cm = cluster.get_json("/api/v1/namespaces/production/configmaps/app-config")
+    out = actions.execute(cluster, scale_out, apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
+    assert (out["applied"], out["status"]) == (True, "rolled out")
+    assert actions.execute(cluster, cache, apply=True, record=run.record_action)["status"] == "applied"
+    assert reads.fetch_deployment(cluster, "production", "backend")["spec"]["replicas"] == 5
+    cm = reads.fetch_configmap(cluster, "production", "app-config")
     assert cm["data"]["CACHE_ENABLED"] == "true" and cm["data"]["LOG_LEVEL"] == "info"
+    assert actions.plan_configmap_key(cm, "CACHE_ENABLED", "true").skipped == "CACHE_ENABLED is already true"
+    assert [a["status"] for a in run.actions] == ["shown", "shown", "shown", "rolled out", "applied"]
     with pytest.raises(InvalidParameter, match="unknown mitigation\\(s\\) reboot"):
-        perf_actions.chosen("scale_out, reboot")
-    rec = perf_actions.rollout_restart(cluster, "production", "backend", apply=True)
-    dep = cluster.get_json("/apis/apps/v1/namespaces/production/deployments/backend")
-    assert dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == rec["after"].split("=", 1)[1]
-
-
-def test_pods_whose_logs_cannot_be_read_are_rows_with_the_reason(pressure) -> None:
-    sim, cluster = pressure
-    logs = logscan.fetch_logs(cluster, "production", "report-generator", since=timedelta(minutes=5))
-    counts = logscan.error_counts(logs)
-    assert len(counts) == 2 and counts["pod"].str.startswith("report-generator-").all()
-    assert counts["read_error"].str.contains("answered 400").all(), counts["read_error"].tolist()
-    assert counts["errors_per_min"].isna().all() and (counts["lines"] == 0).all()
+        actions.performance_mitigations("scale_out, reboot")
+    with pytest.raises(InvalidParameter, match="fewer than the current 5"):
+        actions.plan_scale_out(reads.fetch_deployment(cluster, "production", "backend"), 4)
+    restart = actions.plan_restart(reads.fetch_deployment(cluster, "production", "backend"))
+    actions.execute(cluster, restart, apply=True, timeout_s=30, poll_s=0.2)
+    dep = reads.fetch_deployment(cluster, "production", "backend")
+    stamp = restart.requests[0].body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+    assert dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamp
+    assert parse_time(stamp) is not None

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import requests  # noqa: F401
 
-from incidentlib import postmortem as pm
+from incidentlib.scenarios import postmortem as pm
 from incidentlib.cli import main as runbook
 
 # `runbook demo` probes the cluster in a thread (importing kubernetes, hence requests) while the main thread

@@ -14,10 +14,11 @@ import pytest
 import requests  # noqa: F401
 
 from incidentlib import evidence
-from incidentlib import postmortem as pm
-from incidentlib.demoapp import DemoApp
-from incidentlib.pgsandbox import Stager, ThrowawayPostgres
-from incidentlib.postmortem_cli import postmortem_main
+
+from incidentlib.scenarios import postmortem as pm
+from incidentlib.sandbox.demoapp import DemoApp
+from incidentlib.sandbox.postgres import Stager, ThrowawayPostgres
+from incidentlib.cli.postmortem import postmortem_main
 from incidentlib.sim.testing import running_sim
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from incidentlib import postmortem as pm
+from incidentlib.scenarios import postmortem as pm
+
+from incidentlib.notebook import charts
 
 
 def run(run_id: str, scenario: str, started: str, finished: str, **scraps: object) -> pm.EvidenceRun:
@@ -128,9 +130,9 @@ def test_severity_impact_findings_and_evidence() -> None:
 
 def test_charts_render_to_png() -> None:
     runs = incident_runs()
-    for fig in (pm.timeline_chart(pm.timeline_frame(runs)), pm.severity_chart(pm.severity_frame(runs)),
-                pm.timeline_chart(pm.timeline_frame([]))):
-        assert pm.png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+    for fig in (charts.incident_timeline(pm.timeline_frame(runs)), charts.severity_over_time(pm.severity_frame(runs)),
+                charts.incident_timeline(pm.timeline_frame([]))):
+        assert charts.png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_first_revision_is_a_creation_not_a_suspect_change() -> None:
@@ -150,7 +152,7 @@ def test_rollouts_without_a_deployment_column_are_named_from_their_replicaset() 
 
 
 def test_the_resolution_message_of_the_whole_incident() -> None:
-    from incidentlib.comms import resolution
+    from incidentlib.notebook.comms import resolution
     from incidentlib.severity import Severity
 
     runs = incident_runs()

@@ -2,8 +2,8 @@
 
 import json
 
-from incidentlib import kube
-from incidentlib.podstatus import pod_row
+from incidentlib.kube import client as kube
+from incidentlib.kube.podstatus import pod_row
 
 
 def test_pod_with_finalizer_is_terminating_until_the_finalizer_is_removed(sim_cluster):

@@ -8,13 +8,7 @@ import pytest
 from incidentlib.sim.clock import go_duration, human_age, parse_duration
 from incidentlib.sim.controllers import matching_replicaset, new_replicaset
 from incidentlib.sim.kubelet import Behavior, backoff, container_view
-from incidentlib.sim.patch import (
-    PatchError,
-    apply_patch,
-    json_patch,
-    merge_patch,
-    strategic_merge_patch,
-)
+from incidentlib.sim.patch import PatchError, apply_patch, json_patch, merge_patch, strategic_merge_patch
 from incidentlib.sim.selectors import SelectorError, parse_fields, parse_labels
 from incidentlib.sim.tables import pod_cells
 

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from incidentlib.probe import ProbeResult
-from incidentlib.triage import (
-    deployments_frame,
-    health_figures,
-    next_notebooks,
-    recent_rollouts_frame,
-    run_command,
-    suggest_severity,
-    triage_figures,
-)
+from incidentlib.service.probe import ProbeResult
+from incidentlib.kube.frames import deployments_frame, recent_rollouts_frame
+from incidentlib.scenarios.triage import health_figures, next_notebooks, run_command, suggest_severity, triage_figures
 
 
 def rs(name: str, rev: int, image: str, created: str, *, owner: str = "backend", replicas: int = 0, ready: int = 0) -> dict:

@@ -10,8 +10,8 @@ import papermill as pm
 import pytest
 import scrapbook as sb
 
-from incidentlib.demoapp import DemoApp
-from incidentlib.pgsandbox import Stager
+from incidentlib.sandbox.demoapp import DemoApp
+from incidentlib.sandbox.postgres import Stager
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "triage.ipynb"
 pytestmark = [pytest.mark.notebook, pytest.mark.sim, pytest.mark.pg]
@@ -89,7 +89,9 @@ def test_triage_with_nothing_reachable_completes_and_says_why(tmp_path: Path) ->
                            health_url=f"http://127.0.0.1:{port}/health", health_probes=3, timeout=2)
     assert scraps["severity"]["level"] == "SEV1"
     failed = {r["source"]: r["error"] for r in scraps["sources"] if r["status"] == "failed"}
-    assert "cannot reach the Kubernetes API" in failed["kubernetes: pods (all namespaces)"]
+    assert "cannot reach the Kubernetes API" in failed["kubernetes: connect"]
+    skipped = {r["source"]: r["error"] for r in scraps["sources"] if r["status"] == "skipped"}
+    assert skipped["kubernetes: pods (all namespaces)"] == "no cluster connection"
     assert "cannot connect to PostgreSQL" in failed["postgresql"]
     nxt = scraps["next_notebooks"].set_index("notebook")["reason"].to_dict()
     assert nxt["database"].startswith("the database is unreachable (cannot connect to PostgreSQL")

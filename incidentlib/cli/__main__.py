@@ -1,0 +1,5 @@
+"""`python -m incidentlib.cli`: the `runbook` command."""
+
+from . import entry
+
+entry()

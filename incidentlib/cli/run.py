@@ -1,0 +1,182 @@
+"""`runbook run`, `runbook list` and `runbook verify`: the command line of the evidence archive.
+
+    runbook run outage -p namespace production -p since 2h --incident INC-20261127-0935-ab12
+    runbook list
+    runbook verify outputs/INC-20261127-0935-ab12
+
+Parameters, their defaults and help come from each notebook's own parameters cell; a bad one is refused
+before anything runs, with the list of what is valid."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidParameter, RunbookError
+from ..evidence.manifest import read_scraps, verify
+from ..evidence.parameters import coerce_parameters, describe_kind, inspect_parameters, scenarios
+from ..evidence.run import RunResult, new_incident_id, run_notebook, validate_incident_id
+
+
+def default_notebooks() -> Path:
+    """$RUNBOOK_NOTEBOOKS, else ./notebooks, else the notebooks/ beside the installed package (a source checkout)."""
+    env = os.environ.get("RUNBOOK_NOTEBOOKS")
+    if env:
+        return Path(env)
+    here = Path("notebooks")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def default_outputs() -> Path:
+    """$RUNBOOK_OUTPUTS, else ./outputs."""
+    return Path(os.environ.get("RUNBOOK_OUTPUTS") or "outputs")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="runbook run", description="Execute a scenario notebook with papermill and archive the evidence "
+        "(executed notebook, self-contained HTML, manifest with sha256).",
+        epilog="`runbook list` shows the scenarios and their parameters. Keep passwords out of -p: use "
+        "PGPASSWORD, ~/.pgpass or a service file (a password in -p dsn is moved to PGPASSWORD for the kernel "
+        "and masked in the evidence).")
+    p.add_argument("scenario", help="scenario name (a notebook in --notebooks, e.g. outage, database)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                   help="a notebook parameter (repeatable); the value is converted to the parameter's type")
+    p.add_argument("-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)")
+    p.add_argument("--incident", metavar="ID", help="incident id (default: a new one, printed)")
+    p.add_argument("--outputs", metavar="DIR", type=Path, default=None, help="archive root (default: ./outputs)")
+    p.add_argument("--notebooks", metavar="DIR", type=Path, default=None, help="scenario notebooks (default: ./notebooks)")
+    p.add_argument("--cell-timeout", metavar="SECONDS", type=float, default=600.0,
+                   help="a cell running longer than this fails the run (default 600)")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    return p
+
+
+def _load_yaml_params(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    except OSError as e:
+        raise InvalidParameter(f"parameters file {path!r} cannot be read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise InvalidParameter(f"parameters file {path!r} is not valid YAML: {e}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
+        raise InvalidParameter(f"parameters file {path!r} must be a mapping of parameter names to values")
+    return doc
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, Path]:
+    """Check everything before anything runs: scenario, parameters (names and types), incident id."""
+    notebooks = args.notebooks or default_notebooks()
+    found = scenarios(notebooks)
+    if args.scenario not in found:
+        raise InvalidParameter(
+            f"unknown scenario {args.scenario!r}; valid scenarios (in {notebooks}): {', '.join(found) or '(none)'}"
+        )
+    path = found[args.scenario]
+    declared = inspect_parameters(path)
+    given: dict[str, Any] = {}
+    if args.parameters_file:
+        given.update(_load_yaml_params(args.parameters_file))
+    text_names = set()
+    for name, value in args.parameter:
+        given[name] = value
+        text_names.add(name)
+    params = coerce_parameters(declared, given, from_text=text_names, scenario=args.scenario)
+    incident = validate_incident_id(args.incident) if args.incident else new_incident_id()
+    outputs = args.outputs or default_outputs()
+    return path, args.scenario, params, incident, outputs
+
+
+def execute(args: argparse.Namespace, *, progress_bar: bool | None = None, echo: bool = True) -> RunResult:
+    """The path every run takes (`runbook run` and `runbook demo`): check, execute, archive, report."""
+    path, scenario, params, incident, outputs = prepare(args)
+    if echo:
+        print(f"incident: {incident}", flush=True)
+        print(f"running {scenario} ({path}) ...", flush=True)
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+    result = run_notebook(path, outputs=outputs, incident=incident, parameters=params, scenario=scenario,
+                          cell_timeout=args.cell_timeout, progress_bar=progress_bar, html=not args.no_html)
+    if echo:
+        print_result(result)
+    return result
+
+
+def print_result(result: RunResult) -> None:
+    """What a person needs after a run: status, severity, where the evidence is."""
+    mark = "✓" if result.ok else "✗"
+    line = f"{mark} {result.scenario}: {result.status}"
+    try:
+        sev = read_scraps(result.notebook, names=("severity",)).get("severity")
+    except Exception:  # a run that died early may have no scraps
+        sev = None
+    if isinstance(sev, dict) and sev.get("level"):
+        line += f"  severity {sev['level']}: {sev.get('reason', '')}"
+    print(line)
+    print(f"  notebook: {result.notebook}")
+    if result.html is not None:
+        print(f"  html:     {result.html}")
+    print(f"  manifest: {result.incident_dir / 'manifest.json'}", flush=True)
+    if not result.ok:
+        print(f"runbook run: {result.scenario} failed at {result.error}", file=sys.stderr, flush=True)
+
+
+def run_main(argv: list[str]) -> int:
+    """`runbook run SCENARIO [-p NAME VALUE]... [-f params.yaml] [--incident ID] [--outputs DIR]`."""
+    args = run_parser().parse_args(argv)
+    try:
+        result = execute(args)
+    except KeyboardInterrupt as e:
+        partial = e.args[0] if e.args and isinstance(e.args[0], RunResult) else None
+        if partial is not None:
+            print(f"interrupted: what ran is archived in {partial.notebook}", file=sys.stderr)
+        raise
+    return 0 if result.ok else 1
+
+
+def list_main(argv: list[str]) -> int:
+    """`runbook list [--notebooks DIR]`: every scenario with its parameters, types, defaults and help."""
+    p = argparse.ArgumentParser(prog="runbook list", description="List the scenarios and their parameters.")
+    p.add_argument("--notebooks", metavar="DIR", type=Path, default=None, help="scenario notebooks (default: ./notebooks)")
+    p.add_argument("-q", "--quiet", action="store_true", help="names only")
+    args = p.parse_args(argv)
+    notebooks = args.notebooks or default_notebooks()
+    found = scenarios(notebooks)
+    if not found:
+        print(f"no scenario notebooks in {notebooks}")
+        return 1
+    for name, path in found.items():
+        if args.quiet:
+            print(name)
+            continue
+        print(f"{name}  ({path})")
+        declared = inspect_parameters(path)
+        width = max((len(n) for n in declared), default=0)
+        for pname, param in declared.items():
+            default = param.default if len(param.default) <= 24 else param.default[:23] + "…"
+            print(f"  {pname:<{width}}  {describe_kind(param):<12} default {default:<24} {param.help}")
+        print()
+    return 0
+
+
+def verify_main(argv: list[str]) -> int:
+    """`runbook verify outputs/<incident>`: recompute every hash; non-zero when anything changed, went or came."""
+    p = argparse.ArgumentParser(prog="runbook verify", description="Recompute every sha256 of an incident's evidence.")
+    p.add_argument("incident_dir", type=Path, help="the incident's directory, e.g. outputs/INC-20261127-0935-ab12")
+    args = p.parse_args(argv)
+    if not args.incident_dir.is_dir():
+        raise RunbookError(f"{args.incident_dir} is not a directory; pass outputs/<incident>")
+    report = verify(args.incident_dir)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1

@@ -1,0 +1,508 @@
+"""The evidence archive: run a scenario notebook with papermill and keep what it found, safely.
+
+    outputs/<incident>/<UTC timestamp>-<scenario>.ipynb   the executed notebook, scrubbed of secrets
+    outputs/<incident>/<UTC timestamp>-<scenario>.html    self-contained HTML (images embedded, no CDN)
+    outputs/<incident>/manifest.json                      every run: files + sha256, parameters, versions
+
+Nothing is overwritten (same-second runs get distinct names); every file is written atomically (temp file
+in `outputs/.partial/`, then os.replace); a failed run is archived too, with the failure at the top.
+Manifest appends hold an flock on `<incident>/.manifest.lock`; `verify` recomputes every hash."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import re
+import secrets as _secrets
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidParameter, RunbookError
+from ..redact import (
+    dsn_password,
+    mask_known,
+    redact_text,
+    redact_value,
+    register_secret,
+    scrub_notebook,
+)
+from ..scraps import plain
+from .html import export_html
+from .manifest import (
+    PARTIAL,
+    append_run_locked,
+    locked,
+    read_manifest,
+    read_scraps,
+    sha256_file,
+    write_temp,
+)
+from .parameters import Param, inspect_parameters
+
+FAILURE_TAG = "evidence-failure"
+_PM_ERROR_TAG = "papermill-error-cell-tag"
+_INCIDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_env_lock = threading.Lock()
+
+
+class _QuietPapermill(logging.Filter):
+    """papermill warns about parameter lines its regex cannot parse; our own AST inspection reads them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unable to parse line")
+
+
+_QUIET = _QuietPapermill()
+
+
+# -- scenarios and their parameters ---------------------------------------------------------------
+
+
+# -- incidents ----------------------------------------------------------------------------------
+
+def new_incident_id(now: datetime | None = None) -> str:
+    """A fresh incident id: INC-20261127-0935-ab12 (UTC minute and 4 random hex digits)."""
+    now = now or datetime.now(UTC)
+    return f"INC-{now:%Y%m%d-%H%M}-{_secrets.token_hex(2)}"
+
+
+def validate_incident_id(value: str) -> str:
+    """An incident id is also a directory name: letters, digits, '.', '_', '-' (no '/', no '..')."""
+    if not isinstance(value, str) or not _INCIDENT_RE.match(value) or ".." in value:
+        raise InvalidParameter(
+            f"incident id {value!r} is not valid: use 1-80 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit (for example INC-20261127-0935-ab12)"
+        )
+    return value
+
+
+# -- running -------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    """What one `runbook run` left behind."""
+
+    run_id: str
+    scenario: str
+    status: str  # ok | failed
+    error: str | None
+    incident_dir: Path
+    notebook: Path
+    html: Path | None
+    entry: dict[str, Any]
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def run_notebook(
+    notebook: str | os.PathLike[str],
+    *,
+    outputs: str | os.PathLike[str],
+    incident: str,
+    parameters: dict[str, Any] | None = None,
+    scenario: str | None = None,
+    cell_timeout: float | None = 600,
+    progress_bar: bool = False,
+    html: bool = True,
+) -> RunResult:
+    """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever happens in it.
+
+    A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then propagates."""
+    notebook = Path(notebook)
+    scenario = scenario or notebook.stem
+    validate_incident_id(incident)
+    params = dict(parameters or {})
+    declared = inspect_parameters(notebook)
+    if "incident_id" in declared and params.get("incident_id") is None:
+        params["incident_id"] = incident
+    secrets = _secrets_in(params) | {v for k in ("PGPASSWORD",) if (v := os.environ.get(k))}
+    for s in secrets:
+        register_secret(s)
+
+    root = Path(outputs)
+    incident_dir, partial = root / incident, root / PARTIAL / incident
+    incident_dir.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    run_id = _reserve_run_id(incident_dir, partial, f"{started:%Y%m%dT%H%M%SZ}", scenario)
+    tmp_nb = partial / f"{run_id}.running.ipynb"
+
+    _import_before_threads(declared)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe") as probe:
+        env_future = probe.submit(_probe_environment, params, declared)
+        status, error, interrupted = _execute(notebook, tmp_nb, params, cell_timeout=cell_timeout,
+                                              progress_bar=progress_bar)
+        finished = datetime.now(UTC)
+        nb = _load_partial(tmp_nb, notebook)
+        if status == "failed":
+            error = _mark_failure(nb, error or "failed")
+        nb.metadata.setdefault("papermill", {})
+        nb.metadata["papermill"].update(output_path=f"{run_id}.ipynb", input_path=notebook.name,
+                                        parameters=redact_value(params))
+        nb.metadata["evidence"] = {"incident": incident, "run_id": run_id, "scenario": scenario, "status": status,
+                                   "error": error}
+        ready, html_error = _prepare_evidence(scrub_notebook(nb, secrets=secrets), run_id, partial, html=html)
+        if html_error:
+            status, error = "failed", (error + "; " if error else "") + html_error
+        env = _environment(_safe_scraps(ready[0][0], names=("environment",)), env_future)
+    files = [{"path": name, "sha256": sha256_file(tmp)} for tmp, name in ready]
+    entry = {
+        "run_id": run_id,
+        "scenario": scenario,
+        "status": status,
+        "error": redact_text(error) if error else None,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "parameters": _redact_params(params, secrets),
+        "files": files,
+        "versions": _versions(),
+        "kubernetes": env["kubernetes"],
+        "postgres": env["postgres"],
+    }
+    _commit_run(incident_dir, incident, ready, entry)
+    nb_path = incident_dir / files[0]["path"]
+    for leftover in (tmp_nb, partial / f"{run_id}.reserved"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    with contextlib.suppress(OSError):
+        partial.rmdir()
+    html_path = incident_dir / files[1]["path"] if len(files) > 1 else None
+    result = RunResult(run_id, scenario, status, entry["error"], incident_dir, nb_path, html_path, entry, interrupted)
+    if interrupted:
+        raise KeyboardInterrupt(result)
+    return result
+
+
+def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeout: float | None,
+             progress_bar: bool) -> tuple[str, str | None, bool]:
+    """papermill into `output` (saved after every cell): (status, error, interrupted). Never raises."""
+    import papermill
+
+    kernel_params, child_env = _move_db_password_to_env(params)
+    pm_log = logging.getLogger("papermill")
+    if _QUIET not in pm_log.filters:
+        pm_log.addFilter(_QUIET)
+    try:
+        with _child_env(child_env):
+            papermill.execute_notebook(
+                os.fspath(notebook), os.fspath(output), parameters=kernel_params, progress_bar=progress_bar,
+                log_output=False, cwd=None, execution_timeout=cell_timeout,  # the caller's cwd, like papermill
+                start_timeout=60,
+                # the kernel's own log is noise on the engineer's terminal (its loopback-TCP warning on every run)
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+    except KeyboardInterrupt:
+        return "failed", "interrupted (Ctrl-C)", True
+    except Exception as e:  # any failure is evidence too: archived, then reported
+        return "failed", _describe_exception(e, cell_timeout), False
+    return "ok", None, False
+
+
+def _prepare_evidence(nb: Any, run_id: str, partial: Path, *, html: bool) -> tuple[list[tuple[Path, str]], str | None]:
+    """Write the notebook (and its HTML) complete into `partial`: [(temp file, final name)], HTML export error."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(nb))
+    ready = [(write_temp(text.encode("utf-8"), partial, ".ipynb"), f"{run_id}.ipynb")]
+    if not html:
+        return ready, None
+    try:
+        page = export_html(nbformat.reads(text, as_version=4))
+    except Exception as e:  # an export failure must not lose the notebook: record it
+        return ready, f"HTML export failed: {type(e).__name__}: {e}"
+    ready.append((write_temp(page.encode("utf-8"), partial, ".html"), f"{run_id}.html"))
+    return ready, None
+
+
+def _commit_run(incident_dir: Path, incident: str, ready: list[tuple[Path, str]], entry: dict[str, Any]) -> None:
+    """Under the incident's lock: rename the finished files into place and append the run to the manifest."""
+    with locked(incident_dir):
+        for tmp, name in ready:
+            os.replace(tmp, incident_dir / name)
+        append_run_locked(incident_dir, incident, entry)
+
+
+def _secrets_in(params: dict[str, Any]) -> set[str]:
+    """Secrets a parameter carries: DSN and URL passwords, and values of parameters named like secrets."""
+    found: set[str] = set()
+    for name, value in _strings(params):
+        pw = dsn_password(value)
+        if pw:
+            found.add(pw)
+        for m in re.finditer(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:([^\s@'\"]+)@", value):
+            found.add(m.group(1))
+        if re.search(r"(?i)(password|passwd|secret|token|api[_-]?key|webhook)$", name) and len(value) >= 4:
+            found.add(value)
+        found.update(_masked_parts(value))
+    return found
+
+
+def _strings(value: Any, name: str = "") -> Iterator[tuple[str, str]]:
+    """(parameter name, text) for every string inside a parameter value (YAML gives lists and dicts)."""
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, str(k) if isinstance(v, str) else name)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v, name)
+
+
+def _masked_parts(value: str) -> set[str]:
+    """The pieces of `value` that redaction masks (a bearer token inside a header parameter...)."""
+    from ..redact import MASK
+
+    red = redact_text(value)
+    if red == value:
+        return set()
+    pieces = red.split(MASK)
+    found, pos = set(), len(pieces[0])
+    for piece in pieces[1:]:
+        nxt = value.find(piece, pos) if piece else len(value)
+        if nxt < 0:
+            break
+        if nxt - pos >= 4:
+            found.add(value[pos:nxt])
+        pos = nxt + len(piece)
+    return found
+
+
+def _move_db_password_to_env(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The kernel gets DSNs without their password and PGPASSWORD in its environment instead.
+
+    Done only when every DSN parameter carries the same password (one PGPASSWORD); otherwise the DSNs pass
+    as they are and the archive's scrub masks the password."""
+    dsn_names = [n for n, v in params.items() if isinstance(v, str) and (n == "dsn" or n.endswith("_dsn")) and dsn_password(v)]
+    passwords = {dsn_password(params[n]) for n in dsn_names}
+    if len(passwords) != 1:
+        return dict(params), {}
+    from psycopg import conninfo
+
+    out = dict(params)
+    for n in dsn_names:
+        try:
+            parts = conninfo.conninfo_to_dict(params[n])
+        except Exception:  # malformed: let the notebook say so; the scrub masks it
+            return dict(params), {}
+        parts.pop("password", None)
+        out[n] = conninfo.make_conninfo(**{k: str(v) for k, v in parts.items()})
+    return out, {"PGPASSWORD": str(passwords.pop())}
+
+
+@contextlib.contextmanager
+def _child_env(extra: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernel papermill starts (it inherits ours), then restore them."""
+    if not extra:
+        yield
+        return
+    with _env_lock:
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _describe_exception(e: BaseException, cell_timeout: float | None) -> str:
+    name = type(e).__name__
+    if name == "PapermillExecutionError":
+        evalue = str(getattr(e, "evalue", "") or "").strip().splitlines()
+        return f"{getattr(e, 'ename', name)}: {evalue[0] if evalue else ''}".rstrip(": ")
+    if name == "CellTimeoutError" or isinstance(e, TimeoutError):
+        return f"timed out: the cell ran longer than {cell_timeout:g} s (CellTimeoutError)" if cell_timeout else f"timed out ({name})"
+    if name == "DeadKernelError":
+        return f"the kernel died (DeadKernelError: {str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})"
+    text = str(e).strip().splitlines()
+    return f"{name}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _load_partial(tmp_nb: Path, source: Path) -> Any:
+    import nbformat
+
+    for path in (tmp_nb, source):
+        try:
+            return nbformat.read(os.fspath(path), as_version=4)
+        except (OSError, ValueError):
+            continue
+    raise RunbookError(f"cannot read {source}: the notebook is missing or not valid JSON")
+
+
+def _failing_cell(nb: Any) -> tuple[int, Any] | None:
+    """The cell where execution stopped: an error output or papermill's exception mark, else the last one started."""
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for i, c in code:
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])) or (c.metadata.get("papermill") or {}).get("exception"):
+            return i, c
+    started = [(i, c) for i, c in code if (c.metadata.get("papermill") or {}).get("start_time")]
+    return started[-1] if started else None
+
+
+def _mark_failure(nb: Any, error: str) -> str:
+    """Put a markdown cell first that names the failing cell and the error; return the one-line error."""
+    import nbformat
+
+    # papermill's own red banner says only "In [N]"; ours replaces it (its anchor before the failing cell stays)
+    nb.cells = [c for c in nb.cells if not (_PM_ERROR_TAG in (c.metadata.get("tags") or []) and "An Exception was encountered" in c.source)]
+    hit = _failing_cell(nb)
+    where, first_line = "before any cell ran", ""
+    if hit is not None:
+        index, cell = hit
+        count = cell.get("execution_count")
+        position = sum(1 for c in nb.cells[: index + 1] if c.cell_type == "code")
+        where = f"cell {count if count else position}"
+        first_line = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    summary = f"{where}: {error}" if hit is not None else error
+    text = (
+        f"## ✗ This run FAILED at {where}\n\n"
+        + (f"The failing cell starts with `{_no_ticks(first_line[:120])}`.\n\n" if first_line else "")
+        + f"**Error:**\n\n~~~text\n{redact_text(error).replace('~~~', '~ ~ ~')}\n~~~\n\n"  # shown as text, never as markup
+        + "Everything above the failing cell ran; the cells after it did not. "
+        + ("[Jump to the failing cell](#papermill-error-cell)." if any(_PM_ERROR_TAG in (c.metadata.get("tags") or []) for c in nb.cells) else "")
+    )
+    banner = nbformat.v4.new_markdown_cell(text)
+    banner.metadata["tags"] = [FAILURE_TAG]
+    nb.cells.insert(0, banner)
+    return summary
+
+
+def _no_ticks(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _reserve_run_id(incident_dir: Path, partial: Path, stamp: str, scenario: str) -> str:
+    """A run id no other run of this incident has or is about to take (same-second runs get -2, -3...)."""
+    with locked(incident_dir):
+        taken = {r.get("run_id") for r in read_manifest(incident_dir).get("runs", [])}
+        n = 1
+        while True:
+            rid = f"{stamp}-{scenario}" + ("" if n == 1 else f"-{n}")
+            if rid not in taken and not (incident_dir / f"{rid}.ipynb").exists():
+                try:
+                    fd = os.open(partial / f"{rid}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    n += 1
+                    continue
+                os.close(fd)
+                return rid
+            n += 1
+
+
+def _redact_params(params: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return mask_known(redact_text(v), secrets)
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return v
+
+    return {k: walk(v) for k, v in params.items()}
+
+
+def _versions() -> dict[str, str]:
+    import papermill
+
+    from .. import __version__
+
+    return {"incidentlib": __version__, "papermill": papermill.__version__, "python": platform.python_version()}
+
+
+def _safe_scraps(path: Path, names: Iterable[str] | None = None) -> dict[str, Any]:
+    try:
+        return read_scraps(path, names)
+    except Exception:  # a notebook that died early may hold no readable scraps
+        return {}
+
+
+# -- where the run pointed: Kubernetes and PostgreSQL ----------------------------------------------------
+
+def _import_before_threads(declared: dict[str, Param]) -> None:
+    """Import in this thread what the run and the probe thread need: two threads importing one package tree at
+    once (papermill and kubernetes both pull in requests) can fail with "partially initialized module"."""
+    import papermill  # noqa: F401
+
+    if {"kubeconfig", "context", "namespace"} & declared.keys():
+        import kubernetes.client  # noqa: F401
+        import kubernetes.config  # noqa: F401
+    if "dsn" in declared:
+        import psycopg  # noqa: F401
+
+
+def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:
+    """Kubernetes context and server version, PostgreSQL server version, probed with short timeouts."""
+    return {"kubernetes": _probe_kube(params, declared), "postgres": _probe_pg(params, declared)}
+
+
+def _probe_kube(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any] | None:
+    if not {"kubeconfig", "context", "namespace"} & declared.keys():
+        return None
+    from ..kube import client as kube
+
+    try:
+        cluster = kube.connect(kubeconfig=params.get("kubeconfig"), context=params.get("context"))
+    except RunbookError:
+        return None  # no cluster configured for this run
+    try:
+        return {"context": cluster.context, "server_version": cluster.server_version(timeout=3)}
+    except RunbookError as e:
+        return {"context": cluster.context, "server_version": None, "error": redact_text(str(e))[:300]}
+    finally:
+        cluster.close()
+
+
+def _probe_pg(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any] | None:
+    if "dsn" not in declared:
+        return None
+    dsn = params.get("dsn")
+    if not dsn and not any(os.environ.get(k) for k in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGPORT")):
+        return None
+    from ..pg import session as pg
+
+    try:
+        conn = pg.connect(dsn, connect_timeout_s=3, statement_timeout_ms=2000, application_name="incident-runbook-archive")
+    except RunbookError as e:
+        return {"server_version": None, "error": redact_text(str(e))[:300]}
+    try:
+        return {"server_version": pg.server_version(conn)}
+    finally:
+        conn.close()
+
+
+def _environment(scraps: dict[str, Any], probed: Future[dict[str, Any]]) -> dict[str, Any]:
+    """What the notebook glued as `environment` wins; else what the parent probed."""
+    raw = scraps.get("environment")
+    glued: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    try:
+        found = probed.result(timeout=10)
+    except Exception as e:  # the probe is best effort
+        found = {"kubernetes": None, "postgres": None, "error": f"{type(e).__name__}: {e}"}
+    out: dict[str, Any] = {}
+    for key in ("kubernetes", "postgres"):
+        value = glued.get(key) if key in glued else found.get(key)
+        out[key] = redact_value(plain(value)) if value is not None else None
+    return out
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+
+# -- manifest ------------------------------------------------------------------------------------------
+
+

@@ -1,0 +1,193 @@
+"""Charts drawn in a helper process while the kernel is still reading the cluster.
+
+Importing matplotlib and drawing the first figure (fonts, text layout) costs a kernel about 0.6 s, all of it
+on the one core the kernel's Python can use, and the outage notebook spends the same seconds decoding
+thousands of pods. So the notebook starts a helper process first: it imports pandas and matplotlib and draws
+a throw-away figure on the machine's other core while the kernel reads; the kernel hands it the evidence's
+frames as soon as they are built and displays the PNGs it sends back when the charts' cell runs. The kernel
+itself never imports matplotlib.
+
+Nothing depends on the helper: if it cannot start, fails, or is late, the charts are drawn in the kernel as
+before (`INCIDENTLIB_CHART_WORKER=0` always draws them in the kernel). The helper is a plain child process
+(`python -m incidentlib.notebook.chartworker`) speaking pickles over its stdin and stdout, in a session of its own,
+so the kernel's shutdown never waits on it; it exits when the kernel closes its stdin or goes away. This
+module imports neither pandas nor matplotlib in the kernel; the helper imports `incidentlib.notebook.charts` itself."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, BinaryIO
+
+DEFAULT_TIMEOUT = 15.0  # for all the charts of a job; then the kernel draws what is missing itself
+
+
+def _enabled() -> bool:
+    return os.environ.get("INCIDENTLIB_CHART_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def draw(name: str, kwargs: dict[str, Any]) -> bytes:
+    """Draw the named chart recipe (`charts.RECIPES`) to PNG bytes; in the helper or, as fallback, here."""
+    from . import charts
+
+    return charts.recipe_png(name, **kwargs)
+
+
+class ChartJob:
+    """Charts requested from the helper: `pngs()` waits for them, or draws them here if the helper cannot."""
+
+    def __init__(self, specs: list[tuple[str, dict[str, Any]]], futures: list[Future[bytes]] | None) -> None:
+        self.specs = specs
+        self._futures = futures
+        self.drawn_here = 0  # how many of the charts the kernel had to draw itself
+
+    def pngs(self, timeout: float = DEFAULT_TIMEOUT) -> list[bytes]:
+        """The PNG bytes, in the order requested; whatever the helper has not sent within `timeout` seconds
+        (all charts together) is drawn here."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        out: list[bytes] = []
+        for i, (name, kwargs) in enumerate(self.specs):
+            png: bytes | None = None
+            if self._futures is not None:
+                try:
+                    png = self._futures[i].result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:  # noqa: BLE001 - a broken or late helper only means drawing here
+                    png = None
+            if png is None:
+                png = draw(name, kwargs)
+                self.drawn_here += 1
+            out.append(png)
+        return out
+
+
+class ChartWorker:
+    """The helper process, seen from the kernel."""
+
+    def __init__(self, proc: subprocess.Popen[bytes] | None) -> None:
+        self._proc = proc
+        self._lock = threading.Lock()
+        self._pending: list[Future[bytes]] = []
+        self._dead = proc is None
+        self._writes: queue.SimpleQueue[list[tuple[str, dict[str, Any]]] | None] = queue.SimpleQueue()
+        if proc is not None:
+            threading.Thread(target=self._write_requests, name="chart-worker-requests", daemon=True).start()
+            threading.Thread(target=self._read_replies, name="chart-worker-replies", daemon=True).start()
+
+    @classmethod
+    def start(cls) -> ChartWorker:
+        """Start the helper now (it warms up at once); without one (disabled, cannot start) charts draw in the kernel."""
+        if not _enabled():
+            return cls(None)
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "incidentlib.notebook.chartworker"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                    start_new_session=True, close_fds=True)
+        except OSError:
+            return cls(None)
+        return cls(proc)
+
+    @property
+    def running(self) -> bool:
+        return not self._dead and self._proc is not None and self._proc.poll() is None
+
+    def submit(self, specs: list[tuple[str, dict[str, Any]]]) -> ChartJob:
+        """Ask for these charts (recipe name, keyword arguments); returns at once (a thread writes them to the
+        helper, whose pipe only takes 64 KB while it is still warming up)."""
+        futures: list[Future[bytes]] = [Future() for _ in specs]
+        with self._lock:
+            if self._dead:
+                return ChartJob(specs, None)
+            self._pending.extend(futures)
+        self._writes.put(specs)
+        return ChartJob(specs, futures)
+
+    def _write_requests(self) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            while (specs := self._writes.get()) is not None:
+                # pickled whole first: a value that cannot be pickled sends nothing, never half a job
+                payload = b"".join(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL) for spec in specs)
+                self._proc.stdin.write(payload)
+                self._proc.stdin.flush()
+        except Exception:  # noqa: BLE001 - helper gone or a value it cannot take: the kernel draws
+            self._fail_pending(RuntimeError("the chart helper could not be sent the charts' data"))
+        finally:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """No more charts: the helper finishes what it has, then exits (never waits)."""
+        if self._proc is not None:
+            self._writes.put(None)
+
+    def _read_replies(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        out = self._proc.stdout
+        try:
+            while True:
+                ok, value = pickle.load(out)
+                with self._lock:
+                    fut = self._pending.pop(0)
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(RuntimeError(f"the chart helper failed: {value}"))
+        except Exception:  # noqa: BLE001 - EOF or garbage: whatever is pending is drawn in the kernel
+            self._fail_pending(RuntimeError("the chart helper exited"))
+        finally:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._lock:
+            self._dead = True
+            pending, self._pending = self._pending, []
+        for fut in pending:
+            if not fut.done():
+                fut.set_exception(error)
+
+
+def _serve(inp: BinaryIO, out: BinaryIO) -> None:
+    """The helper's loop: warm up, then draw each request and answer (True, png) or (False, error)."""
+    from . import charts
+
+    try:
+        charts.warm_up()
+    except Exception:  # noqa: BLE001, S110 - warming up is only an optimisation
+        pass
+    while True:
+        try:
+            name, kwargs = pickle.load(inp)
+        except EOFError:
+            return
+        try:
+            reply: tuple[bool, Any] = (True, draw(name, kwargs))
+        except Exception as e:  # noqa: BLE001 - reported to the kernel, which draws it itself
+            reply = (False, f"{type(e).__name__}: {e}")
+        pickle.dump(reply, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+
+def main() -> None:
+    """Entry point of the helper process: requests on stdin, replies on stdout (stray prints go to stderr)."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    _serve(sys.stdin.buffer, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""The notebook side of the evidence contract: sources, findings, figures, glued scraps.
+
+    run = Run("outage", params={"namespace": namespace})
+    with run.source("kubernetes: pods") as src:
+        pods = ...
+    run.finding("SEV2", "backend crash-loops", "3/3 pods ...", "roll back to revision 2")
+    run.glue("pods", pods)
+    run.finish(severity)
+
+A source that fails leaves one clear line and a record in `sources`; the notebook goes on."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RunbookError
+from ..redact import redact_text, redact_value
+from ..scraps import SCRAP_MIME
+from ..severity import LEVELS, Severity
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def utcnow_iso() -> str:
+    """Now, as an ISO 8601 string in UTC (scrapbook cannot glue datetimes)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [RunbookError, OSError, TimeoutError, ValueError]
+    for mod, name in (("psycopg", "Error"), ("kubernetes.client.exceptions", "ApiException"),
+                      ("urllib3.exceptions", "HTTPError"), ("kubernetes.config.config_exception", "ConfigException")):
+        m = sys.modules.get(mod)
+        if m is not None and hasattr(m, name):
+            errors.append(getattr(m, name))
+    return tuple(errors)
+
+
+@dataclass
+class SourceResult:
+    """What happened when a data source was read."""
+
+    source: str
+    ok: bool = False
+    status: str = "pending"  # ok | failed | skipped
+    error: str | None = None
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------ concurrent gather
+@dataclass
+class Gathered:
+    """Results of concurrent reads: value per name, and the error of those that failed."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def merge(self, other: Gathered) -> None:
+        """Add the results of a later round."""
+        self.values.update(other.values)
+        self.errors.update(other.errors)
+        self.seconds.update(other.seconds)
+
+
+@dataclass
+class Run:
+    """One execution of a scenario notebook: collects what the evidence contract asks for."""
+
+    scenario: str
+    params: dict[str, Any] = field(default_factory=dict)
+    started_at: str = field(default_factory=utcnow_iso)
+    sources: list[SourceResult] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.quiet:  # the notebook's own Run: its kernel may exit without the slow teardown
+            from .kernel import install_fast_exit
+
+            install_fast_exit()
+
+    @contextmanager
+    def source(self, name: str) -> Iterator[SourceResult]:
+        """Read a data source; an expected failure is recorded and printed, never raised."""
+        rec = SourceResult(name)
+        t0 = time.perf_counter()
+        try:
+            yield rec
+        except _expected_errors() as e:
+            rec.ok, rec.status, rec.error = False, "failed", redact_text(_message(e))
+            if not self.quiet:
+                print(f"✗ {name}: {rec.error}")
+        else:
+            rec.ok, rec.status = True, "ok"
+        finally:
+            rec.seconds = round(time.perf_counter() - t0, 3)
+            self.sources.append(rec)
+
+    def gather(self, tasks: dict[str, Callable[[], Any]], *, workers: int = 8) -> Gathered:
+        """Run independent reads concurrently; each is then recorded, in order, as a source of this run.
+
+        A failing read prints one line and is recorded in `sources`; the others go on."""
+
+        def timed(fn: Callable[[], Any]) -> tuple[Any, BaseException | None, float]:
+            t0 = time.perf_counter()
+            try:
+                return fn(), None, time.perf_counter() - t0
+            except Exception as e:  # noqa: BLE001 - re-raised in the caller's thread, under self.source
+                return None, e, time.perf_counter() - t0
+
+        out = Gathered()
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks) or 1))) as pool:
+            futures = {name: pool.submit(timed, fn) for name, fn in tasks.items()}
+        for name, fut in futures.items():
+            value, error, seconds = fut.result()
+            out.seconds[name] = seconds
+            if error is not None:
+                out.errors[name] = error
+            else:
+                out.values[name] = value
+            with self.source(name):
+                if error is not None:
+                    raise error
+            if self.sources and self.sources[-1].source == name:
+                self.sources[-1].seconds = round(seconds, 3)
+        return out
+
+    def skip(self, name: str, why: str) -> None:
+        """Record a source that was deliberately not read (no DSN given, no cluster) with the reason."""
+        self.sources.append(SourceResult(name, ok=False, status="skipped", error=why))
+        if not self.quiet:
+            print(f"– {name}: skipped: {why}")
+
+    def ok(self, name: str) -> bool:
+        """Whether the last read of the named source worked."""
+        for rec in reversed(self.sources):
+            if rec.source == name:
+                return rec.ok
+        return False
+
+    def finding(self, severity: str, title: str, detail: str = "", next_step: str = "", **extra: Any) -> dict[str, str]:
+        """Record a problem found, with the suggested next step."""
+        if severity not in LEVELS:
+            raise ValueError(f"finding severity {severity!r} is not one of {', '.join(LEVELS)}")
+        rec = {"severity": severity, "title": redact_text(title), "detail": redact_text(detail),
+               "next_step": redact_text(next_step)}
+        rec.update({k: redact_value(v) for k, v in extra.items()})
+        self.findings.append(rec)
+        return rec
+
+    def record_action(self, action: dict[str, Any]) -> None:
+        """Record a mitigation shown or applied (it goes to the `actions` scrap)."""
+        self.actions.append(redact_value(dict(action)))
+
+    def glue(self, name: str, value: Any, *, display: bool = False) -> None:
+        """Glue a scrap for machine readers, redacted first."""
+        glue(name, value, display=display)
+
+    def sources_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([asdict(s) for s in self.sources], columns=["source", "ok", "status", "error", "seconds"])
+
+    def findings_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        cols = ["severity", "title", "detail", "next_step"]
+        df = pd.DataFrame(self.findings)
+        if df.empty:
+            return pd.DataFrame(columns=cols)
+        return df.sort_values("severity", kind="stable")[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
+
+    def checked(self, severity: Severity) -> Severity:
+        """The severity to report: "no problem measured" is never an all-clear while a source could not be read.
+
+        With nothing read at all the verdict becomes "not assessed"; with some sources failed it names them."""
+        if severity.rule != "no-impact":
+            return severity
+        failed = [s.source for s in self.sources if s.status == "failed"]
+        if not any(s.ok for s in self.sources):
+            missing = failed or [s.source for s in self.sources] or ["no source was read"]
+            return Severity(severity.level, "not-assessed",
+                            f"NOT ASSESSED: nothing could be measured ({', '.join(missing)}); this is not an all-clear: "
+                            "fix what the sources table says and run it again")
+        if failed:
+            return Severity(severity.level, "partly-assessed",
+                            f"{severity.reason}; but {', '.join(failed)} could not be read, so this is not an all-clear")
+        return severity
+
+    def finish(self, severity: Severity) -> dict[str, Any]:
+        """Glue the scraps every scenario leaves: scenario, severity, findings, sources, actions, times."""
+        severity = self.checked(severity)
+        finished_at = utcnow_iso()
+        glue("scenario", self.scenario)
+        glue("severity", severity.as_dict())
+        glue("findings", [dict(f) for f in self.findings])
+        glue("sources", [asdict(s) for s in self.sources])
+        glue("actions", list(self.actions))
+        glue("figures", {k: v for k, v in self.figures.items() if isinstance(v, int | float | str | bool) or v is None})
+        glue("started_at", self.started_at)
+        glue("finished_at", finished_at)
+        return {"severity": severity.as_dict(), "finished_at": finished_at}
+
+
+def _message(e: BaseException) -> str:
+    text = str(e).strip()
+    if not text:
+        return type(e).__name__
+    if isinstance(e, RunbookError):
+        return text
+    first = text.splitlines()[0]
+    return f"{type(e).__name__}: {first[:500]}"
+
+
+def glue(name: str, value: Any, *, display: bool = False) -> None:
+    """Glue a scrap, redacted first, in scrapbook's own format (`scrapbook.read_notebook` reads it back).
+
+    Written here rather than calling `scrapbook.glue` because importing scrapbook in the kernel imports
+    papermill and nbformat (about 0.6 s of every notebook's run) for a display call."""
+    import base64
+    import io
+
+    import pandas as pd
+    from IPython.display import display as ip_display
+
+    value = redact_value(value)
+    data: Any
+    if isinstance(value, pd.DataFrame):
+        buf = io.BytesIO()
+        _parquet_safe(value).to_parquet(buf, engine="pyarrow")
+        encoder, data = "pandas", base64.b64encode(buf.getvalue()).decode()
+    elif isinstance(value, str):
+        encoder, data = "text", value
+    elif isinstance(value, list | dict | int | float | bool):
+        encoder, data = "json", value
+    else:
+        raise TypeError(f"scrap {name!r}: cannot glue a {type(value).__name__}; glue text, numbers, lists, dicts or DataFrames")
+    payload = {"name": name, "data": data, "encoder": encoder, "version": 1}
+    ip_display({SCRAP_MIME.format(encoder=encoder): payload},
+               metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
+    if display:
+        from IPython.core.formatters import format_display_data
+
+        shown, meta = format_display_data(value)
+        meta["scrapbook"] = {"name": name, "data": False, "display": True}
+        ip_display(shown, metadata=meta, raw=True)
+
+
+def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        pa.Table.from_pandas(df, preserve_index=False)
+        return df.reset_index(drop=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        out = df.reset_index(drop=True).copy()
+        for col in out.columns:
+            try:
+                pa.array(out[col])
+            except (pa.ArrowException, TypeError, ValueError):
+                out[col] = out[col].map(lambda v: None if v is None else str(v))
+        return out
+
+
+def show_table(df: Any, *, max_rows: int = 30, empty: str = "nothing to show", caption: str | None = None) -> None:
+    """Display the first rows of a table and a count of the rest; a clear line when it is empty."""
+    from IPython.display import display
+
+    if df is None or len(df) == 0:
+        print(f"({empty})")
+        return
+    if caption:
+        print(caption)
+    display(Table(df.head(max_rows)))
+    if len(df) > max_rows:
+        print(f"... and {len(df) - max_rows} more rows (the full table is in the scrap)")
+
+
+class Table:
+    """A DataFrame as the notebook shows it: missing values are blank cells, not NaN, NaT or <NA>.
+
+    Only the display changes; the scraps keep the typed values."""
+
+    def __init__(self, df: Any) -> None:
+        import pandas as pd
+
+        shown = df.copy()
+        for col in shown.columns:
+            s = shown[col]
+            # nullable integers and booleans print pd.NA whatever na_rep says: show those as plain objects
+            if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iub" and s.isna().any():
+                shown[col] = s.astype(object).where(s.notna(), float("nan"))
+        self.df = shown
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        return str(self.df.to_html(na_rep="", notebook=True, max_cols=pd.get_option("display.max_columns")))
+
+    def __repr__(self) -> str:
+        return str(self.df.to_string(na_rep=""))
+
+
