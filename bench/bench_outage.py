@@ -1,10 +1,10 @@
 """Benchmark of the outage notebook at scale (not a test).
 
-Against the simulated cluster's `scale` scenario (5,000 pods, 50 nodes, 20,000 events) it measures, in the
-same run: the notebook's end-to-end `papermill` time (the CLI, interpreter start included) against a baseline
-script running the runbook's own kubectl commands back to back; the kernel's peak memory (VmHWM) and its chart
-helper's, and their largest combined PSS, polled from /proc in one extra untimed run; and the size of the
-executed notebook. Targets: no slower than kubectl, < 400 MB,
+Against the simulated cluster's `scale` scenario (5,000 pods, 50 nodes, 20,000 events) it measures,
+in the same run: the notebook's end-to-end `papermill` time (the CLI, interpreter start included)
+against a baseline script running the runbook's own kubectl commands back to back; the kernel's peak
+memory (VmHWM) and its chart helper's, and their largest combined PSS, polled from /proc in one
+extra untimed run; and the size of the executed notebook. Targets: no slower than kubectl, < 400 MB,
 < 2 MB.
 
     .venv/bin/python bench/bench_outage.py [--repeat N] [--scenario scale]
@@ -30,9 +30,11 @@ NOTEBOOK = ROOT / "notebooks" / "outage.ipynb"
 PAPERMILL = Path(sys.executable).parent / "papermill"
 
 
-def kubectl_baseline(sim, *, namespace: str, deployment: str, frontend: str, pod: str) -> tuple[float, float]:
-    """The runbook's outage commands with the real kubectl, back to back: seconds in all, and for the first
-    (`get pods -A -o wide`, kubectl's first table)."""
+def kubectl_baseline(
+    sim, *, namespace: str, deployment: str, frontend: str, pod: str
+) -> tuple[float, float]:
+    """The runbook's outage commands with the real kubectl, back to back: seconds in all, and for
+    the first (`get pods -A -o wide`, kubectl's first table)."""
     commands = [
         ["get", "pods", "-A", "-o", "wide"],
         ["get", "nodes", "-o", "wide"],
@@ -55,7 +57,8 @@ def kubectl_baseline(sim, *, namespace: str, deployment: str, frontend: str, pod
 
 
 def _children(pid: int) -> list[int]:
-    """Child pids from /proc/<pid>/task/*/children (cheap: the poller must not slow the sim it shares a process with)."""
+    """Child pids from /proc/<pid>/task/*/children (cheap: the poller must not slow the sim it
+    shares a process with)."""
     kids: list[int] = []
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -88,24 +91,45 @@ def _pss_kb(pid: int) -> int:
     return _proc_kb(pid, "smaps_rollup", "Pss:")
 
 
-def run_notebook(sim, out: Path, *, namespace: str, deployment: str, measure_memory: bool = False) -> dict[str, float]:
-    """papermill CLI end to end: seconds; with `measure_memory`, also the kernel's and the chart helper's peak
-    RSS (VmHWM) and the largest PSS of the two together at one instant, in kB (polled every 20 ms, so only in
-    a run that is not timed)."""
+def run_notebook(
+    sim, out: Path, *, namespace: str, deployment: str, measure_memory: bool = False
+) -> dict[str, float]:
+    """papermill CLI end to end: seconds; with `measure_memory`, also the kernel's and the chart
+    helper's peak RSS (VmHWM) and the largest PSS of the two together at one instant, in kB (polled
+    every 20 ms, so only in a run that is not timed)."""
     env = {**os.environ, **sim.env}
-    cmd = [str(PAPERMILL), str(NOTEBOOK), str(out), "-k", "python3", "--no-progress-bar",
-           "-p", "namespace", namespace, "-p", "deployment", deployment, "-p", "kubeconfig", str(sim.kubeconfig)]
+    cmd = [
+        str(PAPERMILL),
+        str(NOTEBOOK),
+        str(out),
+        "-k",
+        "python3",
+        "--no-progress-bar",
+        "-p",
+        "namespace",
+        namespace,
+        "-p",
+        "deployment",
+        deployment,
+        "-p",
+        "kubeconfig",
+        str(sim.kubeconfig),
+    ]
     mem = {"kernel": 0, "helper": 0, "together_pss": 0}
     wall0 = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
     def poll() -> None:
         while proc.poll() is None:
             for kid in _children(proc.pid):
                 mem["kernel"] = max(mem["kernel"], _hwm_kb(kid))
                 pss = _pss_kb(kid)
-                for grandchild in _children(kid):  # the chart helper (incidentlib.notebook.chartworker)
+                for grandchild in _children(
+                    kid
+                ):  # the chart helper (incidentlib.notebook.chartworker)
                     mem["helper"] = max(mem["helper"], _hwm_kb(grandchild))
                     pss += _pss_kb(grandchild)
                 mem["together_pss"] = max(mem["together_pss"], pss)
@@ -124,8 +148,9 @@ def run_notebook(sim, out: Path, *, namespace: str, deployment: str, measure_mem
 
 
 def first_table(executed: Path, wall0: float) -> float:
-    """Seconds from launching papermill to the end of the cell that shows the namespace's pods (papermill
-    records each cell's end time in the notebook): when the engineer has the first useful table."""
+    """Seconds from launching papermill to the end of the cell that shows the namespace's pods
+    (papermill records each cell's end time in the notebook): when the engineer has the first useful
+    table."""
     from datetime import datetime
 
     nb = json.loads(executed.read_text())
@@ -133,7 +158,9 @@ def first_table(executed: Path, wall0: float) -> float:
         if cell["cell_type"] == "code" and "display_pods(ev.pods" in "".join(cell["source"]):
             end = cell["metadata"]["papermill"]["end_time"]
             return datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp() - wall0
-    raise SystemExit("the outage notebook has no pods cell any more: update bench_outage.first_table")
+    raise SystemExit(
+        "the outage notebook has no pods cell any more: update bench_outage.first_table"
+    )
 
 
 def main() -> None:
@@ -147,36 +174,69 @@ def main() -> None:
     load = time.perf_counter() - t0
     try:
         store = sim.cluster.store
-        print(f"{args.scenario}: {store.count('/pods')} pods, {store.count('/nodes')} nodes, "
-              f"{store.count('/events')} events (loaded in {load:.1f} s)")
-        namespace, deployment, frontend = ("production", "svc-0000", "svc-0010") if args.scenario == "scale" \
+        print(
+            f"{args.scenario}: {store.count('/pods')} pods, {store.count('/nodes')} nodes, "
+            f"{store.count('/events')} events (loaded in {load:.1f} s)"
+        )
+        namespace, deployment, frontend = (
+            ("production", "svc-0000", "svc-0010")
+            if args.scenario == "scale"
             else ("production", "backend", "frontend")
-        pod = next(e for e in store.entries("/pods")
-                   if f'"name":"{deployment}-' in e.raw.decode() or f'"name": "{deployment}-' in e.raw.decode())
+        )
+        pod = next(
+            e
+            for e in store.entries("/pods")
+            if f'"name":"{deployment}-' in e.raw.decode()
+            or f'"name": "{deployment}-' in e.raw.decode()
+        )
 
         pod_name = json.loads(pod.raw)["metadata"]["name"]
-        kubectl_baseline(sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name)  # warm
+        kubectl_baseline(
+            sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name
+        )  # warm
         base, base_first, nb, first = [], [], [], []
         for i in range(args.repeat):
-            total, first_cmd = kubectl_baseline(sim, namespace=namespace, deployment=deployment, frontend=frontend,
-                                                pod=pod_name)
+            total, first_cmd = kubectl_baseline(
+                sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name
+            )
             base.append(total)
             base_first.append(first_cmd)
-            timed = run_notebook(sim, work / f"out-{i}.ipynb", namespace=namespace, deployment=deployment)
+            timed = run_notebook(
+                sim, work / f"out-{i}.ipynb", namespace=namespace, deployment=deployment
+            )
             nb.append(timed["seconds"])
             first.append(timed["first_table"])
-        mem = run_notebook(sim, work / "out-memory.ipynb", namespace=namespace, deployment=deployment,
-                           measure_memory=True)
+        mem = run_notebook(
+            sim,
+            work / "out-memory.ipynb",
+            namespace=namespace,
+            deployment=deployment,
+            measure_memory=True,
+        )
         size = (work / "out-memory.ipynb").stat().st_size
         b, n = statistics.median(base), statistics.median(nb)
-        print(f"kubectl baseline (9 commands): {b:.2f} s   runs: {', '.join(f'{x:.2f}' for x in base)}")
-        print(f"notebook (papermill CLI):      {n:.2f} s   runs: {', '.join(f'{x:.2f}' for x in nb)}")
-        print(f"first table: the notebook's pods of the namespace after {statistics.median(first):.2f} s; "
-              f"kubectl get pods -A -o wide alone {statistics.median(base_first):.2f} s (medians)")
-        print(f"ratio notebook/kubectl: {n / b:.2f} of medians, {min(nb) / min(base):.2f} of best runs  (target <= 1.00)")
-        print(f"kernel peak RSS: {mem['kernel'] / 1024:.0f} MB  (target < 400 MB); chart helper process peak RSS: "
-              f"{mem['helper'] / 1024:.0f} MB; kernel + helper at their largest together: "
-              f"{mem['together_pss'] / 1024:.0f} MB PSS (shared library pages counted once)")
+        print(
+            f"kubectl baseline (9 commands): {b:.2f} s   runs: "
+            f"{', '.join(f'{x:.2f}' for x in base)}"
+        )
+        print(
+            f"notebook (papermill CLI):      {n:.2f} s   runs: {', '.join(f'{x:.2f}' for x in nb)}"
+        )
+        print(
+            "first table: the notebook's pods of the namespace after "
+            f"{statistics.median(first):.2f} s; "
+            f"kubectl get pods -A -o wide alone {statistics.median(base_first):.2f} s (medians)"
+        )
+        print(
+            f"ratio notebook/kubectl: {n / b:.2f} of medians, {min(nb) / min(base):.2f} of best "
+            "runs  (target <= 1.00)"
+        )
+        print(
+            f"kernel peak RSS: {mem['kernel'] / 1024:.0f} MB  (target < 400 MB); chart helper "
+            "process peak RSS: "
+            f"{mem['helper'] / 1024:.0f} MB; kernel + helper at their largest together: "
+            f"{mem['together_pss'] / 1024:.0f} MB PSS (shared library pages counted once)"
+        )
         print(f"executed notebook: {size / 1024:.0f} KB  (target < 2048 KB)")
     finally:
         sim.stop()

@@ -52,19 +52,28 @@ def main() -> None:
         big_load, big = timed(lambda: start("scale", workdir=work / "big"), 1)
         big_cpu = time.process_time() - cpu0
         store = big.cluster.store
-        print(f"scale scenario: {store.count('/pods')} pods, {store.count('/nodes')} nodes, "
-              f"{store.count('/events')} events, {store.count('apps/replicasets')} ReplicaSets")
-        print(f"load: {big_load:.2f} s wall, {big_cpu:.2f} s CPU (limit 5 s; load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)   bad-rollout load: {small_load:.3f} s   "
-              f"ratio {big_load / small_load:.0f}x")
+        print(
+            f"scale scenario: {store.count('/pods')} pods, {store.count('/nodes')} nodes, "
+            f"{store.count('/events')} events, {store.count('apps/replicasets')} ReplicaSets"
+        )
+        print(
+            f"load: {big_load:.2f} s wall, {big_cpu:.2f} s CPU (limit 5 s; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)   bad-rollout load: "
+            f"{small_load:.3f} s   "
+            f"ratio {big_load / small_load:.0f}x"
+        )
 
         t_list, body = timed(lambda: fetch(big.url + "/api/v1/pods"), args.repeat)
         size_mb = len(body) / 1e6  # type: ignore[arg-type]
         pods = [json.loads(e.raw) for e in store.entries("/pods")]
-        t_naive, _ = timed(lambda: json.dumps({"kind": "PodList", "items": pods}).encode(), args.repeat)
-        print(f"full pod list (JSON, {size_mb:.1f} MB): {t_list:.3f} s   "
-              f"baseline: serializing per request {t_naive:.3f} s (ratio {t_naive / t_list:.1f}x)   "
-              f"small cluster: {t_small_list * 1000:.1f} ms")
+        t_naive, _ = timed(
+            lambda: json.dumps({"kind": "PodList", "items": pods}).encode(), args.repeat
+        )
+        print(
+            f"full pod list (JSON, {size_mb:.1f} MB): {t_list:.3f} s   "
+            f"baseline: serializing per request {t_naive:.3f} s (ratio {t_naive / t_list:.1f}x)   "
+            f"small cluster: {t_small_list * 1000:.1f} ms"
+        )
 
         table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
@@ -79,8 +88,10 @@ def main() -> None:
                 url = big.url + "/api/v1/pods?limit=500&continue=" + token
 
         t_pages, n_pages = timed(paged, args.repeat)
-        print(f"pod Table in pages of 500 (as kubectl): {n_pages} pages, {t_pages:.3f} s "
-              f"({t_pages / n_pages * 1000:.0f} ms a page)")
+        print(
+            f"pod Table in pages of 500 (as kubectl): {n_pages} pages, {t_pages:.3f} s "
+            f"({t_pages / n_pages * 1000:.0f} ms a page)"
+        )
         t_events, ev = timed(lambda: fetch(big.url + "/api/v1/events"), args.repeat)
         print(f"full event list ({len(ev) / 1e6:.1f} MB): {t_events:.3f} s")  # type: ignore[arg-type]
         t_version, _ = timed(lambda: fetch(big.url + "/version"), 20)
@@ -90,14 +101,21 @@ def main() -> None:
             env = {**os.environ, **big.env}
 
             def kubectl(*a: str) -> None:
-                subprocess.run(["kubectl", *a], env=env, capture_output=True, timeout=120, check=True)
+                subprocess.run(
+                    ["kubectl", *a], env=env, capture_output=True, timeout=120, check=True
+                )
 
             kubectl("get", "ns")  # warm the discovery cache
             t_get, _ = timed(lambda: kubectl("get", "pods", "-A", "-o", "wide"), args.repeat)
-            t_ev, _ = timed(lambda: kubectl("get", "events", "-A", "--sort-by=.lastTimestamp"), args.repeat)
+            t_ev, _ = timed(
+                lambda: kubectl("get", "events", "-A", "--sort-by=.lastTimestamp"), args.repeat
+            )
             t_top, _ = timed(lambda: kubectl("top", "pods", "-A"), args.repeat)
-            print(f"kubectl get pods -A -o wide: {t_get:.2f} s   get events -A sorted: {t_ev:.2f} s   "
-                  f"top pods -A: {t_top:.2f} s")
+            print(
+                f"kubectl get pods -A -o wide: {t_get:.2f} s   get events -A sorted: {t_ev:.2f} s "
+                "  "
+                f"top pods -A: {t_top:.2f} s"
+            )
         big.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)

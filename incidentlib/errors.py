@@ -1,11 +1,12 @@
 """The project's errors: one base class, a few subclasses, messages that say what to do.
 
-    RunbookError                 base: anything the user can fix; the CLI prints it without a traceback
-     +-- InvalidParameter        a bad value (namespace, duration, replicas...): names the value and the rule
-     +-- KubeConfigError         no usable kubeconfig, unknown context: names what exists
-     +-- KubeAPIError            the API server answered an error or could not be reached (keeps its message)
-     +-- DatabaseError           the database could not be reached or a diagnostic failed (password redacted)
-     +-- SourceUnavailable       an optional source (metrics API, pg_stat_statements, Prometheus) is missing
+RunbookError                 base: anything the user can fix; the CLI prints it without a traceback
+ +-- InvalidParameter        a bad value (namespace, duration, replicas...): names the value and the
+ rule +-- KubeConfigError         no usable kubeconfig, unknown context: names what exists +--
+ KubeAPIError            the API server answered an error or could not be reached (keeps its
+ message) +-- DatabaseError           the database could not be reached or a diagnostic failed
+ (password redacted) +-- SourceUnavailable       an optional source (metrics API,
+ pg_stat_statements, Prometheus) is missing
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class KubeConfigError(RunbookError):
 class KubeAPIError(RunbookError):
     """The Kubernetes API answered an error or could not be reached."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason

@@ -1,7 +1,8 @@
-"""Validation and parsing of the notebooks' parameters and of the values they meet: durations (`since`),
-Kubernetes names, replica counts, label selectors, RFC 3339 timestamps.
+"""Validation and parsing of the notebooks' parameters and of the values they meet: durations
+(`since`), Kubernetes names, replica counts, label selectors, RFC 3339 timestamps.
 
-Each check raises InvalidParameter quoting the bad value and the rule, before anything is touched."""
+Each check raises InvalidParameter quoting the bad value and the rule, before anything is
+touched."""
 
 from __future__ import annotations
 
@@ -16,15 +17,26 @@ from typing import Any, Self
 from .errors import InvalidParameter
 
 _UNITS = {
-    "ms": 0.001, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "d": 86400, "w": 604800,
+    "ms": 0.001,
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "d": 86400,
+    "w": 604800,
 }
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|secs|sec|s|mins|min|m|hrs|hr|h|d|w)")
 _DURATION_RULE = "a number and a unit, e.g. 30s, 5m, 5min, 2h, 1d (or combined: 1h30m)"
 
 
 def parse_duration(value: str | int | float | timedelta, *, what: str = "duration") -> timedelta:
-    """Parse `30s`, `5m`, `5min`, `2h`, `1d`, `1h30m` (or plain seconds as a number) into a timedelta."""
+    """Parse `30s`, `5m`, `5min`, `2h`, `1d`, `1h30m` (or plain seconds as a number) into a
+    timedelta."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool):
@@ -44,7 +56,9 @@ def parse_duration(value: str | int | float | timedelta, *, what: str = "duratio
     else:
         raise InvalidParameter(f"{what} {value!r} is not a duration: expected {_DURATION_RULE}")
     if seconds <= 0:
-        raise InvalidParameter(f"{what} {value!r} must be longer than zero: expected {_DURATION_RULE}")
+        raise InvalidParameter(
+            f"{what} {value!r} must be longer than zero: expected {_DURATION_RULE}"
+        )
     return timedelta(seconds=seconds)
 
 
@@ -69,7 +83,8 @@ def format_duration(seconds: float | timedelta | None) -> str:
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
-# Namespaces (and services) are RFC 1123 labels; deployments, pods, configmaps are RFC 1123 subdomains.
+# Namespaces (and services) are RFC 1123 labels; deployments, pods, configmaps are RFC 1123
+# subdomains.
 _LABEL_KINDS = {"namespace", "service", "container"}
 
 
@@ -86,22 +101,33 @@ def validate_name(value: object, *, what: str = "namespace") -> str:
         raise InvalidParameter(f"invalid {what} {value!r}: {rule}")
     pattern = _LABEL if label else _SUBDOMAIN
     if len(value) > limit or not pattern.fullmatch(value):
-        hint = f"; did you mean {value.lower().replace('_', '-')!r}?" if value.lower().replace("_", "-") != value and pattern.fullmatch(value.lower().replace("_", "-")) else ""
+        hint = (
+            f"; did you mean {value.lower().replace('_', '-')!r}?"
+            if value.lower().replace("_", "-") != value
+            and pattern.fullmatch(value.lower().replace("_", "-"))
+            else ""
+        )
         raise InvalidParameter(f"invalid {what} {value!r}: {rule}{hint}")
     return value
 
 
-_SELECTOR_TERM = re.compile(r"!?[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?(\s*(==?|!=)\s*[-A-Za-z0-9_.]*)?")
+_SELECTOR_TERM = re.compile(
+    r"!?[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?(\s*(==?|!=)\s*[-A-Za-z0-9_.]*)?"
+)
 
 
 def validate_selector(value: object, *, what: str = "label selector") -> str:
     """Check a simple equality-based label selector like `app=postgres,tier!=cache`."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidParameter(f"invalid {what} {value!r}: expected key=value pairs separated by commas, e.g. 'app=postgres'")
+        raise InvalidParameter(
+            f"invalid {what} {value!r}: expected key=value pairs separated by commas, e.g. "
+            "'app=postgres'"
+        )
     for term in value.split(","):
         if not _SELECTOR_TERM.fullmatch(term.strip()):
             raise InvalidParameter(
-                f"invalid {what} {value!r}: term {term.strip()!r} is not key, !key, key=value or key!=value"
+                f"invalid {what} {value!r}: term {term.strip()!r} is not key, !key, key=value or "
+                "key!=value"
             )
     return value
 
@@ -109,18 +135,25 @@ def validate_selector(value: object, *, what: str = "label selector") -> str:
 def validate_replicas(value: object, *, maximum: int = 1000) -> int:
     """A replica count must be a whole number from 0 to `maximum`."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InvalidParameter(f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}")
+        raise InvalidParameter(
+            f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}"
+        )
     try:
         n = int(value)
     except ValueError:
-        raise InvalidParameter(f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}") from None
+        raise InvalidParameter(
+            f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}"
+        ) from None
     if n < 0 or n > maximum:
-        raise InvalidParameter(f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}")
+        raise InvalidParameter(
+            f"invalid replicas {value!r}: expected a whole number from 0 to {maximum}"
+        )
     return n
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp from the API (`2026-11-27T09:02:00Z`) as an aware datetime; None if absent."""
+    """An RFC 3339 timestamp from the API (`2026-11-27T09:02:00Z`) as an aware datetime; None if
+    absent."""
     if not value:
         return None
     try:
@@ -132,7 +165,8 @@ def parse_time(value: str | None) -> datetime | None:
 
 # ------------------------------------------------------------------------------ notebook parameters
 Check = Callable[[Any, str], Any]
-"""A parameter's rule: (value, parameter name) -> the value to use, or InvalidParameter naming both."""
+"""A parameter's rule: (value, parameter name) -> the value to use, or InvalidParameter naming
+both."""
 
 
 def param(default: Any = None, *, check: Check | None = None) -> Any:
@@ -170,7 +204,9 @@ def whole(low: int, high: int, *, unit: str = "") -> Check:
 
     def check(value: Any, name: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidParameter(f"{name} {value!r} must be a whole number{unit} from {low} to {high}")
+            raise InvalidParameter(
+                f"{name} {value!r} must be a whole number{unit} from {low} to {high}"
+            )
         return value
 
     return check
@@ -185,7 +221,9 @@ def number(low: float, high: float, *, unit: str = "") -> Check:
         except (TypeError, ValueError):
             n = math.nan
         if isinstance(value, bool) or not low <= n <= high:
-            raise InvalidParameter(f"invalid {name} {value!r}: {unit or 'a number'} from {low:g} to {high:g}")
+            raise InvalidParameter(
+                f"invalid {name} {value!r}: {unit or 'a number'} from {low:g} to {high:g}"
+            )
         return n
 
     return check
@@ -213,35 +251,45 @@ def url(value: Any, name: str) -> str | None:
         return None
     parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParameter(f"invalid {name} {value!r}: a full http(s) URL, e.g. https://api.example.com/health")
+        raise InvalidParameter(
+            f"invalid {name} {value!r}: a full http(s) URL, e.g. https://api.example.com/health"
+        )
     return value
 
 
 def url_origin(value: str) -> str:
-    """scheme://host[:port] of a URL, for messages about a URL whose path may be a secret (a webhook's)."""
+    """scheme://host[:port] of a URL, for messages about a URL whose path may be a secret (a
+    webhook's)."""
     p = urllib.parse.urlsplit(value)
     return f"{p.scheme}://{p.hostname}{f':{p.port}' if p.port else ''}"
 
 
 def webhook(value: Any, name: str = "notify_webhook") -> str | None:
-    """An incoming-webhook URL, or None (nothing is posted); its path is a secret, so it is never echoed."""
+    """An incoming-webhook URL, or None (nothing is posted); its path is a secret, so it is never
+    echoed."""
     if value is None or value == "":
         return None
     parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = (url_origin(value) if parts is not None and parts.hostname
-                 else repr(value if not isinstance(value, str) else value[:12] + "..."))
-        raise InvalidParameter(f"{name} {shown} is not an http(s) URL; give the incoming-webhook URL, "
-                               "e.g. https://hooks.slack.com/services/...")
+        shown = (
+            url_origin(value)
+            if parts is not None and parts.hostname
+            else repr(value if not isinstance(value, str) else value[:12] + "...")
+        )
+        raise InvalidParameter(
+            f"{name} {shown} is not an http(s) URL; give the incoming-webhook URL, "
+            "e.g. https://hooks.slack.com/services/..."
+        )
     return str(value)
 
 
 class Parameters:
     """The checked parameters of a notebook: a frozen dataclass whose fields are made with `param`.
 
-    `check(values)` takes the notebook's variables (`globals()` in a notebook, a dict in a test), checks every
-    field with its rule before anything is read, and returns the instance; a value missing from `values`
-    takes the field's default. `recorded()` is what the run records (secrets redacted)."""
+    `check(values)` takes the notebook's variables (`globals()` in a notebook, a dict in a test),
+    checks every field with its rule before anything is read, and returns the instance; a value
+    missing from `values` takes the field's default. `recorded()` is what the run records (secrets
+    redacted)."""
 
     @classmethod
     def check(cls, values: Mapping[str, Any]) -> Self:
@@ -258,8 +306,8 @@ class Parameters:
         """Rules that involve several parameters (none by default)."""
 
     def recorded(self) -> dict[str, Any]:
-        """The parameters as the run records them: DSN passwords, URL credentials and tokens redacted, a
-        webhook's secret path never kept."""
+        """The parameters as the run records them: DSN passwords, URL credentials and tokens
+        redacted, a webhook's secret path never kept."""
         from .redact import redact_dsn, redact_value
 
         out = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
@@ -272,7 +320,8 @@ class Parameters:
 
 @dataclass(frozen=True)
 class Common(Parameters):
-    """The parameters every scenario notebook takes (DESIGN.md), so one command line fits them all."""
+    """The parameters every scenario notebook takes (DESIGN.md), so one command line fits them
+    all."""
 
     namespace: str = param("production", check=name_of("namespace"))
     context: str | None = param(None, check=free_text)

@@ -1,14 +1,16 @@
-"""One shape for every mitigation: a `Plan` says exactly what would change and why, before anything does.
+"""One shape for every mitigation: a `Plan` says exactly what would change and why, before anything
+does.
 
-    plan = actions.plan_undo(deployment, replicasets)   # pure: what, target, the exact diff, why, safety
-    outcome = actions.execute(cluster, plan, apply=cfg.apply, record=run.record_action)
+    plan = actions.plan_undo(deployment, replicasets)   # pure: what, target, the exact diff, why,
+    safety outcome = actions.execute(cluster, plan, apply=cfg.apply, record=run.record_action)
 
-A plan is built by a pure function from what was read: Kubernetes changes (`kube.actions`: scale, rollout
-undo and restart, resource and ConfigMap patches) carry the exact API requests kubectl would send, and the
-diff of the object; PostgreSQL session mitigations (`pg.actions`: terminate, cancel) carry the backends to
-signal and the statement. Each executor shows the plan and changes nothing unless `apply=True`; either
-way its outcome is one record of the same shape (`Plan.outcome`), which the run keeps in the `actions`
-scrap: action, target, summary, command, change, why, safety, applied, status, detail, at, finished_at."""
+A plan is built by a pure function from what was read: Kubernetes changes (`kube.actions`: scale,
+rollout undo and restart, resource and ConfigMap patches) carry the exact API requests kubectl would
+send, and the diff of the object; PostgreSQL session mitigations (`pg.actions`: terminate, cancel)
+carry the backends to signal and the statement. Each executor shows the plan and changes nothing
+unless `apply=True`; either way its outcome is one record of the same shape (`Plan.outcome`), which
+the run keeps in the `actions` scrap: action, target, summary, command, change, why, safety,
+applied, status, detail, at, finished_at."""
 
 from __future__ import annotations
 
@@ -19,8 +21,12 @@ from typing import Any
 
 # What a mitigation costs if it is the wrong one: a person reads this before passing apply=True.
 REVERSIBLE = "reversible: the old value can be set back the same way"
-REPLACES_PODS = "replaces every pod of the workload (a new rollout): requests in flight on old pods may fail"
-DROPS_SESSIONS = "ends database sessions: their open transactions roll back, their clients see an error"
+REPLACES_PODS = (
+    "replaces every pod of the workload (a new rollout): requests in flight on old pods may fail"
+)
+DROPS_SESSIONS = (
+    "ends database sessions: their open transactions roll back, their clients see an error"
+)
 CANCELS_STATEMENTS = "cancels running statements: their clients see an error, the sessions stay"
 
 
@@ -42,7 +48,8 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class Signal:
-    """One PostgreSQL backend to signal, pinned to the backend that was read (a reused pid is left alone)."""
+    """One PostgreSQL backend to signal, pinned to the backend that was read (a reused pid is left
+    alone)."""
 
     function: str  # pg_terminate_backend or pg_cancel_backend
     pid: int
@@ -59,13 +66,16 @@ class Signal:
 
 @dataclass
 class Plan:
-    """A mitigation, planned: what it is, what it touches, the exact change, why, and what it costs."""
+    """A mitigation, planned: what it is, what it touches, the exact change, why, and what it
+    costs."""
 
-    action: str  # the mitigation, as its parameter names it: undo, scale, restart, cache, terminate_long...
+    action: str  # the mitigation as its parameter names it: undo, scale, restart, cache, cancel...
     target: str  # what it touches: "deployment/backend in production", "2 sessions on host=db ..."
     summary: str  # one sentence a person acts on
     command: str  # what a person would type instead (kubectl, SQL)
-    change: str = ""  # the exact change: a unified diff of the object, or the statements with their pids
+    change: str = (
+        ""  # the exact change: a unified diff of the object, or the statements with their pids
+    )
     why: str = ""  # why this one: the finding or the parameter that asked for it
     safety: str = REVERSIBLE
     skipped: str | None = None  # set when there is nothing to do (already so), and why
@@ -75,7 +85,8 @@ class Plan:
     rollout: str | None = None  # API path of the Deployment whose rollout follows the change
 
     def describe(self) -> str:
-        """The plan as a person reads it before deciding: summary, why, cost, the command and the change."""
+        """The plan as a person reads it before deciding: summary, why, cost, the command and the
+        change."""
         lines = [f"mitigation {self.action}: {self.summary}"]
         if self.why:
             lines.append(f"  why: {self.why}")
@@ -92,24 +103,60 @@ class Plan:
 
     def record(self) -> dict[str, Any]:
         """The plan as the evidence keeps it (JSON-ready)."""
-        return {"action": self.action, "target": self.target, "summary": self.summary, "command": self.command,
-                "change": self.change, "why": self.why, "safety": self.safety,
-                "requests": [{"method": r.method, "path": r.path, "content_type": r.content_type,
-                              "body": json.dumps(r.body, sort_keys=True), "query": dict(r.query)}
-                             for r in self.requests],
-                "sessions": [{"pid": s.pid, "function": s.function, "user": s.user, "application": s.application,
-                              "state": s.state, "query": s.query, "why": s.why} for s in self.signals],
-                "left_alone": list(self.left_alone)}
+        return {
+            "action": self.action,
+            "target": self.target,
+            "summary": self.summary,
+            "command": self.command,
+            "change": self.change,
+            "why": self.why,
+            "safety": self.safety,
+            "requests": [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "content_type": r.content_type,
+                    "body": json.dumps(r.body, sort_keys=True),
+                    "query": dict(r.query),
+                }
+                for r in self.requests
+            ],
+            "sessions": [
+                {
+                    "pid": s.pid,
+                    "function": s.function,
+                    "user": s.user,
+                    "application": s.application,
+                    "state": s.state,
+                    "query": s.query,
+                    "why": s.why,
+                }
+                for s in self.signals
+            ],
+            "left_alone": list(self.left_alone),
+        }
 
-    def outcome(self, *, applied: bool, status: str, detail: str, at: str | None = None,
-                **extra: Any) -> dict[str, Any]:
-        """The record of what was done with this plan: the plan, and applied, status, detail, times."""
-        return {**self.record(), "applied": applied, "status": status, "detail": detail,
-                "at": at or now_iso(), "finished_at": now_iso(), **extra}
+    def outcome(
+        self, *, applied: bool, status: str, detail: str, at: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """The record of what was done with this plan: the plan, and applied, status, detail,
+        times."""
+        return {
+            **self.record(),
+            "applied": applied,
+            "status": status,
+            "detail": detail,
+            "at": at or now_iso(),
+            "finished_at": now_iso(),
+            **extra,
+        }
 
     def shown(self) -> dict[str, Any]:
         """The outcome when nothing is sent: skipped (nothing to do) or shown (apply=False)."""
         if self.skipped:
             return self.outcome(applied=False, status="skipped", detail=self.skipped)
-        return self.outcome(applied=False, status="shown",
-                            detail="not applied: run with apply=True to make this change")
+        return self.outcome(
+            applied=False,
+            status="shown",
+            detail="not applied: run with apply=True to make this change",
+        )

@@ -8,17 +8,29 @@ from decimal import Decimal, InvalidOperation
 from .errors import InvalidParameter
 
 _SUFFIX = {
-    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 _QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?")
 
 
 def parse_quantity(value: str | int | float | None) -> Decimal | None:
-    """A quantity string as a Decimal in base units (cores, bytes); None when absent or unreadable."""
+    """A quantity string as a Decimal in base units (cores, bytes); None when absent or
+    unreadable."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float):
@@ -49,9 +61,9 @@ def memory_bytes(value: str | int | float | None) -> float | None:
 
 
 def format_bytes(n: float | None, *, style: str = "kubectl") -> str:
-    """Bytes as a person reads them where they are shown: `kubectl` style as `kubectl top` prints memory
-    (Mi, larger ones in Gi), `postgres` style like pg_size_pretty with one decimal (1536 -> '1.5 kB').
-    Both count in powers of 1024; None and NaN are ''."""
+    """Bytes as a person reads them where they are shown: `kubectl` style as `kubectl top` prints
+    memory (Mi, larger ones in Gi), `postgres` style like pg_size_pretty with one decimal (1536 ->
+    '1.5 kB'). Both count in powers of 1024; None and NaN are ''."""
     if n is None or n != n:  # NaN
         return ""
     if style == "kubectl":
@@ -70,8 +82,11 @@ def validate_memory_limit(value: object) -> str:
     """A memory limit parameter such as `1Gi` or `768Mi`: must parse and be at least 4Mi."""
     if not isinstance(value, str) or memory_bytes(value) is None:
         raise InvalidParameter(
-            f"invalid memory_limit {value!r}: expected a Kubernetes memory quantity such as '1Gi' or '768Mi'"
+            f"invalid memory_limit {value!r}: expected a Kubernetes memory quantity such as '1Gi' "
+            "or '768Mi'"
         )
     if (memory_bytes(value) or 0) < 4 * 2**20:
-        raise InvalidParameter(f"invalid memory_limit {value!r}: below 4Mi no container can start; e.g. '1Gi'")
+        raise InvalidParameter(
+            f"invalid memory_limit {value!r}: below 4Mi no container can start; e.g. '1Gi'"
+        )
     return value

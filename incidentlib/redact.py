@@ -1,9 +1,10 @@
 """Redaction, in one place: everything displayed, glued or archived goes through here.
 
-What it hides: passwords in DSNs and URLs, Authorization/Bearer tokens, password=/token=/secret=-style
-key-values (also as JSON or YAML), AWS access keys, private key blocks, JWTs, any secret registered at run
-time (a DSN's password), and, for SQL text, every literal value. `scrub_notebook` applies it to a whole
-executed notebook (outputs, errors, scraps, metadata, the injected parameters) before it is archived."""
+What it hides: passwords in DSNs and URLs, Authorization/Bearer tokens,
+password=/token=/secret=-style key-values (also as JSON or YAML), AWS access keys, private key
+blocks, JWTs, any secret registered at run time (a DSN's password), and, for SQL text, every literal
+value. `scrub_notebook` applies it to a whole executed notebook (outputs, errors, scraps, metadata,
+the injected parameters) before it is archived."""
 
 from __future__ import annotations
 
@@ -14,22 +15,40 @@ from .scraps import SCRAP_MIME_PREFIX, frame_from_scrap, plain
 
 MASK = "***"
 
-_KEYS = r"(?:password|passwd|pwd|pass|token|access[_-]?token|refresh[_-]?token|auth[_-]?token|api[_-]?key|apikey|secret|client[_-]?secret|secret[_-]?key|access[_-]?key|private[_-]?key|credentials?)"
+_KEYS = (
+    r"(?:password|passwd|pwd|pass|token|access[_-]?token|refresh[_-]?token|auth[_-]?token|api[_-]?key|apikey"
+    r"|secret|client[_-]?secret|secret[_-]?key|access[_-]?key|private[_-]?key|credentials?)"
+)
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     # -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY-----
-    (re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S),
-     r"-----BEGIN \1PRIVATE KEY-----" + MASK + r"-----END \1PRIVATE KEY-----"),
+    (
+        re.compile(
+            r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S
+        ),
+        r"-----BEGIN \1PRIVATE KEY-----" + MASK + r"-----END \1PRIVATE KEY-----",
+    ),
     # scheme://user:password@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s@'\"]+)(@)"), r"\1" + MASK + r"\3"),
     # Authorization: Bearer xyz / Basic xyz / Token xyz (header or free text)
-    (re.compile(r"(?i)\b(authorization\s*[:=]\s*\"?(?:bearer|basic|token|digest)?\s*)([^\s\"',;]+)"), r"\1" + MASK),
+    (
+        re.compile(
+            r"(?i)\b(authorization\s*[:=]\s*\"?(?:bearer|basic|token|digest)?\s*)([^\s\"',;]+)"
+        ),
+        r"\1" + MASK,
+    ),
     (re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})"), r"\1" + MASK),
     # "password": "x" (JSON) and password: x (YAML)
     (re.compile(r"(?i)(\"" + _KEYS + r"\"\s*:\s*\")([^\"]*)(\")"), r"\1" + MASK + r"\3"),
     # password=x, password = 'x y', token: x, PGPASSWORD=x, DB_PASSWORD=x
-    (re.compile(r"(?i)\b([A-Za-z0-9_]*" + _KEYS + r"\s*[=:]\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&'\"}]+)"),
-     r"\1" + MASK),
+    (
+        re.compile(
+            r"(?i)\b([A-Za-z0-9_]*"
+            + _KEYS
+            + r"\s*[=:]\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&'\"}]+)"
+        ),
+        r"\1" + MASK,
+    ),
     # AWS access key ids and secret keys in the open
     (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"), MASK),
     # JSON web tokens
@@ -40,14 +59,18 @@ _known: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret seen at run time (a DSN's password) so it is masked wherever it turns up."""
+    """Remember a secret seen at run time (a DSN's password) so it is masked wherever it turns
+    up."""
     if value and len(value) >= 4:
         _known.add(value)
 
 
-# Every rule above needs one of these words in the text: one search decides whether the rules must run at all
-# (most strings of a 5,000-pod table hold none, and running every rule on each cost 0.15 s per notebook).
-_MAYBE_SECRET = re.compile(r"(?i)pass|pwd|token|key|secret|credential|auth|bearer|://|eyj|akia|asia|agpa|aida|aroa|anpa")
+# Every rule above needs one of these words in the text: one search decides whether the rules must
+# run at all (most strings of a 5,000-pod table hold none, and running every rule on each cost 0.15
+# s per notebook).
+_MAYBE_SECRET = re.compile(
+    r"(?i)pass|pwd|token|key|secret|credential|auth|bearer|://|eyj|akia|asia|agpa|aida|aroa|anpa"
+)
 
 
 def redact_text(text: str) -> str:
@@ -77,7 +100,8 @@ _SQL_LITERAL = re.compile(
 
 
 def redact_sql(query: str | None) -> str | None:
-    """Replace every literal value in SQL text by `?` (strings, numbers, dollar quotes; comments dropped)."""
+    """Replace every literal value in SQL text by `?` (strings, numbers, dollar quotes; comments
+    dropped)."""
     if not query:
         return query
 
@@ -112,7 +136,8 @@ def redact_dsn(dsn: str | None) -> str | None:
 
 
 def redact_value(value: Any) -> Any:
-    """Redact strings inside any value: str, list, tuple, dict, pandas DataFrame/Series (copies, never in place)."""
+    """Redact strings inside any value: str, list, tuple, dict, pandas DataFrame/Series (copies,
+    never in place)."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
@@ -129,7 +154,9 @@ def redact_value(value: Any) -> Any:
             if out[col].dtype == object or str(out[col].dtype).startswith("str"):
                 out[col] = out[col].map(lambda v: redact_text(v) if isinstance(v, str) else v)
         return out
-    if isinstance(value, pd.Series) and (value.dtype == object or str(value.dtype).startswith("str")):
+    if isinstance(value, pd.Series) and (
+        value.dtype == object or str(value.dtype).startswith("str")
+    ):
         return value.map(lambda v: redact_text(v) if isinstance(v, str) else v)
     return value
 
@@ -147,16 +174,20 @@ def known_secrets() -> frozenset[str]:
 
 
 def mask_known(text: str, secrets: frozenset[str] | set[str] | tuple[str, ...] = ()) -> str:
-    """Mask only exact secrets (registered ones and `secrets`): safe on code, which pattern rules could mangle."""
+    """Mask only exact secrets (registered ones and `secrets`): safe on code, which pattern rules
+    could mangle."""
     if not text:
         return text
-    for secret in sorted(set(_known) | {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+    for secret in sorted(
+        set(_known) | {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True
+    ):
         text = text.replace(secret, MASK)
     return text
 
 
 def redact_html(markup: str) -> str:
-    """Redact the text between the tags of an HTML fragment (entities decoded first, so quoted secrets are seen)."""
+    """Redact the text between the tags of an HTML fragment (entities decoded first, so quoted
+    secrets are seen)."""
     import html
 
     def repl(m: re.Match[str]) -> str:
@@ -174,7 +205,8 @@ def redact_html(markup: str) -> str:
 
 
 def _redact_scrap(mime: str, payload: Any) -> Any:
-    """A scrapbook payload: json scraps redacted as values, pandas (parquet, base64) decoded, redacted, re-encoded."""
+    """A scrapbook payload: json scraps redacted as values, pandas (parquet, base64) decoded,
+    redacted, re-encoded."""
     if not isinstance(payload, dict) or "data" not in payload:
         return redact_value(payload)
     out = dict(payload)
@@ -182,10 +214,11 @@ def _redact_scrap(mime: str, payload: Any) -> Any:
         import base64
         import io
 
-
         try:
             df = frame_from_scrap(payload["data"])
-        except Exception:  # not a parquet we can read: drop it rather than archive what we cannot check
+        except (
+            Exception
+        ):  # not a parquet we can read: drop it rather than archive what we cannot check
             out["data"] = None
             return out
         red = redact_value(df)
@@ -216,10 +249,11 @@ def _redact_mimebundle(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def scrub_notebook(nb: Any, *, secrets: set[str] | frozenset[str] | tuple[str, ...] = ()) -> Any:
-    """Redact a whole notebook in place and return it: outputs, errors, all metadata, the injected parameters.
+    """Redact a whole notebook in place and return it: outputs, errors, all metadata, the injected
+    parameters.
 
-    Code and markdown keep their text except for exact secrets (pattern rules would mangle code); the cell
-    papermill injects with the parameters is redacted with every rule."""
+    Code and markdown keep their text except for exact secrets (pattern rules would mangle code);
+    the cell papermill injects with the parameters is redacted with every rule."""
     for s in secrets:
         register_secret(s)
     nb["metadata"] = redact_value(plain(nb.get("metadata", {})))
@@ -245,5 +279,3 @@ def scrub_notebook(nb: Any, *, secrets: set[str] | frozenset[str] | tuple[str, .
             if "metadata" in out:
                 out["metadata"] = redact_value(plain(out["metadata"]))
     return nb
-
-

@@ -1,4 +1,5 @@
-"""Severity from measured figures: the runbook's matrix, as one tested function shared by every notebook.
+"""Severity from measured figures: the runbook's matrix, as one tested function shared by every
+notebook.
 
 | level | rule |
 | SEV1 | complete outage (health check failing, no ready pods) or data loss, database unreachable |
@@ -66,7 +67,8 @@ def assess(
 ) -> Severity:
     """Apply the runbook's matrix to what was measured; unmeasured figures (None) are ignored.
 
-    `details` gives the figures behind a flag, e.g. {"health_ok": "GET /health answered 503 in 120 ms"}."""
+    `details` gives the figures behind a flag, e.g. {"health_ok": "GET /health answered 503 in 120
+    ms"}."""
     d = details or {}
 
     def why(key: str, default: str) -> str:
@@ -74,27 +76,93 @@ def assess(
 
     found: list[Severity] = []
     if health_ok is False:
-        found.append(Severity("SEV1", "outage", why("health_ok", "the health check is failing") + " (rule: health check failing = complete outage, SEV1)"))
+        found.append(
+            Severity(
+                "SEV1",
+                "outage",
+                why("health_ok", "the health check is failing")
+                + " (rule: health check failing = complete outage, SEV1)",
+            )
+        )
     if service_down:
-        found.append(Severity("SEV1", "outage", why("service_down", "the service has no ready pods") + " (rule: service down = complete outage, SEV1)"))
+        found.append(
+            Severity(
+                "SEV1",
+                "outage",
+                why("service_down", "the service has no ready pods")
+                + " (rule: service down = complete outage, SEV1)",
+            )
+        )
     if database_reachable is False:
-        found.append(Severity("SEV1", "outage", why("database_reachable", "the database is unreachable") + " (rule: database unreachable = outage, SEV1)"))
+        found.append(
+            Severity(
+                "SEV1",
+                "outage",
+                why("database_reachable", "the database is unreachable")
+                + " (rule: database unreachable = outage, SEV1)",
+            )
+        )
     if data_loss:
-        found.append(Severity("SEV1", "data-loss", why("data_loss", "data loss") + " (rule: data loss, SEV1)"))
+        found.append(
+            Severity(
+                "SEV1", "data-loss", why("data_loss", "data loss") + " (rule: data loss, SEV1)"
+            )
+        )
     if core_blocked:
-        found.append(Severity("SEV2", "major-degradation", why("core_blocked", "core features are blocked") + " (rule: core features blocked = major degradation, SEV2)"))
+        found.append(
+            Severity(
+                "SEV2",
+                "major-degradation",
+                why("core_blocked", "core features are blocked")
+                + " (rule: core features blocked = major degradation, SEV2)",
+            )
+        )
     if degraded:
-        found.append(Severity("SEV2", "major-degradation", why("degraded", "major functionality is degraded") + " (rule: major functionality degraded, SEV2)"))
+        found.append(
+            Severity(
+                "SEV2",
+                "major-degradation",
+                why("degraded", "major functionality is degraded")
+                + " (rule: major functionality degraded, SEV2)",
+            )
+        )
     if error_rate is not None:
         figure = why("error_rate", f"error rate {_pct(error_rate)}")
         if error_rate > ERROR_RATE_SEV2:
-            found.append(Severity("SEV2", "error-rate", f"{figure} is above {_pct(ERROR_RATE_SEV2)} (rule: error rate > 5%, SEV2)"))
+            found.append(
+                Severity(
+                    "SEV2",
+                    "error-rate",
+                    f"{figure} is above {_pct(ERROR_RATE_SEV2)} (rule: error rate > 5%, SEV2)",
+                )
+            )
         elif error_rate >= ERROR_RATE_SEV3:
-            found.append(Severity("SEV3", "error-rate", f"{figure} is between {_pct(ERROR_RATE_SEV3)} and {_pct(ERROR_RATE_SEV2)} (rule: error rate 1-5%, SEV3)"))
+            found.append(
+                Severity(
+                    "SEV3",
+                    "error-rate",
+                    f"{figure} is between {_pct(ERROR_RATE_SEV3)} and {_pct(ERROR_RATE_SEV2)} "
+                    "(rule: error rate 1-5%, SEV3)",
+                )
+            )
         else:
-            found.append(Severity("SEV4", "error-rate", f"{figure} is below {_pct(ERROR_RATE_SEV3)} (rule: error rate < 1%, SEV4)"))
+            found.append(
+                Severity(
+                    "SEV4",
+                    "error-rate",
+                    f"{figure} is below {_pct(ERROR_RATE_SEV3)} (rule: error rate < 1%, SEV4)",
+                )
+            )
     if slow:
-        found.append(Severity("SEV3", "minor-degradation", why("slow", "responses are slow") + " (rule: slow = minor degradation, SEV3)"))
+        found.append(
+            Severity(
+                "SEV3",
+                "minor-degradation",
+                why("slow", "responses are slow") + " (rule: slow = minor degradation, SEV3)",
+            )
+        )
     if not found:
-        return Severity("SEV4", "no-impact", "no problem was measured (rule: nothing above the SEV4 thresholds)")
+        return Severity(
+            "SEV4", "no-impact", "no problem was measured (rule: nothing above the SEV4 thresholds)"
+        )
     return worst(*found)

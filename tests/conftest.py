@@ -1,9 +1,11 @@
 """Shared pytest fixtures. Nothing here is autouse: a pure test starts nothing.
 
-- `pg_server`: one throwaway PostgreSQL 15 for the session (pg_stat_statements preloaded), started on first use.
+- `pg_server`: one throwaway PostgreSQL 15 for the session (pg_stat_statements preloaded), started
+  on first use.
 - `pg_dsn`: its superuser DSN to the `app` database (carries a password, on purpose).
 - `stager`: stages real incidents on it; every staged session ends at teardown.
-- `sim_cluster`: (from incidentlib.sim.testing) a factory of simulated clusters, stopped at teardown."""
+- `sim_cluster`: (from incidentlib.sim.testing) a factory of simulated clusters, stopped at
+  teardown."""
 
 from __future__ import annotations
 

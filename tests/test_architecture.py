@@ -1,7 +1,7 @@
 """The house's rules, read from the code's own imports (pure: nothing is imported, only parsed).
 
-No import cycle; the rooms import downwards only (docs/architecture.md); only `cli` imports `sim` and
-`sandbox`; no module imports another module's private names."""
+No import cycle; the rooms import downwards only (docs/architecture.md); only `cli` imports `sim`
+and `sandbox`; no module imports another module's private names."""
 
 from __future__ import annotations
 
@@ -40,9 +40,13 @@ def _imports(path: Path) -> list[tuple[str, list[str], bool]]:
     module = _module(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out: list[tuple[str, list[str], bool]] = []
-    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                 and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING"
-                 for n in ast.walk(node)}
+    type_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
     top = {id(n) for n in tree.body}
     for node in ast.walk(tree):
         if id(node) in type_only:
@@ -55,11 +59,17 @@ def _imports(path: Path) -> list[tuple[str, list[str], bool]]:
             else:
                 target = node.module or ""
             names = [a.name for a in node.names]
-            subs = [f"{target}.{n}" for n in names if (PACKAGE.parent / Path(*f"{target}.{n}".split("."))).exists()
-                    or (PACKAGE.parent / Path(*f"{target}.{n}".split("."))).with_suffix(".py").exists()]
+            subs = [
+                f"{target}.{n}"
+                for n in names
+                if (PACKAGE.parent / Path(*f"{target}.{n}".split("."))).exists()
+                or (PACKAGE.parent / Path(*f"{target}.{n}".split("."))).with_suffix(".py").exists()
+            ]
             out += [(s, [], id(node) in top) for s in subs]
             rest = [n for n in names if f"{target}.{n}" not in subs]
-            if rest or not subs:  # `from . import x` of a submodule x does not use the package's own names
+            if (
+                rest or not subs
+            ):  # `from . import x` of a submodule x does not use the package's own names
                 out.append((target, rest, id(node) in top))
         elif isinstance(node, ast.Import):
             out += [(a.name, [], id(node) in top) for a in node.names]
@@ -76,11 +86,14 @@ def _room(module: str) -> str:
 
 def test_no_import_cycles() -> None:
     """Function-level imports count too: a cycle hidden in a function is still a cycle."""
+
     def ancestor(t: str, m: str) -> bool:  # a module's own packages are always imported before it
         return m.startswith(t + ".")
 
-    graph = {m: {t for t, _, _ in _imports(p) if t in MODULES and t != m and not ancestor(t, m)}
-             for m, p in MODULES.items()}
+    graph = {
+        m: {t for t, _, _ in _imports(p) if t in MODULES and t != m and not ancestor(t, m)}
+        for m, p in MODULES.items()
+    }
     # a package's __init__ is imported with any of its modules: count it as part of the edge
     state: dict[str, int] = {}
     cycle: list[str] = []
@@ -89,7 +102,7 @@ def test_no_import_cycles() -> None:
         state[m] = 1
         for t in sorted(graph[m]):
             if state.get(t) == 1:
-                cycle.extend(stack[stack.index(t):] + [t])
+                cycle.extend(stack[stack.index(t) :] + [t])
                 return
             if not state.get(t):
                 visit(t, [*stack, t])

@@ -1,5 +1,6 @@
-"""Committed notebooks are clean sources: no outputs, no execution counts, a `parameters` cell whose every
-parameter has a comment (papermill --help-notebook shows it), and markdown that carries the runbook's words."""
+"""Committed notebooks are clean sources: no outputs, no execution counts, a `parameters` cell whose
+every parameter has a comment (papermill --help-notebook shows it), and markdown that carries the
+runbook's words."""
 
 from __future__ import annotations
 
@@ -35,11 +36,17 @@ def test_notebook_is_a_clean_source(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_thin(path):
-    """Each cell calls one or two steps of its scenario: at most 100 code lines (the parameters included) and
-    at most 6 lines of control flow in the whole notebook; the logic lives in incidentlib.scenarios."""
+    """Each cell calls one or two steps of its scenario: at most 100 code lines (the parameters
+    included) and at most 6 lines of control flow in the whole notebook; the logic lives in
+    incidentlib.scenarios."""
     nb = json.loads(path.read_text())
-    lines = [ln for c in nb["cells"] if c["cell_type"] == "code" for ln in "".join(c["source"]).splitlines()
-             if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for ln in "".join(c["source"]).splitlines()
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
     flow = [ln for ln in lines if re.match(r"\s*(if|for|while|try|with)\b", ln)]
     assert len(lines) <= 100, f"{len(lines)} code lines"
     assert len(flow) <= 6, flow
@@ -47,8 +54,8 @@ def test_notebook_is_thin(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_parameter_is_checked_by_its_scenario_with_the_same_default(path):
-    """The parameters cell and the scenario's `Params` agree: no parameter goes unchecked, none is invented,
-    and a notebook run with its own defaults passes the checks."""
+    """The parameters cell and the scenario's `Params` agree: no parameter goes unchecked, none is
+    invented, and a notebook run with its own defaults passes the checks."""
     import dataclasses
     import importlib
 
@@ -61,5 +68,7 @@ def test_every_parameter_is_checked_by_its_scenario_with_the_same_default(path):
     assert set(defaults) == set(fields)
     for name, value in defaults.items():
         assert value == fields[name] or (value is None and fields[name] is None), name
-    if path.stem != "postmortem":  # the post-mortem needs an incident: its default refuses on purpose
+    if (
+        path.stem != "postmortem"
+    ):  # the post-mortem needs an incident: its default refuses on purpose
         params.check(defaults)

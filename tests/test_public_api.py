@@ -1,6 +1,7 @@
-"""The public surface, pinned once per subpackage (its `__init__` re-exports): changing it is a decision,
-made here, never an accident. Modules inside a subpackage are free to move. The scraps' columns are a
-public interface too (other tools read them): they are pinned beside the package that builds them."""
+"""The public surface, pinned once per subpackage (its `__init__` re-exports): changing it is a
+decision, made here, never an accident. Modules inside a subpackage are free to move. The scraps'
+columns are a public interface too (other tools read them): they are pinned beside the package that
+builds them."""
 
 from __future__ import annotations
 
@@ -9,20 +10,88 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "incidentlib": ["DatabaseError", "InvalidParameter", "KubeAPIError", "KubeConfigError", "Run", "RunbookError",
-                    "Severity", "SourceUnavailable", "__version__", "assess"],
-    "incidentlib.kube": ["Cluster", "actions", "client", "connect", "frames", "logs", "metrics", "paused_gc",
-                         "podstatus", "reads", "resolve_kubeconfig"],
-    "incidentlib.pg": ["actions", "activity", "connect", "connections", "describe_target", "locks", "pods", "query",
-                       "session", "space", "statements"],
+    "incidentlib": [
+        "DatabaseError",
+        "InvalidParameter",
+        "KubeAPIError",
+        "KubeConfigError",
+        "Run",
+        "RunbookError",
+        "Severity",
+        "SourceUnavailable",
+        "__version__",
+        "assess",
+    ],
+    "incidentlib.kube": [
+        "Cluster",
+        "actions",
+        "client",
+        "connect",
+        "frames",
+        "logs",
+        "metrics",
+        "paused_gc",
+        "podstatus",
+        "reads",
+        "resolve_kubeconfig",
+    ],
+    "incidentlib.pg": [
+        "actions",
+        "activity",
+        "connect",
+        "connections",
+        "describe_target",
+        "locks",
+        "pods",
+        "query",
+        "session",
+        "space",
+        "statements",
+    ],
     "incidentlib.service": ["git", "probe", "prometheus"],
-    "incidentlib.scenarios": ["common", "database", "outage", "performance", "postmortem", "triage"],
-    "incidentlib.notebook": ["Gathered", "Run", "SourceResult", "Table", "chartworker", "charts", "comms", "glue",
-                             "kernel", "run", "show_table"],
-    "incidentlib.evidence": ["MANIFEST", "Param", "RunResult", "VerifyReport", "coerce_parameters", "describe_kind",
-                             "export_html", "html", "inspect_parameters", "load_manifest", "manifest",
-                             "new_incident_id", "parameters", "read_scraps", "run", "run_notebook", "scenarios",
-                             "strip_external", "validate_incident_id", "verify"],
+    "incidentlib.scenarios": [
+        "common",
+        "database",
+        "outage",
+        "performance",
+        "postmortem",
+        "triage",
+    ],
+    "incidentlib.notebook": [
+        "Gathered",
+        "Run",
+        "SourceResult",
+        "Table",
+        "chartworker",
+        "charts",
+        "comms",
+        "glue",
+        "kernel",
+        "run",
+        "show_table",
+    ],
+    "incidentlib.evidence": [
+        "MANIFEST",
+        "Param",
+        "RunResult",
+        "VerifyReport",
+        "coerce_parameters",
+        "describe_kind",
+        "export_html",
+        "html",
+        "inspect_parameters",
+        "load_manifest",
+        "manifest",
+        "new_incident_id",
+        "parameters",
+        "read_scraps",
+        "run",
+        "run_notebook",
+        "scenarios",
+        "strip_external",
+        "validate_incident_id",
+        "verify",
+    ],
     "incidentlib.cli": ["COMMANDS", "entry", "main"],
     "incidentlib.sandbox": ["demoapp", "postgres"],
 }
@@ -33,7 +102,9 @@ def test_each_subpackage_exports_exactly_its_pinned_names(package: str) -> None:
     pkg = importlib.import_module(package)
     assert sorted(pkg.__all__) == sorted(PUBLIC[package])
     for name in pkg.__all__:
-        assert hasattr(pkg, name) or importlib.import_module(f"{package}.{name}"), f"{package}.{name}"
+        assert hasattr(pkg, name) or importlib.import_module(f"{package}.{name}"), (
+            f"{package}.{name}"
+        )
 
 
 def test_every_scenario_has_params_and_steps_its_notebook_calls() -> None:
@@ -59,30 +130,112 @@ def test_the_scraps_keep_their_columns() -> None:
     from incidentlib.service import probe
 
     assert {"query", "calls", "mean_ms", "total_ms", "rows"} <= set(statements.SLOW_QUERY_COLUMNS)
-    assert {"blocked_pid", "blocking_pid", "root_blocking_pid", "wait_s", "mode", "relation"} <= set(
-        locks.BLOCKING_COLUMNS)
-    assert connections.CONNECTION_COLUMNS == ["state", "database", "user", "application", "client", "count",
-                                              "longest_s"]
-    assert activity.ACTIVITY_COLUMNS[:7] == ["pid", "database", "user", "application", "client", "state", "query_s"]
+    assert {
+        "blocked_pid",
+        "blocking_pid",
+        "root_blocking_pid",
+        "wait_s",
+        "mode",
+        "relation",
+    } <= set(locks.BLOCKING_COLUMNS)
+    assert connections.CONNECTION_COLUMNS == [
+        "state",
+        "database",
+        "user",
+        "application",
+        "client",
+        "count",
+        "longest_s",
+    ]
+    assert activity.ACTIVITY_COLUMNS[:7] == [
+        "pid",
+        "database",
+        "user",
+        "application",
+        "client",
+        "state",
+        "query_s",
+    ]
     assert space.DATABASE_SIZE_COLUMNS[:3] == ["database", "size_bytes", "size"]
-    assert frames.RECENT_ROLLOUT_COLUMNS == ["namespace", "deployment", "revision", "images", "change_cause",
-                                            "created", "replicas", "ready", "current"]
-    assert frames.ROLLOUT_COLUMNS == ["revision", "change_cause", "images", "created", "replicas", "ready", "current",
-                                      "replicaset"]
+    assert frames.RECENT_ROLLOUT_COLUMNS == [
+        "namespace",
+        "deployment",
+        "revision",
+        "images",
+        "change_cause",
+        "created",
+        "replicas",
+        "ready",
+        "current",
+    ]
+    assert frames.ROLLOUT_COLUMNS == [
+        "revision",
+        "change_cause",
+        "images",
+        "created",
+        "replicas",
+        "ready",
+        "current",
+        "replicaset",
+    ]
     assert triage.NEXT_COLUMNS == ["notebook", "reason"]
-    assert probe.HEALTH_COLUMNS == ["url", "status", "ok", "total_ms", "connect_ms", "ttfb_ms", "error", "headers"]
-    assert probe.LATENCY_COLUMNS == ["status", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms", "error"]
-    assert metrics.DISK_COLUMNS == ["kind", "node", "namespace", "pod", "used_bytes", "capacity_bytes",
-                                    "available_bytes", "used_pct"]
-    assert postmortem.TIMELINE_COLUMNS == ["time", "kind", "what", "detail", "scenario", "run_id", "approximate"]
+    assert probe.HEALTH_COLUMNS == [
+        "url",
+        "status",
+        "ok",
+        "total_ms",
+        "connect_ms",
+        "ttfb_ms",
+        "error",
+        "headers",
+    ]
+    assert probe.LATENCY_COLUMNS == [
+        "status",
+        "dns_ms",
+        "connect_ms",
+        "tls_ms",
+        "ttfb_ms",
+        "total_ms",
+        "error",
+    ]
+    assert metrics.DISK_COLUMNS == [
+        "kind",
+        "node",
+        "namespace",
+        "pod",
+        "used_bytes",
+        "capacity_bytes",
+        "available_bytes",
+        "used_pct",
+    ]
+    assert postmortem.TIMELINE_COLUMNS == [
+        "time",
+        "kind",
+        "what",
+        "detail",
+        "scenario",
+        "run_id",
+        "approximate",
+    ]
     assert postmortem.SEVERITY_COLUMNS == ["time", "level", "rank", "scenario", "run_id", "reason"]
 
 
 def test_every_sql_constant_carries_the_runbook_marker() -> None:
-    """pg_stat_statements readers (and the benchmark) tell the runbook's own statements by this comment."""
+    """pg_stat_statements readers (and the benchmark) tell the runbook's own statements by this
+    comment."""
     from incidentlib.pg import actions, activity, connections, locks, space, statements
 
-    constants = [activity.SESSIONS_SQL, connections.SERVER_SQL, statements.EXTENSION_SQL, statements.STATEMENTS_SQL,
-                 locks.BLOCKING_SQL, space.DATABASE_SIZES_SQL, space.TABLES_SQL, space.REPLICATION_SQL,
-                 space.SLOTS_SQL, actions.SIGNAL_SQL, actions.STILL_RUNNING_SQL]
+    constants = [
+        activity.SESSIONS_SQL,
+        connections.SERVER_SQL,
+        statements.EXTENSION_SQL,
+        statements.STATEMENTS_SQL,
+        locks.BLOCKING_SQL,
+        space.DATABASE_SIZES_SQL,
+        space.TABLES_SQL,
+        space.REPLICATION_SQL,
+        space.SLOTS_SQL,
+        actions.SIGNAL_SQL,
+        actions.STILL_RUNNING_SQL,
+    ]
     assert all(c.startswith("/* incident-runbook: ") for c in constants)

@@ -1,5 +1,5 @@
-"""`runbook`: the command line. Subcommands live in the modules that own them and are imported lazily,
-so `runbook --help` stays fast and one missing optional piece never breaks the others."""
+"""`runbook`: the command line. Subcommands live in the modules that own them and are imported
+lazily, so `runbook --help` stays fast and one missing optional piece never breaks the others."""
 
 from __future__ import annotations
 
@@ -13,15 +13,36 @@ from ..errors import RunbookError
 
 __all__ = ["COMMANDS", "entry", "main"]
 
-# name -> (module, function, one-line help). Each function takes argv (list[str]) and returns an exit code.
+# name -> (module, function, one-line help). Each function takes argv (list[str]) and returns an
+# exit code.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("incidentlib.cli.run", "run_main", "execute a scenario notebook and archive the evidence"),
+    "run": (
+        "incidentlib.cli.run",
+        "run_main",
+        "execute a scenario notebook and archive the evidence",
+    ),
     "list": ("incidentlib.cli.run", "list_main", "list the scenarios with their parameters"),
-    "verify": ("incidentlib.cli.run", "verify_main", "recompute every hash of an incident's evidence"),
-    "demo": ("incidentlib.cli.demo", "main", "bring up the demo environment and run every scenario"),
-    "postmortem": ("incidentlib.cli.postmortem", "postmortem_main", "build the post-mortem notebook of an incident"),
+    "verify": (
+        "incidentlib.cli.run",
+        "verify_main",
+        "recompute every hash of an incident's evidence",
+    ),
+    "demo": (
+        "incidentlib.cli.demo",
+        "main",
+        "bring up the demo environment and run every scenario",
+    ),
+    "postmortem": (
+        "incidentlib.cli.postmortem",
+        "postmortem_main",
+        "build the post-mortem notebook of an incident",
+    ),
     "sim": ("incidentlib.cli.sim", "main", "serve the simulated Kubernetes cluster"),
-    "demo-app": ("incidentlib.sandbox.demoapp", "main", "serve the demo HTTP service (health, login, metrics)"),
+    "demo-app": (
+        "incidentlib.sandbox.demoapp",
+        "main",
+        "serve the demo HTTP service (health, login, metrics)",
+    ),
 }
 
 USAGE = "usage: runbook [--version] [--help] COMMAND [ARGS...]"
@@ -46,12 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"runbook: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"runbook: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     module_name, func_name, _ = COMMANDS[name]
     import faulthandler
 
-    if not faulthandler.is_enabled():  # a hard crash (a C library's abort) prints every thread's stack
+    if (
+        not faulthandler.is_enabled()
+    ):  # a hard crash (a C library's abort) prints every thread's stack
         faulthandler.enable()
     try:
         func = getattr(importlib.import_module(module_name), func_name)
@@ -69,12 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `runbook` console script: `main()`, then the process ends without tearing the interpreter down.
+    """The `runbook` console script: `main()`, then the process ends without tearing the interpreter
+    down.
 
-    By then every command has written and closed its files and stopped its threads and children. What is left
-    of the teardown only frees memory, and it is where native libraries' thread pools can abort the process
-    after the work is done (Arrow's "terminate called without an active exception", apache/arrow#34314, seen
-    here in 2 of about 400 `runbook run`): the exit status must be the command's."""
+    By then every command has written and closed its files and stopped its threads and children.
+    What is left of the teardown only frees memory, and it is where native libraries' thread pools
+    can abort the process after the work is done (Arrow's "terminate called without an active
+    exception", apache/arrow#34314, seen here in 2 of about 400 `runbook run`): the exit status must
+    be the command's."""
     code = main()
     import logging
 

@@ -1,8 +1,9 @@
-"""`runbook postmortem --incident ID [--outputs DIR] [--notebooks DIR]`: the post-mortem notebook of an incident.
+"""`runbook postmortem --incident ID [--outputs DIR] [--notebooks DIR]`: the post-mortem notebook of
+an incident.
 
-Checks every hash of `<outputs>/<incident>/` first and stops loudly (exit 1, the files named) if any evidence
-was altered; then runs notebooks/postmortem.ipynb through the evidence archive like any run, so the
-post-mortem itself lands beside the evidence with its HTML and its manifest entry."""
+Checks every hash of `<outputs>/<incident>/` first and stops loudly (exit 1, the files named) if any
+evidence was altered; then runs notebooks/postmortem.ipynb through the evidence archive like any
+run, so the post-mortem itself lands beside the evidence with its HTML and its manifest entry."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook postmortem", description=__doc__.split("\n\n")[0])
-    p.add_argument("--incident", required=True, help="the incident id (a directory under --outputs)")
-    p.add_argument("--outputs", default=None, help="the evidence archive root (default: $RUNBOOK_OUTPUTS or ./outputs)")
-    p.add_argument("--notebooks", default=None, help="where postmortem.ipynb is (default: $RUNBOOK_NOTEBOOKS or ./notebooks)")
+    p.add_argument(
+        "--incident", required=True, help="the incident id (a directory under --outputs)"
+    )
+    p.add_argument(
+        "--outputs",
+        default=None,
+        help="the evidence archive root (default: $RUNBOOK_OUTPUTS or ./outputs)",
+    )
+    p.add_argument(
+        "--notebooks",
+        default=None,
+        help="where postmortem.ipynb is (default: $RUNBOOK_NOTEBOOKS or ./notebooks)",
+    )
     return p
 
 
@@ -30,25 +41,42 @@ def postmortem_main(argv: list[str]) -> int:
     outputs = Path(args.outputs or default_outputs()).resolve()
     incident_dir = outputs / incident
     if not (incident_dir / "manifest.json").exists():
-        known = sorted(p.name for p in outputs.iterdir() if (p / "manifest.json").exists()) if outputs.is_dir() else []
-        print(f"runbook postmortem: no evidence for {incident} in {outputs}; incidents there: "
-              f"{', '.join(known) or '(none)'}", file=sys.stderr)
+        known = (
+            sorted(p.name for p in outputs.iterdir() if (p / "manifest.json").exists())
+            if outputs.is_dir()
+            else []
+        )
+        print(
+            f"runbook postmortem: no evidence for {incident} in {outputs}; incidents there: "
+            f"{', '.join(known) or '(none)'}",
+            file=sys.stderr,
+        )
         return 2
     report = verify(incident_dir)
     if not report.ok:
-        print(f"runbook postmortem: ✗ the evidence of {incident} was altered; no post-mortem is written from it:",
-              file=sys.stderr)
+        print(
+            f"runbook postmortem: ✗ the evidence of {incident} was altered; no post-mortem is "
+            "written from it:",
+            file=sys.stderr,
+        )
         for line in report.lines():
             print("  " + line, file=sys.stderr)
         return 1
     print(f"✓ {len(report.matching)} evidence files of {incident} match their sha256")
     notebook = Path(args.notebooks or default_notebooks()) / "postmortem.ipynb"
     if not notebook.exists():
-        print(f"runbook postmortem: {notebook} does not exist; pass --notebooks DIR", file=sys.stderr)
+        print(
+            f"runbook postmortem: {notebook} does not exist; pass --notebooks DIR", file=sys.stderr
+        )
         return 2
-    result = run_notebook(notebook, outputs=outputs, incident=incident, scenario="postmortem",
-                          parameters={"incident_id": incident, "outputs": str(outputs)},
-                          progress_bar=sys.stderr.isatty())
+    result = run_notebook(
+        notebook,
+        outputs=outputs,
+        incident=incident,
+        scenario="postmortem",
+        parameters={"incident_id": incident, "outputs": str(outputs)},
+        progress_bar=sys.stderr.isatty(),
+    )
     print(f"incident: {incident}")
     print(f"post-mortem notebook: {result.notebook}")
     if result.html is not None:

@@ -4,8 +4,8 @@
     runbook list
     runbook verify outputs/INC-20261127-0935-ab12
 
-Parameters, their defaults and help come from each notebook's own parameters cell; a bad one is refused
-before anything runs, with the list of what is valid."""
+Parameters, their defaults and help come from each notebook's own parameters cell; a bad one is
+refused before anything runs, with the list of what is valid."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from ..evidence.run import RunResult, new_incident_id, run_notebook, validate_in
 
 
 def default_notebooks() -> Path:
-    """$RUNBOOK_NOTEBOOKS, else ./notebooks, else the notebooks/ beside the installed package (a source checkout)."""
+    """$RUNBOOK_NOTEBOOKS, else ./notebooks, else the notebooks/ beside the installed package (a
+    source checkout)."""
     env = os.environ.get("RUNBOOK_NOTEBOOKS")
     if env:
         return Path(env)
@@ -39,20 +40,52 @@ def default_outputs() -> Path:
 
 def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="runbook run", description="Execute a scenario notebook with papermill and archive the evidence "
+        prog="runbook run",
+        description="Execute a scenario notebook with papermill and archive the evidence "
         "(executed notebook, self-contained HTML, manifest with sha256).",
-        epilog="`runbook list` shows the scenarios and their parameters. Keep passwords out of -p: use "
-        "PGPASSWORD, ~/.pgpass or a service file (a password in -p dsn is moved to PGPASSWORD for the kernel "
-        "and masked in the evidence).")
-    p.add_argument("scenario", help="scenario name (a notebook in --notebooks, e.g. outage, database)")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                   help="a notebook parameter (repeatable); the value is converted to the parameter's type")
-    p.add_argument("-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)")
+        epilog="`runbook list` shows the scenarios and their parameters. Keep passwords out of "
+        "-p: use "
+        "PGPASSWORD, ~/.pgpass or a service file (a password in -p dsn is moved to PGPASSWORD for "
+        "the kernel "
+        "and masked in the evidence).",
+    )
+    p.add_argument(
+        "scenario", help="scenario name (a notebook in --notebooks, e.g. outage, database)"
+    )
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help="a notebook parameter (repeatable); the value is converted to the parameter's type",
+    )
+    p.add_argument(
+        "-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)"
+    )
     p.add_argument("--incident", metavar="ID", help="incident id (default: a new one, printed)")
-    p.add_argument("--outputs", metavar="DIR", type=Path, default=None, help="archive root (default: ./outputs)")
-    p.add_argument("--notebooks", metavar="DIR", type=Path, default=None, help="scenario notebooks (default: ./notebooks)")
-    p.add_argument("--cell-timeout", metavar="SECONDS", type=float, default=600.0,
-                   help="a cell running longer than this fails the run (default 600)")
+    p.add_argument(
+        "--outputs",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="archive root (default: ./outputs)",
+    )
+    p.add_argument(
+        "--notebooks",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="scenario notebooks (default: ./notebooks)",
+    )
+    p.add_argument(
+        "--cell-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="a cell running longer than this fails the run (default 600)",
+    )
     p.add_argument("--no-html", action="store_true", help="skip the HTML export")
     return p
 
@@ -70,17 +103,21 @@ def _load_yaml_params(path: str) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
-        raise InvalidParameter(f"parameters file {path!r} must be a mapping of parameter names to values")
+        raise InvalidParameter(
+            f"parameters file {path!r} must be a mapping of parameter names to values"
+        )
     return doc
 
 
 def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, Path]:
-    """Check everything before anything runs: scenario, parameters (names and types), incident id."""
+    """Check everything before anything runs: scenario, parameters (names and types), incident
+    id."""
     notebooks = args.notebooks or default_notebooks()
     found = scenarios(notebooks)
     if args.scenario not in found:
         raise InvalidParameter(
-            f"unknown scenario {args.scenario!r}; valid scenarios (in {notebooks}): {', '.join(found) or '(none)'}"
+            f"unknown scenario {args.scenario!r}; valid scenarios (in {notebooks}): "
+            f"{', '.join(found) or '(none)'}"
         )
     path = found[args.scenario]
     declared = inspect_parameters(path)
@@ -97,16 +134,27 @@ def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, P
     return path, args.scenario, params, incident, outputs
 
 
-def execute(args: argparse.Namespace, *, progress_bar: bool | None = None, echo: bool = True) -> RunResult:
-    """The path every run takes (`runbook run` and `runbook demo`): check, execute, archive, report."""
+def execute(
+    args: argparse.Namespace, *, progress_bar: bool | None = None, echo: bool = True
+) -> RunResult:
+    """The path every run takes (`runbook run` and `runbook demo`): check, execute, archive,
+    report."""
     path, scenario, params, incident, outputs = prepare(args)
     if echo:
         print(f"incident: {incident}", flush=True)
         print(f"running {scenario} ({path}) ...", flush=True)
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
-    result = run_notebook(path, outputs=outputs, incident=incident, parameters=params, scenario=scenario,
-                          cell_timeout=args.cell_timeout, progress_bar=progress_bar, html=not args.no_html)
+    result = run_notebook(
+        path,
+        outputs=outputs,
+        incident=incident,
+        parameters=params,
+        scenario=scenario,
+        cell_timeout=args.cell_timeout,
+        progress_bar=progress_bar,
+        html=not args.no_html,
+    )
     if echo:
         print_result(result)
     return result
@@ -128,11 +176,14 @@ def print_result(result: RunResult) -> None:
         print(f"  html:     {result.html}")
     print(f"  manifest: {result.incident_dir / 'manifest.json'}", flush=True)
     if not result.ok:
-        print(f"runbook run: {result.scenario} failed at {result.error}", file=sys.stderr, flush=True)
+        print(
+            f"runbook run: {result.scenario} failed at {result.error}", file=sys.stderr, flush=True
+        )
 
 
 def run_main(argv: list[str]) -> int:
-    """`runbook run SCENARIO [-p NAME VALUE]... [-f params.yaml] [--incident ID] [--outputs DIR]`."""
+    """`runbook run SCENARIO [-p NAME VALUE]... [-f params.yaml] [--incident ID] [--outputs
+    DIR]`."""
     args = run_parser().parse_args(argv)
     try:
         result = execute(args)
@@ -145,9 +196,18 @@ def run_main(argv: list[str]) -> int:
 
 
 def list_main(argv: list[str]) -> int:
-    """`runbook list [--notebooks DIR]`: every scenario with its parameters, types, defaults and help."""
-    p = argparse.ArgumentParser(prog="runbook list", description="List the scenarios and their parameters.")
-    p.add_argument("--notebooks", metavar="DIR", type=Path, default=None, help="scenario notebooks (default: ./notebooks)")
+    """`runbook list [--notebooks DIR]`: every scenario with its parameters, types, defaults and
+    help."""
+    p = argparse.ArgumentParser(
+        prog="runbook list", description="List the scenarios and their parameters."
+    )
+    p.add_argument(
+        "--notebooks",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="scenario notebooks (default: ./notebooks)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="names only")
     args = p.parse_args(argv)
     notebooks = args.notebooks or default_notebooks()
@@ -164,15 +224,24 @@ def list_main(argv: list[str]) -> int:
         width = max((len(n) for n in declared), default=0)
         for pname, param in declared.items():
             default = param.default if len(param.default) <= 24 else param.default[:23] + "…"
-            print(f"  {pname:<{width}}  {describe_kind(param):<12} default {default:<24} {param.help}")
+            print(
+                f"  {pname:<{width}}  {describe_kind(param):<12} default {default:<24} {param.help}"
+            )
         print()
     return 0
 
 
 def verify_main(argv: list[str]) -> int:
-    """`runbook verify outputs/<incident>`: recompute every hash; non-zero when anything changed, went or came."""
-    p = argparse.ArgumentParser(prog="runbook verify", description="Recompute every sha256 of an incident's evidence.")
-    p.add_argument("incident_dir", type=Path, help="the incident's directory, e.g. outputs/INC-20261127-0935-ab12")
+    """`runbook verify outputs/<incident>`: recompute every hash; non-zero when anything changed,
+    went or came."""
+    p = argparse.ArgumentParser(
+        prog="runbook verify", description="Recompute every sha256 of an incident's evidence."
+    )
+    p.add_argument(
+        "incident_dir",
+        type=Path,
+        help="the incident's directory, e.g. outputs/INC-20261127-0935-ab12",
+    )
     args = p.parse_args(argv)
     if not args.incident_dir.is_dir():
         raise RunbookError(f"{args.incident_dir} is not a directory; pass outputs/<incident>")

@@ -13,12 +13,27 @@ from ..sim.scenario import names
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="runbook sim", description="Serve the simulated Kubernetes cluster on 127.0.0.1.")
-    p.add_argument("--scenario", default="healthy", help=f"what the cluster looks like: {', '.join(names())}")
+    p = argparse.ArgumentParser(
+        prog="runbook sim", description="Serve the simulated Kubernetes cluster on 127.0.0.1."
+    )
+    p.add_argument(
+        "--scenario", default="healthy", help=f"what the cluster looks like: {', '.join(names())}"
+    )
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
-    p.add_argument("--kubeconfig", type=Path, default=None, help="where to write the kubeconfig (default: a temp dir)")
-    p.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed CA written into the kubeconfig")
-    p.add_argument("--workdir", type=Path, default=None, help="directory for certificates and kubectl's cache")
+    p.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="where to write the kubeconfig (default: a temp dir)",
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed CA written into the kubeconfig",
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="directory for certificates and kubectl's cache"
+    )
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
     return p
 
@@ -27,11 +42,18 @@ def main(argv: list[str]) -> int:
     """Serve until Ctrl-C; print the `export KUBECONFIG=...` line first."""
     args = _parser().parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="runbook-sim-"))
-    handle = start(args.scenario, workdir=workdir, port=args.port, tls=args.tls,
-                   kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None, verbose=args.verbose)
+    handle = start(
+        args.scenario,
+        workdir=workdir,
+        port=args.port,
+        tls=args.tls,
+        kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None,
+        verbose=args.verbose,
+    )
     print(f"# simulated cluster ({args.scenario}) serving at {handle.url}", flush=True)
     print(f"export KUBECONFIG={handle.kubeconfig}", flush=True)
     print(f"export KUBECACHEDIR={handle.env['KUBECACHEDIR']}", flush=True)
+
     def _stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 

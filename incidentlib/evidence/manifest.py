@@ -1,5 +1,6 @@
-"""An incident's manifest: every run's files with their sha256, appended under a lock, written atomically;
-`verify` recomputes every hash, and `read_scraps` reads an archived notebook's findings back."""
+"""An incident's manifest: every run's files with their sha256, appended under a lock, written
+atomically; `verify` recomputes every hash, and `read_scraps` reads an archived notebook's findings
+back."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ PARTIAL = ".partial"
 
 
 def write_temp(data: bytes, tmp_dir: Path, suffix: str = ".tmp") -> Path:
-    """A complete, fsynced file in `tmp_dir` (same filesystem as the archive), ready for os.replace."""
+    """A complete, fsynced file in `tmp_dir` (same filesystem as the archive), ready for
+    os.replace."""
     tmp = tmp_dir / f".{os.getpid()}.{_secrets.token_hex(6)}{suffix}"
     try:
         with open(tmp, "wb") as f:
@@ -43,7 +45,8 @@ def write_temp(data: bytes, tmp_dir: Path, suffix: str = ".tmp") -> Path:
 
 
 def atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write through a temp file on the same filesystem, fsync, then os.replace: never a half-written file."""
+    """Write through a temp file on the same filesystem, fsync, then os.replace: never a
+    half-written file."""
     tmp = write_temp(data, tmp_dir)
     try:
         os.replace(tmp, path)
@@ -62,7 +65,8 @@ def sha256_file(path: Path) -> str:
 
 @contextlib.contextmanager
 def locked(incident_dir: Path) -> Iterator[None]:
-    """An exclusive flock on the incident's lock file (serialises manifest updates across processes)."""
+    """An exclusive flock on the incident's lock file (serialises manifest updates across
+    processes)."""
     with open(incident_dir / LOCK, "a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
@@ -78,12 +82,16 @@ def read_manifest(incident_dir: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise RunbookError(f"{path} is not readable JSON ({e}); it may have been edited: restore it from a copy") from None
+        raise RunbookError(
+            f"{path} is not readable JSON ({e}); it may have been edited: restore it from a copy"
+        ) from None
 
 
 def _digest(doc: dict[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k != "sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def _serialize(doc: dict[str, Any]) -> bytes:
@@ -91,8 +99,13 @@ def _serialize(doc: dict[str, Any]) -> bytes:
 
 
 def append_run_locked(incident_dir: Path, incident: str, entry: dict[str, Any]) -> None:
-    """Append a run to the manifest (the caller holds the incident's lock) and replace it atomically."""
-    doc = read_manifest(incident_dir) or {"incident": incident, "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "runs": []}
+    """Append a run to the manifest (the caller holds the incident's lock) and replace it
+    atomically."""
+    doc = read_manifest(incident_dir) or {
+        "incident": incident,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": [],
+    }
     doc.pop("sha256", None)
     doc.setdefault("runs", []).append(entry)
     doc["sha256"] = _digest(doc)
@@ -105,13 +118,17 @@ def load_manifest(incident_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The manifest of an incident: {"incident", "created_at", "runs": [...], "sha256"}."""
     path = Path(incident_dir) / MANIFEST
     if not path.exists():
-        raise RunbookError(f"no manifest at {path}: is {os.fspath(incident_dir)!r} an incident directory (outputs/<incident>)?")
+        raise RunbookError(
+            f"no manifest at {path}: is {os.fspath(incident_dir)!r} an incident directory "
+            "(outputs/<incident>)?"
+        )
     return read_manifest(Path(incident_dir))
 
 
 @dataclass
 class VerifyReport:
-    """What `verify` found: files that match, changed, missing or added, and problems with the manifest itself."""
+    """What `verify` found: files that match, changed, missing or added, and problems with the
+    manifest itself."""
 
     incident_dir: Path
     matching: list[str] = field(default_factory=list)
@@ -130,13 +147,16 @@ class VerifyReport:
         out += [f"✗ missing: {p}" for p in self.missing]
         out += [f"✗ added: {p} (not in the manifest)" for p in self.added]
         verdict = "OK" if self.ok else "FAILED"
-        out.append(f"{verdict}: {len(self.matching)} file(s) match, {len(self.changed)} changed, "
-                   f"{len(self.missing)} missing, {len(self.added)} added in {self.incident_dir}")
+        out.append(
+            f"{verdict}: {len(self.matching)} file(s) match, {len(self.changed)} changed, "
+            f"{len(self.missing)} missing, {len(self.added)} added in {self.incident_dir}"
+        )
         return out
 
 
 def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
-    """Recompute every hash in the manifest; report files changed, missing or added, and any edit of the manifest."""
+    """Recompute every hash in the manifest; report files changed, missing or added, and any edit of
+    the manifest."""
     root = Path(incident_dir)
     report = VerifyReport(root)
     path = root / MANIFEST
@@ -151,9 +171,13 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
         doc = {"runs": []}
     else:
         if doc.get("sha256") != _digest(doc):
-            report.manifest_problems.append("its content does not match its own sha256 (an entry was edited)")
+            report.manifest_problems.append(
+                "its content does not match its own sha256 (an entry was edited)"
+            )
         elif _serialize(doc) != raw:
-            report.manifest_problems.append("its bytes differ from what runbook wrote (the file was edited)")
+            report.manifest_problems.append(
+                "its bytes differ from what runbook wrote (the file was edited)"
+            )
     expected: dict[str, str] = {}
     for run in doc.get("runs", []):
         for f in run.get("files", []):
@@ -174,9 +198,10 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
 
 
 def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:
-    """The scraps an evidence notebook glued (scrapbook's format): name -> value (DataFrames, dicts, lists,
-    strings); with `names`, only those (the others are not decoded). A later scrap of a name wins, as in
-    scrapbook. DataFrames are decoded by `scraps.frame_from_scrap` (no Arrow threads calling into Python)."""
+    """The scraps an evidence notebook glued (scrapbook's format): name -> value (DataFrames, dicts,
+    lists, strings); with `names`, only those (the others are not decoded). A later scrap of a name
+    wins, as in scrapbook. DataFrames are decoded by `scraps.frame_from_scrap` (no Arrow threads
+    calling into Python)."""
 
     wanted = None if names is None else set(names)
     with open(path, encoding="utf-8") as f:
@@ -185,11 +210,19 @@ def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []):
             for mime, payload in (output.get("data") or {}).items():
-                if not mime.startswith(SCRAP_MIME_PREFIX) or not isinstance(payload, dict) or "name" not in payload:
+                if (
+                    not mime.startswith(SCRAP_MIME_PREFIX)
+                    or not isinstance(payload, dict)
+                    or "name" not in payload
+                ):
                     continue
                 name = payload["name"]
                 if wanted is not None and name not in wanted:
                     continue
                 data = payload.get("data")
-                out[name] = frame_from_scrap(data) if payload.get("encoder") == "pandas" and data else plain(data)
+                out[name] = (
+                    frame_from_scrap(data)
+                    if payload.get("encoder") == "pandas" and data
+                    else plain(data)
+                )
     return out

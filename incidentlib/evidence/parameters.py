@@ -1,5 +1,6 @@
-"""A scenario notebook's parameters: read from its `parameters` cell (with each one's help comment), and
-the values given on the command line or in a YAML file coerced to the declared kinds, before any run."""
+"""A scenario notebook's parameters: read from its `parameters` cell (with each one's help comment),
+and the values given on the command line or in a YAML file coerced to the declared kinds, before any
+run."""
 
 from __future__ import annotations
 
@@ -30,13 +31,16 @@ def scenarios(notebooks: str | os.PathLike[str]) -> dict[str, Path]:
     """The scenario notebooks in a directory: name (file stem) -> path."""
     root = Path(notebooks)
     if not root.is_dir():
-        raise RunbookError(f"notebooks directory {str(root)!r} does not exist; pass --notebooks DIR")
+        raise RunbookError(
+            f"notebooks directory {str(root)!r} does not exist; pass --notebooks DIR"
+        )
     return {p.stem: p for p in sorted(root.glob("*.ipynb")) if not p.name.startswith((".", "_"))}
 
 
 def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Param]:
-    """The parameters of a notebook, read like papermill's `inspect_notebook` (name, default, the comment beside
-    it as help) but from the cell's AST, which also sees what papermill's regex skips (`x: int | None = None`)."""
+    """The parameters of a notebook, read like papermill's `inspect_notebook` (name, default, the
+    comment beside it as help) but from the cell's AST, which also sees what papermill's regex skips
+    (`x: int | None = None`)."""
     import nbformat
 
     nb = nbformat.read(os.fspath(path), as_version=4)
@@ -48,12 +52,22 @@ def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Param]:
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
-        raise RunbookError(f"the parameters cell of {os.fspath(path)} is not valid Python: {e}") from None
+        raise RunbookError(
+            f"the parameters cell of {os.fspath(path)} is not valid Python: {e}"
+        ) from None
     out: dict[str, Param] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             name, annotation, value = node.targets[0].id, None, node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.value is not None
+        ):
             name, annotation, value = node.target.id, ast.unparse(node.annotation), node.value
         else:
             continue
@@ -74,14 +88,28 @@ def _line_comments(source: str) -> dict[int, str]:
     return found
 
 
-_KINDS = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict"}
+_KINDS = {
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "list": "list",
+    "dict": "dict",
+}
 
 
 def _kind(annotation: str | None, value: ast.expr) -> tuple[str, bool]:
     if annotation:
-        parts = [p.strip() for p in re.split(r"[|,\[\]]", annotation.replace("Optional[", "None|")) if p.strip()]
+        parts = [
+            p.strip()
+            for p in re.split(r"[|,\[\]]", annotation.replace("Optional[", "None|"))
+            if p.strip()
+        ]
         nullable = "None" in parts
-        base = next((_KINDS[p.split(".")[-1].lower()] for p in parts if p.split(".")[-1].lower() in _KINDS), "any")
+        base = next(
+            (_KINDS[p.split(".")[-1].lower()] for p in parts if p.split(".")[-1].lower() in _KINDS),
+            "any",
+        )
         return base, nullable
     try:
         default = ast.literal_eval(value)
@@ -89,7 +117,14 @@ def _kind(annotation: str | None, value: ast.expr) -> tuple[str, bool]:
         return "any", True
     if default is None:
         return "any", True
-    for typ, kind in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (dict, "dict")):
+    for typ, kind in (
+        (bool, "bool"),
+        (int, "int"),
+        (float, "float"),
+        (str, "str"),
+        (list, "list"),
+        (dict, "dict"),
+    ):
         if isinstance(default, typ):
             return kind, False
     return "any", True
@@ -103,8 +138,11 @@ _FALSE = {"false", "no", "off", "0"}
 
 def _coerce(p: Param, value: Any, *, from_text: bool) -> Any:
     """One value, checked against the parameter's type; text from `-p` is converted."""
+
     def bad(why: str) -> InvalidParameter:
-        return InvalidParameter(f"parameter {p.name!r} = {value!r}: {why}; expected {describe_kind(p)}")
+        return InvalidParameter(
+            f"parameter {p.name!r} = {value!r}: {why}; expected {describe_kind(p)}"
+        )
 
     if from_text and isinstance(value, str):
         low = value.strip().lower()
@@ -183,14 +221,26 @@ def describe_kind(p: Param) -> str:
     return p.kind + (" or None" if p.nullable and p.kind != "any" else "")
 
 
-def coerce_parameters(declared: dict[str, Param], given: dict[str, Any], *, from_text: set[str] | frozenset[str] = frozenset(),
-                      scenario: str = "notebook") -> dict[str, Any]:
-    """Check every given parameter against the notebook's own; refuse unknown names and wrong types with the valid list."""
+def coerce_parameters(
+    declared: dict[str, Param],
+    given: dict[str, Any],
+    *,
+    from_text: set[str] | frozenset[str] = frozenset(),
+    scenario: str = "notebook",
+) -> dict[str, Any]:
+    """Check every given parameter against the notebook's own; refuse unknown names and wrong types
+    with the valid list."""
     unknown = [name for name in given if name not in declared]
     if unknown:
-        valid = ", ".join(f"{n} ({describe_kind(p)})" for n, p in declared.items()) or "(it takes none)"
+        valid = (
+            ", ".join(f"{n} ({describe_kind(p)})" for n, p in declared.items()) or "(it takes none)"
+        )
         raise InvalidParameter(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for scenario "
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            "for scenario "
             f"{scenario!r}; valid parameters: {valid}"
         )
-    return {name: _coerce(declared[name], value, from_text=name in from_text) for name, value in given.items()}
+    return {
+        name: _coerce(declared[name], value, from_text=name in from_text)
+        for name, value in given.items()
+    }

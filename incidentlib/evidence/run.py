@@ -1,12 +1,14 @@
 """The evidence archive: run a scenario notebook with papermill and keep what it found, safely.
 
     outputs/<incident>/<UTC timestamp>-<scenario>.ipynb   the executed notebook, scrubbed of secrets
-    outputs/<incident>/<UTC timestamp>-<scenario>.html    self-contained HTML (images embedded, no CDN)
-    outputs/<incident>/manifest.json                      every run: files + sha256, parameters, versions
+    outputs/<incident>/<UTC timestamp>-<scenario>.html    self-contained HTML (images embedded, no
+    CDN) outputs/<incident>/manifest.json                      every run: files + sha256,
+    parameters, versions
 
-Nothing is overwritten (same-second runs get distinct names); every file is written atomically (temp file
-in `outputs/.partial/`, then os.replace); a failed run is archived too, with the failure at the top.
-Manifest appends hold an flock on `<incident>/.manifest.lock`; `verify` recomputes every hash."""
+Nothing is overwritten (same-second runs get distinct names); every file is written atomically
+(temp file in `outputs/.partial/`, then os.replace); a failed run is archived too, with the
+failure at the top. Manifest appends hold an flock on `<incident>/.manifest.lock`; `verify`
+recomputes every hash."""
 
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ _env_lock = threading.Lock()
 
 
 class _QuietPapermill(logging.Filter):
-    """papermill warns about parameter lines its regex cannot parse; our own AST inspection reads them."""
+    """papermill warns about parameter lines its regex cannot parse; our own AST inspection reads
+    them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Unable to parse line")
@@ -67,6 +70,7 @@ _QUIET = _QuietPapermill()
 
 # -- incidents ----------------------------------------------------------------------------------
 
+
 def new_incident_id(now: datetime | None = None) -> str:
     """A fresh incident id: INC-20261127-0935-ab12 (UTC minute and 4 random hex digits)."""
     now = now or datetime.now(UTC)
@@ -77,13 +81,15 @@ def validate_incident_id(value: str) -> str:
     """An incident id is also a directory name: letters, digits, '.', '_', '-' (no '/', no '..')."""
     if not isinstance(value, str) or not _INCIDENT_RE.match(value) or ".." in value:
         raise InvalidParameter(
-            f"incident id {value!r} is not valid: use 1-80 letters, digits, '.', '_' or '-', starting with a "
+            f"incident id {value!r} is not valid: use 1-80 letters, digits, '.', '_' or '-', "
+            "starting with a "
             "letter or digit (for example INC-20261127-0935-ab12)"
         )
     return value
 
 
 # -- running -------------------------------------------------------------------------------------
+
 
 @dataclass
 class RunResult:
@@ -115,9 +121,11 @@ def run_notebook(
     progress_bar: bool = False,
     html: bool = True,
 ) -> RunResult:
-    """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever happens in it.
+    """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever
+    happens in it.
 
-    A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then propagates."""
+    A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then
+    propagates."""
     notebook = Path(notebook)
     scenario = scenario or notebook.stem
     validate_incident_id(incident)
@@ -140,18 +148,27 @@ def run_notebook(
     _import_before_threads(declared)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe") as probe:
         env_future = probe.submit(_probe_environment, params, declared)
-        status, error, interrupted = _execute(notebook, tmp_nb, params, cell_timeout=cell_timeout,
-                                              progress_bar=progress_bar)
+        status, error, interrupted = _execute(
+            notebook, tmp_nb, params, cell_timeout=cell_timeout, progress_bar=progress_bar
+        )
         finished = datetime.now(UTC)
         nb = _load_partial(tmp_nb, notebook)
         if status == "failed":
             error = _mark_failure(nb, error or "failed")
         nb.metadata.setdefault("papermill", {})
-        nb.metadata["papermill"].update(output_path=f"{run_id}.ipynb", input_path=notebook.name,
-                                        parameters=redact_value(params))
-        nb.metadata["evidence"] = {"incident": incident, "run_id": run_id, "scenario": scenario, "status": status,
-                                   "error": error}
-        ready, html_error = _prepare_evidence(scrub_notebook(nb, secrets=secrets), run_id, partial, html=html)
+        nb.metadata["papermill"].update(
+            output_path=f"{run_id}.ipynb", input_path=notebook.name, parameters=redact_value(params)
+        )
+        nb.metadata["evidence"] = {
+            "incident": incident,
+            "run_id": run_id,
+            "scenario": scenario,
+            "status": status,
+            "error": error,
+        }
+        ready, html_error = _prepare_evidence(
+            scrub_notebook(nb, secrets=secrets), run_id, partial, html=html
+        )
         if html_error:
             status, error = "failed", (error + "; " if error else "") + html_error
         env = _environment(_safe_scraps(ready[0][0], names=("environment",)), env_future)
@@ -177,15 +194,32 @@ def run_notebook(
     with contextlib.suppress(OSError):
         partial.rmdir()
     html_path = incident_dir / files[1]["path"] if len(files) > 1 else None
-    result = RunResult(run_id, scenario, status, entry["error"], incident_dir, nb_path, html_path, entry, interrupted)
+    result = RunResult(
+        run_id,
+        scenario,
+        status,
+        entry["error"],
+        incident_dir,
+        nb_path,
+        html_path,
+        entry,
+        interrupted,
+    )
     if interrupted:
         raise KeyboardInterrupt(result)
     return result
 
 
-def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeout: float | None,
-             progress_bar: bool) -> tuple[str, str | None, bool]:
-    """papermill into `output` (saved after every cell): (status, error, interrupted). Never raises."""
+def _execute(
+    notebook: Path,
+    output: Path,
+    params: dict[str, Any],
+    *,
+    cell_timeout: float | None,
+    progress_bar: bool,
+) -> tuple[str, str | None, bool]:
+    """papermill into `output` (saved after every cell): (status, error, interrupted). Never
+    raises."""
     import papermill
 
     kernel_params, child_env = _move_db_password_to_env(params)
@@ -195,10 +229,16 @@ def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeo
     try:
         with _child_env(child_env):
             papermill.execute_notebook(
-                os.fspath(notebook), os.fspath(output), parameters=kernel_params, progress_bar=progress_bar,
-                log_output=False, cwd=None, execution_timeout=cell_timeout,  # the caller's cwd, like papermill
+                os.fspath(notebook),
+                os.fspath(output),
+                parameters=kernel_params,
+                progress_bar=progress_bar,
+                log_output=False,
+                cwd=None,
+                execution_timeout=cell_timeout,  # the caller's cwd, like papermill
                 start_timeout=60,
-                # the kernel's own log is noise on the engineer's terminal (its loopback-TCP warning on every run)
+                # the kernel's own log is noise on the engineer's terminal (its loopback-TCP warning
+                # on every run)
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except KeyboardInterrupt:
@@ -208,8 +248,11 @@ def _execute(notebook: Path, output: Path, params: dict[str, Any], *, cell_timeo
     return "ok", None, False
 
 
-def _prepare_evidence(nb: Any, run_id: str, partial: Path, *, html: bool) -> tuple[list[tuple[Path, str]], str | None]:
-    """Write the notebook (and its HTML) complete into `partial`: [(temp file, final name)], HTML export error."""
+def _prepare_evidence(
+    nb: Any, run_id: str, partial: Path, *, html: bool
+) -> tuple[list[tuple[Path, str]], str | None]:
+    """Write the notebook (and its HTML) complete into `partial`: [(temp file, final name)], HTML
+    export error."""
     import nbformat
 
     text = nbformat.writes(nbformat.from_dict(nb))
@@ -224,8 +267,11 @@ def _prepare_evidence(nb: Any, run_id: str, partial: Path, *, html: bool) -> tup
     return ready, None
 
 
-def _commit_run(incident_dir: Path, incident: str, ready: list[tuple[Path, str]], entry: dict[str, Any]) -> None:
-    """Under the incident's lock: rename the finished files into place and append the run to the manifest."""
+def _commit_run(
+    incident_dir: Path, incident: str, ready: list[tuple[Path, str]], entry: dict[str, Any]
+) -> None:
+    """Under the incident's lock: rename the finished files into place and append the run to the
+    manifest."""
     with locked(incident_dir):
         for tmp, name in ready:
             os.replace(tmp, incident_dir / name)
@@ -233,7 +279,8 @@ def _commit_run(incident_dir: Path, incident: str, ready: list[tuple[Path, str]]
 
 
 def _secrets_in(params: dict[str, Any]) -> set[str]:
-    """Secrets a parameter carries: DSN and URL passwords, and values of parameters named like secrets."""
+    """Secrets a parameter carries: DSN and URL passwords, and values of parameters named like
+    secrets."""
     found: set[str] = set()
     for name, value in _strings(params):
         pw = dsn_password(value)
@@ -241,14 +288,18 @@ def _secrets_in(params: dict[str, Any]) -> set[str]:
             found.add(pw)
         for m in re.finditer(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:([^\s@'\"]+)@", value):
             found.add(m.group(1))
-        if re.search(r"(?i)(password|passwd|secret|token|api[_-]?key|webhook)$", name) and len(value) >= 4:
+        if (
+            re.search(r"(?i)(password|passwd|secret|token|api[_-]?key|webhook)$", name)
+            and len(value) >= 4
+        ):
             found.add(value)
         found.update(_masked_parts(value))
     return found
 
 
 def _strings(value: Any, name: str = "") -> Iterator[tuple[str, str]]:
-    """(parameter name, text) for every string inside a parameter value (YAML gives lists and dicts)."""
+    """(parameter name, text) for every string inside a parameter value (YAML gives lists and
+    dicts)."""
     if isinstance(value, str):
         yield name, value
     elif isinstance(value, dict):
@@ -281,9 +332,13 @@ def _masked_parts(value: str) -> set[str]:
 def _move_db_password_to_env(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The kernel gets DSNs without their password and PGPASSWORD in its environment instead.
 
-    Done only when every DSN parameter carries the same password (one PGPASSWORD); otherwise the DSNs pass
-    as they are and the archive's scrub masks the password."""
-    dsn_names = [n for n, v in params.items() if isinstance(v, str) and (n == "dsn" or n.endswith("_dsn")) and dsn_password(v)]
+    Done only when every DSN parameter carries the same password (one PGPASSWORD); otherwise the
+    DSNs pass as they are and the archive's scrub masks the password."""
+    dsn_names = [
+        n
+        for n, v in params.items()
+        if isinstance(v, str) and (n == "dsn" or n.endswith("_dsn")) and dsn_password(v)
+    ]
     passwords = {dsn_password(params[n]) for n in dsn_names}
     if len(passwords) != 1:
         return dict(params), {}
@@ -302,7 +357,8 @@ def _move_db_password_to_env(params: dict[str, Any]) -> tuple[dict[str, Any], di
 
 @contextlib.contextmanager
 def _child_env(extra: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the kernel papermill starts (it inherits ours), then restore them."""
+    """Set environment variables for the kernel papermill starts (it inherits ours), then restore
+    them."""
     if not extra:
         yield
         return
@@ -325,9 +381,16 @@ def _describe_exception(e: BaseException, cell_timeout: float | None) -> str:
         evalue = str(getattr(e, "evalue", "") or "").strip().splitlines()
         return f"{getattr(e, 'ename', name)}: {evalue[0] if evalue else ''}".rstrip(": ")
     if name == "CellTimeoutError" or isinstance(e, TimeoutError):
-        return f"timed out: the cell ran longer than {cell_timeout:g} s (CellTimeoutError)" if cell_timeout else f"timed out ({name})"
+        return (
+            f"timed out: the cell ran longer than {cell_timeout:g} s (CellTimeoutError)"
+            if cell_timeout
+            else f"timed out ({name})"
+        )
     if name == "DeadKernelError":
-        return f"the kernel died (DeadKernelError: {str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})"
+        return (
+            "the kernel died (DeadKernelError: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})"
+        )
     text = str(e).strip().splitlines()
     return f"{name}: {text[0] if text else ''}".rstrip(": ")
 
@@ -344,21 +407,33 @@ def _load_partial(tmp_nb: Path, source: Path) -> Any:
 
 
 def _failing_cell(nb: Any) -> tuple[int, Any] | None:
-    """The cell where execution stopped: an error output or papermill's exception mark, else the last one started."""
+    """The cell where execution stopped: an error output or papermill's exception mark, else the
+    last one started."""
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     for i, c in code:
-        if any(o.get("output_type") == "error" for o in c.get("outputs", [])) or (c.metadata.get("papermill") or {}).get("exception"):
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])) or (
+            c.metadata.get("papermill") or {}
+        ).get("exception"):
             return i, c
     started = [(i, c) for i, c in code if (c.metadata.get("papermill") or {}).get("start_time")]
     return started[-1] if started else None
 
 
 def _mark_failure(nb: Any, error: str) -> str:
-    """Put a markdown cell first that names the failing cell and the error; return the one-line error."""
+    """Put a markdown cell first that names the failing cell and the error; return the one-line
+    error."""
     import nbformat
 
-    # papermill's own red banner says only "In [N]"; ours replaces it (its anchor before the failing cell stays)
-    nb.cells = [c for c in nb.cells if not (_PM_ERROR_TAG in (c.metadata.get("tags") or []) and "An Exception was encountered" in c.source)]
+    # papermill's own red banner says only "In [N]"; ours replaces it (its anchor before the failing
+    # cell stays)
+    nb.cells = [
+        c
+        for c in nb.cells
+        if not (
+            _PM_ERROR_TAG in (c.metadata.get("tags") or [])
+            and "An Exception was encountered" in c.source
+        )
+    ]
     hit = _failing_cell(nb)
     where, first_line = "before any cell ran", ""
     if hit is not None:
@@ -366,14 +441,30 @@ def _mark_failure(nb: Any, error: str) -> str:
         count = cell.get("execution_count")
         position = sum(1 for c in nb.cells[: index + 1] if c.cell_type == "code")
         where = f"cell {count if count else position}"
-        first_line = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+        first_line = next(
+            (
+                ln.strip()
+                for ln in cell.source.splitlines()
+                if ln.strip() and not ln.strip().startswith("#")
+            ),
+            "",
+        )
     summary = f"{where}: {error}" if hit is not None else error
     text = (
         f"## ✗ This run FAILED at {where}\n\n"
-        + (f"The failing cell starts with `{_no_ticks(first_line[:120])}`.\n\n" if first_line else "")
-        + f"**Error:**\n\n~~~text\n{redact_text(error).replace('~~~', '~ ~ ~')}\n~~~\n\n"  # shown as text, never as markup
+        + (
+            f"The failing cell starts with `{_no_ticks(first_line[:120])}`.\n\n"
+            if first_line
+            else ""
+        )
+        # the error is shown as text, never as markup
+        + f"**Error:**\n\n~~~text\n{redact_text(error).replace('~~~', '~ ~ ~')}\n~~~\n\n"
         + "Everything above the failing cell ran; the cells after it did not. "
-        + ("[Jump to the failing cell](#papermill-error-cell)." if any(_PM_ERROR_TAG in (c.metadata.get("tags") or []) for c in nb.cells) else "")
+        + (
+            "[Jump to the failing cell](#papermill-error-cell)."
+            if any(_PM_ERROR_TAG in (c.metadata.get("tags") or []) for c in nb.cells)
+            else ""
+        )
     )
     banner = nbformat.v4.new_markdown_cell(text)
     banner.metadata["tags"] = [FAILURE_TAG]
@@ -386,7 +477,8 @@ def _no_ticks(text: str) -> str:
 
 
 def _reserve_run_id(incident_dir: Path, partial: Path, stamp: str, scenario: str) -> str:
-    """A run id no other run of this incident has or is about to take (same-second runs get -2, -3...)."""
+    """A run id no other run of this incident has or is about to take (same-second runs get -2,
+    -3...)."""
     with locked(incident_dir):
         taken = {r.get("run_id") for r in read_manifest(incident_dir).get("runs", [])}
         n = 1
@@ -394,7 +486,9 @@ def _reserve_run_id(incident_dir: Path, partial: Path, stamp: str, scenario: str
             rid = f"{stamp}-{scenario}" + ("" if n == 1 else f"-{n}")
             if rid not in taken and not (incident_dir / f"{rid}.ipynb").exists():
                 try:
-                    fd = os.open(partial / f"{rid}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                    fd = os.open(
+                        partial / f"{rid}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644
+                    )
                 except FileExistsError:
                     n += 1
                     continue
@@ -421,7 +515,11 @@ def _versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"incidentlib": __version__, "papermill": papermill.__version__, "python": platform.python_version()}
+    return {
+        "incidentlib": __version__,
+        "papermill": papermill.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _safe_scraps(path: Path, names: Iterable[str] | None = None) -> dict[str, Any]:
@@ -431,11 +529,14 @@ def _safe_scraps(path: Path, names: Iterable[str] | None = None) -> dict[str, An
         return {}
 
 
-# -- where the run pointed: Kubernetes and PostgreSQL ----------------------------------------------------
+# -- where the run pointed: Kubernetes and PostgreSQL
+# ----------------------------------------------------
+
 
 def _import_before_threads(declared: dict[str, Param]) -> None:
-    """Import in this thread what the run and the probe thread need: two threads importing one package tree at
-    once (papermill and kubernetes both pull in requests) can fail with "partially initialized module"."""
+    """Import in this thread what the run and the probe thread need: two threads importing one
+    package tree at once (papermill and kubernetes both pull in requests) can fail with "partially
+    initialized module"."""
     import papermill  # noqa: F401
 
     if {"kubeconfig", "context", "namespace"} & declared.keys():
@@ -446,7 +547,8 @@ def _import_before_threads(declared: dict[str, Param]) -> None:
 
 
 def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:
-    """Kubernetes context and server version, PostgreSQL server version, probed with short timeouts."""
+    """Kubernetes context and server version, PostgreSQL server version, probed with short
+    timeouts."""
     return {"kubernetes": _probe_kube(params, declared), "postgres": _probe_pg(params, declared)}
 
 
@@ -462,7 +564,11 @@ def _probe_kube(params: dict[str, Any], declared: dict[str, Param]) -> dict[str,
     try:
         return {"context": cluster.context, "server_version": cluster.server_version(timeout=3)}
     except RunbookError as e:
-        return {"context": cluster.context, "server_version": None, "error": redact_text(str(e))[:300]}
+        return {
+            "context": cluster.context,
+            "server_version": None,
+            "error": redact_text(str(e))[:300],
+        }
     finally:
         cluster.close()
 
@@ -471,12 +577,19 @@ def _probe_pg(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, A
     if "dsn" not in declared:
         return None
     dsn = params.get("dsn")
-    if not dsn and not any(os.environ.get(k) for k in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGPORT")):
+    if not dsn and not any(
+        os.environ.get(k) for k in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGPORT")
+    ):
         return None
     from ..pg import session as pg
 
     try:
-        conn = pg.connect(dsn, connect_timeout_s=3, statement_timeout_ms=2000, application_name="incident-runbook-archive")
+        conn = pg.connect(
+            dsn,
+            connect_timeout_s=3,
+            statement_timeout_ms=2000,
+            application_name="incident-runbook-archive",
+        )
     except RunbookError as e:
         return {"server_version": None, "error": redact_text(str(e))[:300]}
     try:
@@ -503,6 +616,5 @@ def _environment(scraps: dict[str, Any], probed: Future[dict[str, Any]]) -> dict
 # -- HTML ------------------------------------------------------------------------------------------
 
 
-# -- manifest ------------------------------------------------------------------------------------------
-
-
+# -- manifest
+# ------------------------------------------------------------------------------------------

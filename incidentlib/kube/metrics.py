@@ -1,8 +1,10 @@
-"""Resource use from the metrics API and the kubelet: the runbook's `kubectl top`, leak and pressure checks.
+"""Resource use from the metrics API and the kubelet: the runbook's `kubectl top`, leak and pressure
+checks.
 
-Thin fetches (`sample_pods`, `fetch_disk`; pod, node and metrics lists come from `incidentlib.kube.frames`) beside pure frame
-builders tested on JSON fixtures: `pod_usage_frame`, `node_usage_frame`, `leak_suspects`, `oom_kills`,
-`pressure_nodes`, `pending_pods`, `disk_frame`. CPU in millicores, memory and disk in bytes.
+Thin fetches (`sample_pods`, `fetch_disk`; pod, node and metrics lists come from
+`incidentlib.kube.frames`) beside pure frame builders tested on JSON fixtures: `pod_usage_frame`,
+`node_usage_frame`, `leak_suspects`, `oom_kills`, `pressure_nodes`, `pending_pods`, `disk_frame`.
+CPU in millicores, memory and disk in bytes.
 """
 
 from __future__ import annotations
@@ -20,31 +22,78 @@ from ..quantity import cpu_millicores, format_bytes, memory_bytes
 NEAR_LIMIT = 0.90  # usage at 90% of the limit or more
 
 POD_USAGE_COLUMNS = [
-    "namespace", "pod", "node", "cpu_m", "memory_bytes", "cpu_request_m", "cpu_limit_m",
-    "memory_request_bytes", "memory_limit_bytes", "cpu_pct_limit", "memory_pct_limit", "restarts", "near_limit",
+    "namespace",
+    "pod",
+    "node",
+    "cpu_m",
+    "memory_bytes",
+    "cpu_request_m",
+    "cpu_limit_m",
+    "memory_request_bytes",
+    "memory_limit_bytes",
+    "cpu_pct_limit",
+    "memory_pct_limit",
+    "restarts",
+    "near_limit",
 ]
 NODE_USAGE_COLUMNS = [
-    "node", "cpu_m", "memory_bytes", "cpu_allocatable_m", "memory_allocatable_bytes", "cpu_pct", "memory_pct",
-    "ready", "pressure",
+    "node",
+    "cpu_m",
+    "memory_bytes",
+    "cpu_allocatable_m",
+    "memory_allocatable_bytes",
+    "cpu_pct",
+    "memory_pct",
+    "ready",
+    "pressure",
 ]
 TREND_COLUMNS = ["sample", "time", "namespace", "pod", "memory_bytes", "cpu_m"]
-LEAK_COLUMNS = ["namespace", "pod", "samples", "first_bytes", "last_bytes", "growth_bytes", "growth_bytes_per_min",
-                "memory_limit_bytes", "minutes_to_limit"]
-OOM_COLUMNS = ["namespace", "pod", "container", "restarts", "exit_code", "finished_at", "memory_limit_bytes"]
-DISK_COLUMNS = ["kind", "node", "namespace", "pod", "used_bytes", "capacity_bytes", "available_bytes", "used_pct"]
+LEAK_COLUMNS = [
+    "namespace",
+    "pod",
+    "samples",
+    "first_bytes",
+    "last_bytes",
+    "growth_bytes",
+    "growth_bytes_per_min",
+    "memory_limit_bytes",
+    "minutes_to_limit",
+]
+OOM_COLUMNS = [
+    "namespace",
+    "pod",
+    "container",
+    "restarts",
+    "exit_code",
+    "finished_at",
+    "memory_limit_bytes",
+]
+DISK_COLUMNS = [
+    "kind",
+    "node",
+    "namespace",
+    "pod",
+    "used_bytes",
+    "capacity_bytes",
+    "available_bytes",
+    "used_pct",
+]
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 
 
 def quantity(value: str | int | float | None, *, cpu: bool = False) -> float:
-    """A Kubernetes quantity as a float: bytes, or millicores when `cpu` ("250m" -> 250.0). Absent -> NaN."""
+    """A Kubernetes quantity as a float: bytes, or millicores when `cpu` ("250m" -> 250.0). Absent
+    -> NaN."""
     v = cpu_millicores(value) if cpu else memory_bytes(value)
     return math.nan if v is None else v
 
 
-# -- fetches (pods, nodes and metrics lists are the outage module's: incidentlib.kube.frames) ------------
+# -- fetches (pods, nodes and metrics lists are the outage module's: incidentlib.kube.frames)
+# ------------
 
 
 # -- pure frames ---------------------------------------------------------------------------------
+
 
 def _sum(containers: Iterable[Mapping[str, Any]], section: str, key: str, *, cpu: bool) -> float:
     """Sum a resource over containers; NaN when any container lacks it (no total limit then)."""
@@ -58,11 +107,15 @@ def _sum(containers: Iterable[Mapping[str, Any]], section: str, key: str, *, cpu
 
 
 def _restarts(pod: Mapping[str, Any]) -> int:
-    return sum(int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+    return sum(
+        int(cs.get("restartCount") or 0)
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def total_restarts(pods: Iterable[Mapping[str, Any]]) -> int:
-    """Container restarts summed over the pods (the RESTARTS column of `kubectl get pods`, added up)."""
+    """Container restarts summed over the pods (the RESTARTS column of `kubectl get pods`, added
+    up)."""
     return sum(_restarts(p) for p in pods)
 
 
@@ -79,9 +132,14 @@ def _pct(used: float, limit: float) -> float:
     return used / limit * 100 if limit and not math.isnan(limit) and limit > 0 else math.nan
 
 
-def pod_usage_frame(pod_metrics: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
-                    *, threshold: float = NEAR_LIMIT) -> pd.DataFrame:
-    """`kubectl top pods` against requests and limits; `near_limit` when CPU or memory use is >= threshold of the limit."""
+def pod_usage_frame(
+    pod_metrics: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    threshold: float = NEAR_LIMIT,
+) -> pd.DataFrame:
+    """`kubectl top pods` against requests and limits; `near_limit` when CPU or memory use is >=
+    threshold of the limit."""
     spec = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
     rows = []
     for m in pod_metrics:
@@ -92,19 +150,33 @@ def pod_usage_frame(pod_metrics: Iterable[Mapping[str, Any]], pods: Iterable[Map
         cpu_lim = _sum(containers, "limits", "cpu", cpu=True) if containers else math.nan
         mem_lim = _sum(containers, "limits", "memory", cpu=False) if containers else math.nan
         cpu_pct, mem_pct = _pct(cpu, cpu_lim), _pct(mem, mem_lim)
-        rows.append({
-            "namespace": ns, "pod": name, "node": (pod.get("spec") or {}).get("nodeName", ""),
-            "cpu_m": cpu, "memory_bytes": mem,
-            "cpu_request_m": _sum(containers, "requests", "cpu", cpu=True) if containers else math.nan,
-            "cpu_limit_m": cpu_lim,
-            "memory_request_bytes": _sum(containers, "requests", "memory", cpu=False) if containers else math.nan,
-            "memory_limit_bytes": mem_lim, "cpu_pct_limit": cpu_pct, "memory_pct_limit": mem_pct,
-            "restarts": _restarts(pod),
-            "near_limit": bool((cpu_pct >= threshold * 100) or (mem_pct >= threshold * 100)),
-        })
-    df = pd.DataFrame(rows, columns=POD_USAGE_COLUMNS).astype({"restarts": "int64", "near_limit": "bool"})
-    return df.sort_values(["memory_pct_limit", "memory_bytes"], ascending=False, na_position="last",
-                          kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "namespace": ns,
+                "pod": name,
+                "node": (pod.get("spec") or {}).get("nodeName", ""),
+                "cpu_m": cpu,
+                "memory_bytes": mem,
+                "cpu_request_m": _sum(containers, "requests", "cpu", cpu=True)
+                if containers
+                else math.nan,
+                "cpu_limit_m": cpu_lim,
+                "memory_request_bytes": _sum(containers, "requests", "memory", cpu=False)
+                if containers
+                else math.nan,
+                "memory_limit_bytes": mem_lim,
+                "cpu_pct_limit": cpu_pct,
+                "memory_pct_limit": mem_pct,
+                "restarts": _restarts(pod),
+                "near_limit": bool((cpu_pct >= threshold * 100) or (mem_pct >= threshold * 100)),
+            }
+        )
+    df = pd.DataFrame(rows, columns=POD_USAGE_COLUMNS).astype(
+        {"restarts": "int64", "near_limit": "bool"}
+    )
+    return df.sort_values(
+        ["memory_pct_limit", "memory_bytes"], ascending=False, na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
 def near_limit(top_pods: pd.DataFrame) -> pd.DataFrame:
@@ -113,11 +185,17 @@ def near_limit(top_pods: pd.DataFrame) -> pd.DataFrame:
 
 
 def _conditions(node: Mapping[str, Any]) -> dict[str, str]:
-    return {c["type"]: c.get("status", "Unknown") for c in (node.get("status") or {}).get("conditions") or []}
+    return {
+        c["type"]: c.get("status", "Unknown")
+        for c in (node.get("status") or {}).get("conditions") or []
+    }
 
 
-def node_usage_frame(node_metrics: Iterable[Mapping[str, Any]], nodes: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """`kubectl top nodes` (percentages of allocatable), readiness and the pressure conditions that are True."""
+def node_usage_frame(
+    node_metrics: Iterable[Mapping[str, Any]], nodes: Iterable[Mapping[str, Any]]
+) -> pd.DataFrame:
+    """`kubectl top nodes` (percentages of allocatable), readiness and the pressure conditions that
+    are True."""
     usage = {m["metadata"]["name"]: _usage([m]) for m in node_metrics}
     rows = []
     for n in nodes:
@@ -126,41 +204,66 @@ def node_usage_frame(node_metrics: Iterable[Mapping[str, Any]], nodes: Iterable[
         cpu_a, mem_a = quantity(alloc.get("cpu"), cpu=True), quantity(alloc.get("memory"))
         cpu, mem = usage.get(name, (math.nan, math.nan))
         cond = _conditions(n)
-        rows.append({
-            "node": name, "cpu_m": cpu, "memory_bytes": mem, "cpu_allocatable_m": cpu_a,
-            "memory_allocatable_bytes": mem_a, "cpu_pct": _pct(cpu, cpu_a), "memory_pct": _pct(mem, mem_a),
-            "ready": cond.get("Ready") == "True",
-            "pressure": ",".join(c for c in PRESSURE_CONDITIONS if cond.get(c) == "True"),
-        })
+        rows.append(
+            {
+                "node": name,
+                "cpu_m": cpu,
+                "memory_bytes": mem,
+                "cpu_allocatable_m": cpu_a,
+                "memory_allocatable_bytes": mem_a,
+                "cpu_pct": _pct(cpu, cpu_a),
+                "memory_pct": _pct(mem, mem_a),
+                "ready": cond.get("Ready") == "True",
+                "pressure": ",".join(c for c in PRESSURE_CONDITIONS if cond.get(c) == "True"),
+            }
+        )
     return pd.DataFrame(rows, columns=NODE_USAGE_COLUMNS).astype({"ready": "bool"})
 
 
 def pressure_nodes(nodes: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Nodes with a pressure condition True (or not Ready), with the condition's reason and message."""
+    """Nodes with a pressure condition True (or not Ready), with the condition's reason and
+    message."""
     rows = []
     for n in nodes:
         for c in (n.get("status") or {}).get("conditions") or []:
             bad = (c["type"] in PRESSURE_CONDITIONS and c.get("status") == "True") or (
-                c["type"] == "Ready" and c.get("status") != "True")
+                c["type"] == "Ready" and c.get("status") != "True"
+            )
             if bad:
-                rows.append({"node": n["metadata"]["name"], "condition": c["type"], "status": c.get("status"),
-                             "reason": c.get("reason", ""), "message": c.get("message", ""),
-                             "since": c.get("lastTransitionTime", "")})
+                rows.append(
+                    {
+                        "node": n["metadata"]["name"],
+                        "condition": c["type"],
+                        "status": c.get("status"),
+                        "reason": c.get("reason", ""),
+                        "message": c.get("message", ""),
+                        "since": c.get("lastTransitionTime", ""),
+                    }
+                )
     return pd.DataFrame(rows, columns=["node", "condition", "status", "reason", "message", "since"])
 
 
 def memory_trend(samples: Iterable[tuple[datetime, Iterable[Mapping[str, Any]]]]) -> pd.DataFrame:
-    """Long frame of memory per pod per sample. The metrics' own `timestamp` is the time when present
-    (metrics-server refreshes every ~15 s; a repeated timestamp is the same measurement and is dropped)."""
+    """Long frame of memory per pod per sample. The metrics' own `timestamp` is the time when
+    present (metrics-server refreshes every ~15 s; a repeated timestamp is the same measurement and
+    is dropped)."""
     rows = []
     for i, (read_at, items) in enumerate(samples):
         for m in items:
             ts = parse_time(m.get("timestamp")) or read_at
             cpu, mem = _usage(m.get("containers") or [])
-            rows.append({"sample": i, "time": pd.Timestamp(ts).tz_convert("UTC") if pd.Timestamp(ts).tzinfo
-                         else pd.Timestamp(ts, tz="UTC"),
-                         "namespace": m["metadata"].get("namespace", ""), "pod": m["metadata"]["name"],
-                         "memory_bytes": mem, "cpu_m": cpu})
+            rows.append(
+                {
+                    "sample": i,
+                    "time": pd.Timestamp(ts).tz_convert("UTC")
+                    if pd.Timestamp(ts).tzinfo
+                    else pd.Timestamp(ts, tz="UTC"),
+                    "namespace": m["metadata"].get("namespace", ""),
+                    "pod": m["metadata"]["name"],
+                    "memory_bytes": mem,
+                    "cpu_m": cpu,
+                }
+            )
     df = pd.DataFrame(rows, columns=TREND_COLUMNS)
     if df.empty:
         return df.astype({"sample": "int64", "memory_bytes": "float64", "cpu_m": "float64"})
@@ -169,23 +272,35 @@ def memory_trend(samples: Iterable[tuple[datetime, Iterable[Mapping[str, Any]]]]
 
 
 def trend_note(trend: pd.DataFrame, *, samples: int, min_samples: int = 3) -> str | None:
-    """A line to print when the samples held too few distinct measurements to judge a leak (metrics-server
-    refreshes every ~15 s: samples taken closer together repeat the same figure)."""
+    """A line to print when the samples held too few distinct measurements to judge a leak
+    (metrics-server refreshes every ~15 s: samples taken closer together repeat the same figure)."""
     if trend.empty:
         return None
     distinct = int(trend.groupby(["namespace", "pod"])["time"].nunique().max())
     if distinct >= min_samples:
         return None
-    return (f"only {distinct} distinct measurement(s) in {samples} sample(s): leak detection needs {min_samples}; "
-            "the metrics API refreshes about every 15 s, so raise sample_interval_s (e.g. 20) or samples")
+    return (
+        f"only {distinct} distinct measurement(s) in {samples} sample(s): leak detection needs "
+        f"{min_samples}; "
+        "the metrics API refreshes about every 15 s, so raise sample_interval_s (e.g. 20) or "
+        "samples"
+    )
 
 
-def leak_suspects(trend: pd.DataFrame, top_pods: pd.DataFrame | None = None, *,
-                  min_growth_bytes_per_min: float = 1 << 20, min_samples: int = 3) -> pd.DataFrame:
+def leak_suspects(
+    trend: pd.DataFrame,
+    top_pods: pd.DataFrame | None = None,
+    *,
+    min_growth_bytes_per_min: float = 1 << 20,
+    min_samples: int = 3,
+) -> pd.DataFrame:
     """Pods whose memory only grows (every step up) by at least `min_growth_bytes_per_min`, with the
     growth per minute and, where a limit is known, the minutes left until it is reached."""
-    limits = {} if top_pods is None else {
-        (r.namespace, r.pod): r.memory_limit_bytes for r in top_pods.itertuples()}
+    limits = (
+        {}
+        if top_pods is None
+        else {(r.namespace, r.pod): r.memory_limit_bytes for r in top_pods.itertuples()}
+    )
     rows = []
     for (ns, pod), g in trend.sort_values("time").groupby(["namespace", "pod"], sort=True):
         if len(g) < min_samples:
@@ -201,54 +316,102 @@ def leak_suspects(trend: pd.DataFrame, top_pods: pd.DataFrame | None = None, *,
             continue
         limit = float(limits.get((ns, pod), math.nan))
         left = (limit - mem[-1]) / per_min if not math.isnan(limit) else math.nan
-        rows.append({"namespace": ns, "pod": pod, "samples": len(g), "first_bytes": float(mem[0]),
-                     "last_bytes": float(mem[-1]), "growth_bytes": growth, "growth_bytes_per_min": per_min,
-                     "memory_limit_bytes": limit, "minutes_to_limit": max(left, 0.0) if not math.isnan(left) else left})
-    return pd.DataFrame(rows, columns=LEAK_COLUMNS).astype({"samples": "int64"}) if rows else pd.DataFrame(
-        columns=LEAK_COLUMNS).astype({"samples": "int64", "growth_bytes_per_min": "float64"})
+        rows.append(
+            {
+                "namespace": ns,
+                "pod": pod,
+                "samples": len(g),
+                "first_bytes": float(mem[0]),
+                "last_bytes": float(mem[-1]),
+                "growth_bytes": growth,
+                "growth_bytes_per_min": per_min,
+                "memory_limit_bytes": limit,
+                "minutes_to_limit": max(left, 0.0) if not math.isnan(left) else left,
+            }
+        )
+    return (
+        pd.DataFrame(rows, columns=LEAK_COLUMNS).astype({"samples": "int64"})
+        if rows
+        else pd.DataFrame(columns=LEAK_COLUMNS).astype(
+            {"samples": "int64", "growth_bytes_per_min": "float64"}
+        )
+    )
 
 
 def oom_kills(pods: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Containers whose current or last state was terminated by OOMKilled, with restarts and limit."""
+    """Containers whose current or last state was terminated by OOMKilled, with restarts and
+    limit."""
     rows = []
     for p in pods:
-        limits = {c["name"]: ((c.get("resources") or {}).get("limits") or {}).get("memory")
-                  for c in (p.get("spec") or {}).get("containers") or []}
+        limits = {
+            c["name"]: ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            for c in (p.get("spec") or {}).get("containers") or []
+        }
         for cs in (p.get("status") or {}).get("containerStatuses") or []:
-            for state in ((cs.get("lastState") or {}).get("terminated"), (cs.get("state") or {}).get("terminated")):
+            for state in (
+                (cs.get("lastState") or {}).get("terminated"),
+                (cs.get("state") or {}).get("terminated"),
+            ):
                 if state and state.get("reason") == "OOMKilled":
-                    rows.append({"namespace": p["metadata"]["namespace"], "pod": p["metadata"]["name"],
-                                 "container": cs["name"], "restarts": int(cs.get("restartCount") or 0),
-                                 "exit_code": int(state.get("exitCode", 137)),
-                                 "finished_at": state.get("finishedAt", ""),
-                                 "memory_limit_bytes": quantity(limits.get(cs["name"]))})
+                    rows.append(
+                        {
+                            "namespace": p["metadata"]["namespace"],
+                            "pod": p["metadata"]["name"],
+                            "container": cs["name"],
+                            "restarts": int(cs.get("restartCount") or 0),
+                            "exit_code": int(state.get("exitCode", 137)),
+                            "finished_at": state.get("finishedAt", ""),
+                            "memory_limit_bytes": quantity(limits.get(cs["name"])),
+                        }
+                    )
                     break
     return pd.DataFrame(rows, columns=OOM_COLUMNS)
 
 
 def pending_pods(pods: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Pods stuck Pending with the scheduler's reason (e.g. `0/3 nodes are available: Insufficient memory`)."""
+    """Pods stuck Pending with the scheduler's reason (e.g. `0/3 nodes are available: Insufficient
+    memory`)."""
     rows = []
     for p in pods:
         st = p.get("status") or {}
         if st.get("phase") != "Pending":
             continue
         cond: Mapping[str, Any] = next(
-            (c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), {})
-        rows.append({"namespace": p["metadata"]["namespace"], "pod": p["metadata"]["name"],
-                     "reason": cond.get("reason", ""), "message": cond.get("message", "")})
+            (c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+        )
+        rows.append(
+            {
+                "namespace": p["metadata"]["namespace"],
+                "pod": p["metadata"]["name"],
+                "reason": cond.get("reason", ""),
+                "message": cond.get("message", ""),
+            }
+        )
     return pd.DataFrame(rows, columns=["namespace", "pod", "reason", "message"])
 
 
 def _fs(kind: str, node: str, ns: str, pod: str, fs: Mapping[str, Any] | None) -> dict[str, Any]:
     fs = fs or {}
-    used, cap, avail = (float(fs.get(k, math.nan)) for k in ("usedBytes", "capacityBytes", "availableBytes"))
-    return {"kind": kind, "node": node, "namespace": ns, "pod": pod, "used_bytes": used, "capacity_bytes": cap,
-            "available_bytes": avail, "used_pct": _pct(used, cap)}
+    used, cap, avail = (
+        float(fs.get(k, math.nan)) for k in ("usedBytes", "capacityBytes", "availableBytes")
+    )
+    return {
+        "kind": kind,
+        "node": node,
+        "namespace": ns,
+        "pod": pod,
+        "used_bytes": used,
+        "capacity_bytes": cap,
+        "available_bytes": avail,
+        "used_pct": _pct(used, cap),
+    }
 
 
-def disk_frame(summaries: Iterable[Mapping[str, Any]], *, namespace: str | None = None) -> pd.DataFrame:
-    """Disk per node (root fs) and per pod (ephemeral storage) from kubelet summaries; pods of `namespace` only."""
+def disk_frame(
+    summaries: Iterable[Mapping[str, Any]], *, namespace: str | None = None
+) -> pd.DataFrame:
+    """Disk per node (root fs) and per pod (ephemeral storage) from kubelet summaries; pods of
+    `namespace` only."""
     rows = []
     for s in summaries:
         node = (s.get("node") or {}).get("nodeName", "")
@@ -257,48 +420,99 @@ def disk_frame(summaries: Iterable[Mapping[str, Any]], *, namespace: str | None 
             ref = p.get("podRef") or {}
             if namespace and ref.get("namespace") != namespace:
                 continue
-            rows.append(_fs("pod", node, ref.get("namespace", ""), ref.get("name", ""), p.get("ephemeral-storage")))
+            rows.append(
+                _fs(
+                    "pod",
+                    node,
+                    ref.get("namespace", ""),
+                    ref.get("name", ""),
+                    p.get("ephemeral-storage"),
+                )
+            )
     return pd.DataFrame(rows, columns=DISK_COLUMNS)
 
 
-def findings(*, top_pods: pd.DataFrame | None = None, leaks: pd.DataFrame | None = None,
-             ooms: pd.DataFrame | None = None, pressure: pd.DataFrame | None = None,
-             pending: pd.DataFrame | None = None) -> list[dict[str, str]]:
+def findings(
+    *,
+    top_pods: pd.DataFrame | None = None,
+    leaks: pd.DataFrame | None = None,
+    ooms: pd.DataFrame | None = None,
+    pressure: pd.DataFrame | None = None,
+    pending: pd.DataFrame | None = None,
+) -> list[dict[str, str]]:
     """Findings (severity, title, detail, next_step) from the resource frames, worst first."""
     out: list[dict[str, str]] = []
     for r in (pressure if pressure is not None else pd.DataFrame()).itertuples():
-        out.append({"severity": "SEV2", "title": f"node {r.node} under {r.condition}",
-                    "detail": f"{r.condition}={r.status} since {r.since}: {r.message or r.reason}",
-                    "next_step": f"kubectl describe node {r.node}; move or stop the heaviest pods, add capacity"})
+        out.append(
+            {
+                "severity": "SEV2",
+                "title": f"node {r.node} under {r.condition}",
+                "detail": f"{r.condition}={r.status} since {r.since}: {r.message or r.reason}",
+                "next_step": f"kubectl describe node {r.node}; move or stop the heaviest pods, "
+                "add capacity",
+            }
+        )
     for r in (ooms if ooms is not None else pd.DataFrame()).itertuples():
-        out.append({"severity": "SEV2", "title": f"pod {r.pod} OOMKilled ({r.restarts} restarts)",
-                    "detail": f"container {r.container} was killed by the kernel (exit {r.exit_code}) at "
-                              f"{r.finished_at}; memory limit {format_bytes(r.memory_limit_bytes) or 'none'}",
-                    "next_step": "check for a leak (memory trend below); raise the memory limit if the load is real"})
+        out.append(
+            {
+                "severity": "SEV2",
+                "title": f"pod {r.pod} OOMKilled ({r.restarts} restarts)",
+                "detail": f"container {r.container} was killed by the kernel (exit {r.exit_code}) "
+                "at "
+                f"{r.finished_at}; memory limit {format_bytes(r.memory_limit_bytes) or 'none'}",
+                "next_step": "check for a leak (memory trend below); raise the memory limit if "
+                "the load is real",
+            }
+        )
     for r in (leaks if leaks is not None else pd.DataFrame()).itertuples():
-        left = "" if math.isnan(r.minutes_to_limit) else (
-            f"; at this pace it reaches its {format_bytes(r.memory_limit_bytes)} limit in about {r.minutes_to_limit:.0f} min")
-        out.append({"severity": "SEV3", "title": f"memory leak suspect: pod {r.pod}",
-                    "detail": f"memory only grew over {r.samples} samples: {r.first_bytes / 2**20:.1f} -> "
-                              f"{r.last_bytes / 2**20:.1f} MiB, {r.growth_bytes_per_min / 2**20:.1f} MiB/min{left}",
-                    "next_step": "take a heap profile; a rollout restart buys time, not a fix"})
+        left = (
+            ""
+            if math.isnan(r.minutes_to_limit)
+            else (
+                f"; at this pace it reaches its {format_bytes(r.memory_limit_bytes)} limit in "
+                f"about {r.minutes_to_limit:.0f} min"
+            )
+        )
+        out.append(
+            {
+                "severity": "SEV3",
+                "title": f"memory leak suspect: pod {r.pod}",
+                "detail": f"memory only grew over {r.samples} samples: "
+                f"{r.first_bytes / 2**20:.1f} -> "
+                f"{r.last_bytes / 2**20:.1f} MiB, {r.growth_bytes_per_min / 2**20:.1f} "
+                f"MiB/min{left}",
+                "next_step": "take a heap profile; a rollout restart buys time, not a fix",
+            }
+        )
     if top_pods is not None:
         for r in top_pods[top_pods["near_limit"]].itertuples():
             what, using = [], []
             if r.memory_pct_limit >= NEAR_LIMIT * 100:
                 what.append(f"memory {r.memory_pct_limit:.0f}%")
-                using.append(f"{format_bytes(r.memory_bytes)} of {format_bytes(r.memory_limit_bytes)} memory")
+                using.append(
+                    f"{format_bytes(r.memory_bytes)} of {format_bytes(r.memory_limit_bytes)} memory"
+                )
             if r.cpu_pct_limit >= NEAR_LIMIT * 100:
                 what.append(f"CPU {r.cpu_pct_limit:.0f}%")
                 using.append(f"{r.cpu_m:.0f}m of {r.cpu_limit_m:.0f}m CPU")
-            out.append({"severity": "SEV3", "title": f"pod {r.pod} near its limit ({', '.join(what)})",
-                        "detail": f"using {', '.join(using)} (threshold {NEAR_LIMIT:.0%} of the limit)",
-                        "next_step": "scale out, or raise the limit after checking it is not a leak"})
+            out.append(
+                {
+                    "severity": "SEV3",
+                    "title": f"pod {r.pod} near its limit ({', '.join(what)})",
+                    "detail": f"using {', '.join(using)} (threshold {NEAR_LIMIT:.0%} of the limit)",
+                    "next_step": "scale out, or raise the limit after checking it is not a leak",
+                }
+            )
     if pending is not None and len(pending):
         reasons = "; ".join(sorted(set(pending["message"].fillna("").astype(str)) - {""}))[:300]
-        out.append({"severity": "SEV3", "title": f"{len(pending)} pod(s) Pending",
-                    "detail": f"{', '.join(pending['pod'][:5])}: {reasons or 'not scheduled'}",
-                    "next_step": "free or add capacity (requests do not fit the nodes)"})
+        out.append(
+            {
+                "severity": "SEV3",
+                "title": f"{len(pending)} pod(s) Pending",
+                "detail": f"{', '.join(pending['pod'][:5])}: {reasons or 'not scheduled'}",
+                "next_step": "free or add capacity (requests do not fit the nodes)",
+            }
+        )
     return out
 
 
@@ -307,24 +521,32 @@ def _pct_text(v: float) -> str:
 
 
 def top_pods_view(top_pods: pd.DataFrame) -> pd.DataFrame:
-    """`kubectl top pods` as a person reads it: CPU in m, memory in Mi, percentages of the limits."""
-    return pd.DataFrame({
-        "pod": top_pods["pod"], "node": top_pods["node"],
-        "cpu": top_pods["cpu_m"].map(lambda v: f"{v:.0f}m"),
-        "cpu_of_limit": top_pods["cpu_pct_limit"].map(_pct_text),
-        "memory": top_pods["memory_bytes"].map(format_bytes),
-        "memory_of_limit": top_pods["memory_pct_limit"].map(_pct_text),
-        "restarts": top_pods["restarts"], "near_limit": top_pods["near_limit"].map({True: "YES", False: ""}),
-    })
+    """`kubectl top pods` as a person reads it: CPU in m, memory in Mi, percentages of the
+    limits."""
+    return pd.DataFrame(
+        {
+            "pod": top_pods["pod"],
+            "node": top_pods["node"],
+            "cpu": top_pods["cpu_m"].map(lambda v: f"{v:.0f}m"),
+            "cpu_of_limit": top_pods["cpu_pct_limit"].map(_pct_text),
+            "memory": top_pods["memory_bytes"].map(format_bytes),
+            "memory_of_limit": top_pods["memory_pct_limit"].map(_pct_text),
+            "restarts": top_pods["restarts"],
+            "near_limit": top_pods["near_limit"].map({True: "YES", False: ""}),
+        }
+    )
 
 
 def top_nodes_view(top_nodes: pd.DataFrame) -> pd.DataFrame:
     """`kubectl top nodes` as a person reads it, with readiness and pressure."""
-    return pd.DataFrame({
-        "node": top_nodes["node"], "cpu": top_nodes["cpu_m"].map(lambda v: "" if math.isnan(v) else f"{v:.0f}m"),
-        "cpu%": top_nodes["cpu_pct"].map(_pct_text), "memory": top_nodes["memory_bytes"].map(format_bytes),
-        "memory%": top_nodes["memory_pct"].map(_pct_text), "ready": top_nodes["ready"],
-        "pressure": top_nodes["pressure"],
-    })
-
-
+    return pd.DataFrame(
+        {
+            "node": top_nodes["node"],
+            "cpu": top_nodes["cpu_m"].map(lambda v: "" if math.isnan(v) else f"{v:.0f}m"),
+            "cpu%": top_nodes["cpu_pct"].map(_pct_text),
+            "memory": top_nodes["memory_bytes"].map(format_bytes),
+            "memory%": top_nodes["memory_pct"].map(_pct_text),
+            "ready": top_nodes["ready"],
+            "pressure": top_nodes["pressure"],
+        }
+    )

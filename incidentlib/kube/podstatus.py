@@ -34,7 +34,8 @@ class PodRow:
 
 
 def human_duration(seconds: float) -> str:
-    """apimachinery's HumanDuration: ~2-3 significant figures (`45s`, `5m30s`, `3h4m`, `2d5h`, `1y3d`)."""
+    """apimachinery's HumanDuration: ~2-3 significant figures (`45s`, `5m30s`, `3h4m`, `2d5h`,
+    `1y3d`)."""
     s = int(seconds)  # Go's int(d.Seconds()) truncates toward zero
     if s < -1:
         return "<invalid>"
@@ -153,7 +154,9 @@ def pod_row(pod: dict[str, Any], *, now: datetime | None = None) -> PodRow:
                     reason = f"Init:ExitCode:{int(term.get('exitCode') or 0)}"
             else:
                 reason = "Init:" + term["reason"]
-        elif waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+        elif (
+            waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing"
+        ):
             reason = "Init:" + waiting["reason"]
         else:
             reason = f"Init:{i}/{len(init_specs)}"

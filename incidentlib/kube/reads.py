@@ -1,8 +1,8 @@
 """Thin reads of the Kubernetes API: every `fetch_*` the notebooks use, returning decoded JSON.
 
-Each takes a `Cluster` (`incidentlib.kube.client`) and returns raw objects; the pure builders in `frames`,
-`metrics` and `logs` turn them into tables. A 404 names what does exist; a missing metrics API is
-SourceUnavailable."""
+Each takes a `Cluster` (`incidentlib.kube.client`) and returns raw objects; the pure builders in
+`frames`, `metrics` and `logs` turn them into tables. A 404 names what does exist; a missing metrics
+API is SourceUnavailable."""
 
 from __future__ import annotations
 
@@ -25,11 +25,17 @@ def _ns_path(namespace: str | None, resource: str, *, group: str = "/api/v1") ->
 LIST_PAGE = 5000  # big pages: each page is a round trip, and 5,000 raw pods are ~20 MB
 
 
-def fetch_pods(cluster: Cluster, namespace: str | None, *, selector: str | None = None,
-               timeout: float = 10) -> list[dict[str, Any]]:
-    """Every pod of `namespace` (None: all namespaces), raw; with `selector`, those its labels match."""
-    return cluster.list_items(_ns_path(namespace, "pods"), query={"labelSelector": selector},
-                              timeout=timeout, page_size=LIST_PAGE)
+def fetch_pods(
+    cluster: Cluster, namespace: str | None, *, selector: str | None = None, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """Every pod of `namespace` (None: all namespaces), raw; with `selector`, those its labels
+    match."""
+    return cluster.list_items(
+        _ns_path(namespace, "pods"),
+        query={"labelSelector": selector},
+        timeout=timeout,
+        page_size=LIST_PAGE,
+    )
 
 
 def fetch_nodes(cluster: Cluster, *, timeout: float = 10) -> list[dict[str, Any]]:
@@ -37,7 +43,9 @@ def fetch_nodes(cluster: Cluster, *, timeout: float = 10) -> list[dict[str, Any]
     return cluster.list_items("/api/v1/nodes", timeout=timeout)
 
 
-def fetch_events(cluster: Cluster, namespace: str | None, *, timeout: float = 10) -> list[dict[str, Any]]:
+def fetch_events(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+) -> list[dict[str, Any]]:
     """Core events of `namespace` (None: all), raw."""
     return cluster.list_items(_ns_path(namespace, "events"), timeout=timeout, page_size=LIST_PAGE)
 
@@ -50,34 +58,49 @@ def fetch_namespace(cluster: Cluster, namespace: str, *, timeout: float = 10) ->
         if e.status != 404:
             raise
         try:
-            names = sorted(i["metadata"]["name"] for i in cluster.list_items("/api/v1/namespaces", timeout=timeout))
+            names = sorted(
+                i["metadata"]["name"]
+                for i in cluster.list_items("/api/v1/namespaces", timeout=timeout)
+            )
         except KubeAPIError:
             names = []
         raise KubeAPIError(
-            f"namespace {namespace!r} does not exist" + (f"; namespaces: {', '.join(names)}" if names else "")
-            + "; pass namespace=NAME", status=404, reason="NotFound") from None
+            f"namespace {namespace!r} does not exist"
+            + (f"; namespaces: {', '.join(names)}" if names else "")
+            + "; pass namespace=NAME",
+            status=404,
+            reason="NotFound",
+        ) from None
 
 
-def fetch_deployment(cluster: Cluster, namespace: str, name: str, *, timeout: float = 10) -> dict[str, Any]:
+def fetch_deployment(
+    cluster: Cluster, namespace: str, name: str, *, timeout: float = 10
+) -> dict[str, Any]:
     """One deployment; a 404 says which name and namespace were not found."""
     try:
-        return cluster.get_json(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", timeout=timeout)
+        return cluster.get_json(
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", timeout=timeout
+        )
     except KubeAPIError as e:
         if e.status == 404:
             raise KubeAPIError(
                 f"deployment {name!r} not found in namespace {namespace!r}; list them with "
                 f"`kubectl get deployments -n {namespace}` and pass deployment=NAME",
-                status=404, reason="NotFound") from None
+                status=404,
+                reason="NotFound",
+            ) from None
         raise
 
 
-def fetch_replicasets(cluster: Cluster, namespace: str | None, *, selector: str | None = None,
-                      timeout: float = 10) -> list[dict[str, Any]]:
-    """Every ReplicaSet of `namespace` (None: all namespaces), the rollout history of its deployments; with
-    `selector` (a deployment's, `frames.deployment_selector`), only those its labels match (ownership is
-    checked by `frames.owned_replicasets`)."""
-    return cluster.list_items(_apps(namespace, "replicasets"), query={"labelSelector": selector or None},
-                              timeout=timeout)
+def fetch_replicasets(
+    cluster: Cluster, namespace: str | None, *, selector: str | None = None, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """Every ReplicaSet of `namespace` (None: all namespaces), the rollout history of its
+    deployments; with `selector` (a deployment's, `frames.deployment_selector`), only those its
+    labels match (ownership is checked by `frames.owned_replicasets`)."""
+    return cluster.list_items(
+        _apps(namespace, "replicasets"), query={"labelSelector": selector or None}, timeout=timeout
+    )
 
 
 def _metrics(cluster: Cluster, path: str, timeout: float) -> list[dict[str, Any]]:
@@ -87,13 +110,18 @@ def _metrics(cluster: Cluster, path: str, timeout: float) -> list[dict[str, Any]
         if e.status in (404, 503):
             raise SourceUnavailable(
                 "the metrics API (metrics.k8s.io) is not available: `kubectl top` would fail too; "
-                "install metrics-server, or read resource use from Prometheus") from None
+                "install metrics-server, or read resource use from Prometheus"
+            ) from None
         raise
 
 
-def fetch_pod_metrics(cluster: Cluster, namespace: str | None, *, timeout: float = 10) -> list[dict[str, Any]]:
+def fetch_pod_metrics(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+) -> list[dict[str, Any]]:
     """`kubectl top pods` data; SourceUnavailable when the metrics API is missing."""
-    return _metrics(cluster, _ns_path(namespace, "pods", group="/apis/metrics.k8s.io/v1beta1"), timeout)
+    return _metrics(
+        cluster, _ns_path(namespace, "pods", group="/apis/metrics.k8s.io/v1beta1"), timeout
+    )
 
 
 def fetch_node_metrics(cluster: Cluster, *, timeout: float = 10) -> list[dict[str, Any]]:
@@ -101,26 +129,48 @@ def fetch_node_metrics(cluster: Cluster, *, timeout: float = 10) -> list[dict[st
     return _metrics(cluster, "/apis/metrics.k8s.io/v1beta1/nodes", timeout)
 
 
-def fetch_log(cluster: Cluster, namespace: str, pod: str, container: str | None = None, *, tail: int = 100,
-              previous: bool = False, timeout: float = 10) -> str:
+def fetch_log(
+    cluster: Cluster,
+    namespace: str,
+    pod: str,
+    container: str | None = None,
+    *,
+    tail: int = 100,
+    previous: bool = False,
+    timeout: float = 10,
+) -> str:
     """A container's log tail (`kubectl logs --tail=N [--previous]`)."""
     query: dict[str, Any] = {"tailLines": tail, "container": container}
     if previous:
         query["previous"] = True
-    return cluster.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", query=query, timeout=timeout)
+    return cluster.get_text(
+        f"/api/v1/namespaces/{namespace}/pods/{pod}/log", query=query, timeout=timeout
+    )
 
 
 def _apps(namespace: str | None, resource: str) -> str:
-    return f"/apis/apps/v1/namespaces/{namespace}/{resource}" if namespace else f"/apis/apps/v1/{resource}"
+    return (
+        f"/apis/apps/v1/namespaces/{namespace}/{resource}"
+        if namespace
+        else f"/apis/apps/v1/{resource}"
+    )
 
 
-def fetch_deployments(cluster: Cluster, namespace: str | None, *, timeout: float = 5) -> list[dict[str, Any]]:
+def fetch_deployments(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 5
+) -> list[dict[str, Any]]:
     """Every deployment of a namespace (all namespaces when None), raw JSON."""
     return cluster.list_items(_apps(namespace, "deployments"), timeout=timeout)
 
 
-def sample_pods(cluster: Cluster, namespace: str, *, samples: int = 3, interval_s: float = 2.0,
-                timeout: float = 10.0) -> list[tuple[datetime, list[dict[str, Any]]]]:
+def sample_pods(
+    cluster: Cluster,
+    namespace: str,
+    *,
+    samples: int = 3,
+    interval_s: float = 2.0,
+    timeout: float = 10.0,
+) -> list[tuple[datetime, list[dict[str, Any]]]]:
     """`samples` PodMetrics lists `interval_s` apart, each with the time it was read."""
     if not isinstance(samples, int) or not 1 <= samples <= 100:
         raise InvalidParameter(f"samples {samples!r} must be a whole number from 1 to 100")
@@ -132,14 +182,27 @@ def sample_pods(cluster: Cluster, namespace: str, *, samples: int = 3, interval_
     return out
 
 
-def fetch_disk(cluster: Cluster, nodes: Iterable[str], *, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """The kubelet summary (`/api/v1/nodes/<node>/proxy/stats/summary`) of each node, the runbook's `df -h`."""
-    return [cluster.get_json(f"/api/v1/nodes/{n}/proxy/stats/summary", timeout=timeout) for n in nodes]
+def fetch_disk(
+    cluster: Cluster, nodes: Iterable[str], *, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """The kubelet summary (`/api/v1/nodes/<node>/proxy/stats/summary`) of each node, the runbook's
+    `df -h`."""
+    return [
+        cluster.get_json(f"/api/v1/nodes/{n}/proxy/stats/summary", timeout=timeout) for n in nodes
+    ]
 
 
-def fetch_logs(cluster: Cluster, namespace: str, deployment: str, *, since: timedelta,
-               timeout: float = 10.0, limit_bytes: int = 10 << 20) -> list[PodLog]:
-    """Logs (with timestamps) of every container of every pod of `deployment` over the last `since`."""
+def fetch_logs(
+    cluster: Cluster,
+    namespace: str,
+    deployment: str,
+    *,
+    since: timedelta,
+    timeout: float = 10.0,
+    limit_bytes: int = 10 << 20,
+) -> list[PodLog]:
+    """Logs (with timestamps) of every container of every pod of `deployment` over the last
+    `since`."""
     dep = fetch_deployment(cluster, namespace, deployment, timeout=timeout)
     pods = fetch_pods(cluster, namespace, selector=deployment_selector(dep), timeout=timeout)
     now = datetime.now(UTC)
@@ -150,37 +213,60 @@ def fetch_logs(cluster: Cluster, namespace: str, deployment: str, *, since: time
         minutes = min(since_s, max((now - started).total_seconds(), 1.0)) / 60
         for c in (p.get("spec") or {}).get("containers") or []:
             try:
-                text, error = cluster.get_text(
-                    f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
-                    query={"container": c["name"], "sinceSeconds": since_s, "timestamps": True,
-                           "limitBytes": limit_bytes}, timeout=timeout), None
+                text, error = (
+                    cluster.get_text(
+                        f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
+                        query={
+                            "container": c["name"],
+                            "sinceSeconds": since_s,
+                            "timestamps": True,
+                            "limitBytes": limit_bytes,
+                        },
+                        timeout=timeout,
+                    ),
+                    None,
+                )
             except KubeAPIError as e:
-                if e.status not in (400, 404):  # 400: container waiting or gone; other pods still count
+                if e.status not in (
+                    400,
+                    404,
+                ):  # 400: container waiting or gone; other pods still count
                     raise
                 text, error = "", str(e)
             out.append(PodLog(p["metadata"]["name"], c["name"], text, minutes, error))
     return out
 
 
-def fetch_workload(cluster: Cluster, namespace: str, name: str, *, timeout: float = 10) -> dict[str, Any]:
-    """The Deployment `name`, or else the StatefulSet `name` (a database runs as either), with its kind set;
-    a 404 for both names the parameter to fix."""
+def fetch_workload(
+    cluster: Cluster, namespace: str, name: str, *, timeout: float = 10
+) -> dict[str, Any]:
+    """The Deployment `name`, or else the StatefulSet `name` (a database runs as either), with its
+    kind set; a 404 for both names the parameter to fix."""
     missing: KubeAPIError | None = None
     for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
         try:
-            obj = cluster.get_json(f"/apis/apps/v1/namespaces/{namespace}/{plural}/{name}", timeout=timeout)
+            obj = cluster.get_json(
+                f"/apis/apps/v1/namespaces/{namespace}/{plural}/{name}", timeout=timeout
+            )
         except KubeAPIError as e:
             if e.status != 404:
                 raise
             missing = e
             continue
         return {**obj, "kind": kind}
-    raise KubeAPIError(f"no Deployment or StatefulSet {name!r} in namespace {namespace!r} ({missing}); "
-                       "set the `deployment` parameter to the database workload's name", status=404,
-                       reason="NotFound")
+    raise KubeAPIError(
+        f"no Deployment or StatefulSet {name!r} in namespace {namespace!r} ({missing}); "
+        "set the `deployment` parameter to the database workload's name",
+        status=404,
+        reason="NotFound",
+    )
 
 
-def fetch_configmap(cluster: Cluster, namespace: str, name: str, *, timeout: float = 10) -> dict[str, Any]:
+def fetch_configmap(
+    cluster: Cluster, namespace: str, name: str, *, timeout: float = 10
+) -> dict[str, Any]:
     """One ConfigMap (its data: the switches a mitigation may flip), with its kind set."""
-    return {**cluster.get_json(f"/api/v1/namespaces/{namespace}/configmaps/{name}", timeout=timeout),
-            "kind": "ConfigMap"}
+    return {
+        **cluster.get_json(f"/api/v1/namespaces/{namespace}/configmaps/{name}", timeout=timeout),
+        "kind": "ConfigMap",
+    }

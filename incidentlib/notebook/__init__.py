@@ -11,5 +11,16 @@ helper before anything heavy is imported."""
 
 from .run import Gathered, Run, SourceResult, Table, glue, show_table
 
-__all__ = ["Gathered", "Run", "SourceResult", "Table", "chartworker", "charts", "comms", "glue", "kernel",
-           "run", "show_table"]
+__all__ = [
+    "Gathered",
+    "Run",
+    "SourceResult",
+    "Table",
+    "chartworker",
+    "charts",
+    "comms",
+    "glue",
+    "kernel",
+    "run",
+    "show_table",
+]

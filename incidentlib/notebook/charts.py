@@ -1,6 +1,7 @@
-"""Every chart of the runbooks, in one idiom: a `matplotlib.figure.Figure` (never pyplot's global state),
-8x3 inches at 80 dpi, shown in the notebook as PNG bytes (`show`), so each chart appears exactly once, needs
-no pyplot backend, embeds in the HTML evidence, and the executed notebook stays small.
+"""Every chart of the runbooks, in one idiom: a `matplotlib.figure.Figure` (never pyplot's global
+state), 8x3 inches at 80 dpi, shown in the notebook as PNG bytes (`show`), so each chart appears
+exactly once, needs no pyplot backend, embeds in the HTML evidence, and the executed notebook stays
+small.
 
 - outage: pods by status per owner, the incident timeline (drawn by the chart helper process,
   `chartworker`, through `RECIPES`, or in the kernel when there is none);
@@ -8,7 +9,8 @@ no pyplot backend, embeds in the HTML evidence, and the executed notebook stays 
 - performance: latency per request, Prometheus series, memory per pod, ERROR lines per minute;
 - post-mortem: the merged incident timeline, severity over time.
 
-A chart with nothing to draw says so in its middle (or, for the database charts, is None: not shown)."""
+A chart with nothing to draw says so in its middle (or, for the database charts, is None: not
+shown)."""
 
 from __future__ import annotations
 
@@ -26,17 +28,29 @@ if TYPE_CHECKING:
 
 FIGSIZE = (8, 3)
 DPI = 80
-_COLORS = {"Running": "#4caf50", "Completed": "#9e9e9e", "Pending": "#ffb300", "ContainerCreating": "#ffd54f",
-           "CrashLoopBackOff": "#e53935", "Error": "#b71c1c", "OOMKilled": "#8e24aa", "ImagePullBackOff": "#fb8c00",
-           "ErrImagePull": "#ef6c00", "Terminating": "#607d8b", "Evicted": "#795548", "Unknown": "#212121"}
+_COLORS = {
+    "Running": "#4caf50",
+    "Completed": "#9e9e9e",
+    "Pending": "#ffb300",
+    "ContainerCreating": "#ffd54f",
+    "CrashLoopBackOff": "#e53935",
+    "Error": "#b71c1c",
+    "OOMKilled": "#8e24aa",
+    "ImagePullBackOff": "#fb8c00",
+    "ErrImagePull": "#ef6c00",
+    "Terminating": "#607d8b",
+    "Evicted": "#795548",
+    "Unknown": "#212121",
+}
 _FALLBACK = ["#1e88e5", "#00acc1", "#c0ca33", "#6d4c41", "#5e35b1", "#d81b60"]
 
 
 def _figure(empty: str | None = None, *, ncols: int = 1) -> tuple[Figure, Any]:
-    """A figure of the one size and its axes (`ncols` side by side); with `empty`, only that sentence.
+    """A figure of the one size and its axes (`ncols` side by side); with `empty`, only that
+    sentence.
 
-    matplotlib is imported here, at the first chart: a kernel that only shows PNG bytes drawn elsewhere (the
-    outage notebook's chart helper) never pays for it."""
+    matplotlib is imported here, at the first chart: a kernel that only shows PNG bytes drawn
+    elsewhere (the outage notebook's chart helper) never pays for it."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
@@ -61,22 +75,31 @@ def _label(text: Any, width: int = 28) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
-def pods_by_status(pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by status per owner") -> Figure:
+def pods_by_status(
+    pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by status per owner"
+) -> Figure:
     """A stacked bar per owner (the deployment or controller) of its pods' kubectl STATUS."""
     if pods.empty:
         return _figure("no pods")[0]
     fig, ax = _figure()
     owner = pods["owner"].where(pods["owner"].astype(bool), pods["name"])
     counts = pd.crosstab(owner, pods["status"])
-    not_running = counts.drop(columns=[c for c in ("Running", "Completed") if c in counts.columns]).sum(axis=1)
+    not_running = counts.drop(
+        columns=[c for c in ("Running", "Completed") if c in counts.columns]
+    ).sum(axis=1)
     order = (not_running * 1000 + counts.sum(axis=1)).sort_values(ascending=False).index[:top]
     counts = counts.loc[list(order)[::-1]]
     left = pd.Series(0, index=counts.index, dtype="float64")
     extra = iter(_FALLBACK * 4)
     for status in counts.columns:
         values = counts[status].astype("float64")
-        ax.barh(counts.index.astype(str), values, left=left, label=status,
-                color=_COLORS.get(status) or next(extra))
+        ax.barh(
+            counts.index.astype(str),
+            values,
+            left=left,
+            label=status,
+            color=_COLORS.get(status) or next(extra),
+        )
         left += values
     from matplotlib.ticker import MaxNLocator
 
@@ -88,33 +111,64 @@ def pods_by_status(pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by s
     return fig
 
 
-def timeline_frame(*, rollouts: pd.DataFrame, pods: pd.DataFrame, events: pd.DataFrame,
-                   deployment: str | None = None, since: timedelta | None = None,
-                   now: datetime | None = None) -> pd.DataFrame:
-    """The incident's moments as rows: time, lane (rollout / first failure / restart / warning), label, count."""
+def timeline_frame(
+    *,
+    rollouts: pd.DataFrame,
+    pods: pd.DataFrame,
+    events: pd.DataFrame,
+    deployment: str | None = None,
+    since: timedelta | None = None,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """The incident's moments as rows: time, lane (rollout / first failure / restart / warning),
+    label, count."""
     now = now or datetime.now(UTC)
     start = now - since if since else None
     rows: list[dict[str, Any]] = []
     for _, r in rollouts.iterrows():
         if not pd.isna(r["created"]):
-            rows.append({"time": r["created"], "lane": "rollout", "label": f"rev {r['revision']}: {r['images']}",
-                         "count": 1})
+            rows.append(
+                {
+                    "time": r["created"],
+                    "lane": "rollout",
+                    "label": f"rev {r['revision']}: {r['images']}",
+                    "count": 1,
+                }
+            )
     if not pods.empty:
         scoped = pods[pods["owner"] == deployment] if deployment else pods
         failing = scoped[scoped["restarts"] > 0]
         for _, p in failing.iterrows():
             if not pd.isna(p["last_restart"]):
-                rows.append({"time": p["last_restart"], "lane": "restart", "label": f"{p['name']} ({p['restarts']})",
-                             "count": int(p["restarts"])})
+                rows.append(
+                    {
+                        "time": p["last_restart"],
+                        "lane": "restart",
+                        "label": f"{p['name']} ({p['restarts']})",
+                        "count": int(p["restarts"]),
+                    }
+                )
     if not events.empty:
         warn = events[events["type"] == "Warning"]
         for _, e in warn.iterrows():
             if not pd.isna(e["first_seen"]):
-                rows.append({"time": e["first_seen"], "lane": "first failure",
-                             "label": f"{e['reason']} {e['object']}", "count": int(e["count"])})
+                rows.append(
+                    {
+                        "time": e["first_seen"],
+                        "lane": "first failure",
+                        "label": f"{e['reason']} {e['object']}",
+                        "count": int(e["count"]),
+                    }
+                )
             if not pd.isna(e["last_seen"]):
-                rows.append({"time": e["last_seen"], "lane": "warning", "label": f"{e['reason']} {e['object']}",
-                             "count": int(e["count"])})
+                rows.append(
+                    {
+                        "time": e["last_seen"],
+                        "lane": "warning",
+                        "label": f"{e['reason']} {e['object']}",
+                        "count": int(e["count"]),
+                    }
+                )
     df = pd.DataFrame(rows, columns=["time", "lane", "label", "count"])
     df["time"] = pd.to_datetime(df["time"], utc=True)
     if start is not None and len(df):
@@ -128,9 +182,15 @@ def timeline_frame(*, rollouts: pd.DataFrame, pods: pd.DataFrame, events: pd.Dat
 
 
 def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure:
-    """Rollouts, first failures, restarts and warning events on one time axis (marker size ~ count)."""
+    """Rollouts, first failures, restarts and warning events on one time axis (marker size ~
+    count)."""
     lanes = ["rollout", "first failure", "restart", "warning"]
-    colors = {"rollout": "#1e88e5", "first failure": "#fb8c00", "restart": "#e53935", "warning": "#8e24aa"}
+    colors = {
+        "rollout": "#1e88e5",
+        "first failure": "#fb8c00",
+        "restart": "#e53935",
+        "warning": "#8e24aa",
+    }
     if frame.empty:
         return _figure("nothing happened in the window")[0]
     fig, ax = _figure()
@@ -139,12 +199,23 @@ def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure
         if part.empty:
             continue
         sizes = (part["count"].clip(lower=1, upper=50) ** 0.5 * 20).tolist()
-        ax.scatter(part["time"].dt.tz_convert(None), [i] * len(part), s=sizes, color=colors[lane], alpha=0.7,
-                   label=lane)
+        ax.scatter(
+            part["time"].dt.tz_convert(None),
+            [i] * len(part),
+            s=sizes,
+            color=colors[lane],
+            alpha=0.7,
+            label=lane,
+        )
     for _, r in frame[frame["lane"] == "rollout"].iterrows():
         ax.axvline(r["time"].tz_convert(None), color=colors["rollout"], lw=0.8, ls="--")
-        ax.annotate(r["label"].split(":", 1)[0], (r["time"].tz_convert(None), 0), xytext=(3, 6),
-                    textcoords="offset points", fontsize=7)
+        ax.annotate(
+            r["label"].split(":", 1)[0],
+            (r["time"].tz_convert(None), 0),
+            xytext=(3, 6),
+            textcoords="offset points",
+            fontsize=7,
+        )
     ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
     ax.set_ylim(-0.6, len(lanes) - 0.4)
     _time_axis(ax)
@@ -175,8 +246,12 @@ def _timeline_recipe(**kwargs: Any) -> Figure:
     return timeline(timeline_frame(**kwargs))
 
 
-RECIPES: dict[str, Callable[..., Figure]] = {"pods_by_status": pods_by_status, "timeline": _timeline_recipe}
-"""Charts by name, for `chartworker` (which draws them in a helper process): name -> function of keywords."""
+RECIPES: dict[str, Callable[..., Figure]] = {
+    "pods_by_status": pods_by_status,
+    "timeline": _timeline_recipe,
+}
+"""Charts by name, for `chartworker` (which draws them in a helper process): name -> function of
+keywords."""
 
 
 def recipe_png(name: str, **kwargs: Any) -> bytes:
@@ -185,25 +260,40 @@ def recipe_png(name: str, **kwargs: Any) -> bytes:
 
 
 def warm_up() -> None:
-    """Draw both kinds of chart once with two made-up rows and throw them away: loads the fonts, the layout
-    engine and the date locators, so the real charts that follow are quick."""
+    """Draw both kinds of chart once with two made-up rows and throw them away: loads the fonts, the
+    layout engine and the date locators, so the real charts that follow are quick."""
     now = datetime.now(UTC)
     pods = pd.DataFrame({"owner": ["a", ""], "name": ["a-1", "b"], "status": ["Running", "Error"]})
     png(pods_by_status(pods, title="warm-up"))
-    frame = pd.DataFrame({"time": pd.to_datetime([now - timedelta(minutes=5), now], utc=True),
-                          "lane": ["rollout", "warning"], "label": ["rev 1: x", "BackOff x"], "count": [1, 3]})
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime([now - timedelta(minutes=5), now], utc=True),
+            "lane": ["rollout", "warning"],
+            "label": ["rev 1: x", "BackOff x"],
+            "count": [1, 3],
+        }
+    )
     png(timeline(frame, title="warm-up"))
 
 
-# ------------------------------------------------------------------------------------------- database
+# -------------------------------------------------------------------------------------------
+# database
 def slow_statements(statements: pd.DataFrame | None, *, top_n: int = 5) -> Figure | None:
-    """Two bar charts: the top statements by mean time and by total time (ms). None when there are none."""
+    """Two bar charts: the top statements by mean time and by total time (ms). None when there are
+    none."""
     if statements is None or len(statements) == 0:
         return None
     fig, (left, right) = _figure(ncols=2)
-    for ax, col, title in ((left, "mean_ms", "mean time (ms)"), (right, "total_ms", "total time (ms)")):
+    for ax, col, title in (
+        (left, "mean_ms", "mean time (ms)"),
+        (right, "total_ms", "total time (ms)"),
+    ):
         top = statements.sort_values(col, ascending=False).head(top_n).iloc[::-1]
-        ax.barh([_label(q) for q in top["query"]], top[col], color="#c0504d" if col == "mean_ms" else "#4f81bd")
+        ax.barh(
+            [_label(q) for q in top["query"]],
+            top[col],
+            color="#c0504d" if col == "mean_ms" else "#4f81bd",
+        )
         ax.set_title(f"top {len(top)} by {title}", fontsize=9)
         ax.tick_params(labelsize=7)
     return fig
@@ -224,8 +314,11 @@ def connections(summary: Mapping[str, Any]) -> Figure | None:
         ax.axvline(limit, color="black", linestyle="--", linewidth=1)
         ax.axvline(limit - (summary.get("reserved") or 0), color="grey", linestyle=":", linewidth=1)
         ax.set_xlim(0, max(limit, left) * 1.05)
-        ax.set_title(f"{left} connections of max_connections {limit} "
-                     "(dotted: usable without the reserved slots)", fontsize=9)
+        ax.set_title(
+            f"{left} connections of max_connections {limit} "
+            "(dotted: usable without the reserved slots)",
+            fontsize=9,
+        )
     ax.legend(fontsize=7, loc="upper right")
     ax.tick_params(labelsize=7)
     return fig
@@ -235,12 +328,21 @@ def lock_waits(blocking: pd.DataFrame | None) -> Figure | None:
     """How long each waiting session has waited (s), labelled with the pid it waits for."""
     if blocking is None or len(blocking) == 0:
         return None
-    waits = blocking.groupby("blocked_pid", sort=False).agg(
-        wait_s=("wait_s", "max"), blocking_pid=("blocking_pid", "first"),
-        root=("root_blocking_pid", "first")).reset_index().sort_values("wait_s")
+    waits = (
+        blocking.groupby("blocked_pid", sort=False)
+        .agg(
+            wait_s=("wait_s", "max"),
+            blocking_pid=("blocking_pid", "first"),
+            root=("root_blocking_pid", "first"),
+        )
+        .reset_index()
+        .sort_values("wait_s")
+    )
     fig, ax = _figure()
-    labels = [f"pid {p} (waits for {b}, root {r})"
-              for p, b, r in zip(waits["blocked_pid"], waits["blocking_pid"], waits["root"], strict=True)]
+    labels = [
+        f"pid {p} (waits for {b}, root {r})"
+        for p, b, r in zip(waits["blocked_pid"], waits["blocking_pid"], waits["root"], strict=True)
+    ]
     ax.barh(labels, waits["wait_s"], color="#9bbb59")
     ax.set_xlabel("lock wait (s)", fontsize=8)
     ax.set_title("lock waits", fontsize=9)
@@ -248,17 +350,23 @@ def lock_waits(blocking: pd.DataFrame | None) -> Figure | None:
     return fig
 
 
-# ---------------------------------------------------------------------------------------- performance
+# ----------------------------------------------------------------------------------------
+# performance
 def latency(df: pd.DataFrame, *, failed: pd.Series, slo_ms: float) -> Figure:
     """Total time per request (failed ones in red) and its histogram, both against the SLO."""
     fig, (left, right) = _figure(ncols=2)
-    left.bar(list(range(1, len(df) + 1)), df["total_ms"].fillna(0),
-             color=["#e53935" if f else "#1e88e5" for f in failed])
+    left.bar(
+        list(range(1, len(df) + 1)),
+        df["total_ms"].fillna(0),
+        color=["#e53935" if f else "#1e88e5" for f in failed],
+    )
     replied = df.loc[df["status"].notna(), "total_ms"]
     if len(replied):
         right.hist(replied, bins=min(30, max(5, len(replied) // 2)), color="#1e88e5")
-    for ax, title, xlabel in ((left, "latency per request (red: failed)", "request"),
-                              (right, "latency histogram", "total ms")):
+    for ax, title, xlabel in (
+        (left, "latency per request (red: failed)", "request"),
+        (right, "latency histogram", "total ms"),
+    ):
         line = ax.axhline if ax is left else ax.axvline
         line(slo_ms, color="#fb8c00", linestyle="--", label=f"SLO {slo_ms:g} ms")
         ax.set_title(title, fontsize=9)
@@ -269,8 +377,14 @@ def latency(df: pd.DataFrame, *, failed: pd.Series, slo_ms: float) -> Figure:
     return fig
 
 
-def prometheus_series(frames: Mapping[str, pd.DataFrame], names: list[str], *, title: str, ylabel: str,
-                      scale: float = 1.0) -> Figure:
+def prometheus_series(
+    frames: Mapping[str, pd.DataFrame],
+    names: list[str],
+    *,
+    title: str,
+    ylabel: str,
+    scale: float = 1.0,
+) -> Figure:
     """Several Prometheus range frames on one time axis (e.g. the latency percentiles in ms)."""
     fig, ax = _figure()
     for name in names:
@@ -289,7 +403,8 @@ def prometheus_series(frames: Mapping[str, pd.DataFrame], names: list[str], *, t
 
 
 def memory_trend(trend: pd.DataFrame) -> Figure:
-    """Memory per pod over the samples (MiB) and its growth since the first sample, where leaks show."""
+    """Memory per pod over the samples (MiB) and its growth since the first sample, where leaks
+    show."""
     fig, (left, right) = _figure(ncols=2)
     for pod, g in trend.sort_values("time").groupby("pod"):
         mib = g["memory_bytes"] / 2**20
@@ -312,8 +427,9 @@ def errors_per_minute(per_minute: pd.DataFrame) -> Figure:
     fig, ax = _figure("no ERROR line" if per_minute.empty else None)
     if per_minute.empty:
         return fig
-    table = per_minute.pivot_table(index="minute", columns="pod", values="error_lines", aggfunc="sum",
-                                   fill_value=0)
+    table = per_minute.pivot_table(
+        index="minute", columns="pod", values="error_lines", aggfunc="sum", fill_value=0
+    )
     index = pd.to_datetime(table.index, utc=True).tz_convert(None)
     bottom = None
     for pod in table.columns:
@@ -326,11 +442,22 @@ def errors_per_minute(per_minute: pd.DataFrame) -> Figure:
     return fig
 
 
-# ----------------------------------------------------------------------------------------- post-mortem
-_KIND_COLORS = {"rollout": "#1e88e5", "first failure": "#fb8c00", "restart": "#e53935",
-                "warning event": "#8e24aa", "health check": "#00897b", "idle in transaction": "#6d4c41",
-                "blocker": "#c62828", "lock wait": "#ef9a9a", "long query": "#5e35b1", "severity": "#455a64",
-                "mitigation": "#43a047", "recovery": "#2e7d32"}
+# -----------------------------------------------------------------------------------------
+# post-mortem
+_KIND_COLORS = {
+    "rollout": "#1e88e5",
+    "first failure": "#fb8c00",
+    "restart": "#e53935",
+    "warning event": "#8e24aa",
+    "health check": "#00897b",
+    "idle in transaction": "#6d4c41",
+    "blocker": "#c62828",
+    "lock wait": "#ef9a9a",
+    "long query": "#5e35b1",
+    "severity": "#455a64",
+    "mitigation": "#43a047",
+    "recovery": "#2e7d32",
+}
 """The post-mortem timeline's kinds of moment, in lane order (top to bottom), and their colours."""
 
 
@@ -342,8 +469,14 @@ def incident_timeline(timeline: pd.DataFrame, *, title: str = "Incident timeline
     lanes = [k for k in _KIND_COLORS if k in set(timeline["kind"])]
     for i, kind in enumerate(lanes):
         part = timeline[timeline["kind"] == kind]
-        ax.scatter(part["time"].dt.tz_convert(None), [i] * len(part), s=40, color=_KIND_COLORS[kind],
-                   alpha=0.8, marker="D" if kind in ("rollout", "mitigation", "recovery") else "o")
+        ax.scatter(
+            part["time"].dt.tz_convert(None),
+            [i] * len(part),
+            s=40,
+            color=_KIND_COLORS[kind],
+            alpha=0.8,
+            marker="D" if kind in ("rollout", "mitigation", "recovery") else "o",
+        )
     for _, r in timeline[timeline["kind"] == "rollout"].iterrows():
         ax.axvline(r["time"].tz_convert(None), color=_KIND_COLORS["rollout"], lw=0.8, ls="--")
     ax.set_yticks(range(len(lanes)), lanes, fontsize=7)

@@ -1,17 +1,18 @@
 """Charts drawn in a helper process while the kernel is still reading the cluster.
 
-Importing matplotlib and drawing the first figure (fonts, text layout) costs a kernel about 0.6 s, all of it
-on the one core the kernel's Python can use, and the outage notebook spends the same seconds decoding
-thousands of pods. So the notebook starts a helper process first: it imports pandas and matplotlib and draws
-a throw-away figure on the machine's other core while the kernel reads; the kernel hands it the evidence's
-frames as soon as they are built and displays the PNGs it sends back when the charts' cell runs. The kernel
-itself never imports matplotlib.
+Importing matplotlib and drawing the first figure (fonts, text layout) costs a kernel about 0.6 s,
+all of it on the one core the kernel's Python can use, and the outage notebook spends the same
+seconds decoding thousands of pods. So the notebook starts a helper process first: it imports pandas
+and matplotlib and draws a throw-away figure on the machine's other core while the kernel reads; the
+kernel hands it the evidence's frames as soon as they are built and displays the PNGs it sends back
+when the charts' cell runs. The kernel itself never imports matplotlib.
 
-Nothing depends on the helper: if it cannot start, fails, or is late, the charts are drawn in the kernel as
-before (`INCIDENTLIB_CHART_WORKER=0` always draws them in the kernel). The helper is a plain child process
-(`python -m incidentlib.notebook.chartworker`) speaking pickles over its stdin and stdout, in a session of its own,
-so the kernel's shutdown never waits on it; it exits when the kernel closes its stdin or goes away. This
-module imports neither pandas nor matplotlib in the kernel; the helper imports `incidentlib.notebook.charts` itself."""
+Nothing depends on the helper: if it cannot start, fails, or is late, the charts are drawn in the
+kernel as before (`INCIDENTLIB_CHART_WORKER=0` always draws them in the kernel). The helper is a
+plain child process (`python -m incidentlib.notebook.chartworker`) speaking pickles over its stdin
+and stdout, in a session of its own, so the kernel's shutdown never waits on it; it exits when the
+kernel closes its stdin or goes away. This module imports neither pandas nor matplotlib in the
+kernel; the helper imports `incidentlib.notebook.charts` itself."""
 
 from __future__ import annotations
 
@@ -29,27 +30,36 @@ DEFAULT_TIMEOUT = 15.0  # for all the charts of a job; then the kernel draws wha
 
 
 def _enabled() -> bool:
-    return os.environ.get("INCIDENTLIB_CHART_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get("INCIDENTLIB_CHART_WORKER", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
 
 
 def draw(name: str, kwargs: dict[str, Any]) -> bytes:
-    """Draw the named chart recipe (`charts.RECIPES`) to PNG bytes; in the helper or, as fallback, here."""
+    """Draw the named chart recipe (`charts.RECIPES`) to PNG bytes; in the helper or, as fallback,
+    here."""
     from . import charts
 
     return charts.recipe_png(name, **kwargs)
 
 
 class ChartJob:
-    """Charts requested from the helper: `pngs()` waits for them, or draws them here if the helper cannot."""
+    """Charts requested from the helper: `pngs()` waits for them, or draws them here if the helper
+    cannot."""
 
-    def __init__(self, specs: list[tuple[str, dict[str, Any]]], futures: list[Future[bytes]] | None) -> None:
+    def __init__(
+        self, specs: list[tuple[str, dict[str, Any]]], futures: list[Future[bytes]] | None
+    ) -> None:
         self.specs = specs
         self._futures = futures
         self.drawn_here = 0  # how many of the charts the kernel had to draw itself
 
     def pngs(self, timeout: float = DEFAULT_TIMEOUT) -> list[bytes]:
-        """The PNG bytes, in the order requested; whatever the helper has not sent within `timeout` seconds
-        (all charts together) is drawn here."""
+        """The PNG bytes, in the order requested; whatever the helper has not sent within `timeout`
+        seconds (all charts together) is drawn here."""
         import time
 
         deadline = time.monotonic() + timeout
@@ -76,22 +86,38 @@ class ChartWorker:
         self._lock = threading.Lock()
         self._pending: list[Future[bytes]] = []
         self._dead = proc is None
-        self._writes: queue.SimpleQueue[list[tuple[str, dict[str, Any]]] | None] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[list[tuple[str, dict[str, Any]]] | None] = (
+            queue.SimpleQueue()
+        )
         if proc is not None:
-            threading.Thread(target=self._write_requests, name="chart-worker-requests", daemon=True).start()
-            threading.Thread(target=self._read_replies, name="chart-worker-replies", daemon=True).start()
+            threading.Thread(
+                target=self._write_requests, name="chart-worker-requests", daemon=True
+            ).start()
+            threading.Thread(
+                target=self._read_replies, name="chart-worker-replies", daemon=True
+            ).start()
 
     @classmethod
     def start(cls) -> ChartWorker:
-        """Start the helper now (it warms up at once); without one (disabled, cannot start) charts draw in the kernel."""
+        """Start the helper now (it warms up at once); without one (disabled, cannot start) charts
+        draw in the kernel."""
         if not _enabled():
             return cls(None)
         root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "incidentlib.notebook.chartworker"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                    start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "incidentlib.notebook.chartworker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError:
             return cls(None)
         return cls(proc)
@@ -101,8 +127,8 @@ class ChartWorker:
         return not self._dead and self._proc is not None and self._proc.poll() is None
 
     def submit(self, specs: list[tuple[str, dict[str, Any]]]) -> ChartJob:
-        """Ask for these charts (recipe name, keyword arguments); returns at once (a thread writes them to the
-        helper, whose pipe only takes 64 KB while it is still warming up)."""
+        """Ask for these charts (recipe name, keyword arguments); returns at once (a thread writes
+        them to the helper, whose pipe only takes 64 KB while it is still warming up)."""
         futures: list[Future[bytes]] = [Future() for _ in specs]
         with self._lock:
             if self._dead:
@@ -115,8 +141,11 @@ class ChartWorker:
         assert self._proc is not None and self._proc.stdin is not None
         try:
             while (specs := self._writes.get()) is not None:
-                # pickled whole first: a value that cannot be pickled sends nothing, never half a job
-                payload = b"".join(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL) for spec in specs)
+                # pickled whole first: a value that cannot be pickled sends nothing, never half a
+                # job
+                payload = b"".join(
+                    pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL) for spec in specs
+                )
                 self._proc.stdin.write(payload)
                 self._proc.stdin.flush()
         except Exception:  # noqa: BLE001 - helper gone or a value it cannot take: the kernel draws
@@ -162,7 +191,8 @@ class ChartWorker:
 
 
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
-    """The helper's loop: warm up, then draw each request and answer (True, png) or (False, error)."""
+    """The helper's loop: warm up, then draw each request and answer (True, png) or (False,
+    error)."""
     from . import charts
 
     try:
@@ -183,7 +213,8 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
 
 
 def main() -> None:
-    """Entry point of the helper process: requests on stdin, replies on stdout (stray prints go to stderr)."""
+    """Entry point of the helper process: requests on stdin, replies on stdout (stray prints go to
+    stderr)."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     _serve(sys.stdin.buffer, out)

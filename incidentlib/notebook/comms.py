@@ -1,4 +1,5 @@
-"""The runbook's three notification templates, filled from what a notebook measured, and a webhook post.
+"""The runbook's three notification templates, filled from what a notebook measured, and a webhook
+post.
 
 Templates (the runbook's "Communication Templates"; plain text that pastes into Slack as it is):
 
@@ -7,8 +8,9 @@ Templates (the runbook's "Communication Templates"; plain text that pastes into 
     Started / Next Update /         Next Steps / ETA              Resolution / Post-mortem
     Incident Commander
 
-Every figure comes from `run.figures` (pods_down, pods_total, error_rate, p95_ms, blocked_sessions...),
-`run.findings`, `run.actions` and the Severity; what nobody measured is left as a visible `[fill in: ...]`."""
+Every figure comes from `run.figures` (pods_down, pods_total, error_rate, p95_ms,
+blocked_sessions...), `run.findings`, `run.actions` and the Severity; what nobody measured is left
+as a visible `[fill in: ...]`."""
 
 from __future__ import annotations
 
@@ -27,22 +29,28 @@ from ..redact import redact_text
 from ..severity import LEVELS, Severity
 from .run import Run
 
-# What a scenario notebook adds to its parameters cell, and as its last code cell (after severity and mitigations).
+# What a scenario notebook adds to its parameters cell, and as its last code cell (after severity
+# and mitigations).
 NOTEBOOK_PARAMETERS = (
     "commander = None  # incident commander named in the notifications\n"
-    "notify_webhook = None  # Slack-compatible incoming-webhook URL: post the status update there (never by default)"
+    "notify_webhook = None  # Slack-compatible incoming-webhook URL: post the status update there "
+    "(never by default)"
 )
 NOTEBOOK_CELL = (
     "from incidentlib.notebook.comms import show_notifications\n"
     "\n"
-    "show_notifications(run, severity, incident_id=incident_id, commander=commander, notify_webhook=notify_webhook,\n"
+    "show_notifications(run, severity, incident_id=incident_id, commander=commander, "
+    "notify_webhook=notify_webhook,\n"
     '                   post="update");'
 )
 
-# How soon the next update is due, by severity (the runbook: SEV1 every 15 min, SEV2 every 30 min...).
+# How soon the next update is due, by severity (the runbook: SEV1 every 15 min, SEV2 every 30
+# min...).
 UPDATE_EVERY: dict[str, timedelta] = {
-    "SEV1": timedelta(minutes=15), "SEV2": timedelta(minutes=30),
-    "SEV3": timedelta(hours=1), "SEV4": timedelta(hours=4),
+    "SEV1": timedelta(minutes=15),
+    "SEV2": timedelta(minutes=30),
+    "SEV3": timedelta(hours=1),
+    "SEV4": timedelta(hours=4),
 }
 
 # Figure names the notebooks use, and the aliases accepted for each.
@@ -75,7 +83,8 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def impact_text(figures: Mapping[str, Any]) -> str:
-    """The impact in numbers, from the measured figures: pods down, error rate, p95 latency, blocked sessions."""
+    """The impact in numbers, from the measured figures: pods down, error rate, p95 latency, blocked
+    sessions."""
     parts: list[str] = []
     down, total = _figure(figures, "pods_down"), _figure(figures, "pods_total")
     if down is not None:
@@ -92,7 +101,9 @@ def impact_text(figures: Mapping[str, Any]) -> str:
         parts.append(f"{_plural(int(blocked), 'blocked session')}")
     used, limit = _figure(figures, "connections_used"), _figure(figures, "max_connections")
     if used is not None:
-        parts.append(f"{int(used)}{f'/{int(limit)}' if limit is not None else ''} database connections")
+        parts.append(
+            f"{int(used)}{f'/{int(limit)}' if limit is not None else ''} database connections"
+        )
     if figures.get("health_ok") is False:
         parts.insert(0, "health check failing")
     if figures.get("database_reachable") is False:
@@ -135,9 +146,17 @@ def _header(incident_id: str | None) -> str:
     return f" [{incident_id}]" if incident_id else ""
 
 
-def initial_alert(run: Run, severity: Severity, *, incident_id: str | None = None, commander: str | None = None,
-                  started: str | datetime | None = None, now: datetime | None = None) -> str:
-    """The runbook's initial alert: title, severity with its reason, status, impact, started, next update, IC."""
+def initial_alert(
+    run: Run,
+    severity: Severity,
+    *,
+    incident_id: str | None = None,
+    commander: str | None = None,
+    started: str | datetime | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The runbook's initial alert: title, severity with its reason, status, impact, started, next
+    update, IC."""
     now = now or datetime.now(UTC)
     start = _utc(started) or _utc(run.figures.get("incident_started")) or _utc(run.started_at)
     lines = [
@@ -154,7 +173,13 @@ def initial_alert(run: Run, severity: Severity, *, incident_id: str | None = Non
 
 def _action_text(action: Mapping[str, Any]) -> str:
     """One line per mitigation record (kube_actions, pg_actions, perf_actions or hand-made ones)."""
-    what = action.get("description") or action.get("summary") or action.get("action") or action.get("kind") or "mitigation"
+    what = (
+        action.get("description")
+        or action.get("summary")
+        or action.get("action")
+        or action.get("kind")
+        or "mitigation"
+    )
     target = action.get("target") or action.get("deployment")
     text = f"{what} ({target})" if target and str(target) not in str(what) else str(what)
     outcome = action.get("outcome") or action.get("result")
@@ -162,7 +187,9 @@ def _action_text(action: Mapping[str, Any]) -> str:
         outcome = action["status"]
     results = action.get("results")
     if not outcome and isinstance(results, list) and results:
-        outcome = ", ".join(f"pid {r.get('pid')}: {r.get('outcome')}" for r in results if isinstance(r, Mapping))
+        outcome = ", ".join(
+            f"pid {r.get('pid')}: {r.get('outcome')}" for r in results if isinstance(r, Mapping)
+        )
     if outcome:
         text += f": {outcome}"
     return text
@@ -180,16 +207,26 @@ def _status(run: Run) -> str:
     return "Investigating"
 
 
-def status_update(run: Run, severity: Severity, *, incident_id: str | None = None,
-                  now: datetime | None = None, eta: str | None = None) -> str:
-    """The runbook's status update: status, progress (mitigations applied or shown), next steps, ETA."""
+def status_update(
+    run: Run,
+    severity: Severity,
+    *,
+    incident_id: str | None = None,
+    now: datetime | None = None,
+    eta: str | None = None,
+) -> str:
+    """The runbook's status update: status, progress (mitigations applied or shown), next steps,
+    ETA."""
     now = now or datetime.now(UTC)
     applied = [a for a in run.actions if _applied(a)]
     shown = [a for a in run.actions if not _applied(a)]
     progress: list[str] = []
     if run.findings:
-        progress.append(f"{run.scenario} runbook found {_plural(len(run.findings), 'problem')} ({severity.level}: "
-                        f"{severity.reason.split(' (rule:')[0]})")
+        progress.append(
+            f"{run.scenario} runbook found {_plural(len(run.findings), 'problem')} "
+            f"({severity.level}: "
+            f"{severity.reason.split(' (rule:')[0]})"
+        )
     else:
         progress.append(f"{run.scenario} runbook ran: nothing wrong found")
     progress += [f"applied: {_action_text(a)}" for a in applied]
@@ -213,10 +250,17 @@ def status_update(run: Run, severity: Severity, *, incident_id: str | None = Non
     return redact_text("\n".join(lines))
 
 
-def resolution(run: Run, severity: Severity, *, incident_id: str | None = None,
-               started: str | datetime | None = None, resolved_at: str | datetime | None = None,
-               postmortem: str | None = None) -> str:
-    """The runbook's resolution: duration (start to resolution), root cause and fix from findings and actions."""
+def resolution(
+    run: Run,
+    severity: Severity,
+    *,
+    incident_id: str | None = None,
+    started: str | datetime | None = None,
+    resolved_at: str | datetime | None = None,
+    postmortem: str | None = None,
+) -> str:
+    """The runbook's resolution: duration (start to resolution), root cause and fix from findings
+    and actions."""
     start = _utc(started) or _utc(run.figures.get("incident_started")) or _utc(run.started_at)
     end = _utc(resolved_at) or datetime.now(UTC)
     findings = _ordered(run.findings)
@@ -230,7 +274,11 @@ def resolution(run: Run, severity: Severity, *, incident_id: str | None = None,
     applied = [a for a in run.actions if _applied(a)]
     fix = "; ".join(_action_text(a) for a in applied) if applied else FILL.format("what fixed it")
     duration = _duration((end - start).total_seconds()) if start else FILL.format("duration")
-    pm = postmortem or (f"runbook postmortem --incident {incident_id}" if incident_id else FILL.format("link or date"))
+    pm = postmortem or (
+        f"runbook postmortem --incident {incident_id}"
+        if incident_id
+        else FILL.format("link or date")
+    )
     lines = [
         f"✅ RESOLVED{_header(incident_id)}: {incident_title(run, severity)}",
         f"Duration: {duration} ({_clock(start)} to {_clock(end)})",
@@ -241,58 +289,105 @@ def resolution(run: Run, severity: Severity, *, incident_id: str | None = None,
     return redact_text("\n".join(lines))
 
 
-def notifications(run: Run, severity: Severity, *, incident_id: str | None = None, commander: str | None = None,
-                  started: str | datetime | None = None, now: datetime | None = None) -> dict[str, str]:
+def notifications(
+    run: Run,
+    severity: Severity,
+    *,
+    incident_id: str | None = None,
+    commander: str | None = None,
+    started: str | datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, str]:
     """The three filled templates: {"initial": ..., "update": ..., "resolution": ...}."""
     now = now or datetime.now(UTC)
     return {
-        "initial": initial_alert(run, severity, incident_id=incident_id, commander=commander, started=started, now=now),
+        "initial": initial_alert(
+            run, severity, incident_id=incident_id, commander=commander, started=started, now=now
+        ),
         "update": status_update(run, severity, incident_id=incident_id, now=now),
-        "resolution": resolution(run, severity, incident_id=incident_id, started=started, resolved_at=now),
+        "resolution": resolution(
+            run, severity, incident_id=incident_id, started=started, resolved_at=now
+        ),
     }
 
 
 def post_webhook(url: str, text: str, *, timeout: float = 5.0) -> str:
-    """POST {"text": text} once to a Slack-compatible incoming webhook; return one result line, never raise on failure."""
+    """POST {"text": text} once to a Slack-compatible incoming webhook; return one result line,
+    never raise on failure."""
     webhook(url)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise InvalidParameter(f"timeout {timeout!r} must be a positive number of seconds")
     where = url_origin(url)
     body = json.dumps({"text": text}).encode("utf-8")
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "User-Agent": "incident-runbook/1"})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "incident-runbook/1"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) checked above
             answer = resp.read(200).decode("utf-8", "replace").strip()
             return f"✓ notification posted to {where}: {resp.status} {answer[:60]}".rstrip()
     except urllib.error.HTTPError as e:
         answer = e.read(200).decode("utf-8", "replace").strip() if e.fp else ""
-        return (f"✗ notification NOT posted: {where} answered {e.code} {e.reason}"
-                f"{f' ({answer[:80]})' if answer else ''}; post the text above by hand")
+        return (
+            f"✗ notification NOT posted: {where} answered {e.code} {e.reason}"
+            f"{f' ({answer[:80]})' if answer else ''}; post the text above by hand"
+        )
     except TimeoutError:
-        return f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; check the channel, post by hand if missing"
+        return (
+            f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; "
+            "check the channel, post by hand if missing"
+        )
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, TimeoutError):
-            return f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; check the channel, post by hand if missing"
-        return f"✗ notification NOT posted: cannot reach {where} ({reason}); post the text above by hand"
+            return (
+                f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; "
+                "check the channel, post by hand if missing"
+            )
+        return (
+            f"✗ notification NOT posted: cannot reach {where} ({reason}); post the text above "
+            "by hand"
+        )
     except OSError as e:
-        return f"✗ notification NOT posted: {where}: {type(e).__name__}: {e}; post the text above by hand"
+        return (
+            f"✗ notification NOT posted: {where}: {type(e).__name__}: {e}; post the text "
+            "above by hand"
+        )
 
 
-def show_notifications(run: Run, severity: Severity, *, incident_id: str | None = None, commander: str | None = None,
-                       notify_webhook: str | None = None, post: str = "initial", started: str | datetime | None = None,
-                       timeout: float = 5.0, now: datetime | None = None, glue: bool = True,
-                       templates: Sequence[str] = ("initial", "update", "resolution")) -> dict[str, str]:
-    """A notebook's last cell: print the filled templates; post one of them (`post`) only if a webhook is given."""
-    every = notifications(run, severity, incident_id=incident_id, commander=commander, started=started, now=now)
+def show_notifications(
+    run: Run,
+    severity: Severity,
+    *,
+    incident_id: str | None = None,
+    commander: str | None = None,
+    notify_webhook: str | None = None,
+    post: str = "initial",
+    started: str | datetime | None = None,
+    timeout: float = 5.0,
+    now: datetime | None = None,
+    glue: bool = True,
+    templates: Sequence[str] = ("initial", "update", "resolution"),
+) -> dict[str, str]:
+    """A notebook's last cell: print the filled templates; post one of them (`post`) only if a
+    webhook is given."""
+    every = notifications(
+        run, severity, incident_id=incident_id, commander=commander, started=started, now=now
+    )
     unknown = [t for t in [*templates, post] if t not in every]
     if unknown:
         raise InvalidParameter(f"unknown template {unknown[0]!r}: choose from {', '.join(every)}")
     texts = {k: every[k] for k in templates}
     if post not in texts:
         texts[post] = every[post]
-    titles = {"initial": "Initial alert", "update": "Status update", "resolution": "Resolution (when it is over)"}
+    titles = {
+        "initial": "Initial alert",
+        "update": "Status update",
+        "resolution": "Resolution (when it is over)",
+    }
     for key, text in texts.items():
         print(f"── {titles[key]} " + "─" * 40)
         print(text)
@@ -301,12 +396,17 @@ def show_notifications(run: Run, severity: Severity, *, incident_id: str | None 
     if notify_webhook:
         try:
             line = post_webhook(notify_webhook, texts[post], timeout=timeout)
-        except InvalidParameter as e:  # the evidence is already complete: say it, do not fail the notebook's last cell
+        except (
+            InvalidParameter
+        ) as e:  # the evidence is already complete: say it, do not fail the notebook's last cell
             line = f"✗ notification NOT posted: {e}"
         print(line)
         result["webhook"] = line
     else:
-        print(f"(not posted: give notify_webhook to post the {titles[post].split(' (')[0].lower()} to a Slack-compatible webhook)")
+        print(
+            f"(not posted: give notify_webhook to post the {titles[post].split(' (')[0].lower()} "
+            "to a Slack-compatible webhook)"
+        )
     if glue:
         run.glue("notifications", result)
     return result

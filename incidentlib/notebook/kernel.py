@@ -1,16 +1,17 @@
-"""What the notebooks' Jupyter kernel does differently: it ends without tearing the interpreter down.
+"""What the notebooks' Jupyter kernel does differently: it ends without tearing the interpreter
+down.
 
-A kernel that has imported pandas, matplotlib and the Kubernetes client takes 0.2-0.3 s to exit after
-papermill's shutdown request (clearing the user namespace with a full collection, terminating zmq with a
-1 s linger, then freeing every module), against 0.1 s for a bare kernel; papermill waits for it, so it is
-time-to-evidence on every run. Nothing in that teardown reaches the evidence: the executed notebook is
-written by papermill in its own process, every cell's output has been received before the shutdown
-request is sent, and the operating system reclaims memory and sockets anyway.
+A kernel that has imported pandas, matplotlib and the Kubernetes client takes 0.2-0.3 s to exit
+after papermill's shutdown request (clearing the user namespace with a full collection, terminating
+zmq with a 1 s linger, then freeing every module), against 0.1 s for a bare kernel; papermill waits
+for it, so it is time-to-evidence on every run. Nothing in that teardown reaches the evidence: the
+executed notebook is written by papermill in its own process, every cell's output has been received
+before the shutdown request is sent, and the operating system reclaims memory and sockets anyway.
 
-So, inside a Jupyter kernel only, `install_fast_exit()` registers an exit handler that does the kernel's
-own bookkeeping (IPython's history session is closed, logging handlers and standard streams are flushed)
-and then ends the process with `os._exit(0)`. Set `INCIDENTLIB_FAST_EXIT=0` to keep the normal teardown.
-Plain Python processes (the CLI, tests, scripts) are never affected."""
+So, inside a Jupyter kernel only, `install_fast_exit()` registers an exit handler that does the
+kernel's own bookkeeping (IPython's history session is closed, logging handlers and standard streams
+are flushed) and then ends the process with `os._exit(0)`. Set `INCIDENTLIB_FAST_EXIT=0` to keep the
+normal teardown. Plain Python processes (the CLI, tests, scripts) are never affected."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def _exit_now() -> None:
 
 
 def install_fast_exit() -> bool:
-    """In a Jupyter kernel, end the process right after its bookkeeping at exit; True if installed."""
+    """In a Jupyter kernel, end the process right after its bookkeeping at exit; True if
+    installed."""
     global _installed
     if _installed:
         return True

@@ -36,8 +36,12 @@ def utcnow_iso() -> str:
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [RunbookError, OSError, TimeoutError, ValueError]
-    for mod, name in (("psycopg", "Error"), ("kubernetes.client.exceptions", "ApiException"),
-                      ("urllib3.exceptions", "HTTPError"), ("kubernetes.config.config_exception", "ConfigException")):
+    for mod, name in (
+        ("psycopg", "Error"),
+        ("kubernetes.client.exceptions", "ApiException"),
+        ("urllib3.exceptions", "HTTPError"),
+        ("kubernetes.config.config_exception", "ConfigException"),
+    ):
         m = sys.modules.get(mod)
         if m is not None and hasattr(m, name):
             errors.append(getattr(m, name))
@@ -55,7 +59,8 @@ class SourceResult:
     seconds: float = 0.0
 
 
-# ------------------------------------------------------------------------------------ concurrent gather
+# ------------------------------------------------------------------------------------ concurrent
+# gather
 @dataclass
 class Gathered:
     """Results of concurrent reads: value per name, and the error of those that failed."""
@@ -111,7 +116,8 @@ class Run:
             self.sources.append(rec)
 
     def gather(self, tasks: dict[str, Callable[[], Any]], *, workers: int = 8) -> Gathered:
-        """Run independent reads concurrently; each is then recorded, in order, as a source of this run.
+        """Run independent reads concurrently; each is then recorded, in order, as a source of this
+        run.
 
         A failing read prints one line and is recorded in `sources`; the others go on."""
 
@@ -140,7 +146,8 @@ class Run:
         return out
 
     def skip(self, name: str, why: str) -> None:
-        """Record a source that was deliberately not read (no DSN given, no cluster) with the reason."""
+        """Record a source that was deliberately not read (no DSN given, no cluster) with the
+        reason."""
         self.sources.append(SourceResult(name, ok=False, status="skipped", error=why))
         if not self.quiet:
             print(f"– {name}: skipped: {why}")
@@ -152,12 +159,18 @@ class Run:
                 return rec.ok
         return False
 
-    def finding(self, severity: str, title: str, detail: str = "", next_step: str = "", **extra: Any) -> dict[str, str]:
+    def finding(
+        self, severity: str, title: str, detail: str = "", next_step: str = "", **extra: Any
+    ) -> dict[str, str]:
         """Record a problem found, with the suggested next step."""
         if severity not in LEVELS:
             raise ValueError(f"finding severity {severity!r} is not one of {', '.join(LEVELS)}")
-        rec = {"severity": severity, "title": redact_text(title), "detail": redact_text(detail),
-               "next_step": redact_text(next_step)}
+        rec = {
+            "severity": severity,
+            "title": redact_text(title),
+            "detail": redact_text(detail),
+            "next_step": redact_text(next_step),
+        }
         rec.update({k: redact_value(v) for k, v in extra.items()})
         self.findings.append(rec)
         return rec
@@ -173,7 +186,10 @@ class Run:
     def sources_table(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame([asdict(s) for s in self.sources], columns=["source", "ok", "status", "error", "seconds"])
+        return pd.DataFrame(
+            [asdict(s) for s in self.sources],
+            columns=["source", "ok", "status", "error", "seconds"],
+        )
 
     def findings_table(self) -> pd.DataFrame:
         import pandas as pd
@@ -182,27 +198,40 @@ class Run:
         df = pd.DataFrame(self.findings)
         if df.empty:
             return pd.DataFrame(columns=cols)
-        return df.sort_values("severity", kind="stable")[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
+        return df.sort_values("severity", kind="stable")[
+            [c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]
+        ]
 
     def checked(self, severity: Severity) -> Severity:
-        """The severity to report: "no problem measured" is never an all-clear while a source could not be read.
+        """The severity to report: "no problem measured" is never an all-clear while a source could
+        not be read.
 
-        With nothing read at all the verdict becomes "not assessed"; with some sources failed it names them."""
+        With nothing read at all the verdict becomes "not assessed"; with some sources failed it
+        names them."""
         if severity.rule != "no-impact":
             return severity
         failed = [s.source for s in self.sources if s.status == "failed"]
         if not any(s.ok for s in self.sources):
             missing = failed or [s.source for s in self.sources] or ["no source was read"]
-            return Severity(severity.level, "not-assessed",
-                            f"NOT ASSESSED: nothing could be measured ({', '.join(missing)}); this is not an all-clear: "
-                            "fix what the sources table says and run it again")
+            return Severity(
+                severity.level,
+                "not-assessed",
+                f"NOT ASSESSED: nothing could be measured ({', '.join(missing)}); this is not an "
+                "all-clear: "
+                "fix what the sources table says and run it again",
+            )
         if failed:
-            return Severity(severity.level, "partly-assessed",
-                            f"{severity.reason}; but {', '.join(failed)} could not be read, so this is not an all-clear")
+            return Severity(
+                severity.level,
+                "partly-assessed",
+                f"{severity.reason}; but {', '.join(failed)} could not be read, so this is not an "
+                "all-clear",
+            )
         return severity
 
     def finish(self, severity: Severity) -> dict[str, Any]:
-        """Glue the scraps every scenario leaves: scenario, severity, findings, sources, actions, times."""
+        """Glue the scraps every scenario leaves: scenario, severity, findings, sources, actions,
+        times."""
         severity = self.checked(severity)
         finished_at = utcnow_iso()
         glue("scenario", self.scenario)
@@ -210,7 +239,14 @@ class Run:
         glue("findings", [dict(f) for f in self.findings])
         glue("sources", [asdict(s) for s in self.sources])
         glue("actions", list(self.actions))
-        glue("figures", {k: v for k, v in self.figures.items() if isinstance(v, int | float | str | bool) or v is None})
+        glue(
+            "figures",
+            {
+                k: v
+                for k, v in self.figures.items()
+                if isinstance(v, int | float | str | bool) or v is None
+            },
+        )
         glue("started_at", self.started_at)
         glue("finished_at", finished_at)
         return {"severity": severity.as_dict(), "finished_at": finished_at}
@@ -227,10 +263,11 @@ def _message(e: BaseException) -> str:
 
 
 def glue(name: str, value: Any, *, display: bool = False) -> None:
-    """Glue a scrap, redacted first, in scrapbook's own format (`scrapbook.read_notebook` reads it back).
+    """Glue a scrap, redacted first, in scrapbook's own format (`scrapbook.read_notebook` reads it
+    back).
 
-    Written here rather than calling `scrapbook.glue` because importing scrapbook in the kernel imports
-    papermill and nbformat (about 0.6 s of every notebook's run) for a display call."""
+    Written here rather than calling `scrapbook.glue` because importing scrapbook in the kernel
+    imports papermill and nbformat (about 0.6 s of every notebook's run) for a display call."""
     import base64
     import io
 
@@ -248,10 +285,16 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
     elif isinstance(value, list | dict | int | float | bool):
         encoder, data = "json", value
     else:
-        raise TypeError(f"scrap {name!r}: cannot glue a {type(value).__name__}; glue text, numbers, lists, dicts or DataFrames")
+        raise TypeError(
+            f"scrap {name!r}: cannot glue a {type(value).__name__}; glue text, numbers, lists, "
+            "dicts or DataFrames"
+        )
     payload = {"name": name, "data": data, "encoder": encoder, "version": 1}
-    ip_display({SCRAP_MIME.format(encoder=encoder): payload},
-               metadata={"scrapbook": {"name": name, "data": True, "display": False}}, raw=True)
+    ip_display(
+        {SCRAP_MIME.format(encoder=encoder): payload},
+        metadata={"scrapbook": {"name": name, "data": True, "display": False}},
+        raw=True,
+    )
     if display:
         from IPython.core.formatters import format_display_data
 
@@ -276,7 +319,9 @@ def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
         return out
 
 
-def show_table(df: Any, *, max_rows: int = 30, empty: str = "nothing to show", caption: str | None = None) -> None:
+def show_table(
+    df: Any, *, max_rows: int = 30, empty: str = "nothing to show", caption: str | None = None
+) -> None:
     """Display the first rows of a table and a count of the rest; a clear line when it is empty."""
     from IPython.display import display
 
@@ -301,17 +346,22 @@ class Table:
         shown = df.copy()
         for col in shown.columns:
             s = shown[col]
-            # nullable integers and booleans print pd.NA whatever na_rep says: show those as plain objects
-            if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iub" and s.isna().any():
+            # nullable integers and booleans print pd.NA whatever na_rep says: show those as plain
+            # objects
+            if (
+                isinstance(s.dtype, pd.api.extensions.ExtensionDtype)
+                and s.dtype.kind in "iub"
+                and s.isna().any()
+            ):
                 shown[col] = s.astype(object).where(s.notna(), float("nan"))
         self.df = shown
 
     def _repr_html_(self) -> str:
         import pandas as pd
 
-        return str(self.df.to_html(na_rep="", notebook=True, max_cols=pd.get_option("display.max_columns")))
+        return str(
+            self.df.to_html(na_rep="", notebook=True, max_cols=pd.get_option("display.max_columns"))
+        )
 
     def __repr__(self) -> str:
         return str(self.df.to_string(na_rep=""))
-
-

@@ -1,11 +1,13 @@
-"""Database session mitigations: terminate long-running queries, terminate a root blocker, cancel instead
-of terminate. (Restarting the database's workload is a Kubernetes change: `kube.actions.plan_restart`.)
+"""Database session mitigations: terminate long-running queries, terminate a root blocker, cancel
+instead of terminate. (Restarting the database's workload is a Kubernetes change:
+`kube.actions.plan_restart`.)
 
-Each mitigation is first a `Plan` (`plan_sessions`) naming exactly which backends and queries it would
-signal; nothing happens unless `apply=True`. Chosen automatically, it never touches our own sessions,
-replication, autovacuum or any other non-client backend: those only when asked for by pid. `execute` uses
-a session of its own that is not read-only, checks that each pid still belongs to the same backend (a
-reused pid is left alone), waits for the result, and records one outcome like every other mitigation."""
+Each mitigation is first a `Plan` (`plan_sessions`) naming exactly which backends and queries it
+would signal; nothing happens unless `apply=True`. Chosen automatically, it never touches our own
+sessions, replication, autovacuum or any other non-client backend: those only when asked for by pid.
+`execute` uses a session of its own that is not read-only, checks that each pid still belongs to the
+same backend (a reused pid is left alone), waits for the result, and records one outcome like every
+other mitigation."""
 
 from __future__ import annotations
 
@@ -23,9 +25,9 @@ if TYPE_CHECKING:
 MITIGATIONS = ("auto", "terminate_long", "terminate_blocker", "cancel", "restart", "none")
 MITIGATION_APP = "incident-runbook-mitigation"
 
-# Signal one backend, only if the pid still belongs to the backend we planned for (same start time) and is
-# not this session. {function} is pg_terminate_backend or pg_cancel_backend. Source: PostgreSQL 15 docs,
-# 9.27.2 "Server Signaling Functions"; pghero `kill.rb`.
+# Signal one backend, only if the pid still belongs to the backend we planned for (same start time)
+# and is not this session. {function} is pg_terminate_backend or pg_cancel_backend. Source:
+# PostgreSQL 15 docs, 9.27.2 "Server Signaling Functions"; pghero `kill.rb`.
 SIGNAL_SQL = """/* incident-runbook: mitigation */
 SELECT {function}(pid) AS signalled
 FROM pg_stat_activity
@@ -52,8 +54,10 @@ def parse_pids(value: Any) -> list[int] | None:
                 raise ValueError(item)
             pid = int(item)
         except (TypeError, ValueError):
-            raise InvalidParameter(f"pids {value!r}: {item!r} is not a process id; expected whole numbers "
-                                   "like [4711, 4712]") from None
+            raise InvalidParameter(
+                f"pids {value!r}: {item!r} is not a process id; expected whole numbers "
+                "like [4711, 4712]"
+            ) from None
         if pid <= 0:
             raise InvalidParameter(f"pids {value!r}: {pid} is not a process id (must be positive)")
         out.append(pid)
@@ -77,34 +81,63 @@ def _signal_of(r: dict[str, Any], function: str, why: str) -> Signal:
     def py(v: Any) -> Any:  # pandas Timestamps -> datetimes for psycopg
         return v.to_pydatetime() if hasattr(v, "to_pydatetime") and v == v else v
 
-    return Signal(function=function, pid=int(r["pid"]), backend_start=py(r.get("backend_start")),
-                  query_start=py(r.get("query_start")), user=r.get("user"), application=r.get("application"),
-                  state=r.get("state"), backend_type=r.get("backend_type"),
-                  query_s=None if r.get("query_s") != r.get("query_s") else r.get("query_s"),
-                  query=r.get("query"), why=why)
+    return Signal(
+        function=function,
+        pid=int(r["pid"]),
+        backend_start=py(r.get("backend_start")),
+        query_start=py(r.get("query_start")),
+        user=r.get("user"),
+        application=r.get("application"),
+        state=r.get("state"),
+        backend_type=r.get("backend_type"),
+        query_s=None if r.get("query_s") != r.get("query_s") else r.get("query_s"),
+        query=r.get("query"),
+        why=why,
+    )
 
 
 def _long_running(sessions: pd.DataFrame | None, threshold_s: float) -> pd.DataFrame | None:
     if sessions is None or len(sessions) == 0:
         return None
-    mask = (sessions["state"] == "active") & (sessions["query_s"] >= threshold_s) & ~sessions["self"]
+    mask = (
+        (sessions["state"] == "active") & (sessions["query_s"] >= threshold_s) & ~sessions["self"]
+    )
     return sessions[mask].sort_values("query_s", ascending=False)
 
 
-def plan_sessions(mitigation: str, *, sessions: pd.DataFrame | None, blocking: pd.DataFrame | None,
-                  threshold_s: float, pids: list[int] | None = None, own_pids: Iterable[int] = (),
-                  target: str = "the database") -> Plan:
-    """Plan a session mitigation (auto, terminate_long, terminate_blocker, cancel, none) on one snapshot.
+def plan_sessions(
+    mitigation: str,
+    *,
+    sessions: pd.DataFrame | None,
+    blocking: pd.DataFrame | None,
+    threshold_s: float,
+    pids: list[int] | None = None,
+    own_pids: Iterable[int] = (),
+    target: str = "the database",
+) -> Plan:
+    """Plan a session mitigation (auto, terminate_long, terminate_blocker, cancel, none) on one
+    snapshot.
 
-    With `pids`, exactly those pids are targeted (any backend type, as asked), never our own sessions."""
+    With `pids`, exactly those pids are targeted (any backend type, as asked), never our own
+    sessions."""
     long_running = _long_running(sessions, threshold_s)
-    roots = sorted({int(p) for p in blocking["root_blocking_pid"]}) if blocking is not None and len(blocking) else []
+    roots = (
+        sorted({int(p) for p in blocking["root_blocking_pid"]})
+        if blocking is not None and len(blocking)
+        else []
+    )
     action = choose(mitigation, long_running=long_running, blocking=roots)
     if action == "restart":
-        raise InvalidParameter("restart is not a session mitigation: plan it with kube.actions.plan_restart")
+        raise InvalidParameter(
+            "restart is not a session mitigation: plan it with kube.actions.plan_restart"
+        )
     kind = "cancel" if action == "cancel" else "terminate"
     function = _FUNCTIONS[kind]
-    by_pid = {int(r["pid"]): r for r in sessions.to_dict("records")} if sessions is not None and len(sessions) else {}
+    by_pid = (
+        {int(r["pid"]): r for r in sessions.to_dict("records")}
+        if sessions is not None and len(sessions)
+        else {}
+    )
     own = {int(p) for p in own_pids} | {p for p, r in by_pid.items() if r.get("self")}
     wanted: list[tuple[int, str]] = [(p, "asked for by pid") for p in pids or []]
     if not pids and action in ("terminate_blocker", "cancel") and blocking is not None:
@@ -114,7 +147,12 @@ def plan_sessions(mitigation: str, *, sessions: pd.DataFrame | None, blocking: p
     if not pids and action in ("terminate_long", "cancel") and long_running is not None:
         for r in long_running.to_dict("records"):
             if int(r["pid"]) not in {p for p, _ in wanted}:
-                wanted.append((int(r["pid"]), f"active for {r['query_s']:.0f}s, over the {threshold_s:g}s threshold"))
+                wanted.append(
+                    (
+                        int(r["pid"]),
+                        f"active for {r['query_s']:.0f}s, over the {threshold_s:g}s threshold",
+                    )
+                )
     signals, left = [], []
     for pid, why in wanted:
         r = by_pid.get(pid)
@@ -126,23 +164,39 @@ def plan_sessions(mitigation: str, *, sessions: pd.DataFrame | None, blocking: p
             signals.append(_signal_of(r, function, why))
     verb = "terminate" if kind == "terminate" else "cancel the statement of"
     if action == "none" or not signals:
-        reason = ("no lock chain and no query over the threshold" if mitigation == "auto" and action == "none"
-                  else "mitigation=none" if action == "none" else "no session left to touch")
+        reason = (
+            "no lock chain and no query over the threshold"
+            if mitigation == "auto" and action == "none"
+            else "mitigation=none"
+            if action == "none"
+            else "no session left to touch"
+        )
         summary = f"nothing to do ({reason})"
     else:
         summary = f"{verb} {len(signals)} session(s) with {function}"
-    statements = "\n".join(f"  SELECT {s.function}({s.pid});  -- {s.state}, user {s.user}, app "
-                           f"{s.application or '-'}: {s.why}; query: {s.query}" for s in signals)
-    plan = Plan(action, f"{len(signals)} session(s) on {target}", summary,
-                "; ".join(f"SELECT {function}({s.pid})" for s in signals) or "(none)", change=statements,
-                safety=CANCELS_STATEMENTS if kind == "cancel" else DROPS_SESSIONS, signals=signals,
-                left_alone=left)
+    statements = "\n".join(
+        f"  SELECT {s.function}({s.pid});  -- {s.state}, user {s.user}, app "
+        f"{s.application or '-'}: {s.why}; query: {s.query}"
+        for s in signals
+    )
+    plan = Plan(
+        action,
+        f"{len(signals)} session(s) on {target}",
+        summary,
+        "; ".join(f"SELECT {function}({s.pid})" for s in signals) or "(none)",
+        change=statements,
+        safety=CANCELS_STATEMENTS if kind == "cancel" else DROPS_SESSIONS,
+        signals=signals,
+        left_alone=left,
+    )
     if action == "none" or not signals:
         plan.skipped = summary.removeprefix("nothing to do (").removesuffix(")")
     return plan
 
 
-def _refusal(pid: int, r: dict[str, Any] | None, *, own: set[int], asked: bool, kind: str) -> str | None:
+def _refusal(
+    pid: int, r: dict[str, Any] | None, *, own: set[int], asked: bool, kind: str
+) -> str | None:
     """Why a wanted backend is left alone, or None when it may be signalled."""
     if pid in own:
         return "this runbook's own session"
@@ -157,27 +211,49 @@ def _refusal(pid: int, r: dict[str, Any] | None, *, own: set[int], asked: bool, 
     return None
 
 
-def execute(plan: Plan, *, dsn: str | None, apply: bool,
-            record: Callable[[dict[str, Any]], None] | None = None, wait_s: float = 5.0,
-            statement_timeout_ms: int = 5000, lock_timeout_ms: int = 1000) -> dict[str, Any]:
-    """Do the plan when `apply` is True (else only say it was not done); the outcome per pid in `results`."""
+def execute(
+    plan: Plan,
+    *,
+    dsn: str | None,
+    apply: bool,
+    record: Callable[[dict[str, Any]], None] | None = None,
+    wait_s: float = 5.0,
+    statement_timeout_ms: int = 5000,
+    lock_timeout_ms: int = 1000,
+) -> dict[str, Any]:
+    """Do the plan when `apply` is True (else only say it was not done); the outcome per pid in
+    `results`."""
     if plan.skipped or not apply or not plan.signals:
         outcome = plan.shown()
-        outcome["results"] = [{"pid": s.pid, "function": s.function, "outcome": "not done (apply=False)"}
-                              for s in plan.signals]
+        outcome["results"] = [
+            {"pid": s.pid, "function": s.function, "outcome": "not done (apply=False)"}
+            for s in plan.signals
+        ]
     else:
         at = now_iso()
-        conn = connect(dsn, read_only=False, application_name=MITIGATION_APP,
-                       statement_timeout_ms=statement_timeout_ms, lock_timeout_ms=lock_timeout_ms)
+        conn = connect(
+            dsn,
+            read_only=False,
+            application_name=MITIGATION_APP,
+            statement_timeout_ms=statement_timeout_ms,
+            lock_timeout_ms=lock_timeout_ms,
+        )
         try:
             results: list[dict[str, Any]] = [
-                {"pid": s.pid, "function": s.function, "outcome": _signal(conn, s, wait_s=wait_s)} for s in plan.signals]
+                {"pid": s.pid, "function": s.function, "outcome": _signal(conn, s, wait_s=wait_s)}
+                for s in plan.signals
+            ]
         finally:
             conn.close()
         done = sum(r["outcome"].startswith(("terminated", "cancelled")) for r in results)
         status = "applied" if done == len(results) else "partly applied" if done else "nothing done"
-        outcome = plan.outcome(applied=done > 0, status=status, at=at, results=results,
-                               detail=", ".join(f"pid {r['pid']}: {r['outcome']}" for r in results))
+        outcome = plan.outcome(
+            applied=done > 0,
+            status=status,
+            at=at,
+            results=results,
+            detail=", ".join(f"pid {r['pid']}: {r['outcome']}" for r in results),
+        )
     if record is not None:
         record(outcome)
     return outcome
@@ -188,11 +264,18 @@ def _signal(conn: Any, s: Signal, *, wait_s: float) -> str:
 
     params = {"pid": s.pid, "backend_start": s.backend_start}
     try:
-        rows = query(conn, sql.SQL(SIGNAL_SQL).format(function=sql.Identifier(s.function)), params,
-                     what=s.function)
+        rows = query(
+            conn,
+            sql.SQL(SIGNAL_SQL).format(function=sql.Identifier(s.function)),
+            params,
+            what=s.function,
+        )
     except DatabaseError as e:
         if e.sqlstate == "42501":
-            return f"refused: {e}; grant pg_signal_backend to this role, or connect as the session's owner"
+            return (
+                f"refused: {e}; grant pg_signal_backend to this role, or connect as the "
+                "session's owner"
+            )
         return f"failed: {e}"
     if not rows:
         return "gone already (the backend ended or its pid was reused): nothing done"
@@ -203,8 +286,14 @@ def _signal(conn: Any, s: Signal, *, wait_s: float) -> str:
     while True:
         left = query(conn, STILL_RUNNING_SQL, check, what="mitigation check")
         if not left:
-            return "terminated" if s.function == "pg_terminate_backend" else "cancelled (the session ended)"
-        if s.function == "pg_cancel_backend" and (left[0]["state"] != "active" or not left[0]["same_query"]):
+            return (
+                "terminated"
+                if s.function == "pg_terminate_backend"
+                else "cancelled (the session ended)"
+            )
+        if s.function == "pg_cancel_backend" and (
+            left[0]["state"] != "active" or not left[0]["same_query"]
+        ):
             return f"cancelled: the session is now {left[0]['state']}"
         if time.monotonic() >= deadline:
             return f"signalled, but still there after {wait_s:g}s ({left[0]['state']})"

@@ -1,7 +1,8 @@
 """How many connections, in which state, from whom, against max_connections and the reserved slots.
 
-The counts are built from the one pg_stat_activity snapshot of `pg_activity.fetch_sessions`; the server's
-limits come from SERVER_SQL. Sessions PostgreSQL hides from this role count as state `hidden`."""
+The counts are built from the one pg_stat_activity snapshot of `pg_activity.fetch_sessions`; the
+server's limits come from SERVER_SQL. Sessions PostgreSQL hides from this role count as state
+`hidden`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ if TYPE_CHECKING:
     from .session import Connection
 
 HIDDEN_STATE = "hidden (insufficient privilege)"
-STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)", "fastpath function call", "disabled")
+STATES = (
+    "active",
+    "idle",
+    "idle in transaction",
+    "idle in transaction (aborted)",
+    "fastpath function call",
+    "disabled",
+)
 
 # The server's limits and who we are. Source: PostgreSQL 15 docs, 20.3.1 "Connection Settings"
 # (max_connections, superuser_reserved_connections; reserved_connections is PostgreSQL 16+, hence
@@ -43,12 +51,17 @@ def fetch_server(conn: Connection) -> dict[str, Any]:
 
 
 def _client_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
-    """The sessions that take a max_connections slot: client backends, and hidden sessions in a database."""
-    return sessions[(sessions["backend_type"] == "client backend") | (sessions["hidden"] & sessions["database"].notna())]
+    """The sessions that take a max_connections slot: client backends, and hidden sessions in a
+    database."""
+    return sessions[
+        (sessions["backend_type"] == "client backend")
+        | (sessions["hidden"] & sessions["database"].notna())
+    ]
 
 
 def connections_frame(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Client connections grouped by state, database, user, application and client address, with a count."""
+    """Client connections grouped by state, database, user, application and client address, with a
+    count."""
     import pandas as pd
 
     if sessions is None or len(sessions) == 0:
@@ -58,30 +71,40 @@ def connections_frame(sessions: pd.DataFrame) -> pd.DataFrame:
     keys = ["state", "database", "user", "application", "client"]
     for k in keys[1:]:
         df[k] = df[k].fillna("").astype(str)
-    out = (df.groupby(keys, dropna=False, sort=False)
-             .agg(count=("pid", "size"), longest_s=("state_s", "max"))
-             .reset_index())
+    out = (
+        df.groupby(keys, dropna=False, sort=False)
+        .agg(count=("pid", "size"), longest_s=("state_s", "max"))
+        .reset_index()
+    )
     out["count"] = out["count"].astype("int64")
     out["longest_s"] = out["longest_s"].astype("float64").round(1)
-    return out.sort_values(["count", "state"], ascending=[False, True], kind="stable").reset_index(drop=True)[CONNECTION_COLUMNS]
+    return out.sort_values(["count", "state"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )[CONNECTION_COLUMNS]
 
 
 def counts_by(connections: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Connection counts by one column (state, database, user, application, client), largest first."""
+    """Connection counts by one column (state, database, user, application, client), largest
+    first."""
     import pandas as pd
 
     if connections is None or len(connections) == 0:
         return pd.DataFrame(columns=[key, "count"])
     out = connections.groupby(key, sort=False)["count"].sum().reset_index()
-    return out.sort_values(["count", key], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return out.sort_values(["count", key], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def connection_summary(connections: pd.DataFrame, server: dict[str, Any] | None) -> dict[str, Any]:
-    """Totals against the limits: used, by state, max_connections, reserved slots, free slots, usage share."""
+    """Totals against the limits: used, by state, max_connections, reserved slots, free slots, usage
+    share."""
     server = server or {}
-    by_state = {} if connections is None or len(connections) == 0 else {
-        str(k): int(v) for k, v in connections.groupby("state")["count"].sum().items()
-    }
+    by_state = (
+        {}
+        if connections is None or len(connections) == 0
+        else {str(k): int(v) for k, v in connections.groupby("state")["count"].sum().items()}
+    )
     used = sum(by_state.values())
     max_conn = server.get("max_connections")
     reserved = int(server.get("superuser_reserved") or 0) + int(server.get("reserved") or 0)
@@ -102,7 +125,8 @@ def connection_summary(connections: pd.DataFrame, server: dict[str, Any] | None)
 
 
 def counts_overview(connections: pd.DataFrame) -> pd.DataFrame:
-    """One table of counts by state, database, user, application and client: dimension, value, count."""
+    """One table of counts by state, database, user, application and client: dimension, value,
+    count."""
     import pandas as pd
 
     parts = []
@@ -110,8 +134,15 @@ def counts_overview(connections: pd.DataFrame) -> pd.DataFrame:
         part = counts_by(connections, key).rename(columns={key: "value"})
         if key == "state":  # the runbook's four states always show, zero included
             missing = [s for s in STATES[:4] if s not in set(part["value"])]
-            part = pd.concat([part, pd.DataFrame({"value": missing, "count": [0] * len(missing)})], ignore_index=True)
+            part = pd.concat(
+                [part, pd.DataFrame({"value": missing, "count": [0] * len(missing)})],
+                ignore_index=True,
+            )
         part.insert(0, "dimension", key)
         parts.append(part)
-    out = pd.concat(parts, ignore_index=True) if len(connections) else pd.DataFrame(columns=["dimension", "value", "count"])
+    out = (
+        pd.concat(parts, ignore_index=True)
+        if len(connections)
+        else pd.DataFrame(columns=["dimension", "value", "count"])
+    )
     return out.astype({"count": "int64"})

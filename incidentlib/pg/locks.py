@@ -1,8 +1,9 @@
-"""Who blocks whom: every lock wait with its whole chain, its root blocker, and a tree a person reads at once.
+"""Who blocks whom: every lock wait with its whole chain, its root blocker, and a tree a person
+reads at once.
 
-The waiting sessions come from pg_locks (visible to every role) and their blockers from pg_blocking_pids;
-the root of a chain (the session that blocks without waiting itself) is found in Python, so it is tested on
-fixtures. Both queries of each pair are redacted with `redact_sql`."""
+The waiting sessions come from pg_locks (visible to every role) and their blockers from
+pg_blocking_pids; the root of a chain (the session that blocks without waiting itself) is found in
+Python, so it is tested on fixtures. Both queries of each pair are redacted with `redact_sql`."""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ if TYPE_CHECKING:
 
     from .session import Connection
 
-# One row per (waiting pid, pid it waits for). Source: PostgreSQL 15 docs, 54.12 "pg_locks" (waitstart is
-# 14+, older servers use the state change), 9.26 pg_blocking_pids(); pghero `blocked_queries`. A row-lock
-# wait is on a transactionid: the relation then comes from the tuple lock the waiter holds. Relations of
-# another database cannot be named from here: their OID is shown instead.
+# One row per (waiting pid, pid it waits for). Source: PostgreSQL 15 docs, 54.12 "pg_locks"
+# (waitstart is 14+, older servers use the state change), 9.26 pg_blocking_pids(); pghero
+# `blocked_queries`. A row-lock wait is on a transactionid: the relation then comes from the tuple
+# lock the waiter holds. Relations of another database cannot be named from here: their OID is shown
+# instead.
 BLOCKING_SQL = """/* incident-runbook: blocking */
 SELECT w.pid AS blocked_pid,
        bp.pid AS blocking_pid,
-       extract(epoch FROM clock_timestamp() - coalesce({waitstart}, w.state_change))::float8 AS wait_s,
+       extract(epoch FROM clock_timestamp() - coalesce({waitstart}, w.state_change))::float8
+           AS wait_s,
        l.locktype AS locktype,
        l.mode AS mode,
        CASE WHEN rel.relation IS NULL THEN NULL
@@ -45,7 +48,9 @@ SELECT w.pid AS blocked_pid,
 FROM pg_stat_activity AS w
 CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid)
 LEFT JOIN pg_stat_activity AS b ON b.pid = bp.pid
-LEFT JOIN LATERAL (SELECT * FROM pg_locks AS x WHERE x.pid = w.pid AND NOT x.granted LIMIT 1) AS l ON true
+LEFT JOIN LATERAL (
+    SELECT * FROM pg_locks AS x WHERE x.pid = w.pid AND NOT x.granted LIMIT 1
+) AS l ON true
 LEFT JOIN LATERAL (
     SELECT x.relation, x.database FROM pg_locks AS x
     WHERE x.pid = w.pid AND x.relation IS NOT NULL AND (NOT x.granted OR x.locktype = 'tuple')
@@ -54,28 +59,69 @@ WHERE w.pid IN (SELECT pid FROM pg_locks WHERE NOT granted)
 ORDER BY w.pid, bp.pid"""
 
 BLOCKING_COLUMNS = [
-    "blocked_pid", "blocking_pid", "root_blocking_pid", "depth", "wait_s", "locktype", "mode", "relation",
-    "blocked_user", "blocked_application", "blocked_query", "blocking_state", "blocking_user",
-    "blocking_application", "blocking_backend_type", "blocking_query", "blocking_xact_start",
-    "blocking_xact_s", "blocking_state_s",
+    "blocked_pid",
+    "blocking_pid",
+    "root_blocking_pid",
+    "depth",
+    "wait_s",
+    "locktype",
+    "mode",
+    "relation",
+    "blocked_user",
+    "blocked_application",
+    "blocked_query",
+    "blocking_state",
+    "blocking_user",
+    "blocking_application",
+    "blocking_backend_type",
+    "blocking_query",
+    "blocking_xact_start",
+    "blocking_xact_s",
+    "blocking_state_s",
 ]
-BLOCKING_VIEW = ["blocked_pid", "blocking_pid", "root_blocking_pid", "wait_s", "mode", "locktype", "relation",
-                 "blocked_application", "blocked_query", "blocking_state", "blocking_query"]
-ROOT_COLUMNS = ["root_blocking_pid", "blocked_sessions", "longest_wait_s", "state", "user", "application",
-                "xact_s", "state_s", "xact_start", "query"]
+BLOCKING_VIEW = [
+    "blocked_pid",
+    "blocking_pid",
+    "root_blocking_pid",
+    "wait_s",
+    "mode",
+    "locktype",
+    "relation",
+    "blocked_application",
+    "blocked_query",
+    "blocking_state",
+    "blocking_query",
+]
+ROOT_COLUMNS = [
+    "root_blocking_pid",
+    "blocked_sessions",
+    "longest_wait_s",
+    "state",
+    "user",
+    "application",
+    "xact_s",
+    "state_s",
+    "xact_start",
+    "query",
+]
 
 
 def blocking_sql(server_version_num: int) -> Any:
     """BLOCKING_SQL for a server version (pg_locks.waitstart exists from PostgreSQL 14)."""
     from psycopg import sql
 
-    waitstart = sql.SQL("l.waitstart") if server_version_num >= 140000 else sql.SQL("NULL::timestamptz")
+    waitstart = (
+        sql.SQL("l.waitstart") if server_version_num >= 140000 else sql.SQL("NULL::timestamptz")
+    )
     return sql.SQL(BLOCKING_SQL).format(waitstart=waitstart)
 
 
 def fetch_blocking(conn: Connection, *, server_version_num: int) -> list[dict[str, Any]]:
-    """Every (waiting pid, blocking pid) pair with the lock, both sessions and both queries (raw rows)."""
-    return query(conn, blocking_sql(server_version_num), what="blocking (pg_locks, pg_blocking_pids)")
+    """Every (waiting pid, blocking pid) pair with the lock, both sessions and both queries (raw
+    rows)."""
+    return query(
+        conn, blocking_sql(server_version_num), what="blocking (pg_locks, pg_blocking_pids)"
+    )
 
 
 def _roots(edges: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
@@ -113,7 +159,8 @@ def _roots(edges: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
 
 
 def blocking_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """Rows of BLOCKING_SQL -> one row per waiting pair, with the chain's root blocker and the depth."""
+    """Rows of BLOCKING_SQL -> one row per waiting pair, with the chain's root blocker and the
+    depth."""
     import pandas as pd
 
     rows = [dict(r) for r in rows or []]
@@ -131,11 +178,14 @@ def blocking_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
     for col in ("wait_s", "blocking_xact_s", "blocking_state_s"):
         df[col] = pd.to_numeric(df[col]).astype("float64").round(3)
     df["blocking_xact_start"] = pd.to_datetime(df["blocking_xact_start"], utc=True)
-    return df.sort_values(["root_blocking_pid", "depth", "blocked_pid"], kind="stable").reset_index(drop=True)
+    return df.sort_values(["root_blocking_pid", "depth", "blocked_pid"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def root_blockers(blocking: pd.DataFrame) -> pd.DataFrame:
-    """One row per root blocker: how many sessions wait behind it, for how long, and what it is doing."""
+    """One row per root blocker: how many sessions wait behind it, for how long, and what it is
+    doing."""
     import pandas as pd
 
     if blocking is None or len(blocking) == 0:
@@ -144,20 +194,24 @@ def root_blockers(blocking: pd.DataFrame) -> pd.DataFrame:
     for root, grp in blocking.groupby("root_blocking_pid", sort=False):
         own = blocking[blocking["blocking_pid"] == root]
         info = own.iloc[0] if len(own) else grp.iloc[0]
-        out.append({
-            "root_blocking_pid": int(root),
-            "blocked_sessions": int(grp["blocked_pid"].nunique()),
-            "longest_wait_s": float(grp["wait_s"].max()),
-            "state": info["blocking_state"] if len(own) else None,
-            "user": info["blocking_user"] if len(own) else None,
-            "application": info["blocking_application"] if len(own) else None,
-            "xact_s": info["blocking_xact_s"] if len(own) else None,
-            "state_s": info["blocking_state_s"] if len(own) else None,
-            "xact_start": info["blocking_xact_start"] if len(own) else None,
-            "query": info["blocking_query"] if len(own) else None,
-        })
+        out.append(
+            {
+                "root_blocking_pid": int(root),
+                "blocked_sessions": int(grp["blocked_pid"].nunique()),
+                "longest_wait_s": float(grp["wait_s"].max()),
+                "state": info["blocking_state"] if len(own) else None,
+                "user": info["blocking_user"] if len(own) else None,
+                "application": info["blocking_application"] if len(own) else None,
+                "xact_s": info["blocking_xact_s"] if len(own) else None,
+                "state_s": info["blocking_state_s"] if len(own) else None,
+                "xact_start": info["blocking_xact_start"] if len(own) else None,
+                "query": info["blocking_query"] if len(own) else None,
+            }
+        )
     df = pd.DataFrame(out, columns=ROOT_COLUMNS)
-    return df.sort_values(["blocked_sessions", "longest_wait_s"], ascending=False, kind="stable").reset_index(drop=True)
+    return df.sort_values(
+        ["blocked_sessions", "longest_wait_s"], ascending=False, kind="stable"
+    ).reset_index(drop=True)
 
 
 def _short(text: Any, width: int = 90) -> str:
@@ -166,7 +220,8 @@ def _short(text: Any, width: int = 90) -> str:
 
 
 def blocking_tree(blocking: pd.DataFrame) -> str:
-    """The chains as an indented tree, root blockers first: who holds, who waits behind, for how long."""
+    """The chains as an indented tree, root blockers first: who holds, who waits behind, for how
+    long."""
     if blocking is None or len(blocking) == 0:
         return "no session is waiting for a lock"
     children: dict[int, list[Any]] = {}
@@ -180,8 +235,11 @@ def blocking_tree(blocking: pd.DataFrame) -> str:
             last = i == len(kids) - 1
             child = int(r["blocked_pid"])
             lock = " on ".join(str(x) for x in (r["mode"], r["relation"] or r["locktype"]) if x)
-            lines.append(f"{prefix}{'└─ ' if last else '├─ '}pid {child} waits {format_duration(r['wait_s'])}"
-                         f" for {lock or 'a lock'}: {_short(r['blocked_query'])}")
+            lines.append(
+                f"{prefix}{'└─ ' if last else '├─ '}pid {child} waits "
+                f"{format_duration(r['wait_s'])}"
+                f" for {lock or 'a lock'}: {_short(r['blocked_query'])}"
+            )
             if child not in seen:
                 walk(child, prefix + ("   " if last else "│  "), seen | {child})
 
@@ -189,7 +247,9 @@ def blocking_tree(blocking: pd.DataFrame) -> str:
         pid = int(root["root_blocking_pid"])
         state = root["state"] or "unknown state"
         since = f" for {format_duration(root['state_s'])}" if root["state_s"] is not None else ""
-        lines.append(f"pid {pid} [{state}{since}, user {root['user']}, app {root['application'] or '-'}]"
-                     f" blocks {root['blocked_sessions']}: {_short(root['query'])}")
+        lines.append(
+            f"pid {pid} [{state}{since}, user {root['user']}, app {root['application'] or '-'}]"
+            f" blocks {root['blocked_sessions']}: {_short(root['query'])}"
+        )
         walk(pid, "", {pid})
     return "\n".join(lines)

@@ -1,8 +1,9 @@
-"""PostgreSQL diagnostic sessions: read-only, with statement and lock timeouts, and a name that says who we are.
+"""PostgreSQL diagnostic sessions: read-only, with statement and lock timeouts, and a name that says
+who we are.
 
-A diagnostic must never queue behind the lock it is investigating, nor load a sick database: every session
-opened here is `default_transaction_read_only`, has `statement_timeout` and `lock_timeout`, and connects with
-a `connect_timeout`. Passwords never appear in an error message or a repr."""
+A diagnostic must never queue behind the lock it is investigating, nor load a sick database: every
+session opened here is `default_transaction_read_only`, has `statement_timeout` and `lock_timeout`,
+and connects with a `connect_timeout`. Passwords never appear in an error message or a repr."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ _HINTS = {
     "28P01": "the password was refused: check PGPASSWORD, ~/.pgpass or the service file",
     "28000": "this role may not connect: check pg_hba.conf and the user name",
     "3D000": "the database does not exist: check dbname (psql -l lists them)",
-    "53300": "the server is out of connection slots (max_connections): connect as a superuser to use the reserved slots",
+    "53300": "the server is out of connection slots (max_connections): connect as a superuser to "
+    "use the reserved slots",
     "57P03": "the server is starting up or shutting down",
 }
 
@@ -50,10 +52,12 @@ def connect(
     application_name: str = APPLICATION_NAME,
     read_only: bool = True,
 ) -> Connection:
-    """Open a diagnostic session (autocommit, so every query sees a fresh pg_stat_activity snapshot).
+    """Open a diagnostic session (autocommit, so every query sees a fresh pg_stat_activity
+    snapshot).
 
-    `dsn` is a libpq conninfo string or URI; None uses libpq's own PG* variables, service file and .pgpass.
-    `read_only=False` is for mitigations only (pg_terminate_backend needs no write, but keep the door)."""
+    `dsn` is a libpq conninfo string or URI; None uses libpq's own PG* variables, service file and
+    .pgpass. `read_only=False` is for mitigations only (pg_terminate_backend needs no write, but
+    keep the door)."""
     import psycopg
     from psycopg import conninfo
     from psycopg.rows import dict_row
@@ -64,10 +68,16 @@ def connect(
         conninfo.conninfo_to_dict(dsn or "")
     except psycopg.ProgrammingError as e:
         raise DatabaseError(
-            f"malformed DSN {redact_dsn(dsn)!r}: {redact_text(str(e))}; expected a libpq conninfo string "
-            "('host=db.example.com dbname=app user=sre') or a URI ('postgresql://sre@db.example.com/app')"
+            f"malformed DSN {redact_dsn(dsn)!r}: {redact_text(str(e))}; expected a libpq conninfo "
+            "string "
+            "('host=db.example.com dbname=app user=sre') or a URI "
+            "('postgresql://sre@db.example.com/app')"
         ) from None
-    for name, value in (("statement_timeout_ms", statement_timeout_ms), ("lock_timeout_ms", lock_timeout_ms), ("connect_timeout_s", connect_timeout_s)):
+    for name, value in (
+        ("statement_timeout_ms", statement_timeout_ms),
+        ("lock_timeout_ms", lock_timeout_ms),
+        ("connect_timeout_s", connect_timeout_s),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise DatabaseError(f"{name}={value!r} must be a positive whole number")
     options = (
@@ -77,20 +87,28 @@ def connect(
     )
     try:
         conn = psycopg.connect(
-            dsn or "", autocommit=True, row_factory=dict_row, connect_timeout=int(connect_timeout_s),
-            application_name=application_name, options=options,
+            dsn or "",
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=int(connect_timeout_s),
+            application_name=application_name,
+            options=options,
         )
     except psycopg.Error as e:
         state = getattr(e, "sqlstate", None) or _connect_state(str(e))
-        hint = _HINTS.get(state or "", "check that the server is up and reachable, and the host and port")
+        hint = _HINTS.get(
+            state or "", "check that the server is up and reachable, and the host and port"
+        )
         raise DatabaseError(
-            f"cannot connect to PostgreSQL at {target}: {redact_text(str(e).strip())}; {hint}", sqlstate=state
+            f"cannot connect to PostgreSQL at {target}: {redact_text(str(e).strip())}; {hint}",
+            sqlstate=state,
         ) from None
     return conn
 
 
 def _connect_state(text: str) -> str | None:
-    """psycopg reports connection failures without a SQLSTATE: recognise the usual ones by libpq's text."""
+    """psycopg reports connection failures without a SQLSTATE: recognise the usual ones by libpq's
+    text."""
     low = text.lower()
     if "password authentication failed" in low or "no password supplied" in low:
         return "28P01"
@@ -105,9 +123,15 @@ def _connect_state(text: str) -> str | None:
     return None
 
 
-def query(conn: Connection, sql: str | SQL | Composed, params: Mapping[str, Any] | None = None, *,
-          what: str = "query") -> list[dict[str, Any]]:
-    """Run one diagnostic query and return its rows as dicts; errors become DatabaseError (timeouts explained)."""
+def query(
+    conn: Connection,
+    sql: str | SQL | Composed,
+    params: Mapping[str, Any] | None = None,
+    *,
+    what: str = "query",
+) -> list[dict[str, Any]]:
+    """Run one diagnostic query and return its rows as dicts; errors become DatabaseError (timeouts
+    explained)."""
     import psycopg
 
     try:
@@ -118,9 +142,15 @@ def query(conn: Connection, sql: str | SQL | Composed, params: Mapping[str, Any]
         state = getattr(e, "sqlstate", None)
         text = redact_text(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
         if state == "55P03":
-            msg = f"{what}: lock_timeout expired ({text}); another session holds a lock on an object it reads: see the blocking section"
+            msg = (
+                f"{what}: lock_timeout expired ({text}); another session holds a lock on an "
+                "object it reads: see the blocking section"
+            )
         elif state == "57014":
-            msg = f"{what}: statement_timeout expired ({text}); the database is slow or the query too heavy for now"
+            msg = (
+                f"{what}: statement_timeout expired ({text}); the database is slow or the "
+                "query too heavy for now"
+            )
         elif state == "25006":
             msg = f"{what}: refused, the diagnostic session is read-only ({text})"
         elif state == "42501":

@@ -1,8 +1,9 @@
-"""How big, how healthy: database sizes, the largest tables, cache hit ratio, transaction-ID age, dead tuples,
-replication lag and slots.
+"""How big, how healthy: database sizes, the largest tables, cache hit ratio, transaction-ID age,
+dead tuples, replication lag and slots.
 
-Exact table sizes (pg_total_relation_size) take an ACCESS SHARE lock per table, so they wait behind an
-ACCESS EXCLUSIVE lock until lock_timeout; the estimate (pg_class.relpages) takes no lock and stands in."""
+Exact table sizes (pg_total_relation_size) take an ACCESS SHARE lock per table, so they wait behind
+an ACCESS EXCLUSIVE lock until lock_timeout; the estimate (pg_class.relpages) takes no lock and
+stands in."""
 
 from __future__ import annotations
 
@@ -19,16 +20,18 @@ if TYPE_CHECKING:
 XID_LIMIT = 2**31 - 1  # transaction IDs before wraparound
 
 # Every database: size (needs CONNECT on it or pg_read_all_stats, else NULL), frozen-XID age against
-# wraparound, cache hit ratio, connections. Source: PostgreSQL 15 docs, 9.27.7 "Database Object Management
-# Functions", 25.1.5 "Preventing Transaction ID Wraparound Failures", 28.2.15 "pg_stat_database"; pghero
-# `space.rb`, `maintenance.rb`.
+# wraparound, cache hit ratio, connections. Source: PostgreSQL 15 docs, 9.27.7 "Database Object
+# Management Functions", 25.1.5 "Preventing Transaction ID Wraparound Failures", 28.2.15
+# "pg_stat_database"; pghero `space.rb`, `maintenance.rb`.
 DATABASE_SIZES_SQL = """/* incident-runbook: database sizes */
 SELECT d.datname AS database,
-       CASE WHEN has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'USAGE')
+       CASE WHEN has_database_privilege(d.oid, 'CONNECT')
+                 OR pg_has_role('pg_read_all_stats', 'USAGE')
             THEN pg_database_size(d.oid) END AS size_bytes,
        age(d.datfrozenxid)::bigint AS xid_age,
        s.numbackends AS connections,
-       CASE WHEN s.blks_hit + s.blks_read > 0 THEN s.blks_hit::float8 / (s.blks_hit + s.blks_read) END AS cache_hit_ratio,
+       CASE WHEN s.blks_hit + s.blks_read > 0
+            THEN s.blks_hit::float8 / (s.blks_hit + s.blks_read) END AS cache_hit_ratio,
        s.xact_commit AS commits,
        s.xact_rollback AS rollbacks,
        s.deadlocks AS deadlocks,
@@ -37,9 +40,10 @@ FROM pg_database AS d
 LEFT JOIN pg_stat_database AS s ON s.datid = d.oid
 ORDER BY size_bytes DESC NULLS LAST, d.datname"""
 
-# The largest tables of this database with their indexes and TOAST, dead tuples and last (auto)vacuum.
-# Source: PostgreSQL 15 docs, 9.27.7 (pg_relation_size, pg_indexes_size, pg_total_relation_size), 28.2.18
-# "pg_stat_all_tables"; pghero `space.rb` (relation_sizes). {sizes} is EXACT_SIZES or ESTIMATED_SIZES.
+# The largest tables of this database with their indexes and TOAST, dead tuples and last
+# (auto)vacuum. Source: PostgreSQL 15 docs, 9.27.7 (pg_relation_size, pg_indexes_size,
+# pg_total_relation_size), 28.2.18 "pg_stat_all_tables"; pghero `space.rb` (relation_sizes). {sizes}
+# is EXACT_SIZES or ESTIMATED_SIZES.
 TABLES_SQL = """/* incident-runbook: largest tables ({kind}) */
 SELECT n.nspname AS schema,
        c.relname AS "table",
@@ -64,12 +68,15 @@ EXACT_SIZES = """pg_relation_size(c.oid) AS table_bytes,
        pg_total_relation_size(c.oid) AS total_bytes"""
 
 ESTIMATED_SIZES = """c.relpages::bigint * current_setting('block_size')::bigint AS table_bytes,
-       coalesce((SELECT sum(i.relpages)::bigint FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
-                 WHERE x.indrelid = c.oid), 0) * current_setting('block_size')::bigint AS index_bytes,
+       coalesce((SELECT sum(i.relpages)::bigint
+                 FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
+                 WHERE x.indrelid = c.oid), 0)
+         * current_setting('block_size')::bigint AS index_bytes,
        coalesce((SELECT t.relpages::bigint FROM pg_class AS t WHERE t.oid = c.reltoastrelid), 0)
          * current_setting('block_size')::bigint AS toast_bytes,
        (c.relpages::bigint
-        + coalesce((SELECT sum(i.relpages)::bigint FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
+        + coalesce((SELECT sum(i.relpages)::bigint
+                    FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
                     WHERE x.indrelid = c.oid), 0)
         + coalesce((SELECT t.relpages::bigint FROM pg_class AS t WHERE t.oid = c.reltoastrelid), 0))
          * current_setting('block_size')::bigint AS total_bytes"""
@@ -89,8 +96,8 @@ SELECT application_name AS replica,
 FROM pg_stat_replication
 ORDER BY application_name"""
 
-# Replication slots: an inactive slot keeps WAL forever and fills the disk. Source: PostgreSQL 15 docs,
-# 54.19 "pg_replication_slots".
+# Replication slots: an inactive slot keeps WAL forever and fills the disk. Source: PostgreSQL 15
+# docs, 54.19 "pg_replication_slots".
 SLOTS_SQL = """/* incident-runbook: replication slots */
 SELECT slot_name AS slot,
        slot_type,
@@ -101,17 +108,68 @@ SELECT slot_name AS slot,
 FROM pg_replication_slots
 ORDER BY slot_name"""
 
-DATABASE_SIZE_COLUMNS = ["database", "size_bytes", "size", "xid_age", "xid_wraparound_pct", "connections",
-                         "cache_hit_ratio", "commits", "rollbacks", "deadlocks", "temp_bytes"]
-REPLICATION_COLUMNS = ["replica", "client", "state", "sync_state", "lag_bytes", "write_lag_s", "flush_lag_s",
-                       "replay_lag_s"]
+DATABASE_SIZE_COLUMNS = [
+    "database",
+    "size_bytes",
+    "size",
+    "xid_age",
+    "xid_wraparound_pct",
+    "connections",
+    "cache_hit_ratio",
+    "commits",
+    "rollbacks",
+    "deadlocks",
+    "temp_bytes",
+]
+REPLICATION_COLUMNS = [
+    "replica",
+    "client",
+    "state",
+    "sync_state",
+    "lag_bytes",
+    "write_lag_s",
+    "flush_lag_s",
+    "replay_lag_s",
+]
 SLOT_COLUMNS = ["slot", "slot_type", "database", "active", "retained_bytes"]
-TABLE_VIEW = ["schema", "table", "total", "table_bytes", "index_bytes", "toast_bytes", "live_tuples", "dead_tuples",
-              "dead_pct", "last_autovacuum"]
-DATABASE_SIZE_VIEW = ["database", "size", "xid_age", "xid_wraparound_pct", "connections", "cache_hit_ratio", "deadlocks"]
-TABLE_COLUMNS = ["schema", "table", "total_bytes", "total", "table_bytes", "index_bytes", "toast_bytes",
-                 "live_tuples", "dead_tuples", "dead_pct", "last_vacuum", "last_autovacuum", "last_autoanalyze",
-                 "xid_age", "estimated"]
+TABLE_VIEW = [
+    "schema",
+    "table",
+    "total",
+    "table_bytes",
+    "index_bytes",
+    "toast_bytes",
+    "live_tuples",
+    "dead_tuples",
+    "dead_pct",
+    "last_autovacuum",
+]
+DATABASE_SIZE_VIEW = [
+    "database",
+    "size",
+    "xid_age",
+    "xid_wraparound_pct",
+    "connections",
+    "cache_hit_ratio",
+    "deadlocks",
+]
+TABLE_COLUMNS = [
+    "schema",
+    "table",
+    "total_bytes",
+    "total",
+    "table_bytes",
+    "index_bytes",
+    "toast_bytes",
+    "live_tuples",
+    "dead_tuples",
+    "dead_pct",
+    "last_vacuum",
+    "last_autovacuum",
+    "last_autoanalyze",
+    "xid_age",
+    "estimated",
+]
 
 
 def fetch_database_sizes(conn: Connection) -> list[dict[str, Any]]:
@@ -120,12 +178,15 @@ def fetch_database_sizes(conn: Connection) -> list[dict[str, Any]]:
 
 
 def fetch_tables(conn: Connection, *, limit: int = 10, exact: bool = True) -> list[dict[str, Any]]:
-    """The `limit` largest tables of this database (exact sizes lock each table briefly; estimates do not)."""
+    """The `limit` largest tables of this database (exact sizes lock each table briefly; estimates
+    do not)."""
     from psycopg import sql
 
     stmt = sql.SQL(TABLES_SQL).format(
-        kind=sql.SQL("exact" if exact else "estimated"), sizes=sql.SQL(EXACT_SIZES if exact else ESTIMATED_SIZES),
-        limit=sql.Placeholder("limit"))
+        kind=sql.SQL("exact" if exact else "estimated"),
+        sizes=sql.SQL(EXACT_SIZES if exact else ESTIMATED_SIZES),
+        limit=sql.Placeholder("limit"),
+    )
     what = "largest tables (exact sizes)" if exact else "largest tables (estimated from pg_class)"
     return query(conn, stmt, {"limit": int(limit)}, what=what)
 
@@ -141,12 +202,19 @@ def fetch_slots(conn: Connection) -> list[dict[str, Any]]:
 
 
 def database_sizes_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """Rows of DATABASE_SIZES_SQL -> sizes with a readable column and XID age as a share of the limit."""
+    """Rows of DATABASE_SIZES_SQL -> sizes with a readable column and XID age as a share of the
+    limit."""
     import pandas as pd
 
-    df = pd.DataFrame(list(rows or []), columns=[c for c in DATABASE_SIZE_COLUMNS if c not in ("size", "xid_wraparound_pct")])
+    df = pd.DataFrame(
+        list(rows or []),
+        columns=[c for c in DATABASE_SIZE_COLUMNS if c not in ("size", "xid_wraparound_pct")],
+    )
     df["size_bytes"] = pd.to_numeric(df["size_bytes"]).astype("Int64")
-    df["size"] = [format_bytes(v, style="postgres") if pd.notna(v) else "(no access)" for v in df["size_bytes"]]
+    df["size"] = [
+        format_bytes(v, style="postgres") if pd.notna(v) else "(no access)"
+        for v in df["size_bytes"]
+    ]
     df["xid_age"] = pd.to_numeric(df["xid_age"]).astype("Int64")
     df["xid_wraparound_pct"] = (df["xid_age"].astype("float64") * 100.0 / XID_LIMIT).round(2)
     df["cache_hit_ratio"] = pd.to_numeric(df["cache_hit_ratio"]).astype("float64").round(4)
@@ -154,15 +222,29 @@ def database_sizes_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
 
 
 def tables_frame(rows: list[dict[str, Any]] | None, *, estimated: bool = False) -> pd.DataFrame:
-    """Rows of TABLES_SQL -> sizes, dead-tuple share, last vacuum; `estimated` says where sizes came from."""
+    """Rows of TABLES_SQL -> sizes, dead-tuple share, last vacuum; `estimated` says where sizes came
+    from."""
     import pandas as pd
 
-    df = pd.DataFrame(list(rows or []), columns=[c for c in TABLE_COLUMNS if c not in ("total", "dead_pct", "estimated")])
-    for col in ("total_bytes", "table_bytes", "index_bytes", "toast_bytes", "live_tuples", "dead_tuples", "xid_age"):
+    df = pd.DataFrame(
+        list(rows or []),
+        columns=[c for c in TABLE_COLUMNS if c not in ("total", "dead_pct", "estimated")],
+    )
+    for col in (
+        "total_bytes",
+        "table_bytes",
+        "index_bytes",
+        "toast_bytes",
+        "live_tuples",
+        "dead_tuples",
+        "xid_age",
+    ):
         df[col] = pd.to_numeric(df[col]).astype("Int64")
     for col in ("last_vacuum", "last_autovacuum", "last_autoanalyze"):
         df[col] = pd.to_datetime(df[col], utc=True)
-    df["total"] = [format_bytes(v, style="postgres") if pd.notna(v) else "" for v in df["total_bytes"]]
+    df["total"] = [
+        format_bytes(v, style="postgres") if pd.notna(v) else "" for v in df["total_bytes"]
+    ]
     live = df["live_tuples"].astype("float64").fillna(0)
     dead = df["dead_tuples"].astype("float64").fillna(0)
     df["dead_pct"] = (100.0 * dead / (live + dead).where(live + dead > 0)).round(1)

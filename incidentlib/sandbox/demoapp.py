@@ -1,11 +1,14 @@
-"""The demo HTTP service: health and login endpoints with tunable latency and error share, and metrics.
+"""The demo HTTP service: health and login endpoints with tunable latency and error share, and
+metrics.
 
-`runbook demo-app --port 8080 --latency-ms 300 --error-rate 0.08` serves it; `DemoApp(...)` starts it in a
-thread for tests and the demo. Errors are spread deterministically (error diffusion): at 8%, exactly 8 of
-every 100 requests fail. `POST /_control {"error_rate": 0, "latency_ms": 0}` changes both while it runs.
+`runbook demo-app --port 8080 --latency-ms 300 --error-rate 0.08` serves it; `DemoApp(...)` starts
+it in a thread for tests and the demo. Errors are spread deterministically (error diffusion): at 8%,
+exactly 8 of every 100 requests fail. `POST /_control {"error_rate": 0, "latency_ms": 0}` changes
+both while it runs.
 
-Endpoints: `GET /health` (also `/healthz`), `POST /login` (a JSON body), `GET /metrics` (Prometheus text:
-`http_requests_total{method,path,status}` and `http_request_duration_seconds` histogram), `GET|POST /_control`.
+Endpoints: `GET /health` (also `/healthz`), `POST /login` (a JSON body), `GET /metrics` (Prometheus
+text: `http_requests_total{method,path,status}` and `http_request_duration_seconds` histogram),
+`GET|POST /_control`.
 """
 
 from __future__ import annotations
@@ -26,8 +29,27 @@ from ..errors import InvalidParameter
 
 # Fine buckets around the demo's usual 300 ms, so histogram_quantile agrees with the probes.
 BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.31, 0.325, 0.35, 0.4, 0.5,
-    0.75, 1.0, 2.5, 5.0, 10.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.31,
+    0.325,
+    0.35,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 _PATHS = {"/health": "/health", "/healthz": "/health", "/login": "/login"}
 
@@ -36,9 +58,13 @@ def _check_rate(value: Any) -> float:
     try:
         rate = float(value)
     except (TypeError, ValueError):
-        raise InvalidParameter(f"error_rate {value!r} is not a number; give a share between 0 and 1, e.g. 0.08") from None
+        raise InvalidParameter(
+            f"error_rate {value!r} is not a number; give a share between 0 and 1, e.g. 0.08"
+        ) from None
     if not 0.0 <= rate <= 1.0:
-        raise InvalidParameter(f"error_rate {value!r} is outside 0..1; give a share, e.g. 0.08 for 8%")
+        raise InvalidParameter(
+            f"error_rate {value!r} is outside 0..1; give a share, e.g. 0.08 for 8%"
+        )
     return rate
 
 
@@ -46,7 +72,9 @@ def _check_latency(value: Any) -> float:
     try:
         ms = float(value)
     except (TypeError, ValueError):
-        raise InvalidParameter(f"latency_ms {value!r} is not a number of milliseconds, e.g. 300") from None
+        raise InvalidParameter(
+            f"latency_ms {value!r} is not a number of milliseconds, e.g. 300"
+        ) from None
     if not 0.0 <= ms <= 60_000:
         raise InvalidParameter(f"latency_ms {value!r} is outside 0..60000 ms")
     return ms
@@ -70,7 +98,8 @@ class _State:
                 self._acc = 0.5
 
     def next(self) -> tuple[float, bool]:
-        """The latency to add and whether this request fails (exactly `error_rate` of requests do)."""
+        """The latency to add and whether this request fails (exactly `error_rate` of requests
+        do)."""
         with self.lock:
             self._acc += self.error_rate
             fail = self._acc >= 1.0
@@ -87,11 +116,17 @@ class _Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "http_requests", "HTTP requests served.", ["method", "path", "status"], registry=self.registry
+            "http_requests",
+            "HTTP requests served.",
+            ["method", "path", "status"],
+            registry=self.registry,
         )
         self.duration = Histogram(
-            "http_request_duration_seconds", "Time to serve a request.", ["method", "path"],
-            buckets=BUCKETS, registry=self.registry,
+            "http_request_duration_seconds",
+            "Time to serve a request.",
+            ["method", "path"],
+            buckets=BUCKETS,
+            registry=self.registry,
         )
         # Every series exists from the first scrape with 0, so increase() sees the first error too.
         for method, path in (("GET", "/health"), ("POST", "/login")):
@@ -159,8 +194,12 @@ def _handler(state: _State, metrics: _Metrics) -> type[BaseHTTPRequestHandler]:
                 try:
                     change = json.loads(body or b"{}")
                     state.set(
-                        latency_ms=_check_latency(change["latency_ms"]) if "latency_ms" in change else None,
-                        error_rate=_check_rate(change["error_rate"]) if "error_rate" in change else None,
+                        latency_ms=_check_latency(change["latency_ms"])
+                        if "latency_ms" in change
+                        else None,
+                        error_rate=_check_rate(change["error_rate"])
+                        if "error_rate" in change
+                        else None,
                     )
                 except (ValueError, TypeError, InvalidParameter) as e:
                     self._json(400, {"error": str(e)})
@@ -175,10 +214,17 @@ def _handler(state: _State, metrics: _Metrics) -> type[BaseHTTPRequestHandler]:
 
 
 class DemoApp:
-    """The demo service in a background thread: `with DemoApp(latency_ms=300, error_rate=0.08) as app: app.url`."""
+    """The demo service in a background thread: `with DemoApp(latency_ms=300, error_rate=0.08) as
+    app: app.url`."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0,
-                 error_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        error_rate: float = 0.0,
+    ) -> None:
         self._host = host
         self._state = _State(_check_latency(latency_ms), _check_rate(error_rate))
         self._metrics = _Metrics()
@@ -203,7 +249,9 @@ class DemoApp:
         )
 
     def start(self) -> DemoApp:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="demo-app", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="demo-app", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -227,15 +275,29 @@ class DemoApp:
 def main(argv: Sequence[str]) -> int:
     """`runbook demo-app`: serve the demo service until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(prog="runbook demo-app", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (0: any free port; default 8080)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to each request")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500 (0..1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port (0: any free port; default 8080)"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="latency added to each request"
+    )
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of requests answered 500 (0..1)"
+    )
     args = parser.parse_args(list(argv))
-    app = DemoApp(host=args.host, port=args.port, latency_ms=args.latency_ms, error_rate=args.error_rate)
+    app = DemoApp(
+        host=args.host, port=args.port, latency_ms=args.latency_ms, error_rate=args.error_rate
+    )
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=app._server.shutdown).start())
-    print(f"demo app on {app.url} (health {app.url}/health, login {app.url}/login, metrics {app.url}/metrics); "
-          f"latency {args.latency_ms:g} ms, error rate {args.error_rate:g}", flush=True)
+    print(
+        f"demo app on {app.url} (health {app.url}/health, login {app.url}/login, metrics "
+        f"{app.url}/metrics); "
+        f"latency {args.latency_ms:g} ms, error rate {args.error_rate:g}",
+        flush=True,
+    )
     try:
         app.serve_forever()
     except KeyboardInterrupt:

@@ -1,9 +1,10 @@
 """A throwaway PostgreSQL and real staged incidents on it: test and demo infrastructure.
 
-`ThrowawayPostgres` runs Debian's PostgreSQL (15 preferred) on a free loopback port with pg_stat_statements
-preloaded; as root it runs the server as the `postgres` user (initdb and pg_ctl refuse root).
-`Stager` makes real incidents: slow statements, long queries, lock chains of any depth (A blocks B blocks C),
-sessions idle in transaction, piles of idle connections, many distinct statements."""
+`ThrowawayPostgres` runs Debian's PostgreSQL (15 preferred) on a free loopback port with
+pg_stat_statements preloaded; as root it runs the server as the `postgres` user (initdb and pg_ctl
+refuse root). `Stager` makes real incidents: slow statements, long queries, lock chains of any depth
+(A blocks B blocks C), sessions idle in transaction, piles of idle connections, many distinct
+statements."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def find_pg_bin(preferred: str = "15") -> Path:
     cand = Path(f"/usr/lib/postgresql/{preferred}/bin")
     if (cand / "initdb").exists():
         return cand
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
+    )
     if found:
         return Path(found[-1]).parent
     raise RunbookError(
@@ -52,8 +55,14 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """Start a private PostgreSQL server in a temp directory; stop and delete it afterwards."""
 
-    def __init__(self, *, port: int | None = None, max_connections: int = 300, preload_pgss: bool = True,
-                 workdir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        max_connections: int = 300,
+        preload_pgss: bool = True,
+        workdir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.bin = find_pg_bin()
         self.port = port or _free_port()
         self.max_connections = max_connections
@@ -91,24 +100,57 @@ class ThrowawayPostgres:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(pwfile, pw.pw_uid, pw.pw_gid)
-        r = self._as_server_user([str(self.bin / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "scram-sha-256",
-                                  "--pwfile", str(pwfile), "-E", "UTF8", "--no-sync", "--locale=C"])
+        r = self._as_server_user(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "-A",
+                "scram-sha-256",
+                "--pwfile",
+                str(pwfile),
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ]
+        )
         pwfile.unlink()
         if r.returncode != 0:
             raise RunbookError(f"initdb failed: {r.stderr.strip() or r.stdout.strip()}")
-        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.base} "
-                f"-c max_connections={self.max_connections} -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c track_io_timing=on -c shared_buffers=32MB")
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.base} "
+            f"-c max_connections={self.max_connections} -c fsync=off -c synchronous_commit=off "
+            f"-c full_page_writes=off -c track_io_timing=on -c shared_buffers=32MB"
+        )
         if self.preload_pgss:
-            opts += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.max=10000"
+            opts += (
+                " -c shared_preload_libraries=pg_stat_statements -c "
+                "pg_stat_statements.track=all -c pg_stat_statements.max=10000"
+            )
         self._opts = opts
         self._pg_ctl_start()
         self._bootstrap()
         return self
 
     def _pg_ctl_start(self) -> None:
-        r = self._as_server_user([str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w",
-                                  "-t", "30", "-o", self._opts, "start"])
+        r = self._as_server_user(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                self._opts,
+                "start",
+            ]
+        )
         if r.returncode != 0:
             log = self.logfile.read_text() if self.logfile.exists() else ""
             raise RunbookError(f"PostgreSQL did not start: {r.stderr.strip()} {log[-2000:]}")
@@ -124,16 +166,27 @@ class ThrowawayPostgres:
         with psycopg.connect(self.superuser_dsn, autocommit=True) as c:
             if self.preload_pgss:
                 c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            c.execute("CREATE TABLE stage_accounts (id int PRIMARY KEY, owner text, balance numeric NOT NULL DEFAULT 0)")
-            c.execute("INSERT INTO stage_accounts SELECT g, 'owner' || g, g * 10 FROM generate_series(1, 1000) g")
+            c.execute(
+                "CREATE TABLE stage_accounts (id int PRIMARY KEY, owner text, balance numeric NOT "
+                "NULL DEFAULT 0)"
+            )
+            c.execute(
+                "INSERT INTO stage_accounts SELECT g, 'owner' || g, g * 10 FROM "
+                "generate_series(1, 1000) g"
+            )
             c.execute("CREATE TABLE stage_cards (id serial PRIMARY KEY, card text, holder text)")
-            c.execute("INSERT INTO stage_cards (card, holder) SELECT '4000' || lpad(g::text, 12, '0'), 'h' || g FROM generate_series(1, 200) g")
+            c.execute(
+                "INSERT INTO stage_cards (card, holder) SELECT '4000' || lpad(g::text, 12, '0'), "
+                "'h' || g FROM generate_series(1, 200) g"
+            )
             c.execute("ANALYZE")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown); its data stays until cleanup()."""
         if self.running:
-            self._as_server_user([str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"])
+            self._as_server_user(
+                [str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"]
+            )
             self.running = False
 
     def restart(self) -> None:
@@ -155,7 +208,10 @@ class ThrowawayPostgres:
 
     # -- addresses ----------------------------------------------------------------------------
     def superuser_dsn_for(self, dbname: str) -> str:
-        return f"host=127.0.0.1 port={self.port} dbname={dbname} user=postgres password={SUPERUSER_PASSWORD}"
+        return (
+            f"host=127.0.0.1 port={self.port} dbname={dbname} user=postgres "
+            f"password={SUPERUSER_PASSWORD}"
+        )
 
     @property
     def superuser_dsn(self) -> str:
@@ -172,8 +228,16 @@ class ThrowawayPostgres:
         from psycopg import sql
 
         with psycopg.connect(self.superuser_dsn, autocommit=True) as c:
-            c.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
-            c.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(name)))
+            c.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+            c.execute(
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
+                    sql.Identifier(name)
+                )
+            )
             if monitor:
                 c.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(name)))
         return f"host=127.0.0.1 port={self.port} dbname={APP_DB} user={name} password={password}"
@@ -202,7 +266,9 @@ class Stager:
     def _connect(self, *, autocommit: bool = True, app: str | None = None) -> Any:
         import psycopg
 
-        return psycopg.connect(self.dsn, autocommit=autocommit, application_name=app or self.application_name)
+        return psycopg.connect(
+            self.dsn, autocommit=autocommit, application_name=app or self.application_name
+        )
 
     def _hold(self, conn: Any, label: str) -> StagedSession:
         pid = conn.info.backend_pid
@@ -210,7 +276,9 @@ class Stager:
         self.sessions[pid] = s
         return s
 
-    def _run_in_thread(self, s: StagedSession, statements: list[tuple[str, Any]], *, commit: bool) -> None:
+    def _run_in_thread(
+        self, s: StagedSession, statements: list[tuple[str, Any]], *, commit: bool
+    ) -> None:
         def work() -> None:
             try:
                 for q, p in statements:
@@ -225,15 +293,30 @@ class Stager:
         s.thread = threading.Thread(target=work, name=f"stager-{s.label}", daemon=True)
         s.thread.start()
 
-    def _wait_state(self, pid: int, *, waiting: bool | None = None, state: str | None = None, timeout: float = 10) -> None:
+    def _wait_state(
+        self,
+        pid: int,
+        *,
+        waiting: bool | None = None,
+        state: str | None = None,
+        timeout: float = 10,
+    ) -> None:
         deadline = time.monotonic() + timeout
         with self._connect(app="stager-probe") as c:
             while time.monotonic() < deadline:
-                row = c.execute("SELECT state, wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-                if row and (state is None or row[0] == state) and (waiting is None or (row[1] == "Lock") == waiting):
+                row = c.execute(
+                    "SELECT state, wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+                if (
+                    row
+                    and (state is None or row[0] == state)
+                    and (waiting is None or (row[1] == "Lock") == waiting)
+                ):
                     return
                 time.sleep(0.02)
-        raise RunbookError(f"staged session {pid} did not reach state={state} waiting={waiting} within {timeout}s")
+        raise RunbookError(
+            f"staged session {pid} did not reach state={state} waiting={waiting} within {timeout}s"
+        )
 
     # -- incidents ----------------------------------------------------------------------------
     def slow_statement(self, seconds: float = 0.2, times: int = 3) -> None:
@@ -242,8 +325,11 @@ class Stager:
             for _ in range(times):
                 c.execute("SELECT pg_sleep(%s)", (seconds,))
 
-    def long_query(self, seconds: float = 30.0, *, app: str = "analytics", sql_text: str | None = None) -> int:
-        """Start a statement that runs for `seconds` in the background; returns its pid once active."""
+    def long_query(
+        self, seconds: float = 30.0, *, app: str = "analytics", sql_text: str | None = None
+    ) -> int:
+        """Start a statement that runs for `seconds` in the background; returns its pid once
+        active."""
         conn = self._connect(app=app)
         s = self._hold(conn, "long-query")
         q = sql_text or f"SELECT pg_sleep({float(seconds)}) /* long report */"
@@ -252,10 +338,11 @@ class Stager:
         return s.pid
 
     def lock_chain(self, depth: int = 3, *, app: str = "billing") -> list[int]:
-        """A blocks B blocks C...: session i holds row i and waits for row i-1. Returns the pids, root first.
+        """A blocks B blocks C...: session i holds row i and waits for row i-1. Returns the pids,
+        root first.
 
-        The root is idle in transaction; each waiter commits as soon as its statement gets through, so
-        terminating the root lets the whole chain drain."""
+        The root is idle in transaction; each waiter commits as soon as its statement gets through,
+        so terminating the root lets the whole chain drain."""
         if depth < 2:
             raise ValueError("a lock chain needs depth >= 2")
         pids: list[int] = []
@@ -266,7 +353,11 @@ class Stager:
             conn = self._connect(autocommit=False, app=app)
             conn.execute("UPDATE stage_accounts SET balance = balance + 1 WHERE id = %s", (i + 1,))
             s = self._hold(conn, f"chain-{i}")
-            self._run_in_thread(s, [("UPDATE stage_accounts SET balance = balance - 1 WHERE id = %s", (i,))], commit=True)
+            self._run_in_thread(
+                s,
+                [("UPDATE stage_accounts SET balance = balance - 1 WHERE id = %s", (i,))],
+                commit=True,
+            )
             self._wait_state(s.pid, waiting=True)
             pids.append(s.pid)
         return pids
@@ -276,7 +367,9 @@ class Stager:
         from psycopg import sql
 
         conn = self._connect(autocommit=False, app="migration")
-        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table)))
+        conn.execute(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table))
+        )
         return self._hold(conn, "access-exclusive").pid
 
     def idle_in_transaction(self, *, app: str = "billing") -> int:
@@ -290,18 +383,29 @@ class Stager:
         return [self._hold(self._connect(app=app), "idle").pid for _ in range(n)]
 
     def distinct_statements(self, n: int, *, columns: int = 50) -> None:
-        """Execute `n` statements that stay distinct after normalization (pg_stat_statements ignores constants
-        and aliases, so each one reads a different column of a different filler table)."""
+        """Execute `n` statements that stay distinct after normalization (pg_stat_statements ignores
+        constants and aliases, so each one reads a different column of a different filler table)."""
         from psycopg import sql
 
         with self._connect(app="statement-filler") as c:
             for t in range(-(-n // columns)):
-                c.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-                    sql.Identifier(f"stage_filler_{t}"),
-                    sql.SQL(", ").join(sql.SQL("{} int").format(sql.Identifier(f"c{i}")) for i in range(columns))))
+                c.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                        sql.Identifier(f"stage_filler_{t}"),
+                        sql.SQL(", ").join(
+                            sql.SQL("{} int").format(sql.Identifier(f"c{i}"))
+                            for i in range(columns)
+                        ),
+                    )
+                )
             for k in range(n):
-                c.execute(sql.SQL("SELECT {} FROM {} WHERE c0 = {}").format(
-                    sql.Identifier(f"c{k % columns}"), sql.Identifier(f"stage_filler_{k // columns}"), sql.Literal(k)))
+                c.execute(
+                    sql.SQL("SELECT {} FROM {} WHERE c0 = {}").format(
+                        sql.Identifier(f"c{k % columns}"),
+                        sql.Identifier(f"stage_filler_{k // columns}"),
+                        sql.Literal(k),
+                    )
+                )
 
     def finished(self, pid: int, timeout: float = 5.0) -> bool:
         """Whether the staged session's blocked statement completed (True) within `timeout`."""

@@ -1,4 +1,5 @@
-"""Steps every scenario shares: connecting to the cluster like kubectl does, and saying what it is."""
+"""Steps every scenario shares: connecting to the cluster like kubectl does, and saying what it
+is."""
 
 from __future__ import annotations
 
@@ -15,13 +16,21 @@ def describe_cluster(cluster: Cluster) -> str:
 
 
 def connect_cluster(run: Run, cfg: Common, *, optional: bool = False) -> Cluster | None:
-    """The cluster client (like kubectl: kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster), or None.
+    """The cluster client (like kubectl: kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster), or
+    None.
 
-    The API server is asked its version at once, so an unreachable cluster is one clear line here. Where the
-    cluster is `optional` (the database runbook) and none is configured at all, it is skipped, not failed."""
-    if optional and resolve_kubeconfig(cfg.kubeconfig) is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        run.skip("kubernetes: connect",
-                 "no cluster configured (no kubeconfig parameter, no $KUBECONFIG, no ~/.kube/config)")
+    The API server is asked its version at once, so an unreachable cluster is one clear line here.
+    Where the cluster is `optional` (the database runbook) and none is configured at all, it is
+    skipped, not failed."""
+    if (
+        optional
+        and resolve_kubeconfig(cfg.kubeconfig) is None
+        and not os.environ.get("KUBERNETES_SERVICE_HOST")
+    ):
+        run.skip(
+            "kubernetes: connect",
+            "no cluster configured (no kubeconfig parameter, no $KUBECONFIG, no ~/.kube/config)",
+        )
         return None
     cluster = None
     with run.source("kubernetes: connect") as src:

@@ -1,10 +1,12 @@
-"""The database runbook's steps, one call per cell: connect read-only, the database's pods, connections,
-activity, long-running and slow statements, lock chains, sizes, charts, the findings with a next step and
-the severity from the runbook's matrix, and the mitigation (shown; done only with apply=True).
+"""The database runbook's steps, one call per cell: connect read-only, the database's pods,
+connections, activity, long-running and slow statements, lock chains, sizes, charts, the findings
+with a next step and the severity from the runbook's matrix, and the mitigation (shown; done only
+with apply=True).
 
-The findings are pure functions of the tables the diagnostics built (`pg.activity`, `pg.connections`,
-`pg.locks`, `pg.space`), so every rule is tested on fixtures. Every read is a source of the run: skipped
-with a reason when there is no connection, one clear line when it fails; the rest goes on."""
+The findings are pure functions of the tables the diagnostics built (`pg.activity`,
+`pg.connections`, `pg.locks`, `pg.space`), so every rule is tested on fixtures. Every read is a
+source of the run: skipped with a reason when there is no connection, one clear line when it fails;
+the rest goes on."""
 
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ from .common import connect_cluster
 
 CONNECTIONS_SEV2 = 0.90  # share of usable slots: new connections will soon be refused
 CONNECTIONS_SEV3 = 0.75
-LOCK_WAIT_SEV2_S = 5.0  # sessions stuck this long behind a lock: requests are stalled, core features blocked
+LOCK_WAIT_SEV2_S = (
+    5.0  # sessions stuck this long behind a lock: requests are stalled, core features blocked
+)
 XID_SEV2_PCT = 50.0  # transaction-ID age as a share of the wraparound limit
 XID_SEV3_PCT = 25.0
 DEAD_PCT = 20.0
@@ -61,9 +65,16 @@ def unreachable_findings(*, reachable: bool, target: str, error: str | None) -> 
     """The SEV1 finding of a database that cannot be reached."""
     if reachable:
         return []
-    return [_finding("SEV1", f"{UNREACHABLE}: {target}", error or "the connection failed",
-                     f"check the database pods and their logs (section above), then `pg_isready` against {target}; "
-                     "a refused password or a missing database is a configuration problem, not an outage")]
+    return [
+        _finding(
+            "SEV1",
+            f"{UNREACHABLE}: {target}",
+            error or "the connection failed",
+            "check the database pods and their logs (section above), then `pg_isready` against "
+            f"{target}; "
+            "a refused password or a missing database is a configuration problem, not an outage",
+        )
+    ]
 
 
 def _clock(ts: Any) -> str:
@@ -78,51 +89,106 @@ def _finding(severity: str, title: str, detail: str, next_step: str, **extra: An
 
 
 def blocker_findings(roots: Any) -> list[Finding]:
-    """One finding per root blocker: how many it blocks, for how long, what it is doing, terminate it."""
+    """One finding per root blocker: how many it blocks, for how long, what it is doing, terminate
+    it."""
     out = []
     for r in roots.to_dict("records") if roots is not None else []:
-        pid, n, wait = int(r["root_blocking_pid"]), int(r["blocked_sessions"]), float(r["longest_wait_s"])
+        pid, n, wait = (
+            int(r["root_blocking_pid"]),
+            int(r["blocked_sessions"]),
+            float(r["longest_wait_s"]),
+        )
         sev = "SEV2" if wait >= LOCK_WAIT_SEV2_S or n >= 3 else "SEV3"
         state = r.get("state") or "in an unknown state"
-        since = f" since {_clock(r.get('xact_start'))}" if r.get("xact_start") is not None and r.get("xact_start") == r.get("xact_start") else ""
-        detail = (f"pid {pid} has blocked {n} session{'s' if n != 1 else ''} for {format_duration(wait)}; it is {state} "
-                  f"from app `{r.get('application') or '-'}` (user {r.get('user') or '?'}){since}; its last query: {r.get('query') or '?'}")
-        step = (f"terminate pid {pid} (mitigation='terminate_blocker', apply=True, or SELECT pg_terminate_backend({pid})); "
-                f"then ask the owner of app `{r.get('application') or '-'}` why it holds a transaction open")
-        out.append(_finding(sev, f"pid {pid} blocks {n} session{'s' if n != 1 else ''}", detail, step, pid=pid))
+        since = (
+            f" since {_clock(r.get('xact_start'))}"
+            if r.get("xact_start") is not None and r.get("xact_start") == r.get("xact_start")
+            else ""
+        )
+        detail = (
+            f"pid {pid} has blocked {n} session{'s' if n != 1 else ''} for "
+            f"{format_duration(wait)}; it is {state} "
+            f"from app `{r.get('application') or '-'}` (user {r.get('user') or '?'}){since}; its "
+            f"last query: {r.get('query') or '?'}"
+        )
+        step = (
+            f"terminate pid {pid} (mitigation='terminate_blocker', apply=True, or SELECT "
+            f"pg_terminate_backend({pid})); "
+            f"then ask the owner of app `{r.get('application') or '-'}` why it holds a "
+            "transaction open"
+        )
+        out.append(
+            _finding(
+                sev, f"pid {pid} blocks {n} session{'s' if n != 1 else ''}", detail, step, pid=pid
+            )
+        )
     return out
 
 
-def long_running_findings(long_running: Any, *, threshold_s: float,
-                          waiting: set[int] | frozenset[int] = frozenset()) -> list[Finding]:
-    """One finding per statement running longer than the threshold; lock waiters (`waiting`) are left to the
-    finding about their root blocker."""
+def long_running_findings(
+    long_running: Any, *, threshold_s: float, waiting: set[int] | frozenset[int] = frozenset()
+) -> list[Finding]:
+    """One finding per statement running longer than the threshold; lock waiters (`waiting`) are
+    left to the finding about their root blocker."""
     out = []
     for r in long_running.to_dict("records") if long_running is not None else []:
         pid = int(r["pid"])
         if pid in waiting:
             continue
-        detail = (f"pid {pid} (user {r.get('user')}, app `{r.get('application') or '-'}`) has run one statement for "
-                  f"{format_duration(r['query_s'])}, over the {format_duration(threshold_s)} threshold: {r.get('query')}")
-        step = (f"cancel it (mitigation='cancel', apply=True) or terminate it (mitigation='terminate_long'); "
-                f"check with the owner of `{r.get('application') or '-'}` first")
-        out.append(_finding("SEV3", f"long-running query: pid {pid} for {format_duration(r['query_s'])}", detail, step, pid=pid))
+        detail = (
+            f"pid {pid} (user {r.get('user')}, app `{r.get('application') or '-'}`) has run one "
+            "statement for "
+            f"{format_duration(r['query_s'])}, over the {format_duration(threshold_s)} threshold: "
+            f"{r.get('query')}"
+        )
+        step = (
+            "cancel it (mitigation='cancel', apply=True) or terminate it "
+            "(mitigation='terminate_long'); "
+            f"check with the owner of `{r.get('application') or '-'}` first"
+        )
+        out.append(
+            _finding(
+                "SEV3",
+                f"long-running query: pid {pid} for {format_duration(r['query_s'])}",
+                detail,
+                step,
+                pid=pid,
+            )
+        )
     return out
 
 
-def idle_in_transaction_findings(idle: Any, *, threshold_s: float, blockers: set[int] | frozenset[int] = frozenset()) -> list[Finding]:
-    """Sessions idle in a transaction longer than the threshold (root blockers are reported as such instead)."""
+def idle_in_transaction_findings(
+    idle: Any, *, threshold_s: float, blockers: set[int] | frozenset[int] = frozenset()
+) -> list[Finding]:
+    """Sessions idle in a transaction longer than the threshold (root blockers are reported as such
+    instead)."""
     out = []
     for r in idle.to_dict("records") if idle is not None else []:
         pid = int(r["pid"])
         if pid in blockers or (r.get("idle_s") or 0) < threshold_s:
             continue
-        detail = (f"pid {pid} (user {r.get('user')}, app `{r.get('application') or '-'}`) is {r.get('state')} for "
-                  f"{format_duration(r['idle_s'])} (transaction open {format_duration(r.get('xact_s'))}); it holds its locks "
-                  f"and keeps vacuum from cleaning up; last query: {r.get('query')}")
-        step = (f"terminate pid {pid} if its application is not about to commit (pids=[{pid}], mitigation='terminate_long', "
-                "apply=True); set idle_in_transaction_session_timeout for that role")
-        out.append(_finding("SEV3", f"pid {pid} idle in transaction for {format_duration(r['idle_s'])}", detail, step, pid=pid))
+        detail = (
+            f"pid {pid} (user {r.get('user')}, app `{r.get('application') or '-'}`) is "
+            f"{r.get('state')} for "
+            f"{format_duration(r['idle_s'])} (transaction open "
+            f"{format_duration(r.get('xact_s'))}); it holds its locks "
+            f"and keeps vacuum from cleaning up; last query: {r.get('query')}"
+        )
+        step = (
+            f"terminate pid {pid} if its application is not about to commit (pids=[{pid}], "
+            "mitigation='terminate_long', "
+            "apply=True); set idle_in_transaction_session_timeout for that role"
+        )
+        out.append(
+            _finding(
+                "SEV3",
+                f"pid {pid} idle in transaction for {format_duration(r['idle_s'])}",
+                detail,
+                step,
+                pid=pid,
+            )
+        )
     return out
 
 
@@ -132,17 +198,32 @@ def connection_findings(summary: dict[str, Any], *, role: str | None = None) -> 
     usage = summary.get("usage")
     if usage is not None and usage >= CONNECTIONS_SEV3:
         sev = "SEV2" if usage >= CONNECTIONS_SEV2 else "SEV3"
-        out.append(_finding(sev, f"connections at {usage * 100:.0f}% of the usable slots",
-                            f"{summary['used']} of {summary['max_connections']} max_connections in use "
-                            f"({summary['reserved']} reserved for superusers), {summary['available']} left; by state: {summary['by_state']}",
-                            "find the application holding most connections (table above); terminate idle ones or "
-                            "restart its pool; consider a pooler (PgBouncer)"))
+        out.append(
+            _finding(
+                sev,
+                f"connections at {usage * 100:.0f}% of the usable slots",
+                f"{summary['used']} of {summary['max_connections']} max_connections in use "
+                f"({summary['reserved']} reserved for superusers), {summary['available']} left; "
+                f"by state: {summary['by_state']}",
+                "find the application holding most connections (table above); terminate idle ones "
+                "or "
+                "restart its pool; consider a pooler (PgBouncer)",
+            )
+        )
     hidden = int(summary.get("hidden") or 0)
     if hidden:
-        out.append(_finding("SEV4", f"{hidden} sessions hidden from role {role or '(this role)'}",
-                            f"PostgreSQL shows `<insufficient privilege>` for {hidden} sessions of other roles: their state, "
-                            "query and waits are unknown, so counts by state and the activity table are incomplete",
-                            f"GRANT pg_monitor TO {role or '<this role>'}; (or run the runbook as a role that has it)"))
+        out.append(
+            _finding(
+                "SEV4",
+                f"{hidden} sessions hidden from role {role or '(this role)'}",
+                f"PostgreSQL shows `<insufficient privilege>` for {hidden} sessions of other "
+                "roles: their state, "
+                "query and waits are unknown, so counts by state and the activity table are "
+                "incomplete",
+                f"GRANT pg_monitor TO {role or '<this role>'}; (or run the runbook as a role that "
+                "has it)",
+            )
+        )
     return out
 
 
@@ -152,17 +233,36 @@ def space_findings(database_sizes: Any, tables: Any) -> list[Finding]:
     for r in database_sizes.to_dict("records") if database_sizes is not None else []:
         pct = r.get("xid_wraparound_pct")
         if pct is not None and pct == pct and pct >= XID_SEV3_PCT:
-            out.append(_finding("SEV2" if pct >= XID_SEV2_PCT else "SEV3",
-                                f"database {r['database']}: transaction-ID age at {pct:.0f}% of wraparound",
-                                f"age(datfrozenxid) = {r['xid_age']:,}; at 100% PostgreSQL stops accepting writes",
-                                f"VACUUM (FREEZE) the oldest tables of {r['database']}; look for long transactions and "
-                                "inactive replication slots holding the xmin back"))
+            out.append(
+                _finding(
+                    "SEV2" if pct >= XID_SEV2_PCT else "SEV3",
+                    f"database {r['database']}: transaction-ID age at {pct:.0f}% of wraparound",
+                    f"age(datfrozenxid) = {r['xid_age']:,}; at 100% PostgreSQL stops accepting "
+                    "writes",
+                    f"VACUUM (FREEZE) the oldest tables of {r['database']}; look for long "
+                    "transactions and "
+                    "inactive replication slots holding the xmin back",
+                )
+            )
     for r in tables.to_dict("records") if tables is not None else []:
         dead, pct = r.get("dead_tuples"), r.get("dead_pct")
-        if dead is not None and dead == dead and pct == pct and pct is not None and dead >= DEAD_MIN and pct >= DEAD_PCT:
-            out.append(_finding("SEV4", f"table {r['schema']}.{r['table']}: {pct:.0f}% dead tuples",
-                                f"{int(dead):,} dead tuples; last autovacuum: {r.get('last_autovacuum')}",
-                                f"VACUUM (ANALYZE) {r['schema']}.{r['table']}; check what keeps autovacuum from it"))
+        if (
+            dead is not None
+            and dead == dead
+            and pct == pct
+            and pct is not None
+            and dead >= DEAD_MIN
+            and pct >= DEAD_PCT
+        ):
+            out.append(
+                _finding(
+                    "SEV4",
+                    f"table {r['schema']}.{r['table']}: {pct:.0f}% dead tuples",
+                    f"{int(dead):,} dead tuples; last autovacuum: {r.get('last_autovacuum')}",
+                    f"VACUUM (ANALYZE) {r['schema']}.{r['table']}; check what keeps autovacuum "
+                    "from it",
+                )
+            )
     return out
 
 
@@ -172,15 +272,27 @@ def replication_findings(replication: Any, slots: Any) -> list[Finding]:
     for r in replication.to_dict("records") if replication is not None else []:
         lag = r.get("replay_lag_s")
         if lag is not None and lag == lag and lag >= LAG_S:
-            out.append(_finding("SEV3", f"replica {r['replica']} lags {format_duration(lag)}",
-                                f"replay lag {lag:.0f}s, {r.get('lag_bytes')} bytes behind; state {r.get('state')}",
-                                "check the replica's disk and CPU; reads from it are stale"))
+            out.append(
+                _finding(
+                    "SEV3",
+                    f"replica {r['replica']} lags {format_duration(lag)}",
+                    f"replay lag {lag:.0f}s, {r.get('lag_bytes')} bytes behind; state "
+                    f"{r.get('state')}",
+                    "check the replica's disk and CPU; reads from it are stale",
+                )
+            )
     for r in slots.to_dict("records") if slots is not None else []:
         kept = r.get("retained_bytes")
         if kept is not None and kept == kept and kept >= SLOT_BYTES and not r.get("active"):
-            out.append(_finding("SEV3", f"inactive replication slot {r['slot']} retains {kept / (1 << 30):.1f} GB of WAL",
-                                "an inactive slot keeps WAL until its consumer returns: the disk fills",
-                                f"bring its consumer back or SELECT pg_drop_replication_slot('{r['slot']}')"))
+            out.append(
+                _finding(
+                    "SEV3",
+                    f"inactive replication slot {r['slot']} retains {kept / (1 << 30):.1f} GB of "
+                    "WAL",
+                    "an inactive slot keeps WAL until its consumer returns: the disk fills",
+                    f"bring its consumer back or SELECT pg_drop_replication_slot('{r['slot']}')",
+                )
+            )
     return out
 
 
@@ -189,45 +301,78 @@ def pod_findings(pods: Any) -> list[Finding]:
     out: list[Finding] = []
     if pods is None or len(pods) == 0:
         return out
-    not_ready = [r for r in pods.to_dict("records") if r["ready"].split("/")[0] != r["ready"].split("/")[-1]]
+    not_ready = [
+        r for r in pods.to_dict("records") if r["ready"].split("/")[0] != r["ready"].split("/")[-1]
+    ]
     if len(not_ready) == len(pods):
-        out.append(_finding("SEV1", f"no database pod is ready ({len(pods)} pods)",
-                            "; ".join(f"{r['name']}: {r['status']}" for r in not_ready),
-                            "read the pods' previous logs below; restart the workload only as a last resort"))
+        out.append(
+            _finding(
+                "SEV1",
+                f"no database pod is ready ({len(pods)} pods)",
+                "; ".join(f"{r['name']}: {r['status']}" for r in not_ready),
+                "read the pods' previous logs below; restart the workload only as a last resort",
+            )
+        )
     for r in pods.to_dict("records"):
         if int(r["restarts"]) > 0:
             why = r.get("last_termination_reason") or "unknown reason"
             code = r.get("exit_code")
-            out.append(_finding("SEV3", f"database pod {r['name']} restarted {int(r['restarts'])} times",
-                                f"status {r['status']}, last termination: {why}" + (f" (exit code {code})" if code == code and code is not None else ""),
-                                f"kubectl logs {r['name']} --previous; check memory limits (OOMKilled) and disk"))
+            out.append(
+                _finding(
+                    "SEV3",
+                    f"database pod {r['name']} restarted {int(r['restarts'])} times",
+                    f"status {r['status']}, last termination: {why}"
+                    + (f" (exit code {code})" if code == code and code is not None else ""),
+                    f"kubectl logs {r['name']} --previous; check memory limits (OOMKilled) and "
+                    "disk",
+                )
+            )
     return out
 
 
-def database_severity(*, reachable: bool | None, findings: list[Finding], target: str = "the database") -> Severity:
-    """The runbook's matrix over what was measured: unreachable SEV1, core blocked SEV2, slow SEV3."""
-    findings = [f for f in findings if not str(f["title"]).startswith(UNREACHABLE)]  # that one is `reachable`
+def database_severity(
+    *, reachable: bool | None, findings: list[Finding], target: str = "the database"
+) -> Severity:
+    """The runbook's matrix over what was measured: unreachable SEV1, core blocked SEV2, slow
+    SEV3."""
+    findings = [
+        f for f in findings if not str(f["title"]).startswith(UNREACHABLE)
+    ]  # that one is `reachable`
     levels = {f["severity"] for f in findings}
-    titles = {lvl: "; ".join(f["title"] for f in findings if f["severity"] == lvl) for lvl in levels}
+    titles = {
+        lvl: "; ".join(f["title"] for f in findings if f["severity"] == lvl) for lvl in levels
+    }
     return assess(
         database_reachable=reachable,
         service_down="SEV1" in levels or None,
         core_blocked="SEV2" in levels or None,
         slow="SEV3" in levels or None,
-        details={"database_reachable": f"{target} is unreachable",
-                 "service_down": titles.get("SEV1", ""),
-                 "core_blocked": titles.get("SEV2", ""),
-                 "slow": titles.get("SEV3", "")},
+        details={
+            "database_reachable": f"{target} is unreachable",
+            "service_down": titles.get("SEV1", ""),
+            "core_blocked": titles.get("SEV2", ""),
+            "slow": titles.get("SEV3", ""),
+        },
     )
 
 
-def figures(*, reachable: bool | None, summary: dict[str, Any] | None, blocking: Any, long_running: Any,
-            idle: Any, pods: Any) -> dict[str, Any]:
+def figures(
+    *,
+    reachable: bool | None,
+    summary: dict[str, Any] | None,
+    blocking: Any,
+    long_running: Any,
+    idle: Any,
+    pods: Any,
+) -> dict[str, Any]:
     """The measured figures other tools read (notifications, the post-mortem)."""
     out: dict[str, Any] = {"database_reachable": reachable}
     if summary:
-        out.update(connections_used=summary.get("used"), max_connections=summary.get("max_connections"),
-                   connections_hidden=summary.get("hidden"))
+        out.update(
+            connections_used=summary.get("used"),
+            max_connections=summary.get("max_connections"),
+            connections_hidden=summary.get("hidden"),
+        )
     if blocking is not None:
         out["blocked_sessions"] = int(blocking["blocked_pid"].nunique()) if len(blocking) else 0
         out["longest_lock_wait_s"] = float(blocking["wait_s"].max()) if len(blocking) else 0.0
@@ -247,7 +392,11 @@ def findings_text(findings: list[Finding]) -> str:
         return "no problem found"
     lines = []
     for f in sorted(findings, key=lambda f: f["severity"]):
-        lines += [f"{f['severity']}  {f['title']}", f"      {f['detail']}", f"      → {f['next_step']}"]
+        lines += [
+            f"{f['severity']}  {f['title']}",
+            f"      {f['detail']}",
+            f"      → {f['next_step']}",
+        ]
     return "\n".join(lines)
 
 
@@ -268,7 +417,9 @@ class Params(Common):
     @property
     def threshold_s(self) -> float:
         """`long_query_threshold` in seconds."""
-        return parse_duration(self.long_query_threshold, what="long_query_threshold").total_seconds()
+        return parse_duration(
+            self.long_query_threshold, what="long_query_threshold"
+        ).total_seconds()
 
 
 @dataclass
@@ -308,9 +459,17 @@ class Evidence:
             self.conn.close()
 
 
-def _read(run: Run, name: str, fetch: Callable[..., Any], conn: Any, *args: Any,
-          missing: str = "no database connection (see the connection line above)", **kw: Any) -> Any:
-    """Run `fetch(conn, ...)` as the source `name`; None when it failed or there is no connection."""
+def _read(
+    run: Run,
+    name: str,
+    fetch: Callable[..., Any],
+    conn: Any,
+    *args: Any,
+    missing: str = "no database connection (see the connection line above)",
+    **kw: Any,
+) -> Any:
+    """Run `fetch(conn, ...)` as the source `name`; None when it failed or there is no
+    connection."""
     if conn is None:
         run.skip(name, missing)
         return None
@@ -321,32 +480,50 @@ def _read(run: Run, name: str, fetch: Callable[..., Any], conn: Any, *args: Any,
 
 
 def connect(run: Run, cfg: Params) -> Evidence:
-    """The read-only diagnostic session (statement and lock timeouts), and who we are on the server."""
+    """The read-only diagnostic session (statement and lock timeouts), and who we are on the
+    server."""
     db = Evidence(target=pg.describe_target(cfg.dsn))
     with run.source("postgres: connect") as connected:
-        db.conn = pg.connect(cfg.dsn, statement_timeout_ms=cfg.statement_timeout_ms,
-                             lock_timeout_ms=cfg.lock_timeout_ms)
+        db.conn = pg.connect(
+            cfg.dsn,
+            statement_timeout_ms=cfg.statement_timeout_ms,
+            lock_timeout_ms=cfg.lock_timeout_ms,
+        )
         db.server = connections.fetch_server(db.conn)
     db.connect_error = connected.error
     db.version = version_num(db.conn, db.server)
     if connected.ok:
         s = db.server
-        print(f"✓ connected to {db.target}: PostgreSQL {s['server_version']} as {s['role']} "
-              f"(superuser: {s['superuser']}, pg_monitor: {s['pg_monitor']}, standby: {s['in_recovery']})")
+        print(
+            f"✓ connected to {db.target}: PostgreSQL {s['server_version']} as {s['role']} "
+            f"(superuser: {s['superuser']}, pg_monitor: {s['pg_monitor']}, standby: "
+            f"{s['in_recovery']})"
+        )
     return db
 
 
 def database_pods(run: Run, cfg: Params, db: Evidence) -> None:
-    """The pods matching `db_selector`: status, restarts, last termination, and their log tails (the `db_pods`
-    and `db_logs` scraps)."""
+    """The pods matching `db_selector`: status, restarts, last termination, and their log tails (the
+    `db_pods` and `db_logs` scraps)."""
     db.cluster = connect_cluster(run, cfg, optional=True)
-    db.pod_items = _read(run, "kubernetes: database pods", lambda c: reads.fetch_pods(
-        c, cfg.namespace, selector=cfg.db_selector), db.cluster, missing="no cluster")
+    db.pod_items = _read(
+        run,
+        "kubernetes: database pods",
+        lambda c: reads.fetch_pods(c, cfg.namespace, selector=cfg.db_selector),
+        db.cluster,
+        missing="no cluster",
+    )
     db.db_pods = pods.db_pods_frame(db.pod_items)
-    show_table(db.db_pods, empty=f"no pod matches {cfg.db_selector} in {cfg.namespace}"
-               if db.pod_items is not None else "not read")
+    show_table(
+        db.db_pods,
+        empty=f"no pod matches {cfg.db_selector} in {cfg.namespace}"
+        if db.pod_items is not None
+        else "not read",
+    )
     if db.pod_items:
-        db_logs = _read(run, "kubernetes: database logs", pods.fetch_db_logs, db.cluster, db.pod_items)
+        db_logs = _read(
+            run, "kubernetes: database logs", pods.fetch_db_logs, db.cluster, db.pod_items
+        )
         if db_logs is not None:
             print(pods.logs_text(db_logs))
             run.glue("db_logs", db_logs)
@@ -354,21 +531,35 @@ def database_pods(run: Run, cfg: Params, db: Evidence) -> None:
 
 
 def show_connections(run: Run, db: Evidence) -> None:
-    """Counts by state, database, user, application and client against max_connections; idle in transaction
-    (the `connections` and `idle_in_transaction` scraps)."""
-    db.sessions = activity.sessions_frame(_read(run, "postgres: sessions", activity.fetch_sessions, db.conn))
+    """Counts by state, database, user, application and client against max_connections; idle in
+    transaction (the `connections` and `idle_in_transaction` scraps)."""
+    db.sessions = activity.sessions_frame(
+        _read(run, "postgres: sessions", activity.fetch_sessions, db.conn)
+    )
     db.connections = connections.connections_frame(db.sessions)
     db.summary = s = connections.connection_summary(db.connections, db.server)
     if s["max_connections"]:
-        print(f"{s['used']} connections of max_connections {s['max_connections']} ({s['reserved']} reserved, "
-              f"{s['available']} free, {s['usage']:.0%} of the usable slots)")
+        print(
+            f"{s['used']} connections of max_connections {s['max_connections']} ({s['reserved']} "
+            "reserved, "
+            f"{s['available']} free, {s['usage']:.0%} of the usable slots)"
+        )
     if s["hidden"]:
-        print(f"⚠ {s['hidden']} sessions belong to other roles and are hidden from {db.server.get('role')} "
-              "(<insufficient privilege>): their state and query are unknown; GRANT pg_monitor to see them")
-    show_table(connections.counts_overview(db.connections), max_rows=40, empty="no connections read")
+        print(
+            f"⚠ {s['hidden']} sessions belong to other roles and are hidden from "
+            f"{db.server.get('role')} "
+            "(<insufficient privilege>): their state and query are unknown; GRANT pg_monitor to "
+            "see them"
+        )
+    show_table(
+        connections.counts_overview(db.connections), max_rows=40, empty="no connections read"
+    )
     db.idle_in_transaction = activity.idle_in_transaction_frame(db.sessions)
-    show_table(db.idle_in_transaction[activity.IDLE_IN_TX_VIEW], caption="idle in transaction:",
-               empty="no session is idle in transaction")
+    show_table(
+        db.idle_in_transaction[activity.IDLE_IN_TX_VIEW],
+        caption="idle in transaction:",
+        empty="no session is idle in transaction",
+    )
     run.glue("connections", db.connections)
     run.glue("idle_in_transaction", db.idle_in_transaction)
 
@@ -383,23 +574,37 @@ def show_activity(run: Run, db: Evidence) -> None:
 def show_long_running(run: Run, cfg: Params, db: Evidence) -> None:
     """Statements active longer than the threshold (the `long_running` scrap)."""
     db.long_running = activity.long_running_frame(db.activity, threshold_s=cfg.threshold_s)
-    show_table(db.long_running[activity.ACTIVITY_VIEW],
-               empty=f"no statement has run longer than {format_duration(cfg.threshold_s)}")
+    show_table(
+        db.long_running[activity.ACTIVITY_VIEW],
+        empty=f"no statement has run longer than {format_duration(cfg.threshold_s)}",
+    )
     run.glue("long_running", db.long_running)
 
 
 def show_slow_statements(run: Run, cfg: Params, db: Evidence) -> None:
-    """pg_stat_statements: the top statements by mean and by total time (the `slow_queries` scrap)."""
-    rows = _read(run, "postgres: pg_stat_statements", statements.fetch_all, db.conn, server_version_num=db.version)
+    """pg_stat_statements: the top statements by mean and by total time (the `slow_queries`
+    scrap)."""
+    rows = _read(
+        run,
+        "postgres: pg_stat_statements",
+        statements.fetch_all,
+        db.conn,
+        server_version_num=db.version,
+    )
     db.statements, hidden = statements.statements_frame(rows, keep_text=cfg.top_n)
     db.slow_queries = statements.slow_queries_frame(db.statements, top_n=cfg.top_n)
     if rows is not None:
-        reset = _read(run, "postgres: pg_stat_statements reset time", statements.fetch_stats_reset, db.conn)
+        reset = _read(
+            run, "postgres: pg_stat_statements reset time", statements.fetch_stats_reset, db.conn
+        )
         if reset is not None:
             print(statements.window_line(reset, since=cfg.window))
     if hidden:
-        print(f"⚠ {hidden} entries of other roles hide their text (<insufficient privilege>): they count in "
-              "the share of total time only; GRANT pg_read_all_stats (part of pg_monitor) to see them")
+        print(
+            f"⚠ {hidden} entries of other roles hide their text (<insufficient privilege>): they "
+            "count in "
+            "the share of total time only; GRANT pg_read_all_stats (part of pg_monitor) to see them"
+        )
     for by, caption in (("mean_ms", "top by mean time:"), ("total_ms", "top by total time:")):
         top = statements.top_statements(db.statements, by=by, n=cfg.top_n)
         show_table(top[statements.STATEMENT_VIEW], caption=caption, empty="no statement statistics")
@@ -408,8 +613,11 @@ def show_slow_statements(run: Run, cfg: Params, db: Evidence) -> None:
 
 def show_blocking(run: Run, db: Evidence) -> None:
     """Every lock wait with its whole chain and its root blocker (the `blocking` scrap)."""
-    db.blocking = locks.blocking_frame(_read(run, "postgres: blocking", locks.fetch_blocking, db.conn,
-                                             server_version_num=db.version))
+    db.blocking = locks.blocking_frame(
+        _read(
+            run, "postgres: blocking", locks.fetch_blocking, db.conn, server_version_num=db.version
+        )
+    )
     db.roots = locks.root_blockers(db.blocking)
     print(locks.blocking_tree(db.blocking))
     show_table(db.blocking[locks.BLOCKING_VIEW], empty="no lock waits")
@@ -417,21 +625,35 @@ def show_blocking(run: Run, db: Evidence) -> None:
 
 
 def show_sizes(run: Run, cfg: Params, db: Evidence) -> None:
-    """Database sizes and wraparound age, the largest tables, replication and slots (the `database_sizes`
-    and `tables` scraps)."""
+    """Database sizes and wraparound age, the largest tables, replication and slots (the
+    `database_sizes` and `tables` scraps)."""
     db.database_sizes = space.database_sizes_frame(
-        _read(run, "postgres: database sizes", space.fetch_database_sizes, db.conn))
+        _read(run, "postgres: database sizes", space.fetch_database_sizes, db.conn)
+    )
     show_table(db.database_sizes[space.DATABASE_SIZE_VIEW], empty="no database sizes")
     rows = _read(run, "postgres: largest tables", space.fetch_tables, db.conn, limit=cfg.top_n)
     estimated = rows is None and db.conn is not None
     if estimated:  # the exact sizes wait on locks: pg_class's estimates take none
-        rows = _read(run, "postgres: largest tables (estimated, takes no lock)", space.fetch_tables, db.conn,
-                     limit=cfg.top_n, exact=False)
+        rows = _read(
+            run,
+            "postgres: largest tables (estimated, takes no lock)",
+            space.fetch_tables,
+            db.conn,
+            limit=cfg.top_n,
+            exact=False,
+        )
     db.tables = space.tables_frame(rows, estimated=estimated)
-    show_table(db.tables[space.TABLE_VIEW], empty="no tables",
-               caption="largest tables" + (" (estimated from pg_class):" if estimated else ":"))
-    db.replication = space.replication_frame(_read(run, "postgres: replication", space.fetch_replication, db.conn))
-    db.slots = space.slots_frame(_read(run, "postgres: replication slots", space.fetch_slots, db.conn))
+    show_table(
+        db.tables[space.TABLE_VIEW],
+        empty="no tables",
+        caption="largest tables" + (" (estimated from pg_class):" if estimated else ":"),
+    )
+    db.replication = space.replication_frame(
+        _read(run, "postgres: replication", space.fetch_replication, db.conn)
+    )
+    db.slots = space.slots_frame(
+        _read(run, "postgres: replication slots", space.fetch_slots, db.conn)
+    )
     show_table(db.replication, caption="replicas:", empty="no replica streams from this server")
     show_table(db.slots, caption="replication slots:", empty="no replication slots")
     run.glue("database_sizes", db.database_sizes)
@@ -439,58 +661,95 @@ def show_sizes(run: Run, cfg: Params, db: Evidence) -> None:
 
 
 def show_charts(db: Evidence) -> None:
-    """The slowest statements, connections against max_connections, lock waits (those with anything to draw)."""
-    charts.show(charts.slow_statements(db.statements, top_n=5), charts.connections(db.summary),
-                charts.lock_waits(db.blocking))
+    """The slowest statements, connections against max_connections, lock waits (those with anything
+    to draw)."""
+    charts.show(
+        charts.slow_statements(db.statements, top_n=5),
+        charts.connections(db.summary),
+        charts.lock_waits(db.blocking),
+    )
 
 
 def assess_database(run: Run, cfg: Params, db: Evidence) -> Severity:
     """Every finding with its next step, the figures other tools read, and the severity."""
-    for f in (unreachable_findings(reachable=db.reachable, target=db.target, error=db.connect_error)
-              + pod_findings(db.db_pods)
-              + blocker_findings(db.roots)
-              + connection_findings(db.summary, role=db.server.get("role"))
-              + long_running_findings(db.long_running, threshold_s=cfg.threshold_s,
-                                      waiting=set(db.blocking["blocked_pid"]))
-              + idle_in_transaction_findings(db.idle_in_transaction, threshold_s=cfg.threshold_s,
-                                             blockers=set(db.roots["root_blocking_pid"]) if len(db.roots) else set())
-              + space_findings(db.database_sizes, db.tables)
-              + replication_findings(db.replication, db.slots)):
+    for f in (
+        unreachable_findings(reachable=db.reachable, target=db.target, error=db.connect_error)
+        + pod_findings(db.db_pods)
+        + blocker_findings(db.roots)
+        + connection_findings(db.summary, role=db.server.get("role"))
+        + long_running_findings(
+            db.long_running, threshold_s=cfg.threshold_s, waiting=set(db.blocking["blocked_pid"])
+        )
+        + idle_in_transaction_findings(
+            db.idle_in_transaction,
+            threshold_s=cfg.threshold_s,
+            blockers=set(db.roots["root_blocking_pid"]) if len(db.roots) else set(),
+        )
+        + space_findings(db.database_sizes, db.tables)
+        + replication_findings(db.replication, db.slots)
+    ):
         run.finding(**f)
-    run.figures.update(figures(reachable=db.reachable, summary=db.summary if db.reachable else None,
-                               blocking=db.blocking, long_running=db.long_running, idle=db.idle_in_transaction,
-                               pods=db.db_pods if db.pod_items is not None else None))
-    severity = run.checked(database_severity(reachable=db.reachable, findings=run.findings, target=db.target))
+    run.figures.update(
+        figures(
+            reachable=db.reachable,
+            summary=db.summary if db.reachable else None,
+            blocking=db.blocking,
+            long_running=db.long_running,
+            idle=db.idle_in_transaction,
+            pods=db.db_pods if db.pod_items is not None else None,
+        )
+    )
+    severity = run.checked(
+        database_severity(reachable=db.reachable, findings=run.findings, target=db.target)
+    )
     print(f"severity {severity}\n")
     print(findings_text(run.findings))
     return severity
 
 
 def mitigate(run: Run, cfg: Params, db: Evidence) -> dict[str, Any] | None:
-    """The mitigation, shown as the exact statements (or the restart); done only with apply=True; recorded.
+    """The mitigation, shown as the exact statements (or the restart); done only with apply=True;
+    recorded.
 
-    Sessions: the root blocker, the long-running queries, or the pids asked for. Restart (last resort): a
-    rollout restart of the database's workload (`deployment`) through `kube.actions`."""
+    Sessions: the root blocker, the long-running queries, or the pids asked for. Restart (last
+    resort): a rollout restart of the database's workload (`deployment`) through `kube.actions`."""
     chosen = pg_actions.choose(cfg.mitigation, long_running=db.long_running, blocking=db.roots)
     if chosen == "restart":
         return _restart(run, cfg, db)
     if db.sessions is None or len(db.sessions) == 0:
         run.skip("postgres: mitigation", "no session snapshot (the database could not be read)")
         return None
-    plan = pg_actions.plan_sessions(cfg.mitigation, sessions=db.sessions, blocking=db.blocking,
-                                    threshold_s=cfg.threshold_s, pids=cfg.pids,
-                                    own_pids=[int(db.server["pid"])] if db.server.get("pid") else [],
-                                    target=db.target)
+    plan = pg_actions.plan_sessions(
+        cfg.mitigation,
+        sessions=db.sessions,
+        blocking=db.blocking,
+        threshold_s=cfg.threshold_s,
+        pids=cfg.pids,
+        own_pids=[int(db.server["pid"])] if db.server.get("pid") else [],
+        target=db.target,
+    )
     print(plan.describe())
     outcome = None
     with run.source("postgres: mitigation"):
-        outcome = pg_actions.execute(plan, dsn=cfg.dsn, apply=cfg.apply, record=run.record_action,
-                                     statement_timeout_ms=cfg.statement_timeout_ms,
-                                     lock_timeout_ms=cfg.lock_timeout_ms)
+        outcome = pg_actions.execute(
+            plan,
+            dsn=cfg.dsn,
+            apply=cfg.apply,
+            record=run.record_action,
+            statement_timeout_ms=cfg.statement_timeout_ms,
+            lock_timeout_ms=cfg.lock_timeout_ms,
+        )
         print(f"{outcome['status']}: {outcome['detail']}")
     if outcome is not None and outcome["applied"]:
-        after = locks.blocking_frame(_read(run, "postgres: blocking after the mitigation", locks.fetch_blocking,
-                                           db.conn, server_version_num=db.version))
+        after = locks.blocking_frame(
+            _read(
+                run,
+                "postgres: blocking after the mitigation",
+                locks.fetch_blocking,
+                db.conn,
+                server_version_num=db.version,
+            )
+        )
         print("after the mitigation:\n" + locks.blocking_tree(after))
     return outcome
 
@@ -502,8 +761,9 @@ def _restart(run: Run, cfg: Params, db: Evidence) -> dict[str, Any] | None:
     outcome = None
     with run.source("kubernetes: restart"):
         workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.deployment)
-        plan = kube_actions.plan_restart(workload, why="mitigation=restart: the last resort, every database "
-                                                      "connection drops")
+        plan = kube_actions.plan_restart(
+            workload, why="mitigation=restart: the last resort, every database connection drops"
+        )
         print(plan.describe())
         outcome = kube_actions.execute(db.cluster, plan, apply=cfg.apply, record=run.record_action)
         print(f"{outcome['status']}: {outcome['detail']}")

@@ -1,9 +1,10 @@
-"""The outage runbook's steps, so its cells stay one call each: check, read everything, find, mitigate.
+"""The outage runbook's steps, so its cells stay one call each: check, read everything, find,
+mitigate.
 
 `start_reading` reads the cluster in a background thread while the health check runs (each read a
 `run.source`, so one failing read never stops the rest) and builds every table with `kube.frames`;
-`assess` turns what was measured into findings and a severity; `mitigate` shows the change the findings
-suggest (`kube.actions`), and makes it only with apply=True."""
+`assess` turns what was measured into findings and a severity; `mitigate` shows the change the
+findings suggest (`kube.actions`), and makes it only with apply=True."""
 
 from __future__ import annotations
 
@@ -30,8 +31,21 @@ from ..severity import assess as assess_matrix
 from .common import connect_cluster, describe_cluster
 
 FAILING_DETAILS = 4  # describe (and the previous log) for at most this many failing pods
-POD_DISPLAY = ["namespace", "name", "ready", "status", "restarts", "last_restart", "age", "ip", "node", "owner",
-               "last_termination_reason", "exit_code", "waiting_reason"]
+POD_DISPLAY = [
+    "namespace",
+    "name",
+    "ready",
+    "status",
+    "restarts",
+    "last_restart",
+    "age",
+    "ip",
+    "node",
+    "owner",
+    "last_termination_reason",
+    "exit_code",
+    "waiting_reason",
+]
 
 
 def _revision(value: Any, name: str) -> int | None:
@@ -40,8 +54,10 @@ def _revision(value: Any, name: str) -> int | None:
     except (TypeError, ValueError):
         rev = -1
     if isinstance(value, bool) or rev < 1:
-        raise InvalidParameter(f"invalid {name} {value!r}: expected a revision number (1, 2, ...) from the "
-                               "rollout history, or None for the previous revision")
+        raise InvalidParameter(
+            f"invalid {name} {value!r}: expected a revision number (1, 2, ...) from the "
+            "rollout history, or None for the previous revision"
+        )
     return rev
 
 
@@ -69,13 +85,14 @@ def health_check(run: Run, cfg: Params, *, timeout: float = 5.0) -> pd.DataFrame
 
 
 class Reading:
-    """The cluster read in a background thread (started with the parameters, so it overlaps the rest).
+    """The cluster read in a background thread (started with the parameters, so it overlaps the
+    rest).
 
-    Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order and with
-    their one-line messages, by `result()`, in the notebook's thread. The chart helper process
-    (`chartworker`, started by the notebook before it imports this module, or here) imports matplotlib on
-    another core meanwhile and is handed the charts' data as soon as the evidence is built, so
-    `show_charts` only displays what it drew."""
+    Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order
+    and with their one-line messages, by `result()`, in the notebook's thread. The chart helper
+    process (`chartworker`, started by the notebook before it imports this module, or here) imports
+    matplotlib on another core meanwhile and is handed the charts' data as soon as the evidence is
+    built, so `show_charts` only displays what it drew."""
 
     def __init__(self, run: Run, cfg: Params, charts: ChartWorker | None = None) -> None:
         self._run, self._cfg = run, cfg
@@ -99,13 +116,19 @@ class Reading:
             self._charts.close()
 
     def result(self, timeout: float | None = None) -> tuple[Cluster | None, Evidence]:
-        """Wait for the reads; record their sources in the notebook's Run (printing failures); return (cluster, evidence)."""
+        """Wait for the reads; record their sources in the notebook's Run (printing failures);
+        return (cluster, evidence)."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError(f"reading the cluster took longer than {timeout:g} s")
         for rec in self._quiet.sources:
             self._run.sources.append(rec)
-            if rec.source == "kubernetes: connect" and rec.ok and self._out and self._out[0] is not None:
+            if (
+                rec.source == "kubernetes: connect"
+                and rec.ok
+                and self._out
+                and self._out[0] is not None
+            ):
                 print(describe_cluster(self._out[0]))
             elif rec.status == "failed":
                 print(f"✗ {rec.source}: {rec.error}")
@@ -121,8 +144,8 @@ class Reading:
 def start_reading(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Reading:
     """Begin reading the cluster in the background; `.result()` gives (cluster, evidence).
 
-    `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so the helper
-    has the most time to warm up); without one, a helper is started here."""
+    `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so
+    the helper has the most time to warm up); without one, a helper is started here."""
     return Reading(run, cfg, charts)
 
 
@@ -133,16 +156,24 @@ class Evidence:
     now: datetime
     pods_raw: list[dict[str, Any]] = field(default_factory=list)
     pods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.POD_COLUMNS))
-    unhealthy: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.POD_COLUMNS))
+    unhealthy: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=frames.POD_COLUMNS)
+    )
     nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.NODE_COLUMNS))
     events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.EVENT_COLUMNS))
     events_raw: list[dict[str, Any]] = field(default_factory=list)
     deployment: dict[str, Any] | None = None
     replicasets: list[dict[str, Any]] = field(default_factory=list)
-    rollouts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.ROLLOUT_COLUMNS))
+    rollouts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=frames.ROLLOUT_COLUMNS)
+    )
     image_diff: pd.DataFrame = field(default_factory=pd.DataFrame)
-    top_pods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.TOP_POD_COLUMNS))
-    top_nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=frames.TOP_NODE_COLUMNS))
+    top_pods: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=frames.TOP_POD_COLUMNS)
+    )
+    top_nodes: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=frames.TOP_NODE_COLUMNS)
+    )
     pending: pd.DataFrame = field(default_factory=pd.DataFrame)
     details: list[dict[str, Any]] = field(default_factory=list)
     logs: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -156,14 +187,24 @@ def _ok(g: Gathered, name: str) -> bool:
     return name in g.values
 
 
-def collect(cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | None = None) -> Evidence:
-    """Read the cluster concurrently and build every table; failed reads leave empty tables and a line."""
+def collect(
+    cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | None = None
+) -> Evidence:
+    """Read the cluster concurrently and build every table; failed reads leave empty tables and a
+    line."""
     ev = Evidence(now=now or datetime.now(UTC))
     ns, dep = cfg.namespace, cfg.deployment
-    names = {"ns": f"kubernetes: namespace {ns}", "pods": f"kubernetes: pods in {ns}", "all": "kubernetes: pods (all namespaces)",
-             "nodes": "kubernetes: nodes", "events": f"kubernetes: events in {ns}",
-             "dep": f"kubernetes: deployment/{dep}", "top_pods": f"metrics API: pods in {ns}",
-             "top_nodes": "metrics API: nodes", "git": f"git log {cfg.repo_path}"}
+    names = {
+        "ns": f"kubernetes: namespace {ns}",
+        "pods": f"kubernetes: pods in {ns}",
+        "all": "kubernetes: pods (all namespaces)",
+        "nodes": "kubernetes: nodes",
+        "events": f"kubernetes: events in {ns}",
+        "dep": f"kubernetes: deployment/{dep}",
+        "top_pods": f"metrics API: pods in {ns}",
+        "top_nodes": "metrics API: nodes",
+        "git": f"git log {cfg.repo_path}",
+    }
     if cluster is None:
         for key in ("ns", "pods", "all", "nodes", "events", "dep", "top_pods", "top_nodes"):
             run.skip(names[key], "no cluster connection")
@@ -182,8 +223,8 @@ def collect(cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | N
         tasks[names["git"]] = lambda: git.git_log(cfg.repo_path)
     g = run.gather(tasks)
     all_raw: list[dict[str, Any]] = g.get(names["all"]) or []
-    # The namespace's pods come from the all-namespaces list (one 13 MB read instead of two at 5,000 pods);
-    # only an identity that may not list every namespace reads its own namespace on its own.
+    # The namespace's pods come from the all-namespaces list (one 13 MB read instead of two at 5,000
+    # pods); only an identity that may not list every namespace reads its own namespace on its own.
     if cluster is not None and _ok(g, names["all"]):
         with run.source(names["pods"]):
             g.values[names["pods"]] = [p for p in all_raw if p["metadata"].get("namespace") == ns]
@@ -200,19 +241,22 @@ def collect(cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | N
     second: dict[str, Any] = {}
     if cluster is not None and ev.deployment is not None:
         second[f"kubernetes: replicasets of {dep}"] = lambda: reads.fetch_replicasets(
-            cluster, ns, selector=frames.deployment_selector(ev.deployment or {}))
+            cluster, ns, selector=frames.deployment_selector(ev.deployment or {})
+        )
     failing = _worst_failing(pods_raw)
     if cluster is not None:
         for p in failing:
             name, container = p["metadata"]["name"], _crashing(p)
             if container:
-                second[f"kubernetes: previous log of {name}"] = (
-                    lambda n=name, c=container: reads.fetch_log(cluster, ns, n, c, tail=50, previous=True))
+                second[f"kubernetes: previous log of {name}"] = lambda n=name, c=container: (
+                    reads.fetch_log(cluster, ns, n, c, tail=50, previous=True)
+                )
         for owner in dict.fromkeys([dep, "frontend"]):
             pod = frames.pick_log_pod(pods_raw, owner=owner)
             if pod is not None:
-                second[f"kubernetes: logs deployment/{owner}"] = (
-                    lambda p=pod: reads.fetch_log(cluster, ns, p["metadata"]["name"], frames.default_container(p), tail=100))
+                second[f"kubernetes: logs deployment/{owner}"] = lambda p=pod: reads.fetch_log(
+                    cluster, ns, p["metadata"]["name"], frames.default_container(p), tail=100
+                )
     g2 = run.gather(second) if second else Gathered()
     ev.replicasets = g2.get(f"kubernetes: replicasets of {dep}") or []
 
@@ -229,7 +273,9 @@ def collect(cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | N
     if ev.deployment is not None:
         ev.rollouts = frames.rollouts_frame(ev.deployment, ev.replicasets)
         ev.image_diff = frames.image_diff(ev.rollouts)
-        ev.correlation = frames.correlate(ev.rollouts, ev.pods, deployment=dep, events=ev.events, now=ev.now)
+        ev.correlation = frames.correlate(
+            ev.rollouts, ev.pods, deployment=dep, events=ev.events, now=ev.now
+        )
     if _ok(g, names["top_pods"]):
         ev.top_pods = frames.top_pods_frame(g.values[names["top_pods"]], pods_raw)
     if _ok(g, names["top_nodes"]):
@@ -237,7 +283,9 @@ def collect(cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | N
     for p in failing:
         name = p["metadata"]["name"]
         prev = g2.get(f"kubernetes: previous log of {name}")
-        ev.details.append(redact_value(frames.pod_details(p, ev.events_raw, previous_log=prev, now=ev.now)))
+        ev.details.append(
+            redact_value(frames.pod_details(p, ev.events_raw, previous_log=prev, now=ev.now))
+        )
     for key, text in g2.values.items():
         if key.startswith("kubernetes: logs deployment/"):
             owner = key.rsplit("/", 1)[1]
@@ -246,11 +294,16 @@ def collect(cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | N
 
 
 def _worst_failing(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The failing pods worth a `describe`: one per owner and status, most restarts first, at most FAILING_DETAILS."""
+    """The failing pods worth a `describe`: one per owner and status, most restarts first, at most
+    FAILING_DETAILS."""
     rows = [(p, pod_row(p)) for p in pods]
-    failing = [(p, r) for p, r in rows if r.status not in ("Running", "Completed")
-               or (r.status == "Running" and r.ready.split("/")[0] != r.ready.split("/")[1])
-               or _crashing(p)]
+    failing = [
+        (p, r)
+        for p, r in rows
+        if r.status not in ("Running", "Completed")
+        or (r.status == "Running" and r.ready.split("/")[0] != r.ready.split("/")[1])
+        or _crashing(p)
+    ]
     failing.sort(key=lambda pr: (0 if _crashing(pr[0]) else 1, -pr[1].restarts))
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for p, r in failing:
@@ -260,7 +313,8 @@ def _worst_failing(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _crashing(pod: dict[str, Any]) -> str | None:
-    """The container of a pod that has been terminating with an error (the one whose previous log matters)."""
+    """The container of a pod that has been terminating with an error (the one whose previous log
+    matters)."""
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         last = (cs.get("lastState") or {}).get("terminated")
         waiting = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
@@ -277,16 +331,22 @@ def unhealthy_note(ev: Evidence) -> str:
 
 
 def display_nodes(nodes: pd.DataFrame) -> pd.DataFrame:
-    """Nodes with a problem first (NotReady, pressure, cordoned), then the fullest by requested memory."""
+    """Nodes with a problem first (NotReady, pressure, cordoned), then the fullest by requested
+    memory."""
     if nodes.empty:
         return nodes
     trouble = (nodes["status"] != "Ready") | (nodes["pressure"] != "")
-    return (nodes.assign(_ok=~trouble).sort_values(["_ok", "memory_requested_pct"], ascending=[True, False],
-                                                   kind="stable").drop(columns="_ok").reset_index(drop=True))
+    return (
+        nodes.assign(_ok=~trouble)
+        .sort_values(["_ok", "memory_requested_pct"], ascending=[True, False], kind="stable")
+        .drop(columns="_ok")
+        .reset_index(drop=True)
+    )
 
 
 def display_pods(pods: pd.DataFrame, *, deployment: str) -> pd.DataFrame:
-    """The rows worth a look: the deployment's pods and every pod not Running and ready, worst first."""
+    """The rows worth a look: the deployment's pods and every pod not Running and ready, worst
+    first."""
     if pods.empty:
         return pods[POD_DISPLAY] if set(POD_DISPLAY) <= set(pods.columns) else pods
     bad = set(frames.unhealthy_pods(pods)["name"])
@@ -298,7 +358,8 @@ def display_pods(pods: pd.DataFrame, *, deployment: str) -> pd.DataFrame:
 
 
 def assess(ev: Evidence, run: Run, cfg: Params, *, health: pd.DataFrame | None = None) -> Severity:
-    """Findings with next steps, and the severity from the runbook's matrix on the measured figures."""
+    """Findings with next steps, and the severity from the runbook's matrix on the measured
+    figures."""
     dep, ns = cfg.deployment, cfg.namespace
     extra: list[Severity] = []
     health_ok = None
@@ -309,18 +370,40 @@ def assess(ev: Evidence, run: Run, cfg: Params, *, health: pd.DataFrame | None =
         what = f"HTTP {h['status']}" if not pd.isna(h["status"]) else str(h["error"])
         details["health_ok"] = f"GET {h['url']} answered {what} in {h['total_ms']:.0f} ms"
         if not health_ok:
-            run.finding("SEV1", "health check failing", details["health_ok"],
-                        "treat as a complete outage: page the incident commander, then read the pods below")
+            run.finding(
+                "SEV1",
+                "health check failing",
+                details["health_ok"],
+                "treat as a complete outage: page the incident commander, then read the pods below",
+            )
     mine = ev.pods[ev.pods["owner"] == dep] if len(ev.pods) else ev.pods
-    ready = int(((mine["status"] == "Running") & mine["ready"].map(lambda r: r.split("/")[0] == r.split("/")[1])).sum()) if len(mine) else 0
+    ready = (
+        int(
+            (
+                (mine["status"] == "Running")
+                & mine["ready"].map(lambda r: r.split("/")[0] == r.split("/")[1])
+            ).sum()
+        )
+        if len(mine)
+        else 0
+    )
     want = int(((ev.deployment or {}).get("spec") or {}).get("replicas", 0) or 0)
     service_down = None
     degraded = None
     c = ev.correlation
     if c and c.get("rolled_out_at") is not None and not pd.isna(c["rolled_out_at"]):
-        run.figures["incident_started"] = pd.Timestamp(c["rolled_out_at"]).isoformat()  # the notifications' "Started"
-    undo = (f"roll back: `kubectl rollout undo deployment/{dep} -n {ns} --to-revision={c['previous']}` "
-            f"(here: mitigation='undo', apply=True)") if c and c.get("previous") else None
+        run.figures["incident_started"] = pd.Timestamp(
+            c["rolled_out_at"]
+        ).isoformat()  # the notifications' "Started"
+    undo = (
+        (
+            f"roll back: `kubectl rollout undo deployment/{dep} -n {ns} "
+            f"--to-revision={c['previous']}` "
+            f"(here: mitigation='undo', apply=True)"
+        )
+        if c and c.get("previous")
+        else None
+    )
     if ev.deployment is not None:
         figures = f"{ready}/{want} pods ready"
         run.figures.update(pods_ready=ready, pods_wanted=want, pods_down=max(want - ready, 0))
@@ -332,14 +415,29 @@ def assess(ev: Evidence, run: Run, cfg: Params, *, health: pd.DataFrame | None =
             details["degraded"] = f"deployment/{dep} is short of ready pods ({figures})"
         if service_down or degraded:
             level = "SEV1" if service_down else "SEV2"
-            statuses = ", ".join(f"{n} {s}" for s, n in mine["status"].value_counts().items()) if len(mine) else "no pods"
-            run.finding(level, f"deployment/{dep} has {figures}", f"pod statuses: {statuses}",
-                        undo or "read 'Why it fails' below: the previous log of a failing pod usually names the cause")
+            statuses = (
+                ", ".join(f"{n} {s}" for s, n in mine["status"].value_counts().items())
+                if len(mine)
+                else "no pods"
+            )
+            run.finding(
+                level,
+                f"deployment/{dep} has {figures}",
+                f"pod statuses: {statuses}",
+                undo
+                or "read 'Why it fails' below: the previous log of a failing pod usually names "
+                "the cause",
+            )
     if c:
         level = "SEV1" if service_down else "SEV2"
-        run.finding(level, f"revision {c['revision']} of deployment/{dep} is failing", c["sentence"],
-                    undo or "compare the failing revision with the last good one", revision=str(c["revision"]),
-                    previous_revision=str(c.get("previous")))
+        run.finding(
+            level,
+            f"revision {c['revision']} of deployment/{dep} is failing",
+            c["sentence"],
+            undo or "compare the failing revision with the last good one",
+            revision=str(c["revision"]),
+            previous_revision=str(c.get("previous")),
+        )
     bad = ev.unhealthy
     if len(bad):
         by_status = bad.groupby("status").size().sort_values(ascending=False)
@@ -348,64 +446,130 @@ def assess(ev: Evidence, run: Run, cfg: Params, *, health: pd.DataFrame | None =
             rows = bad[bad["status"] == status]
             example = rows.iloc[0]
             codes = sorted({int(x) for x in rows["exit_code"].dropna()})
-            detail = f"{n} pod(s), e.g. {example['namespace']}/{example['name']}" + (
-                f"; exit code {', '.join(map(str, codes))}" if codes else "") + (
-                f"; {example['waiting_message']}" if isinstance(example["waiting_message"], str) and example["waiting_message"] else "")
+            detail = (
+                f"{n} pod(s), e.g. {example['namespace']}/{example['name']}"
+                + (f"; exit code {', '.join(map(str, codes))}" if codes else "")
+                + (
+                    f"; {example['waiting_message']}"
+                    if isinstance(example["waiting_message"], str) and example["waiting_message"]
+                    else ""
+                )
+            )
             if status == "Pending" and len(ev.pending):
                 why = ev.pending[ev.pending["name"].isin(rows["name"])]
                 if len(why):
-                    detail += f"; scheduler: {why.iloc[0]['reasons'] or 'other'} ({why.iloc[0]['message']})"
+                    detail += (
+                        f"; scheduler: {why.iloc[0]['reasons'] or 'other'} "
+                        f"({why.iloc[0]['message']})"
+                    )
             step, level = _next_step(str(status), rows, cfg)
             run.finding(level, f"{n} pod(s) {status}", detail, step)
             extra.append(Severity(level, "pods-not-running", f"{n} pod(s) {status}"))
     oom = ev.pods[ev.pods["last_termination_reason"] == "OOMKilled"] if len(ev.pods) else ev.pods
     if len(oom) and not (len(bad) and (bad["status"] == "OOMKilled").any()):
-        run.finding("SEV2", f"{len(oom)} pod(s) were OOMKilled", ", ".join(oom["name"].head(5)),
-                    "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak")
+        run.finding(
+            "SEV2",
+            f"{len(oom)} pod(s) were OOMKilled",
+            ", ".join(oom["name"].head(5)),
+            "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak",
+        )
         extra.append(Severity("SEV2", "oom", f"{len(oom)} pod(s) OOMKilled"))
     for _, node in ev.nodes.iterrows():
         if node["status"].startswith("NotReady") or node["pressure"]:
             what = node["status"] if node["status"].startswith("NotReady") else node["pressure"]
-            run.finding("SEV2", f"node {node['name']} {what}", f"kubelet {node['version']}, {node['pods']} pods",
-                        f"`kubectl describe node {node['name']}`; cordon and drain it if it does not recover")
+            run.finding(
+                "SEV2",
+                f"node {node['name']} {what}",
+                f"kubelet {node['version']}, {node['pods']} pods",
+                f"`kubectl describe node {node['name']}`; cordon and drain it if it does not "
+                "recover",
+            )
             extra.append(Severity("SEV2", "node", f"node {node['name']} {what}"))
     critical = ("kubernetes: connect", "kubernetes: namespace", "kubernetes: pods in")
     unread = [s.source for s in run.sources if s.status != "ok" and s.source.startswith(critical)]
-    dep_failed = next((s for s in run.sources if s.source == f"kubernetes: deployment/{dep}" and s.status == "failed"), None)
+    dep_failed = next(
+        (
+            s
+            for s in run.sources
+            if s.source == f"kubernetes: deployment/{dep}" and s.status == "failed"
+        ),
+        None,
+    )
     if dep_failed is not None and not unread:
-        run.finding("SEV3", f"deployment/{dep} could not be read", dep_failed.error or "",
-                    f"check the name: `kubectl get deployments -n {ns}`, then run again with deployment=NAME")
+        run.finding(
+            "SEV3",
+            f"deployment/{dep} could not be read",
+            dep_failed.error or "",
+            f"check the name: `kubectl get deployments -n {ns}`, then run again with "
+            "deployment=NAME",
+        )
     if unread:
-        run.finding("SEV2", "the cluster's state could not be read",
-                    "; ".join(f"{s.source}: {s.error}" for s in run.sources if s.status == "failed")[:1000],
-                    "fix access (kubeconfig, context, VPN, RBAC) and run this notebook again; until then assume the worst")
-        extra.append(Severity("SEV2", "unmeasured", "the pods could not be read, so the impact is unknown: "
-                              "assumed major until measured"))
-    matrix = assess_matrix(health_ok=health_ok, service_down=service_down, degraded=degraded, details=details)
+        run.finding(
+            "SEV2",
+            "the cluster's state could not be read",
+            "; ".join(f"{s.source}: {s.error}" for s in run.sources if s.status == "failed")[:1000],
+            "fix access (kubeconfig, context, VPN, RBAC) and run this notebook again; until then "
+            "assume the worst",
+        )
+        extra.append(
+            Severity(
+                "SEV2",
+                "unmeasured",
+                "the pods could not be read, so the impact is unknown: "
+                "assumed major until measured",
+            )
+        )
+    matrix = assess_matrix(
+        health_ok=health_ok, service_down=service_down, degraded=degraded, details=details
+    )
     return worst(matrix, *extra)
 
 
 def _next_step(status: str, rows: pd.DataFrame, cfg: Params) -> tuple[str, str]:
-    if status in ("CrashLoopBackOff", "Error") or status.startswith(("ExitCode", "Init:CrashLoopBackOff", "Init:Error")):
+    if status in ("CrashLoopBackOff", "Error") or status.startswith(
+        ("ExitCode", "Init:CrashLoopBackOff", "Init:Error")
+    ):
         return "read the previous log tail below; if it started with a rollout, roll back", "SEV2"
     if status in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
-        return "check the image name and tag and the registry credentials (imagePullSecrets), or roll back", "SEV2"
+        return (
+            "check the image name and tag and the registry credentials (imagePullSecrets), or "
+            "roll back",
+            "SEV2",
+        )
     if status == "OOMKilled":
-        return "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak", "SEV2"
+        return (
+            "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak",
+            "SEV2",
+        )
     if status == "Pending":
-        return "see 'Why it fails': add nodes, lower the requests, or fix the taint/affinity/volume", "SEV3"
+        return (
+            "see 'Why it fails': add nodes, lower the requests, or fix the taint/affinity/volume",
+            "SEV3",
+        )
     if status in ("Terminating", "Unknown", "NodeLost"):
-        return "check the node; force-delete stuck pods only once the node is known to be gone", "SEV3"
+        return (
+            "check the node; force-delete stuck pods only once the node is known to be gone",
+            "SEV3",
+        )
     if status == "Evicted":
-        return "the node ran short of a resource: check node pressure, delete evicted pods when done", "SEV3"
+        return (
+            "the node ran short of a resource: check node pressure, delete evicted pods when done",
+            "SEV3",
+        )
     return "describe the pod (`kubectl describe pod`) and read its events", "SEV3"
 
 
 def plan_mitigation(ev: Evidence, cfg: Params) -> tuple[Plan | None, str]:
-    """The mitigation to show: the one the findings suggest (auto) or the one asked for; None and why if none."""
+    """The mitigation to show: the one the findings suggest (auto) or the one asked for; None and
+    why if none."""
     oom = bool(len(ev.pods)) and bool((ev.pods["last_termination_reason"] == "OOMKilled").any())
-    choice, why = actions.choose_mitigation(cfg.mitigation, correlation=ev.correlation, oom_killed=oom,
-                                            replicas=cfg.replicas, memory_limit=cfg.memory_limit)
+    choice, why = actions.choose_mitigation(
+        cfg.mitigation,
+        correlation=ev.correlation,
+        oom_killed=oom,
+        replicas=cfg.replicas,
+        memory_limit=cfg.memory_limit,
+    )
     if cfg.to_revision is not None and cfg.mitigation == "auto":
         choice, why = "undo", f"to_revision={cfg.to_revision} was given"
     if choice == "none" and not ev.read:
@@ -415,7 +579,9 @@ def plan_mitigation(ev: Evidence, cfg: Params) -> tuple[Plan | None, str]:
     if ev.deployment is None:
         return None, f"deployment/{cfg.deployment} could not be read, so nothing can be planned"
     if choice == "undo":
-        return actions.plan_undo(ev.deployment, ev.replicasets, to_revision=cfg.to_revision, why=why), why
+        return actions.plan_undo(
+            ev.deployment, ev.replicasets, to_revision=cfg.to_revision, why=why
+        ), why
     if choice == "scale":
         if cfg.replicas is None:
             raise InvalidParameter("mitigation='scale' needs replicas=N")
@@ -428,8 +594,9 @@ def plan_mitigation(ev: Evidence, cfg: Params) -> tuple[Plan | None, str]:
 
 
 def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Evidence) -> dict[str, Any] | None:
-    """Show the mitigation (the exact diff and the kubectl command); with apply=True make it, wait for the
-    rollout, say how it went and show the deployment's pods now. The outcome is in the `actions` scrap."""
+    """Show the mitigation (the exact diff and the kubectl command); with apply=True make it, wait
+    for the rollout, say how it went and show the deployment's pods now. The outcome is in the
+    `actions` scrap."""
     plan, why = plan_mitigation(ev, cfg)
     if plan is None:
         print(f"no mitigation to show: {why}")
@@ -437,47 +604,76 @@ def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Evidence) -> di
     print(plan.describe())
     if cluster is None:
         return None
-    outcome = actions.execute(cluster, plan, apply=cfg.apply, record=run.record_action,
-                              timeout_s=cfg.rollout_timeout_s)
+    outcome = actions.execute(
+        cluster, plan, apply=cfg.apply, record=run.record_action, timeout_s=cfg.rollout_timeout_s
+    )
     print(f"{outcome['status']}: {outcome['detail']}")
     if outcome["applied"]:
         show_table(after_mitigation(cluster, run, cfg), caption="the deployment's pods now")
     return outcome
 
 
-# ------------------------------------------------------------------------------------------- display
+# -------------------------------------------------------------------------------------------
+# display
 def show_failures(ev: Evidence) -> None:
-    """`kubectl describe pod` for the worst failing pods, their previous log tail, Pending and image-pull reasons."""
+    """`kubectl describe pod` for the worst failing pods, their previous log tail, Pending and
+    image-pull reasons."""
     from IPython.display import Markdown, display
 
     if not ev.details and ev.pending.empty and ev.unhealthy.empty:
         print("(no failing pod to explain)")
     for d in ev.details:
-        display(Markdown(f"**{d['namespace']}/{d['name']}**: {d['status']}, ready {d['ready']}, "
-                         f"{d['restarts']} restarts, node {d['node']}"))
-        show_table(d["containers"], caption="containers (state and last state)", empty="no container has started yet")
+        display(
+            Markdown(
+                f"**{d['namespace']}/{d['name']}**: {d['status']}, ready {d['ready']}, "
+                f"{d['restarts']} restarts, node {d['node']}"
+            )
+        )
+        show_table(
+            d["containers"],
+            caption="containers (state and last state)",
+            empty="no container has started yet",
+        )
         show_table(d["conditions"], caption="conditions")
-        show_table(d["events"], max_rows=10, caption="events of this pod", empty="no events of this pod")
+        show_table(
+            d["events"], max_rows=10, caption="events of this pod", empty="no events of this pod"
+        )
         if d["previous_log"]:
             lines = d["previous_log"].rstrip().splitlines()[-20:]
             print("previous container's log (last lines):\n" + "\n".join("  " + ln for ln in lines))
     if len(ev.pending):
         show_table(redact_value(ev.pending), caption="Pending pods and the scheduler's reason")
-    pulls = ev.unhealthy[ev.unhealthy["waiting_reason"].isin(["ImagePullBackOff", "ErrImagePull", "InvalidImageName"])] \
-        if len(ev.unhealthy) else ev.unhealthy
+    pulls = (
+        ev.unhealthy[
+            ev.unhealthy["waiting_reason"].isin(
+                ["ImagePullBackOff", "ErrImagePull", "InvalidImageName"]
+            )
+        ]
+        if len(ev.unhealthy)
+        else ev.unhealthy
+    )
     if len(pulls):
-        show_table(redact_value(pulls[["namespace", "name", "images", "waiting_reason", "waiting_message"]]),
-                   caption="image pull failures (the kubelet's message)")
+        show_table(
+            redact_value(
+                pulls[["namespace", "name", "images", "waiting_reason", "waiting_message"]]
+            ),
+            caption="image pull failures (the kubelet's message)",
+        )
 
 
 def show_changes(ev: Evidence) -> None:
     """Rollout history, the image diff, recent commits and the correlation sentence."""
     from IPython.display import Markdown, display
 
-    show_table(ev.rollouts, caption="rollout history (kubectl rollout history, with images and readiness)",
-               empty="no rollout history (deployment not read, or no ReplicaSets)")
+    show_table(
+        ev.rollouts,
+        caption="rollout history (kubectl rollout history, with images and readiness)",
+        empty="no rollout history (deployment not read, or no ReplicaSets)",
+    )
     if len(ev.image_diff):
-        show_table(ev.image_diff, caption="image change between the current and the previous revision")
+        show_table(
+            ev.image_diff, caption="image change between the current and the previous revision"
+        )
     if ev.commits is not None:
         show_table(ev.commits, caption="recent commits (git log --oneline -10)")
     if ev.correlation:
@@ -487,14 +683,27 @@ def show_changes(ev: Evidence) -> None:
 
 
 def chart_specs(ev: Evidence, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
-    """The outage charts as `charts.RECIPES` requests: pods by status per owner, and the incident timeline."""
-    return [("pods_by_status", {"pods": ev.pods}),
-            ("timeline", {"rollouts": ev.rollouts, "pods": ev.pods, "events": ev.events,
-                          "deployment": cfg.deployment, "since": cfg.window, "now": ev.now})]
+    """The outage charts as `charts.RECIPES` requests: pods by status per owner, and the incident
+    timeline."""
+    return [
+        ("pods_by_status", {"pods": ev.pods}),
+        (
+            "timeline",
+            {
+                "rollouts": ev.rollouts,
+                "pods": ev.pods,
+                "events": ev.events,
+                "deployment": cfg.deployment,
+                "since": cfg.window,
+                "now": ev.now,
+            },
+        ),
+    ]
 
 
 def show_charts(ev: Evidence, cfg: Params) -> None:
-    """Display the charts: drawn by the chart helper while the tables were shown, or drawn here without one."""
+    """Display the charts: drawn by the chart helper while the tables were shown, or drawn here
+    without one."""
     from ..notebook.charts import show
 
     job = ev.charts if ev.charts is not None else ChartJob(chart_specs(ev, cfg), None)
@@ -502,7 +711,8 @@ def show_charts(ev: Evidence, cfg: Params) -> None:
 
 
 def show_logs(ev: Evidence, *, shown: int = 15) -> None:
-    """Each deployment's log tail: how many lines are errors, the error lines, then the last lines (marked)."""
+    """Each deployment's log tail: how many lines are errors, the error lines, then the last lines
+    (marked)."""
     if not ev.logs:
         print("(no logs read)")
     for owner, df in ev.logs.items():
@@ -520,4 +730,8 @@ def after_mitigation(cluster: Cluster, run: Run, cfg: Params) -> pd.DataFrame:
     pods = pd.DataFrame(columns=frames.POD_COLUMNS)
     with run.source(f"kubernetes: pods in {cfg.namespace} (after the mitigation)"):
         pods = frames.pods_frame(reads.fetch_pods(cluster, cfg.namespace))
-    return display_pods(pods[pods["owner"] == cfg.deployment], deployment=cfg.deployment) if len(pods) else pods
+    return (
+        display_pods(pods[pods["owner"] == cfg.deployment], deployment=cfg.deployment)
+        if len(pods)
+        else pods
+    )

@@ -1,10 +1,10 @@
-"""The performance runbook's steps (Performance Analysis and Recovery Verification), one call per cell:
-response times, the login check, Prometheus, resource use, disk, ERROR lines, the severity, recovery
-against an earlier run, and the mitigations (shown; applied only with apply=True).
+"""The performance runbook's steps (Performance Analysis and Recovery Verification), one call per
+cell: response times, the login check, Prometheus, resource use, disk, ERROR lines, the severity,
+recovery against an earlier run, and the mitigations (shown; applied only with apply=True).
 
-Recovery verification compares figures (lower is better): latency p50/p95/p99 (ms), error rate (share),
-restarts, OOM kills, ERROR lines per minute. The verdict is `recovered` (now healthy: error rate under 1%
-and p95 within the SLO, and it was not before), `improved`, `unchanged` or `worse`."""
+Recovery verification compares figures (lower is better): latency p50/p95/p99 (ms), error rate
+(share), restarts, OOM kills, ERROR lines per minute. The verdict is `recovered` (now healthy: error
+rate under 1% and p95 within the SLO, and it was not before), `improved`, `unchanged` or `worse`."""
 
 from __future__ import annotations
 
@@ -80,21 +80,29 @@ def read_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The scraps of an earlier evidence notebook (scrapbook), as plain values keyed by name."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise InvalidParameter(f"baseline {path!r} does not exist; give the path of an earlier evidence notebook (.ipynb)")
+        raise InvalidParameter(
+            f"baseline {path!r} does not exist; give the path of an earlier evidence notebook "
+            "(.ipynb)"
+        )
     import scrapbook as sb
 
     try:
         nb = sb.read_notebook(path)
         scraps = {name: scrap.data for name, scrap in nb.scraps.items()}
     except Exception as e:  # nbformat/json/parquet errors: say which file and why
-        raise SourceUnavailable(f"baseline {path!r} cannot be read as an evidence notebook: {type(e).__name__}: {e}") from None
+        raise SourceUnavailable(
+            f"baseline {path!r} cannot be read as an evidence notebook: {type(e).__name__}: {e}"
+        ) from None
     if not scraps:
-        raise SourceUnavailable(f"baseline {path!r} has no scraps: was it executed (papermill), not just saved?")
+        raise SourceUnavailable(
+            f"baseline {path!r} has no scraps: was it executed (papermill), not just saved?"
+        )
     return scraps
 
 
 def compare(before: Mapping[str, float], after: Mapping[str, float]) -> pd.DataFrame:
-    """Side by side: one row per figure with the change and its direction (better/worse/same/unknown)."""
+    """Side by side: one row per figure with the change and its direction
+    (better/worse/same/unknown)."""
     rows = []
     for key, (abs_min, rel_min) in FIGURES.items():
         b, a = _num(before.get(key)), _num(after.get(key))
@@ -102,11 +110,23 @@ def compare(before: Mapping[str, float], after: Mapping[str, float]) -> pd.DataF
             direction, change, pct = "unknown", math.nan, math.nan
         else:
             change = a - b
-            pct = change / b * 100 if b else (math.inf if change > 0 else (-math.inf if change < 0 else 0.0))
+            pct = (
+                change / b * 100
+                if b
+                else (math.inf if change > 0 else (-math.inf if change < 0 else 0.0))
+            )
             big = abs(change) >= abs_min and (b == 0 or abs(change) / abs(b) >= rel_min)
             direction = "same" if not big else ("better" if change < 0 else "worse")
-        rows.append({"figure": key, "before": b, "after": a, "change": change, "change_pct": pct,
-                     "direction": direction})
+        rows.append(
+            {
+                "figure": key,
+                "before": b,
+                "after": a,
+                "change": change,
+                "change_pct": pct,
+                "direction": direction,
+            }
+        )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
@@ -118,8 +138,13 @@ def _healthy(figures: Mapping[str, float], slo_ms: float | None) -> bool:
     return slo_ms is None or math.isnan(p95) or p95 <= slo_ms
 
 
-def verdict(comparison: pd.DataFrame, *, before: Mapping[str, float], after: Mapping[str, float],
-            slo_ms: float | None = None) -> tuple[str, str]:
+def verdict(
+    comparison: pd.DataFrame,
+    *,
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    slo_ms: float | None = None,
+) -> tuple[str, str]:
     """(verdict, why): recovered / improved / unchanged / worse, and the figures that decided."""
     better = comparison.loc[comparison["direction"] == "better", "figure"].tolist()
     worse = comparison.loc[comparison["direction"] == "worse", "figure"].tolist()
@@ -127,53 +152,107 @@ def verdict(comparison: pd.DataFrame, *, before: Mapping[str, float], after: Map
     err_b, err_a = _num(before.get("error_rate")), _num(after.get("error_rate"))
     err_text = f"error rate {err_b * 100:.1f}% -> {err_a * 100:.1f}%"
     if healthy_after and not healthy_before:
-        return "recovered", f"healthy again: {err_text}" + (f", p95 within {slo_ms:g} ms" if slo_ms else "")
+        return "recovered", f"healthy again: {err_text}" + (
+            f", p95 within {slo_ms:g} ms" if slo_ms else ""
+        )
     if worse and not better:
         return "worse", f"worse: {', '.join(worse)} ({err_text})"
     if better and not worse:
         return "improved", f"better: {', '.join(better)} ({err_text})"
     if better and worse:
         if "error_rate" in worse:
-            return "worse", f"mixed, error rate up: better {', '.join(better)}; worse {', '.join(worse)}"
-        return "improved", f"mixed: better {', '.join(better)}; worse {', '.join(worse)} ({err_text})"
+            return (
+                "worse",
+                f"mixed, error rate up: better {', '.join(better)}; worse {', '.join(worse)}",
+            )
+        return (
+            "improved",
+            f"mixed: better {', '.join(better)}; worse {', '.join(worse)} ({err_text})",
+        )
     return "unchanged", f"no figure moved beyond its noise threshold ({err_text})"
 
 
-def current_figures(*, summary: pd.DataFrame, restarts: int | None = None, oom_kills: int | None = None,
-                    log_errors: pd.DataFrame | None = None, prom_error_rate: float | None = None) -> dict[str, float]:
-    """This run's figures in the shape `compare` reads back from a baseline's `figures` scrap (None: not measured)."""
+def current_figures(
+    *,
+    summary: pd.DataFrame,
+    restarts: int | None = None,
+    oom_kills: int | None = None,
+    log_errors: pd.DataFrame | None = None,
+    prom_error_rate: float | None = None,
+) -> dict[str, float]:
+    """This run's figures in the shape `compare` reads back from a baseline's `figures` scrap (None:
+    not measured)."""
     s = summary.iloc[0] if len(summary) else {}
-    figs = {k: _num(s.get(k)) if len(summary) else math.nan for k in ("p50_ms", "p95_ms", "p99_ms", "error_rate")}
+    figs = {
+        k: _num(s.get(k)) if len(summary) else math.nan
+        for k in ("p50_ms", "p95_ms", "p99_ms", "error_rate")
+    }
     figs["restarts"] = math.nan if restarts is None else float(restarts)
     figs["oom_kills"] = math.nan if oom_kills is None else float(oom_kills)
-    figs["error_lines_per_min"] = (float(log_errors["errors_per_min"].sum())
-                                   if log_errors is not None and len(log_errors) else math.nan)
+    figs["error_lines_per_min"] = (
+        float(log_errors["errors_per_min"].sum())
+        if log_errors is not None and len(log_errors)
+        else math.nan
+    )
     figs["prom_error_rate"] = math.nan if prom_error_rate is None else float(prom_error_rate)
     if math.isnan(figs["error_rate"]) and not math.isnan(figs["prom_error_rate"]):
         figs["error_rate"] = figs["prom_error_rate"]
     return figs
 
 
-def error_rates_frame(*, summary: pd.DataFrame, url: str | None, prom_error_rate: float | None,
-                      since: str, log_errors: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The error rate as each source measured it: probes, Prometheus over the window, ERROR lines per minute."""
+def error_rates_frame(
+    *,
+    summary: pd.DataFrame,
+    url: str | None,
+    prom_error_rate: float | None,
+    since: str,
+    log_errors: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The error rate as each source measured it: probes, Prometheus over the window, ERROR lines
+    per minute."""
     rows = []
     if len(summary) and int(summary["count"].iloc[0]):
-        rows.append({"source": "probes", "value": float(summary["error_rate"].iloc[0]), "unit": "share",
-                     "detail": f"{int(summary['count'].iloc[0])} probes of GET {redact_text(url or '')}"})
+        rows.append(
+            {
+                "source": "probes",
+                "value": float(summary["error_rate"].iloc[0]),
+                "unit": "share",
+                "detail": f"{int(summary['count'].iloc[0])} probes of GET {redact_text(url or '')}",
+            }
+        )
     if prom_error_rate is not None:
-        rows.append({"source": "prometheus", "value": float(prom_error_rate), "unit": "share",
-                     "detail": f"5xx over all requests, last {since}"})
+        rows.append(
+            {
+                "source": "prometheus",
+                "value": float(prom_error_rate),
+                "unit": "share",
+                "detail": f"5xx over all requests, last {since}",
+            }
+        )
     if log_errors is not None and len(log_errors):
-        rows.append({"source": "logs", "value": float(log_errors["errors_per_min"].sum()), "unit": "lines/min",
-                     "detail": f"ERROR lines of {len(log_errors)} container(s), last {since}"})
+        rows.append(
+            {
+                "source": "logs",
+                "value": float(log_errors["errors_per_min"].sum()),
+                "unit": "lines/min",
+                "detail": f"ERROR lines of {len(log_errors)} container(s), last {since}",
+            }
+        )
     return pd.DataFrame(rows, columns=["source", "value", "unit", "detail"])
 
 
-def assess_run(*, summary: pd.DataFrame, url: str | None, slo_ms: float, prom_error_rate: float | None,
-               since: str, login_failed: str | None = None) -> Severity:
-    """The runbook's matrix on this run's figures: the probes (health, error share, p95 against the SLO, the
-    login check) and Prometheus' 5xx share over the window; the worse of the two, its reason naming the figure."""
+def assess_run(
+    *,
+    summary: pd.DataFrame,
+    url: str | None,
+    slo_ms: float,
+    prom_error_rate: float | None,
+    since: str,
+    login_failed: str | None = None,
+) -> Severity:
+    """The runbook's matrix on this run's figures: the probes (health, error share, p95 against the
+    SLO, the login check) and Prometheus' 5xx share over the window; the worse of the two, its
+    reason naming the figure."""
     assessed = []
     inputs = severity_inputs(summary, url=url or "", slo_ms=slo_ms) if len(summary) and url else {}
     details = inputs.pop("details", {})
@@ -183,8 +262,15 @@ def assess_run(*, summary: pd.DataFrame, url: str | None, slo_ms: float, prom_er
     if inputs:
         assessed.append(assess(**inputs, details=details))
     if prom_error_rate is not None and not math.isnan(prom_error_rate):
-        assessed.append(assess(error_rate=prom_error_rate, details={
-            "error_rate": f"error rate {prom_error_rate * 100:.1f}% (Prometheus, 5xx over all requests, last {since})"}))
+        assessed.append(
+            assess(
+                error_rate=prom_error_rate,
+                details={
+                    "error_rate": f"error rate {prom_error_rate * 100:.1f}% (Prometheus, 5xx over "
+                    f"all requests, last {since})"
+                },
+            )
+        )
     return worst(*assessed)
 
 
@@ -230,10 +316,15 @@ class Params(Common):
     def queries(self) -> dict[str, str]:
         """The PromQL used: the defaults, with the `query_*` parameters given in their place."""
         return prometheus.queries(
-            request_rate=self.query_request_rate, error_rate=self.query_error_rate,
-            window_error_rate=self.query_window_error_rate, latency_p50=self.query_latency_p50,
-            latency_p95=self.query_latency_p95, latency_p99=self.query_latency_p99, memory=self.query_memory,
-            cpu=self.query_cpu)
+            request_rate=self.query_request_rate,
+            error_rate=self.query_error_rate,
+            window_error_rate=self.query_window_error_rate,
+            latency_p50=self.query_latency_p50,
+            latency_p95=self.query_latency_p95,
+            latency_p99=self.query_latency_p99,
+            memory=self.query_memory,
+            cpu=self.query_cpu,
+        )
 
 
 @dataclass
@@ -241,7 +332,9 @@ class Evidence:
     """Everything measured, for the notebook's sections and its scraps."""
 
     latency: pd.DataFrame = field(default_factory=lambda: probe.latency_frame([]))
-    latency_summary: pd.DataFrame = field(default_factory=lambda: probe.latency_summary(probe.latency_frame([])))
+    latency_summary: pd.DataFrame = field(
+        default_factory=lambda: probe.latency_summary(probe.latency_frame([]))
+    )
     login: ProbeResult | None = None
     prom_frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     prom_window_rate: float | None = None
@@ -262,41 +355,60 @@ class Evidence:
 
 
 def response_times(run: Run, cfg: Params, ev: Evidence) -> None:
-    """The runbook's curl loop: each request with curl's breakdown, p50/p95/p99, the error share, the SLO."""
+    """The runbook's curl loop: each request with curl's breakdown, p50/p95/p99, the error share,
+    the SLO."""
     if cfg.health_url:
         with run.source("http: health probes"):
-            ev.latency = probe.latency_frame(probe.health_check(cfg.health_url, count=cfg.probe_count,
-                                                                timeout=cfg.probe_timeout_s))
+            ev.latency = probe.latency_frame(
+                probe.health_check(
+                    cfg.health_url, count=cfg.probe_count, timeout=cfg.probe_timeout_s
+                )
+            )
             probe.require_reachable(ev.latency, what=f"GET {cfg.health_url}")
     else:
         run.skip("http: health probes", "no health_url given")
     ev.latency_summary = probe.latency_summary(ev.latency)
-    for f in probe.findings(ev.latency_summary, url=cfg.health_url or "", slo_ms=cfg.latency_slo_ms) \
-            if len(ev.latency) else []:
+    for f in (
+        probe.findings(ev.latency_summary, url=cfg.health_url or "", slo_ms=cfg.latency_slo_ms)
+        if len(ev.latency)
+        else []
+    ):
         run.finding(**f)
     show_table(ev.latency, empty="no probes")
     show_table(ev.latency_summary)
     if len(ev.latency):
         print(probe.slo_verdict(ev.latency_summary, slo_ms=cfg.latency_slo_ms))
-        charts.show(charts.latency(ev.latency, failed=probe.failed(ev.latency), slo_ms=cfg.latency_slo_ms))
+        charts.show(
+            charts.latency(ev.latency, failed=probe.failed(ev.latency), slo_ms=cfg.latency_slo_ms)
+        )
 
 
 def login_check(run: Run, cfg: Params, ev: Evidence) -> None:
-    """The runbook's login test: a POST expecting a 2xx; a failing login is a core feature blocked (SEV2)."""
+    """The runbook's login test: a POST expecting a 2xx; a failing login is a core feature blocked
+    (SEV2)."""
     if not cfg.login_url:
         run.skip("http: login check", "no login_url given")
         return
     with run.source("http: login check"):
-        ev.login = probe.check_login(cfg.login_url, body=cfg.login_body, timeout=cfg.probe_timeout_s)
-        print(f"POST {redact_text(cfg.login_url)}: {ev.login.status or ev.login.error} in "
-              f"{ev.login.total_ms:.0f} ms -> {'OK' if ev.login.ok else 'FAILED'}")
+        ev.login = probe.check_login(
+            cfg.login_url, body=cfg.login_body, timeout=cfg.probe_timeout_s
+        )
+        print(
+            f"POST {redact_text(cfg.login_url)}: {ev.login.status or ev.login.error} in "
+            f"{ev.login.total_ms:.0f} ms -> {'OK' if ev.login.ok else 'FAILED'}"
+        )
     if ev.login is not None and not ev.login.ok:
-        run.finding("SEV2", "login check failed", f"POST {cfg.login_url} answered {ev.login.status or ev.login.error}",
-                    "core feature blocked: check the auth service and its dependencies")
+        run.finding(
+            "SEV2",
+            "login check failed",
+            f"POST {cfg.login_url} answered {ev.login.status or ev.login.error}",
+            "core feature blocked: check the auth service and its dependencies",
+        )
 
 
 def read_prometheus(run: Run, cfg: Params, ev: Evidence) -> None:
-    """Request rate, 5xx share, latency percentiles, memory and CPU over the window; the queries used; charts."""
+    """Request rate, 5xx share, latency percentiles, memory and CPU over the window; the queries
+    used; charts."""
     if not cfg.prometheus_url:
         run.skip("prometheus", "no prometheus_url given")
         return
@@ -307,30 +419,47 @@ def read_prometheus(run: Run, cfg: Params, ev: Evidence) -> None:
         client = prometheus.Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout_s)
         rate = prometheus.window_error_rate(client, since=cfg.window, query=window_query, **where)
         ev.prom_window_rate = None if math.isnan(rate) else rate
-        ev.prom_frames = prometheus.collect(client, queries, since=cfg.window, rate=cfg.prom_rate_window, **where)
-        print(f"error rate over the last {cfg.since}: " + ("no requests" if math.isnan(rate) else f"{rate * 100:.2f}%"))
+        ev.prom_frames = prometheus.collect(
+            client, queries, since=cfg.window, rate=cfg.prom_rate_window, **where
+        )
+        print(
+            f"error rate over the last {cfg.since}: "
+            + ("no requests" if math.isnan(rate) else f"{rate * 100:.2f}%")
+        )
         show_table(ev.prom_frames["errors"], empty="every query answered")
-        show_table(prometheus.queries_table(queries, since=cfg.window, rate=cfg.prom_rate_window, **where),
-                   caption="queries used")
+        show_table(
+            prometheus.queries_table(queries, since=cfg.window, rate=cfg.prom_rate_window, **where),
+            caption="queries used",
+        )
     p95 = prometheus.last_value(ev.prom_frames, "latency_p95")
     if p95 is not None:
         run.figures["prom_p95_ms"] = p95 * 1000
-        print(f"p95 latency now (Prometheus, rate over {cfg.prom_rate_window}): {p95 * 1000:.0f} ms")
+        print(
+            f"p95 latency now (Prometheus, rate over {cfg.prom_rate_window}): {p95 * 1000:.0f} ms"
+        )
     for f in prometheus.findings(ev.prom_window_rate, ev.prom_frames, since=cfg.since):
         run.finding(**f)
     if ev.prom_frames:
         series = charts.prometheus_series
         f = ev.prom_frames
-        charts.show(series(f, ["latency_p50", "latency_p95", "latency_p99"], title="latency percentiles",
-                           ylabel="ms", scale=1000),
-                    series(f, ["request_rate"], title="requests per second", ylabel="req/s"),
-                    series(f, ["error_rate"], title="error rate (5xx share)", ylabel="share"),
-                    series(f, ["memory"], title="container memory", ylabel="MiB", scale=1 / 2**20),
-                    series(f, ["cpu"], title="container CPU", ylabel="cores"))
+        charts.show(
+            series(
+                f,
+                ["latency_p50", "latency_p95", "latency_p99"],
+                title="latency percentiles",
+                ylabel="ms",
+                scale=1000,
+            ),
+            series(f, ["request_rate"], title="requests per second", ylabel="req/s"),
+            series(f, ["error_rate"], title="error rate (5xx share)", ylabel="share"),
+            series(f, ["memory"], title="container memory", ylabel="MiB", scale=1 / 2**20),
+            series(f, ["cpu"], title="container CPU", ylabel="cores"),
+        )
 
 
 def resource_use(run: Run, cfg: Params, ev: Evidence) -> None:
-    """`kubectl top pods/nodes` against limits, sampled: near the limit, leaks, OOM kills, pressure, Pending."""
+    """`kubectl top pods/nodes` against limits, sampled: near the limit, leaks, OOM kills, pressure,
+    Pending."""
     ev.cluster = connect_cluster(run, cfg)
     nodes: list[dict[str, Any]] = []
     pod_samples: list[Any] = []
@@ -341,7 +470,9 @@ def resource_use(run: Run, cfg: Params, ev: Evidence) -> None:
             ev.pods = reads.fetch_pods(c, cfg.namespace)
             nodes = reads.fetch_nodes(c)
         with run.source("metrics API: pods"):
-            pod_samples = reads.sample_pods(c, cfg.namespace, samples=cfg.samples, interval_s=cfg.sample_interval_s)
+            pod_samples = reads.sample_pods(
+                c, cfg.namespace, samples=cfg.samples, interval_s=cfg.sample_interval_s
+            )
         with run.source("metrics API: nodes"):
             node_metrics = reads.fetch_node_metrics(c)
     ev.top_pods = metrics.pod_usage_frame(pod_samples[-1][1] if pod_samples else [], ev.pods)
@@ -350,12 +481,19 @@ def resource_use(run: Run, cfg: Params, ev: Evidence) -> None:
     ev.leaks = metrics.leak_suspects(ev.memory_trend, ev.top_pods)
     ev.ooms = metrics.oom_kills(ev.pods)
     pressure, pending = metrics.pressure_nodes(nodes), metrics.pending_pods(ev.pods)
-    for f in metrics.findings(top_pods=ev.top_pods, leaks=ev.leaks, ooms=ev.ooms, pressure=pressure,
-                              pending=pending):
+    for f in metrics.findings(
+        top_pods=ev.top_pods, leaks=ev.leaks, ooms=ev.ooms, pressure=pressure, pending=pending
+    ):
         run.finding(**f)
-    show_table(metrics.top_pods_view(ev.top_pods), caption="top pods (usage against limits)", empty="no pod metrics")
+    show_table(
+        metrics.top_pods_view(ev.top_pods),
+        caption="top pods (usage against limits)",
+        empty="no pod metrics",
+    )
     show_table(metrics.top_nodes_view(ev.top_nodes), caption="top nodes", empty="no nodes")
-    show_table(ev.leaks, caption="leak suspects (memory only grows)", empty="no pod's memory only grew")
+    show_table(
+        ev.leaks, caption="leak suspects (memory only grows)", empty="no pod's memory only grew"
+    )
     if note := metrics.trend_note(ev.memory_trend, samples=cfg.samples):
         print(note)
     show_table(ev.ooms, caption="OOM kills", empty="no OOM kill")
@@ -366,16 +504,20 @@ def resource_use(run: Run, cfg: Params, ev: Evidence) -> None:
 
 
 def disk(run: Run, cfg: Params, ev: Evidence) -> None:
-    """The runbook's `df -h` from the kubelet summary: each node's root file system, each pod's ephemeral storage."""
+    """The runbook's `df -h` from the kubelet summary: each node's root file system, each pod's
+    ephemeral storage."""
     if ev.cluster is not None:
         hosts = sorted({p["spec"].get("nodeName") for p in ev.pods if p["spec"].get("nodeName")})
         with run.source("kubelet: stats/summary"):
-            ev.disk = metrics.disk_frame(reads.fetch_disk(ev.cluster, hosts), namespace=cfg.namespace)
+            ev.disk = metrics.disk_frame(
+                reads.fetch_disk(ev.cluster, hosts), namespace=cfg.namespace
+            )
     show_table(ev.disk, empty="no disk figures")
 
 
 def log_errors(run: Run, cfg: Params, ev: Evidence) -> None:
-    """The runbook's `grep -c ERROR` over every pod of the deployment: per pod, per minute, the top messages."""
+    """The runbook's `grep -c ERROR` over every pod of the deployment: per pod, per minute, the top
+    messages."""
     if ev.cluster is not None:
         with run.source("kubernetes: logs"):
             ev.logs = reads.fetch_logs(ev.cluster, cfg.namespace, cfg.deployment, since=cfg.window)
@@ -391,56 +533,87 @@ def log_errors(run: Run, cfg: Params, ev: Evidence) -> None:
 
 
 def assess_severity(run: Run, cfg: Params, ev: Evidence) -> Severity:
-    """The runbook's matrix on this run's figures (probes and Prometheus: the worse decides), the figures
-    kept for recovery verification, and the error rate as each source measured it."""
+    """The runbook's matrix on this run's figures (probes and Prometheus: the worse decides), the
+    figures kept for recovery verification, and the error rate as each source measured it."""
     login_failed = None
     if ev.login is not None and not ev.login.ok:
-        login_failed = (f"the login check POST {redact_text(cfg.login_url or '')} failed "
-                        f"({ev.login.status or ev.login.error})")
-    severity = run.checked(assess_run(summary=ev.latency_summary, url=cfg.health_url, slo_ms=cfg.latency_slo_ms,
-                                      prom_error_rate=ev.prom_window_rate, since=cfg.since,
-                                      login_failed=login_failed))
+        login_failed = (
+            f"the login check POST {redact_text(cfg.login_url or '')} failed "
+            f"({ev.login.status or ev.login.error})"
+        )
+    severity = run.checked(
+        assess_run(
+            summary=ev.latency_summary,
+            url=cfg.health_url,
+            slo_ms=cfg.latency_slo_ms,
+            prom_error_rate=ev.prom_window_rate,
+            since=cfg.since,
+            login_failed=login_failed,
+        )
+    )
     ev.figures = current_figures(
-        summary=ev.latency_summary, restarts=metrics.total_restarts(ev.pods) if ev.pods else None,
-        oom_kills=len(ev.ooms) if ev.pods else None, log_errors=ev.log_errors if ev.logs else None,
-        prom_error_rate=ev.prom_window_rate)
+        summary=ev.latency_summary,
+        restarts=metrics.total_restarts(ev.pods) if ev.pods else None,
+        oom_kills=len(ev.ooms) if ev.pods else None,
+        log_errors=ev.log_errors if ev.logs else None,
+        prom_error_rate=ev.prom_window_rate,
+    )
     run.figures.update({k: v for k, v in ev.figures.items() if not math.isnan(v)})
-    ev.error_rates = error_rates_frame(summary=ev.latency_summary, url=cfg.health_url,
-                                       prom_error_rate=ev.prom_window_rate, since=cfg.since, log_errors=ev.log_errors)
+    ev.error_rates = error_rates_frame(
+        summary=ev.latency_summary,
+        url=cfg.health_url,
+        prom_error_rate=ev.prom_window_rate,
+        since=cfg.since,
+        log_errors=ev.log_errors,
+    )
     print(severity)
     show_table(ev.error_rates, empty="no error rate measured")
     return severity
 
 
 def verify_recovery(run: Run, cfg: Params, ev: Evidence) -> None:
-    """With `baseline` (an earlier evidence notebook of this runbook): the same figures side by side, a verdict."""
+    """With `baseline` (an earlier evidence notebook of this runbook): the same figures side by
+    side, a verdict."""
     if not cfg.baseline:
         run.skip("baseline evidence", "no baseline given")
         return
     with run.source("baseline evidence"):
         before = figures_from_scraps(read_baseline(cfg.baseline))
         ev.comparison = compare(before, ev.figures)
-        result, why = verdict(ev.comparison, before=before, after=ev.figures, slo_ms=cfg.latency_slo_ms)
+        result, why = verdict(
+            ev.comparison, before=before, after=ev.figures, slo_ms=cfg.latency_slo_ms
+        )
         run.figures["recovery_verdict"] = result
         print(f"verdict: {result.upper()}: {why}")
         show_table(ev.comparison)
 
 
 def mitigate(run: Run, cfg: Params, ev: Evidence) -> list[dict[str, Any]]:
-    """Every performance mitigation shown as the exact change; those in `mitigations` applied when apply=True."""
+    """Every performance mitigation shown as the exact change; those in `mitigations` applied when
+    apply=True."""
     if ev.cluster is None:
         print("no cluster: no mitigation to show")
         return []
     c, ns = ev.cluster, cfg.namespace
     planners = {
-        "scale_out": lambda: actions.plan_scale_out(reads.fetch_deployment(c, ns, cfg.deployment), cfg.replicas,
-                                                    why="the runbook's horizontal scaling"),
-        "restart": lambda: actions.plan_restart(reads.fetch_deployment(c, ns, cfg.deployment),
-                                                why="new pods, same spec (buys time against a leak)"),
-        "cache": lambda: actions.plan_configmap_key(reads.fetch_configmap(c, ns, cfg.cache_configmap),
-                                                    cfg.cache_key, cfg.cache_value, why="the runbook's caching"),
-        "scale_down": lambda: actions.plan_scale_down(reads.fetch_deployment(c, ns, cfg.deployment),
-                                                      why="shed load on a shared dependency"),
+        "scale_out": lambda: actions.plan_scale_out(
+            reads.fetch_deployment(c, ns, cfg.deployment),
+            cfg.replicas,
+            why="the runbook's horizontal scaling",
+        ),
+        "restart": lambda: actions.plan_restart(
+            reads.fetch_deployment(c, ns, cfg.deployment),
+            why="new pods, same spec (buys time against a leak)",
+        ),
+        "cache": lambda: actions.plan_configmap_key(
+            reads.fetch_configmap(c, ns, cfg.cache_configmap),
+            cfg.cache_key,
+            cfg.cache_value,
+            why="the runbook's caching",
+        ),
+        "scale_down": lambda: actions.plan_scale_down(
+            reads.fetch_deployment(c, ns, cfg.deployment), why="shed load on a shared dependency"
+        ),
     }
     out = []
     for name, plan_it in planners.items():
@@ -448,7 +621,8 @@ def mitigate(run: Run, cfg: Params, ev: Evidence) -> list[dict[str, Any]]:
             plan = plan_it()
         except (InvalidParameter, KubeAPIError) as e:
             failed = Plan(name, cfg.deployment, f"cannot plan: {e}", "").outcome(
-                applied=False, status="failed", detail=f"cannot plan: {e}")
+                applied=False, status="failed", detail=f"cannot plan: {e}"
+            )
             run.record_action(failed)
             print(f"mitigation {name}: cannot plan: {e}\n")
             out.append(failed)
@@ -468,11 +642,20 @@ def glue(run: Run, ev: Evidence) -> None:
     """The findings and sources, then this runbook's scraps for the archive and the post-mortem."""
     show_table(run.findings_table(), empty="no finding")
     show_table(run.sources_table())
-    for name, value in (("latency", ev.latency), ("latency_summary", ev.latency_summary),
-                        ("error_rates", ev.error_rates), ("top_pods", ev.top_pods), ("top_nodes", ev.top_nodes),
-                        ("memory_trend", ev.memory_trend), ("leak_suspects", ev.leaks), ("oom_kills", ev.ooms),
-                        ("disk", ev.disk), ("log_errors", ev.log_errors),
-                        ("prometheus", prometheus.long_frame(ev.prom_frames)), ("error_messages", ev.top_messages)):
+    for name, value in (
+        ("latency", ev.latency),
+        ("latency_summary", ev.latency_summary),
+        ("error_rates", ev.error_rates),
+        ("top_pods", ev.top_pods),
+        ("top_nodes", ev.top_nodes),
+        ("memory_trend", ev.memory_trend),
+        ("leak_suspects", ev.leaks),
+        ("oom_kills", ev.ooms),
+        ("disk", ev.disk),
+        ("log_errors", ev.log_errors),
+        ("prometheus", prometheus.long_frame(ev.prom_frames)),
+        ("error_messages", ev.top_messages),
+    ):
         run.glue(name, value)
     if ev.comparison is not None:
         run.glue("comparison", ev.comparison)

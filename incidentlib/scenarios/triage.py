@@ -1,8 +1,9 @@
 """Triage, the runbook's first five minutes: what is broken, how bad, which notebook to run next.
 
-`read_all` reads everything at once (the cluster, the health endpoint, the database's vital signs) into a
-`Triage`; the `show_*` steps show each section and glue its scrap; the pure builders give the figures behind
-the severity and the scenario notebooks to run next with the reason and the command."""
+`read_all` reads everything at once (the cluster, the health endpoint, the database's vital
+signs) into a `Triage`; the `show_*` steps show each section and glue its scrap; the pure
+builders give the figures behind the severity and the scenario notebooks to run next with the
+reason and the command."""
 
 from __future__ import annotations
 
@@ -23,12 +24,22 @@ from ..severity import Severity, assess
 from .common import connect_cluster
 
 NEXT_COLUMNS = ["notebook", "reason"]
-FAILING_STATES = ("CrashLoopBackOff", "Error", "OOMKilled", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
-                  "Init:CrashLoopBackOff", "Init:Error", "RunContainerError")
+FAILING_STATES = (
+    "CrashLoopBackOff",
+    "Error",
+    "OOMKilled",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "Init:CrashLoopBackOff",
+    "Init:Error",
+    "RunContainerError",
+)
 
 
 def health_figures(results: Iterable[ProbeResult]) -> dict[str, Any]:
-    """health_ok (a majority of the probes answered 2xx/3xx), error_rate, p50/p95 and the first error seen."""
+    """health_ok (a majority of the probes answered 2xx/3xx), error_rate, p50/p95 and the first
+    error seen."""
     results = list(results)
     if not results:
         return {}
@@ -48,8 +59,11 @@ def health_figures(results: Iterable[ProbeResult]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- the database
-def check_database(dsn: str | None, *, connect_timeout_s: int = 3, statement_timeout_ms: int = 2000) -> dict[str, Any]:
-    """Is the database reachable; its version, connections against max_connections, and who blocks whom.
+def check_database(
+    dsn: str | None, *, connect_timeout_s: int = 3, statement_timeout_ms: int = 2000
+) -> dict[str, Any]:
+    """Is the database reachable; its version, connections against max_connections, and who blocks
+    whom.
 
     Raises DatabaseError (a clear line in the notebook) when it cannot connect."""
     from ..pg.activity import fetch_sessions, idle_in_transaction_frame, sessions_frame
@@ -57,12 +71,18 @@ def check_database(dsn: str | None, *, connect_timeout_s: int = 3, statement_tim
     from ..pg.locks import blocking_frame, fetch_blocking, root_blockers
     from ..pg.session import connect
 
-    conn = connect(dsn, connect_timeout_s=connect_timeout_s, statement_timeout_ms=statement_timeout_ms,
-                   application_name="incident-runbook triage")
+    conn = connect(
+        dsn,
+        connect_timeout_s=connect_timeout_s,
+        statement_timeout_ms=statement_timeout_ms,
+        application_name="incident-runbook triage",
+    )
     try:
         server = fetch_server(conn)
         sessions = sessions_frame(fetch_sessions(conn))
-        blocking = blocking_frame(fetch_blocking(conn, server_version_num=int(server.get("server_version_num") or 150000)))
+        blocking = blocking_frame(
+            fetch_blocking(conn, server_version_num=int(server.get("server_version_num") or 150000))
+        )
     finally:
         conn.close()
     connections = connections_frame(sessions)
@@ -80,18 +100,28 @@ def check_database(dsn: str | None, *, connect_timeout_s: int = 3, statement_tim
 
 
 # ------------------------------------------------------------------------------------ the verdict
-def _deployment_row(deployments: pd.DataFrame | None, namespace: str, name: str) -> Mapping[str, Any] | None:
+def _deployment_row(
+    deployments: pd.DataFrame | None, namespace: str, name: str
+) -> Mapping[str, Any] | None:
     if deployments is None or deployments.empty:
         return None
     hit = deployments[(deployments["namespace"] == namespace) & (deployments["name"] == name)]
     return hit.iloc[0].to_dict() if len(hit) else None
 
 
-def triage_figures(*, namespace: str, deployment: str, pods: pd.DataFrame | None = None,
-                   unhealthy: pd.DataFrame | None = None, deployments: pd.DataFrame | None = None,
-                   health: Mapping[str, Any] | None = None, database: Mapping[str, Any] | None = None,
-                   database_error: str | None = None) -> dict[str, Any]:
-    """The measured figures the severity and the notifications use (None where a source was not read)."""
+def triage_figures(
+    *,
+    namespace: str,
+    deployment: str,
+    pods: pd.DataFrame | None = None,
+    unhealthy: pd.DataFrame | None = None,
+    deployments: pd.DataFrame | None = None,
+    health: Mapping[str, Any] | None = None,
+    database: Mapping[str, Any] | None = None,
+    database_error: str | None = None,
+) -> dict[str, Any]:
+    """The measured figures the severity and the notifications use (None where a source was not
+    read)."""
     figures: dict[str, Any] = {}
     dep = _deployment_row(deployments, namespace, deployment)
     if dep is not None:
@@ -104,37 +134,56 @@ def triage_figures(*, namespace: str, deployment: str, pods: pd.DataFrame | None
         bad = bad[bad["namespace"] == namespace]
         if len(mine):
             bad = bad[bad["owner"] == deployment]
-        figures.update(pods_down=int(len(bad)), pods_total=int(len(scope)),
-                       unhealthy_pods_all_namespaces=int(len(unhealthy)) if unhealthy is not None else None)
+        figures.update(
+            pods_down=int(len(bad)),
+            pods_total=int(len(scope)),
+            unhealthy_pods_all_namespaces=int(len(unhealthy)) if unhealthy is not None else None,
+        )
     for key in ("health_ok", "error_rate", "p50_ms", "p95_ms", "health_error"):
         if health and key in health:
             figures[key] = health[key]
     if database is not None:
         s = database.get("summary") or {}
-        figures.update(database_reachable=True, connections_used=s.get("used"), max_connections=s.get("max_connections"),
-                       connection_usage=s.get("usage"), blocked_sessions=int(database.get("blocked_sessions") or 0))
+        figures.update(
+            database_reachable=True,
+            connections_used=s.get("used"),
+            max_connections=s.get("max_connections"),
+            connection_usage=s.get("usage"),
+            blocked_sessions=int(database.get("blocked_sessions") or 0),
+        )
     elif database_error is not None:
         figures.update(database_reachable=False, database_error=database_error)
     return figures
 
 
 def suggest_severity(figures: Mapping[str, Any], *, namespace: str, deployment: str) -> Severity:
-    """The runbook's matrix applied to the triage figures; the reason names the figure and the threshold."""
+    """The runbook's matrix applied to the triage figures; the reason names the figure and the
+    threshold."""
     details: dict[str, str] = {}
     service_down = None
     if figures.get("desired_pods") is not None:
         ready, desired = figures["ready_pods"], figures["desired_pods"]
         service_down = desired > 0 and ready == 0
-        details["service_down"] = f"deployment {deployment} in {namespace} has {ready}/{desired} ready pods"
+        details["service_down"] = (
+            f"deployment {deployment} in {namespace} has {ready}/{desired} ready pods"
+        )
     degraded = None
     if figures.get("pods_down") and not service_down:
-        degraded = figures.get("pods_total", 0) and figures["pods_down"] * 2 >= figures["pods_total"]
-        details["degraded"] = f"{figures['pods_down']} of {figures['pods_total']} pods of {deployment} are down"
+        degraded = (
+            figures.get("pods_total", 0) and figures["pods_down"] * 2 >= figures["pods_total"]
+        )
+        details["degraded"] = (
+            f"{figures['pods_down']} of {figures['pods_total']} pods of {deployment} are down"
+        )
     if figures.get("health_ok") is False:
-        details["health_ok"] = (f"{figures.get('probe_failures', 'most')} health probes failed"
-                                f" ({figures.get('health_error') or 'no reply'})")
+        details["health_ok"] = (
+            f"{figures.get('probe_failures', 'most')} health probes failed"
+            f" ({figures.get('health_error') or 'no reply'})"
+        )
     if figures.get("database_reachable") is False:
-        details["database_reachable"] = f"the database is unreachable ({figures.get('database_error') or 'no reply'})"
+        details["database_reachable"] = (
+            f"the database is unreachable ({figures.get('database_error') or 'no reply'})"
+        )
     blocked = figures.get("blocked_sessions") or 0
     if blocked:
         details["core_blocked"] = f"{blocked} database sessions wait on a lock"
@@ -142,10 +191,13 @@ def suggest_severity(figures: Mapping[str, Any], *, namespace: str, deployment: 
     if error_rate is not None and figures.get("health_ok") is not False:
         details["error_rate"] = f"health-check error rate {float(error_rate) * 100:.1f}%"
     return assess(
-        health_ok=figures.get("health_ok"), service_down=service_down,
-        database_reachable=figures.get("database_reachable"), core_blocked=bool(blocked) or None,
+        health_ok=figures.get("health_ok"),
+        service_down=service_down,
+        database_reachable=figures.get("database_reachable"),
+        core_blocked=bool(blocked) or None,
         degraded=bool(degraded) or None,
-        error_rate=error_rate if figures.get("health_ok") is not False else None, details=details,
+        error_rate=error_rate if figures.get("health_ok") is not False else None,
+        details=details,
     )
 
 
@@ -153,9 +205,16 @@ def _pods(n: int) -> str:
     return f"{n} pod" if n == 1 else f"{n} pods"
 
 
-def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame | None = None,
-                   figures: Mapping[str, Any] | None = None, database: Mapping[str, Any] | None = None,
-                   nodes: pd.DataFrame | None = None, latency_slo_ms: float = 500.0) -> pd.DataFrame:
+def next_notebooks(
+    *,
+    namespace: str,
+    deployment: str,
+    unhealthy: pd.DataFrame | None = None,
+    figures: Mapping[str, Any] | None = None,
+    database: Mapping[str, Any] | None = None,
+    nodes: pd.DataFrame | None = None,
+    latency_slo_ms: float = 500.0,
+) -> pd.DataFrame:
     """The scenario notebooks to run next, each with the reason: outage, database, performance."""
     figures = figures or {}
     out: list[dict[str, str]] = []
@@ -167,12 +226,18 @@ def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame |
             restarts = int(grp["restarts"].sum())
             code = grp["exit_code"].dropna()
             code_txt = f", exit code {int(code.iloc[0])}" if len(code) else ""
-            outage.append(f"{_pods(len(grp))} of {owner or '(no owner)'} {'is' if len(grp) == 1 else 'are'} {status} "
-                          f"({restarts} restarts{code_txt})")
+            outage.append(
+                f"{_pods(len(grp))} of {owner or '(no owner)'} {'is' if len(grp) == 1 else 'are'} "
+                f"{status} "
+                f"({restarts} restarts{code_txt})"
+            )
         other = mine[~mine["status"].isin(FAILING_STATES)]
         if len(other):
             states = ", ".join(f"{n} {s}" for s, n in other["status"].value_counts().items())
-            outage.append(f"{len(other)} more {'pod' if len(other) == 1 else 'pods'} in {namespace} not running: {states}")
+            outage.append(
+                f"{len(other)} more {'pod' if len(other) == 1 else 'pods'} in {namespace} not "
+                f"running: {states}"
+            )
     if figures.get("desired_pods") and figures.get("ready_pods") == 0:
         outage.insert(0, f"deployment {deployment} has 0/{figures['desired_pods']} ready pods")
     if figures.get("health_ok") is False:
@@ -187,30 +252,40 @@ def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame |
         roots = database.get("root_blockers")
         if roots is not None and len(roots):
             for _, r in roots.iterrows():
-                db.append(f"lock chain: pid {int(r['root_blocking_pid'])} ({r.get('state') or '?'}, app "
-                          f"{r.get('application') or '?'}) blocks {int(r['blocked_sessions'])} sessions, the longest "
-                          f"for {float(r['longest_wait_s']):.0f} s")
+                db.append(
+                    f"lock chain: pid {int(r['root_blocking_pid'])} ({r.get('state') or '?'}, app "
+                    f"{r.get('application') or '?'}) blocks {int(r['blocked_sessions'])} "
+                    "sessions, the longest "
+                    f"for {float(r['longest_wait_s']):.0f} s"
+                )
         usage = (database.get("summary") or {}).get("usage")
         if usage is not None and usage >= 0.8:
             db.append(f"{usage * 100:.0f}% of the usable connections are taken")
         idle_tx = database.get("idle_in_transaction")
         if idle_tx is not None and len(idle_tx):
             longest = float(idle_tx["idle_s"].max())
-            db.append(f"{len(idle_tx)} sessions idle in transaction, the longest for {longest:.0f} s")
+            db.append(
+                f"{len(idle_tx)} sessions idle in transaction, the longest for {longest:.0f} s"
+            )
     if db:
         out.append({"notebook": "database", "reason": "; ".join(db)})
 
     perf: list[str] = []
     rate = figures.get("error_rate")
     if rate is not None and rate >= 0.01 and figures.get("health_ok") is not False:
-        perf.append(f"health-check error rate {rate * 100:.1f}% (the runbook's SEV3 threshold is 1%)")
+        perf.append(
+            f"health-check error rate {rate * 100:.1f}% (the runbook's SEV3 threshold is 1%)"
+        )
     p95 = figures.get("p95_ms")
     if p95 is not None and p95 > latency_slo_ms:
         perf.append(f"p95 latency {p95:.0f} ms is above {latency_slo_ms:g} ms")
     if unhealthy is not None and len(unhealthy) and "last_termination_reason" in unhealthy:
         oom = unhealthy[unhealthy["last_termination_reason"] == "OOMKilled"]
         if len(oom):
-            perf.append(f"{_pods(len(oom))} {'was' if len(oom) == 1 else 'were'} OOMKilled ({', '.join(oom['name'].head(3))})")
+            perf.append(
+                f"{_pods(len(oom))} {'was' if len(oom) == 1 else 'were'} OOMKilled "
+                f"({', '.join(oom['name'].head(3))})"
+            )
     if nodes is not None and len(nodes) and "pressure" in nodes:
         pressed = nodes[nodes["pressure"].fillna("").astype(str).str.len() > 0]
         for _, n in pressed.iterrows():
@@ -221,30 +296,52 @@ def next_notebooks(*, namespace: str, deployment: str, unhealthy: pd.DataFrame |
 
 
 def wants_database(dsn: str | None) -> bool:
-    """Check the database when a DSN is given, or when libpq's own variables (PGHOST, PGSERVICE...) name one."""
-    return bool(dsn) or any(os.environ.get(v) for v in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGHOSTADDR"))
+    """Check the database when a DSN is given, or when libpq's own variables (PGHOST, PGSERVICE...)
+    name one."""
+    return bool(dsn) or any(
+        os.environ.get(v) for v in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGHOSTADDR")
+    )
 
 
-def run_command(notebook: str, *, namespace: str, deployment: str, incident_id: str | None = None) -> str:
+def run_command(
+    notebook: str, *, namespace: str, deployment: str, incident_id: str | None = None
+) -> str:
     """The command line that runs a scenario notebook next, under the same incident."""
     inc = f" --incident {incident_id}" if incident_id else ""
     return f"runbook run {notebook} -p namespace {namespace} -p deployment {deployment}{inc}"
 
 
-def record_findings(run: Run, nxt: pd.DataFrame, *, severity: Severity, correlation: Mapping[str, Any] | None = None,
-                    namespace: str | None = None, deployment: str | None = None, incident_id: str | None = None) -> None:
-    """One finding per notebook to run next: what triage saw, and the notebook (with its command) as the next step."""
+def record_findings(
+    run: Run,
+    nxt: pd.DataFrame,
+    *,
+    severity: Severity,
+    correlation: Mapping[str, Any] | None = None,
+    namespace: str | None = None,
+    deployment: str | None = None,
+    incident_id: str | None = None,
+) -> None:
+    """One finding per notebook to run next: what triage saw, and the notebook (with its command) as
+    the next step."""
     figures = run.figures
     namespace = namespace or run.params.get("namespace", "production")
     deployment = deployment or run.params.get("deployment", "backend")
     incident_id = incident_id or run.params.get("incident_id")
     for _, row in nxt.iterrows():
         nb, reason = str(row["notebook"]), str(row["reason"])
-        step = f"run the {nb} notebook: {run_command(nb, namespace=namespace, deployment=deployment, incident_id=incident_id)}"
+        command = run_command(
+            nb, namespace=namespace, deployment=deployment, incident_id=incident_id
+        )
+        step = f"run the {nb} notebook: {command}"
         if nb == "outage":
-            down = figures.get("health_ok") is False or (figures.get("desired_pods") and figures.get("ready_pods") == 0)
+            down = figures.get("health_ok") is False or (
+                figures.get("desired_pods") and figures.get("ready_pods") == 0
+            )
             if correlation:
-                title = f"{deployment} fails since revision {correlation['revision']} ({correlation['image']})"
+                title = (
+                    f"{deployment} fails since revision {correlation['revision']} "
+                    f"({correlation['image']})"
+                )
                 reason = f"{correlation['sentence']}; {reason}"
             elif figures.get("desired_pods") and figures.get("ready_pods") == 0:
                 title = f"{deployment} has no ready pod"
@@ -255,12 +352,22 @@ def record_findings(run: Run, nxt: pd.DataFrame, *, severity: Severity, correlat
             if figures.get("database_reachable") is False:
                 run.finding("SEV1", "the database is unreachable", reason, step)
             else:
-                run.finding("SEV2", "database sessions are blocked" if figures.get("blocked_sessions") else
-                            "the database needs a look", reason, step)
+                run.finding(
+                    "SEV2",
+                    "database sessions are blocked"
+                    if figures.get("blocked_sessions")
+                    else "the database needs a look",
+                    reason,
+                    step,
+                )
         else:
             rate = figures.get("error_rate")
             level = assess(error_rate=rate).level if rate is not None else "SEV3"
-            title = f"error rate {rate * 100:.1f}%" if rate is not None and rate >= 0.01 else "performance is degraded"
+            title = (
+                f"error rate {rate * 100:.1f}%"
+                if rate is not None and rate >= 0.01
+                else "performance is degraded"
+            )
             run.finding(level if level != "SEV4" else "SEV3", title, reason, step)
 
 
@@ -296,19 +403,27 @@ class Triage:
 
 
 def read_all(run: Run, cfg: Params) -> Triage:
-    """Connect, then every triage read at once (they are independent): each success is a value, each failure
-    one line in `sources`; then the tables, the correlation and the figures behind the severity."""
+    """Connect, then every triage read at once (they are independent): each success is a value, each
+    failure one line in `sources`; then the tables, the correlation and the figures behind the
+    severity."""
     t = Triage(cluster=connect_cluster(run, cfg))
     k8s, ns, timeout = t.cluster, cfg.namespace, cfg.timeout
-    names = {"health": "health check", "pods": "kubernetes: pods (all namespaces)",
-             "replicasets": "kubernetes: replicasets (all namespaces)", "deployments": f"kubernetes: deployments in {ns}",
-             "nodes": "kubernetes: nodes", "node_metrics": "kubernetes: top nodes (metrics API)",
-             "events": f"kubernetes: events in {ns}", "database": "postgresql"}
+    names = {
+        "health": "health check",
+        "pods": "kubernetes: pods (all namespaces)",
+        "replicasets": "kubernetes: replicasets (all namespaces)",
+        "deployments": f"kubernetes: deployments in {ns}",
+        "nodes": "kubernetes: nodes",
+        "node_metrics": "kubernetes: top nodes (metrics API)",
+        "events": f"kubernetes: events in {ns}",
+        "database": "postgresql",
+    }
     tasks: dict[str, Any] = {}
     if cfg.health_url:
         url = cfg.health_url
-        tasks[names["health"]] = lambda: health_check(url, count=cfg.health_probes, timeout=min(timeout, 3.0),
-                                                      workers=4)
+        tasks[names["health"]] = lambda: health_check(
+            url, count=cfg.health_probes, timeout=min(timeout, 3.0), workers=4
+        )
     else:
         run.skip(names["health"], "no health_url given")
     if k8s is None:
@@ -322,14 +437,18 @@ def read_all(run: Run, cfg: Params) -> Triage:
         tasks[names["node_metrics"]] = lambda: reads.fetch_node_metrics(k8s, timeout=timeout)
         tasks[names["events"]] = lambda: reads.fetch_events(k8s, ns, timeout=timeout)
     if wants_database(cfg.dsn):
-        tasks[names["database"]] = lambda: check_database(cfg.dsn, connect_timeout_s=max(1, int(min(timeout, 3))))
+        tasks[names["database"]] = lambda: check_database(
+            cfg.dsn, connect_timeout_s=max(1, int(min(timeout, 3)))
+        )
     else:
         run.skip(names["database"], "no dsn given (nor PGHOST/PGSERVICE)")
     got = run.gather(tasks)
     raw = {key: got.values[name] for key, name in names.items() if name in got.values}
     if names["database"] in got.errors:
-        t.database_error = next((s.error for s in reversed(run.sources) if s.source == names["database"] and s.error),
-                                str(got.errors[names["database"]]))
+        t.database_error = next(
+            (s.error for s in reversed(run.sources) if s.source == names["database"] and s.error),
+            str(got.errors[names["database"]]),
+        )
     _build(t, raw, cfg)
     return t
 
@@ -350,17 +469,28 @@ def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
     if "deployments" in raw:
         t.deployments = frames.deployments_frame(raw["deployments"])
     if "replicasets" in raw:
-        t.rollouts = frames.recent_rollouts_frame([r for r in replicasets if r["metadata"].get("namespace") == ns],
-                                                  deployments=raw.get("deployments", []))
+        t.rollouts = frames.recent_rollouts_frame(
+            [r for r in replicasets if r["metadata"].get("namespace") == ns],
+            deployments=raw.get("deployments", []),
+        )
     mine = next((d for d in raw.get("deployments", []) if d["metadata"]["name"] == dep), None)
     if t.pods is not None and mine is not None:
-        t.correlation = frames.correlate(frames.rollouts_frame(mine, replicasets), t.pods, deployment=dep)
+        t.correlation = frames.correlate(
+            frames.rollouts_frame(mine, replicasets), t.pods, deployment=dep
+        )
     if "events" in raw:
         t.events = frames.events_frame(raw["events"], since=cfg.window)
     t.database = raw.get("database")
-    t.figures = triage_figures(namespace=ns, deployment=dep, pods=t.pods, unhealthy=t.unhealthy,
-                               deployments=t.deployments, health=t.health_figures, database=t.database,
-                               database_error=t.database_error)
+    t.figures = triage_figures(
+        namespace=ns,
+        deployment=dep,
+        pods=t.pods,
+        unhealthy=t.unhealthy,
+        deployments=t.deployments,
+        health=t.health_figures,
+        database=t.database,
+        database_error=t.database_error,
+    )
     if t.correlation and t.correlation.get("first_failure") is not None:
         t.figures["incident_started"] = str(t.correlation["rolled_out_at"])
 
@@ -372,9 +502,11 @@ def show_health(run: Run, t: Triage) -> None:
         print("(health check not run: give health_url)")
         return
     run.glue("health", latency_frame(t.health or []))
-    print(f"{h['probes']} requests to the health URL: {h['probe_failures']} failed "
-          f"(error rate {h['error_rate'] * 100:.1f}%), p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms"
-          + (f"; first error: {h['health_error']}" if h["health_error"] else ""))
+    print(
+        f"{h['probes']} requests to the health URL: {h['probe_failures']} failed "
+        f"(error rate {h['error_rate'] * 100:.1f}%), p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms"
+        + (f"; first error: {h['health_error']}" if h["health_error"] else "")
+    )
 
 
 def show_unhealthy(run: Run, t: Triage) -> None:
@@ -383,16 +515,47 @@ def show_unhealthy(run: Run, t: Triage) -> None:
         print("(pods not read: see the sources below)")
         return
     print(f"{len(t.unhealthy)} of {len(t.pods)} pods are not Running and ready")
-    show_table(t.unhealthy[["namespace", "name", "ready", "status", "restarts", "last_restart", "age", "owner",
-                            "last_termination_reason", "exit_code", "node"]], empty="every pod is Running and ready")
+    show_table(
+        t.unhealthy[
+            [
+                "namespace",
+                "name",
+                "ready",
+                "status",
+                "restarts",
+                "last_restart",
+                "age",
+                "owner",
+                "last_termination_reason",
+                "exit_code",
+                "node",
+            ]
+        ],
+        empty="every pod is Running and ready",
+    )
     run.glue("unhealthy_pods", t.unhealthy)
 
 
 def show_nodes(run: Run, t: Triage) -> None:
-    """Nodes with their pressure and requests, and `kubectl top nodes` (the `nodes`, `top_nodes` scraps)."""
+    """Nodes with their pressure and requests, and `kubectl top nodes` (the `nodes`, `top_nodes`
+    scraps)."""
     if t.nodes is not None:
-        show_table(t.nodes[["name", "status", "roles", "version", "age", "pressure", "pods", "cpu_requested_pct",
-                            "memory_requested_pct"]], empty="no nodes")
+        show_table(
+            t.nodes[
+                [
+                    "name",
+                    "status",
+                    "roles",
+                    "version",
+                    "age",
+                    "pressure",
+                    "pods",
+                    "cpu_requested_pct",
+                    "memory_requested_pct",
+                ]
+            ],
+            empty="no nodes",
+        )
         run.glue("nodes", t.nodes)
     if t.top_nodes is not None:
         show_table(t.top_nodes, empty="no node metrics", caption="kubectl top nodes")
@@ -400,32 +563,47 @@ def show_nodes(run: Run, t: Triage) -> None:
 
 
 def show_changes(run: Run, t: Triage, cfg: Params) -> None:
-    """The namespace's deployments, its last rollouts, the correlation sentence, and warning events (the
-    `rollouts` and `events` scraps)."""
+    """The namespace's deployments, its last rollouts, the correlation sentence, and warning events
+    (the `rollouts` and `events` scraps)."""
     ns = cfg.namespace
     if t.deployments is not None:
         show_table(t.deployments, empty=f"no deployment in {ns}", caption=f"deployments in {ns}")
     if t.rollouts is not None:
-        show_table(t.rollouts, empty=f"no rollout in {ns}", caption=f"last rollouts in {ns}, newest first")
+        show_table(
+            t.rollouts, empty=f"no rollout in {ns}", caption=f"last rollouts in {ns}, newest first"
+        )
         run.glue("rollouts", t.rollouts)
     if t.correlation:
         print("→ " + t.correlation["sentence"])
     if t.events is not None:
         warnings = t.events[t.events["type"] == "Warning"]
-        print(f"{len(warnings)} kinds of warning event in {ns} within {cfg.since} "
-              f"({int(warnings['count'].sum())} in all)")
-        show_table(redact_value(warnings[["reason", "object", "count", "first_seen", "last_seen", "message"]]),
-                   max_rows=10, empty="no warning event")
+        print(
+            f"{len(warnings)} kinds of warning event in {ns} within {cfg.since} "
+            f"({int(warnings['count'].sum())} in all)"
+        )
+        show_table(
+            redact_value(
+                warnings[["reason", "object", "count", "first_seen", "last_seen", "message"]]
+            ),
+            max_rows=10,
+            empty="no warning event",
+        )
         run.glue("events", t.events)
 
 
 def show_database(run: Run, t: Triage) -> None:
-    """Reachable, connections against max_connections, root blockers (the `connections`, `blocking` scraps)."""
+    """Reachable, connections against max_connections, root blockers (the `connections`, `blocking`
+    scraps)."""
     if t.database is not None:
         s = t.database["summary"]
-        print(f"PostgreSQL {t.database['server_version']}: {s['used']} connections of {s['max_connections']} "
-              f"({s['reserved']} reserved), by state: {s['by_state']}")
-        show_table(t.database["root_blockers"], empty="no session waits on a lock", caption="root blockers")
+        print(
+            f"PostgreSQL {t.database['server_version']}: {s['used']} connections of "
+            f"{s['max_connections']} "
+            f"({s['reserved']} reserved), by state: {s['by_state']}"
+        )
+        show_table(
+            t.database["root_blockers"], empty="no session waits on a lock", caption="root blockers"
+        )
         run.glue("connections", t.database["connections"])
         run.glue("blocking", t.database["blocking"])
     elif t.database_error:
@@ -437,28 +615,61 @@ def show_database(run: Run, t: Triage) -> None:
 def suggest(run: Run, t: Triage, cfg: Params) -> Severity:
     """The suggested severity from the runbook's matrix, printed with the figures behind it."""
     run.figures.update(t.figures)
-    severity = run.checked(suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment))
+    severity = run.checked(
+        suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment)
+    )
     print(f"Suggested severity: {severity.level}  (rule: {severity.rule})")
     print(f"Why: {severity.reason}")
-    show_table(pd.DataFrame([{"figure": k, "value": str(v)} for k, v in t.figures.items() if v is not None]),
-               caption="figures behind it")
+    show_table(
+        pd.DataFrame(
+            [{"figure": k, "value": str(v)} for k, v in t.figures.items() if v is not None]
+        ),
+        caption="figures behind it",
+    )
     return severity
 
 
 def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
-    """The scenario notebooks to run next, with the reason and the command (the `next_notebooks` scrap)."""
-    t.next = next_notebooks(namespace=cfg.namespace, deployment=cfg.deployment, unhealthy=t.unhealthy,
-                            figures=t.figures, database=t.database, nodes=t.nodes,
-                            latency_slo_ms=cfg.latency_slo_ms)
-    record_findings(run, t.next, severity=severity, correlation=t.correlation, namespace=cfg.namespace,
-                    deployment=cfg.deployment, incident_id=cfg.incident_id)
+    """The scenario notebooks to run next, with the reason and the command (the `next_notebooks`
+    scrap)."""
+    t.next = next_notebooks(
+        namespace=cfg.namespace,
+        deployment=cfg.deployment,
+        unhealthy=t.unhealthy,
+        figures=t.figures,
+        database=t.database,
+        nodes=t.nodes,
+        latency_slo_ms=cfg.latency_slo_ms,
+    )
+    record_findings(
+        run,
+        t.next,
+        severity=severity,
+        correlation=t.correlation,
+        namespace=cfg.namespace,
+        deployment=cfg.deployment,
+        incident_id=cfg.incident_id,
+    )
     for _, row in t.next.iterrows():
         print(f"▶ {row['notebook']}: {row['reason']}")
-        print("    " + run_command(row["notebook"], namespace=cfg.namespace, deployment=cfg.deployment,
-                                   incident_id=cfg.incident_id))
+        print(
+            "    "
+            + run_command(
+                row["notebook"],
+                namespace=cfg.namespace,
+                deployment=cfg.deployment,
+                incident_id=cfg.incident_id,
+            )
+        )
     if t.next.empty and severity.rule == "not-assessed":
-        print("nothing could be read, so nothing points anywhere yet: fix what failed above (kubeconfig/context, "
-              "dsn, health_url) and run triage again")
+        print(
+            "nothing could be read, so nothing points anywhere yet: fix what failed above "
+            "(kubeconfig/context, "
+            "dsn, health_url) and run triage again"
+        )
     elif t.next.empty:
-        print("nothing points at a scenario: re-run triage in a few minutes, or start with the performance notebook")
+        print(
+            "nothing points at a scenario: re-run triage in a few minutes, or start with the "
+            "performance notebook"
+        )
     run.glue("next_notebooks", t.next)

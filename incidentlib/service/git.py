@@ -1,4 +1,5 @@
-"""The service's recent commits: `git log --oneline` of its checkout, with commit times, for "what changed"."""
+"""The service's recent commits: `git log --oneline` of its checkout, with commit times, for "what
+changed"."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ from ..errors import InvalidParameter, SourceUnavailable
 
 
 def git_log(repo_path: str | Path, *, count: int = 10, timeout: float = 10) -> pd.DataFrame:
-    """`git log --oneline -N` of a repository with commit times: columns commit, committed, author, subject."""
+    """`git log --oneline -N` of a repository with commit times: columns commit, committed, author,
+    subject."""
     path = Path(repo_path)
     if not path.is_dir():
-        raise InvalidParameter(f"repo_path {str(repo_path)!r} is not a directory; give the service's git checkout")
+        raise InvalidParameter(
+            f"repo_path {str(repo_path)!r} is not a directory; give the service's git checkout"
+        )
     try:
         out = subprocess.run(
             ["git", "-C", str(path), "log", f"-{int(count)}", "--format=%h%x1f%cI%x1f%an%x1f%s"],
-            capture_output=True, text=True, timeout=timeout, check=False)
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except FileNotFoundError:
         raise SourceUnavailable("git is not installed on this machine") from None
     except subprocess.TimeoutExpired:

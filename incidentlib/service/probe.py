@@ -1,9 +1,10 @@
 """HTTP health and latency probes with the breakdown `curl -w` gives.
 
 Times are curl's (cumulative from the start of the request, in ms): `dns_ms` = time_namelookup,
-`connect_ms` = time_connect, `tls_ms` = time_appconnect (0 without TLS), `ttfb_ms` = time_starttransfer,
-`total_ms` = time_total. Every probe has one deadline (`timeout`) covering DNS, connect, TLS and the
-reply, so a probe never hangs the notebook. A failed probe is a row with `error` set, not an exception.
+`connect_ms` = time_connect, `tls_ms` = time_appconnect (0 without TLS), `ttfb_ms` =
+time_starttransfer, `total_ms` = time_total. Every probe has one deadline (`timeout`) covering DNS,
+connect, TLS and the reply, so a probe never hangs the notebook. A failed probe is a row with
+`error` set, not an exception.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ _MAX_BODY = 1 << 20  # read at most 1 MiB of a reply: a probe measures, it does 
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One request: its status (None when no reply came), curl-style times in ms, and why it failed."""
+    """One request: its status (None when no reply came), curl-style times in ms, and why it
+    failed."""
 
     status: int | None
     dns_ms: float
@@ -43,7 +45,9 @@ class ProbeResult:
     ttfb_ms: float
     total_ms: float
     error: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # a few reply headers worth showing (SHOWN_HEADERS)
+    headers: dict[str, str] = field(
+        default_factory=dict
+    )  # a few reply headers worth showing (SHOWN_HEADERS)
 
     @property
     def ok(self) -> bool:
@@ -52,16 +56,27 @@ class ProbeResult:
 
 
 # Reply headers a health check shows (never cookies or auth).
-SHOWN_HEADERS = ("content-type", "content-length", "server", "date", "cache-control", "retry-after", "x-request-id")
+SHOWN_HEADERS = (
+    "content-type",
+    "content-length",
+    "server",
+    "date",
+    "cache-control",
+    "retry-after",
+    "x-request-id",
+)
 
 
 def _parse_url(url: str) -> urllib.parse.SplitResult:
     if not isinstance(url, str) or not url:
-        raise InvalidParameter(f"URL {url!r} is empty; give a full URL such as https://api.example.com/health")
+        raise InvalidParameter(
+            f"URL {url!r} is empty; give a full URL such as https://api.example.com/health"
+        )
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameter(
-            f"URL {url!r} is not an http(s) URL with a host; give e.g. https://api.example.com/health"
+            f"URL {url!r} is not an http(s) URL with a host; give e.g. "
+            "https://api.example.com/health"
         )
     try:
         parts.port  # noqa: B018 - validates the port
@@ -71,8 +86,8 @@ def _parse_url(url: str) -> urllib.parse.SplitResult:
 
 
 def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
-    """getaddrinfo bounded by the deadline (it has no timeout of its own); a hung lookup is left to a daemon
-    thread so it can never keep the notebook's kernel from exiting."""
+    """getaddrinfo bounded by the deadline (it has no timeout of its own); a hung lookup is left to
+    a daemon thread so it can never keep the notebook's kernel from exiting."""
     try:
         ipaddress.ip_address(host)
         return [info[4] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
@@ -82,7 +97,9 @@ def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
 
     def lookup() -> None:
         try:
-            box["addrs"] = [info[4] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+            box["addrs"] = [
+                info[4] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            ]
         except OSError as e:
             box["error"] = e
 
@@ -97,10 +114,13 @@ def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
 
 
 def _connect(addrs: list[tuple[Any, ...]], deadline: float) -> socket.socket:
-    """Connect to the first address that accepts, in resolver order (like curl with localhost -> ::1, 127.0.0.1)."""
+    """Connect to the first address that accepts, in resolver order (like curl with localhost ->
+    ::1, 127.0.0.1)."""
     last: OSError = ConnectionRefusedError()
     for addr in addrs:
-        sock = socket.socket(socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(
+            socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM
+        )
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(_remaining(deadline))
@@ -122,10 +142,17 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
-          headers: Mapping[str, str] | None = None, timeout: float = 5.0,
-          verify_tls: bool = True) -> ProbeResult:
-    """Send one request and time it like `curl -w`; never raises for network trouble, never exceeds `timeout`."""
+def probe(
+    url: str,
+    *,
+    method: str = "GET",
+    body: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 5.0,
+    verify_tls: bool = True,
+) -> ProbeResult:
+    """Send one request and time it like `curl -w`; never raises for network trouble, never exceeds
+    `timeout`."""
     parts = _parse_url(url)
     if timeout <= 0:
         raise InvalidParameter(f"timeout {timeout!r} must be a positive number of seconds")
@@ -139,8 +166,11 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
     if data is not None:
         hdrs["Content-Type"] = "application/json"
     if parts.username is not None:  # like curl: credentials in the URL become Basic auth
-        token = base64.b64encode(
-            f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}".encode()).decode()
+        user, password = (
+            urllib.parse.unquote(parts.username),
+            urllib.parse.unquote(parts.password or ""),
+        )
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
         hdrs["Authorization"] = f"Basic {token}"
     hdrs.update(headers or {})
 
@@ -202,15 +232,32 @@ def probe(url: str, *, method: str = "GET", body: bytes | str | None = None,
         if sock is not None:
             sock.close()
     total = ms(time.perf_counter())
-    return ProbeResult(status, marks["dns"], marks["connect"], marks["tls"], marks["ttfb"], total, error,
-                       headers=reply_headers)
+    return ProbeResult(
+        status,
+        marks["dns"],
+        marks["connect"],
+        marks["tls"],
+        marks["ttfb"],
+        total,
+        error,
+        headers=reply_headers,
+    )
 
 
-def health_check(url: str, *, count: int = 1, timeout: float = 5.0, workers: int = 1, interval_s: float = 0.0,
-                 method: str = "GET", body: bytes | str | None = None,
-                 headers: Mapping[str, str] | None = None) -> list[ProbeResult]:
-    """The runbook's health-check loop: `count` requests, each with its own deadline; one after another
-    (`interval_s` apart), or `workers` at a time (triage's quick look: 20 requests, 4 at a time)."""
+def health_check(
+    url: str,
+    *,
+    count: int = 1,
+    timeout: float = 5.0,
+    workers: int = 1,
+    interval_s: float = 0.0,
+    method: str = "GET",
+    body: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> list[ProbeResult]:
+    """The runbook's health-check loop: `count` requests, each with its own deadline; one after
+    another (`interval_s` apart), or `workers` at a time (triage's quick look: 20 requests, 4 at a
+    time)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1 or count > 10_000:
         raise InvalidParameter(f"probe count {count!r} must be a whole number from 1 to 10000")
     _parse_url(url)
@@ -230,18 +277,29 @@ HEALTH_COLUMNS = ["url", "status", "ok", "total_ms", "connect_ms", "ttfb_ms", "e
 
 
 def health_frame(results: Iterable[ProbeResult], url: str) -> pd.DataFrame:
-    """One row per health request as the outage runbook shows it: the URL (redacted), status, ok, times,
-    the failure, and the reply headers worth a look."""
-    rows = [{"url": redact_text(url), "status": r.status, "ok": r.ok, "total_ms": r.total_ms,
-             "connect_ms": r.connect_ms, "ttfb_ms": r.ttfb_ms, "error": r.error,
-             "headers": "; ".join(f"{k}: {v}" for k, v in r.headers.items())} for r in results]
+    """One row per health request as the outage runbook shows it: the URL (redacted), status, ok,
+    times, the failure, and the reply headers worth a look."""
+    rows = [
+        {
+            "url": redact_text(url),
+            "status": r.status,
+            "ok": r.ok,
+            "total_ms": r.total_ms,
+            "connect_ms": r.connect_ms,
+            "ttfb_ms": r.ttfb_ms,
+            "error": r.error,
+            "headers": "; ".join(f"{k}: {v}" for k, v in r.headers.items()),
+        }
+        for r in results
+    ]
     df = pd.DataFrame(rows, columns=HEALTH_COLUMNS)
     df["status"] = df["status"].astype("Int64")
     return df
 
 
 def latency_frame(results: Iterable[ProbeResult]) -> pd.DataFrame:
-    """One row per probe: status (nullable Int64), the five curl times (float ms), error (str or None)."""
+    """One row per probe: status (nullable Int64), the five curl times (float ms), error (str or
+    None)."""
     rows = [asdict(r) for r in results]
     df = pd.DataFrame(rows, columns=LATENCY_COLUMNS)
     df["status"] = df["status"].astype("Int64")
@@ -258,15 +316,27 @@ def failed(df: pd.DataFrame) -> pd.Series:
 
 
 def latency_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """p50/p95/p99 of total_ms over the probes that got a reply, the share that failed, and the count."""
+    """p50/p95/p99 of total_ms over the probes that got a reply, the share that failed, and the
+    count."""
     replied = df.loc[df["status"].notna(), "total_ms"].astype("float64")
     count = len(df)
-    q = replied.quantile([0.5, 0.95, 0.99]) if len(replied) else pd.Series([math.nan] * 3, index=[0.5, 0.95, 0.99])
-    return pd.DataFrame([{
-        "p50_ms": float(q[0.5]), "p95_ms": float(q[0.95]), "p99_ms": float(q[0.99]),
-        "error_rate": float(failed(df).sum() / count) if count else math.nan,
-        "count": int(count),
-    }], columns=SUMMARY_COLUMNS)
+    q = (
+        replied.quantile([0.5, 0.95, 0.99])
+        if len(replied)
+        else pd.Series([math.nan] * 3, index=[0.5, 0.95, 0.99])
+    )
+    return pd.DataFrame(
+        [
+            {
+                "p50_ms": float(q[0.5]),
+                "p95_ms": float(q[0.95]),
+                "p99_ms": float(q[0.99]),
+                "error_rate": float(failed(df).sum() / count) if count else math.nan,
+                "count": int(count),
+            }
+        ],
+        columns=SUMMARY_COLUMNS,
+    )
 
 
 def slo_verdict(summary: pd.DataFrame, *, slo_ms: float) -> str:
@@ -280,24 +350,31 @@ def slo_verdict(summary: pd.DataFrame, *, slo_ms: float) -> str:
 
 
 def check_login(url: str, *, body: str = "{}", timeout: float = 5.0) -> ProbeResult:
-    """The runbook's functionality check: POST a JSON body to the login endpoint, expecting a 2xx."""
+    """The runbook's functionality check: POST a JSON body to the login endpoint, expecting a
+    2xx."""
     import json
 
     try:
         json.loads(body)
     except ValueError as e:
-        raise InvalidParameter(f"login_body is not valid JSON ({e}); give e.g. '{{\"user\": \"probe\"}}'") from None
+        raise InvalidParameter(
+            f'login_body is not valid JSON ({e}); give e.g. \'{{"user": "probe"}}\''
+        ) from None
     return probe(url, method="POST", body=body, timeout=timeout)
 
 
 def require_reachable(df: pd.DataFrame, *, what: str) -> None:
-    """Raise SourceUnavailable naming the first error when no probe of the latency frame got any reply."""
+    """Raise SourceUnavailable naming the first error when no probe of the latency frame got any
+    reply."""
     if len(df) and df["status"].isna().all():
-        raise SourceUnavailable(f"{what}: none of {len(df)} requests got a reply ({df['error'].iloc[0]})")
+        raise SourceUnavailable(
+            f"{what}: none of {len(df)} requests got a reply ({df['error'].iloc[0]})"
+        )
 
 
 def findings(summary: pd.DataFrame, *, url: str, slo_ms: float) -> list[dict[str, str]]:
-    """Findings from the probes: failing health check, error share of 1% or more, p95 above the SLO."""
+    """Findings from the probes: failing health check, error share of 1% or more, p95 above the
+    SLO."""
     s = summary.iloc[0]
     count, rate, p95 = int(s["count"]), float(s["error_rate"]), float(s["p95_ms"])
     out: list[dict[str, str]] = []
@@ -305,25 +382,42 @@ def findings(summary: pd.DataFrame, *, url: str, slo_ms: float) -> list[dict[str
     if not count or math.isnan(rate):
         return out
     if rate >= 1.0:
-        out.append({"severity": "SEV1", "title": "health check failing",
-                    "detail": f"all {count} probes of GET {url} failed",
-                    "next_step": "run the outage runbook (notebooks/outage.ipynb) now"})
+        out.append(
+            {
+                "severity": "SEV1",
+                "title": "health check failing",
+                "detail": f"all {count} probes of GET {url} failed",
+                "next_step": "run the outage runbook (notebooks/outage.ipynb) now",
+            }
+        )
     elif rate >= 0.01:
         level = "SEV2" if rate > 0.05 else "SEV3"
-        out.append({"severity": level, "title": f"error rate {rate * 100:.1f}% on the health check",
-                    "detail": f"{round(rate * count)} of {count} probes of GET {url} failed",
-                    "next_step": "look at the ERROR lines and the most frequent messages below"})
+        out.append(
+            {
+                "severity": level,
+                "title": f"error rate {rate * 100:.1f}% on the health check",
+                "detail": f"{round(rate * count)} of {count} probes of GET {url} failed",
+                "next_step": "look at the ERROR lines and the most frequent messages below",
+            }
+        )
     if not math.isnan(p95) and p95 > slo_ms:
-        out.append({"severity": "SEV3", "title": f"p95 latency {p95:.0f} ms above the {slo_ms:g} ms SLO",
-                    "detail": f"p50 {float(s['p50_ms']):.0f} ms, p95 {p95:.0f} ms, p99 {float(s['p99_ms']):.0f} ms "
-                              f"over {count} probes of GET {url}",
-                    "next_step": "check resource use below; scale out or enable caching"})
+        out.append(
+            {
+                "severity": "SEV3",
+                "title": f"p95 latency {p95:.0f} ms above the {slo_ms:g} ms SLO",
+                "detail": f"p50 {float(s['p50_ms']):.0f} ms, p95 {p95:.0f} ms, p99 "
+                f"{float(s['p99_ms']):.0f} ms "
+                f"over {count} probes of GET {url}",
+                "next_step": "check resource use below; scale out or enable caching",
+            }
+        )
     return out
 
 
 def severity_inputs(summary: pd.DataFrame, *, url: str, slo_ms: float) -> dict[str, Any]:
-    """Keyword arguments for `severity.assess` from the probes: health, error rate and slowness, each with
-    the measured figure in its words (e.g. "error rate 8.0% (8 of 100 probes of GET http://.../health)")."""
+    """Keyword arguments for `severity.assess` from the probes: health, error rate and slowness,
+    each with the measured figure in its words (e.g. "error rate 8.0% (8 of 100 probes of GET
+    http://.../health)")."""
     s = summary.iloc[0]
     count, rate, p95 = int(s["count"]), float(s["error_rate"]), float(s["p95_ms"])
     n_failed = round(rate * count)
@@ -331,13 +425,15 @@ def severity_inputs(summary: pd.DataFrame, *, url: str, slo_ms: float) -> dict[s
     if count == 0 or math.isnan(rate):
         return {}
     of = f"{n_failed} of {count} probes of GET {url}"
-    out: dict[str, Any] = {"health_ok": n_failed < count, "error_rate": rate, "details": {
-        "health_ok": f"the health check failed on all {count} probes of GET {url}",
-        "error_rate": f"error rate {rate * 100:.1f}% ({of})",
-    }}
+    out: dict[str, Any] = {
+        "health_ok": n_failed < count,
+        "error_rate": rate,
+        "details": {
+            "health_ok": f"the health check failed on all {count} probes of GET {url}",
+            "error_rate": f"error rate {rate * 100:.1f}% ({of})",
+        },
+    }
     if not math.isnan(p95):
         out["slow"] = p95 > slo_ms
         out["details"]["slow"] = f"p95 latency {p95:.0f} ms is above the {slo_ms:g} ms SLO"
     return out
-
-

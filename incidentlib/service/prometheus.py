@@ -27,29 +27,39 @@ from ..errors import InvalidParameter, SourceUnavailable
 # Over the whole incident window (instant queries): one number each.
 DEFAULT_QUERIES: dict[str, str] = {
     "request_rate": 'sum(rate(http_requests_total{path!="/metrics"}[$rate]))',
-    "error_rate": 'sum(rate(http_requests_total{status=~"5.."}[$rate])) / sum(rate(http_requests_total[$rate]))',
+    "error_rate": 'sum(rate(http_requests_total{status=~"5.."}[$rate])) / '
+    "sum(rate(http_requests_total[$rate]))",
     "window_error_rate": (
-        'sum(increase(http_requests_total{status=~"5.."}[$window])) / sum(increase(http_requests_total[$window]))'
+        'sum(increase(http_requests_total{status=~"5.."}[$window])) / '
+        "sum(increase(http_requests_total[$window]))"
     ),
-    "latency_p50": "histogram_quantile(0.50, sum by (le) (rate(http_request_duration_seconds_bucket[$rate])))",
-    "latency_p95": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[$rate])))",
-    "latency_p99": "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[$rate])))",
-    "memory": 'sum by (pod) (container_memory_working_set_bytes{namespace="$namespace", container!=""})',
-    "cpu": 'sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="$namespace", container!=""}[$rate]))',
+    "latency_p50": "histogram_quantile(0.50, sum by (le) "
+    "(rate(http_request_duration_seconds_bucket[$rate])))",
+    "latency_p95": "histogram_quantile(0.95, sum by (le) "
+    "(rate(http_request_duration_seconds_bucket[$rate])))",
+    "latency_p99": "histogram_quantile(0.99, sum by (le) "
+    "(rate(http_request_duration_seconds_bucket[$rate])))",
+    "memory": 'sum by (pod) (container_memory_working_set_bytes{namespace="$namespace", '
+    'container!=""})',
+    "cpu": 'sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="$namespace", '
+    'container!=""}[$rate]))',
 }
 
 
 class QueryError(SourceUnavailable):
-    """Prometheus answered, but refused this query (bad PromQL, HTTP 4xx): the other queries may still work."""
+    """Prometheus answered, but refused this query (bad PromQL, HTTP 4xx): the other queries may
+    still work."""
 
 
 def render(query: str, **values: str) -> str:
-    """Fill `$window`, `$rate`, `$namespace`, `$deployment`; an unknown placeholder is an InvalidParameter."""
+    """Fill `$window`, `$rate`, `$namespace`, `$deployment`; an unknown placeholder is an
+    InvalidParameter."""
     try:
         return string.Template(query).substitute(values)
     except (KeyError, ValueError) as e:
         raise InvalidParameter(
-            f"PromQL {query!r} has an unknown or malformed placeholder ({e}); use $window, $rate, $namespace, $deployment"
+            f"PromQL {query!r} has an unknown or malformed placeholder ({e}); use $window, $rate, "
+            "$namespace, $deployment"
         ) from None
 
 
@@ -58,12 +68,15 @@ def _seconds(d: dt.timedelta) -> str:
 
 
 class Prometheus:
-    """A Prometheus server's HTTP API; every call has `timeout` seconds (sent as the query timeout too)."""
+    """A Prometheus server's HTTP API; every call has `timeout` seconds (sent as the query timeout
+    too)."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         parts = urllib.parse.urlsplit(url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidParameter(f"prometheus_url {url!r} is not an http(s) URL; give e.g. http://prometheus:9090")
+            raise InvalidParameter(
+                f"prometheus_url {url!r} is not an http(s) URL; give e.g. http://prometheus:9090"
+            )
         self.url = url.rstrip("/")
         self.timeout = timeout
 
@@ -80,18 +93,29 @@ class Prometheus:
             except ValueError:
                 detail = body.strip()
             kind = QueryError if 400 <= e.code < 500 else SourceUnavailable
-            raise kind(f"Prometheus at {self.url} answered HTTP {e.code}: {detail or e.reason}") from None
+            raise kind(
+                f"Prometheus at {self.url} answered HTTP {e.code}: {detail or e.reason}"
+            ) from None
         except TimeoutError:
-            raise SourceUnavailable(f"Prometheus at {self.url} did not answer within {self.timeout:g} s") from None
+            raise SourceUnavailable(
+                f"Prometheus at {self.url} did not answer within {self.timeout:g} s"
+            ) from None
         except urllib.error.URLError as e:
             if isinstance(e.reason, TimeoutError | socket.timeout):
-                raise SourceUnavailable(f"Prometheus at {self.url} did not answer within {self.timeout:g} s") from None
-            raise SourceUnavailable(f"Prometheus at {self.url} is unreachable: {e.reason}") from None
+                raise SourceUnavailable(
+                    f"Prometheus at {self.url} did not answer within {self.timeout:g} s"
+                ) from None
+            raise SourceUnavailable(
+                f"Prometheus at {self.url} is unreachable: {e.reason}"
+            ) from None
         except ValueError:
-            raise SourceUnavailable(f"Prometheus at {self.url} answered something that is not JSON") from None
+            raise SourceUnavailable(
+                f"Prometheus at {self.url} answered something that is not JSON"
+            ) from None
         if payload.get("status") != "success":
             raise QueryError(
-                f"Prometheus at {self.url} refused the query: {payload.get('errorType')}: {payload.get('error')}"
+                f"Prometheus at {self.url} refused the query: {payload.get('errorType')}: "
+                f"{payload.get('error')}"
             )
         return payload["data"]
 
@@ -102,13 +126,24 @@ class Prometheus:
             params["time"] = f"{at.timestamp():.3f}"
         return instant_frame(self._get("/api/v1/query", params))
 
-    def range(self, query: str, *, since: dt.timedelta, step: dt.timedelta | None = None,
-              end: dt.datetime | None = None) -> pd.DataFrame:
-        """A range query over the last `since` (at most ~250 points), as a long frame (see `range_frame`)."""
+    def range(
+        self,
+        query: str,
+        *,
+        since: dt.timedelta,
+        step: dt.timedelta | None = None,
+        end: dt.datetime | None = None,
+    ) -> pd.DataFrame:
+        """A range query over the last `since` (at most ~250 points), as a long frame (see
+        `range_frame`)."""
         end = end or dt.datetime.now(dt.UTC)
         step = step or dt.timedelta(seconds=max(since.total_seconds() / 250, 1))
-        params = {"query": query, "start": f"{(end - since).timestamp():.3f}",
-                  "end": f"{end.timestamp():.3f}", "step": f"{step.total_seconds():g}"}
+        params = {
+            "query": query,
+            "start": f"{(end - since).timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": f"{step.total_seconds():g}",
+        }
         return range_frame(self._get("/api/v1/query_range", params))
 
     def scalar(self, query: str) -> float:
@@ -125,7 +160,8 @@ def _series_name(metric: Mapping[str, str]) -> str:
 
 
 def instant_frame(data: Mapping[str, Any]) -> pd.DataFrame:
-    """`/api/v1/query` data -> one row per series: series (label string), time (UTC), value, label columns."""
+    """`/api/v1/query` data -> one row per series: series (label string), time (UTC), value, label
+    columns."""
     kind = data.get("resultType")
     result = data.get("result", [])
     if kind in ("scalar", "string"):
@@ -133,9 +169,14 @@ def instant_frame(data: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for item in result:
         ts, val = item["value"]
-        rows.append({"series": _series_name(item.get("metric", {})),
-                     "time": pd.Timestamp(float(ts), unit="s", tz="UTC"), "value": float(val),
-                     **{k: v for k, v in item.get("metric", {}).items() if k != "__name__"}})
+        rows.append(
+            {
+                "series": _series_name(item.get("metric", {})),
+                "time": pd.Timestamp(float(ts), unit="s", tz="UTC"),
+                "value": float(val),
+                **{k: v for k, v in item.get("metric", {}).items() if k != "__name__"},
+            }
+        )
     df = pd.DataFrame(rows, columns=["series", "time", "value"] if not rows else None)
     if not rows:
         df = df.astype({"series": "object", "value": "float64"})
@@ -144,7 +185,8 @@ def instant_frame(data: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def range_frame(data: Mapping[str, Any]) -> pd.DataFrame:
-    """`/api/v1/query_range` data -> long frame: series, time (UTC), value (float; NaN stays NaN)."""
+    """`/api/v1/query_range` data -> long frame: series, time (UTC), value (float; NaN stays
+    NaN)."""
     rows = []
     for item in data.get("result", []):
         name = _series_name(item.get("metric", {}))
@@ -157,41 +199,77 @@ def range_frame(data: Mapping[str, Any]) -> pd.DataFrame:
     return df
 
 
-def window_error_rate(prom: Prometheus, *, since: dt.timedelta,
-                      query: str = DEFAULT_QUERIES["window_error_rate"], namespace: str = "",
-                      deployment: str = "") -> float:
+def window_error_rate(
+    prom: Prometheus,
+    *,
+    since: dt.timedelta,
+    query: str = DEFAULT_QUERIES["window_error_rate"],
+    namespace: str = "",
+    deployment: str = "",
+) -> float:
     """Share of 5xx over all requests over the incident window (NaN when nothing was served)."""
-    return prom.scalar(render(query, window=_seconds(since), rate="1m", namespace=namespace, deployment=deployment))
+    return prom.scalar(
+        render(query, window=_seconds(since), rate="1m", namespace=namespace, deployment=deployment)
+    )
 
 
-def findings(window_rate: float | None, frames: Mapping[str, pd.DataFrame], *, since: str) -> list[dict[str, str]]:
-    """A finding when Prometheus saw 1% or more 5xx over the window, with when the error rate first broke 1%."""
+def findings(
+    window_rate: float | None, frames: Mapping[str, pd.DataFrame], *, since: str
+) -> list[dict[str, str]]:
+    """A finding when Prometheus saw 1% or more 5xx over the window, with when the error rate first
+    broke 1%."""
     if window_rate is None or math.isnan(window_rate) or window_rate < 0.01:
         return []
     first = first_breach(frames["error_rate"], threshold=0.01) if "error_rate" in frames else None
     when = f"; above 1% since {first:%Y-%m-%d %H:%M:%S} UTC" if first is not None else ""
-    return [{"severity": "SEV2" if window_rate > 0.05 else "SEV3",
-             "title": f"Prometheus: {window_rate * 100:.1f}% of requests answered 5xx over the last {since}",
-             "detail": f"5xx over all requests (http_requests_total) over the window{when}",
-             "next_step": "correlate the start with the last rollout and the ERROR lines"}]
+    return [
+        {
+            "severity": "SEV2" if window_rate > 0.05 else "SEV3",
+            "title": f"Prometheus: {window_rate * 100:.1f}% of requests answered 5xx over the "
+            f"last {since}",
+            "detail": f"5xx over all requests (http_requests_total) over the window{when}",
+            "next_step": "correlate the start with the last rollout and the ERROR lines",
+        }
+    ]
 
 
-def rendered(queries: Mapping[str, str], *, since: dt.timedelta, namespace: str, deployment: str,
-             rate: str = "1m") -> dict[str, str]:
+def rendered(
+    queries: Mapping[str, str],
+    *,
+    since: dt.timedelta,
+    namespace: str,
+    deployment: str,
+    rate: str = "1m",
+) -> dict[str, str]:
     """Every query with its placeholders filled."""
-    return {name: render(q, window=_seconds(since), rate=rate, namespace=namespace, deployment=deployment)
-            for name, q in queries.items()}
+    return {
+        name: render(
+            q, window=_seconds(since), rate=rate, namespace=namespace, deployment=deployment
+        )
+        for name, q in queries.items()
+    }
 
 
-def collect(prom: Prometheus, queries: Mapping[str, str], *, since: dt.timedelta, namespace: str,
-            deployment: str, rate: str = "1m") -> dict[str, pd.DataFrame]:
-    """Every query as a range over `since`; a query that fails is left out and its error kept under `errors`.
+def collect(
+    prom: Prometheus,
+    queries: Mapping[str, str],
+    *,
+    since: dt.timedelta,
+    namespace: str,
+    deployment: str,
+    rate: str = "1m",
+) -> dict[str, pd.DataFrame]:
+    """Every query as a range over `since`; a query that fails is left out and its error kept under
+    `errors`.
 
-    Returns {name: long frame} plus "errors", a frame (query, error) of the queries Prometheus refused;
-    a Prometheus that cannot be reached, times out or answers 5xx raises SourceUnavailable at once."""
+    Returns {name: long frame} plus "errors", a frame (query, error) of the queries Prometheus
+    refused; a Prometheus that cannot be reached, times out or answers 5xx raises SourceUnavailable
+    at once."""
     out: dict[str, pd.DataFrame] = {}
     errors = []
-    for name, q in rendered(queries, since=since, namespace=namespace, deployment=deployment, rate=rate).items():
+    for name, q in rendered(
+        queries, since=since, namespace=namespace, deployment=deployment, rate=rate
+    ).items():
         try:
             out[name] = prom.range(q, since=since)
         except QueryError as e:
@@ -210,8 +288,14 @@ def long_frame(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """All range frames in one (query, series, time, value), for the evidence."""
     parts = [df.assign(query=name) for name, df in frames.items() if name != "errors" and len(df)]
     if not parts:
-        return pd.DataFrame({"query": pd.Series(dtype="object"), "series": pd.Series(dtype="object"),
-                             "time": pd.Series(dtype="datetime64[ns, UTC]"), "value": pd.Series(dtype="float64")})
+        return pd.DataFrame(
+            {
+                "query": pd.Series(dtype="object"),
+                "series": pd.Series(dtype="object"),
+                "time": pd.Series(dtype="datetime64[ns, UTC]"),
+                "value": pd.Series(dtype="float64"),
+            }
+        )
     return pd.concat(parts, ignore_index=True)[["query", "series", "time", "value"]]
 
 
@@ -226,15 +310,27 @@ def last_value(frames: Mapping[str, pd.DataFrame], name: str) -> float | None:
 
 
 def queries(**overrides: str | None) -> dict[str, str]:
-    """The default queries with the notebook's `query_*` parameters that are not None in their place."""
+    """The default queries with the notebook's `query_*` parameters that are not None in their
+    place."""
     unknown = set(overrides) - set(DEFAULT_QUERIES)
     if unknown:
-        raise InvalidParameter(f"unknown query name(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_QUERIES)}")
+        raise InvalidParameter(
+            f"unknown query name(s) {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(DEFAULT_QUERIES)}"
+        )
     return {name: overrides.get(name) or default for name, default in DEFAULT_QUERIES.items()}
 
 
-def queries_table(queries: Mapping[str, str], *, since: dt.timedelta, namespace: str, deployment: str,
-                  rate: str = "1m") -> pd.DataFrame:
+def queries_table(
+    queries: Mapping[str, str],
+    *,
+    since: dt.timedelta,
+    namespace: str,
+    deployment: str,
+    rate: str = "1m",
+) -> pd.DataFrame:
     """The PromQL actually sent, placeholders filled, for the evidence."""
     filled = rendered(queries, since=since, namespace=namespace, deployment=deployment, rate=rate)
-    return pd.DataFrame([{"query": k, "promql": v} for k, v in filled.items()], columns=["query", "promql"])
+    return pd.DataFrame(
+        [{"query": k, "promql": v} for k, v in filled.items()], columns=["query", "promql"]
+    )

@@ -5,21 +5,22 @@
 
 Real `kubectl` and the official `kubernetes` client work against it unchanged through the kubeconfig
 it writes (context `sim`). Scenarios live in `scenarios/*.yaml` (facts tests rely on are in each
-file's header comment); `scale` is built in Python (`scale.py`). `runbook sim --scenario NAME` serves
-one in the foreground; `incidentlib.sim.testing` has the `sim_cluster` pytest fixture.
+file's header comment); `scale` is built in Python (`scale.py`). `runbook sim --scenario NAME`
+serves one in the foreground; `incidentlib.sim.testing` has the `sim_cluster` pytest fixture.
 
 Staging endpoints (outside the Kubernetes paths, not recorded in the request log):
 
     GET    /_sim/requests   the request log: [{"method", "path", "query", "content_type"}, ...]
-    DELETE /_sim/requests   clear it
-    POST   /_sim/advance    {"seconds": 600}: move the simulated clock; controllers and kubelet catch up
-    POST   /_sim/logs       {"namespace", "pod", "container", "lines": [...]}: append to a current log
-    POST   /_sim/metrics    {"namespace", "pod", "container", "cpu_m": 750, "memory_bytes": 3.1e8}
+    DELETE /_sim/requests   clear it POST   /_sim/advance    {"seconds": 600}: move the simulated
+    clock; controllers and kubelet catch up POST   /_sim/logs       {"namespace", "pod",
+    "container", "lines": [...]}: append to a current log POST   /_sim/metrics    {"namespace",
+    "pod", "container", "cpu_m": 750, "memory_bytes": 3.1e8}
 
 Failures to stage: `start(..., forbidden_namespaces={"ns"})` answers 403 Forbidden for that
-namespace and for lists across all namespaces (an identity with namespaced roles only); `metrics=False` drops metrics.k8s.io (404, absent from discovery); an image tagged
-`:does-not-exist` fails to pull (ErrImagePull/ImagePullBackOff); a pod status written through the
-`status` subresource is kept (the kubelet leaves that pod alone).
+namespace and for lists across all namespaces (an identity with namespaced roles only);
+`metrics=False` drops metrics.k8s.io (404, absent from discovery); an image tagged `:does-not-exist`
+fails to pull (ErrImagePull/ImagePullBackOff); a pod status written through the `status` subresource
+is kept (the kubelet leaves that pod alone).
 """
 
 from __future__ import annotations

@@ -88,8 +88,10 @@ def page(entries: list[Entry], query: dict[str, str], rv: int) -> tuple[list[Ent
 
 def list_body(t: Target, entries: list[Entry], meta: dict) -> bytes:
     """A <Kind>List assembled around the stored serializations."""
-    head = json.dumps({"kind": t.res.list_kind_name, "apiVersion": t.res.api_version, "metadata": meta},
-                      separators=(",", ":"))
+    head = json.dumps(
+        {"kind": t.res.list_kind_name, "apiVersion": t.res.api_version, "metadata": meta},
+        separators=(",", ":"),
+    )
     return (head[:-1] + ',"items":[').encode() + b",".join(e.raw for e in entries) + b"]}"
 
 
@@ -103,11 +105,21 @@ def get_entry(cluster: Cluster, t: Target) -> Entry:
 def scale_of(obj: dict) -> dict:
     """The autoscaling/v1 Scale of a deployment or ReplicaSet."""
     meta = obj["metadata"]
-    sel = ",".join(f"{k}={v}" for k, v in sorted(((obj["spec"].get("selector") or {}).get("matchLabels") or {}).items()))
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
-            "spec": {"replicas": obj["spec"].get("replicas", 1)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": sel}}
+    sel = ",".join(
+        f"{k}={v}"
+        for k, v in sorted(((obj["spec"].get("selector") or {}).get("matchLabels") or {}).items())
+    )
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
+        "spec": {"replicas": obj["spec"].get("replicas", 1)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": sel},
+    }
 
 
 def _parse_body(body: bytes) -> object:
@@ -118,9 +130,17 @@ def _parse_body(body: bytes) -> object:
 
 
 def _check_ns(cluster: Cluster, t: Target) -> None:
-    if t.res.namespaced and t.namespace is not None and cluster.store.get("/namespaces", "", t.namespace) is None:
-        raise ApiError(404, "NotFound", f'namespaces "{t.namespace}" not found',
-                       details={"name": t.namespace, "kind": "namespaces"})
+    if (
+        t.res.namespaced
+        and t.namespace is not None
+        and cluster.store.get("/namespaces", "", t.namespace) is None
+    ):
+        raise ApiError(
+            404,
+            "NotFound",
+            f'namespaces "{t.namespace}" not found',
+            details={"name": t.namespace, "kind": "namespaces"},
+        )
 
 
 def create(cluster: Cluster, t: Target, body: bytes, query: dict[str, str]) -> dict:
@@ -130,18 +150,25 @@ def create(cluster: Cluster, t: Target, body: bytes, query: dict[str, str]) -> d
         raise bad_request("the object provided is unrecognized or invalid: expected a JSON object")
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
     if kind not in (None, t.res.kind) or api_version not in (None, t.res.api_version):
-        raise bad_request(f"the API version in the data ({api_version}) does not match the expected API version "
-                          f"({t.res.api_version}) or kind {kind!r} is not {t.res.kind!r}")
+        raise bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({t.res.api_version}) or kind {kind!r} is not {t.res.kind!r}"
+        )
     obj["kind"], obj["apiVersion"] = t.res.kind, t.res.api_version
     meta = obj.setdefault("metadata", {})
     if not isinstance(meta, dict):
         raise bad_request("metadata must be an object")
     if t.res.namespaced:
         if meta.get("namespace") not in (None, "", t.namespace):
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
+            )
         meta["namespace"] = t.namespace
     if not meta.get("name") and meta.get("generateName"):
-        meta["name"] = meta["generateName"] + "".join(cluster.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        meta["name"] = meta["generateName"] + "".join(
+            cluster.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
+        )
     for k in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
         meta.pop(k, None)
     validation.validate(t.res, obj)
@@ -162,17 +189,33 @@ def _spec_changed(old: dict, new: dict) -> bool:
     return old.get("spec") != new.get("spec")
 
 
-def _store_update(cluster: Cluster, t: Target, old: dict, new: dict, *, status_only: bool = False) -> dict:
+def _store_update(
+    cluster: Cluster, t: Target, old: dict, new: dict, *, status_only: bool = False
+) -> dict:
     """Validate and store a new version of an existing object; answer it."""
     meta_old, meta = old["metadata"], new.setdefault("metadata", {})
     if meta.get("name") != meta_old["name"]:
-        raise bad_request(f'the name of the object ({meta.get("name")}) does not match the name on the URL ({meta_old["name"]})')
-    if t.res.namespaced and meta.get("namespace", meta_old.get("namespace")) != meta_old.get("namespace"):
-        raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        raise bad_request(
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+            f"({meta_old['name']})"
+        )
+    if t.res.namespaced and meta.get("namespace", meta_old.get("namespace")) != meta_old.get(
+        "namespace"
+    ):
+        raise bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
     if meta.get("resourceVersion") and meta["resourceVersion"] != meta_old["resourceVersion"]:
         raise conflict(t.res, meta_old["name"])
-    for k in ("uid", "creationTimestamp", "namespace", "ownerReferences", "generateName", "deletionTimestamp",
-              "deletionGracePeriodSeconds"):
+    for k in (
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "ownerReferences",
+        "generateName",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ):
         if k in meta_old and k != "ownerReferences":
             meta[k] = meta_old[k]
     if status_only:
@@ -190,7 +233,9 @@ def _store_update(cluster: Cluster, t: Target, old: dict, new: dict, *, status_o
     if status_only and t.res.kind == "Pod":
         cluster.store.pinned_status.add(meta_old["uid"])
     answer = json.loads(entry.raw)
-    if meta.get("deletionTimestamp") and not meta.get("finalizers"):  # the last finalizer is gone: delete it now
+    if meta.get("deletionTimestamp") and not meta.get(
+        "finalizers"
+    ):  # the last finalizer is gone: delete it now
         cluster.store.delete(rkey(t.res), meta_old.get("namespace", ""), meta_old["name"])
         _collect_garbage(cluster, meta_old["uid"])
     cluster.sync(force=True)
@@ -207,7 +252,16 @@ def replace(cluster: Cluster, t: Target, body: bytes) -> dict:
         if t.sub == "scale":
             replicas = (new.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
-                raise invalid(t.res, t.name or "", [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+                raise invalid(
+                    t.res,
+                    t.name or "",
+                    [
+                        (
+                            "spec.replicas",
+                            f"Invalid value: {replicas}: must be greater than or equal to 0",
+                        )
+                    ],
+                )
             updated = copy.deepcopy(old)
             updated["spec"]["replicas"] = replicas
             updated["metadata"].pop("resourceVersion", None)
@@ -216,12 +270,17 @@ def replace(cluster: Cluster, t: Target, body: bytes) -> dict:
 
 
 def patch(cluster: Cluster, t: Target, body: bytes, content_type: str) -> dict:
-    """PATCH with a JSON, merge or strategic merge patch (on the object, its status or its scale)."""
+    """PATCH with a JSON, merge or strategic merge patch (on the object, its status or its
+    scale)."""
     ct = content_type.split(";")[0].strip()
     if ct not in (patching.JSON_PATCH, patching.MERGE_PATCH, patching.STRATEGIC_PATCH):
-        raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                       f"accepted media types include: {patching.JSON_PATCH}, {patching.MERGE_PATCH}, "
-                       f"{patching.STRATEGIC_PATCH}")
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - "
+            f"accepted media types include: {patching.JSON_PATCH}, {patching.MERGE_PATCH}, "
+            f"{patching.STRATEGIC_PATCH}",
+        )
     doc = _parse_body(body)
     with cluster.store.lock:
         old = get_entry(cluster, t).obj
@@ -229,11 +288,24 @@ def patch(cluster: Cluster, t: Target, body: bytes, content_type: str) -> dict:
         try:
             new = patching.apply_patch(ct, base, doc)
         except patching.PatchError as e:
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {e}") from e
+            raise ApiError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: {e}",
+            ) from e
         if t.sub == "scale":
             replicas = (new.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise invalid(t.res, t.name or "", [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+                raise invalid(
+                    t.res,
+                    t.name or "",
+                    [
+                        (
+                            "spec.replicas",
+                            f"Invalid value: {replicas}: must be greater than or equal to 0",
+                        )
+                    ],
+                )
             updated = copy.deepcopy(old)
             updated["spec"]["replicas"] = replicas
             updated["metadata"].pop("resourceVersion", None)
@@ -249,7 +321,9 @@ def delete(cluster: Cluster, t: Target) -> dict:
     """DELETE: remove an object (and what it owns) and answer the deleted object."""
     with cluster.store.lock:
         entry = get_entry(cluster, t)
-        if entry.obj["metadata"].get("finalizers"):  # as a real server: mark it deleted, keep it until they are gone
+        if entry.obj["metadata"].get(
+            "finalizers"
+        ):  # as a real server: mark it deleted, keep it until they are gone
             return _mark_deleted(cluster, t, entry.obj)
         gone = cluster.store.delete(rkey(t.res), t.namespace or "", t.name or "")
         assert gone is not None
@@ -281,14 +355,21 @@ def _mark_deleted(cluster: Cluster, t: Target, obj: dict) -> dict:
 
 
 def delete_collection(cluster: Cluster, t: Target, query: dict[str, str]) -> dict:
-    """DELETE on a collection: remove what the selectors select; answer the list of deleted objects."""
+    """DELETE on a collection: remove what the selectors select; answer the list of deleted
+    objects."""
     items = []
     with cluster.store.lock:
         for entry in select(cluster, t, query):
             meta = entry.obj["metadata"]
-            items.append(delete(cluster, Target(t.res, meta.get("namespace") or None, meta["name"])))
-    return {"kind": t.res.list_kind_name, "apiVersion": t.res.api_version,
-            "metadata": {"resourceVersion": str(cluster.store.rv)}, "items": items}
+            items.append(
+                delete(cluster, Target(t.res, meta.get("namespace") or None, meta["name"]))
+            )
+    return {
+        "kind": t.res.list_kind_name,
+        "apiVersion": t.res.api_version,
+        "metadata": {"resourceVersion": str(cluster.store.rv)},
+        "items": items,
+    }
 
 
 def _collect_garbage(cluster: Cluster, owner_uid: str) -> None:

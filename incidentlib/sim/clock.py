@@ -73,5 +73,6 @@ def go_duration(text: str) -> float:
 
 
 def human_age(seconds: float) -> str:
-    """kubectl's short age (45s, 10m, 3h20m, 3d4h, 12d): apimachinery's HumanDuration, as a real server prints it."""
+    """kubectl's short age (45s, 10m, 3h20m, 3d4h, 12d): apimachinery's HumanDuration, as a real
+    server prints it."""
     return human_duration(max(0.0, seconds))

@@ -38,8 +38,9 @@ def matching_replicaset(dep: dict, owned: list[dict]) -> dict | None:
     """The ReplicaSet whose pod template equals the deployment's, ignoring null and empty values."""
     h = template_hash(dep["spec"]["template"])
     for rs in owned:
-        if ((rs["metadata"].get("labels") or {}).get(HASH_LABEL) == h
-                and (rs["spec"]["template"].get("metadata") or {}).get("labels", {}).get(HASH_LABEL) == h):
+        if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == h and (
+            rs["spec"]["template"].get("metadata") or {}
+        ).get("labels", {}).get(HASH_LABEL) == h:
             return rs
     want = comparable_template(dep["spec"]["template"])
     return next((rs for rs in owned if comparable_template(rs["spec"]["template"]) == want), None)
@@ -64,17 +65,26 @@ def new_replicaset(dep: dict, *, revision: int, now: float, replicas: int) -> di
     template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
     selector = clone(dep["spec"]["selector"])
     selector.setdefault("matchLabels", {})[HASH_LABEL] = h
-    annotations = {REVISION: str(revision), "deployment.kubernetes.io/desired-replicas": str(replicas),
-                   "deployment.kubernetes.io/max-replicas": str(replicas + 1)}
+    annotations = {
+        REVISION: str(revision),
+        "deployment.kubernetes.io/desired-replicas": str(replicas),
+        "deployment.kubernetes.io/max-replicas": str(replicas + 1),
+    }
     cause = (dep["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
     if cause:
         annotations[CHANGE_CAUSE] = cause
     return {
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": f"{dep['metadata']['name']}-{h}", "namespace": dep["metadata"]["namespace"],
-                     "labels": dict(template["metadata"]["labels"]), "annotations": annotations,
-                     "ownerReferences": [controller_ref(dep)], "creationTimestamp": iso(now),
-                     "generation": 1},
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{dep['metadata']['name']}-{h}",
+            "namespace": dep["metadata"]["namespace"],
+            "labels": dict(template["metadata"]["labels"]),
+            "annotations": annotations,
+            "ownerReferences": [controller_ref(dep)],
+            "creationTimestamp": iso(now),
+            "generation": 1,
+        },
         "spec": {"replicas": replicas, "selector": selector, "template": template},
         "status": {"replicas": 0, "observedGeneration": 1},
     }
@@ -95,17 +105,31 @@ def reconcile_deployments(store: Store, *, now: float) -> None:
         if current is None:
             current = new_replicaset(dep, revision=max_rev + 1, now=now, replicas=replicas)
             store.put(RS, current)
-            current = store.get(RS, current["metadata"]["namespace"], current["metadata"]["name"]).obj  # type: ignore[union-attr]
+            current = store.get(
+                RS, current["metadata"]["namespace"], current["metadata"]["name"]
+            ).obj  # type: ignore[union-attr]
             if replicas:
-                events.bump(store, dep, now=now, reason="ScalingReplicaSet", component="deployment-controller",
-                            message=f"Scaled up replica set {current['metadata']['name']} to {replicas}",
-                            distinct=f"up {current['metadata']['name']} {replicas}")
+                events.bump(
+                    store,
+                    dep,
+                    now=now,
+                    reason="ScalingReplicaSet",
+                    component="deployment-controller",
+                    message=f"Scaled up replica set {current['metadata']['name']} to {replicas}",
+                    distinct=f"up {current['metadata']['name']} {replicas}",
+                )
         else:
             new = clone(current)
             ann = new["metadata"].setdefault("annotations", {})
             if _revision(current) < max_rev:
-                history = [a for a in ann.get("deployment.kubernetes.io/revision-history", "").split(",") if a]
-                ann["deployment.kubernetes.io/revision-history"] = ",".join([*history, ann.get(REVISION, "")])
+                history = [
+                    a
+                    for a in ann.get("deployment.kubernetes.io/revision-history", "").split(",")
+                    if a
+                ]
+                ann["deployment.kubernetes.io/revision-history"] = ",".join(
+                    [*history, ann.get(REVISION, "")]
+                )
                 ann[REVISION] = str(max_rev + 1)
             if cause:
                 ann[CHANGE_CAUSE] = cause
@@ -116,24 +140,39 @@ def reconcile_deployments(store: Store, *, now: float) -> None:
                 ann["deployment.kubernetes.io/desired-replicas"] = str(replicas)
                 ann["deployment.kubernetes.io/max-replicas"] = str(replicas + 1)
                 verb = "up" if replicas > old_replicas else "down"
-                events.bump(store, dep, now=now, reason="ScalingReplicaSet", component="deployment-controller",
-                            message=f"Scaled {verb} replica set {new['metadata']['name']} to {replicas}"
-                            + (f" from {old_replicas}" if verb == "down" else ""),
-                            distinct=f"{verb} {new['metadata']['name']} {replicas}")
+                events.bump(
+                    store,
+                    dep,
+                    now=now,
+                    reason="ScalingReplicaSet",
+                    component="deployment-controller",
+                    message=f"Scaled {verb} replica set {new['metadata']['name']} to {replicas}"
+                    + (f" from {old_replicas}" if verb == "down" else ""),
+                    distinct=f"{verb} {new['metadata']['name']} {replicas}",
+                )
             _changed_put(store, RS, current, new)
         for rs in owned:
-            if rs["metadata"]["uid"] == current["metadata"]["uid"] or not rs["spec"].get("replicas"):
+            if rs["metadata"]["uid"] == current["metadata"]["uid"] or not rs["spec"].get(
+                "replicas"
+            ):
                 continue
             new = clone(rs)
             before = int(rs["spec"]["replicas"])
             new["spec"]["replicas"] = 0
             new["metadata"]["generation"] = int(new["metadata"].get("generation", 1)) + 1
             store.put(RS, new)
-            events.bump(store, dep, now=now, reason="ScalingReplicaSet", component="deployment-controller",
-                        message=f"Scaled down replica set {rs['metadata']['name']} to 0 from {before}",
-                        distinct=f"down {rs['metadata']['name']} 0")
-        rev = (store.get(RS, current["metadata"]["namespace"], current["metadata"]["name"]).obj  # type: ignore[union-attr]
-               ["metadata"]["annotations"][REVISION])
+            events.bump(
+                store,
+                dep,
+                now=now,
+                reason="ScalingReplicaSet",
+                component="deployment-controller",
+                message=f"Scaled down replica set {rs['metadata']['name']} to 0 from {before}",
+                distinct=f"down {rs['metadata']['name']} 0",
+            )
+        rev = store.get(RS, current["metadata"]["namespace"], current["metadata"]["name"]).obj[  # type: ignore[union-attr]
+            "metadata"
+        ]["annotations"][REVISION]
         if (dep["metadata"].get("annotations") or {}).get(REVISION) != rev:
             new_dep = clone(dep)
             new_dep["metadata"].setdefault("annotations", {})[REVISION] = rev
@@ -145,28 +184,53 @@ def pod_for(rs: dict, *, now: float, rng: random.Random) -> dict:
     template = clone(rs["spec"]["template"])
     meta = template.get("metadata") or {}
     spec = template.get("spec") or {}
-    defaults = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
-                "serviceAccountName": "default", "schedulerName": "default-scheduler",
-                "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority", "priority": 0,
-                "securityContext": {}}
+    defaults = {
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": "default",
+        "schedulerName": "default-scheduler",
+        "enableServiceLinks": True,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "priority": 0,
+        "securityContext": {},
+    }
     for k, v in defaults.items():
         spec.setdefault(k, v)
-    spec.setdefault("tolerations", [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-    ])
+    spec.setdefault(
+        "tolerations",
+        [
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+        ],
+    )
     for c in spec.get("containers", []):
         c.setdefault("imagePullPolicy", "IfNotPresent")
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
         c.setdefault("resources", {})
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{rs['metadata']['name']}-{random_suffix(rng)}",
-                     "generateName": f"{rs['metadata']['name']}-",
-                     "namespace": rs["metadata"]["namespace"], "labels": dict(meta.get("labels") or {}),
-                     "annotations": dict(meta.get("annotations") or {}),
-                     "ownerReferences": [controller_ref(rs)], "creationTimestamp": iso(now)},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{rs['metadata']['name']}-{random_suffix(rng)}",
+            "generateName": f"{rs['metadata']['name']}-",
+            "namespace": rs["metadata"]["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": dict(meta.get("annotations") or {}),
+            "ownerReferences": [controller_ref(rs)],
+            "creationTimestamp": iso(now),
+        },
         "spec": spec,
         "status": {"phase": "Pending", "qosClass": qos_class(spec)},
     }
@@ -175,7 +239,10 @@ def pod_for(rs: dict, *, now: float, rng: random.Random) -> dict:
 def qos_class(spec: dict) -> str:
     """Guaranteed, Burstable or BestEffort, from the containers' requests and limits."""
     containers = spec.get("containers", [])
-    if not any((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits") for c in containers):
+    if not any(
+        (c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits")
+        for c in containers
+    ):
         return "BestEffort"
     for c in containers:
         res = c.get("resources") or {}
@@ -196,16 +263,32 @@ def reconcile_replicasets(store: Store, *, now: float, rng: random.Random) -> No
             pod = pod_for(rs, now=now, rng=rng)
             store.put(PODS, pod)
             pods.append(pod)
-            events.record(store, rs, reason="SuccessfulCreate", component="replicaset-controller", first=now,
-                          message=f"Created pod: {pod['metadata']['name']}", distinct=pod["metadata"]["name"])
+            events.record(
+                store,
+                rs,
+                reason="SuccessfulCreate",
+                component="replicaset-controller",
+                first=now,
+                message=f"Created pod: {pod['metadata']['name']}",
+                distinct=pod["metadata"]["name"],
+            )
         if len(pods) > want:
-            pods.sort(key=lambda p: (_pod_ready(p), p["metadata"]["creationTimestamp"]), reverse=False)
+            pods.sort(
+                key=lambda p: (_pod_ready(p), p["metadata"]["creationTimestamp"]), reverse=False
+            )
             for pod in pods[: len(pods) - want]:
                 store.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
                 events.killing(store, pod, now=now)
-                events.record(store, rs, reason="SuccessfulDelete", component="replicaset-controller", first=now,
-                              message=f"Deleted pod: {pod['metadata']['name']}", distinct=pod["metadata"]["name"])
-            pods = pods[len(pods) - want:]
+                events.record(
+                    store,
+                    rs,
+                    reason="SuccessfulDelete",
+                    component="replicaset-controller",
+                    first=now,
+                    message=f"Deleted pod: {pod['metadata']['name']}",
+                    distinct=pod["metadata"]["name"],
+                )
+            pods = pods[len(pods) - want :]
 
 
 def _pod_ready(pod: dict) -> bool:
@@ -222,8 +305,13 @@ def write_statuses(store: Store, *, now: float) -> None:
     for rs in list(store.objects(RS)):
         pods = by_owner.get(rs["metadata"]["uid"], [])
         ready = sum(_pod_ready(p) for p in pods)
-        status = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-                  "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
+        status = {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "observedGeneration": rs["metadata"].get("generation", 1),
+        }
         if not ready:
             del status["readyReplicas"], status["availableReplicas"]
         if not pods:
@@ -234,19 +322,26 @@ def write_statuses(store: Store, *, now: float) -> None:
             store.put(RS, new)
         uid = controller_uid(rs)
         if uid:
-            rs_by_owner.setdefault(uid, []).append(store.get(RS, rs["metadata"]["namespace"], rs["metadata"]["name"]).obj)  # type: ignore[union-attr]
+            entry = store.get(RS, rs["metadata"]["namespace"], rs["metadata"]["name"])
+            rs_by_owner.setdefault(uid, []).append(entry.obj)  # type: ignore[union-attr]
     for dep in list(store.objects(DEPLOY)):
         _deployment_status(store, dep, rs_by_owner.get(dep["metadata"]["uid"], []), now=now)
 
 
-def _condition(old: list[dict], type_: str, status: str, reason: str, message: str, now: float) -> dict:
+def _condition(
+    old: list[dict], type_: str, status: str, reason: str, message: str, now: float
+) -> dict:
     prev = next((c for c in old if c.get("type") == type_), None)
     same = prev is not None and prev.get("status") == status
     changed = prev is None or prev.get("reason") != reason or not same
-    return {"type": type_, "status": status,
-            "lastUpdateTime": iso(now) if changed else prev["lastUpdateTime"],  # type: ignore[index]
-            "lastTransitionTime": prev["lastTransitionTime"] if same else iso(now),  # type: ignore[index]
-            "reason": reason, "message": message}
+    return {
+        "type": type_,
+        "status": status,
+        "lastUpdateTime": iso(now) if changed else prev["lastUpdateTime"],  # type: ignore[index]
+        "lastTransitionTime": prev["lastTransitionTime"] if same else iso(now),  # type: ignore[index]
+        "reason": reason,
+        "message": message,
+    }
 
 
 def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float) -> None:
@@ -261,12 +356,25 @@ def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float
     if ready >= replicas - max_unavailable:
         available = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
     else:
-        available = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+        available = (
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
     name = current["metadata"]["name"] if current else ""
-    complete = current is not None and updated == replicas and updated_ready == replicas and total == replicas
+    complete = (
+        current is not None
+        and updated == replicas
+        and updated_ready == replicas
+        and total == replicas
+    )
     prev = next((c for c in old_conditions if c.get("type") == "Progressing"), None)
     if complete:
-        progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
+        progressing = (
+            "True",
+            "NewReplicaSetAvailable",
+            f'ReplicaSet "{name}" has successfully progressed.',
+        )
     else:
         started = parse_iso(current["metadata"]["creationTimestamp"]) if current else now
         observed = (dep.get("status") or {}).get("observedGeneration")
@@ -276,16 +384,27 @@ def _deployment_status(store: Store, dep: dict, owned: list[dict], *, now: float
             started = max(started, parse_iso(prev["lastUpdateTime"]))
         deadline = int(dep["spec"].get("progressDeadlineSeconds", 600))
         if now - started > deadline:
-            progressing = ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.')
+            progressing = (
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{name}" has timed out progressing.',
+            )
         else:
             progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
-    conditions = [_condition(old_conditions, "Available", *available, now),
-                  _condition(old_conditions, "Progressing", *progressing, now)]
+    conditions = [
+        _condition(old_conditions, "Available", *available, now),
+        _condition(old_conditions, "Progressing", *progressing, now),
+    ]
     if progressing[1] == "ReplicaSetUpdated" and started == now:
         conditions[1]["lastUpdateTime"] = iso(now)
-    status: dict = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": total,
-                    "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
-                    "conditions": conditions}
+    status: dict = {
+        "observedGeneration": dep["metadata"].get("generation", 1),
+        "replicas": total,
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "conditions": conditions,
+    }
     if total - ready > 0:
         status["unavailableReplicas"] = total - ready
     for k in ("readyReplicas", "availableReplicas", "updatedReplicas", "replicas"):

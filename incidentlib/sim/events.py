@@ -1,4 +1,5 @@
-"""Events as components emit them: one object per (object, reason, source), counted and timestamped."""
+"""Events as components emit them: one object per (object, reason, source), counted and
+timestamped."""
 
 from __future__ import annotations
 
@@ -12,32 +13,58 @@ KEY = "/events"
 def involved(obj: dict, *, field_path: str = "") -> dict:
     """The involvedObject reference of an object."""
     meta = obj["metadata"]
-    ref = {"kind": obj.get("kind", ""), "namespace": meta.get("namespace", ""), "name": meta["name"],
-           "uid": meta.get("uid", ""), "apiVersion": obj.get("apiVersion", ""),
-           "resourceVersion": meta.get("resourceVersion", "")}
+    ref = {
+        "kind": obj.get("kind", ""),
+        "namespace": meta.get("namespace", ""),
+        "name": meta["name"],
+        "uid": meta.get("uid", ""),
+        "apiVersion": obj.get("apiVersion", ""),
+        "resourceVersion": meta.get("resourceVersion", ""),
+    }
     if field_path:
         ref["fieldPath"] = field_path
     return ref
 
 
-def build(obj: dict, *, reason: str, message: str, type_: str = "Normal", component: str,
-          host: str = "", first: float, last: float | None = None, count: int = 1,
-          field_path: str = "", distinct: str = "") -> dict:
-    """A core/v1 Event about obj (`distinct` separates events of the same reason, e.g. per message)."""
+def build(
+    obj: dict,
+    *,
+    reason: str,
+    message: str,
+    type_: str = "Normal",
+    component: str,
+    host: str = "",
+    first: float,
+    last: float | None = None,
+    count: int = 1,
+    field_path: str = "",
+    distinct: str = "",
+) -> dict:
+    """A core/v1 Event about obj (`distinct` separates events of the same reason, e.g. per
+    message)."""
     meta = obj["metadata"]
     ns = meta.get("namespace") or "default"
-    name = f"{meta['name']}.{safe_hash('|'.join([meta.get('uid') or '', reason, component, field_path, distinct]), 16)}"
+    key = "|".join([meta.get("uid") or "", reason, component, field_path, distinct])
+    name = f"{meta['name']}.{safe_hash(key, 16)}"
     source = {"component": component}
     if host:
         source["host"] = host
     last = first if last is None else last
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": name, "namespace": ns, "creationTimestamp": iso(first)},
         "involvedObject": involved(obj, field_path=field_path),
-        "reason": reason, "message": message, "type": type_, "source": source,
-        "firstTimestamp": iso(first), "lastTimestamp": iso(last), "count": count,
-        "eventTime": None, "reportingComponent": component, "reportingInstance": host,
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": source,
+        "firstTimestamp": iso(first),
+        "lastTimestamp": iso(last),
+        "count": count,
+        "eventTime": None,
+        "reportingComponent": component,
+        "reportingInstance": host,
     }
 
 
@@ -48,7 +75,11 @@ def record(store: Store, obj: dict, **kw: object) -> None:
     old = store.get(KEY, meta["namespace"], meta["name"])
     if old is not None:
         o = old.obj
-        if (o.get("count"), o.get("lastTimestamp"), o.get("message")) == (ev["count"], ev["lastTimestamp"], ev["message"]):
+        if (o.get("count"), o.get("lastTimestamp"), o.get("message")) == (
+            ev["count"],
+            ev["lastTimestamp"],
+            ev["message"],
+        ):
             return
         ev["metadata"]["uid"] = o["metadata"]["uid"]
         ev["metadata"]["creationTimestamp"] = o["metadata"]["creationTimestamp"]
@@ -74,5 +105,13 @@ def killing(store: Store, pod: dict, *, now: float) -> None:
     if not node:
         return
     for c in pod["spec"].get("containers", []):
-        record(store, pod, reason="Killing", component="kubelet", host=node, first=now,
-               field_path=f"spec.containers{{{c['name']}}}", message=f"Stopping container {c['name']}")
+        record(
+            store,
+            pod,
+            reason="Killing",
+            component="kubelet",
+            host=node,
+            first=now,
+            field_path=f"spec.containers{{{c['name']}}}",
+            message=f"Stopping container {c['name']}",
+        )

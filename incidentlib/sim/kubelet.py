@@ -1,5 +1,6 @@
-"""The simulated kubelet's view of a container: what state it is in at a given moment, computed from
-when it started and how its image behaves (pure functions of time, so restarts grow as time passes)."""
+"""The simulated kubelet's view of a container: what state it is in at a given moment, computed
+from when it started and how its image behaves (pure functions of time, so restarts grow as time
+passes)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,15 @@ class Behavior:
             defaults = {"exit_code": 137, "reason": "OOMKilled"}
         else:
             defaults = {"exit_code": 1, "reason": "Error"}
-        return cls(mode=mode, exit_code=int(spec.get("exitCode", defaults["exit_code"])),
-                   reason=spec.get("reason", defaults["reason"]),
-                   run_seconds=float(spec.get("runSeconds", 5.0)), message=spec.get("message", ""),
-                   period_seconds=float(spec.get("periodSeconds", 1800.0)),
-                   previous_log=tuple(spec.get("previousLog", ())))
+        return cls(
+            mode=mode,
+            exit_code=int(spec.get("exitCode", defaults["exit_code"])),
+            reason=spec.get("reason", defaults["reason"]),
+            run_seconds=float(spec.get("runSeconds", 5.0)),
+            message=spec.get("message", ""),
+            period_seconds=float(spec.get("periodSeconds", 1800.0)),
+            previous_log=tuple(spec.get("previousLog", ())),
+        )
 
 
 def backoff(k: int) -> float:
@@ -72,38 +77,68 @@ class ContainerView:
     attempts: list[Attempt]
 
 
-def container_view(behavior: Behavior, start: float, now: float, *, pod: str, container: str) -> ContainerView:
+def container_view(
+    behavior: Behavior, start: float, now: float, *, pod: str, container: str
+) -> ContainerView:
     """The state of a container started (scheduled) at `start`, seen at `now`."""
     if now < start + PULL_SECONDS and behavior.mode != "imagepull":
         return ContainerView({"waiting": {"reason": "ContainerCreating"}}, {}, 0, False, False, [])
     if behavior.mode == "healthy":
-        return ContainerView({"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, True, True, [])
+        return ContainerView(
+            {"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, True, True, []
+        )
     if behavior.mode == "imagepull":
         reason = "ErrImagePull" if int(now - start) % 20 < 5 else "ImagePullBackOff"
         msg = behavior.message or "Back-off pulling image"
-        return ContainerView({"waiting": {"reason": reason, "message": msg}}, {}, 0, False, False, [])
+        return ContainerView(
+            {"waiting": {"reason": reason, "message": msg}}, {}, 0, False, False, []
+        )
     if behavior.mode == "flapping":
         k = int((now - start - PULL_SECONDS) // behavior.period_seconds)
-        running = {"running": {"startedAt": iso(start + PULL_SECONDS + k * behavior.period_seconds + 1)}}
+        running = {
+            "running": {"startedAt": iso(start + PULL_SECONDS + k * behavior.period_seconds + 1)}
+        }
         if k == 0:
-            return ContainerView({"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, True, True, [])
+            return ContainerView(
+                {"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, True, True, []
+            )
         end = start + PULL_SECONDS + k * behavior.period_seconds
         begin = start + PULL_SECONDS + (k - 1) * behavior.period_seconds + (1 if k > 1 else 0)
-        terminated = {"exitCode": behavior.exit_code, "reason": behavior.reason,
-                      "startedAt": iso(begin), "finishedAt": iso(end)}
-        runs = [Attempt(start + PULL_SECONDS + i * behavior.period_seconds,
-                        start + PULL_SECONDS + (i + 1) * behavior.period_seconds) for i in range(k)]
+        terminated = {
+            "exitCode": behavior.exit_code,
+            "reason": behavior.reason,
+            "startedAt": iso(begin),
+            "finishedAt": iso(end),
+        }
+        runs = [
+            Attempt(
+                start + PULL_SECONDS + i * behavior.period_seconds,
+                start + PULL_SECONDS + (i + 1) * behavior.period_seconds,
+            )
+            for i in range(k)
+        ]
         return ContainerView(running, {"terminated": terminated}, k, True, True, runs)
     attempts = crash_attempts(start, now, behavior.run_seconds)
     if not attempts:
-        return ContainerView({"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, False, True, [])
+        return ContainerView(
+            {"running": {"startedAt": iso(start + PULL_SECONDS)}}, {}, 0, False, True, []
+        )
     last = attempts[-1]
-    terminated = {"exitCode": behavior.exit_code, "reason": behavior.reason,
-                  "startedAt": iso(last.start), "finishedAt": iso(last.end)}
+    terminated = {
+        "exitCode": behavior.exit_code,
+        "reason": behavior.reason,
+        "startedAt": iso(last.start),
+        "finishedAt": iso(last.end),
+    }
     delay = int(backoff(len(attempts) - 1))
-    waiting = {"reason": "CrashLoopBackOff",
-               "message": f"back-off {_delay_text(delay)} restarting failed container={container} pod={pod}"}
-    return ContainerView({"waiting": waiting}, {"terminated": terminated}, len(attempts), False, False, attempts)
+    waiting = {
+        "reason": "CrashLoopBackOff",
+        "message": f"back-off {_delay_text(delay)} restarting failed container={container} "
+        f"pod={pod}",
+    }
+    return ContainerView(
+        {"waiting": waiting}, {"terminated": terminated}, len(attempts), False, False, attempts
+    )
 
 
 def _delay_text(seconds: int) -> str:

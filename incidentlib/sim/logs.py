@@ -11,7 +11,10 @@ from .clock import iso_nano
 from .kubelet import PULL_SECONDS
 
 RETENTION_SECONDS = 3600.0  # the kubelet keeps (rotates to) the last hour of generated lines
-DEFAULT_INFO = ("INFO GET /healthz 200 1ms", "INFO request handled status=200 path=/api/v1/items duration_ms=12")
+DEFAULT_INFO = (
+    "INFO GET /healthz 200 1ms",
+    "INFO request handled status=200 path=/api/v1/items duration_ms=12",
+)
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,15 @@ class LogSpec:
 
     @classmethod
     def from_spec(cls, spec: dict) -> LogSpec:
-        return cls(rate=float(spec.get("rate", 1.0)), error_share=float(spec.get("errorShare", 0.0)),
-                   info=tuple(spec.get("info") or DEFAULT_INFO),
-                   errors=tuple(spec.get("errors") or ("ERROR unexpected failure",)),
-                   startup=tuple(spec.get("startup") or ()), planted=tuple(spec.get("planted") or ()),
-                   plant_every=float(spec.get("plantEvery", 20.0)))
+        return cls(
+            rate=float(spec.get("rate", 1.0)),
+            error_share=float(spec.get("errorShare", 0.0)),
+            info=tuple(spec.get("info") or DEFAULT_INFO),
+            errors=tuple(spec.get("errors") or ("ERROR unexpected failure",)),
+            startup=tuple(spec.get("startup") or ()),
+            planted=tuple(spec.get("planted") or ()),
+            plant_every=float(spec.get("plantEvery", 20.0)),
+        )
 
 
 @dataclass
@@ -58,8 +65,15 @@ def _is_error(key: str, share: float) -> bool:
     return (h % 10_000) < share * 10_000
 
 
-def generate(spec: LogSpec, *, seed: str, start: float, end: float, window_start: float,
-             max_lines: int | None = None) -> list[tuple[float, str]]:
+def generate(
+    spec: LogSpec,
+    *,
+    seed: str,
+    start: float,
+    end: float,
+    window_start: float,
+    max_lines: int | None = None,
+) -> list[tuple[float, str]]:
     """The generated lines of a container that ran from start to end, within [window_start, end]."""
     out: list[tuple[float, str]] = []
     for i, text in enumerate(spec.startup):
@@ -83,7 +97,11 @@ def generate(spec: LogSpec, *, seed: str, start: float, end: float, window_start
         for i in range(first, last + 1):
             ts = start + PULL_SECONDS + i * period
             key = f"{seed}:{i}"
-            text = _pick(spec.errors, key) if _is_error(key, spec.error_share) else _pick(spec.info, key)
+            text = (
+                _pick(spec.errors, key)
+                if _is_error(key, spec.error_share)
+                else _pick(spec.info, key)
+            )
             out.append((ts, text))
     out.sort(key=lambda t: t[0])
     return out
@@ -96,7 +114,7 @@ def render(lines: list[tuple[float, str]], query: LogQuery, *, now: float) -> by
     if query.since_time is not None:
         lines = [x for x in lines if x[0] >= query.since_time]
     if query.tail_lines is not None:
-        lines = lines[-query.tail_lines:] if query.tail_lines > 0 else []
+        lines = lines[-query.tail_lines :] if query.tail_lines > 0 else []
     if query.timestamps:
         text = "".join(f"{iso_nano(ts)} {line}\n" for ts, line in lines)
     else:

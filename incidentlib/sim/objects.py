@@ -47,9 +47,14 @@ def template_hash(template: dict) -> str:
 
 
 def controller_ref(owner: dict) -> dict:
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def controller_uid(obj: dict) -> str | None:
@@ -70,7 +75,10 @@ def quantity(text: object) -> float:
         return float(text)
     m = _QTY.match(str(text).strip())
     if not m:
-        raise ValueError(f"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
+        raise ValueError(
+            "quantities must match the regular expression "
+            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}"
+        )
     num, unit = float(m.group(1)), m.group(2)
     if unit in _BIN:
         return num * _BIN[unit]

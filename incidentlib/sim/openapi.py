@@ -16,7 +16,11 @@ def _gv_path(group: str, version: str) -> str:
 
 
 def _gv_hash(group: str, version: str) -> str:
-    return hashlib.sha256(json.dumps(gv_document(group, version), sort_keys=True).encode()).hexdigest()[:32].upper()
+    return (
+        hashlib.sha256(json.dumps(gv_document(group, version), sort_keys=True).encode())
+        .hexdigest()[:32]
+        .upper()
+    )
 
 
 def index(*, metrics: bool) -> dict:
@@ -34,14 +38,25 @@ def _schema_name(r: Resource) -> str:
 
 
 def _operation(r: Resource, verb: str) -> dict:
-    params = [{"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-              {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-              {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}}]
+    params = [
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+        {
+            "name": "fieldValidation",
+            "in": "query",
+            "schema": {"type": "string", "uniqueItems": True},
+        },
+    ]
     ref = {"$ref": f"#/components/schemas/{_schema_name(r)}"}
-    return {"operationId": f"{verb}{r.kind}", "parameters": params,
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}},
-            "x-kubernetes-action": verb,
-            "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind}}
+    return {
+        "operationId": f"{verb}{r.kind}",
+        "parameters": params,
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": ref}}}
+        },
+        "x-kubernetes-action": verb,
+        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+    }
 
 
 def gv_document(group: str, version: str) -> dict:
@@ -52,18 +67,36 @@ def gv_document(group: str, version: str) -> dict:
     for r in RESOURCES:
         if r.group != group or r.version != version:
             continue
-        base = f"{prefix}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"{prefix}/{r.plural}"
-        item = {"get": _operation(r, "get"), "put": _operation(r, "put"), "delete": _operation(r, "delete")}
+        base = (
+            f"{prefix}/namespaces/{{namespace}}/{r.plural}"
+            if r.namespaced
+            else f"{prefix}/{r.plural}"
+        )
+        item = {
+            "get": _operation(r, "get"),
+            "put": _operation(r, "put"),
+            "delete": _operation(r, "delete"),
+        }
         if "patch" in r.verbs:
             item["patch"] = _operation(r, "patch")
         paths[f"{base}/{{name}}"] = item
         paths[base] = {"post": _operation(r, "post"), "get": _operation(r, "list")}
         schemas[_schema_name(r)] = {
             "type": "object",
-            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                           "metadata": {"type": "object"}, "spec": {"type": "object"},
-                           "status": {"type": "object"}},
-            "x-kubernetes-group-version-kind": [{"group": r.group, "version": r.version, "kind": r.kind}],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": {"type": "object"},
+                "status": {"type": "object"},
+            },
+            "x-kubernetes-group-version-kind": [
+                {"group": r.group, "version": r.version, "kind": r.kind}
+            ],
         }
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": API_VERSION_TITLE},
-            "paths": paths, "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": API_VERSION_TITLE},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

@@ -12,10 +12,19 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 # list field name -> merge key, as the Kubernetes types declare them (patchMergeKey).
 MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "volumes": "name", "env": "name", "ports": "containerPort", "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath", "imagePullSecrets": "name", "conditions": "type",
-    "hostAliases": "ip", "ownerReferences": "uid", "addresses": "type",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "volumes": "name",
+    "env": "name",
+    "ports": "containerPort",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "conditions": "type",
+    "hostAliases": "ip",
+    "ownerReferences": "uid",
+    "addresses": "type",
 }  # containerStatuses and taints have no merge key: a patch replaces them whole
 
 
@@ -71,7 +80,9 @@ def _merge_list(target: object, patch: list, field: str) -> list:
     for item in patch:
         if key not in item:
             raise PatchError(f"map: {item} does not contain declared merge key: {key}")
-        idx = next((i for i, x in enumerate(out) if isinstance(x, dict) and x.get(key) == item[key]), None)
+        idx = next(
+            (i for i, x in enumerate(out) if isinstance(x, dict) and x.get(key) == item[key]), None
+        )
         if item.get("$patch") == "delete":
             if idx is not None:
                 out.pop(idx)

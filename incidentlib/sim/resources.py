@@ -40,20 +40,62 @@ class Resource:
 METRICS_GROUP = "metrics.k8s.io"
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
-             subresources=("status",)),
-    Resource("", "v1", "nodes", "Node", namespaced=False, short_names=("no",),
-             subresources=("status", "proxy")),
-    Resource("", "v1", "pods", "Pod", short_names=("po",), subresources=("log", "status"),
-             categories=("all",)),
+    Resource(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short_names=("ns",),
+        subresources=("status",),
+    ),
+    Resource(
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        namespaced=False,
+        short_names=("no",),
+        subresources=("status", "proxy"),
+    ),
+    Resource(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        subresources=("log", "status"),
+        categories=("all",),
+    ),
     Resource("", "v1", "events", "Event", short_names=("ev",)),
-    Resource("", "v1", "services", "Service", short_names=("svc",), subresources=("status",),
-             categories=("all",)),
+    Resource(
+        "",
+        "v1",
+        "services",
+        "Service",
+        short_names=("svc",),
+        subresources=("status",),
+        categories=("all",),
+    ),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
-    Resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",),
-             subresources=("scale", "status"), categories=("all",)),
-    Resource("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",),
-             subresources=("scale", "status"), categories=("all",)),
+    Resource(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        subresources=("scale", "status"),
+        categories=("all",),
+    ),
+    Resource(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        short_names=("rs",),
+        subresources=("scale", "status"),
+        categories=("all",),
+    ),
     Resource(METRICS_GROUP, "v1beta1", "pods", "PodMetrics", verbs=tuple(READ)),
     Resource(METRICS_GROUP, "v1beta1", "nodes", "NodeMetrics", namespaced=False, verbs=tuple(READ)),
 )
@@ -88,17 +130,38 @@ def group_versions(*, metrics: bool) -> list[tuple[str, str]]:
 
 def _sub_entry(r: Resource, sub: str) -> dict:
     if sub == "scale":
-        return {"name": f"{r.plural}/scale", "singularName": "", "namespaced": r.namespaced,
-                "group": "autoscaling", "version": "v1", "kind": "Scale",
-                "verbs": ["get", "patch", "update"]}
+        return {
+            "name": f"{r.plural}/scale",
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        }
     if sub == "log":
-        return {"name": f"{r.plural}/log", "singularName": "", "namespaced": r.namespaced,
-                "kind": r.kind, "verbs": ["get"]}
+        return {
+            "name": f"{r.plural}/log",
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": ["get"],
+        }
     if sub == "proxy":
-        return {"name": f"{r.plural}/proxy", "singularName": "", "namespaced": r.namespaced,
-                "kind": "NodeProxyOptions", "verbs": ["create", "delete", "get", "patch", "update"]}
-    return {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": ["get", "patch", "update"]}
+        return {
+            "name": f"{r.plural}/proxy",
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "kind": "NodeProxyOptions",
+            "verbs": ["create", "delete", "get", "patch", "update"],
+        }
+    return {
+        "name": f"{r.plural}/{sub}",
+        "singularName": "",
+        "namespaced": r.namespaced,
+        "kind": r.kind,
+        "verbs": ["get", "patch", "update"],
+    }
 
 
 def resource_list(group: str, version: str) -> dict:
@@ -108,8 +171,13 @@ def resource_list(group: str, version: str) -> dict:
     for r in RESOURCES:
         if r.group != group or r.version != version:
             continue
-        entry: dict = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-                       "kind": r.kind, "verbs": list(r.verbs)}
+        entry: dict = {
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": list(r.verbs),
+        }
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
         if r.categories:
@@ -121,8 +189,13 @@ def resource_list(group: str, version: str) -> dict:
 
 def api_versions() -> dict:
     """`GET /api` in the legacy (non-aggregated) form."""
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}
+        ],
+    }
 
 
 def api_group_list(*, metrics: bool) -> dict:

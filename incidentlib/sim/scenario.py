@@ -54,9 +54,18 @@ def _merge(into: dict, spec: dict) -> None:
         if isinstance(v, list):
             items = into.setdefault(k, [])
             for x in v:
-                ident = (x.get("namespace", "production"), x["name"]) if isinstance(x, dict) and "name" in x else None
-                same = [i for i, y in enumerate(items) if ident and isinstance(y, dict)
-                        and (y.get("namespace", "production"), y.get("name")) == ident]
+                ident = (
+                    (x.get("namespace", "production"), x["name"])
+                    if isinstance(x, dict) and "name" in x
+                    else None
+                )
+                same = [
+                    i
+                    for i, y in enumerate(items)
+                    if ident
+                    and isinstance(y, dict)
+                    and (y.get("namespace", "production"), y.get("name")) == ident
+                ]
                 if same:
                     items[same[0]] = x  # a later scenario redefines the object
                 elif x not in items:
@@ -73,9 +82,14 @@ def _merge(into: dict, spec: dict) -> None:
 
 
 def _container(d: dict, image: str) -> dict:
-    c: dict = {"name": d.get("container", d["name"]), "image": image, "imagePullPolicy": "IfNotPresent",
-               "resources": copy.deepcopy(d.get("resources") or {}),
-               "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
+    c: dict = {
+        "name": d.get("container", d["name"]),
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": copy.deepcopy(d.get("resources") or {}),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
     if d.get("port"):
         c["ports"] = [{"name": "http", "containerPort": int(d["port"]), "protocol": "TCP"}]
     if d.get("env"):
@@ -86,7 +100,8 @@ def _container(d: dict, image: str) -> dict:
 
 
 def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
-    """Seed a deployment with its revision history: one ReplicaSet per revision, pods for the last."""
+    """Seed a deployment with its revision history: one ReplicaSet per revision, pods for the
+    last."""
     ns, name = d.get("namespace", "production"), d["name"]
     labels = {"app": name, **(d.get("labels") or {})}
     revisions = d.get("revisions") or [{"image": d["image"], "age": d.get("age", "3d")}]
@@ -96,18 +111,38 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
     if d.get("podAnnotations"):
         template_meta["annotations"] = dict(d["podAnnotations"])
     dep: dict = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": dict(labels), "creationTimestamp": iso(first),
-                     "generation": len(revisions), "annotations": {}},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
-                 "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
-                 "template": {"metadata": template_meta, "spec": {}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": dict(labels),
+            "creationTimestamp": iso(first),
+            "generation": len(revisions),
+            "annotations": {},
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+            "template": {"metadata": template_meta, "spec": {}},
+        },
         "status": {},
     }
     dep["metadata"]["uid"] = str(uuid.uuid4())  # loaded below, once its template is final
-    tspec = {"containers": [], "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
-             "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "securityContext": {}}
+    tspec = {
+        "containers": [],
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler",
+        "securityContext": {},
+    }
     rs_list: list[dict] = []
     for i, rev in enumerate(revisions, start=1):
         t = now - parse_duration(rev.get("age", "3d"))
@@ -123,18 +158,32 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
         rs_list.append(rs)
         if i > 1:
             prev = rs_list[-2]["metadata"]["name"]
-            events.bump(cluster.store, dep, now=t, reason="ScalingReplicaSet", component="deployment-controller",
-                        message=f"Scaled up replica set {rs['metadata']['name']} to {replicas}",
-                        distinct=f"up {rs['metadata']['name']} {replicas}")
-            events.bump(cluster.store, dep, now=t + 40, reason="ScalingReplicaSet",
-                        component="deployment-controller",
-                        message=f"Scaled down replica set {prev} to 0 from {replicas}", distinct=f"down {prev} 0")
+            events.bump(
+                cluster.store,
+                dep,
+                now=t,
+                reason="ScalingReplicaSet",
+                component="deployment-controller",
+                message=f"Scaled up replica set {rs['metadata']['name']} to {replicas}",
+                distinct=f"up {rs['metadata']['name']} {replicas}",
+            )
+            events.bump(
+                cluster.store,
+                dep,
+                now=t + 40,
+                reason="ScalingReplicaSet",
+                component="deployment-controller",
+                message=f"Scaled down replica set {prev} to 0 from {replicas}",
+                distinct=f"down {prev} 0",
+            )
     dep["metadata"]["annotations"][REVISION] = str(len(revisions))
     cluster.store.load(DEPLOY, [dep])
     cluster.store.load(RS, rs_list)
     current = rs_list[-1]
     created = now - parse_duration(revisions[-1].get("age", "3d"))
-    cluster.store.load(PODS, [pod_for(current, now=created, rng=cluster.rng) for _ in range(replicas)])
+    cluster.store.load(
+        PODS, [pod_for(current, now=created, rng=cluster.rng) for _ in range(replicas)]
+    )
     app, container = name, d.get("container", name)
     if d.get("logs"):
         cluster.log_specs[(ns, app, container)] = LogSpec.from_spec(d["logs"])
@@ -146,23 +195,41 @@ def bare_pod(p: dict, *, now: float, cluster: Cluster) -> None:
     """A pod without a controller (static, DaemonSet-like or hand-made)."""
     ns = p.get("namespace", "production")
     labels = {"app": p.get("app", p["name"]), **(p.get("labels") or {})}
-    spec: dict = {"containers": [_container({**p, "container": p.get("container", p["name"])}, p["image"])],
-            "restartPolicy": "Always", "schedulerName": "default-scheduler", "dnsPolicy": "ClusterFirst",
-            "terminationGracePeriodSeconds": 30}
+    spec: dict = {
+        "containers": [_container({**p, "container": p.get("container", p["name"])}, p["image"])],
+        "restartPolicy": "Always",
+        "schedulerName": "default-scheduler",
+        "dnsPolicy": "ClusterFirst",
+        "terminationGracePeriodSeconds": 30,
+    }
     if p.get("node"):
         spec["nodeName"] = p["node"]
     if p.get("priorityClassName"):
         spec["priorityClassName"] = p["priorityClassName"]
-    meta: dict = {"name": p["name"], "namespace": ns, "labels": labels,
-                  "creationTimestamp": iso(now - parse_duration(p.get("age", "3d")))}
+    meta: dict = {
+        "name": p["name"],
+        "namespace": ns,
+        "labels": labels,
+        "creationTimestamp": iso(now - parse_duration(p.get("age", "3d"))),
+    }
     if p.get("owner"):
         kind, oname = p["owner"].split("/", 1)
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1" if kind != "Node" else "v1", "kind": kind,
-                                    "name": oname, "uid": safe_hash([ns, kind, oname], 32), "controller": True}]
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1" if kind != "Node" else "v1",
+                "kind": kind,
+                "name": oname,
+                "uid": safe_hash([ns, kind, oname], 32),
+                "controller": True,
+            }
+        ]
     status: dict = {"phase": "Pending", "qosClass": qos_class(spec)}
     if p.get("node"):
         status["startTime"] = meta["creationTimestamp"]
-    cluster.store.load(PODS, [{"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}])
+    cluster.store.load(
+        PODS,
+        [{"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}],
+    )
     app, container = labels["app"], spec["containers"][0]["name"]
     if p.get("logs"):
         cluster.log_specs[(ns, app, container)] = LogSpec.from_spec(p["logs"])
@@ -171,14 +238,35 @@ def bare_pod(p: dict, *, now: float, cluster: Cluster) -> None:
 
 
 SYSTEM_DEPLOYMENTS = [
-    {"name": "coredns", "namespace": "kube-system", "replicas": 2, "image": "registry.k8s.io/coredns/coredns:v1.11.3",
-     "labels": {"k8s-app": "kube-dns"}, "age": "30d", "port": 53,
-     "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}},
-     "logs": {"rate": 0.1, "info": ['[INFO] 10.244.1.7:41234 - 5123 "A IN backend.production.svc.cluster.local. udp 63 false 512" NOERROR qr,aa,rd 118 0.000112s']},
-     "metrics": {"cpu": "3m", "memory": "18Mi"}},
-    {"name": "metrics-server", "namespace": "kube-system", "replicas": 1, "age": "30d", "port": 10250,
-     "image": "registry.k8s.io/metrics-server/metrics-server:v0.7.2", "labels": {"k8s-app": "metrics-server"},
-     "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}}, "metrics": {"cpu": "4m", "memory": "24Mi"}},
+    {
+        "name": "coredns",
+        "namespace": "kube-system",
+        "replicas": 2,
+        "image": "registry.k8s.io/coredns/coredns:v1.11.3",
+        "labels": {"k8s-app": "kube-dns"},
+        "age": "30d",
+        "port": 53,
+        "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}},
+        "logs": {
+            "rate": 0.1,
+            "info": [
+                '[INFO] 10.244.1.7:41234 - 5123 "A IN backend.production.svc.cluster.local. udp '
+                '63 false 512" NOERROR qr,aa,rd 118 0.000112s'
+            ],
+        },
+        "metrics": {"cpu": "3m", "memory": "18Mi"},
+    },
+    {
+        "name": "metrics-server",
+        "namespace": "kube-system",
+        "replicas": 1,
+        "age": "30d",
+        "port": 10250,
+        "image": "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
+        "labels": {"k8s-app": "metrics-server"},
+        "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
+        "metrics": {"cpu": "4m", "memory": "24Mi"},
+    },
 ]
 
 
@@ -186,20 +274,47 @@ def _system(cluster: Cluster, *, now: float, node_names: list[str]) -> None:
     for d in SYSTEM_DEPLOYMENTS:
         deployment(d, now=now, cluster=cluster)
     control = node_names[0]
-    for comp, image in (("etcd", "registry.k8s.io/etcd:3.5.16-0"),
-                        ("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.32.4"),
-                        ("kube-controller-manager", "registry.k8s.io/kube-controller-manager:v1.32.4"),
-                        ("kube-scheduler", "registry.k8s.io/kube-scheduler:v1.32.4")):
-        bare_pod({"name": f"{comp}-{control}", "namespace": "kube-system", "image": image, "container": comp,
-                  "labels": {"component": comp, "tier": "control-plane"}, "app": comp, "node": control,
-                  "age": "30d", "owner": f"Node/{control}", "priorityClassName": "system-node-critical",
-                  "resources": {"requests": {"cpu": "100m"}}, "metrics": {"cpu": "25m", "memory": "180Mi"}},
-                 now=now, cluster=cluster)
+    for comp, image in (
+        ("etcd", "registry.k8s.io/etcd:3.5.16-0"),
+        ("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.32.4"),
+        ("kube-controller-manager", "registry.k8s.io/kube-controller-manager:v1.32.4"),
+        ("kube-scheduler", "registry.k8s.io/kube-scheduler:v1.32.4"),
+    ):
+        bare_pod(
+            {
+                "name": f"{comp}-{control}",
+                "namespace": "kube-system",
+                "image": image,
+                "container": comp,
+                "labels": {"component": comp, "tier": "control-plane"},
+                "app": comp,
+                "node": control,
+                "age": "30d",
+                "owner": f"Node/{control}",
+                "priorityClassName": "system-node-critical",
+                "resources": {"requests": {"cpu": "100m"}},
+                "metrics": {"cpu": "25m", "memory": "180Mi"},
+            },
+            now=now,
+            cluster=cluster,
+        )
     for n in node_names:
-        bare_pod({"name": f"kube-proxy-{safe_hash(['kube-proxy', n], 5)}", "namespace": "kube-system",
-                  "image": "registry.k8s.io/kube-proxy:v1.32.4", "container": "kube-proxy", "app": "kube-proxy",
-                  "labels": {"k8s-app": "kube-proxy"}, "node": n, "age": "30d", "owner": "DaemonSet/kube-proxy",
-                  "metrics": {"cpu": "1m", "memory": "20Mi"}}, now=now, cluster=cluster)
+        bare_pod(
+            {
+                "name": f"kube-proxy-{safe_hash(['kube-proxy', n], 5)}",
+                "namespace": "kube-system",
+                "image": "registry.k8s.io/kube-proxy:v1.32.4",
+                "container": "kube-proxy",
+                "app": "kube-proxy",
+                "labels": {"k8s-app": "kube-proxy"},
+                "node": n,
+                "age": "30d",
+                "owner": "DaemonSet/kube-proxy",
+                "metrics": {"cpu": "1m", "memory": "20Mi"},
+            },
+            now=now,
+            cluster=cluster,
+        )
 
 
 def build(scenario: str | dict, *, cluster: Cluster) -> Cluster:
@@ -221,10 +336,14 @@ def build(scenario: str | dict, *, cluster: Cluster) -> Cluster:
 
 
 NODE_EVENTS = {
-    ("MemoryPressure", "True"): [("Normal", "NodeHasInsufficientMemory", "status is now: NodeHasInsufficientMemory"),
-                                 ("Warning", "EvictionThresholdMet", "Attempting to reclaim memory")],
-    ("DiskPressure", "True"): [("Normal", "NodeHasDiskPressure", "status is now: NodeHasDiskPressure"),
-                               ("Warning", "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage")],
+    ("MemoryPressure", "True"): [
+        ("Normal", "NodeHasInsufficientMemory", "status is now: NodeHasInsufficientMemory"),
+        ("Warning", "EvictionThresholdMet", "Attempting to reclaim memory"),
+    ],
+    ("DiskPressure", "True"): [
+        ("Normal", "NodeHasDiskPressure", "status is now: NodeHasDiskPressure"),
+        ("Warning", "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage"),
+    ],
     ("Ready", "False"): [("Normal", "NodeNotReady", "status is now: NodeNotReady")],
     ("Ready", "Unknown"): [("Normal", "NodeNotReady", "status is now: NodeNotReady")],
 }
@@ -237,9 +356,21 @@ def _node_events(cluster: Cluster, n: dict, *, now: float) -> None:
         for type_, reason, text in NODE_EVENTS.get((c["type"], c["status"]), []):
             message = f"Node {name} {text}" if text.startswith("status") else text
             count = 1 if type_ == "Normal" else 1 + int(1200 // 30)
-            events.record(cluster.store, {**n, "metadata": {**n["metadata"], "uid": name}},  # the kubelet refers to its node by name
-                          reason=reason, type_=type_, component="kubelet", host=name, first=now - 1200,
-                          last=now - (0 if type_ == "Warning" else 1200), count=count, message=message)
+            events.record(
+                cluster.store,
+                {
+                    **n,
+                    "metadata": {**n["metadata"], "uid": name},
+                },  # the kubelet refers to its node by name
+                reason=reason,
+                type_=type_,
+                component="kubelet",
+                host=name,
+                first=now - 1200,
+                last=now - (0 if type_ == "Warning" else 1200),
+                count=count,
+                message=message,
+            )
 
 
 def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
@@ -247,18 +378,28 @@ def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
     nodes_spec = spec.get("nodes") or {}
     count = int(nodes_spec.get("count", 3))
     cluster_created = now - parse_duration(nodes_spec.get("age", "30d"))
-    node_objs = [node(i, created=cluster_created, now=now, cpu=str(nodes_spec.get("cpu", "4")),
-                      memory=str(nodes_spec.get("memory", "16Gi")),
-                      conditions=(nodes_spec.get("conditions") or {}).get(f"node-{i}"),
-                      taints=(nodes_spec.get("taints") or {}).get(f"node-{i}"),
-                      role="control-plane" if i == 1 and nodes_spec.get("controlPlaneRole") else "")
-                 for i in range(1, count + 1)]
+    node_objs = [
+        node(
+            i,
+            created=cluster_created,
+            now=now,
+            cpu=str(nodes_spec.get("cpu", "4")),
+            memory=str(nodes_spec.get("memory", "16Gi")),
+            conditions=(nodes_spec.get("conditions") or {}).get(f"node-{i}"),
+            taints=(nodes_spec.get("taints") or {}).get(f"node-{i}"),
+            role="control-plane" if i == 1 and nodes_spec.get("controlPlaneRole") else "",
+        )
+        for i in range(1, count + 1)
+    ]
     cluster.store.load("/nodes", node_objs)
     for n in node_objs:
         _node_events(cluster, n, now=now)
-    ns_names = list(SYSTEM_NAMESPACES) + [n for n in ["production", *(spec.get("namespaces") or [])]
-                                           if n not in SYSTEM_NAMESPACES]
-    cluster.store.load("/namespaces", [namespace(n, created=cluster_created) for n in dict.fromkeys(ns_names)])
+    ns_names = list(SYSTEM_NAMESPACES) + [
+        n for n in ["production", *(spec.get("namespaces") or [])] if n not in SYSTEM_NAMESPACES
+    ]
+    cluster.store.load(
+        "/namespaces", [namespace(n, created=cluster_created) for n in dict.fromkeys(ns_names)]
+    )
     for image, b in (spec.get("images") or {}).items():
         cluster.behaviors[image] = Behavior.from_spec(b)
     _system(cluster, now=now, node_names=[n["metadata"]["name"] for n in node_objs])
@@ -267,27 +408,62 @@ def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
     for p in spec.get("pods") or []:
         bare_pod(p, now=now, cluster=cluster)
     for cm in spec.get("configmaps") or []:
-        cluster.store.load("/configmaps", [{
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": cm["name"], "namespace": cm.get("namespace", "production"),
-                         "creationTimestamp": iso(now - parse_duration(cm.get("age", "10d")))},
-            "data": {k: str(v) for k, v in (cm.get("data") or {}).items()}}])
+        cluster.store.load(
+            "/configmaps",
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": cm["name"],
+                        "namespace": cm.get("namespace", "production"),
+                        "creationTimestamp": iso(now - parse_duration(cm.get("age", "10d"))),
+                    },
+                    "data": {k: str(v) for k, v in (cm.get("data") or {}).items()},
+                }
+            ],
+        )
     for svc in spec.get("services") or []:
-        cluster.store.load("/services", [{
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": svc["name"], "namespace": svc.get("namespace", "production"),
-                         "creationTimestamp": iso(now - parse_duration(svc.get("age", "30d")))},
-            "spec": {"type": "ClusterIP", "clusterIP": svc.get("clusterIP", "10.96.0.10"),
-                     "clusterIPs": [svc.get("clusterIP", "10.96.0.10")], "selector": {"app": svc["name"]},
-                     "ports": [{"name": "http", "port": int(svc.get("port", 80)), "protocol": "TCP",
-                                "targetPort": int(svc.get("targetPort", svc.get("port", 80)))}]},
-            "status": {"loadBalancer": {}}}])
+        cluster.store.load(
+            "/services",
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": svc["name"],
+                        "namespace": svc.get("namespace", "production"),
+                        "creationTimestamp": iso(now - parse_duration(svc.get("age", "30d"))),
+                    },
+                    "spec": {
+                        "type": "ClusterIP",
+                        "clusterIP": svc.get("clusterIP", "10.96.0.10"),
+                        "clusterIPs": [svc.get("clusterIP", "10.96.0.10")],
+                        "selector": {"app": svc["name"]},
+                        "ports": [
+                            {
+                                "name": "http",
+                                "port": int(svc.get("port", 80)),
+                                "protocol": "TCP",
+                                "targetPort": int(svc.get("targetPort", svc.get("port", 80))),
+                            }
+                        ],
+                    },
+                    "status": {"loadBalancer": {}},
+                }
+            ],
+        )
     for plant in spec.get("plant") or []:
         key = (plant.get("namespace", "production"), plant["app"], plant["container"])
         base = cluster.log_specs.get(key) or LogSpec()
-        cluster.log_specs[key] = LogSpec(rate=base.rate, error_share=base.error_share, info=base.info,
-                                         errors=base.errors, startup=base.startup,
-                                         planted=base.planted + tuple(plant["lines"]),
-                                         plant_every=float(plant.get("every", base.plant_every)))
+        cluster.log_specs[key] = LogSpec(
+            rate=base.rate,
+            error_share=base.error_share,
+            info=base.info,
+            errors=base.errors,
+            startup=base.startup,
+            planted=base.planted + tuple(plant["lines"]),
+            plant_every=float(plant.get("every", base.plant_every)),
+        )
     cluster.sync(force=True)
     return cluster

@@ -98,11 +98,26 @@ def field_value(obj: dict, path: str) -> str:
 
 
 SUPPORTED_FIELDS = {
-    "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase", "spec.schedulerName",
-    "spec.restartPolicy", "status.podIP", "spec.unschedulable", "involvedObject.kind",
-    "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-    "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-    "reason", "type", "source", "reportingComponent", "status.replicas",
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "status.phase",
+    "spec.schedulerName",
+    "spec.restartPolicy",
+    "status.podIP",
+    "spec.unschedulable",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "type",
+    "source",
+    "reportingComponent",
+    "status.replicas",
 }
 
 
@@ -117,7 +132,7 @@ def parse_fields(text: str | None) -> Predicate:
             raise SelectorError(f"invalid selector: {part!r}; can't understand {part!r}")
         path, op, value = m.groups()
         if path not in SUPPORTED_FIELDS:
-            raise SelectorError(f'field label not supported: {path}')
+            raise SelectorError(f"field label not supported: {path}")
         if path == "source":
             path = "source.component"
         if op == "!=":

@@ -19,9 +19,17 @@ from .status import ApiError, forbidden, unknown_path
 from .store import dumps, rkey
 from .streams import StreamsMixin
 
-VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4-sim", "gitCommit": "0000000000000000000000000000000000000000",
-           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.8",
-           "compiler": "gc", "platform": "linux/amd64"}
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.4-sim",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.8",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 JSON = "application/json"
 REQUEST_LOG_MAX = 100_000
 
@@ -45,9 +53,11 @@ class Handler(StreamsMixin):
 
     # --- plumbing --------------------------------------------------------------------------
     def _send(self, code: int, body: bytes, content_type: str = JSON) -> None:
-        head = (f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-                f"Audit-Id: sim\r\nCache-Control: no-cache, private\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            f"Audit-Id: sim\r\nCache-Control: no-cache, private\r\n\r\n"
+        ).encode()
         self.wfile.write(head + body)
 
     def _send_json(self, code: int, obj: object) -> None:
@@ -67,10 +77,18 @@ class Handler(StreamsMixin):
         cluster = self.server.cluster
         if not path.startswith("/_sim/"):
             with cluster.requests_lock:
-                cluster.requests.append({"method": method, "path": path, "query": split.query,
-                                         "content_type": self.headers.get("Content-Type")})
+                cluster.requests.append(
+                    {
+                        "method": method,
+                        "path": path,
+                        "query": split.query,
+                        "content_type": self.headers.get("Content-Type"),
+                    }
+                )
                 if len(cluster.requests) > REQUEST_LOG_MAX:
-                    del cluster.requests[: REQUEST_LOG_MAX // 2]  # a long-running demo keeps the recent half
+                    del cluster.requests[
+                        : REQUEST_LOG_MAX // 2
+                    ]  # a long-running demo keeps the recent half
         try:
             if path.startswith("/_sim/"):
                 self._staging(method, path, body)
@@ -81,8 +99,14 @@ class Handler(StreamsMixin):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as e:  # a bug in the simulator answers 500 and the server keeps serving
-            self._error(ApiError(500, "InternalError", f"an error on the server ({type(e).__name__}: {e}) "
-                                 "has prevented the request from succeeding"))
+            self._error(
+                ApiError(
+                    500,
+                    "InternalError",
+                    f"an error on the server ({type(e).__name__}: {e}) "
+                    "has prevented the request from succeeding",
+                )
+            )
 
     def do_GET(self) -> None:  # noqa: N802
         self._handle("GET")
@@ -117,7 +141,9 @@ class Handler(StreamsMixin):
             key = (data["namespace"], data["pod"], data["container"])
             now = cluster.now()
             with cluster.store.lock:
-                cluster.appended_logs.setdefault(key, []).extend((now, line) for line in data["lines"])
+                cluster.appended_logs.setdefault(key, []).extend(
+                    (now, line) for line in data["lines"]
+                )
             self._send_json(200, {"appended": len(data["lines"])})
         elif path == "/_sim/metrics" and method == "POST":
             key = (data["namespace"], data["pod"], data["container"])
@@ -146,12 +172,23 @@ class Handler(StreamsMixin):
         target = self._target(group, version, rest)
         if target is None:
             raise unknown_path()
-        # An identity barred from some namespace holds only namespaced roles: it may not list across all of them.
-        barred = target.namespace in cluster.forbidden_namespaces if target.namespace else (
-            bool(cluster.forbidden_namespaces) and target.res.namespaced and target.name is None)
+        # An identity barred from some namespace holds only namespaced roles: it may not list across
+        # all of them.
+        barred = (
+            target.namespace in cluster.forbidden_namespaces
+            if target.namespace
+            else (
+                bool(cluster.forbidden_namespaces) and target.res.namespaced and target.name is None
+            )
+        )
         if barred:
-            verb = {"GET": "list" if target.name is None else "get", "POST": "create", "PUT": "update",
-                    "PATCH": "patch", "DELETE": "delete"}[method]
+            verb = {
+                "GET": "list" if target.name is None else "get",
+                "POST": "create",
+                "PUT": "update",
+                "PATCH": "patch",
+                "DELETE": "delete",
+            }[method]
             raise forbidden(target.res, verb, target.namespace)
         cluster.sync()
         if group == METRICS_GROUP:
@@ -172,20 +209,34 @@ class Handler(StreamsMixin):
             if target.sub == "scale":
                 return self._send_json(200, api.scale_of(entry.obj))
             if self._wants_table():
-                return self._send(200, tables.table(rkey(target.res), [entry.obj], now=cluster.now(),
-                                                    include=query.get("includeObject", "Metadata"), raws=[entry.raw]))
+                return self._send(
+                    200,
+                    tables.table(
+                        rkey(target.res),
+                        [entry.obj],
+                        now=cluster.now(),
+                        include=query.get("includeObject", "Metadata"),
+                        raws=[entry.raw],
+                    ),
+                )
             return self._send(200, entry.raw)
         if method == "POST" and target.name is None:
             return self._send_json(201, api.create(cluster, target, body, query))
         if method == "PUT" and target.name:
             return self._send_json(200, api.replace(cluster, target, body))
         if method == "PATCH" and target.name:
-            return self._send_json(200, api.patch(cluster, target, body, self.headers.get("Content-Type") or ""))
+            return self._send_json(
+                200, api.patch(cluster, target, body, self.headers.get("Content-Type") or "")
+            )
         if method == "DELETE" and target.name:
             return self._send_json(200, api.delete(cluster, target))
         if method == "DELETE" and target.sub is None:
             return self._send_json(200, api.delete_collection(cluster, target, query))
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise ApiError(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target | None:
         def res(plural: str) -> Resource | None:
@@ -197,12 +248,21 @@ class Handler(StreamsMixin):
         if len(rest) >= 3 and rest[0] == "namespaces" and (r := res(rest[2])) and r.namespaced:
             if len(rest) > 5 and rest[4] != "proxy":
                 return None
-            return checked(Target(r, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None))
+            return checked(
+                Target(
+                    r,
+                    rest[1],
+                    rest[3] if len(rest) > 3 else None,
+                    rest[4] if len(rest) > 4 else None,
+                )
+            )
         if not rest or not (r := res(rest[0])):
             return None
         if (r.namespaced and len(rest) > 1) or (len(rest) > 3 and rest[2] != "proxy"):
             return None
-        return checked(Target(r, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None))
+        return checked(
+            Target(r, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+        )
 
     def _discovery(self, path: str, parts: list[str]) -> bool:
         cluster = self.server.cluster
@@ -230,7 +290,7 @@ class Handler(StreamsMixin):
         elif path == "/openapi/v3":
             self._send_json(200, openapi.index(metrics=metrics))
         elif path.startswith("/openapi/v3/"):
-            gv = path[len("/openapi/v3/"):].split("/") + ["", ""]
+            gv = path[len("/openapi/v3/") :].split("/") + ["", ""]
             g, v = ("", gv[1]) if gv[0] == "api" else (gv[1], gv[2])
             if (g, v) not in resources.group_versions(metrics=metrics):
                 raise unknown_path()
@@ -247,11 +307,17 @@ class Handler(StreamsMixin):
             entries = api.select(cluster, t, query)
         entries, meta = api.page(entries, query, rv)
         if self._wants_table():
-            body = tables.table(rkey(t.res), [e.obj for e in entries], now=cluster.now(),
-                                include=query.get("includeObject", "Metadata"), raws=[e.raw for e in entries],
-                                list_meta=meta)
+            body = tables.table(
+                rkey(t.res),
+                [e.obj for e in entries],
+                now=cluster.now(),
+                include=query.get("includeObject", "Metadata"),
+                raws=[e.raw for e in entries],
+                list_meta=meta,
+            )
             return self._send(200, body)
         self._send(200, api.list_body(t, entries, meta))
+
 
 class SimServer(ThreadingHTTPServer):
     """A threading HTTP(S) server bound to loopback, serving one cluster."""
@@ -259,8 +325,14 @@ class SimServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, cluster: Cluster, *, port: int = 0, tls: tuple[Path, Path] | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        port: int = 0,
+        tls: tuple[Path, Path] | None = None,
+        verbose: bool = False,
+    ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.cluster = cluster
         self.verbose = verbose
@@ -269,7 +341,9 @@ class SimServer(ThreadingHTTPServer):
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-            self.socket = ctx.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+            self.socket = ctx.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def shutdown(self) -> None:
         """Stop accepting requests and end the streams still open."""
@@ -291,7 +365,11 @@ class SimServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
-                                  name=f"sim-k8s-{self.port}", daemon=True)
+        thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"sim-k8s-{self.port}",
+            daemon=True,
+        )
         thread.start()
         return thread

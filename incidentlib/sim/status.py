@@ -8,7 +8,9 @@ from .resources import Resource
 class ApiError(Exception):
     """An error answer; `body()` is the Status object."""
 
-    def __init__(self, code: int, reason: str, message: str, *, details: dict | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, *, details: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
@@ -16,8 +18,15 @@ class ApiError(Exception):
         self.details = details
 
     def body(self) -> dict:
-        out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": self.message, "reason": self.reason, "code": self.code}
+        out = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details:
             out["details"] = self.details
         return out
@@ -28,28 +37,50 @@ def _qualified(res: Resource) -> str:
 
 
 def not_found(res: Resource, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{_qualified(res)} "{name}" not found',
-                    details={"name": name, "group": res.group, "kind": res.plural})
+    return ApiError(
+        404,
+        "NotFound",
+        f'{_qualified(res)} "{name}" not found',
+        details={"name": name, "group": res.group, "kind": res.plural},
+    )
 
 
 def already_exists(res: Resource, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{_qualified(res)} "{name}" already exists',
-                    details={"name": name, "group": res.group, "kind": res.plural})
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{_qualified(res)} "{name}" already exists',
+        details={"name": name, "group": res.group, "kind": res.plural},
+    )
 
 
 def conflict(res: Resource, name: str) -> ApiError:
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(res)} "{name}": the object '
-                    "has been modified; please apply your changes to the latest version and try again",
-                    details={"name": name, "group": res.group, "kind": res.plural})
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(res)} "{name}": the object '
+        "has been modified; please apply your changes to the latest version and try again",
+        details={"name": name, "group": res.group, "kind": res.plural},
+    )
 
 
 def invalid(res: Resource, name: str, causes: list[tuple[str, str]]) -> ApiError:
     """422 Invalid; causes are (field, message) pairs."""
     kind = f"{res.kind}.{res.group}" if res.group else res.kind
     text = "; ".join(f"{f}: {m}" for f, m in causes)
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {text}',
-                    details={"name": name, "group": res.group, "kind": res.kind,
-                             "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]})
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind} "{name}" is invalid: {text}',
+        details={
+            "name": name,
+            "group": res.group,
+            "kind": res.kind,
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes
+            ],
+        },
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -58,9 +89,13 @@ def bad_request(message: str) -> ApiError:
 
 def forbidden(res: Resource, verb: str, namespace: str | None) -> ApiError:
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    return ApiError(403, "Forbidden", f'{_qualified(res)} is forbidden: User "system:serviceaccount:ops:runbook" '
-                    f'cannot {verb} resource "{res.plural}" in API group "{res.group}" {scope}',
-                    details={"group": res.group, "kind": res.plural})
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{_qualified(res)} is forbidden: User "system:serviceaccount:ops:runbook" '
+        f'cannot {verb} resource "{res.plural}" in API group "{res.group}" {scope}',
+        details={"group": res.group, "kind": res.plural},
+    )
 
 
 def unknown_path() -> ApiError:

@@ -113,7 +113,9 @@ class Store:
                 meta.setdefault("uid", str(uuid.uuid4()))
                 self.rv += 1
                 meta["resourceVersion"] = str(self.rv)
-                spaces.setdefault(meta.get("namespace", ""), {})[meta["name"]] = Entry(obj, dumps(obj))
+                spaces.setdefault(meta.get("namespace", ""), {})[meta["name"]] = Entry(
+                    obj, dumps(obj)
+                )
 
     def delete(self, key: str, namespace: str, name: str) -> Entry | None:
         """Remove and return the entry (None when absent)."""

@@ -32,6 +32,7 @@ class StreamingServer(Protocol):
     cluster: Cluster
     stopping: threading.Event
 
+
 BOOKMARK_EVERY = 2.0
 WATCH_DEFAULT_SECONDS = 1800.0
 
@@ -65,9 +66,13 @@ class StreamsMixin(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
-    def _watch_event(self, t: Target, type_: str, obj: dict, raw: bytes, include: str, table: bool) -> bytes:
+    def _watch_event(
+        self, t: Target, type_: str, obj: dict, raw: bytes, include: str, table: bool
+    ) -> bytes:
         if table and type_ != "BOOKMARK":
-            payload = tables.table(rkey(t.res), [obj], now=self.server.cluster.now(), include=include, raws=[raw])
+            payload = tables.table(
+                rkey(t.res), [obj], now=self.server.cluster.now(), include=include, raws=[raw]
+            )
         else:
             payload = raw
         return b'{"type":"' + type_.encode() + b'","object":' + payload + b"}\n"
@@ -84,7 +89,10 @@ class StreamsMixin(BaseHTTPRequestHandler):
             timeout = go_duration(query["timeout"])
         deadline = time.monotonic() + timeout
         try:
-            by_label, by_field = parse_labels(query.get("labelSelector")), parse_fields(query.get("fieldSelector"))
+            by_label, by_field = (
+                parse_labels(query.get("labelSelector")),
+                parse_fields(query.get("fieldSelector")),
+            )
         except SelectorError as e:
             raise bad_request(str(e)) from e
         rv_param = query.get("resourceVersion", "")
@@ -100,8 +108,10 @@ class StreamsMixin(BaseHTTPRequestHandler):
                     raise bad_request(f"invalid resourceVersion {rv_param!r}") from e
                 except Gone as e:
                     raise ApiError(410, "Expired", str(e)) from e
-        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n")
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n"
+        )
         for item in initial:
             self._chunk(self._watch_event(t, "ADDED", item.obj, item.raw, include, table))
         last_bookmark = time.monotonic()
@@ -128,9 +138,14 @@ class StreamsMixin(BaseHTTPRequestHandler):
                 if by_label(obj["metadata"].get("labels") or {}) and by_field(obj):
                     self._chunk(self._watch_event(t, c.type, obj, c.entry.raw, include, table))
             if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_EVERY:
-                mark = {"kind": t.res.kind, "apiVersion": t.res.api_version,
-                        "metadata": {"resourceVersion": str(cursor),
-                                     "annotations": {"k8s.io/initial-events-end": "true"}}}
+                mark = {
+                    "kind": t.res.kind,
+                    "apiVersion": t.res.api_version,
+                    "metadata": {
+                        "resourceVersion": str(cursor),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                }
                 self._chunk(self._watch_event(t, "BOOKMARK", mark, dumps(mark), include, False))
                 last_bookmark = time.monotonic()
         self.wfile.write(b"0\r\n\r\n")
@@ -141,7 +156,10 @@ class StreamsMixin(BaseHTTPRequestHandler):
         names = [c["name"] for c in pod["spec"].get("containers", [])]
         container = query.get("container") or (names[0] if len(names) == 1 else "")
         if not container:
-            raise bad_request(f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]")
+            raise bad_request(
+                f"a container name must be specified for pod {t.name}, choose one of: "
+                f"[{' '.join(names)}]"
+            )
         if container not in names:
             raise bad_request(f"container {container} is not valid for pod {t.name}")
         if not pod["spec"].get("nodeName"):
@@ -151,19 +169,33 @@ class StreamsMixin(BaseHTTPRequestHandler):
         body = cluster.pod_logs(pod, container, q, previous=previous)
         if body is None:
             if previous:
-                raise bad_request(f'previous terminated container "{container}" in pod "{t.name}" not found')
-            cs: dict = next((s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), {})
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "ContainerCreating")
+                raise bad_request(
+                    f'previous terminated container "{container}" in pod "{t.name}" not found'
+                )
+            cs: dict = next(
+                (s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container),
+                {},
+            )
+            reason = ((cs.get("state") or {}).get("waiting") or {}).get(
+                "reason", "ContainerCreating"
+            )
             if reason in ("ErrImagePull", "ImagePullBackOff"):
-                raise bad_request(f'container "{container}" in pod "{t.name}" is waiting to start: trying and failing to pull image')
-            raise bad_request(f'container "{container}" in pod "{t.name}" is waiting to start: {reason}')
+                raise bad_request(
+                    f'container "{container}" in pod "{t.name}" is waiting to start: trying and '
+                    "failing to pull image"
+                )
+            raise bad_request(
+                f'container "{container}" in pod "{t.name}" is waiting to start: {reason}'
+            )
         if not parse_bool(query.get("follow")):
             return self._send(200, body, "text/plain")
         self._follow(pod, container, q, body)
 
     def _follow(self, pod: dict, container: str, q: LogQuery, first: bytes) -> None:
         cluster = self.server.cluster
-        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         if first:
             self._chunk(first)
         seen = cluster.now()
@@ -184,21 +216,42 @@ class StreamsMixin(BaseHTTPRequestHandler):
         now = cluster.now()
         if t.res.plural == "nodes":
             if t.name:
-                node = api.get_entry(cluster, Target(resources.find("", "v1", "nodes"), None, t.name)).obj  # type: ignore[arg-type]
+                nodes = resources.find("", "v1", "nodes")
+                node = api.get_entry(cluster, Target(nodes, None, t.name)).obj  # type: ignore[arg-type]
                 return self._send_json(200, telemetry.node_metrics(cluster, node, now))
             items = telemetry.all_node_metrics(cluster, now)
-            return self._send_json(200, {"kind": "NodeMetricsList", "apiVersion": telemetry.METRICS_API,
-                                         "metadata": {}, "items": items})
+            return self._send_json(
+                200,
+                {
+                    "kind": "NodeMetricsList",
+                    "apiVersion": telemetry.METRICS_API,
+                    "metadata": {},
+                    "items": items,
+                },
+            )
         pods_res = resources.find("", "v1", "pods")
         if t.name:
             pod = api.get_entry(cluster, Target(pods_res, t.namespace, t.name)).obj  # type: ignore[arg-type]
             m = telemetry.pod_metrics(cluster, pod, now)
             if m is None:
-                raise ApiError(404, "NotFound", f'podmetrics.metrics.k8s.io "{t.namespace}/{t.name}" not found')
+                raise ApiError(
+                    404, "NotFound", f'podmetrics.metrics.k8s.io "{t.namespace}/{t.name}" not found'
+                )
             return self._send_json(200, m)
-        items = [m for p in cluster.store.objects(PODS, t.namespace) if (m := telemetry.pod_metrics(cluster, p, now))]
-        self._send_json(200, {"kind": "PodMetricsList", "apiVersion": telemetry.METRICS_API, "metadata": {},
-                              "items": items})
+        items = [
+            m
+            for p in cluster.store.objects(PODS, t.namespace)
+            if (m := telemetry.pod_metrics(cluster, p, now))
+        ]
+        self._send_json(
+            200,
+            {
+                "kind": "PodMetricsList",
+                "apiVersion": telemetry.METRICS_API,
+                "metadata": {},
+                "items": items,
+            },
+        )
 
     def _summary(self, t: Target, rest: list[str]) -> None:
         cluster = self.server.cluster
@@ -222,6 +275,10 @@ def _log_query(query: dict[str, str]) -> LogQuery:
 
     since_time = parse_iso(query["sinceTime"]) if query.get("sinceTime") else None
     since = num("sinceSeconds")
-    return LogQuery(tail_lines=num("tailLines"), since_seconds=float(since) if since is not None else None,
-                    since_time=since_time, timestamps=parse_bool(query.get("timestamps")),
-                    limit_bytes=num("limitBytes"))
+    return LogQuery(
+        tail_lines=num("tailLines"),
+        since_seconds=float(since) if since is not None else None,
+        since_time=since_time,
+        timestamps=parse_bool(query.get("timestamps")),
+        limit_bytes=num("limitBytes"),
+    )

@@ -34,10 +34,19 @@ def pod_metrics(cluster: Cluster, pod: dict, now: float) -> dict | None:
         cpu, mem = cluster.container_usage(pod, c["name"], now=now)
         containers.append({"name": c["name"], "usage": {"cpu": _cpu(cpu), "memory": _mem(mem)}})
     meta = pod["metadata"]
-    return {"kind": "PodMetrics", "apiVersion": METRICS_API,
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "creationTimestamp": iso(now),
-                         "labels": dict(meta.get("labels") or {})},
-            "timestamp": iso(now - 10), "window": "15s", "containers": containers}
+    return {
+        "kind": "PodMetrics",
+        "apiVersion": METRICS_API,
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "creationTimestamp": iso(now),
+            "labels": dict(meta.get("labels") or {}),
+        },
+        "timestamp": iso(now - 10),
+        "window": "15s",
+        "containers": containers,
+    }
 
 
 def node_usage(cluster: Cluster, node: str, now: float) -> tuple[float, float]:
@@ -51,17 +60,30 @@ def node_usage(cluster: Cluster, node: str, now: float) -> tuple[float, float]:
     return cpu, mem
 
 
-def node_metrics(cluster: Cluster, node: dict, now: float, usage: tuple[float, float] | None = None) -> dict:
+def node_metrics(
+    cluster: Cluster, node: dict, now: float, usage: tuple[float, float] | None = None
+) -> dict:
     """The NodeMetrics of a node."""
     cpu, mem = usage or node_usage(cluster, node["metadata"]["name"], now)
-    pressure = any(c.get("type") == "MemoryPressure" and c.get("status") == "True"
-                   for c in node["status"].get("conditions") or [])
+    pressure = any(
+        c.get("type") == "MemoryPressure" and c.get("status") == "True"
+        for c in node["status"].get("conditions") or []
+    )
     if pressure:
         mem = max(mem, 0.93 * quantity(node["status"]["allocatable"]["memory"]))
     meta = node["metadata"]
-    return {"kind": "NodeMetrics", "apiVersion": METRICS_API,
-            "metadata": {"name": meta["name"], "creationTimestamp": iso(now), "labels": dict(meta.get("labels") or {})},
-            "timestamp": iso(now - 10), "window": "20s", "usage": {"cpu": _cpu(cpu), "memory": _mem(mem)}}
+    return {
+        "kind": "NodeMetrics",
+        "apiVersion": METRICS_API,
+        "metadata": {
+            "name": meta["name"],
+            "creationTimestamp": iso(now),
+            "labels": dict(meta.get("labels") or {}),
+        },
+        "timestamp": iso(now - 10),
+        "window": "20s",
+        "usage": {"cpu": _cpu(cpu), "memory": _mem(mem)},
+    }
 
 
 def all_node_metrics(cluster: Cluster, now: float) -> list[dict]:
@@ -74,13 +96,27 @@ def all_node_metrics(cluster: Cluster, now: float) -> list[dict]:
                 c_cpu, c_mem = cluster.container_usage(pod, c["name"], now=now)
                 u[0] += c_cpu
                 u[1] += c_mem
-    return [node_metrics(cluster, n, now, tuple(usage.get(n["metadata"]["name"], [NODE_BASE_CPU_M, NODE_BASE_MEMORY])))  # type: ignore[arg-type]
-            for n in cluster.store.objects(NODES)]
+    return [
+        node_metrics(
+            cluster,
+            n,
+            now,
+            tuple(usage.get(n["metadata"]["name"], [NODE_BASE_CPU_M, NODE_BASE_MEMORY])),  # type: ignore[arg-type]
+        )
+        for n in cluster.store.objects(NODES)
+    ]
 
 
 def _fs(used: float, capacity: float, now: float) -> dict:
-    return {"time": iso(now), "availableBytes": int(capacity - used), "capacityBytes": int(capacity),
-            "usedBytes": int(used), "inodesFree": 3_000_000, "inodes": 3_276_800, "inodesUsed": 12_000}
+    return {
+        "time": iso(now),
+        "availableBytes": int(capacity - used),
+        "capacityBytes": int(capacity),
+        "usedBytes": int(used),
+        "inodesFree": 3_000_000,
+        "inodes": 3_276_800,
+        "inodesUsed": 12_000,
+    }
 
 
 def summary(cluster: Cluster, node: dict, now: float) -> dict:
@@ -99,27 +135,67 @@ def summary(cluster: Cluster, node: dict, now: float) -> dict:
             cpu, mem = cluster.container_usage(pod, c["name"], now=now)
             fs = cluster.metric_spec(pod, c["name"]).fs_bytes
             p_cpu, p_mem, p_fs = p_cpu + cpu, p_mem + mem, p_fs + fs
-            containers.append({
-                "name": c["name"], "startTime": start,
-                "cpu": {"time": iso(now), "usageNanoCores": int(cpu * 1e6),
-                        "usageCoreNanoSeconds": int(cpu * 1e6 * max(1.0, now - parse_iso(start)))},
-                "memory": {"time": iso(now), "workingSetBytes": int(mem), "usageBytes": int(mem * 1.1),
-                           "rssBytes": int(mem * 0.9), "pageFaults": 1000, "majorPageFaults": 0},
-                "rootfs": _fs(fs, capacity, now), "logs": _fs(fs / 10, capacity, now)})
+            containers.append(
+                {
+                    "name": c["name"],
+                    "startTime": start,
+                    "cpu": {
+                        "time": iso(now),
+                        "usageNanoCores": int(cpu * 1e6),
+                        "usageCoreNanoSeconds": int(cpu * 1e6 * max(1.0, now - parse_iso(start))),
+                    },
+                    "memory": {
+                        "time": iso(now),
+                        "workingSetBytes": int(mem),
+                        "usageBytes": int(mem * 1.1),
+                        "rssBytes": int(mem * 0.9),
+                        "pageFaults": 1000,
+                        "majorPageFaults": 0,
+                    },
+                    "rootfs": _fs(fs, capacity, now),
+                    "logs": _fs(fs / 10, capacity, now),
+                }
+            )
         cpu_total, mem_total, fs_total = cpu_total + p_cpu, mem_total + p_mem, fs_total + p_fs * 1.1
         meta = pod["metadata"]
-        pods.append({"podRef": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
-                     "startTime": start, "containers": containers,
-                     "cpu": {"time": iso(now), "usageNanoCores": int(p_cpu * 1e6)},
-                     "memory": {"time": iso(now), "workingSetBytes": int(p_mem), "usageBytes": int(p_mem * 1.1)},
-                     "ephemeral-storage": _fs(p_fs * 1.1, capacity, now), "volume": []})
-    disk_pressure = any(c.get("type") == "DiskPressure" and c.get("status") == "True"
-                        for c in node["status"].get("conditions") or [])
+        pods.append(
+            {
+                "podRef": {
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta["uid"],
+                },
+                "startTime": start,
+                "containers": containers,
+                "cpu": {"time": iso(now), "usageNanoCores": int(p_cpu * 1e6)},
+                "memory": {
+                    "time": iso(now),
+                    "workingSetBytes": int(p_mem),
+                    "usageBytes": int(p_mem * 1.1),
+                },
+                "ephemeral-storage": _fs(p_fs * 1.1, capacity, now),
+                "volume": [],
+            }
+        )
+    disk_pressure = any(
+        c.get("type") == "DiskPressure" and c.get("status") == "True"
+        for c in node["status"].get("conditions") or []
+    )
     node_fs_used = 0.92 * capacity if disk_pressure else 8 * 2**30 + fs_total
-    return {"node": {"nodeName": name, "startTime": node["metadata"]["creationTimestamp"],
-                     "cpu": {"time": iso(now), "usageNanoCores": int(cpu_total * 1e6)},
-                     "memory": {"time": iso(now), "workingSetBytes": int(mem_total),
-                                "availableBytes": int(max(0.0, quantity(node["status"]["capacity"]["memory"]) - mem_total))},
-                     "fs": _fs(node_fs_used, capacity, now),
-                     "runtime": {"imageFs": _fs(6 * 2**30, capacity, now)}},
-            "pods": pods}
+    return {
+        "node": {
+            "nodeName": name,
+            "startTime": node["metadata"]["creationTimestamp"],
+            "cpu": {"time": iso(now), "usageNanoCores": int(cpu_total * 1e6)},
+            "memory": {
+                "time": iso(now),
+                "workingSetBytes": int(mem_total),
+                "availableBytes": int(
+                    max(0.0, quantity(node["status"]["capacity"]["memory"]) - mem_total)
+                ),
+            },
+            "fs": _fs(node_fs_used, capacity, now),
+            "runtime": {"imageFs": _fs(6 * 2**30, capacity, now)},
+        },
+        "pods": pods,
+    }

@@ -18,7 +18,9 @@ __all__ = ["SimHandle", "running_sim", "sim_cluster"]
 
 
 @contextlib.contextmanager
-def running_sim(scenario: str | dict = "healthy", *, workdir: Path, tls: bool = False, **options: object) -> Iterator[SimHandle]:
+def running_sim(
+    scenario: str | dict = "healthy", *, workdir: Path, tls: bool = False, **options: object
+) -> Iterator[SimHandle]:
     """A cluster serving `scenario` for the duration of the with-block."""
     handle = start(scenario, workdir=workdir, tls=tls, **options)  # type: ignore[arg-type]
     try:
@@ -29,13 +31,17 @@ def running_sim(scenario: str | dict = "healthy", *, workdir: Path, tls: bool = 
 
 @pytest.fixture
 def sim_cluster(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
-    """Factory: `sim_cluster("bad-rollout", tls=False)` starts a cluster; all are stopped at teardown.
+    """Factory: `sim_cluster("bad-rollout", tls=False)` starts a cluster; all are stopped at
+    teardown.
 
-    Extra keywords go to `incidentlib.sim.start` (e.g. `forbidden_namespaces={"secret-ns"}`, `metrics=False`).
+    Extra keywords go to `incidentlib.sim.start` (e.g. `forbidden_namespaces={"secret-ns"}`,
+    `metrics=False`).
     """
     handles: list[SimHandle] = []
 
-    def make(scenario: str | dict = "healthy", *, tls: bool = False, **options: object) -> SimHandle:
+    def make(
+        scenario: str | dict = "healthy", *, tls: bool = False, **options: object
+    ) -> SimHandle:
         handle = start(scenario, workdir=tmp_path / f"sim-{len(handles)}", tls=tls, **options)  # type: ignore[arg-type]
         handles.append(handle)
         return handle

@@ -41,8 +41,14 @@ def validate(res: Resource, obj: dict) -> None:
     if not name:
         causes.append(("metadata.name", "Required value: name or generateName is required"))
     elif not _NAME.match(name) or len(name) > 253:
-        causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
-                       "lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"))
+        causes.append(
+            (
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
+                "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        )
     for k, v in (meta.get("labels") or {}).items():
         if not isinstance(v, str):
             causes.append((f"metadata.labels.{k}", f"Invalid value: {v!r}: must be a string"))
@@ -52,16 +58,25 @@ def validate(res: Resource, obj: dict) -> None:
         if not isinstance(replicas, int) or isinstance(replicas, bool):
             causes.append(("spec.replicas", f"Invalid value: {replicas!r}: must be an integer"))
         elif replicas < 0:
-            causes.append(("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0"))
+            causes.append(
+                ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
+            )
         selector = spec.get("selector") or {}
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
             causes.append(("spec.selector", "Required value"))
         elif selector.get("matchLabels") and not parse_labels(
-                ",".join(f"{k}={v}" for k, v in selector["matchLabels"].items()))(labels):
-            causes.append(("spec.template.metadata.labels",
-                           f"Invalid value: {labels!r}: `selector` does not match template `labels`"))
-        _check_containers((spec.get("template") or {}).get("spec") or {}, "spec.template.spec", causes)
+            ",".join(f"{k}={v}" for k, v in selector["matchLabels"].items())
+        )(labels):
+            causes.append(
+                (
+                    "spec.template.metadata.labels",
+                    f"Invalid value: {labels!r}: `selector` does not match template `labels`",
+                )
+            )
+        _check_containers(
+            (spec.get("template") or {}).get("spec") or {}, "spec.template.spec", causes
+        )
     elif res.kind == "Pod":
         _check_containers(spec, "spec", causes)
     elif res.kind == "ConfigMap":
@@ -83,8 +98,13 @@ def defaults(res: Resource, obj: dict, *, now: float) -> dict:
         spec = obj["spec"]
         spec.setdefault("replicas", 1)
         if res.kind == "Deployment":
-            spec.setdefault("strategy", {"type": "RollingUpdate",
-                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+            spec.setdefault(
+                "strategy",
+                {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+                },
+            )
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
         tspec = spec.setdefault("template", {}).setdefault("spec", {})

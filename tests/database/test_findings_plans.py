@@ -1,4 +1,5 @@
-"""Pure: findings and severity from the tables, mitigation plans, parameter checks, charts (nothing started)."""
+"""Pure: findings and severity from the tables, mitigation plans, parameter checks, charts (nothing
+started)."""
 
 from __future__ import annotations
 
@@ -17,29 +18,54 @@ from incidentlib.scenarios import database as pgdiag
 
 from .fixtures import edge, session
 
-CHAIN = [edge(102, 101, wait_s=360, blocking_state="idle in transaction"), edge(103, 102, wait_s=240)]
+CHAIN = [
+    edge(102, 101, wait_s=360, blocking_state="idle in transaction"),
+    edge(103, 102, wait_s=240),
+]
 
 
 def _sessions():
-    return pg_activity.sessions_frame([
-        session(101, "idle in transaction", query_s=400, xact_s=400, state_s=380, app="billing"),
-        session(102, "active", query_s=360, wait="transactionid"),
-        session(103, "active", query_s=240, wait="transactionid"),
-        session(104, "active", query_s=7200, app="analytics", query="SELECT count(*) FROM big WHERE k = 'x'"),
-        session(105, "active", query_s=9000, backend_type="autovacuum worker", query="autovacuum: VACUUM t"),
-        session(106, "active", query_s=8000, backend_type="walsender", query="START_REPLICATION"),
-        session(107, "active", query_s=1, self_=True, app="incident-runbook"),
-        session(108, "active", query_s=10),
-    ])
+    return pg_activity.sessions_frame(
+        [
+            session(
+                101, "idle in transaction", query_s=400, xact_s=400, state_s=380, app="billing"
+            ),
+            session(102, "active", query_s=360, wait="transactionid"),
+            session(103, "active", query_s=240, wait="transactionid"),
+            session(
+                104,
+                "active",
+                query_s=7200,
+                app="analytics",
+                query="SELECT count(*) FROM big WHERE k = 'x'",
+            ),
+            session(
+                105,
+                "active",
+                query_s=9000,
+                backend_type="autovacuum worker",
+                query="autovacuum: VACUUM t",
+            ),
+            session(
+                106, "active", query_s=8000, backend_type="walsender", query="START_REPLICATION"
+            ),
+            session(107, "active", query_s=1, self_=True, app="incident-runbook"),
+            session(108, "active", query_s=10),
+        ]
+    )
 
 
-# ------------------------------------------------------------------------------------------- findings
+# -------------------------------------------------------------------------------------------
+# findings
 def test_the_root_blocker_finding_says_to_terminate_it_with_who_and_since_when():
     roots = pg_locks.root_blockers(pg_locks.blocking_frame(CHAIN))
     [f] = pgdiag.blocker_findings(roots)
     assert f["severity"] == "SEV2" and f["pid"] == 101
     assert f["title"] == "pid 101 blocks 2 sessions"
-    assert f["detail"].startswith("pid 101 has blocked 2 sessions for 6m0s; it is idle in transaction from app `billing` (user app) since 09:24:00 UTC")
+    assert f["detail"].startswith(
+        "pid 101 has blocked 2 sessions for 6m0s; it is idle in transaction from app `billing` "
+        "(user app) since 09:24:00 UTC"
+    )
     assert f["next_step"].startswith("terminate pid 101 ")
 
 
@@ -55,7 +81,9 @@ def test_long_running_and_idle_in_transaction_findings():
     assert [f["pid"] for f in found] == [105, 106, 104, 102]
     assert "over the 5m0s threshold: SELECT count(*) FROM big WHERE k = ?" in found[2]["detail"]
     waiting = {102, 103}  # lock waiters are explained by their root blocker's finding
-    assert [f["pid"] for f in pgdiag.long_running_findings(lr, threshold_s=300, waiting=waiting)] == [105, 106, 104]
+    assert [
+        f["pid"] for f in pgdiag.long_running_findings(lr, threshold_s=300, waiting=waiting)
+    ] == [105, 106, 104]
     idle = pg_activity.idle_in_transaction_frame(s)
     assert pgdiag.idle_in_transaction_findings(idle, threshold_s=300, blockers={101}) == []
     [f] = pgdiag.idle_in_transaction_findings(idle, threshold_s=300)
@@ -63,8 +91,15 @@ def test_long_running_and_idle_in_transaction_findings():
 
 
 def test_connection_findings_slots_running_out_and_hidden_sessions():
-    summary = {"used": 93, "by_state": {"idle": 93}, "hidden": 4, "max_connections": 100, "reserved": 3,
-               "available": 4, "usage": 93 / 97}
+    summary = {
+        "used": 93,
+        "by_state": {"idle": 93},
+        "hidden": 4,
+        "max_connections": 100,
+        "reserved": 3,
+        "available": 4,
+        "usage": 93 / 97,
+    }
     found = pgdiag.connection_findings(summary, role="sre")
     assert [f["severity"] for f in found] == ["SEV2", "SEV4"]
     assert found[0]["title"] == "connections at 96% of the usable slots"
@@ -73,89 +108,217 @@ def test_connection_findings_slots_running_out_and_hidden_sessions():
 
 
 def test_space_and_replication_findings():
-    sizes = pg_space.database_sizes_frame([{"database": "app", "size_bytes": 1, "xid_age": 1_200_000_000,
-                                            "connections": 1, "cache_hit_ratio": 1.0, "commits": 1, "rollbacks": 0,
-                                            "deadlocks": 0, "temp_bytes": 0}])
-    tables = pg_space.tables_frame([{"schema": "public", "table": "events", "total_bytes": 1, "table_bytes": 1,
-                                     "index_bytes": 0, "toast_bytes": 0, "live_tuples": 30_000, "dead_tuples": 20_000,
-                                     "last_vacuum": None, "last_autovacuum": None, "last_autoanalyze": None, "xid_age": 1}])
+    sizes = pg_space.database_sizes_frame(
+        [
+            {
+                "database": "app",
+                "size_bytes": 1,
+                "xid_age": 1_200_000_000,
+                "connections": 1,
+                "cache_hit_ratio": 1.0,
+                "commits": 1,
+                "rollbacks": 0,
+                "deadlocks": 0,
+                "temp_bytes": 0,
+            }
+        ]
+    )
+    tables = pg_space.tables_frame(
+        [
+            {
+                "schema": "public",
+                "table": "events",
+                "total_bytes": 1,
+                "table_bytes": 1,
+                "index_bytes": 0,
+                "toast_bytes": 0,
+                "live_tuples": 30_000,
+                "dead_tuples": 20_000,
+                "last_vacuum": None,
+                "last_autovacuum": None,
+                "last_autoanalyze": None,
+                "xid_age": 1,
+            }
+        ]
+    )
     found = pgdiag.space_findings(sizes, tables)
     assert [(f["severity"], f["title"]) for f in found] == [
-        ("SEV2", "database app: transaction-ID age at 56% of wraparound"), ("SEV4", "table public.events: 40% dead tuples")]
-    rep = pg_space.replication_frame([{"replica": "r1", "client": "10.0.0.9", "state": "streaming", "sync_state": "async",
-                                       "lag_bytes": 5e9, "write_lag_s": 1, "flush_lag_s": 1, "replay_lag_s": 125.0}])
-    slots = pg_space.slots_frame([{"slot": "old", "slot_type": "physical", "database": None, "active": False,
-                                   "retained_bytes": 3 * 2**30}])
+        ("SEV2", "database app: transaction-ID age at 56% of wraparound"),
+        ("SEV4", "table public.events: 40% dead tuples"),
+    ]
+    rep = pg_space.replication_frame(
+        [
+            {
+                "replica": "r1",
+                "client": "10.0.0.9",
+                "state": "streaming",
+                "sync_state": "async",
+                "lag_bytes": 5e9,
+                "write_lag_s": 1,
+                "flush_lag_s": 1,
+                "replay_lag_s": 125.0,
+            }
+        ]
+    )
+    slots = pg_space.slots_frame(
+        [
+            {
+                "slot": "old",
+                "slot_type": "physical",
+                "database": None,
+                "active": False,
+                "retained_bytes": 3 * 2**30,
+            }
+        ]
+    )
     assert [f["title"] for f in pgdiag.replication_findings(rep, slots)] == [
-        "replica r1 lags 2m5s", "inactive replication slot old retains 3.0 GB of WAL"]
+        "replica r1 lags 2m5s",
+        "inactive replication slot old retains 3.0 GB of WAL",
+    ]
 
 
 def test_severity_follows_the_matrix():
     assert pgdiag.database_severity(reachable=False, findings=[], target="host=db").level == "SEV1"
-    down = pgdiag.database_severity(reachable=False, target="host=db",
-                                    findings=pgdiag.unreachable_findings(reachable=False, target="host=db", error="refused"))
-    assert (down.level, down.reason) == ("SEV1", "host=db is unreachable (rule: database unreachable = outage, SEV1)")
+    down = pgdiag.database_severity(
+        reachable=False,
+        target="host=db",
+        findings=pgdiag.unreachable_findings(reachable=False, target="host=db", error="refused"),
+    )
+    assert (down.level, down.reason) == (
+        "SEV1",
+        "host=db is unreachable (rule: database unreachable = outage, SEV1)",
+    )
     blocked = [{"severity": "SEV2", "title": "pid 101 blocks 2 sessions"}]
     sev = pgdiag.database_severity(reachable=True, findings=blocked)
-    assert (sev.level, sev.rule) == ("SEV2", "major-degradation") and "pid 101 blocks 2 sessions" in sev.reason
-    assert pgdiag.database_severity(reachable=True, findings=[{"severity": "SEV3", "title": "slow"}]).level == "SEV3"
-    assert pgdiag.database_severity(reachable=True, findings=[{"severity": "SEV4", "title": "x"}]).level == "SEV4"
+    assert (sev.level, sev.rule) == (
+        "SEV2",
+        "major-degradation",
+    ) and "pid 101 blocks 2 sessions" in sev.reason
+    assert (
+        pgdiag.database_severity(
+            reachable=True, findings=[{"severity": "SEV3", "title": "slow"}]
+        ).level
+        == "SEV3"
+    )
+    assert (
+        pgdiag.database_severity(
+            reachable=True, findings=[{"severity": "SEV4", "title": "x"}]
+        ).level
+        == "SEV4"
+    )
 
 
 def test_unreachable_finding_and_figures():
     [f] = pgdiag.unreachable_findings(reachable=False, target="host=db", error="connection refused")
-    assert (f["severity"], f["title"], f["detail"]) == ("SEV1", "database unreachable: host=db", "connection refused")
+    assert (f["severity"], f["title"], f["detail"]) == (
+        "SEV1",
+        "database unreachable: host=db",
+        "connection refused",
+    )
     assert pgdiag.unreachable_findings(reachable=True, target="x", error=None) == []
     b = pg_locks.blocking_frame(CHAIN)
-    fig = pgdiag.figures(reachable=True, summary={"used": 5, "max_connections": 100, "hidden": 0}, blocking=b,
-                         long_running=b.iloc[:1], idle=b.iloc[:0], pods=None)
-    assert fig == {"database_reachable": True, "connections_used": 5, "max_connections": 100, "connections_hidden": 0,
-                   "blocked_sessions": 2, "longest_lock_wait_s": 360.0, "long_running_queries": 1, "idle_in_transaction": 0}
+    fig = pgdiag.figures(
+        reachable=True,
+        summary={"used": 5, "max_connections": 100, "hidden": 0},
+        blocking=b,
+        long_running=b.iloc[:1],
+        idle=b.iloc[:0],
+        pods=None,
+    )
+    assert fig == {
+        "database_reachable": True,
+        "connections_used": 5,
+        "max_connections": 100,
+        "connections_hidden": 0,
+        "blocked_sessions": 2,
+        "longest_lock_wait_s": 360.0,
+        "long_running_queries": 1,
+        "idle_in_transaction": 0,
+    }
 
 
 def test_pod_findings():
-    pods = pd.DataFrame([{"name": "postgres-0", "ready": "0/1", "status": "CrashLoopBackOff", "restarts": 4,
-                          "last_termination_reason": "OOMKilled", "exit_code": 137}])
+    pods = pd.DataFrame(
+        [
+            {
+                "name": "postgres-0",
+                "ready": "0/1",
+                "status": "CrashLoopBackOff",
+                "restarts": 4,
+                "last_termination_reason": "OOMKilled",
+                "exit_code": 137,
+            }
+        ]
+    )
     found = pgdiag.pod_findings(pods)
     assert [f["severity"] for f in found] == ["SEV1", "SEV3"]
-    assert found[1]["detail"] == "status CrashLoopBackOff, last termination: OOMKilled (exit code 137)"
+    assert (
+        found[1]["detail"] == "status CrashLoopBackOff, last termination: OOMKilled (exit code 137)"
+    )
 
 
-# ----------------------------------------------------------------------------------------- mitigations
+# -----------------------------------------------------------------------------------------
+# mitigations
 def _pids(plan):
     return [sig.pid for sig in plan.signals]
 
 
 def test_auto_picks_the_root_blocker_and_leaves_everything_else_alone():
-    plan = pg_actions.plan_sessions("auto", sessions=_sessions(), blocking=pg_locks.blocking_frame(CHAIN), threshold_s=300,
-                                    target="host=db")
+    plan = pg_actions.plan_sessions(
+        "auto",
+        sessions=_sessions(),
+        blocking=pg_locks.blocking_frame(CHAIN),
+        threshold_s=300,
+        target="host=db",
+    )
     assert (plan.action, _pids(plan)) == ("terminate_blocker", [101])
     assert plan.signals[0].function == "pg_terminate_backend"
     assert plan.signals[0].why == "root blocker of 2 waiting session(s)"
     assert (plan.summary, plan.target, plan.safety) == (
-        "terminate 1 session(s) with pg_terminate_backend", "1 session(s) on host=db", DROPS_SESSIONS)
+        "terminate 1 session(s) with pg_terminate_backend",
+        "1 session(s) on host=db",
+        DROPS_SESSIONS,
+    )
     assert plan.command == "SELECT pg_terminate_backend(101)"
     assert "SELECT pg_terminate_backend(101);  -- idle in transaction" in plan.describe()
 
 
 def test_terminate_long_skips_autovacuum_replication_and_our_own_session():
-    plan = pg_actions.plan_sessions("terminate_long", sessions=_sessions(), blocking=None, threshold_s=300)
+    plan = pg_actions.plan_sessions(
+        "terminate_long", sessions=_sessions(), blocking=None, threshold_s=300
+    )
     assert _pids(plan) == [104, 102]
     assert {s["pid"]: s["why"] for s in plan.left_alone} == {
-        105: "autovacuum worker: only touched when asked for by pid", 106: "walsender: only touched when asked for by pid"}
+        105: "autovacuum worker: only touched when asked for by pid",
+        106: "walsender: only touched when asked for by pid",
+    }
 
 
 def test_explicit_pids_reach_autovacuum_but_never_our_own_session():
-    plan = pg_actions.plan_sessions("terminate_long", sessions=_sessions(), blocking=None, threshold_s=300,
-                                    pids=[105, 107, 999], own_pids={107})
+    plan = pg_actions.plan_sessions(
+        "terminate_long",
+        sessions=_sessions(),
+        blocking=None,
+        threshold_s=300,
+        pids=[105, 107, 999],
+        own_pids={107},
+    )
     assert _pids(plan) == [105]
     assert [s["pid"] for s in plan.left_alone] == [107, 999]
 
 
 def test_cancel_cannot_cancel_an_idle_transaction():
-    plan = pg_actions.plan_sessions("cancel", sessions=_sessions(), blocking=pg_locks.blocking_frame(CHAIN), threshold_s=300)
-    assert [sig.function for sig in plan.signals] == ["pg_cancel_backend"] * 2 and _pids(plan) == [104, 102]
-    assert plan.left_alone[0] == {"pid": 101, "why": "idle in transaction: no statement to cancel; terminate it instead"}
+    plan = pg_actions.plan_sessions(
+        "cancel", sessions=_sessions(), blocking=pg_locks.blocking_frame(CHAIN), threshold_s=300
+    )
+    assert [sig.function for sig in plan.signals] == ["pg_cancel_backend"] * 2 and _pids(plan) == [
+        104,
+        102,
+    ]
+    assert plan.left_alone[0] == {
+        "pid": 101,
+        "why": "idle in transaction: no statement to cancel; terminate it instead",
+    }
 
 
 def test_nothing_to_do_and_apply_false_does_nothing():
@@ -163,15 +326,19 @@ def test_nothing_to_do_and_apply_false_does_nothing():
     plan = pg_actions.plan_sessions("auto", sessions=quiet, blocking=None, threshold_s=300)
     assert plan.action == "none" and _pids(plan) == []
     assert plan.skipped == "no lock chain and no query over the threshold"
-    plan = pg_actions.plan_sessions("terminate_long", sessions=_sessions(), blocking=None, threshold_s=300)
+    plan = pg_actions.plan_sessions(
+        "terminate_long", sessions=_sessions(), blocking=None, threshold_s=300
+    )
     recorded = []
     out = pg_actions.execute(plan, dsn="host=/nonexistent", apply=False, record=recorded.append)
     assert (out["status"], out["applied"]) == ("shown", False) and recorded == [out]
     assert [r["outcome"] for r in out["results"]] == ["not done (apply=False)"] * 2
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), (4711, [4711]), ("4711, 4712", [4711, 4712]),
-                                                 ([1, "2"], [1, 2])])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), (4711, [4711]), ("4711, 4712", [4711, 4712]), ([1, "2"], [1, 2])],
+)
 def test_parse_pids(value, expected):
     assert pg_actions.parse_pids(value) == expected
 
@@ -182,10 +349,24 @@ def test_parse_pids_refuses_what_is_not_a_pid(value):
         pg_actions.parse_pids(value)
 
 
-# ---------------------------------------------------------------------------------------------- params
-GOOD = dict(namespace="production", context=None, kubeconfig=None, deployment="postgres", db_selector="app=postgres",
-            since="30m", dsn=None, apply=False, long_query_threshold="5min", top_n=10, mitigation="auto", pids=None,
-            statement_timeout_ms=5000, lock_timeout_ms=1000)
+# ----------------------------------------------------------------------------------------------
+# params
+GOOD = dict(
+    namespace="production",
+    context=None,
+    kubeconfig=None,
+    deployment="postgres",
+    db_selector="app=postgres",
+    since="30m",
+    dsn=None,
+    apply=False,
+    long_query_threshold="5min",
+    top_n=10,
+    mitigation="auto",
+    pids=None,
+    statement_timeout_ms=5000,
+    lock_timeout_ms=1000,
+)
 
 
 def test_params_are_checked_and_parsed():
@@ -194,19 +375,28 @@ def test_params_are_checked_and_parsed():
     assert pgdiag.Params.check({}).deployment == "postgres"  # the database's default workload
 
 
-@pytest.mark.parametrize(("name", "value", "match"), [
-    ("namespace", "Prod_NS", "invalid namespace 'Prod_NS'"), ("since", "soon", "since 'soon' is not a duration"),
-    ("long_query_threshold", "0s", "must be longer than zero"), ("top_n", 0, "top_n 0"),
-    ("mitigation", "kill", "invalid mitigation 'kill': one of auto, terminate_long"), ("apply", "yes", "apply 'yes'"),
-    ("lock_timeout_ms", -1, "lock_timeout_ms -1"), ("db_selector", "a b", "label selector 'a b'"), ("dsn", 5, "dsn 5"),
-    ("pids", "abc", "pids 'abc'"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "match"),
+    [
+        ("namespace", "Prod_NS", "invalid namespace 'Prod_NS'"),
+        ("since", "soon", "since 'soon' is not a duration"),
+        ("long_query_threshold", "0s", "must be longer than zero"),
+        ("top_n", 0, "top_n 0"),
+        ("mitigation", "kill", "invalid mitigation 'kill': one of auto, terminate_long"),
+        ("apply", "yes", "apply 'yes'"),
+        ("lock_timeout_ms", -1, "lock_timeout_ms -1"),
+        ("db_selector", "a b", "label selector 'a b'"),
+        ("dsn", 5, "dsn 5"),
+        ("pids", "abc", "pids 'abc'"),
+    ],
+)
 def test_params_refuse_bad_input_with_the_rule(name, value, match):
     with pytest.raises(InvalidParameter, match=match):
         pgdiag.Params.check({**GOOD, name: value})
 
 
-# ---------------------------------------------------------------------------------------------- charts
+# ----------------------------------------------------------------------------------------------
+# charts
 def test_charts_are_small_and_absent_without_data():
     s = _sessions()
     con = pg_connections.connections_frame(s)
@@ -218,7 +408,18 @@ def test_charts_are_small_and_absent_without_data():
 
 
 def test_findings_text_lists_the_worst_first_with_the_next_step():
-    text = pgdiag.findings_text([{"severity": "SEV3", "title": "slow", "detail": "d3", "next_step": "n3"},
-                                 {"severity": "SEV2", "title": "blocked", "detail": "d2", "next_step": "n2"}])
-    assert text.splitlines() == ["SEV2  blocked", "      d2", "      → n2", "SEV3  slow", "      d3", "      → n3"]
+    text = pgdiag.findings_text(
+        [
+            {"severity": "SEV3", "title": "slow", "detail": "d3", "next_step": "n3"},
+            {"severity": "SEV2", "title": "blocked", "detail": "d2", "next_step": "n2"},
+        ]
+    )
+    assert text.splitlines() == [
+        "SEV2  blocked",
+        "      d2",
+        "      → n2",
+        "SEV3  slow",
+        "      d3",
+        "      → n3",
+    ]
     assert pgdiag.findings_text([]) == "no problem found"

@@ -9,14 +9,14 @@ import time
 import psycopg
 import pytest
 
-from incidentlib.pg import session as pg
+from incidentlib.errors import DatabaseError, SourceUnavailable
 from incidentlib.pg import actions as pg_actions
 from incidentlib.pg import activity as pg_activity
 from incidentlib.pg import connections as pg_connections
 from incidentlib.pg import locks as pg_locks
+from incidentlib.pg import session as pg
 from incidentlib.pg import space as pg_space
 from incidentlib.pg import statements as pg_statements
-from incidentlib.errors import DatabaseError, SourceUnavailable
 
 pytestmark = pytest.mark.pg
 
@@ -27,8 +27,10 @@ CARD = "4111111111111111"
 def roles(pg_server):
     """Two ordinary roles: one with pg_monitor, one without (names unique to this run)."""
     tag = os.getpid()
-    return {"plain": pg_server.create_role(f"db_plain_{tag}", "plain-pw-1"),
-            "monitor": pg_server.create_role(f"db_monitor_{tag}", "monitor-pw-1", monitor=True)}
+    return {
+        "plain": pg_server.create_role(f"db_plain_{tag}", "plain-pw-1"),
+        "monitor": pg_server.create_role(f"db_monitor_{tag}", "monitor-pw-1", monitor=True),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -56,21 +58,32 @@ def test_a_lock_chain_of_three_has_its_first_session_as_root(stager, conn):
     rows = pg_locks.fetch_blocking(conn, server_version_num=_version(conn))
     frame = pg_locks.blocking_frame(rows)
     mine = frame[frame["blocked_pid"].isin([b, c])]
-    assert mine[["blocked_pid", "blocking_pid", "root_blocking_pid", "depth"]].values.tolist() == [[b, a, a, 1], [c, b, a, 2]]
+    assert mine[["blocked_pid", "blocking_pid", "root_blocking_pid", "depth"]].values.tolist() == [
+        [b, a, a, 1],
+        [c, b, a, 2],
+    ]
     assert set(mine["relation"]) == {"stage_accounts"} and set(mine["mode"]) == {"ShareLock"}
     assert (mine["wait_s"] > 0).all()
     roots = pg_locks.root_blockers(frame)
     root = roots[roots["root_blocking_pid"] == a].iloc[0]
-    assert (root["blocked_sessions"], root["state"], root["application"]) == (2, "idle in transaction", "billing")
+    assert (root["blocked_sessions"], root["state"], root["application"]) == (
+        2,
+        "idle in transaction",
+        "billing",
+    )
     assert pg_locks.blocking_tree(frame).startswith(f"pid {a} [idle in transaction for ")
 
 
 def test_long_running_and_idle_in_transaction_sessions_with_redacted_text(stager, conn):
     idle = stager.idle_in_transaction()
-    busy = stager.long_query(30, sql_text=f"SELECT pg_sleep(30), count(*) FROM stage_cards WHERE card = '{CARD}'")
+    busy = stager.long_query(
+        30, sql_text=f"SELECT pg_sleep(30), count(*) FROM stage_cards WHERE card = '{CARD}'"
+    )
     time.sleep(1.2)
     sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
-    long_running = pg_activity.long_running_frame(pg_activity.activity_frame(sessions), threshold_s=1.0)
+    long_running = pg_activity.long_running_frame(
+        pg_activity.activity_frame(sessions), threshold_s=1.0
+    )
     row = long_running[long_running["pid"] == busy].iloc[0]
     assert row["query_s"] >= 1.0 and row["application"] == "analytics"
     assert row["query"] == "SELECT pg_sleep(?), count(*) FROM stage_cards WHERE card = ?"
@@ -84,31 +97,66 @@ def test_the_repeated_sleep_is_the_slowest_statement_by_mean(stager, pg_dsn, con
     with psycopg.connect(pg_dsn, autocommit=True) as su:
         su.execute("SELECT pg_stat_statements_reset()")
     stager.slow_statement(0.2, 3)
-    statements, hidden = pg_statements.statements_frame(pg_statements.fetch_all(conn, server_version_num=_version(conn)))
+    statements, hidden = pg_statements.statements_frame(
+        pg_statements.fetch_all(conn, server_version_num=_version(conn))
+    )
     top = pg_statements.top_statements(statements, by="mean_ms", n=1).iloc[0]
     assert (top["query"], top["calls"]) == ("SELECT pg_sleep($1)", 3)
     assert 200 <= top["mean_ms"] < 400 and hidden == 0
     assert not statements["query"].str.startswith("/* incident-runbook").any()
 
 
-@pytest.mark.parametrize(("version", "renames"), [
-    (120000, {"total_exec_time": "total_time", "mean_exec_time": "mean_time", "stddev_exec_time": "stddev_time",
-              "min_exec_time": "min_time", "max_exec_time": "max_time"}),
-    (170000, {"blk_read_time": "shared_blk_read_time"}),
-])
+@pytest.mark.parametrize(
+    ("version", "renames"),
+    [
+        (
+            120000,
+            {
+                "total_exec_time": "total_time",
+                "mean_exec_time": "mean_time",
+                "stddev_exec_time": "stddev_time",
+                "min_exec_time": "min_time",
+                "max_exec_time": "max_time",
+            },
+        ),
+        (170000, {"blk_read_time": "shared_blk_read_time"}),
+    ],
+)
 def test_older_and_newer_column_names_read_the_same_figures(pg_dsn, conn, version, renames):
-    """A view shaped like PostgreSQL 12's (or 17's) pg_stat_statements, in its own schema, read for real."""
+    """A view shaped like PostgreSQL 12's (or 17's) pg_stat_statements, in its own schema, read for
+    real."""
     schema = f"pgss{version // 10000}"
-    cols = ["userid", "dbid", "queryid", "query", "calls", "rows", "shared_blks_hit", "shared_blks_read",
-            "total_exec_time", "mean_exec_time", "stddev_exec_time", "min_exec_time", "max_exec_time", "blk_read_time"]
+    cols = [
+        "userid",
+        "dbid",
+        "queryid",
+        "query",
+        "calls",
+        "rows",
+        "shared_blks_hit",
+        "shared_blks_read",
+        "total_exec_time",
+        "mean_exec_time",
+        "stddev_exec_time",
+        "min_exec_time",
+        "max_exec_time",
+        "blk_read_time",
+    ]
     if version >= 130000:
         cols.append("total_plan_time")
     select = ", ".join(f"{c} AS {renames.get(c, c)}" for c in cols)
     with psycopg.connect(pg_dsn, autocommit=True) as su:
         su.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        su.execute(f"CREATE OR REPLACE VIEW {schema}.pg_stat_statements AS SELECT {select} FROM public.pg_stat_statements")
-    old, _ = pg_statements.statements_frame(pg_statements.fetch_statements(conn, server_version_num=version, schema=schema))
-    now, _ = pg_statements.statements_frame(pg_statements.fetch_statements(conn, server_version_num=150000))
+        su.execute(
+            f"CREATE OR REPLACE VIEW {schema}.pg_stat_statements AS SELECT {select} FROM "
+            "public.pg_stat_statements"
+        )
+    old, _ = pg_statements.statements_frame(
+        pg_statements.fetch_statements(conn, server_version_num=version, schema=schema)
+    )
+    now, _ = pg_statements.statements_frame(
+        pg_statements.fetch_statements(conn, server_version_num=150000)
+    )
     assert len(old) > 0
     common = old.merge(now, on="queryid", suffixes=("_old", "_now"))
     assert len(common) > 0 and (common["calls_old"] <= common["calls_now"]).all()
@@ -117,7 +165,11 @@ def test_older_and_newer_column_names_read_the_same_figures(pg_dsn, conn, versio
 def test_without_the_extension_one_clear_error_says_how_to_enable_it(bare_dsn):
     c = pg.connect(bare_dsn)
     try:
-        with pytest.raises(SourceUnavailable, match="not installed in this database; enable it: add pg_stat_statements to shared_preload_libraries"):
+        with pytest.raises(
+            SourceUnavailable,
+            match="not installed in this database; enable it: add pg_stat_statements to "
+            "shared_preload_libraries",
+        ):
             pg_statements.fetch_all(c, server_version_num=150000)
     finally:
         c.close()
@@ -134,7 +186,9 @@ def test_without_pg_monitor_other_sessions_are_hidden_and_counted(stager, roles)
             c.close()
         row = sessions[sessions["pid"] == idle].iloc[0]
         assert bool(row["hidden"]) is expect_hidden
-        summary = pg_connections.connection_summary(pg_connections.connections_frame(sessions), server)
+        summary = pg_connections.connection_summary(
+            pg_connections.connections_frame(sessions), server
+        )
         assert (summary["hidden"] > 0) is expect_hidden
         assert server["pg_monitor"] is not expect_hidden and server["superuser"] is False
         if expect_hidden:
@@ -144,10 +198,14 @@ def test_without_pg_monitor_other_sessions_are_hidden_and_counted(stager, roles)
 def test_access_exclusive_times_out_exact_sizes_but_not_the_estimate_or_the_rest(stager, conn):
     holder = stager.access_exclusive("stage_accounts")
     t0 = time.monotonic()
-    with pytest.raises(DatabaseError, match=r"largest tables \(exact sizes\): lock_timeout expired"):
+    with pytest.raises(
+        DatabaseError, match=r"largest tables \(exact sizes\): lock_timeout expired"
+    ):
         pg_space.fetch_tables(conn, limit=5)
     assert time.monotonic() - t0 < 4
-    estimated = pg_space.tables_frame(pg_space.fetch_tables(conn, limit=50, exact=False), estimated=True)
+    estimated = pg_space.tables_frame(
+        pg_space.fetch_tables(conn, limit=50, exact=False), estimated=True
+    )
     assert "stage_accounts" in set(estimated["table"])
     sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
     assert holder in set(sessions["pid"])
@@ -158,7 +216,9 @@ def test_access_exclusive_times_out_exact_sizes_but_not_the_estimate_or_the_rest
 
 def _snapshot(conn):
     sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
-    blocking = pg_locks.blocking_frame(pg_locks.fetch_blocking(conn, server_version_num=_version(conn)))
+    blocking = pg_locks.blocking_frame(
+        pg_locks.fetch_blocking(conn, server_version_num=_version(conn))
+    )
     return sessions, blocking
 
 
@@ -169,8 +229,12 @@ def _outcomes(out: dict) -> list[tuple[int, str, str]]:
 def test_apply_false_terminates_nothing(stager, conn, pg_dsn):
     a, b, c = stager.lock_chain(3)
     sessions, blocking = _snapshot(conn)
-    plan = pg_actions.plan_sessions("auto", sessions=sessions, blocking=blocking[blocking["root_blocking_pid"] == a],
-                                    threshold_s=300)
+    plan = pg_actions.plan_sessions(
+        "auto",
+        sessions=sessions,
+        blocking=blocking[blocking["root_blocking_pid"] == a],
+        threshold_s=300,
+    )
     out = pg_actions.execute(plan, dsn=pg_dsn, apply=False)
     assert _outcomes(out) == [(a, "pg_terminate_backend", "not done (apply=False)")]
     assert (out["status"], out["applied"]) == ("shown", False)
@@ -181,8 +245,12 @@ def test_apply_false_terminates_nothing(stager, conn, pg_dsn):
 def test_apply_terminates_the_root_blocker_and_the_chain_drains(stager, conn, pg_dsn):
     a, b, c = stager.lock_chain(3)
     sessions, blocking = _snapshot(conn)
-    plan = pg_actions.plan_sessions("terminate_blocker", sessions=sessions,
-                                    blocking=blocking[blocking["root_blocking_pid"] == a], threshold_s=300)
+    plan = pg_actions.plan_sessions(
+        "terminate_blocker",
+        sessions=sessions,
+        blocking=blocking[blocking["root_blocking_pid"] == a],
+        threshold_s=300,
+    )
     assert [sig.pid for sig in plan.signals] == [a]
     recorded = []
     out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, record=recorded.append)
@@ -196,22 +264,32 @@ def test_cancel_stops_the_statement_and_keeps_the_session(stager, conn, pg_dsn):
     busy = stager.long_query(30)
     time.sleep(0.3)
     sessions, blocking = _snapshot(conn)
-    plan = pg_actions.plan_sessions("cancel", sessions=sessions, blocking=None, threshold_s=0.2, pids=[busy])
+    plan = pg_actions.plan_sessions(
+        "cancel", sessions=sessions, blocking=None, threshold_s=0.2, pids=[busy]
+    )
     out = pg_actions.execute(plan, dsn=pg_dsn, apply=True)
     [(pid, _, outcome)] = _outcomes(out)
     assert pid == busy and outcome.startswith("cancelled: the session is now idle")
-    assert stager.sessions[busy].done.wait(5) and "canceling statement" in (stager.sessions[busy].error or "")
+    assert stager.sessions[busy].done.wait(5) and "canceling statement" in (
+        stager.sessions[busy].error or ""
+    )
 
 
-def test_a_reused_or_vanished_pid_is_left_alone_and_our_own_session_never_touched(stager, conn, pg_dsn):
+def test_a_reused_or_vanished_pid_is_left_alone_and_our_own_session_never_touched(
+    stager, conn, pg_dsn
+):
     idle = stager.idle_in_transaction()
     sessions, _ = _snapshot(conn)
     own = int(sessions.loc[sessions["self"], "pid"].item())
-    plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle, own])
+    plan = pg_actions.plan_sessions(
+        "terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle, own]
+    )
     assert [sig.pid for sig in plan.signals] == [idle]
     assert plan.left_alone == [{"pid": own, "why": "this runbook's own session"}]
     sig = plan.signals[0]
-    plan.signals = [dataclasses.replace(sig, backend_start=sig.backend_start.replace(year=2000))]  # as if reused
+    plan.signals = [
+        dataclasses.replace(sig, backend_start=sig.backend_start.replace(year=2000))
+    ]  # as if reused
     out = pg_actions.execute(plan, dsn=pg_dsn, apply=True)
     assert _outcomes(out)[0][2].startswith("gone already")
     assert (out["status"], out["applied"]) == ("nothing done", False)
@@ -225,7 +303,9 @@ def test_a_role_without_pg_signal_backend_is_refused_with_what_to_grant(stager, 
         sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(c))
     finally:
         c.close()
-    plan = pg_actions.plan_sessions("terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle])
+    plan = pg_actions.plan_sessions(
+        "terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle]
+    )
     outcome = _outcomes(pg_actions.execute(plan, dsn=roles["monitor"], apply=True))[0][2]
     assert outcome.startswith("refused:") and "grant pg_signal_backend" in outcome
 
@@ -255,7 +335,9 @@ def test_one_statement_run_in_two_databases_is_one_row_with_both(pg_server, conn
     for db, times in (("app", 2), ("postgres", 3)):
         with psycopg.connect(pg_server.superuser_dsn_for(db), autocommit=True) as c:
             for _ in range(times):
-                c.execute(f"SELECT count(*) AS {marker} FROM pg_class WHERE relname = %s", (marker,))
+                c.execute(
+                    f"SELECT count(*) AS {marker} FROM pg_class WHERE relname = %s", (marker,)
+                )
     rows = pg_statements.fetch_all(conn, server_version_num=_version(conn))
     raw = [r for r in rows if marker in (r["query"] or "")]
     assert sorted(r["database"] for r in raw) == ["app", "postgres"]

@@ -1,4 +1,5 @@
-"""The database pods section and the restart mitigation against the simulated cluster (`database` scenario)."""
+"""The database pods section and the restart mitigation against the simulated cluster (`database`
+scenario)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def test_database_pods_with_restarts_and_their_previous_logs(cluster):
     items = reads.fetch_pods(cluster, "production", selector="app=postgres")
     pods = pg_pods.db_pods_frame(items)
     assert len(pods) == 1 and pods.loc[0, "name"].startswith("postgres-")
-    assert pods.loc[0, "restarts"] >= 4 and pods.loc[0, "last_termination_reason"] == "Error" and pods.loc[0, "exit_code"] == 1
+    assert (
+        pods.loc[0, "restarts"] >= 4
+        and pods.loc[0, "last_termination_reason"] == "Error"
+        and pods.loc[0, "exit_code"] == 1
+    )
     logs = pg_pods.fetch_db_logs(cluster, items, tail=20)
     previous = logs[logs["previous"]]["line"].tolist()
     assert previous[-1] == "LOG:  database system is shut down"
@@ -51,15 +56,23 @@ def test_restart_is_planned_shown_and_only_done_with_apply(cluster):
     run = Run("database", quiet=True)
     shown = actions.execute(cluster, plan, apply=False, record=run.record_action)
     assert shown["status"] == "shown" and actions.RESTARTED_AT not in _template_annotations(cluster)
-    done = actions.execute(cluster, plan, apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
+    done = actions.execute(
+        cluster, plan, apply=True, record=run.record_action, timeout_s=30, poll_s=0.2
+    )
     assert (done["status"], done["applied"]) == ("rolled out", True), done
-    stamp = plan.requests[0].body["spec"]["template"]["metadata"]["annotations"][actions.RESTARTED_AT]
+    stamp = plan.requests[0].body["spec"]["template"]["metadata"]["annotations"][
+        actions.RESTARTED_AT
+    ]
     assert _template_annotations(cluster)[actions.RESTARTED_AT] == stamp
     assert [a["applied"] for a in run.actions] == [False, True]
 
 
 def test_a_missing_workload_says_which_parameter_to_set(cluster):
-    with pytest.raises(KubeAPIError, match="no Deployment or StatefulSet 'pg-main' in namespace 'production'.*set the `deployment` parameter"):
+    with pytest.raises(
+        KubeAPIError,
+        match="no Deployment or StatefulSet 'pg-main' in namespace 'production'.*set the "
+        "`deployment` parameter",
+    ):
         reads.fetch_workload(cluster, "production", "pg-main")
 
 
@@ -70,13 +83,33 @@ def test_no_cluster_at_all_is_skipped_and_a_bad_kubeconfig_is_a_failure(tmp_path
     run = Run("database", quiet=True)
     assert connect_cluster(run, pgdiag.Params.check({}), optional=True) is None
     assert (run.sources[-1].status, run.sources[-1].error) == (
-        "skipped", "no cluster configured (no kubeconfig parameter, no $KUBECONFIG, no ~/.kube/config)")
-    assert connect_cluster(run, pgdiag.Params.check({"kubeconfig": str(tmp_path / "missing.yaml")}), optional=True) is None
-    assert run.sources[-1].status == "failed" and "cannot be read: no such file" in run.sources[-1].error
+        "skipped",
+        "no cluster configured (no kubeconfig parameter, no $KUBECONFIG, no ~/.kube/config)",
+    )
+    assert (
+        connect_cluster(
+            run, pgdiag.Params.check({"kubeconfig": str(tmp_path / "missing.yaml")}), optional=True
+        )
+        is None
+    )
+    assert (
+        run.sources[-1].status == "failed"
+        and "cannot be read: no such file" in run.sources[-1].error
+    )
 
 
 def test_an_unknown_context_names_the_ones_that_exist(sim_cluster):
     sim = sim_cluster("database")
     run = Run("database", quiet=True)
-    assert connect_cluster(run, pgdiag.Params.check({"kubeconfig": str(sim.kubeconfig), "context": "prod-eu"}), optional=True) is None
-    assert "context 'prod-eu' is not in kubeconfig" in run.sources[-1].error and "sim" in run.sources[-1].error
+    assert (
+        connect_cluster(
+            run,
+            pgdiag.Params.check({"kubeconfig": str(sim.kubeconfig), "context": "prod-eu"}),
+            optional=True,
+        )
+        is None
+    )
+    assert (
+        "context 'prod-eu' is not in kubeconfig" in run.sources[-1].error
+        and "sim" in run.sources[-1].error
+    )

@@ -1,4 +1,5 @@
-"""Fixtures of the evidence tests: the fixture notebooks, an archive made once per module, chromium."""
+"""Fixtures of the evidence tests: the fixture notebooks, an archive made once per module,
+chromium."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ def archived_files(root: Path) -> list[Path]:
 
 
 def find_canaries(files: list[Path], canaries: list[str]) -> list[tuple[str, str]]:
-    """(file, canary) for every canary found in any file, read as bytes (any encoding of the text)."""
+    """(file, canary) for every canary found in any file, read as bytes (any encoding of the
+    text)."""
     hits = []
     for f in files:
         data = f.read_bytes()
@@ -28,7 +29,8 @@ def find_canaries(files: list[Path], canaries: list[str]) -> list[tuple[str, str
 
 
 def outside_references(page: str, allowed: tuple[str, ...] = ()) -> list[str]:
-    """Every http(s) URL in an HTML page that is not one of the allowed prefixes (the user's parameters)."""
+    """Every http(s) URL in an HTML page that is not one of the allowed prefixes (the user's
+    parameters)."""
     return sorted({u for u in HTTP_REF.findall(page) if not u.startswith(allowed)})
 
 
@@ -39,45 +41,85 @@ FETCHING = re.compile(
 
 
 def fetching_references(page: str) -> list[str]:
-    """URLs in positions a browser follows or loads (src, href, url(), @import, import()), with their context."""
-    return [page[max(0, m.start() - 40): m.end() + 60] for m in FETCHING.finditer(page)]
+    """URLs in positions a browser follows or loads (src, href, url(), @import, import()), with
+    their context."""
+    return [page[max(0, m.start() - 40) : m.end() + 60] for m in FETCHING.finditer(page)]
 
 
 def text_urls_of_notebook(nb_path: Path, parameters: dict) -> tuple[str, ...]:
-    """URLs a notebook's own text carries (cell sources: markdown words, examples in comments) and its
-    parameters: shown as text, never loaded."""
+    """URLs a notebook's own text carries (cell sources: markdown words, examples in comments) and
+    its parameters: shown as text, never loaded."""
     import nbformat
 
     nb = nbformat.read(nb_path, as_version=4)
-    text = "\n".join(c.source for c in nb.cells) + "\n" + "\n".join(str(v) for v in parameters.values())
+    text = (
+        "\n".join(c.source for c in nb.cells)
+        + "\n"
+        + "\n".join(str(v) for v in parameters.values())
+    )
     return tuple(sorted(set(HTTP_REF.findall(text))))
 
 
 def chromium_args(binary: str, profile: str) -> list[str]:
     """Headless chromium with the network off (no proxy that works, no name that resolves)."""
-    return [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars"]
+    return [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--hide-scrollbars",
+    ]
 
 
 def screenshot(binary: str, html: Path, png: Path, *, size: str = "1200,2000") -> None:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        r = subprocess.run([*chromium_args(binary, profile), f"--window-size={size}", f"--screenshot={png}",
-                            html.resolve().as_uri()], capture_output=True, text=True, timeout=90)
+        r = subprocess.run(
+            [
+                *chromium_args(binary, profile),
+                f"--window-size={size}",
+                f"--screenshot={png}",
+                html.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     assert png.exists(), f"chromium wrote no screenshot: {r.stderr[-2000:]}"
 
 
 def loaded_images(binary: str, html: Path, workdir: Path) -> tuple[int, int]:
-    """(images in the page, images that decoded) after chromium loaded it offline, read from --dump-dom."""
+    """(images in the page, images that decoded) after chromium loaded it offline, read from
+    --dump-dom."""
     probe = workdir / f"probe-{html.name}"
-    script = ("<script>window.addEventListener('load', () => { const imgs = [...document.images]; "
-              "document.body.setAttribute('data-images', imgs.length + '/' + "
-              "imgs.filter(i => i.complete && i.naturalWidth > 0).length); });</script>")
-    probe.write_text(html.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    script = (
+        "<script>window.addEventListener('load', () => { const imgs = [...document.images]; "
+        "document.body.setAttribute('data-images', imgs.length + '/' + "
+        "imgs.filter(i => i.complete && i.naturalWidth > 0).length); });</script>"
+    )
+    probe.write_text(
+        html.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8"
+    )
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        r = subprocess.run([*chromium_args(binary, profile), "--virtual-time-budget=5000", "--dump-dom",
-                            probe.resolve().as_uri()], capture_output=True, text=True, timeout=90)
+        r = subprocess.run(
+            [
+                *chromium_args(binary, profile),
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                probe.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     m = re.search(r'data-images="(\d+)/(\d+)"', r.stdout)
     assert m, f"chromium did not run the probe: {r.stderr[-2000:]}"
     return int(m.group(1)), int(m.group(2))

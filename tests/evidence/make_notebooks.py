@@ -1,6 +1,7 @@
-"""Regenerate the fixture notebooks of tests/evidence/notebooks (one per behaviour, papermill's style).
+"""Regenerate the fixture notebooks of tests/evidence/notebooks (one per behaviour, papermill's
+style).
 
-    .venv/bin/python tests/evidence/make_notebooks.py"""
+.venv/bin/python tests/evidence/make_notebooks.py"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import nbformat as nbf
 
 HERE = Path(__file__).parent / "notebooks"
 
-PARAMS = '''namespace = "production"  # the namespace to look at
+PARAMS = """namespace = "production"  # the namespace to look at
 count = 3  # how many rows to make
 ratio = 0.5  # a share between 0 and 1
 flag = False  # a switch
@@ -18,35 +19,39 @@ dsn = None  # libpq conninfo (a password goes to PGPASSWORD)
 since: str = "30m"  # the incident window
 replicas: int | None = None  # an optional whole number
 incident_id = None  # the incident this run belongs to
-'''
+"""
 
-START = '''import os
+START = """import os
 
 from incidentlib.notebook.run import Run
 from incidentlib.severity import assess
 
-run = Run("{name}", params={{"namespace": namespace, "count": count}})'''
+run = Run("{name}", params={{"namespace": namespace, "count": count}})"""
 
 FINISH = "run.finish(assess(error_rate=0.0))"
 
-CHART = '''import matplotlib.pyplot as plt
+CHART = """import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(4, 3))
 ax.bar(["a", "b", "c"], [3, 1, 2], color="#ff0000")
 ax.set_title("pods by status")
-plt.show()'''
+plt.show()"""
 
-TABLE = '''import pandas as pd
+TABLE = """import pandas as pd
 
 pods = pd.DataFrame({"name": [f"pod-{i}" for i in range(count)], "restarts": list(range(count))})
 run.glue("pods", pods)
-pods'''
+pods"""
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "ok": [
         ("md", "# OK fixture\nRuns every cell, glues a table, draws a chart."),
         ("code", START.format(name="ok")),
-        ("code", 'print("dsn seen by the kernel:", dsn)\nprint("PGPASSWORD in the kernel:", "set" if os.environ.get("PGPASSWORD") else "unset")'),
+        (
+            "code",
+            'print("dsn seen by the kernel:", dsn)\nprint("PGPASSWORD in the kernel:", "set" if '
+            'os.environ.get("PGPASSWORD") else "unset")',
+        ),
         ("code", TABLE),
         ("code", CHART),
         ("code", FINISH),
@@ -71,35 +76,59 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", 'print("never runs")'),
     ],
     "leaks": [
-        ("md", "# Leaks fixture: prints, glues and raises secrets without redaction (the archive must scrub them)"),
+        (
+            "md",
+            "# Leaks fixture: prints, glues and raises secrets without redaction (the archive "
+            "must scrub them)",
+        ),
         ("code", START.format(name="leaks")),
-        ("code", '# the canaries are assembled at run time, so only outputs can carry them\n'
-                 'C = "canary" + "-"\n'
-                 'print("connecting with", dsn, "password", os.environ.get("PGPASSWORD"))\n'
-                 'print(f"GET /api Authorization: Bearer {C}bearer-7d1f9a2c")\n'
-                 'print(f"db login password={C}logpw-55c1 ok")'),
-        ("code", 'import pandas as pd\nimport scrapbook as sb\n\n'
-                 'raw = pd.DataFrame({"line": [f"token={C}token-9e8f7a6b", "fine"], "n": [1, 2]})\n'
-                 'sb.glue("raw_lines", raw)\nsb.glue("raw_text", f"secret={C}secret-1a2b3c")\nraw'),
-        ("code", 'from IPython.display import HTML, display\n\n'
-                 'display(HTML(f"<pre>password=&quot;{C}htmlpw-77ab&quot;</pre>"))'),
+        (
+            "code",
+            "# the canaries are assembled at run time, so only outputs can carry them\n"
+            'C = "canary" + "-"\n'
+            'print("connecting with", dsn, "password", os.environ.get("PGPASSWORD"))\n'
+            'print(f"GET /api Authorization: Bearer {C}bearer-7d1f9a2c")\n'
+            'print(f"db login password={C}logpw-55c1 ok")',
+        ),
+        (
+            "code",
+            "import pandas as pd\nimport scrapbook as sb\n\n"
+            'raw = pd.DataFrame({"line": [f"token={C}token-9e8f7a6b", "fine"], "n": [1, 2]})\n'
+            'sb.glue("raw_lines", raw)\nsb.glue("raw_text", f"secret={C}secret-1a2b3c")\nraw',
+        ),
+        (
+            "code",
+            "from IPython.display import HTML, display\n\n"
+            'display(HTML(f"<pre>password=&quot;{C}htmlpw-77ab&quot;</pre>"))',
+        ),
         ("code", FINISH),
         ("code", 'raise RuntimeError(f"failed to connect with {dsn} password={C}errpw-31d4")'),
     ],
     "unreachable": [
-        ("md", "# Unreachable fixture\nThe cluster and the database are both down: the evidence must say so."),
+        (
+            "md",
+            "# Unreachable fixture\nThe cluster and the database are both down: the evidence must "
+            "say so.",
+        ),
         ("code", START.format(name="unreachable") + "\nfrom incidentlib import kube, pg"),
-        ("code", 'import tempfile\n\n'
-                 'cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)\n'
-                 'cfg.write("apiVersion: v1\\nkind: Config\\ncurrent-context: down\\n'
-                 'clusters: [{name: down, cluster: {server: \'http://127.0.0.1:9\'}}]\\n'
-                 'contexts: [{name: down, context: {cluster: down, user: u}}]\\nusers: [{name: u, user: {token: x}}]\\n")\n'
-                 'cfg.close()\n'
-                 'with run.source("kubernetes: pods") as kube_src:\n'
-                 '    cluster = kube.connect(kubeconfig=cfg.name)\n'
-                 '    cluster.get_json("/api/v1/namespaces/production/pods", timeout=2)'),
-        ("code", 'with run.source("postgresql: connections") as pg_src:\n'
-                 '    pg.connect(dsn or "host=127.0.0.1 port=9 dbname=app user=x", connect_timeout_s=2)'),
+        (
+            "code",
+            "import tempfile\n\n"
+            'cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)\n'
+            'cfg.write("apiVersion: v1\\nkind: Config\\ncurrent-context: down\\n'
+            "clusters: [{name: down, cluster: {server: 'http://127.0.0.1:9'}}]\\n"
+            "contexts: [{name: down, context: {cluster: down, user: u}}]\\nusers: [{name: u, "
+            'user: {token: x}}]\\n")\n'
+            "cfg.close()\n"
+            'with run.source("kubernetes: pods") as kube_src:\n'
+            "    cluster = kube.connect(kubeconfig=cfg.name)\n"
+            '    cluster.get_json("/api/v1/namespaces/production/pods", timeout=2)',
+        ),
+        (
+            "code",
+            'with run.source("postgresql: connections") as pg_src:\n'
+            '    pg.connect(dsn or "host=127.0.0.1 port=9 dbname=app user=x", connect_timeout_s=2)',
+        ),
         ("code", "run.sources_table()"),
         ("code", "run.finish(assess(service_down=not kube_src.ok, database_reachable=pg_src.ok))"),
     ],
@@ -114,7 +143,11 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbf.NotebookNode:
     for kind, text in cells[1:]:
         out.append(nbf.v4.new_markdown_cell(text) if kind == "md" else nbf.v4.new_code_cell(text))
     nb.cells = out
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{name}-{i}"

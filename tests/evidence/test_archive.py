@@ -1,4 +1,5 @@
-"""`runbook run` on the fixture notebooks (one per behaviour): what the archive holds, failures included."""
+"""`runbook run` on the fixture notebooks (one per behaviour): what the archive holds, failures
+included."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import nbformat
 import pytest
 
 from incidentlib import cli
-from incidentlib.evidence.run import FAILURE_TAG, _reserve_run_id
 from incidentlib.evidence.manifest import PARTIAL, load_manifest, read_scraps, verify
+from incidentlib.evidence.run import FAILURE_TAG, _reserve_run_id
 
 from .conftest import FIXTURES
 from .helpers import (
@@ -58,17 +59,27 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "ok": runbook("run", "ok", *common, "-p", "dsn", DSN, "-p", "count", "4"),
         "raises": runbook("run", "raises", *common),
         "dies": runbook("run", "dies", *common),
-        "sleeps": runbook("run", "sleeps", *common, "--cell-timeout", "6"),  # roomy: a loaded machine imports slowly
+        "sleeps": runbook(
+            "run", "sleeps", *common, "--cell-timeout", "6"
+        ),  # roomy: a loaded machine imports slowly
         "leaks": runbook("run", "leaks", *common, "-p", "dsn", DSN),
         "unreachable": runbook("run", "unreachable", *common),
     }
     manifest = load_manifest(outputs / INCIDENT)
     by_scenario = {r["scenario"]: r for r in manifest["runs"]}
-    return {"outputs": outputs, "dir": outputs / INCIDENT, "runs": runs, "manifest": manifest, "entry": by_scenario}
+    return {
+        "outputs": outputs,
+        "dir": outputs / INCIDENT,
+        "runs": runs,
+        "manifest": manifest,
+        "entry": by_scenario,
+    }
 
 
 def _nb(archive: dict, scenario: str) -> nbformat.NotebookNode:
-    return nbformat.read(archive["dir"] / archive["entry"][scenario]["files"][0]["path"], as_version=4)
+    return nbformat.read(
+        archive["dir"] / archive["entry"][scenario]["files"][0]["path"], as_version=4
+    )
 
 
 def test_a_good_run_is_archived_with_its_html_and_manifest_entry(archive):
@@ -76,24 +87,45 @@ def test_a_good_run_is_archived_with_its_html_and_manifest_entry(archive):
     assert inv.code == 0, inv.err
     assert f"incident: {INCIDENT}" in inv.out
     assert entry["status"] == "ok" and entry["error"] is None
-    assert set(entry) == {"run_id", "scenario", "status", "error", "started_at", "finished_at", "parameters", "files",
-                          "versions", "kubernetes", "postgres"}
+    assert set(entry) == {
+        "run_id",
+        "scenario",
+        "status",
+        "error",
+        "started_at",
+        "finished_at",
+        "parameters",
+        "files",
+        "versions",
+        "kubernetes",
+        "postgres",
+    }
     names = [f["path"] for f in entry["files"]]
     assert names == [f"{entry['run_id']}.ipynb", f"{entry['run_id']}.html"]
-    assert f"notebook: {archive['dir'] / names[0]}" in inv.out and f"html:     {archive['dir'] / names[1]}" in inv.out
+    assert (
+        f"notebook: {archive['dir'] / names[0]}" in inv.out
+        and f"html:     {archive['dir'] / names[1]}" in inv.out
+    )
     assert entry["run_id"].endswith("Z-ok") and len(entry["run_id"]) == len("20261127T093501Z-ok")
     assert set(entry["versions"]) == {"incidentlib", "papermill", "python"}
-    assert entry["parameters"] == {"dsn": "host=127.0.0.1 port=9 dbname=app user=x password=***", "count": 4,
-                                   "incident_id": INCIDENT}
+    assert entry["parameters"] == {
+        "dsn": "host=127.0.0.1 port=9 dbname=app user=x password=***",
+        "count": 4,
+        "incident_id": INCIDENT,
+    }
     # the database was unreachable: the manifest says so instead of a version
-    assert entry["postgres"]["server_version"] is None and "Connection refused" in entry["postgres"]["error"]
+    assert (
+        entry["postgres"]["server_version"] is None
+        and "Connection refused" in entry["postgres"]["error"]
+    )
     scraps = read_scraps(archive["dir"] / names[0])
     assert scraps["scenario"] == "ok" and scraps["severity"]["level"] == "SEV4"
     assert scraps["pods"]["name"].tolist() == ["pod-0", "pod-1", "pod-2", "pod-3"]
 
 
 def test_read_scraps_reads_what_scrapbook_reads(archive):
-    """Our reader (no Arrow threads) and scrapbook's agree on every scrap; `names` decodes only those."""
+    """Our reader (no Arrow threads) and scrapbook's agree on every scrap; `names` decodes only
+    those."""
     import pandas as pd
     import scrapbook as sb
 
@@ -106,7 +138,9 @@ def test_read_scraps_reads_what_scrapbook_reads(archive):
             pd.testing.assert_frame_equal(ours[name], value)
         else:
             assert ours[name] == value, name
-    assert read_scraps(path, names=["severity", "no-such-scrap"]) == {"severity": theirs["severity"]}
+    assert read_scraps(path, names=["severity", "no-such-scrap"]) == {
+        "severity": theirs["severity"]
+    }
 
 
 def test_the_dsn_password_reaches_the_kernel_through_pgpassword_only(archive):
@@ -115,7 +149,10 @@ def test_the_dsn_password_reaches_the_kernel_through_pgpassword_only(archive):
     assert "password" not in injected.source and "dbname=app" in injected.source
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "PGPASSWORD in the kernel: set" in printed
-    assert "dsn seen by the kernel: " in printed and "password" not in printed.split("dsn seen by the kernel: ")[1].splitlines()[0]
+    assert (
+        "dsn seen by the kernel: " in printed
+        and "password" not in printed.split("dsn seen by the kernel: ")[1].splitlines()[0]
+    )
     assert "PGPASSWORD" not in os.environ  # restored in the parent
 
 
@@ -127,7 +164,9 @@ def test_the_dsn_password_reaches_the_kernel_through_pgpassword_only(archive):
         ("sleeps", "cell 4", "timed out: the cell ran longer than 6 s"),
     ],
 )
-def test_a_failed_run_is_archived_with_the_failure_on_top_and_a_nonzero_exit(archive, scenario, cell, error):
+def test_a_failed_run_is_archived_with_the_failure_on_top_and_a_nonzero_exit(
+    archive, scenario, cell, error
+):
     inv, entry = archive["runs"][scenario], archive["entry"][scenario]
     assert inv.code == 1
     assert f"runbook run: {scenario} failed at {cell}: {error}" in inv.err
@@ -145,16 +184,26 @@ def test_a_failed_run_is_archived_with_the_failure_on_top_and_a_nonzero_exit(arc
 
 
 def test_secrets_printed_glued_or_raised_by_a_notebook_never_reach_the_archive(archive):
-    canaries = [DSN_PW, "canary-bearer-7d1f9a2c", "canary-logpw-55c1", "canary-token-9e8f7a6b",
-                "canary-secret-1a2b3c", "canary-htmlpw-77ab", "canary-errpw-31d4"]
+    canaries = [
+        DSN_PW,
+        "canary-bearer-7d1f9a2c",
+        "canary-logpw-55c1",
+        "canary-token-9e8f7a6b",
+        "canary-secret-1a2b3c",
+        "canary-htmlpw-77ab",
+        "canary-errpw-31d4",
+    ]
     files = archived_files(archive["dir"])
     assert len(files) == 13  # 6 runs x (ipynb + html) + manifest
     assert find_canaries(files, canaries) == []
     nb = _nb(archive, "leaks")
     text = json.dumps(nb)
-    assert "Bearer ***" in text and "token=***" in text and "secret=***" in text  # masked, not dropped
-    assert read_scraps(archive["dir"] / archive["entry"]["leaks"]["files"][0]["path"])["raw_lines"]["line"].tolist() == [
-        "token=***", "fine"]
+    assert (
+        "Bearer ***" in text and "token=***" in text and "secret=***" in text
+    )  # masked, not dropped
+    assert read_scraps(archive["dir"] / archive["entry"]["leaks"]["files"][0]["path"])["raw_lines"][
+        "line"
+    ].tolist() == ["token=***", "fine"]
 
 
 def test_cluster_and_database_unreachable_still_leave_complete_evidence(archive):
@@ -162,8 +211,14 @@ def test_cluster_and_database_unreachable_still_leave_complete_evidence(archive)
     assert inv.code == 0 and entry["status"] == "ok"
     scraps = read_scraps(archive["dir"] / entry["files"][0]["path"])
     sources = {s["source"]: s for s in scraps["sources"]}
-    assert sources["kubernetes: pods"]["status"] == "failed" and "cannot reach the Kubernetes API" in sources["kubernetes: pods"]["error"]
-    assert sources["postgresql: connections"]["status"] == "failed" and "cannot connect to PostgreSQL" in sources["postgresql: connections"]["error"]
+    assert (
+        sources["kubernetes: pods"]["status"] == "failed"
+        and "cannot reach the Kubernetes API" in sources["kubernetes: pods"]["error"]
+    )
+    assert (
+        sources["postgresql: connections"]["status"] == "failed"
+        and "cannot connect to PostgreSQL" in sources["postgresql: connections"]["error"]
+    )
     assert scraps["severity"]["level"] == "SEV1"
     html = (archive["dir"] / entry["files"][1]["path"]).read_text()
     assert "✗ kubernetes: pods: cannot reach the Kubernetes API" in html
@@ -173,8 +228,8 @@ def test_cluster_and_database_unreachable_still_leave_complete_evidence(archive)
 def test_html_has_no_outside_reference_and_embeds_its_images(archive):
     for entry in archive["manifest"]["runs"]:
         page = (archive["dir"] / entry["files"][1]["path"]).read_text()
-        # the unreachable fixture's kubeconfig points at http://127.0.0.1:9 and its errors say so: that is
-        # the run's own target, not a resource the page loads
+        # the unreachable fixture's kubeconfig points at http://127.0.0.1:9 and its errors say so:
+        # that is the run's own target, not a resource the page loads
         assert outside_references(page, allowed=("http://127.",)) == [], entry["run_id"]
         assert "<script src" not in page and "cdnjs" not in page and fetching_references(page) == []
     ok_page = (archive["dir"] / archive["entry"]["ok"]["files"][1]["path"]).read_text()
@@ -185,7 +240,9 @@ def test_html_renders_its_chart_offline_in_chromium(archive, chromium, tmp_path)
     html = archive["dir"] / archive["entry"]["ok"]["files"][1]["path"]
     png = tmp_path / "ok.png"
     screenshot(chromium, html, png)
-    assert red_pixels(png) > 20_000  # the three red bars of the chart (about 45,000 px at 1200x2000)
+    assert (
+        red_pixels(png) > 20_000
+    )  # the three red bars of the chart (about 45,000 px at 1200x2000)
     assert loaded_images(chromium, html, tmp_path) == (1, 1)
 
 
@@ -228,20 +285,32 @@ def test_same_second_runs_get_distinct_names(tmp_path):
     incident_dir.mkdir()
     partial.mkdir()
     ids = [_reserve_run_id(incident_dir, partial, "20261127T093501Z", "outage") for _ in range(3)]
-    assert ids == ["20261127T093501Z-outage", "20261127T093501Z-outage-2", "20261127T093501Z-outage-3"]
+    assert ids == [
+        "20261127T093501Z-outage",
+        "20261127T093501Z-outage-2",
+        "20261127T093501Z-outage-3",
+    ]
 
 
 def test_bad_input_is_refused_before_anything_runs(tmp_path):
     common = ["--notebooks", str(FIXTURES), "--outputs", str(tmp_path / "out")]
     inv = runbook("run", "outgae", *common)
-    assert inv.code == 1 and "unknown scenario 'outgae'; valid scenarios" in inv.err and "ok, raises" in inv.err
+    assert (
+        inv.code == 1
+        and "unknown scenario 'outgae'; valid scenarios" in inv.err
+        and "ok, raises" in inv.err
+    )
     inv = runbook("run", "ok", *common, "-p", "cuont", "3")
     assert inv.code == 1 and "unknown parameter 'cuont'" in inv.err and "count (int)" in inv.err
     inv = runbook("run", "ok", *common, "-p", "count", "three")
-    assert inv.code == 1 and "parameter 'count' = 'three': not a whole number; expected int" in inv.err
+    assert (
+        inv.code == 1 and "parameter 'count' = 'three': not a whole number; expected int" in inv.err
+    )
     (tmp_path / "p.yaml").write_text("flag: maybe\n")
     inv = runbook("run", "ok", *common, "-f", str(tmp_path / "p.yaml"))
-    assert inv.code == 1 and "parameter 'flag' = 'maybe': wrong type (str); expected bool" in inv.err
+    assert (
+        inv.code == 1 and "parameter 'flag' = 'maybe': wrong type (str); expected bool" in inv.err
+    )
     inv = runbook("run", "ok", *common, "--incident", "../../etc")
     assert inv.code == 1 and "incident id '../../etc' is not valid" in inv.err
     assert not (tmp_path / "out").exists()
@@ -251,4 +320,7 @@ def test_list_shows_parameters_with_types_defaults_and_help():
     inv = runbook("list", "--notebooks", str(FIXTURES))
     assert inv.code == 0
     assert "ok  (" in inv.out
-    assert any(line.split() == ["count", "int", "default", "3", "how", "many", "rows", "to", "make"] for line in inv.out.splitlines())
+    assert any(
+        line.split() == ["count", "int", "default", "3", "how", "many", "rows", "to", "make"]
+        for line in inv.out.splitlines()
+    )

@@ -1,4 +1,5 @@
-"""`runbook demo`: one command, every scenario under one incident, evidence printed, nothing left running."""
+"""`runbook demo`: one command, every scenario under one incident, evidence printed, nothing left
+running."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ SIM_CANARIES = ["sim-canary-token-7f3a9c2e1b4d", "sim-canary-pass-5d8e2a", "sand
 
 
 def _leftovers(marker: str, out: str = "") -> list[str]:
-    """Processes this demo started that are still alive: kernels carry its marker variable; its postgres
-    serves the port it printed (other demos may run on this machine at the same time: not theirs)."""
+    """Processes this demo started that are still alive: kernels carry its marker variable; its
+    postgres serves the port it printed (other demos may run on this machine at the same time: not
+    theirs)."""
     m = re.search(r"database  127\.0\.0\.1:(\d+)/app", out)
     port_arg = f"-p {m.group(1)} " if m else None
     found = []
@@ -60,9 +62,13 @@ def _cmdlines(proc: psutil.Process) -> list[str]:
 
 
 def _demo(*argv: str, marker: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([RUNBOOK, "demo", "--notebooks", str(SCENARIO_NOTEBOOKS), *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [RUNBOOK, "demo", "--notebooks", str(SCENARIO_NOTEBOOKS), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +80,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     t0 = time.perf_counter()
     proc = _demo("--outputs", str(outputs), marker=marker)
     out, err = proc.communicate(timeout=600)
-    return {"code": proc.returncode, "out": out, "err": err, "outputs": outputs, "marker": marker,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "code": proc.returncode,
+        "out": out,
+        "err": err,
+        "outputs": outputs,
+        "marker": marker,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
@@ -88,8 +100,11 @@ def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
     assert sorted(r["scenario"] for r in manifest["runs"]) == scenarios
     assert manifest["runs"][0]["scenario"] == "triage"  # the first five minutes come first
     assert all(r["status"] == "ok" for r in manifest["runs"])
-    assert all(r["kubernetes"] == {"context": "sim", "server_version": r["kubernetes"]["server_version"]}
-               and r["kubernetes"]["server_version"].startswith("v1.") for r in manifest["runs"])
+    assert all(
+        r["kubernetes"] == {"context": "sim", "server_version": r["kubernetes"]["server_version"]}
+        and r["kubernetes"]["server_version"].startswith("v1.")
+        for r in manifest["runs"]
+    )
     assert {r["postgres"]["server_version"].split(".")[0] for r in manifest["runs"]} == {"15"}
     for r in manifest["runs"]:
         assert f"html: {incident_dir / r['files'][1]['path']}" in out
@@ -98,8 +113,11 @@ def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
     files = archived_files(incident_dir)
     assert find_canaries(files, SIM_CANARIES) == []
     size = sum(f.stat().st_size for f in files)
-    print(f"runbook demo: {demo_run['seconds']:.1f} s, evidence {size / 1e6:.2f} MB in {len(files)} files",
-          file=sys.stderr)
+    print(
+        f"runbook demo: {demo_run['seconds']:.1f} s, evidence {size / 1e6:.2f} MB in {len(files)} "
+        "files",
+        file=sys.stderr,
+    )
 
 
 def test_demo_leaves_no_process_behind(demo_run):
@@ -114,13 +132,21 @@ def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
     for run in load_manifest(demo_run["outputs"] / incident)["runs"]:
         html = demo_run["outputs"] / incident / run["files"][1]["path"]
         page = html.read_text()
-        assert fetching_references(page) == [], run["scenario"]  # nothing the browser would load or follow
-        # any other URL is text the notebook itself carries (an example in a comment) or a parameter's value
-        allowed = ("http://127.0.0.1:", *text_urls_of_notebook(html.with_suffix(".ipynb"), run["parameters"]))
+        assert fetching_references(page) == [], run[
+            "scenario"
+        ]  # nothing the browser would load or follow
+        # any other URL is text the notebook itself carries (an example in a comment) or a
+        # parameter's value
+        allowed = (
+            "http://127.0.0.1:",
+            *text_urls_of_notebook(html.with_suffix(".ipynb"), run["parameters"]),
+        )
         assert outside_references(page, allowed) == [], run["scenario"]
         charts = html.with_suffix(".ipynb").read_text().count('"image/png"')
         total, decoded = loaded_images(chromium, html, tmp_path)
-        assert (total, decoded) == (charts, charts), f"{run['scenario']}: {decoded} of {total} images decoded, {charts} charts"
+        assert (total, decoded) == (charts, charts), (
+            f"{run['scenario']}: {decoded} of {total} images decoded, {charts} charts"
+        )
         charted += charts
     assert charted >= 3  # the scenario notebooks draw charts, and every one of them shows
 
@@ -154,7 +180,8 @@ def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path, signum):
 
 
 def test_keep_leaves_the_environment_usable_until_ctrl_c(tmp_path):
-    """--keep with the `ok` fixture notebook only (fast): the printed exports reach the cluster and the database."""
+    """--keep with the `ok` fixture notebook only (fast): the printed exports reach the cluster and
+    the database."""
     import shutil
 
     import psycopg
@@ -165,9 +192,21 @@ def test_keep_leaves_the_environment_usable_until_ctrl_c(tmp_path):
     notebooks.mkdir()
     shutil.copy(FIXTURES / "ok.ipynb", notebooks)
     marker = uuid.uuid4().hex
-    proc = subprocess.Popen([RUNBOOK, "demo", "--keep", "--notebooks", str(notebooks), "--outputs", str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [
+            RUNBOOK,
+            "demo",
+            "--keep",
+            "--notebooks",
+            str(notebooks),
+            "--outputs",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"},
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 240
@@ -181,13 +220,29 @@ def test_keep_leaves_the_environment_usable_until_ctrl_c(tmp_path):
         text = "".join(lines)
         assert "The demo environment stays up until Ctrl-C" in text, text
         exports = dict(re.findall(r"^  export (\w+)=(\S+)$", text, re.M))
-        assert set(exports) >= {"KUBECONFIG", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD"}
-        pods = subprocess.run(["kubectl", "get", "pods", "-n", "production", "-o", "name"], capture_output=True, text=True,
-                              timeout=30, env={**os.environ, "KUBECONFIG": exports["KUBECONFIG"]})
+        assert set(exports) >= {
+            "KUBECONFIG",
+            "PGHOST",
+            "PGPORT",
+            "PGDATABASE",
+            "PGUSER",
+            "PGPASSWORD",
+        }
+        pods = subprocess.run(
+            ["kubectl", "get", "pods", "-n", "production", "-o", "name"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "KUBECONFIG": exports["KUBECONFIG"]},
+        )
         assert pods.returncode == 0 and "pod/backend-" in pods.stdout, pods.stderr
-        env_dsn = " ".join(f"{k}={exports['PG' + k.upper()]}" for k in ("host", "port", "user", "password"))
+        env_dsn = " ".join(
+            f"{k}={exports['PG' + k.upper()]}" for k in ("host", "port", "user", "password")
+        )
         with psycopg.connect(f"{env_dsn} dbname={exports['PGDATABASE']}", connect_timeout=5) as c:
-            waiting = c.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]
+            waiting = c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ).fetchone()[0]
         assert waiting == 2  # the staged lock chain A <- B <- C is still there
     finally:
         proc.send_signal(signal.SIGINT)

@@ -1,4 +1,5 @@
-"""`runbook run` as separate processes: two at once for one incident, and Ctrl-C in the middle of a run."""
+"""`runbook run` as separate processes: two at once for one incident, and Ctrl-C in the middle of a
+run."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import nbformat
 import psutil
 import pytest
 
-from incidentlib.evidence.run import FAILURE_TAG
 from incidentlib.evidence.manifest import PARTIAL, load_manifest, verify
+from incidentlib.evidence.run import FAILURE_TAG
 
 from .conftest import FIXTURES
 
@@ -25,12 +26,24 @@ RUNBOOK = str(Path(sys.executable).with_name("runbook"))
 
 
 def _start(*argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([RUNBOOK, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [RUNBOOK, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def test_two_parallel_runs_for_one_incident_both_land_in_the_manifest(tmp_path):
-    common = ["--notebooks", str(FIXTURES), "--outputs", str(tmp_path), "--incident", "INC-parallel"]
+    common = [
+        "--notebooks",
+        str(FIXTURES),
+        "--outputs",
+        str(tmp_path),
+        "--incident",
+        "INC-parallel",
+    ]
     procs = [_start("run", "ok", *common, "-p", "count", str(n)) for n in (2, 5)]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
@@ -49,7 +62,16 @@ def test_two_parallel_runs_for_one_incident_both_land_in_the_manifest(tmp_path):
 
 
 def test_ctrl_c_archives_what_ran_and_leaves_no_process(tmp_path):
-    proc = _start("run", "sleeps", "--notebooks", str(FIXTURES), "--outputs", str(tmp_path), "--incident", "INC-int")
+    proc = _start(
+        "run",
+        "sleeps",
+        "--notebooks",
+        str(FIXTURES),
+        "--outputs",
+        str(tmp_path),
+        "--incident",
+        "INC-int",
+    )
     me = psutil.Process(proc.pid)
     deadline = time.monotonic() + 60
     kernels: list[psutil.Process] = []
@@ -92,10 +114,17 @@ def test_a_run_killed_mid_way_leaves_no_half_written_evidence(tmp_path):
     proc.kill()  # SIGKILL: no cleanup code runs at all
     proc.wait(timeout=30)
     incident_dir = tmp_path / "INC-kill"
-    report = verify(incident_dir)  # the earlier run is intact, nothing half-written appeared beside it
+    report = verify(
+        incident_dir
+    )  # the earlier run is intact, nothing half-written appeared beside it
     assert report.ok and len(report.matching) == 2, report.lines()
     assert sorted(p.name for p in incident_dir.iterdir()) == sorted(  # nothing of the killed run
-        [".manifest.lock", "manifest.json", *(f["path"] for f in load_manifest(incident_dir)["runs"][0]["files"])])
+        [
+            ".manifest.lock",
+            "manifest.json",
+            *(f["path"] for f in load_manifest(incident_dir)["runs"][0]["files"]),
+        ]
+    )
     # the orphaned kernel notices its parent is gone and exits by itself (ipykernel's parent poller)
     gone, alive = psutil.wait_procs(kernels, timeout=15)
     for p in alive:  # do not leave it to the rest of the suite

@@ -27,15 +27,23 @@ def test_console_script_runs():
 
 
 def test_the_installed_script_keeps_exit_status_and_all_output():
-    """`runbook` ends without interpreter teardown (cli.entry): the status is still the command's, and
-    everything it printed reaches a pipe."""
+    """`runbook` ends without interpreter teardown (cli.entry): the status is still the command's,
+    and everything it printed reaches a pipe."""
     from pathlib import Path
 
     script = str(Path(sys.executable).with_name("runbook"))
     listed = subprocess.run([script, "list"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0
-    in_process = subprocess.run([sys.executable, "-c", "import sys; from incidentlib.cli import main; "
-                                 "sys.exit(main(['list']))"], capture_output=True, text=True, timeout=60)
+    in_process = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from incidentlib.cli import main; sys.exit(main(['list']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.stdout == in_process.stdout and len(listed.stdout) > 1000
     bad = subprocess.run([script, "frobnicate"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown command 'frobnicate'" in bad.stderr

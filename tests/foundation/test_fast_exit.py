@@ -1,5 +1,5 @@
-"""The kernel's fast exit: installed only inside a Jupyter kernel by the notebook's Run; the kernel still
-closes its IPython history session and exits with status 0."""
+"""The kernel's fast exit: installed only inside a Jupyter kernel by the notebook's Run; the kernel
+still closes its IPython history session and exits with status 0."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def test_not_installed_outside_a_kernel() -> None:
     assert kernel.install_fast_exit() is False
 
 
-def _run_kernel(tmp_path: Path, code: str, *, env_extra: dict[str, str] | None = None) -> tuple[str, int | None]:
+def _run_kernel(
+    tmp_path: Path, code: str, *, env_extra: dict[str, str] | None = None
+) -> tuple[str, int | None]:
     import os
 
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython"), **(env_extra or {})}
@@ -28,8 +30,13 @@ def _run_kernel(tmp_path: Path, code: str, *, env_extra: dict[str, str] | None =
     out: list[str] = []
     try:
         kc.wait_for_ready(timeout=60)
-        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
-            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+        reply = kc.execute_interactive(
+            code,
+            timeout=60,
+            output_hook=lambda m: (
+                out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None
+            ),
+        )
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         kc.stop_channels()
@@ -38,12 +45,14 @@ def _run_kernel(tmp_path: Path, code: str, *, env_extra: dict[str, str] | None =
     return "".join(out), (proc.returncode if proc is not None else None)
 
 
-CODE = ("from incidentlib.notebook.run import Run\nfrom incidentlib.notebook import kernel\n"
-        "run = Run('outage')\nprint('installed', kernel._installed, 'in kernel', kernel.in_kernel())\n"
-        "class Marker:\n"
-        "    def __del__(self):\n"
-        "        open({path!r}, 'w').write('torn down')\n"
-        "marker = Marker()\n")
+CODE = (
+    "from incidentlib.notebook.run import Run\nfrom incidentlib.notebook import kernel\n"
+    "run = Run('outage')\nprint('installed', kernel._installed, 'in kernel', kernel.in_kernel())\n"
+    "class Marker:\n"
+    "    def __del__(self):\n"
+    "        open({path!r}, 'w').write('torn down')\n"
+    "marker = Marker()\n"
+)
 
 
 def test_installed_by_the_notebooks_run_and_the_history_session_is_closed(tmp_path: Path) -> None:
@@ -51,7 +60,9 @@ def test_installed_by_the_notebooks_run_and_the_history_session_is_closed(tmp_pa
     text, code = _run_kernel(tmp_path, CODE.format(path=str(torn)))
     assert "installed True in kernel True" in text
     assert code == 0
-    assert not torn.exists()  # the interpreter was not torn down: the user namespace was never cleared
+    assert (
+        not torn.exists()
+    )  # the interpreter was not torn down: the user namespace was never cleared
     db = tmp_path / "ipython" / "profile_default" / "history.sqlite"
     with sqlite3.connect(db) as con:
         sessions = con.execute("SELECT session, end FROM sessions").fetchall()
@@ -62,7 +73,9 @@ def test_installed_by_the_notebooks_run_and_the_history_session_is_closed(tmp_pa
 
 def test_opt_out_keeps_the_normal_teardown(tmp_path: Path) -> None:
     torn = tmp_path / "torn"
-    text, code = _run_kernel(tmp_path, CODE.format(path=str(torn)), env_extra={"INCIDENTLIB_FAST_EXIT": "0"})
+    text, code = _run_kernel(
+        tmp_path, CODE.format(path=str(torn)), env_extra={"INCIDENTLIB_FAST_EXIT": "0"}
+    )
     assert "installed False in kernel True" in text
     assert code == 0
     assert torn.read_text() == "torn down"  # IPython's own exit cleared the namespace

@@ -77,11 +77,18 @@ def test_overlapping_pauses_in_two_threads() -> None:
 
 
 def test_decoding_a_big_list_leaves_no_garbage_behind() -> None:
-    """Decoded JSON has no cycles: after a paused decode, a collection finds nothing of it to free."""
+    """Decoded JSON has no cycles: after a paused decode, a collection finds nothing of it to
+    free."""
     import json
 
-    doc = json.dumps({"items": [{"metadata": {"name": f"p{i}", "labels": {"a": "b"}}, "spec": {"c": [1, 2]}}
-                                for i in range(20_000)]})
+    doc = json.dumps(
+        {
+            "items": [
+                {"metadata": {"name": f"p{i}", "labels": {"a": "b"}}, "spec": {"c": [1, 2]}}
+                for i in range(20_000)
+            ]
+        }
+    )
     gc.collect()
     with paused_gc():
         items = json.loads(doc)["items"]

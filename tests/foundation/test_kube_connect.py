@@ -1,4 +1,5 @@
-"""Connection like kubectl: explicit path, $KUBECONFIG, ~/.kube/config; clear errors naming what exists."""
+"""Connection like kubectl: explicit path, $KUBECONFIG, ~/.kube/config; clear errors naming what
+exists."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""The notebook toolchain works in this environment: papermill injects parameters, scrapbook reads scraps back."""
+"""The notebook toolchain works in this environment: papermill injects parameters, scrapbook reads
+scraps back."""
 
 from pathlib import Path
 
@@ -15,7 +16,13 @@ HERE = Path(__file__).parent / "notebooks"
 @pytest.mark.notebook
 def test_parameters_are_injected(tmp_path):
     out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(HERE / "parameters_only.ipynb"), str(out), parameters={"namespace": "staging"}, kernel_name="python3", progress_bar=False)
+    pm.execute_notebook(
+        str(HERE / "parameters_only.ipynb"),
+        str(out),
+        parameters={"namespace": "staging"},
+        kernel_name="python3",
+        progress_bar=False,
+    )
     nb = sb.read_notebook(str(out)).node
     assert nb.metadata.papermill.parameters == {"namespace": "staging"}
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
@@ -24,7 +31,9 @@ def test_parameters_are_injected(tmp_path):
 @pytest.mark.notebook
 def test_evidence_contract_scraps(tmp_path):
     out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(HERE / "evidence_contract.ipynb"), str(out), kernel_name="python3", progress_bar=False)
+    pm.execute_notebook(
+        str(HERE / "evidence_contract.ipynb"), str(out), kernel_name="python3", progress_bar=False
+    )
     scraps = sb.read_notebook(str(out)).scraps
     assert scraps["scenario"].data == "smoke"
     assert scraps["severity"].data["level"] == "SEV3"
@@ -41,7 +50,13 @@ def test_evidence_contract_scraps(tmp_path):
 def test_invalid_namespace_fails_with_clear_message(tmp_path):
     out = tmp_path / "out.ipynb"
     with pytest.raises(pm.PapermillExecutionError) as e:
-        pm.execute_notebook(str(HERE / "evidence_contract.ipynb"), str(out), parameters={"namespace": "Prod_NS"}, kernel_name="python3", progress_bar=False)
+        pm.execute_notebook(
+            str(HERE / "evidence_contract.ipynb"),
+            str(out),
+            parameters={"namespace": "Prod_NS"},
+            kernel_name="python3",
+            progress_bar=False,
+        )
     assert e.value.ename == "InvalidParameter" and "'Prod_NS'" in e.value.evalue
     assert out.exists()  # the failed run still leaves its notebook
     assert issubclass(InvalidParameter, ValueError)

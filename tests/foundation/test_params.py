@@ -3,12 +3,28 @@ from datetime import timedelta
 import pytest
 
 from incidentlib.errors import InvalidParameter, RunbookError
-from incidentlib.params import format_duration, parse_duration, validate_name, validate_replicas, validate_selector
+from incidentlib.params import (
+    format_duration,
+    parse_duration,
+    validate_name,
+    validate_replicas,
+    validate_selector,
+)
 
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("5min", 300), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (" 90S ", 90), (45, 45), ("500ms", 0.5)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("5min", 300),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        (" 90S ", 90),
+        (45, 45),
+        ("500ms", 0.5),
+    ],
 )
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
@@ -24,7 +40,14 @@ def test_parse_duration_rejects_with_value_and_rule(bad):
 
 
 def test_format_duration_reads_like_kubectl():
-    assert [format_duration(s) for s in (5, 119, 372, 3 * 3600 + 240, 26 * 3600, 30 * 86400)] == ["5s", "119s", "6m12s", "3h4m", "1d2h", "30d"]
+    assert [format_duration(s) for s in (5, 119, 372, 3 * 3600 + 240, 26 * 3600, 30 * 86400)] == [
+        "5s",
+        "119s",
+        "6m12s",
+        "3h4m",
+        "1d2h",
+        "30d",
+    ]
 
 
 @pytest.mark.parametrize("good", ["production", "kube-system", "a", "ns1", "a" * 63])
@@ -32,7 +55,9 @@ def test_valid_namespaces(good):
     assert validate_name(good) == good
 
 
-@pytest.mark.parametrize("bad", ["Prod_NS", "-prod", "prod-", "a" * 64, "prod.eu", "", None, "UPPER"])
+@pytest.mark.parametrize(
+    "bad", ["Prod_NS", "-prod", "prod-", "a" * 64, "prod.eu", "", None, "UPPER"]
+)
 def test_invalid_namespace_quotes_value_and_rule(bad):
     with pytest.raises(InvalidParameter) as e:
         validate_name(bad, what="namespace")

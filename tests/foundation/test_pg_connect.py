@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from incidentlib.pg import session as pg
 from incidentlib.errors import DatabaseError
+from incidentlib.pg import session as pg
 from incidentlib.sandbox.postgres import SUPERUSER_PASSWORD
 
 pytestmark = pytest.mark.pg
@@ -13,8 +13,12 @@ pytestmark = pytest.mark.pg
 
 def test_session_settings(pg_dsn):
     with pg.connect(pg_dsn) as conn:
-        row = pg.query(conn, "SELECT current_setting('default_transaction_read_only') ro, current_setting('statement_timeout') st, "
-                       "current_setting('lock_timeout') lt, current_setting('application_name') app")[0]
+        row = pg.query(
+            conn,
+            "SELECT current_setting('default_transaction_read_only') ro, "
+            "current_setting('statement_timeout') st, "
+            "current_setting('lock_timeout') lt, current_setting('application_name') app",
+        )[0]
         assert row == {"ro": "on", "st": "5s", "lt": "1s", "app": "incident-runbook"}
         assert pg.server_version(conn).startswith("15")
 
@@ -37,7 +41,10 @@ def test_lock_timeout_instead_of_hanging(pg_dsn, stager):
 
 
 def test_statement_timeout(pg_dsn):
-    with pg.connect(pg_dsn, statement_timeout_ms=200) as conn, pytest.raises(DatabaseError, match="statement_timeout"):
+    with (
+        pg.connect(pg_dsn, statement_timeout_ms=200) as conn,
+        pytest.raises(DatabaseError, match="statement_timeout"),
+    ):
         pg.query(conn, "SELECT pg_sleep(2)")
 
 
@@ -49,17 +56,27 @@ def test_malformed_dsn_no_password_in_message():
 
 def test_unreachable_database(pg_server):
     port = pg_server.port + 1 if pg_server.port < 65000 else 1
-    with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL at host=127.0.0.1 port=") as e:
-        pg.connect(f"host=127.0.0.1 port={port} dbname=app user=x password=unreach-pw-1", connect_timeout_s=2)
+    with pytest.raises(
+        DatabaseError, match="cannot connect to PostgreSQL at host=127.0.0.1 port="
+    ) as e:
+        pg.connect(
+            f"host=127.0.0.1 port={port} dbname=app user=x password=unreach-pw-1",
+            connect_timeout_s=2,
+        )
     assert "unreach-pw-1" not in str(e.value)
 
 
 def test_wrong_password_and_missing_database(pg_server):
     with pytest.raises(DatabaseError, match="password was refused") as e:
-        pg.connect(f"host=127.0.0.1 port={pg_server.port} dbname=app user=postgres password=wrong-pw-42")
+        pg.connect(
+            f"host=127.0.0.1 port={pg_server.port} dbname=app user=postgres password=wrong-pw-42"
+        )
     assert "wrong-pw-42" not in str(e.value) and e.value.sqlstate == "28P01"
     with pytest.raises(DatabaseError, match="does not exist"):
-        pg.connect(f"host=127.0.0.1 port={pg_server.port} dbname=nope user=postgres password={SUPERUSER_PASSWORD}")
+        pg.connect(
+            f"host=127.0.0.1 port={pg_server.port} dbname=nope user=postgres "
+            f"password={SUPERUSER_PASSWORD}"
+        )
 
 
 def test_libpq_environment_is_used(pg_server, monkeypatch):

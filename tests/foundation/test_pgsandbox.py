@@ -8,7 +8,11 @@ pytestmark = pytest.mark.pg
 
 def _activity(dsn, pids):
     with psycopg.connect(dsn, autocommit=True) as c:
-        rows = c.execute("SELECT pid, state, wait_event_type, pg_blocking_pids(pid) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchall()
+        rows = c.execute(
+            "SELECT pid, state, wait_event_type, pg_blocking_pids(pid) FROM pg_stat_activity "
+            "WHERE pid = ANY(%s)",
+            (pids,),
+        ).fetchall()
     return {r[0]: r[1:] for r in rows}
 
 
@@ -37,7 +41,10 @@ def test_distinct_statements_are_distinct_in_pg_stat_statements(pg_dsn, stager):
         c.execute("SELECT pg_stat_statements_reset()")
     stager.distinct_statements(120)
     with psycopg.connect(pg_dsn, autocommit=True) as c:
-        n = c.execute("SELECT count(*) FROM pg_stat_statements WHERE query LIKE %s", ('SELECT "c%" FROM "stage_filler_%',)).fetchone()[0]
+        n = c.execute(
+            "SELECT count(*) FROM pg_stat_statements WHERE query LIKE %s",
+            ('SELECT "c%" FROM "stage_filler_%',),
+        ).fetchone()[0]
     assert n == 120
 
 
@@ -46,5 +53,7 @@ def test_long_query_and_slow_statement(pg_dsn, stager):
     assert _activity(pg_dsn, [pid])[pid][0] == "active"
     stager.slow_statement(0.05, times=3)
     with psycopg.connect(pg_dsn, autocommit=True) as c:
-        calls = c.execute("SELECT sum(calls) FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'").fetchone()[0]
+        calls = c.execute(
+            "SELECT sum(calls) FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'"
+        ).fetchone()[0]
     assert calls >= 3

@@ -1,7 +1,15 @@
 import pandas as pd
 import pytest
 
-from incidentlib.redact import MASK, dsn_password, redact_dsn, redact_sql, redact_text, redact_value, register_secret
+from incidentlib.redact import (
+    MASK,
+    dsn_password,
+    redact_dsn,
+    redact_sql,
+    redact_text,
+    redact_value,
+    register_secret,
+)
 
 
 @pytest.mark.parametrize(
@@ -10,14 +18,20 @@ from incidentlib.redact import MASK, dsn_password, redact_dsn, redact_sql, redac
         ("postgresql://app:s3cr3t-pw@db:5432/x", "s3cr3t-pw"),
         ("host=db password=s3cr3t-pw user=x", "s3cr3t-pw"),
         ("host=db password='with space' user=x", "with space"),
-        ("GET /api Authorization: Bearer eyJhbGciOi.abc.def-token-1234", "eyJhbGciOi.abc.def-token-1234"),
+        (
+            "GET /api Authorization: Bearer eyJhbGciOi.abc.def-token-1234",
+            "eyJhbGciOi.abc.def-token-1234",
+        ),
         ('curl -H "Authorization: Basic QWxhZGRpbjpvcGVu"', "QWxhZGRpbjpvcGVu"),
         ("user login ok token=abcd1234efgh", "abcd1234efgh"),
         ('{"password": "hunter22", "user": "bob"}', "hunter22"),
         ("export DB_PASSWORD=xyz987", "xyz987"),
         ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
         ("secret: topsecretvalue", "topsecretvalue"),
-        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEA",
+        ),
     ],
 )
 def test_secrets_are_masked(text, secret):
@@ -32,9 +46,17 @@ def test_innocent_text_is_untouched():
 
 
 def test_sql_literals_are_replaced_identifiers_kept():
-    q = "SELECT * FROM cards c1 WHERE card = '4111111111111111' AND c1.x > 42 AND y = $1 AND \"Col9\" = E'it''s' -- note 5"
+    q = (
+        "SELECT * FROM cards c1 WHERE card = '4111111111111111' AND c1.x > 42 AND y = $1 AND "
+        "\"Col9\" = E'it''s' -- note 5"
+    )
     out = redact_sql(q)
-    assert "4111111111111111" not in out and "42" not in out and "it''s" not in out and "note 5" not in out
+    assert (
+        "4111111111111111" not in out
+        and "42" not in out
+        and "it''s" not in out
+        and "note 5" not in out
+    )
     assert "c1.x > ?" in out and "y = $1" in out and '"Col9"' in out
 
 

@@ -5,7 +5,15 @@ from incidentlib.severity import Severity, assess, worst
 
 @pytest.mark.parametrize(
     ("rate", "level", "figure"),
-    [(0.08, "SEV2", "8.0%"), (0.0501, "SEV2", "5.0%"), (0.05, "SEV3", "5.0%"), (0.02, "SEV3", "2.0%"), (0.01, "SEV3", "1.0%"), (0.005, "SEV4", "0.5%"), (0.0, "SEV4", "0.0%")],
+    [
+        (0.08, "SEV2", "8.0%"),
+        (0.0501, "SEV2", "5.0%"),
+        (0.05, "SEV3", "5.0%"),
+        (0.02, "SEV3", "2.0%"),
+        (0.01, "SEV3", "1.0%"),
+        (0.005, "SEV4", "0.5%"),
+        (0.0, "SEV4", "0.0%"),
+    ],
 )
 def test_error_rate_thresholds_name_figure_and_threshold(rate, level, figure):
     s = assess(error_rate=rate)
@@ -15,16 +23,25 @@ def test_error_rate_thresholds_name_figure_and_threshold(rate, level, figure):
 
 
 def test_health_failure_is_sev1_and_wins():
-    s = assess(health_ok=False, error_rate=0.02, details={"health_ok": "GET http://x/health answered 503"})
+    s = assess(
+        health_ok=False, error_rate=0.02, details={"health_ok": "GET http://x/health answered 503"}
+    )
     assert s.level == "SEV1" and s.rule == "outage"
     assert "503" in s.reason and "SEV1" in s.reason
 
 
 @pytest.mark.parametrize(
     ("kw", "level", "rule"),
-    [({"service_down": True}, "SEV1", "outage"), ({"database_reachable": False}, "SEV1", "outage"), ({"data_loss": True}, "SEV1", "data-loss"),
-     ({"core_blocked": True}, "SEV2", "major-degradation"), ({"degraded": True}, "SEV2", "major-degradation"), ({"slow": True}, "SEV3", "minor-degradation"),
-     ({}, "SEV4", "no-impact"), ({"health_ok": True, "database_reachable": True}, "SEV4", "no-impact")],
+    [
+        ({"service_down": True}, "SEV1", "outage"),
+        ({"database_reachable": False}, "SEV1", "outage"),
+        ({"data_loss": True}, "SEV1", "data-loss"),
+        ({"core_blocked": True}, "SEV2", "major-degradation"),
+        ({"degraded": True}, "SEV2", "major-degradation"),
+        ({"slow": True}, "SEV3", "minor-degradation"),
+        ({}, "SEV4", "no-impact"),
+        ({"health_ok": True, "database_reachable": True}, "SEV4", "no-impact"),
+    ],
 )
 def test_matrix(kw, level, rule):
     s = assess(**kw)

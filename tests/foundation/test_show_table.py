@@ -9,14 +9,16 @@ from incidentlib.notebook.run import Table
 
 
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "name": ["backend-1", "frontend-1"],
-        "restarts": pd.array([7, None], dtype="Int64"),
-        "ready": pd.array([False, None], dtype="boolean"),
-        "cpu_pct": [12.5, np.nan],
-        "last_restart": pd.to_datetime(["2026-11-27T09:03:00Z", None], utc=True),
-        "waiting_reason": ["CrashLoopBackOff", None],
-    })
+    return pd.DataFrame(
+        {
+            "name": ["backend-1", "frontend-1"],
+            "restarts": pd.array([7, None], dtype="Int64"),
+            "ready": pd.array([False, None], dtype="boolean"),
+            "cpu_pct": [12.5, np.nan],
+            "last_restart": pd.to_datetime(["2026-11-27T09:03:00Z", None], utc=True),
+            "waiting_reason": ["CrashLoopBackOff", None],
+        }
+    )
 
 
 def test_missing_values_are_blank_in_html_and_text() -> None:

@@ -1,4 +1,5 @@
-"""Execute the outage notebook with papermill and read back its scraps (shared by the notebook tests)."""
+"""Execute the outage notebook with papermill and read back its scraps (shared by the notebook
+tests)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,20 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "outage.ipynb"
 
 
 def execute(out: Path, **parameters: Any) -> tuple[dict[str, Any], Any]:
-    """Run the notebook; return its scraps as plain data (name -> value) and the executed notebook."""
+    """Run the notebook; return its scraps as plain data (name -> value) and the executed
+    notebook."""
     import nbformat
     import papermill as pm
     import scrapbook as sb
 
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3", progress_bar=False,
-                        log_output=False)
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+    )
     scraps = {name: scrap.data for name, scrap in sb.read_notebook(str(out)).scraps.items()}
     return scraps, nbformat.read(str(out), as_version=4)
 
@@ -69,15 +77,19 @@ def health_server(status: int = 503) -> Iterator[str]:
 
 
 def chart_helpers_after(seconds: float) -> list[int]:
-    """Chart helper processes still alive after the kernel is gone (waits up to `seconds` for them to end)."""
+    """Chart helper processes still alive after the kernel is gone (waits up to `seconds` for them
+    to end)."""
     import time
 
     import psutil
 
     deadline = time.monotonic() + seconds
     while True:
-        left = [p.pid for p in psutil.process_iter(["cmdline"])
-                if "incidentlib.notebook.chartworker" in " ".join(p.info["cmdline"] or [])]
+        left = [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if "incidentlib.notebook.chartworker" in " ".join(p.info["cmdline"] or [])
+        ]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)

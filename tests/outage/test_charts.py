@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from incidentlib.notebook import charts
 from incidentlib.kube import frames as cl
+from incidentlib.notebook import charts
 
 from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
 
@@ -25,7 +25,10 @@ def test_pods_by_status_stacks_each_owner() -> None:
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert sorted(labels) == ["CrashLoopBackOff", "Running"]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["frontend", "backend"]  # failing owner on top
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "frontend",
+        "backend",
+    ]  # failing owner on top
     widths = {(p.get_y(), round(p.get_width())) for p in ax.patches if p.get_width() > 0}
     assert sorted(w for _, w in widths) == [1, 3]
     assert tuple(fig.get_size_inches()) == (8, 3) and fig.dpi == 80
@@ -35,10 +38,17 @@ def test_pods_by_status_stacks_each_owner() -> None:
 def test_timeline_lanes_within_window() -> None:
     pods = cl.pods_frame(PODS, now=NOW, replicasets=REPLICASETS)
     events = cl.events_frame(EVENTS, since=None, now=NOW)
-    frame = charts.timeline_frame(rollouts=cl.rollouts_frame(DEPLOYMENT, REPLICASETS), pods=pods, events=events,
-                                  deployment="backend", since=timedelta(minutes=30), now=NOW)
+    frame = charts.timeline_frame(
+        rollouts=cl.rollouts_frame(DEPLOYMENT, REPLICASETS),
+        pods=pods,
+        events=events,
+        deployment="backend",
+        since=timedelta(minutes=30),
+        now=NOW,
+    )
     lanes = frame.groupby("lane").size().to_dict()
-    # revision 3 in the window; revisions 1-2 before it, dropped; 3 restarting pods; 2 grouped BackOff warnings
+    # revision 3 in the window; revisions 1-2 before it, dropped; 3 restarting pods; 2 grouped
+    # BackOff warnings
     assert lanes == {"rollout": 1, "restart": 3, "first failure": 2, "warning": 2}
     assert frame.iloc[0]["lane"] == "rollout" and frame.iloc[0]["label"].startswith("rev 3")
     assert frame["time"].is_monotonic_increasing
@@ -48,13 +58,21 @@ def test_timeline_lanes_within_window() -> None:
 
 
 def test_empty_inputs_still_draw() -> None:
-    assert charts.pods_by_status(pd.DataFrame(columns=cl.POD_COLUMNS)).axes[0].texts[0].get_text() == "no pods"
+    assert (
+        charts.pods_by_status(pd.DataFrame(columns=cl.POD_COLUMNS)).axes[0].texts[0].get_text()
+        == "no pods"
+    )
     empty = pd.DataFrame(columns=["time", "lane", "label", "count"])
     assert charts.timeline(empty).axes[0].texts[0].get_text() == "nothing happened in the window"
 
 
 def test_timeline_keeps_the_last_rollout_before_a_quiet_window() -> None:
     rollouts = cl.rollouts_frame(DEPLOYMENT, REPLICASETS[:2])  # revisions 1 and 2, days ago
-    frame = charts.timeline_frame(rollouts=rollouts, pods=pd.DataFrame(columns=cl.POD_COLUMNS),
-                                  events=pd.DataFrame(columns=cl.EVENT_COLUMNS), since=timedelta(minutes=30), now=NOW)
+    frame = charts.timeline_frame(
+        rollouts=rollouts,
+        pods=pd.DataFrame(columns=cl.POD_COLUMNS),
+        events=pd.DataFrame(columns=cl.EVENT_COLUMNS),
+        since=timedelta(minutes=30),
+        now=NOW,
+    )
     assert list(frame["label"]) == ["rev 2: registry.example.com/backend:2.3.1"]

@@ -1,5 +1,5 @@
-"""The chart helper process: it draws exactly what the kernel would, and any failure of it only means the
-kernel draws the charts itself."""
+"""The chart helper process: it draws exactly what the kernel would, and any failure of it only
+means the kernel draws the charts itself."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from incidentlib.notebook import charts
 from incidentlib.kube import frames as cl
+from incidentlib.notebook import charts
 from incidentlib.notebook.chartworker import ChartJob, ChartWorker
 
 from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
@@ -22,9 +22,20 @@ def specs() -> list[tuple[str, dict]]:
     pods = cl.pods_frame(PODS, now=NOW, replicasets=REPLICASETS)
     rollouts = cl.rollouts_frame(DEPLOYMENT, REPLICASETS)
     events = cl.events_frame(EVENTS, since=timedelta(hours=1), now=NOW)
-    return [("pods_by_status", {"pods": pods}),
-            ("timeline", {"rollouts": rollouts, "pods": pods, "events": events, "deployment": "backend",
-                          "since": timedelta(hours=1), "now": NOW})]
+    return [
+        ("pods_by_status", {"pods": pods}),
+        (
+            "timeline",
+            {
+                "rollouts": rollouts,
+                "pods": pods,
+                "events": events,
+                "deployment": "backend",
+                "since": timedelta(hours=1),
+                "now": NOW,
+            },
+        ),
+    ]
 
 
 def _wait_gone(proc: subprocess.Popen) -> int:
@@ -56,14 +67,18 @@ def test_a_killed_helper_means_the_kernel_draws(specs) -> None:
     import time
 
     worker = ChartWorker.start()
-    os.killpg(worker._proc.pid, signal.SIGKILL)  # its own session: the kernel's group is never signalled
+    os.killpg(
+        worker._proc.pid, signal.SIGKILL
+    )  # its own session: the kernel's group is never signalled
     _wait_gone(worker._proc)
     deadline = time.monotonic() + 10
     while worker.running and time.monotonic() < deadline:  # its reply reader sees the pipe close
         time.sleep(0.01)
     assert not worker.running
     job = worker.submit(specs)
-    assert job._futures is None  # nothing is sent to a dead helper, so nothing waits out the timeout
+    assert (
+        job._futures is None
+    )  # nothing is sent to a dead helper, so nothing waits out the timeout
     pngs = job.pngs(timeout=10)
     assert job.drawn_here == 2 and len(pngs) == 2
 

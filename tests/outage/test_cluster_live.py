@@ -7,13 +7,11 @@ from typing import Any
 
 import pytest
 
-from incidentlib.kube import frames as cl
-
-from incidentlib.kube import reads
-
-from incidentlib.kube import client as kube
-from incidentlib.kube import actions as ka
 from incidentlib.errors import KubeAPIError, SourceUnavailable
+from incidentlib.kube import actions as ka
+from incidentlib.kube import client as kube
+from incidentlib.kube import frames as cl
+from incidentlib.kube import reads
 from incidentlib.notebook.run import Run
 
 pytestmark = pytest.mark.sim
@@ -32,13 +30,21 @@ def test_fetches_and_their_errors(bad: tuple[Any, Any]) -> None:
     dep = reads.fetch_deployment(c, "production", "backend")
     rs = reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep))
     assert sorted(cl.revision_of(r) for r in cl.owned_replicasets(dep, rs)) == [1, 2, 3]
-    pod = next(p for p in reads.fetch_pods(c, "production") if p["metadata"]["name"].startswith("backend-"))
+    pod = next(
+        p for p in reads.fetch_pods(c, "production") if p["metadata"]["name"].startswith("backend-")
+    )
     prev = reads.fetch_log(c, "production", pod["metadata"]["name"], "backend", previous=True)
-    assert prev.rstrip().endswith("FATAL backend exiting: ConfigError: DATABASE_POOL_SIZE must be set")
-    with pytest.raises(KubeAPIError, match="deployment 'nope' not found in namespace 'production'") as e:
+    assert prev.rstrip().endswith(
+        "FATAL backend exiting: ConfigError: DATABASE_POOL_SIZE must be set"
+    )
+    with pytest.raises(
+        KubeAPIError, match="deployment 'nope' not found in namespace 'production'"
+    ) as e:
         reads.fetch_deployment(c, "production", "nope")
     assert e.value.status == 404
-    with pytest.raises(KubeAPIError, match=r"namespace 'nope' does not exist; namespaces: .*production"):
+    with pytest.raises(
+        KubeAPIError, match=r"namespace 'nope' does not exist; namespaces: .*production"
+    ):
         reads.fetch_namespace(c, "nope")
     assert len(reads.fetch_pod_metrics(c, "production")) == 5
 
@@ -53,8 +59,13 @@ def test_metrics_api_missing_is_source_unavailable(sim_cluster: Any) -> None:
 def test_gather_records_each_source_and_goes_on(bad: tuple[Any, Any]) -> None:
     _, c = bad
     run = Run("outage", quiet=True)
-    g = run.gather({"nodes": lambda: reads.fetch_nodes(c), "missing": lambda: reads.fetch_deployment(c, "production", "nope"),
-                    "pods": lambda: reads.fetch_pods(c, None)})
+    g = run.gather(
+        {
+            "nodes": lambda: reads.fetch_nodes(c),
+            "missing": lambda: reads.fetch_deployment(c, "production", "nope"),
+            "pods": lambda: reads.fetch_pods(c, None),
+        }
+    )
     assert [s.source for s in run.sources] == ["nodes", "missing", "pods"]
     assert [s.status for s in run.sources] == ["ok", "failed", "ok"]
     assert "not found" in run.sources[1].error and isinstance(g.errors["missing"], KubeAPIError)
@@ -70,26 +81,62 @@ def test_mitigations_show_without_writing_then_apply(bad: tuple[Any, Any]) -> No
         out = ka.execute(c, plan, apply=False, record=run.record_action)
         assert (out["status"], out["applied"]) == ("shown", False)
     assert {r["method"] for r in sim.requests()} <= {"GET"}
-    out = ka.execute(c, ka.plan_scale(dep, 3), apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
+    out = ka.execute(
+        c, ka.plan_scale(dep, 3), apply=True, record=run.record_action, timeout_s=30, poll_s=0.2
+    )
     assert (out["status"], out["applied"]) == ("rolled out", True)
-    assert c.get_json("/apis/apps/v1/namespaces/production/deployments/frontend")["spec"]["replicas"] == 3
+    assert (
+        c.get_json("/apis/apps/v1/namespaces/production/deployments/frontend")["spec"]["replicas"]
+        == 3
+    )
     dep = reads.fetch_deployment(c, "production", "frontend")
-    out = ka.execute(c, ka.plan_memory_limit(dep, "1Gi"), apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
+    out = ka.execute(
+        c,
+        ka.plan_memory_limit(dep, "1Gi"),
+        apply=True,
+        record=run.record_action,
+        timeout_s=30,
+        poll_s=0.2,
+    )
     assert out["status"] == "rolled out", out
     now = c.get_json("/apis/apps/v1/namespaces/production/deployments/frontend")
-    assert now["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
-    writes = [(r["method"], r["path"], r.get("content_type")) for r in sim.requests() if r["method"] != "GET"]
-    assert writes == [
-        ("PATCH", "/apis/apps/v1/namespaces/production/deployments/frontend/scale", "application/merge-patch+json"),
-        ("PATCH", "/apis/apps/v1/namespaces/production/deployments/frontend", "application/strategic-merge-patch+json"),
+    assert (
+        now["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
+    )
+    writes = [
+        (r["method"], r["path"], r.get("content_type"))
+        for r in sim.requests()
+        if r["method"] != "GET"
     ]
-    assert [a["status"] for a in run.actions] == ["shown", "shown", "shown", "rolled out", "rolled out"]
+    assert writes == [
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/production/deployments/frontend/scale",
+            "application/merge-patch+json",
+        ),
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/production/deployments/frontend",
+            "application/strategic-merge-patch+json",
+        ),
+    ]
+    assert [a["status"] for a in run.actions] == [
+        "shown",
+        "shown",
+        "shown",
+        "rolled out",
+        "rolled out",
+    ]
 
 
 def test_undo_to_revision_1_through_the_api(bad: tuple[Any, Any]) -> None:
     _, c = bad
     dep = reads.fetch_deployment(c, "production", "backend")
-    plan = ka.plan_undo(dep, reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep)), to_revision=1)
+    plan = ka.plan_undo(
+        dep,
+        reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep)),
+        to_revision=1,
+    )
     out = ka.execute(c, plan, apply=True, timeout_s=30, poll_s=0.2)
     assert out["status"] == "rolled out" and out["images"] == "registry.example.com/backend:2.2.0"
     pods = cl.pods_frame(reads.fetch_pods(c, "production"))

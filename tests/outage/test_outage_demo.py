@@ -1,4 +1,5 @@
-"""The outage notebook on the `demo` scenario: resource-pressure findings, and no planted secret anywhere."""
+"""The outage notebook on the `demo` scenario: resource-pressure findings, and no planted secret
+anywhere."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from .nbrun import execute
 
 pytestmark = [pytest.mark.sim, pytest.mark.notebook]
 
-# the canaries the demo scenario plants in every frontend pod's log (incidentlib/sim/scenarios/demo.yaml)
+# the canaries the demo scenario plants in every frontend pod's log
+# (incidentlib/sim/scenarios/demo.yaml)
 CANARIES = ("sim-canary-token-7f3a9c2e1b4d", "sim-canary-pass-5d8e2a")
 
 
@@ -19,10 +21,18 @@ def test_demo_findings_and_no_secret_in_the_evidence(sim_cluster: Any, tmp_path:
     sim = sim_cluster("demo")
     frontend = sim.kubectl("logs", "deployment/frontend", "-n", "production", "--tail=100")
     assert CANARIES[0] in frontend.stdout  # the secret is really there to leak
-    pods = sim.kubectl("get", "pods", "-n", "production", "-l", "app=frontend", "-o", "name").stdout.split()
-    for pod in pods:  # an error line carrying both secrets: error lines are shown, so it must show masked
-        sim.append_logs("production", pod.split("/", 1)[1], "frontend", [
-            f"ERROR login failed password={CANARIES[1]} Authorization: Bearer {CANARIES[0]}"])
+    pods = sim.kubectl(
+        "get", "pods", "-n", "production", "-l", "app=frontend", "-o", "name"
+    ).stdout.split()
+    for (
+        pod
+    ) in pods:  # an error line carrying both secrets: error lines are shown, so it must show masked
+        sim.append_logs(
+            "production",
+            pod.split("/", 1)[1],
+            "frontend",
+            [f"ERROR login failed password={CANARIES[1]} Authorization: Bearer {CANARIES[0]}"],
+        )
     out = tmp_path / "demo.ipynb"
     scraps, _ = execute(out, kubeconfig=str(sim.kubeconfig))
     raw = out.read_text()

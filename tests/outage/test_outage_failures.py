@@ -1,4 +1,5 @@
-"""The outage notebook when sources fail: it completes, says which source failed and why, and is archived."""
+"""The outage notebook when sources fail: it completes, says which source failed and why, and is
+archived."""
 
 from __future__ import annotations
 
@@ -25,15 +26,23 @@ def test_api_unreachable_completes_and_is_archived(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     kc = write_kubeconfig(tmp_path / "kubeconfig", url=f"http://127.0.0.1:{port}")
-    result = run_notebook(NOTEBOOK, outputs=tmp_path / "outputs", incident="INC-outage-unreachable",
-                          parameters={"kubeconfig": str(kc)}, html=False)
+    result = run_notebook(
+        NOTEBOOK,
+        outputs=tmp_path / "outputs",
+        incident="INC-outage-unreachable",
+        parameters={"kubeconfig": str(kc)},
+        html=False,
+    )
     assert result.status == "ok", result
     import scrapbook as sb
 
     scraps = {n: s.data for n, s in sb.read_notebook(str(result.notebook)).scraps.items()}
     failed = _failed(scraps)
     assert list(failed) == ["kubernetes: connect"]
-    assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in failed["kubernetes: connect"]
+    assert (
+        f"cannot reach the Kubernetes API at http://127.0.0.1:{port}"
+        in failed["kubernetes: connect"]
+    )
     skipped = {s["source"] for s in scraps["sources"] if s["status"] == "skipped"}
     assert {"kubernetes: pods in production", "metrics API: nodes"} <= skipped
     assert any(f["title"] == "the cluster's state could not be read" for f in scraps["findings"])
@@ -46,11 +55,20 @@ def test_api_unreachable_completes_and_is_archived(tmp_path: Path) -> None:
 
 def test_metrics_missing_and_deployment_missing(sim_cluster: Any, tmp_path: Path) -> None:
     sim = sim_cluster("bad-rollout", metrics=False)
-    scraps, nb = execute(tmp_path / "out.ipynb", kubeconfig=str(sim.kubeconfig), deployment="nosuch")
+    scraps, nb = execute(
+        tmp_path / "out.ipynb", kubeconfig=str(sim.kubeconfig), deployment="nosuch"
+    )
     failed = _failed(scraps)
-    assert set(failed) == {"metrics API: pods in production", "metrics API: nodes", "kubernetes: deployment/nosuch"}
+    assert set(failed) == {
+        "metrics API: pods in production",
+        "metrics API: nodes",
+        "kubernetes: deployment/nosuch",
+    }
     assert "the metrics API (metrics.k8s.io) is not available" in failed["metrics API: nodes"]
-    assert "deployment 'nosuch' not found in namespace 'production'" in failed["kubernetes: deployment/nosuch"]
+    assert (
+        "deployment 'nosuch' not found in namespace 'production'"
+        in failed["kubernetes: deployment/nosuch"]
+    )
     text = text_of(nb)
     assert "✗ metrics API: nodes: the metrics API (metrics.k8s.io) is not available" in text
     assert len(scraps["pods"]) == 5 and len(scraps["top_pods"]) == 0
@@ -60,12 +78,18 @@ def test_metrics_missing_and_deployment_missing(sim_cluster: Any, tmp_path: Path
 
 def test_namespace_missing_and_forbidden(sim_cluster: Any, tmp_path: Path) -> None:
     sim = sim_cluster("bad-rollout", forbidden_namespaces={"payments"})
-    missing, _ = execute(tmp_path / "missing.ipynb", kubeconfig=str(sim.kubeconfig), namespace="nosuch")
+    missing, _ = execute(
+        tmp_path / "missing.ipynb", kubeconfig=str(sim.kubeconfig), namespace="nosuch"
+    )
     failed = _failed(missing)
-    assert "namespace 'nosuch' does not exist; namespaces: " in failed["kubernetes: namespace nosuch"]
+    assert (
+        "namespace 'nosuch' does not exist; namespaces: " in failed["kubernetes: namespace nosuch"]
+    )
     assert "production" in failed["kubernetes: namespace nosuch"]
     assert missing["severity"]["level"] == "SEV2"
-    forbidden, nb = execute(tmp_path / "forbidden.ipynb", kubeconfig=str(sim.kubeconfig), namespace="payments")
+    forbidden, nb = execute(
+        tmp_path / "forbidden.ipynb", kubeconfig=str(sim.kubeconfig), namespace="payments"
+    )
     failed = _failed(forbidden)
     assert "403 Forbidden" in failed["kubernetes: pods in payments"]
     assert "ask for read access" in failed["kubernetes: pods in payments"]
@@ -84,7 +108,15 @@ def test_invalid_namespace_fails_in_the_first_cell(tmp_path: Path) -> None:
     import nbformat
 
     nb = nbformat.read(str(tmp_path / "bad.ipynb"), as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
-    failing = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    code = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
+    failing = [
+        i
+        for i, c in enumerate(code)
+        if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    ]
     assert failing == [1]  # the first cell after the parameters
     assert chart_helpers_after(10) == []  # the chart helper it had started ended with the kernel

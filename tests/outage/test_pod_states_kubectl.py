@@ -1,5 +1,6 @@
-"""Pod states staged through the status subresource of the simulated cluster: our STATUS / READY / RESTARTS
-against what the real kubectl prints for the same pods, and through the cluster fetch and frame builder."""
+"""Pod states staged through the status subresource of the simulated cluster: our STATUS / READY /
+RESTARTS against what the real kubectl prints for the same pods, and through the cluster fetch and
+frame builder."""
 
 from __future__ import annotations
 
@@ -9,20 +10,19 @@ from typing import Any
 
 import pytest
 
-from incidentlib.kube import frames as cl
-
-from incidentlib.kube import reads
-from incidentlib.kube import client as kube
 from incidentlib.errors import KubeAPIError
+from incidentlib.kube import client as kube
+from incidentlib.kube import frames as cl
+from incidentlib.kube import reads
 from incidentlib.sim.testing import running_sim
 
 from .podstates import cases, pod_object
 
 pytestmark = pytest.mark.sim
 
-# The simulated API server prints pods with the same printPod port a real API server runs (in Go), so every
-# staged state must read the same through the real kubectl as through our own frame builder. A state listed
-# here would be compared only against printPod's expected output.
+# The simulated API server prints pods with the same printPod port a real API server runs (in Go),
+# so every staged state must read the same through the real kubectl as through our own frame
+# builder. A state listed here would be compared only against printPod's expected output.
 SIM_PRINTER_GAPS: set[str] = set()
 NAMESPACE = "states"
 
@@ -31,8 +31,12 @@ def _stage(c: Any, case: dict[str, Any], now: datetime) -> None:
     obj = pod_object(case, namespace=NAMESPACE, now=now)
     status = obj.pop("status")
     meta = obj["metadata"]
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": meta["name"], "labels": meta["labels"]},
-            "spec": obj["spec"]}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": meta["name"], "labels": meta["labels"]},
+        "spec": obj["spec"],
+    }
     if case.get("deleting"):  # a finalizer keeps the deleted pod, Terminating, as on a real cluster
         body["metadata"]["finalizers"] = ["example.com/hold"]
     path = f"/api/v1/namespaces/{NAMESPACE}/pods"
@@ -55,8 +59,11 @@ def _stage(c: Any, case: dict[str, Any], now: datetime) -> None:
 def staged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with running_sim("healthy", workdir=tmp_path_factory.mktemp("states")) as sim:
         c = kube.connect(kubeconfig=str(sim.kubeconfig))
-        c.write_json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                     "metadata": {"name": NAMESPACE}})
+        c.write_json(
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        )
         now = datetime.now(UTC)
         staged_cases = cases(now)
         for case in staged_cases:
@@ -79,7 +86,8 @@ def _kubectl_rows(out: Any) -> dict[str, tuple[str, str, str]]:
 
 
 def _restarts(text: str) -> tuple[int, bool]:
-    """The count and whether a "(... ago)" part is there (its seconds may tick between the two reads)."""
+    """The count and whether a "(... ago)" part is there (its seconds may tick between the two
+    reads)."""
     return int(text.split()[0]), "ago)" in text
 
 
@@ -92,7 +100,11 @@ def test_staged_states_match_kubectl(staged: dict[str, Any]) -> None:
         name = case["name"]
         ours = frame.loc[name]
         ready, status, restarts = case["expect"]
-        assert (ours["ready"], ours["status"], int(ours["restarts"])) == (ready, status, _restarts(restarts)[0]), name
+        assert (ours["ready"], ours["status"], int(ours["restarts"])) == (
+            ready,
+            status,
+            _restarts(restarts)[0],
+        ), name
         if name in SIM_PRINTER_GAPS:
             continue
         k_ready, k_status, k_restarts = kubectl[name]
@@ -104,7 +116,14 @@ def test_staged_states_match_kubectl(staged: dict[str, Any]) -> None:
 
 def test_unhealthy_from_staged_states(staged: dict[str, Any]) -> None:
     bad = set(cl.unhealthy_pods(staged["frame"])["name"])
-    assert {"st-crashloop", "st-imagepull", "st-oomkilled", "st-pending", "st-evicted-bare", "st-init-crash",
-            "st-running-two", "st-nodelost"} <= bad
+    assert {
+        "st-crashloop",
+        "st-imagepull",
+        "st-oomkilled",
+        "st-pending",
+        "st-evicted-bare",
+        "st-init-crash",
+        "st-running-two",
+        "st-nodelost",
+    } <= bad
     assert not bad & {"st-running", "st-completed", "st-oom-running", "st-sidecar"}
-

@@ -29,7 +29,8 @@ def test_crashloop_restart_count_and_time() -> None:
 
 
 def test_init_restarts_count_only_until_initialized() -> None:
-    """Init containers' restarts are shown while initializing; afterwards only sidecars' are kept."""
+    """Init containers' restarts are shown while initializing; afterwards only sidecars' are
+    kept."""
     case = next(c for c in cases(NOW) if c["name"] == "st-init-crash")
     assert pod_row(pod_object(case, namespace="s", now=NOW), now=NOW).restarts == 5
     sidecar = next(c for c in cases(NOW) if c["name"] == "st-sidecar")
@@ -37,20 +38,51 @@ def test_init_restarts_count_only_until_initialized() -> None:
 
 
 def test_wide_columns_for_unscheduled_pod() -> None:
-    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}],
-           "readinessGates": [{"conditionType": "example.com/lb"}]},
-           "status": {"phase": "Pending", "conditions": [{"type": "example.com/lb", "status": "True"}]}}
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "a"}],
+            "readinessGates": [{"conditionType": "example.com/lb"}],
+        },
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "example.com/lb", "status": "True"}],
+        },
+    }
     row = pod_row(pod, now=NOW)
     assert (row.ip, row.node, row.nominated_node, row.readiness_gates, row.age) == (
-        "<none>", "<none>", "<none>", "1/1", "<unknown>")
+        "<none>",
+        "<none>",
+        "<none>",
+        "1/1",
+        "<unknown>",
+    )
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (-5, "<invalid>"), (-1, "0s"), (0, "0s"), (59, "59s"), (119, "119s"), (120, "2m"), (330, "5m30s"),
-    (600, "10m"), (10799, "179m"), (10800, "3h"), (3 * 3600 + 240, "3h4m"), (8 * 3600 + 60, "8h"),
-    (47 * 3600, "47h"), (48 * 3600, "2d"), (3 * 86400 + 5 * 3600, "3d5h"), (8 * 86400, "8d"),
-    (400 * 86400, "400d"), (731 * 86400, "2y1d"), (9 * 365 * 86400, "9y"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (-5, "<invalid>"),
+        (-1, "0s"),
+        (0, "0s"),
+        (59, "59s"),
+        (119, "119s"),
+        (120, "2m"),
+        (330, "5m30s"),
+        (600, "10m"),
+        (10799, "179m"),
+        (10800, "3h"),
+        (3 * 3600 + 240, "3h4m"),
+        (8 * 3600 + 60, "8h"),
+        (47 * 3600, "47h"),
+        (48 * 3600, "2d"),
+        (3 * 86400 + 5 * 3600, "3d5h"),
+        (8 * 86400, "8d"),
+        (400 * 86400, "400d"),
+        (731 * 86400, "2y1d"),
+        (9 * 365 * 86400, "9y"),
+    ],
+)
 def test_human_duration_like_apimachinery(seconds: int, text: str) -> None:
     assert human_duration(seconds) == text
 

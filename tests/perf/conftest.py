@@ -38,23 +38,36 @@ class ThrowawayPrometheus:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
+            "global": {
+                "scrape_interval": "1s",
+                "evaluation_interval": "1s",
+                "scrape_timeout": "900ms",
+            },
             "scrape_configs": [{"job_name": "demo", "static_configs": [{"targets": targets}]}],
         }
         (self.dir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
         self.log = open(self.dir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={self.dir / 'prometheus.yml'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.path={self.dir / 'data'}",
-             "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                PROMETHEUS,
+                f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
                     if r.status == 200:
@@ -93,7 +106,6 @@ class ThrowawayPrometheus:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-
 @pytest.fixture
 def demo_app() -> Iterator[DemoApp]:
     """A fresh demo service with no latency and no errors; tests set what they need."""
@@ -103,7 +115,8 @@ def demo_app() -> Iterator[DemoApp]:
 
 @pytest.fixture(scope="session")
 def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
-    """A demo service and a real Prometheus scraping it every second (skips when prometheus is missing)."""
+    """A demo service and a real Prometheus scraping it every second (skips when prometheus is
+    missing)."""
     if not os.access(PROMETHEUS, os.X_OK):
         pytest.skip(f"prometheus binary not found at {PROMETHEUS}: apt-get install -y prometheus")
     with DemoApp() as app:

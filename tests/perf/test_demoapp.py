@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from incidentlib.sandbox.demoapp import DemoApp
 from incidentlib.errors import InvalidParameter
+from incidentlib.sandbox.demoapp import DemoApp
 
 
 def _get(url: str) -> int:
@@ -21,7 +21,9 @@ def _get(url: str) -> int:
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, json.loads(r.read())
@@ -62,7 +64,12 @@ def test_metrics_count_requests_by_status_and_skip_scrapes(demo_app: DemoApp) ->
     assert 'http_requests_total{method="GET",path="/health",status="200"} 2.0' in text
     assert 'http_requests_total{method="GET",path="/health",status="500"} 2.0' in text
     assert 'http_requests_total{method="POST",path="/login",status="500"} 0.0' in text
-    assert "/metrics" not in text.split("# TYPE http_request_duration_seconds")[0].split("http_requests_created")[0]
+    assert (
+        "/metrics"
+        not in text.split("# TYPE http_request_duration_seconds")[0].split("http_requests_created")[
+            0
+        ]
+    )
     assert 'http_request_duration_seconds_count{method="GET",path="/health"} 4.0' in text
 
 
@@ -84,9 +91,18 @@ def test_main_serves_until_sigterm() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from incidentlib.cli import main; sys.exit(main(sys.argv[1:]))",
-         "demo-app", "--port", str(port), "--error-rate", "1"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from incidentlib.cli import main; sys.exit(main(sys.argv[1:]))",
+            "demo-app",
+            "--port",
+            str(port),
+            "--error-rate",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         banner = proc.stdout.readline()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from incidentlib.service import probe
-from incidentlib.sandbox.demoapp import DemoApp
 from incidentlib.errors import InvalidParameter, SourceUnavailable
+from incidentlib.sandbox.demoapp import DemoApp
+from incidentlib.service import probe
 from incidentlib.service.probe import ProbeResult
 
 
@@ -32,14 +32,18 @@ def test_latency_frame_schema_and_summary_on_fixture() -> None:
     df = probe.latency_frame(results)
     assert list(df.columns) == probe.LATENCY_COLUMNS
     assert str(df["status"].dtype) == "Int64" and df["total_ms"].dtype == "float64"
-    assert df.loc[20, "error"] == "timeout after 5 s (during reply)" and pd.isna(df.loc[20, "status"])
+    assert df.loc[20, "error"] == "timeout after 5 s (during reply)" and pd.isna(
+        df.loc[20, "status"]
+    )
     summary = probe.latency_summary(df)
     assert list(summary.columns) == probe.SUMMARY_COLUMNS
     s = summary.iloc[0]
     assert s["count"] == 100
     assert s["error_rate"] == pytest.approx(0.02)  # one 500, one timeout
     # percentiles over the 99 replies (1..100 without 21)
-    assert s["p50_ms"] == pytest.approx(pd.Series([t for t in range(1, 101) if t != 21]).quantile(0.5))
+    assert s["p50_ms"] == pytest.approx(
+        pd.Series([t for t in range(1, 101) if t != 21]).quantile(0.5)
+    )
     assert s["p99_ms"] == pytest.approx(99.02)
 
 
@@ -47,16 +51,27 @@ def test_summary_without_any_reply_is_nan_with_full_error_rate() -> None:
     df = probe.latency_frame([_row(None, 1.0, "connection refused")] * 3)
     s = probe.latency_summary(df).iloc[0]
     assert math.isnan(s["p95_ms"]) and s["error_rate"] == 1.0
-    assert probe.slo_verdict(probe.latency_summary(df), slo_ms=500) == "no reply to measure against the 500 ms SLO"
-    with pytest.raises(SourceUnavailable, match="none of 3 requests got a reply \\(connection refused\\)"):
+    assert (
+        probe.slo_verdict(probe.latency_summary(df), slo_ms=500)
+        == "no reply to measure against the 500 ms SLO"
+    )
+    with pytest.raises(
+        SourceUnavailable, match="none of 3 requests got a reply \\(connection refused\\)"
+    ):
         probe.require_reachable(df, what="health probe")
 
 
 def test_slo_verdict_names_p95_and_slo() -> None:
     df = probe.latency_frame([_row(200, 600.0), _row(200, 610.0)])
-    assert probe.slo_verdict(probe.latency_summary(df), slo_ms=500) == "SLO breached: p95 610 ms > 500 ms"
+    assert (
+        probe.slo_verdict(probe.latency_summary(df), slo_ms=500)
+        == "SLO breached: p95 610 ms > 500 ms"
+    )
     df = probe.latency_frame([_row(200, 100.0)])
-    assert probe.slo_verdict(probe.latency_summary(df), slo_ms=500) == "within SLO: p95 100 ms <= 500 ms"
+    assert (
+        probe.slo_verdict(probe.latency_summary(df), slo_ms=500)
+        == "within SLO: p95 100 ms <= 500 ms"
+    )
 
 
 def test_probes_measure_added_latency_and_ordered_breakdown(demo_app: DemoApp) -> None:
@@ -64,15 +79,20 @@ def test_probes_measure_added_latency_and_ordered_breakdown(demo_app: DemoApp) -
     df = probe.latency_frame(probe.health_check(demo_app.url + "/health", count=3, timeout=5))
     assert df["status"].tolist() == [200, 200, 200]
     assert df["error"].isna().all()
-    assert ((df["dns_ms"] <= df["connect_ms"]) & (df["connect_ms"] <= df["ttfb_ms"])
-            & (df["ttfb_ms"] <= df["total_ms"])).all()
+    assert (
+        (df["dns_ms"] <= df["connect_ms"])
+        & (df["connect_ms"] <= df["ttfb_ms"])
+        & (df["ttfb_ms"] <= df["total_ms"])
+    ).all()
     assert (df["tls_ms"] == 0).all()
     assert df["total_ms"].between(100, 150).all(), df["total_ms"].tolist()
 
 
 def test_probe_error_share_matches_service(demo_app: DemoApp) -> None:
     demo_app.set(error_rate=0.08)
-    s = probe.latency_summary(probe.latency_frame(probe.health_check(demo_app.url + "/health", count=50))).iloc[0]
+    s = probe.latency_summary(
+        probe.latency_frame(probe.health_check(demo_app.url + "/health", count=50))
+    ).iloc[0]
     assert s["error_rate"] == pytest.approx(0.08)  # 4 of 50 exactly
 
 
@@ -118,9 +138,27 @@ def test_refused_and_bad_urls() -> None:
 def tls_server(tmp_path_factory) -> Iterator[int]:
     d: Path = tmp_path_factory.mktemp("tls")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(d / "k.pem"), "-out", str(d / "c.pem")],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(d / "k.pem"),
+            "-out",
+            str(d / "c.pem"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
 
     class H(BaseHTTPRequestHandler):
@@ -175,13 +213,20 @@ def test_credentials_in_the_url_become_basic_auth_and_never_reach_text() -> None
         srv.server_close()
     assert seen == ["Basic cHJvYmU6czNjcmV0IQ=="] * 2  # probe:s3cret!
     summary = probe.latency_summary(df)
-    texts = [str(probe.severity_inputs(summary, url=url, slo_ms=500)), str(probe.findings(summary, url=url, slo_ms=500))]
+    texts = [
+        str(probe.severity_inputs(summary, url=url, slo_ms=500)),
+        str(probe.findings(summary, url=url, slo_ms=500)),
+    ]
     assert "all 2 probes of GET http://probe:***@127.0.0.1" in texts[0]
     assert not any("s3cret" in t for t in texts)
 
 
-def test_hostname_is_resolved_with_a_bounded_lookup_and_every_address_tried(demo_app: DemoApp) -> None:
-    r = probe.probe(f"http://localhost:{demo_app.port}/health", timeout=5)  # ::1 may refuse; 127.0.0.1 answers
+def test_hostname_is_resolved_with_a_bounded_lookup_and_every_address_tried(
+    demo_app: DemoApp,
+) -> None:
+    r = probe.probe(
+        f"http://localhost:{demo_app.port}/health", timeout=5
+    )  # ::1 may refuse; 127.0.0.1 answers
     assert r.status == 200 and r.error is None
     assert 0 < r.dns_ms <= r.connect_ms <= r.total_ms
 

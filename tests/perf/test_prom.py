@@ -9,21 +9,26 @@ import time
 
 import pytest
 
+from incidentlib.errors import InvalidParameter, SourceUnavailable
 from incidentlib.service import probe
 from incidentlib.service import prometheus as prom
-from incidentlib.errors import InvalidParameter, SourceUnavailable
 
 VECTOR = {
     "resultType": "vector",
     "result": [
         {"metric": {"pod": "backend-1"}, "value": [1764235200.0, "123.5"]},
-        {"metric": {"__name__": "up", "pod": "backend-2", "job": "k"}, "value": [1764235200.0, "NaN"]},
+        {
+            "metric": {"__name__": "up", "pod": "backend-2", "job": "k"},
+            "value": [1764235200.0, "NaN"],
+        },
     ],
 }
 MATRIX = {
     "resultType": "matrix",
-    "result": [{"metric": {"pod": "a"}, "values": [[1764235200, "1"], [1764235260, "2.5"]]},
-               {"metric": {}, "values": [[1764235200, "+Inf"]]}],
+    "result": [
+        {"metric": {"pod": "a"}, "values": [[1764235200, "1"], [1764235260, "2.5"]]},
+        {"metric": {}, "values": [[1764235200, "+Inf"]]},
+    ],
 }
 
 
@@ -44,12 +49,18 @@ def test_range_frame_from_fixture() -> None:
     assert list(df.columns) == ["series", "time", "value"]
     assert df["series"].tolist() == ["pod=a", "pod=a", "value"]
     assert df["value"].tolist()[:2] == [1.0, 2.5] and math.isinf(df["value"].iloc[2])
-    assert str(df["time"].dtype) == "datetime64[ns, UTC]" or str(df["time"].dtype).startswith("datetime64")
+    assert str(df["time"].dtype) == "datetime64[ns, UTC]" or str(df["time"].dtype).startswith(
+        "datetime64"
+    )
 
 
 def test_render_fills_placeholders_and_refuses_unknown() -> None:
-    q = prom.rendered({"m": prom.DEFAULT_QUERIES["memory"], "w": prom.DEFAULT_QUERIES["window_error_rate"]},
-                      since=dt.timedelta(minutes=30), namespace="production", deployment="backend")
+    q = prom.rendered(
+        {"m": prom.DEFAULT_QUERIES["memory"], "w": prom.DEFAULT_QUERIES["window_error_rate"]},
+        since=dt.timedelta(minutes=30),
+        namespace="production",
+        deployment="backend",
+    )
     assert 'namespace="production"' in q["m"] and "[1800s]" in q["w"]
     with pytest.raises(InvalidParameter, match="unknown or malformed placeholder"):
         prom.render("rate(x[$windw])", window="1s")
@@ -82,13 +93,22 @@ def test_real_prometheus_error_rate_and_p95_match_the_service(prom_stack) -> Non
     client = prom.Prometheus(server.url, timeout=5)
     rate = prom.window_error_rate(client, since=dt.timedelta(minutes=5))
     assert abs(rate - 0.08) <= 0.02, rate
-    p95 = client.scalar(prom.render(
-        "histogram_quantile(0.95, sum by (le) (increase(http_request_duration_seconds_bucket[$window])))",
-        window="300s"))
+    p95 = client.scalar(
+        prom.render(
+            "histogram_quantile(0.95, sum by (le) "
+            "(increase(http_request_duration_seconds_bucket[$window])))",
+            window="300s",
+        )
+    )
     assert 0.3 <= p95 <= 0.35 and abs(p95 * 1000 - summary["p95_ms"]) / summary["p95_ms"] < 0.15, (
-        p95, summary["p95_ms"])
-    series = client.range(prom.render(prom.DEFAULT_QUERIES["latency_p95"], rate="30s"),
-                          since=dt.timedelta(minutes=2), step=dt.timedelta(seconds=1))
+        p95,
+        summary["p95_ms"],
+    )
+    series = client.range(
+        prom.render(prom.DEFAULT_QUERIES["latency_p95"], rate="30s"),
+        since=dt.timedelta(minutes=2),
+        step=dt.timedelta(seconds=1),
+    )
     assert list(series.columns) == ["series", "time", "value"]
     assert series["value"].dropna().between(0.3, 0.35).any()
     app.set(latency_ms=0, error_rate=0)

@@ -1,4 +1,5 @@
-"""Resource use, log scanning and mitigations against the simulated cluster (real REST API over a socket)."""
+"""Resource use, log scanning and mitigations against the simulated cluster (real REST API over a
+socket)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ def test_resource_pressure_leak_oom_pressure_pending_and_disk(pressure) -> None:
     assert top_nodes.set_index("node").loc["node-2", "pressure"] == "MemoryPressure"
     assert top_nodes.set_index("node").loc["node-2", "memory_pct"] >= 90
 
-    found = resources.findings(top_pods=top, leaks=leaks, ooms=kills, pressure=press, pending=pending)
+    found = resources.findings(
+        top_pods=top, leaks=leaks, ooms=kills, pressure=press, pending=pending
+    )
     titles = [f["title"] for f in found]
     assert "node node-2 under MemoryPressure" in titles
     assert any(t.startswith("pod analytics-") and "OOMKilled" in t for t in titles)
@@ -69,18 +72,32 @@ def test_missing_metrics_api_is_a_clear_source_error(sim_cluster) -> None:
 
 def test_log_errors_per_pod_of_the_deployment(pressure) -> None:
     sim, cluster = pressure
-    pod = next(p["metadata"]["name"] for p in reads.fetch_pods(cluster, "production")
-               if p["metadata"]["name"].startswith("session-cache-"))
-    sim.append_logs("production", pod, "session-cache", [
-        "ERROR lookup of key user:4711 failed after 120ms", "ERROR lookup of key user:93 failed after 7ms"])
+    pod = next(
+        p["metadata"]["name"]
+        for p in reads.fetch_pods(cluster, "production")
+        if p["metadata"]["name"].startswith("session-cache-")
+    )
+    sim.append_logs(
+        "production",
+        pod,
+        "session-cache",
+        [
+            "ERROR lookup of key user:4711 failed after 120ms",
+            "ERROR lookup of key user:93 failed after 7ms",
+        ],
+    )
     logs = reads.fetch_logs(cluster, "production", "session-cache", since=timedelta(minutes=10))
     counts = logscan.error_counts(logs)
     assert counts[["pod", "container"]].values.tolist() == [[pod, "session-cache"]]
     assert counts["minutes"].iloc[0] == 10.0
-    assert counts["error_lines"].iloc[0] == 2  # the generated share is WARN lines: grep -c ERROR counts 2
+    assert (
+        counts["error_lines"].iloc[0] == 2
+    )  # the generated share is WARN lines: grep -c ERROR counts 2
     assert counts["lines"].iloc[0] >= 500  # 1 line a second over 10 minutes
     messages = logscan.top_messages(logs)
-    assert messages[["message", "count"]].values.tolist() == [["ERROR lookup of key user:<n> failed after <n>ms", 2]]
+    assert messages[["message", "count"]].values.tolist() == [
+        ["ERROR lookup of key user:<n> failed after <n>ms", 2]
+    ]
 
 
 def test_mitigations_show_first_and_apply_only_when_asked(sim_cluster) -> None:
@@ -92,27 +109,51 @@ def test_mitigations_show_first_and_apply_only_when_asked(sim_cluster) -> None:
     assert scale_out.command == "kubectl scale deployment/backend -n production --replicas=5"
     assert "-  replicas: 3" in scale_out.change and "+  replicas: 5" in scale_out.change
     cache = actions.plan_configmap_key(cm, "CACHE_ENABLED", "true")
-    assert cache.summary == "set CACHE_ENABLED=true in configmap/app-config (now CACHE_ENABLED=false)"
+    assert (
+        cache.summary == "set CACHE_ENABLED=true in configmap/app-config (now CACHE_ENABLED=false)"
+    )
     assert cache.requests[0].body == {"data": {"CACHE_ENABLED": "true"}}
-    assert "-  CACHE_ENABLED: 'false'" in cache.change and "+  CACHE_ENABLED: 'true'" in cache.change
+    assert (
+        "-  CACHE_ENABLED: 'false'" in cache.change and "+  CACHE_ENABLED: 'true'" in cache.change
+    )
     down = actions.plan_scale_down(dep)
     assert down.summary == "scale deployment/backend from 3 to 1 replicas"
     run = Run("performance", quiet=True)
     for plan in (scale_out, cache, down):
-        assert actions.execute(cluster, plan, apply=False, record=run.record_action)["status"] == "shown"
-    assert reads.fetch_deployment(cluster, "production", "backend")["spec"]["replicas"] == 3  # nothing changed
+        assert (
+            actions.execute(cluster, plan, apply=False, record=run.record_action)["status"]
+            == "shown"
+        )
+    assert (
+        reads.fetch_deployment(cluster, "production", "backend")["spec"]["replicas"] == 3
+    )  # nothing changed
     served = sim.requests()
-    assert any(r["method"] == "GET" and r["path"].endswith("/configmaps/app-config") for r in served)
+    assert any(
+        r["method"] == "GET" and r["path"].endswith("/configmaps/app-config") for r in served
+    )
     assert not [r for r in served if r["method"] != "GET"]
 
-    out = actions.execute(cluster, scale_out, apply=True, record=run.record_action, timeout_s=30, poll_s=0.2)
+    out = actions.execute(
+        cluster, scale_out, apply=True, record=run.record_action, timeout_s=30, poll_s=0.2
+    )
     assert (out["applied"], out["status"]) == (True, "rolled out")
-    assert actions.execute(cluster, cache, apply=True, record=run.record_action)["status"] == "applied"
+    assert (
+        actions.execute(cluster, cache, apply=True, record=run.record_action)["status"] == "applied"
+    )
     assert reads.fetch_deployment(cluster, "production", "backend")["spec"]["replicas"] == 5
     cm = reads.fetch_configmap(cluster, "production", "app-config")
     assert cm["data"]["CACHE_ENABLED"] == "true" and cm["data"]["LOG_LEVEL"] == "info"
-    assert actions.plan_configmap_key(cm, "CACHE_ENABLED", "true").skipped == "CACHE_ENABLED is already true"
-    assert [a["status"] for a in run.actions] == ["shown", "shown", "shown", "rolled out", "applied"]
+    assert (
+        actions.plan_configmap_key(cm, "CACHE_ENABLED", "true").skipped
+        == "CACHE_ENABLED is already true"
+    )
+    assert [a["status"] for a in run.actions] == [
+        "shown",
+        "shown",
+        "shown",
+        "rolled out",
+        "applied",
+    ]
     with pytest.raises(InvalidParameter, match="unknown mitigation\\(s\\) reboot"):
         actions.performance_mitigations("scale_out, reboot")
     with pytest.raises(InvalidParameter, match="fewer than the current 5"):
@@ -120,6 +161,11 @@ def test_mitigations_show_first_and_apply_only_when_asked(sim_cluster) -> None:
     restart = actions.plan_restart(reads.fetch_deployment(cluster, "production", "backend"))
     actions.execute(cluster, restart, apply=True, timeout_s=30, poll_s=0.2)
     dep = reads.fetch_deployment(cluster, "production", "backend")
-    stamp = restart.requests[0].body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
-    assert dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamp
+    stamp = restart.requests[0].body["spec"]["template"]["metadata"]["annotations"][
+        "kubectl.kubernetes.io/restartedAt"
+    ]
+    assert (
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+        == stamp
+    )
     assert parse_time(stamp) is not None

@@ -1,4 +1,5 @@
-"""issue 8's "what must hold", end to end: `runbook demo`, then `runbook postmortem` on its incident."""
+"""issue 8's "what must hold", end to end: `runbook demo`, then `runbook postmortem` on its
+incident."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import pandas as pd
 import pytest
 import requests  # noqa: F401
 
-from incidentlib.scenarios import postmortem as pm
 from incidentlib.cli import main as runbook
+from incidentlib.scenarios import postmortem as pm
 
-# `runbook demo` probes the cluster in a thread (importing kubernetes, hence requests) while the main thread
-# imports too; once in a while that race leaves `requests.utils` partially initialised (ImportError). Importing
-# both here first sidesteps it in this test; the fix belongs in evidence.run_notebook (reported to the lead).
+# `runbook demo` probes the cluster in a thread (importing kubernetes, hence requests) while the
+# main thread imports too; once in a while that race leaves `requests.utils` partially initialised
+# (ImportError). Importing both here first sidesteps it in this test; the fix belongs in
+# evidence.run_notebook (reported to the lead).
 pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.sim, pytest.mark.pg]
 
 
@@ -30,13 +32,20 @@ def test_postmortem_after_runbook_demo(tmp_path: Path, capsys: pytest.CaptureFix
     loaded = pm.load_incident(outputs / incident)
     assert {r.scenario for r in loaded.runs} >= {"outage", "database"}
     tl = pm.timeline_frame(loaded.runs)
-    rollout = tl[(tl["kind"] == "rollout") & tl["what"].str.startswith("backend revision 3 rolled out")]["time"]
-    crash = tl[(tl["kind"] == "first failure") & tl["what"].str.contains("^backend: first failure .*CrashLoopBackOff")]["time"]
+    rollout = tl[
+        (tl["kind"] == "rollout") & tl["what"].str.startswith("backend revision 3 rolled out")
+    ]["time"]
+    crash = tl[
+        (tl["kind"] == "first failure")
+        & tl["what"].str.contains("^backend: first failure .*CrashLoopBackOff")
+    ]["time"]
     assert len(rollout) == 1 and len(crash) == 1 and rollout.iloc[0] < crash.iloc[0]
 
     blocking = next(r for r in loaded.runs if r.scenario == "database").frame("blocking")
     root = int(blocking["root_blocking_pid"].iloc[0])
-    started = pd.Timestamp(blocking[blocking["blocking_pid"] == root]["blocking_xact_start"].iloc[0])
+    started = pd.Timestamp(
+        blocking[blocking["blocking_pid"] == root]["blocking_xact_start"].iloc[0]
+    )
     blocker = tl[(tl["kind"] == "blocker") & tl["what"].str.startswith(f"pid {root} ")]
     assert len(blocker) == 1 and blocker["time"].iloc[0] == started
 

@@ -1,4 +1,5 @@
-"""The post-mortem of a demo-like incident archived with evidence.py: timeline, hypotheses, hash check, CLI."""
+"""The post-mortem of a demo-like incident archived with evidence.py: timeline, hypotheses, hash
+check, CLI."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ import pytest
 import requests  # noqa: F401
 
 from incidentlib import evidence
-
-from incidentlib.scenarios import postmortem as pm
+from incidentlib.cli.postmortem import postmortem_main
 from incidentlib.sandbox.demoapp import DemoApp
 from incidentlib.sandbox.postgres import Stager, ThrowawayPostgres
-from incidentlib.cli.postmortem import postmortem_main
+from incidentlib.scenarios import postmortem as pm
 from incidentlib.sim.testing import running_sim
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -37,8 +37,11 @@ class Staged:
 
 
 @pytest.fixture(scope="module")
-def staged(pg_server: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
-    """bad-rollout cluster + a lock chain of depth 3 + the demo service at 8% errors; triage and database archived."""
+def staged(
+    pg_server: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Staged]:
+    """bad-rollout cluster + a lock chain of depth 3 + the demo service at 8% errors; triage and
+    database archived."""
     if not pg_server.running:
         pg_server.restart()
     work = tmp_path_factory.mktemp("incident")
@@ -49,9 +52,16 @@ def staged(pg_server: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactor
         with running_sim("bad-rollout", workdir=work / "sim") as sim:
             incident = evidence.new_incident_id()
             common = {"kubeconfig": str(sim.kubeconfig), "dsn": pg_server.dsn}
-            for scenario, extra in (("triage", {"health_url": app.url + "/health"}), ("database", {})):
-                result = evidence.run_notebook(NOTEBOOKS / f"{scenario}.ipynb", outputs=work / "outputs",
-                                               incident=incident, parameters={**common, **extra})
+            for scenario, extra in (
+                ("triage", {"health_url": app.url + "/health"}),
+                ("database", {}),
+            ):
+                result = evidence.run_notebook(
+                    NOTEBOOKS / f"{scenario}.ipynb",
+                    outputs=work / "outputs",
+                    incident=incident,
+                    parameters={**common, **extra},
+                )
                 assert result.ok, result.error
         yield Staged(work / "outputs", incident, root, waiting)
     finally:
@@ -66,14 +76,22 @@ def test_timeline_puts_the_bad_rollout_before_the_first_crash_loop(staged: Stage
     incident = pm.load_incident(staged.directory)
     assert [r.scenario for r in incident.runs] == ["triage", "database"]
     tl = pm.timeline_frame(incident.runs)
-    rollout = tl[(tl["kind"] == "rollout") & tl["what"].str.startswith("backend revision 3 rolled out")]
-    first = tl[(tl["kind"] == "first failure") & tl["what"].str.startswith("backend: first failure (3 pods CrashLoopBackOff")]
+    rollout = tl[
+        (tl["kind"] == "rollout") & tl["what"].str.startswith("backend revision 3 rolled out")
+    ]
+    first = tl[
+        (tl["kind"] == "first failure")
+        & tl["what"].str.startswith("backend: first failure (3 pods CrashLoopBackOff")
+    ]
     assert len(rollout) == 1 and len(first) == 1
     assert rollout["time"].iloc[0] < first["time"].iloc[0]
     assert not first["approximate"].iloc[0]  # from the pods' first BackOff warning event
-    # the previous revisions rolled out days before; only the last one is kept in the incident window
+    # the previous revisions rolled out days before; only the last one is kept in the incident
+    # window
     shown = pm.incident_window(tl)
-    assert list(shown[shown["kind"] == "rollout"]["what"].str.split(" rolled").str[0]) == ["backend revision 3"]
+    assert list(shown[shown["kind"] == "rollout"]["what"].str.split(" rolled").str[0]) == [
+        "backend revision 3"
+    ]
 
 
 def test_timeline_shows_the_root_blocker_with_its_start_time(staged: Staged) -> None:
@@ -81,17 +99,27 @@ def test_timeline_shows_the_root_blocker_with_its_start_time(staged: Staged) -> 
     tl = pm.timeline_frame(incident.runs)
     blocker = tl[tl["kind"] == "blocker"]
     assert len(blocker) == 1
-    assert blocker["what"].iloc[0] == (f"pid {staged.root_pid} (app billing, idle in transaction) began the transaction "
-                                       "that blocks 2 sessions (root blocker)")
+    assert blocker["what"].iloc[0] == (
+        f"pid {staged.root_pid} (app billing, idle in transaction) began the transaction "
+        "that blocks 2 sessions (root blocker)"
+    )
     blocking = next(r for r in incident.runs if r.scenario == "database").frame("blocking")
-    start = pd.Timestamp(blocking[blocking["blocking_pid"] == staged.root_pid]["blocking_xact_start"].iloc[0])
+    start = pd.Timestamp(
+        blocking[blocking["blocking_pid"] == staged.root_pid]["blocking_xact_start"].iloc[0]
+    )
     assert blocker["time"].iloc[0] == start
     waits = tl[tl["kind"] == "lock wait"]
-    assert sorted(waits["what"].str.extract(r"pid (\d+) waits")[0].astype(int)) == sorted(staged.waiting)
+    assert sorted(waits["what"].str.extract(r"pid (\d+) waits")[0].astype(int)) == sorted(
+        staged.waiting
+    )
     assert (waits["time"] >= blocker["time"].iloc[0]).all()  # the pile-up follows the blocker
-    # the database notebook says SEV2 once the chain has waited 5 s (its rule), SEV3 before: either is a change
+    # the database notebook says SEV2 once the chain has waited 5 s (its rule), SEV3 before: either
+    # is a change
     triage_sev, database_sev = tl[tl["kind"] == "severity"]["what"].tolist()
-    assert triage_sev == "triage: SEV1" and database_sev in ("database: SEV2 (from SEV1)", "database: SEV3 (from SEV1)")
+    assert triage_sev == "triage: SEV1" and database_sev in (
+        "database: SEV2 (from SEV1)",
+        "database: SEV3 (from SEV1)",
+    )
 
 
 def test_hypotheses_name_the_rollout_and_the_blocker(staged: Staged) -> None:
@@ -100,13 +128,17 @@ def test_hypotheses_name_the_rollout_and_the_blocker(staged: Staged) -> None:
     kinds = {h["kind"]: h["hypothesis"] for h in found}
     assert kinds["rollout followed by failures"].startswith("backend revision 3 (rolled out at ")
     assert "caused the failures of backend" in kinds["rollout followed by failures"]
-    assert kinds["blocker followed by a pile-up"].startswith(f"pid {staged.root_pid} held a transaction open from ")
+    assert kinds["blocker followed by a pile-up"].startswith(
+        f"pid {staged.root_pid} held a transaction open from "
+    )
     assert "blocked 2 sessions" in kinds["blocker followed by a pile-up"]
 
 
 def test_impact_and_findings_come_with_their_evidence(staged: Staged) -> None:
     incident = pm.load_incident(staged.directory)
-    impact = pm.impact_frame(incident.runs, pm.timeline_frame(incident.runs)).set_index("figure")["value"]
+    impact = pm.impact_frame(incident.runs, pm.timeline_frame(incident.runs)).set_index("figure")[
+        "value"
+    ]
     assert impact["pods down (at worst)"] == "3"
     assert impact["database sessions blocked (at worst)"] == "2"
     findings = pm.findings_frame(incident.runs)
@@ -115,8 +147,9 @@ def test_impact_and_findings_come_with_their_evidence(staged: Staged) -> None:
     assert set(findings["evidence"]) <= files
 
 
-def test_postmortem_command_archives_the_postmortem_like_any_run(staged: Staged, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_postmortem_command_archives_the_postmortem_like_any_run(
+    staged: Staged, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     outputs = tmp_path / "outputs"
     shutil.copytree(staged.outputs, outputs)
     assert postmortem_main(["--incident", staged.incident, "--outputs", str(outputs)]) == 0
@@ -127,17 +160,25 @@ def test_postmortem_command_archives_the_postmortem_like_any_run(staged: Staged,
     assert last["scenario"] == "postmortem" and last["status"] == "ok"
     assert evidence.verify(outputs / staged.incident).ok
     scraps = evidence.read_scraps(outputs / staged.incident / last["files"][0]["path"])
-    assert {"timeline", "severity_over_time", "impact", "hypotheses", "evidence_files"} <= set(scraps)
+    assert {"timeline", "severity_over_time", "impact", "hypotheses", "evidence_files"} <= set(
+        scraps
+    )
     html = (outputs / staged.incident / last["files"][1]["path"]).read_text()
-    assert html.count("data:image/png;base64,") >= 2  # the timeline and the severity chart, embedded
+    assert (
+        html.count("data:image/png;base64,") >= 2
+    )  # the timeline and the severity chart, embedded
     assert "Hypothesis:" in html and "sha256" in html and "✅ RESOLVED [" in html
     # a second post-mortem reads the evidence runs, not the first post-mortem
     assert postmortem_main(["--incident", staged.incident, "--outputs", str(outputs)]) == 0
-    assert [r.scenario for r in pm.load_incident(outputs / staged.incident).runs] == ["triage", "database"]
+    assert [r.scenario for r in pm.load_incident(outputs / staged.incident).runs] == [
+        "triage",
+        "database",
+    ]
 
 
-def test_an_altered_evidence_file_stops_the_postmortem_loudly(staged: Staged, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_altered_evidence_file_stops_the_postmortem_loudly(
+    staged: Staged, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     outputs = tmp_path / "outputs"
     shutil.copytree(staged.outputs, outputs)
     directory = outputs / staged.incident
@@ -151,24 +192,41 @@ def test_an_altered_evidence_file_stops_the_postmortem_loudly(staged: Staged, tm
     assert postmortem_main(["--incident", staged.incident, "--outputs", str(outputs)]) == 1
     err = capsys.readouterr().err
     assert "the evidence of" in err and f"✗ changed: {victim.name}" in err
-    assert len(json.loads((directory / "manifest.json").read_text())["runs"]) == 2  # nothing was added
+    assert (
+        len(json.loads((directory / "manifest.json").read_text())["runs"]) == 2
+    )  # nothing was added
 
 
-def test_unknown_incident_is_refused_with_the_known_ones(staged: Staged, capsys: pytest.CaptureFixture[str]) -> None:
-    assert postmortem_main(["--incident", "INC-20990101-0000-ffff", "--outputs", str(staged.outputs)]) == 2
+def test_unknown_incident_is_refused_with_the_known_ones(
+    staged: Staged, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        postmortem_main(["--incident", "INC-20990101-0000-ffff", "--outputs", str(staged.outputs)])
+        == 2
+    )
     assert f"incidents there: {staged.incident}" in capsys.readouterr().err
 
 
-def test_a_failed_run_without_scraps_is_listed_and_the_rest_still_builds(staged: Staged, tmp_path: Path) -> None:
+def test_a_failed_run_without_scraps_is_listed_and_the_rest_still_builds(
+    staged: Staged, tmp_path: Path
+) -> None:
     import nbformat
 
     outputs = tmp_path / "outputs"
     shutil.copytree(staged.outputs, outputs)
     broken = tmp_path / "broken.ipynb"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise RuntimeError('the cluster vanished')")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("raise RuntimeError('the cluster vanished')")]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, broken)
-    result = evidence.run_notebook(broken, outputs=outputs, incident=staged.incident, scenario="outage", html=False)
+    result = evidence.run_notebook(
+        broken, outputs=outputs, incident=staged.incident, scenario="outage", html=False
+    )
     assert not result.ok
     incident = pm.load_incident(outputs / staged.incident)
     failed = next(r for r in incident.runs if r.scenario == "outage")

@@ -1,5 +1,5 @@
-"""REST semantics of the simulated cluster: Status errors, selectors, paging, watch, patches, delete,
-subresources, staged failures, TLS. Through raw HTTP and the official client."""
+"""REST semantics of the simulated cluster: Status errors, selectors, paging, watch, patches,
+delete, subresources, staged failures, TLS. Through raw HTTP and the official client."""
 
 from __future__ import annotations
 
@@ -24,8 +24,16 @@ def sim(tmp_path_factory):
         yield handle
 
 
-def call(handle, method: str, path: str, body: object = None, *, content_type: str = "application/json",
-         raw: bytes | None = None, accept: str = "application/json") -> tuple[int, dict | str]:
+def call(
+    handle,
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    content_type: str = "application/json",
+    raw: bytes | None = None,
+    accept: str = "application/json",
+) -> tuple[int, dict | str]:
     """One request on a fresh connection; JSON answers decoded."""
     u = urllib.parse.urlsplit(handle.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
@@ -47,8 +55,12 @@ def apis(handle) -> tuple[client.CoreV1Api, client.AppsV1Api]:
     return client.CoreV1Api(api), client.AppsV1Api(api)
 
 
-POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "scratch", "labels": {"app": "scratch"}},
-       "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "scratch", "labels": {"app": "scratch"}},
+    "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+}
 
 
 def test_bad_input_answers_status_and_server_keeps_serving(sim):
@@ -61,30 +73,62 @@ def test_bad_input_answers_status_and_server_keeps_serving(sim):
     assert (code, body["message"]) == (404, 'namespaces "nope" not found')
     code, body = call(sim, "POST", "/api/v1/namespaces/nope/pods", POD)
     assert (code, body["message"]) == (404, 'namespaces "nope" not found')
-    code, body = call(sim, "POST", "/api/v1/namespaces/production/configmaps",
-                      {"metadata": {"name": "app-config"}, "data": {}})
+    code, body = call(
+        sim,
+        "POST",
+        "/api/v1/namespaces/production/configmaps",
+        {"metadata": {"name": "app-config"}, "data": {}},
+    )
     assert (code, body["reason"]) == (409, "AlreadyExists")
     assert body["message"] == 'configmaps "app-config" already exists'
-    code, body = call(sim, "PATCH", "/apis/apps/v1/namespaces/production/deployments/backend",
-                      [{"op": "replace", "path": "/spec/nothing/here", "value": 1}],
-                      content_type="application/json-patch+json")
+    code, body = call(
+        sim,
+        "PATCH",
+        "/apis/apps/v1/namespaces/production/deployments/backend",
+        [{"op": "replace", "path": "/spec/nothing/here", "value": 1}],
+        content_type="application/json-patch+json",
+    )
     assert (code, body["reason"]) == (422, "Invalid")
-    code, body = call(sim, "PATCH", "/apis/apps/v1/namespaces/production/deployments/backend", raw=b"{not json",
-                      content_type="application/merge-patch+json")
+    code, body = call(
+        sim,
+        "PATCH",
+        "/apis/apps/v1/namespaces/production/deployments/backend",
+        raw=b"{not json",
+        content_type="application/merge-patch+json",
+    )
     assert (code, body["reason"]) == (400, "BadRequest")
-    code, body = call(sim, "PATCH", "/apis/apps/v1/namespaces/production/deployments/backend", {"spec": {}},
-                      content_type="text/plain")
+    code, body = call(
+        sim,
+        "PATCH",
+        "/apis/apps/v1/namespaces/production/deployments/backend",
+        {"spec": {}},
+        content_type="text/plain",
+    )
     assert (code, body["reason"]) == (415, "UnsupportedMediaType")
-    code, body = call(sim, "PATCH", "/apis/apps/v1/namespaces/production/deployments/backend/scale",
-                      {"spec": {"replicas": -1}}, content_type="application/merge-patch+json")
+    code, body = call(
+        sim,
+        "PATCH",
+        "/apis/apps/v1/namespaces/production/deployments/backend/scale",
+        {"spec": {"replicas": -1}},
+        content_type="application/merge-patch+json",
+    )
     assert (code, body["reason"]) == (422, "Invalid")
     assert body["details"]["causes"][0]["field"] == "spec.replicas"
-    code, body = call(sim, "PATCH", "/apis/apps/v1/namespaces/production/deployments/backend",
-                      {"spec": {"replicas": -3}}, content_type="application/merge-patch+json")
+    code, body = call(
+        sim,
+        "PATCH",
+        "/apis/apps/v1/namespaces/production/deployments/backend",
+        {"spec": {"replicas": -3}},
+        content_type="application/merge-patch+json",
+    )
     assert (code, body["reason"]) == (422, "Invalid")
     assert "spec.replicas: Invalid value: -3: must be greater than or equal to 0" in body["message"]
-    code, body = call(sim, "PUT", "/api/v1/namespaces/production/configmaps/app-config",
-                      {"metadata": {"name": "app-config", "resourceVersion": "1"}, "data": {}})
+    code, body = call(
+        sim,
+        "PUT",
+        "/api/v1/namespaces/production/configmaps/app-config",
+        {"metadata": {"name": "app-config", "resourceVersion": "1"}, "data": {}},
+    )
     assert (code, body["reason"]) == (409, "Conflict")
     code, body = call(sim, "GET", "/api/v1/pods?watch=maybe")
     assert code == 400 and "ParseBool" in body["message"]
@@ -100,7 +144,11 @@ def test_discovery_documents(sim):
     _, core = call(sim, "GET", "/api/v1")
     assert core["groupVersion"] == "v1"
     by_name = {r["name"]: r for r in core["resources"]}
-    assert by_name["pods"]["shortNames"] == ["po"] and {"pods/log", "pods/status", "nodes/proxy"} <= set(by_name)
+    assert by_name["pods"]["shortNames"] == ["po"] and {
+        "pods/log",
+        "pods/status",
+        "nodes/proxy",
+    } <= set(by_name)
     _, apps = call(sim, "GET", "/apis/apps/v1")
     scale = next(r for r in apps["resources"] if r["name"] == "deployments/scale")
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
@@ -110,13 +158,22 @@ def test_discovery_documents(sim):
 
 
 def test_selectors_and_paging(sim):
-    _, page = call(sim, "GET", "/api/v1/namespaces/production/pods?labelSelector=app%20in%20(backend,frontend)")
-    assert sorted({p["metadata"]["labels"]["app"] for p in page["items"]}) == ["backend", "frontend"]
-    _, page = call(sim, "GET", "/api/v1/namespaces/production/pods?labelSelector=app!%3Dbackend,app")
+    _, page = call(
+        sim, "GET", "/api/v1/namespaces/production/pods?labelSelector=app%20in%20(backend,frontend)"
+    )
+    assert sorted({p["metadata"]["labels"]["app"] for p in page["items"]}) == [
+        "backend",
+        "frontend",
+    ]
+    _, page = call(
+        sim, "GET", "/api/v1/namespaces/production/pods?labelSelector=app!%3Dbackend,app"
+    )
     assert page["items"] and all(p["metadata"]["labels"]["app"] != "backend" for p in page["items"])
     _, pending = call(sim, "GET", "/api/v1/pods?fieldSelector=status.phase%3DPending")
     assert {p["metadata"]["labels"]["app"] for p in pending["items"]} == {"report-generator"}
-    _, on_node = call(sim, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1,status.phase!%3DSucceeded")
+    _, on_node = call(
+        sim, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1,status.phase!%3DSucceeded"
+    )
     assert on_node["items"] and all(p["spec"]["nodeName"] == "node-1" for p in on_node["items"])
     _, everything = call(sim, "GET", "/api/v1/pods")
     names, url, pages = [], "/api/v1/pods?limit=4", 0
@@ -135,14 +192,28 @@ def test_selectors_and_paging(sim):
 
 def test_table_output_columns(sim):
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-    _, table = call(sim, "GET", "/api/v1/namespaces/production/pods?labelSelector=app%3Dreport-generator",
-                    accept=accept)
+    _, table = call(
+        sim,
+        "GET",
+        "/api/v1/namespaces/production/pods?labelSelector=app%3Dreport-generator",
+        accept=accept,
+    )
     assert table["kind"] == "Table"
-    assert [c["name"] for c in table["columnDefinitions"]][:5] == ["Name", "Ready", "Status", "Restarts", "Age"]
+    assert [c["name"] for c in table["columnDefinitions"]][:5] == [
+        "Name",
+        "Ready",
+        "Status",
+        "Restarts",
+        "Age",
+    ]
     row = table["rows"][0]
     assert row["cells"][2] == "Pending" and row["object"]["kind"] == "PartialObjectMetadata"
-    _, full = call(sim, "GET", "/api/v1/events?includeObject=Object&fieldSelector=reason%3DFailedScheduling",
-                   accept=accept)
+    _, full = call(
+        sim,
+        "GET",
+        "/api/v1/events?includeObject=Object&fieldSelector=reason%3DFailedScheduling",
+        accept=accept,
+    )
     assert full["rows"] and full["rows"][0]["object"]["kind"] == "Event"
     assert "0/3 nodes are available: 3 Insufficient memory." in full["rows"][0]["cells"][6]
 
@@ -153,19 +224,32 @@ def test_resource_pressure_facts(sim):
     assert {c.type: c.status for c in node2.status.conditions}["MemoryPressure"] == "True"
     described = sim.kubectl("describe", "node", "node-2").stdout
     assert "NodeHasInsufficientMemory" in described and "Attempting to reclaim memory" in described
-    oom = v1.list_namespaced_pod("production", label_selector="app=analytics", _request_timeout=10).items[0]
+    oom = v1.list_namespaced_pod(
+        "production", label_selector="app=analytics", _request_timeout=10
+    ).items[0]
     term = oom.status.container_statuses[0].last_state.terminated
     assert (term.reason, term.exit_code) == ("OOMKilled", 137)
-    pg = v1.list_namespaced_pod("production", label_selector="app=postgres", _request_timeout=10).items[0]
+    pg = v1.list_namespaced_pod(
+        "production", label_selector="app=postgres", _request_timeout=10
+    ).items[0]
     assert pg.status.phase == "Running" and pg.status.container_statuses[0].restart_count == 4
-    logs = v1.read_namespaced_pod_log(pg.metadata.name, "production", tail_lines=300, _request_timeout=10)
-    assert "FATAL:  remaining connection slots are reserved" in logs or "ERROR:  canceling statement" in logs
+    logs = v1.read_namespaced_pod_log(
+        pg.metadata.name, "production", tail_lines=300, _request_timeout=10
+    )
+    assert (
+        "FATAL:  remaining connection slots are reserved" in logs
+        or "ERROR:  canceling statement" in logs
+    )
     _, summary = call(sim, "GET", f"/api/v1/nodes/{pg.spec.node_name}/proxy/stats/summary")
     entry = next(p for p in summary["pods"] if p["podRef"]["name"] == pg.metadata.name)
     assert entry["ephemeral-storage"]["usedBytes"] > 12 * 2**30
     assert summary["node"]["fs"]["capacityBytes"] > summary["node"]["fs"]["usedBytes"] > 0
-    front = v1.list_namespaced_pod("production", label_selector="app=frontend", _request_timeout=10).items[0]
-    text = v1.read_namespaced_pod_log(front.metadata.name, "production", tail_lines=100, _request_timeout=10)
+    front = v1.list_namespaced_pod(
+        "production", label_selector="app=frontend", _request_timeout=10
+    ).items[0]
+    text = v1.read_namespaced_pod_log(
+        front.metadata.name, "production", tail_lines=100, _request_timeout=10
+    )
     assert "Authorization: Bearer sim-canary-token-7f3a9c2e1b4d" in text
     assert "password=sim-canary-pass-5d8e2a" in text
 
@@ -187,22 +271,39 @@ def test_memory_leak_grows_with_simulated_time(sim_cluster):
 def test_watch_with_bookmarks_and_resumption(sim_cluster):
     handle = sim_cluster("bad-rollout")
     v1, apps = apis(handle)
-    listing = v1.list_namespaced_pod("production", label_selector="app=frontend", _request_timeout=10)
+    listing = v1.list_namespaced_pod(
+        "production", label_selector="app=frontend", _request_timeout=10
+    )
     rv = listing.metadata.resource_version
-    apps.patch_namespaced_deployment_scale("frontend", "production", {"spec": {"replicas": 3}}, _request_timeout=10)
+    apps.patch_namespaced_deployment_scale(
+        "frontend", "production", {"spec": {"replicas": 3}}, _request_timeout=10
+    )
     seen = []
     w = watch.Watch()
-    for ev in w.stream(v1.list_namespaced_pod, "production", label_selector="app=frontend", resource_version=rv,
-                       allow_watch_bookmarks=True, timeout_seconds=3, _request_timeout=10):
+    for ev in w.stream(
+        v1.list_namespaced_pod,
+        "production",
+        label_selector="app=frontend",
+        resource_version=rv,
+        allow_watch_bookmarks=True,
+        timeout_seconds=3,
+        _request_timeout=10,
+    ):
         if ev["type"] != "BOOKMARK":
             seen.append((ev["type"], ev["object"].metadata.name))
     added = [name for kind, name in seen if kind == "ADDED"]
     assert len(added) == 1 and added[0].startswith("frontend-")
     assert ("MODIFIED", added[0]) in seen  # the kubelet started it
     names = {p.metadata.name for p in listing.items}
-    assert not [n for kind, n in seen if kind == "ADDED" and n in names]  # resumed: old pods not re-sent
-    code, body = call(handle, "GET", f"/api/v1/namespaces/production/pods?watch=1&resourceVersion={rv}"
-                      "&allowWatchBookmarks=true&timeoutSeconds=3")
+    assert not [
+        n for kind, n in seen if kind == "ADDED" and n in names
+    ]  # resumed: old pods not re-sent
+    code, body = call(
+        handle,
+        "GET",
+        f"/api/v1/namespaces/production/pods?watch=1&resourceVersion={rv}"
+        "&allowWatchBookmarks=true&timeoutSeconds=3",
+    )
     kinds = [json.loads(line)["type"] for line in body.splitlines()]  # type: ignore[union-attr]
     assert code == 200 and "BOOKMARK" in kinds and "ADDED" in kinds
 
@@ -211,37 +312,90 @@ def test_patch_flavours_delete_status_and_scale(sim_cluster):
     handle = sim_cluster("bad-rollout")
     v1, apps = apis(handle)
     # strategic merge (dict body) merges containers by name
-    apps.patch_namespaced_deployment("frontend", "production", {"spec": {"template": {"spec": {"containers": [
-        {"name": "frontend", "env": [{"name": "MODE", "value": "safe"}]}]}}}}, _request_timeout=10)
-    c = apps.read_namespaced_deployment("frontend", "production", _request_timeout=10).spec.template.spec.containers
-    assert len(c) == 1 and c[0].image == "registry.example.com/frontend:1.9.0" and c[0].env[0].value == "safe"
+    apps.patch_namespaced_deployment(
+        "frontend",
+        "production",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "frontend", "env": [{"name": "MODE", "value": "safe"}]}
+                        ]
+                    }
+                }
+            }
+        },
+        _request_timeout=10,
+    )
+    c = apps.read_namespaced_deployment(
+        "frontend", "production", _request_timeout=10
+    ).spec.template.spec.containers
+    assert (
+        len(c) == 1
+        and c[0].image == "registry.example.com/frontend:1.9.0"
+        and c[0].env[0].value == "safe"
+    )
     # JSON patch (list body)
-    apps.patch_namespaced_deployment("frontend", "production", [
-        {"op": "replace", "path": "/spec/template/spec/containers/0/env/0/value", "value": "fast"}],
-        _request_timeout=10)
-    c = apps.read_namespaced_deployment("frontend", "production", _request_timeout=10).spec.template.spec.containers
+    apps.patch_namespaced_deployment(
+        "frontend",
+        "production",
+        [
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/env/0/value",
+                "value": "fast",
+            }
+        ],
+        _request_timeout=10,
+    )
+    c = apps.read_namespaced_deployment(
+        "frontend", "production", _request_timeout=10
+    ).spec.template.spec.containers
     assert c[0].env[0].value == "fast"
     # merge patch replaces lists wholesale
-    code, body = call(handle, "PATCH", "/api/v1/namespaces/production/configmaps/app-config",
-                      {"data": {"LOG_LEVEL": None, "NEW": "1"}}, content_type="application/merge-patch+json")
+    code, body = call(
+        handle,
+        "PATCH",
+        "/api/v1/namespaces/production/configmaps/app-config",
+        {"data": {"LOG_LEVEL": None, "NEW": "1"}},
+        content_type="application/merge-patch+json",
+    )
     assert code == 200 and "LOG_LEVEL" not in body["data"] and body["data"]["NEW"] == "1"
     # scale subresource answers an autoscaling/v1 Scale
     scale = apps.read_namespaced_deployment_scale("backend", "production", _request_timeout=10)
     assert scale.spec.replicas == 3 and scale.status.selector == "app=backend"
     # delete answers the pod; the ReplicaSet replaces it
-    victim = v1.list_namespaced_pod("production", label_selector="app=frontend", _request_timeout=10).items[0]
+    victim = v1.list_namespaced_pod(
+        "production", label_selector="app=frontend", _request_timeout=10
+    ).items[0]
     gone = v1.delete_namespaced_pod(victim.metadata.name, "production", _request_timeout=10)
     assert isinstance(gone, client.V1Pod) and gone.metadata.name == victim.metadata.name
-    after = {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=frontend").items}
+    after = {
+        p.metadata.name
+        for p in v1.list_namespaced_pod("production", label_selector="app=frontend").items
+    }
     assert len(after) == 2 and victim.metadata.name not in after
     # a status written through the status subresource is kept: the kubelet leaves the pod alone
     pod = sorted(after)[0]
-    v1.patch_namespaced_pod_status(pod, "production", {"status": {"phase": "Failed", "reason": "Evicted",
-                                   "message": "The node was low on resource: memory."}}, _request_timeout=10)
+    v1.patch_namespaced_pod_status(
+        pod,
+        "production",
+        {
+            "status": {
+                "phase": "Failed",
+                "reason": "Evicted",
+                "message": "The node was low on resource: memory.",
+            }
+        },
+        _request_timeout=10,
+    )
     handle.advance(120)
     staged = v1.read_namespaced_pod(pod, "production", _request_timeout=10)
     assert (staged.status.phase, staged.status.reason) == ("Failed", "Evicted")
-    out = handle.kubectl("get", "pod", pod, "-n", "production", "-o", "jsonpath={.status.phase}/{.status.reason}")
+    out = handle.kubectl(
+        "get", "pod", pod, "-n", "production", "-o", "jsonpath={.status.phase}/{.status.reason}"
+    )
     assert out.stdout == "Failed/Evicted"
 
 
@@ -257,9 +411,17 @@ def test_create_replace_and_generate_name(sim_cluster):
     code, replaced = call(handle, "PUT", "/api/v1/namespaces/production/configmaps/app-config", cm)
     assert code == 200 and replaced["data"]["LOG_LEVEL"] == "debug"
     assert int(replaced["metadata"]["resourceVersion"]) > int(cm["metadata"]["resourceVersion"])
-    code, gen = call(handle, "POST", "/api/v1/namespaces/production/configmaps",
-                     {"metadata": {"generateName": "job-"}, "data": {"a": "b"}})
-    assert code == 201 and gen["metadata"]["name"].startswith("job-") and len(gen["metadata"]["name"]) == 9
+    code, gen = call(
+        handle,
+        "POST",
+        "/api/v1/namespaces/production/configmaps",
+        {"metadata": {"generateName": "job-"}, "data": {"a": "b"}},
+    )
+    assert (
+        code == 201
+        and gen["metadata"]["name"].startswith("job-")
+        and len(gen["metadata"]["name"]) == 9
+    )
 
 
 def test_forbidden_namespace_and_missing_metrics(sim_cluster):
@@ -269,10 +431,14 @@ def test_forbidden_namespace_and_missing_metrics(sim_cluster):
         v1.list_namespaced_pod("production", _request_timeout=10)
     assert e.value.status == 403 and json.loads(e.value.body)["reason"] == "Forbidden"
     assert v1.list_namespaced_pod("kube-system", _request_timeout=10).items
-    with pytest.raises(ApiException) as e:  # namespaced roles only: no list across all namespaces either
+    with pytest.raises(
+        ApiException
+    ) as e:  # namespaced roles only: no list across all namespaces either
         v1.list_pod_for_all_namespaces(_request_timeout=10)
     assert e.value.status == 403 and "at the cluster scope" in json.loads(e.value.body)["message"]
-    assert v1.list_node(_request_timeout=10).items  # cluster-scoped kinds are not namespaced roles' business
+    assert v1.list_node(
+        _request_timeout=10
+    ).items  # cluster-scoped kinds are not namespaced roles' business
     _, groups = call(handle, "GET", "/apis")
     assert [g["name"] for g in groups["groups"]] == ["apps"]
     code, _ = call(handle, "GET", "/apis/metrics.k8s.io/v1beta1/nodes")
@@ -301,31 +467,62 @@ def test_tls_serves_kubectl_and_client(sim_cluster):
     handle = sim_cluster("bad-rollout", tls=True)
     assert handle.url.startswith("https://127.0.0.1:")
     v1, _ = apis(handle)
-    assert [n.metadata.name for n in v1.list_node(_request_timeout=10).items] == ["node-1", "node-2", "node-3"]
+    assert [n.metadata.name for n in v1.list_node(_request_timeout=10).items] == [
+        "node-1",
+        "node-2",
+        "node-3",
+    ]
     out = handle.kubectl("get", "deploy", "backend", "-n", "production", "--no-headers")
     assert out.returncode == 0 and out.stdout.split()[:2] == ["backend", "0/3"]
-    assert handle.requests()[-1]["path"] == "/apis/apps/v1/namespaces/production/deployments/backend"
+    assert (
+        handle.requests()[-1]["path"] == "/apis/apps/v1/namespaces/production/deployments/backend"
+    )
 
 
 def test_status_patch_replaces_container_statuses_and_taints_block_scheduling(sim_cluster):
     handle = sim_cluster("healthy")
     v1, _ = apis(handle)
     pod = v1.list_namespaced_pod("production", label_selector="app=frontend").items[0].metadata.name
-    v1.patch_namespaced_pod_status(pod, "production", {"status": {"containerStatuses": [
-        {"name": "frontend", "image": "registry.example.com/frontend:1.9.0", "imageID": "", "ready": False,
-         "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}, _request_timeout=10)
+    v1.patch_namespaced_pod_status(
+        pod,
+        "production",
+        {
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "frontend",
+                        "image": "registry.example.com/frontend:1.9.0",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    }
+                ]
+            }
+        },
+        _request_timeout=10,
+    )
     cs = v1.read_namespaced_pod(pod, "production").status.container_statuses[0]
-    assert cs.state.running is None and cs.state.waiting.reason == "CrashLoopBackOff" and cs.restart_count == 3
+    assert (
+        cs.state.running is None
+        and cs.state.waiting.reason == "CrashLoopBackOff"
+        and cs.restart_count == 3
+    )
     for node in ("node-1", "node-2", "node-3"):
         out = handle.kubectl("taint", "nodes", node, "dedicated=db:NoSchedule")
         assert out.returncode == 0, out.stderr
     code, _ = call(handle, "POST", "/api/v1/namespaces/production/pods", POD)
     assert code == 201
     handle.advance(5)
-    _, events = call(handle, "GET", "/api/v1/namespaces/production/events?fieldSelector=involvedObject.name%3Dscratch")
+    _, events = call(
+        handle,
+        "GET",
+        "/api/v1/namespaces/production/events?fieldSelector=involvedObject.name%3Dscratch",
+    )
     failed = [e for e in events["items"] if e["reason"] == "FailedScheduling"]
     assert failed and failed[0]["message"].startswith(
-        "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: db}.")
+        "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: db}."
+    )
     assert handle.kubectl("taint", "nodes", "node-1", "dedicated=db:NoSchedule-").returncode == 0
     handle.advance(5)
     _, scratch = call(handle, "GET", "/api/v1/namespaces/production/pods/scratch")
@@ -352,26 +549,52 @@ def test_stop_ends_open_watches(tmp_path):
 def test_delete_collection_by_label(sim_cluster):
     handle = sim_cluster("bad-rollout")
     v1, _ = apis(handle)
-    before = {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=backend").items}
-    code, body = call(handle, "DELETE", "/api/v1/namespaces/production/pods?labelSelector=app%3Dbackend")
+    before = {
+        p.metadata.name
+        for p in v1.list_namespaced_pod("production", label_selector="app=backend").items
+    }
+    code, body = call(
+        handle, "DELETE", "/api/v1/namespaces/production/pods?labelSelector=app%3Dbackend"
+    )
     assert code == 200 and body["kind"] == "PodList"
     assert {p["metadata"]["name"] for p in body["items"]} == before
-    after = {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=backend").items}
+    after = {
+        p.metadata.name
+        for p in v1.list_namespaced_pod("production", label_selector="app=backend").items
+    }
     assert len(after) == 3 and not after & before  # the ReplicaSet made new ones
-    assert {p.metadata.name for p in v1.list_namespaced_pod("production", label_selector="app=frontend").items}
+    assert {
+        p.metadata.name
+        for p in v1.list_namespaced_pod("production", label_selector="app=frontend").items
+    }
 
 
 def test_custom_spec_with_bad_nodes(sim_cluster):
-    handle = sim_cluster({"include": ["healthy"], "nodes": {"conditions": {
-        "node-1": {"DiskPressure": "True"}, "node-3": {"Ready": "False"}}}})
+    handle = sim_cluster(
+        {
+            "include": ["healthy"],
+            "nodes": {
+                "conditions": {"node-1": {"DiskPressure": "True"}, "node-3": {"Ready": "False"}}
+            },
+        }
+    )
     rows = handle.kubectl("get", "nodes", "--no-headers").stdout.splitlines()
-    assert [r.split()[:2] for r in rows] == [["node-1", "Ready"], ["node-2", "Ready"], ["node-3", "NotReady"]]
+    assert [r.split()[:2] for r in rows] == [
+        ["node-1", "Ready"],
+        ["node-2", "Ready"],
+        ["node-3", "NotReady"],
+    ]
     _, summary = call(handle, "GET", "/api/v1/nodes/node-1/proxy/stats/summary")
     fs = summary["node"]["fs"]
     assert fs["usedBytes"] / fs["capacityBytes"] == pytest.approx(0.92, abs=0.01)
     _, events = call(handle, "GET", "/api/v1/namespaces/default/events")
     assert {(e["involvedObject"]["name"], e["reason"]) for e in events["items"]} >= {
-        ("node-1", "NodeHasDiskPressure"), ("node-3", "NodeNotReady")}
+        ("node-1", "NodeHasDiskPressure"),
+        ("node-3", "NodeNotReady"),
+    }
     _, pods = call(handle, "GET", "/api/v1/pods")
-    assert pods["items"] and not [p for p in pods["items"]
-                                  if p["spec"]["nodeName"] == "node-3" and p["metadata"]["namespace"] == "production"]
+    assert pods["items"] and not [
+        p
+        for p in pods["items"]
+        if p["spec"]["nodeName"] == "node-3" and p["metadata"]["namespace"] == "production"
+    ]

@@ -1,4 +1,5 @@
-"""Every kubectl command the issue lists, run with the real kubectl against the bad-rollout scenario."""
+"""Every kubectl command the issue lists, run with the real kubectl against the bad-rollout
+scenario."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 
 from incidentlib.sim.testing import running_sim
 
-pytestmark = [pytest.mark.sim, pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")]
+pytestmark = [
+    pytest.mark.sim,
+    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed"),
+]
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -57,15 +61,31 @@ def backend_pods(sim) -> list[str]:
 
 def test_get_pods_all_namespaces_wide(ro):
     table = rows(ok(ro, "get", "pods", "-A", "-o", "wide"))
-    assert table[0] == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE",
-                        "NOMINATED NODE", "READINESS GATES"]
+    assert table[0] == [
+        "NAMESPACE",
+        "NAME",
+        "READY",
+        "STATUS",
+        "RESTARTS",
+        "AGE",
+        "IP",
+        "NODE",
+        "NOMINATED NODE",
+        "READINESS GATES",
+    ]
     backend = [r for r in table if r[1].startswith("backend-")]
     assert len(backend) == 3
     for r in backend:
         assert r[0] == "production" and r[2] == "0/1" and r[3] == "CrashLoopBackOff"
         assert re.fullmatch(r"\d+ \(\S+ ago\)", r[4]) and int(r[4].split()[0]) >= 5
-        assert r[5] in {"11m", "12m"} and r[6].startswith("10.244.") and r[7] in {"node-1", "node-2", "node-3"}
-    assert any(r[0] == "kube-system" and r[1].startswith("coredns-") and r[3] == "Running" for r in table)
+        assert (
+            r[5] in {"11m", "12m"}
+            and r[6].startswith("10.244.")
+            and r[7] in {"node-1", "node-2", "node-3"}
+        )
+    assert any(
+        r[0] == "kube-system" and r[1].startswith("coredns-") and r[3] == "Running" for r in table
+    )
 
 
 def test_get_pods_grep_v_running(ro):
@@ -79,7 +99,9 @@ def test_get_nodes_wide(ro):
     table = rows(ok(ro, "get", "nodes", "-o", "wide"))
     assert table[0][:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert [r[0] for r in table[1:]] == ["node-1", "node-2", "node-3"]
-    assert all(r[1] == "Ready" and r[4] == "v1.32.4" and r[5].startswith("10.0.0.") for r in table[1:])
+    assert all(
+        r[1] == "Ready" and r[4] == "v1.32.4" and r[5].startswith("10.0.0.") for r in table[1:]
+    )
     assert table[1][7] == "Debian GNU/Linux 12 (bookworm)" and table[1][9] == "containerd://1.7.24"
 
 
@@ -88,9 +110,13 @@ def test_get_events_sorted_all_namespaces(ro):
     table = rows(out)
     assert table[0] == ["NAMESPACE", "LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     reasons = [r[3] for r in table[1:]]
-    assert {"BackOff", "ScalingReplicaSet", "Pulling", "Pulled", "Created", "Started"} <= set(reasons)
+    assert {"BackOff", "ScalingReplicaSet", "Pulling", "Pulled", "Created", "Started"} <= set(
+        reasons
+    )
     backoff = [r for r in table[1:] if r[3] == "BackOff"]
-    assert len(backoff) == 3 and all(r[2] == "Warning" and r[4].startswith("pod/backend-") for r in backoff)
+    assert len(backoff) == 3 and all(
+        r[2] == "Warning" and r[4].startswith("pod/backend-") for r in backoff
+    )
     # sorted by lastTimestamp: the scale-ups of days ago come before the back-offs of seconds ago
     assert reasons.index("ScalingReplicaSet") < reasons.index("BackOff")
 
@@ -116,7 +142,10 @@ def test_rollout_history(ro):
 
 def test_logs_of_deployment_and_previous(ro):
     out = ok(ro, "logs", "deployment/backend", "-n", "production", "--tail=100")
-    assert out.strip().splitlines()[-1] == "FATAL backend exiting: ConfigError: DATABASE_POOL_SIZE must be set"
+    assert (
+        out.strip().splitlines()[-1]
+        == "FATAL backend exiting: ConfigError: DATABASE_POOL_SIZE must be set"
+    )
     pod = backend_pods(ro)[0]
     prev = ok(ro, "logs", pod, "-n", "production", "--previous")
     assert "Traceback (most recent call last):" in prev
@@ -126,7 +155,9 @@ def test_logs_of_deployment_and_previous(ro):
     assert len(lines) == 100
     assert any("ERROR upstream backend: connection refused" in line for line in lines)
     stamped = ok(ro, "logs", "deployment/frontend", "-n", "production", "--tail=3", "--timestamps")
-    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ", line) for line in stamped.splitlines())
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ", line) for line in stamped.splitlines()
+    )
     recent = ok(ro, "logs", "deployment/frontend", "-n", "production", "--since=5s")
     assert 5 <= len(recent.strip().splitlines()) <= 14  # 2 lines a second
 
@@ -137,16 +168,25 @@ def test_describe_failing_pod(ro):
     assert "Image:          registry.example.com/backend:2.4.0" in out
     assert re.search(r"State:\s+Waiting\n\s+Reason:\s+CrashLoopBackOff", out)
     assert re.search(r"Last State:\s+Terminated\n\s+Reason:\s+Error\n\s+Exit Code:\s+1", out)
-    assert re.search(r"Warning\s+BackOff\s+\S+ \(x\d+ over 1\dm\)\s+kubelet\s+Back-off restarting failed container backend", out)
+    assert re.search(
+        r"Warning\s+BackOff\s+\S+ \(x\d+ over 1\dm\)\s+kubelet\s+Back-off restarting failed "
+        r"container backend",
+        out,
+    )
     assert "Controlled By:  ReplicaSet/backend-" in out
 
 
 def test_scale(sim_cluster):
     sim = sim_cluster("bad-rollout")
-    assert ok(sim, "scale", "deployment/backend", "--replicas=5", "-n", "production").strip() == \
-        "deployment.apps/backend scaled"
+    assert (
+        ok(sim, "scale", "deployment/backend", "--replicas=5", "-n", "production").strip()
+        == "deployment.apps/backend scaled"
+    )
     assert len(backend_pods(sim)) == 5
-    assert ok(sim, "get", "deploy", "backend", "-n", "production", "-o", "jsonpath={.spec.replicas}") == "5"
+    assert (
+        ok(sim, "get", "deploy", "backend", "-n", "production", "-o", "jsonpath={.spec.replicas}")
+        == "5"
+    )
     bad = sim.kubectl("scale", "deployment/backend", "--replicas=-1", "-n", "production")
     assert bad.returncode != 0
 
@@ -154,14 +194,24 @@ def test_scale(sim_cluster):
 def test_rollout_undo_returns_to_revision_2_and_pods_run(sim_cluster):
     sim = sim_cluster("bad-rollout")
     assert "rolled back" in ok(sim, "rollout", "undo", "deployment/backend", "-n", "production")
-    image = ok(sim, "get", "deploy", "backend", "-n", "production", "-o",
-               "jsonpath={.spec.template.spec.containers[0].image}")
+    image = ok(
+        sim,
+        "get",
+        "deploy",
+        "backend",
+        "-n",
+        "production",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    )
     assert image == "registry.example.com/backend:2.3.1"
     status = ok(sim, "rollout", "status", "deployment/backend", "-n", "production", "--timeout=30s")
     assert 'deployment "backend" successfully rolled out' in status
     history = ok(sim, "rollout", "history", "deployment/backend", "-n", "production")
     assert [line.split()[0] for line in history.strip().splitlines()[2:]] == ["1", "3", "4"]
-    rs = json.loads(ok(sim, "get", "rs", "-n", "production", "-l", "app=backend", "-o", "json"))["items"]
+    rs = json.loads(ok(sim, "get", "rs", "-n", "production", "-l", "app=backend", "-o", "json"))[
+        "items"
+    ]
     assert len(rs) == 3  # the old ReplicaSet was reused, not a new one made
     pods = rows(ok(sim, "get", "pods", "-n", "production", "-l", "app=backend"))[1:]
     assert len(pods) == 3 and all(p[1] == "1/1" and p[2] == "Running" for p in pods)
@@ -171,8 +221,16 @@ def test_rollout_restart(sim_cluster):
     sim = sim_cluster("bad-rollout")
     before = set(backend_pods(sim))
     assert "restarted" in ok(sim, "rollout", "restart", "deployment/backend", "-n", "production")
-    ann = ok(sim, "get", "deploy", "backend", "-n", "production", "-o",
-             "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}")
+    ann = ok(
+        sim,
+        "get",
+        "deploy",
+        "backend",
+        "-n",
+        "production",
+        "-o",
+        "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}",
+    )
     assert re.match(r"\d{4}-\d\d-\d\dT", ann)
     after = set(backend_pods(sim))
     assert len(after) == 3 and not before & after
@@ -182,14 +240,37 @@ def test_rollout_restart(sim_cluster):
 
 def test_patch_deployment_limits_and_configmap(sim_cluster):
     sim = sim_cluster("bad-rollout")
-    patch = '{"spec":{"template":{"spec":{"containers":[{"name":"backend","resources":{"limits":{"memory":"1Gi"}}}]}}}}'
+    patch = (
+        '{"spec":{"template":{"spec":{"containers":'
+        '[{"name":"backend","resources":{"limits":{"memory":"1Gi"}}}]}}}}'
+    )
     assert "patched" in ok(sim, "patch", "deployment", "backend", "-n", "production", "-p", patch)
-    res = json.loads(ok(sim, "get", "deploy", "backend", "-n", "production", "-o",
-                        "jsonpath={.spec.template.spec.containers[0].resources}"))
+    res = json.loads(
+        ok(
+            sim,
+            "get",
+            "deploy",
+            "backend",
+            "-n",
+            "production",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].resources}",
+        )
+    )
     assert res == {"limits": {"memory": "1Gi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}
-    assert "patched" in ok(sim, "patch", "configmap", "app-config", "-n", "production", "-p",
-                           '{"data":{"CACHE_ENABLED":"true"}}')
-    data = json.loads(ok(sim, "get", "cm", "app-config", "-n", "production", "-o", "jsonpath={.data}"))
+    assert "patched" in ok(
+        sim,
+        "patch",
+        "configmap",
+        "app-config",
+        "-n",
+        "production",
+        "-p",
+        '{"data":{"CACHE_ENABLED":"true"}}',
+    )
+    data = json.loads(
+        ok(sim, "get", "cm", "app-config", "-n", "production", "-o", "jsonpath={.data}")
+    )
     assert data["CACHE_ENABLED"] == "true" and data["LOG_LEVEL"] == "info"
 
 
@@ -201,7 +282,10 @@ def test_apply_manifest(sim_cluster, tmp_path):
     assert ok(sim, "apply", "-f", str(manifest)).strip() == "deployment.apps/worker unchanged"
     manifest.write_text(DEPLOYMENT.replace("replicas: 2", "replicas: 3"))
     assert ok(sim, "apply", "-f", str(manifest)).strip() == "deployment.apps/worker configured"
-    assert ok(sim, "get", "deploy", "worker", "-n", "production", "-o", "jsonpath={.spec.replicas}") == "3"
+    assert (
+        ok(sim, "get", "deploy", "worker", "-n", "production", "-o", "jsonpath={.spec.replicas}")
+        == "3"
+    )
 
 
 def test_get_pods_watch_until_timeout(sim_cluster):
@@ -210,10 +294,14 @@ def test_get_pods_watch_until_timeout(sim_cluster):
     out = ok(sim, "get", "pods", "-w", "-n", "production", "--request-timeout=3s", timeout=20)
     lines = out.strip().splitlines()
     assert lines[0].split()[:3] == ["NAME", "READY", "STATUS"]
-    new = [line for line in lines[1:] if line.startswith("frontend-") and "ContainerCreating" in line]
+    new = [
+        line for line in lines[1:] if line.startswith("frontend-") and "ContainerCreating" in line
+    ]
     assert len(new) == 1
     name = new[0].split()[0]
-    assert any(line.startswith(name) and " Running " in line for line in lines)  # the watch saw it start
+    assert any(
+        line.startswith(name) and " Running " in line for line in lines
+    )  # the watch saw it start
 
 
 def test_logs_follow_streams_new_lines(sim_cluster):
@@ -223,8 +311,12 @@ def test_logs_follow_streams_new_lines(sim_cluster):
 
     sim = sim_cluster("bad-rollout")
     pod = ok(sim, "get", "pods", "-n", "production", "-l", "app=frontend", "-o", "name").split()[0]
-    proc = subprocess.Popen(["kubectl", "logs", "-f", "--tail=1", pod, "-n", "production"],
-                            env={**os.environ, **sim.env}, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["kubectl", "logs", "-f", "--tail=1", pod, "-n", "production"],
+        env={**os.environ, **sim.env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
         sim.append_logs("production", pod.split("/", 1)[1], "frontend", ["ERROR followed line"])
@@ -244,16 +336,37 @@ def test_runbook_sim_command_serves_until_interrupted(tmp_path):
     import sys
 
     kubeconfig = tmp_path / "kc"
-    proc = subprocess.Popen([sys.executable, "-m", "incidentlib.cli", "sim", "--scenario", "bad-rollout",
-                             "--kubeconfig", str(kubeconfig), "--workdir", str(tmp_path / "w")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "incidentlib.cli",
+            "sim",
+            "--scenario",
+            "bad-rollout",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--workdir",
+            str(tmp_path / "w"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
         assert lines[1].strip() == f"export KUBECONFIG={kubeconfig}"
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(tmp_path / "cache")}
-        out = subprocess.run(["kubectl", "get", "deploy", "-n", "production", "--no-headers"], env=env,
-                             capture_output=True, text=True, timeout=30)
-        assert [line.split()[:2] for line in out.stdout.splitlines()] == [["backend", "0/3"], ["frontend", "2/2"]]
+        out = subprocess.run(
+            ["kubectl", "get", "deploy", "-n", "production", "--no-headers"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert [line.split()[:2] for line in out.stdout.splitlines()] == [
+            ["backend", "0/3"],
+            ["frontend", "2/2"],
+        ]
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
@@ -262,12 +375,36 @@ def test_runbook_sim_command_serves_until_interrupted(tmp_path):
 def test_pause_set_image_resume(sim_cluster):
     sim = sim_cluster("bad-rollout")
     ok(sim, "rollout", "pause", "deployment/backend", "-n", "production")
-    ok(sim, "set", "image", "deployment/backend", "backend=registry.example.com/backend:2.3.1", "-n", "production")
-    images = {p.split()[0] for p in ok(sim, "get", "pods", "-n", "production", "-l", "app=backend", "-o",
-                                        "jsonpath={range .items[*]}{.spec.containers[0].image} {end}").split()}
+    ok(
+        sim,
+        "set",
+        "image",
+        "deployment/backend",
+        "backend=registry.example.com/backend:2.3.1",
+        "-n",
+        "production",
+    )
+    images = {
+        p.split()[0]
+        for p in ok(
+            sim,
+            "get",
+            "pods",
+            "-n",
+            "production",
+            "-l",
+            "app=backend",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.containers[0].image} {end}",
+        ).split()
+    }
     assert images == {"registry.example.com/backend:2.4.0"}  # paused: nothing rolled out
     ok(sim, "rollout", "resume", "deployment/backend", "-n", "production")
     status = ok(sim, "rollout", "status", "deployment/backend", "-n", "production", "--timeout=30s")
     assert "successfully rolled out" in status
     history = ok(sim, "rollout", "history", "deployment/backend", "-n", "production")
-    assert [line.split()[0] for line in history.strip().splitlines()[2:]] == ["1", "3", "4"]  # revision 2 reused
+    assert [line.split()[0] for line in history.strip().splitlines()[2:]] == [
+        "1",
+        "3",
+        "4",
+    ]  # revision 2 reused

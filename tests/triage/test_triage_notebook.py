@@ -1,4 +1,5 @@
-"""triage.ipynb executed with papermill against the simulated cluster and a real PostgreSQL with a lock chain."""
+"""triage.ipynb executed with papermill against the simulated cluster and a real PostgreSQL with a
+lock chain."""
 
 from __future__ import annotations
 
@@ -19,14 +20,21 @@ pytestmark = [pytest.mark.notebook, pytest.mark.sim, pytest.mark.pg]
 
 def execute(tmp_path: Path, **parameters: Any) -> tuple[dict[str, Any], str]:
     out = tmp_path / "triage-out.ipynb"
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3", progress_bar=False,
-                        cwd=str(tmp_path))
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )
     scraps = {name: s.data for name, s in sb.read_notebook(str(out)).scraps.items()}
     return scraps, out.read_text()
 
 
 def without_password(dsn: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The documented safe way: the password goes to the kernel through PGPASSWORD, never as a parameter."""
+    """The documented safe way: the password goes to the kernel through PGPASSWORD, never as a
+    parameter."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     parts = conninfo_to_dict(dsn)
@@ -34,15 +42,26 @@ def without_password(dsn: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return make_conninfo(**parts)
 
 
-def test_triage_on_demo_names_outage_and_database_with_sev1(sim_cluster: Callable[..., Any], stager: Stager, pg_dsn: str,
-                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_triage_on_demo_names_outage_and_database_with_sev1(
+    sim_cluster: Callable[..., Any],
+    stager: Stager,
+    pg_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sim = sim_cluster("demo")
     dsn = without_password(pg_dsn, monkeypatch)
     root, *waiting = stager.lock_chain(3)
     app = DemoApp(error_rate=0.08).start()
     try:
-        scraps, text = execute(tmp_path, kubeconfig=str(sim.kubeconfig), dsn=dsn, health_url=app.url + "/health",
-                               incident_id="INC-T1", commander="Dana")
+        scraps, text = execute(
+            tmp_path,
+            kubeconfig=str(sim.kubeconfig),
+            dsn=dsn,
+            health_url=app.url + "/health",
+            incident_id="INC-T1",
+            commander="Dana",
+        )
     finally:
         app.stop()
     sev = scraps["severity"]
@@ -51,25 +70,41 @@ def test_triage_on_demo_names_outage_and_database_with_sev1(sim_cluster: Callabl
     nxt = scraps["next_notebooks"].set_index("notebook")["reason"].to_dict()
     assert set(nxt) >= {"outage", "database"}
     assert "3 pods of backend are CrashLoopBackOff" in nxt["outage"]
-    assert f"lock chain: pid {root} (idle in transaction, app billing) blocks 2 sessions" in nxt["database"]
+    assert (
+        f"lock chain: pid {root} (idle in transaction, app billing) blocks 2 sessions"
+        in nxt["database"]
+    )
     blocking = scraps["blocking"]
     assert set(blocking["root_blocking_pid"]) == {root}
     assert set(blocking["blocked_pid"]) == set(waiting)
     figures = scraps["figures"]
-    assert figures["pods_down"] == 3 and figures["blocked_sessions"] == 2 and figures["database_reachable"] is True
+    assert (
+        figures["pods_down"] == 3
+        and figures["blocked_sessions"] == 2
+        and figures["database_reachable"] is True
+    )
     assert abs(figures["error_rate"] - 0.08) <= 0.05
     # the initial notification, filled
     notes = scraps["notifications"]
     initial = notes["initial"]
-    assert initial.startswith("🚨 INCIDENT [INC-T1]: backend fails since revision 3 (registry.example.com/backend:2.4.0)")
-    assert "Severity: SEV1 — deployment backend in production has 0/3 ready pods (rule: service down" in initial
+    assert initial.startswith(
+        "🚨 INCIDENT [INC-T1]: backend fails since revision 3 (registry.example.com/backend:2.4.0)"
+    )
+    assert (
+        "Severity: SEV1 — deployment backend in production has 0/3 ready pods (rule: service down"
+        in initial
+    )
     assert "Impact: 3 of 3 pods down" in initial and "2 blocked sessions" in initial
     assert initial.endswith("Incident Commander: Dana")
     assert "update" not in notes and "webhook" not in notes
     # the crash-looping backend pods are in the unhealthy table with their reason
     unhealthy = scraps["unhealthy_pods"]
     backend = unhealthy[unhealthy["owner"] == "backend"]
-    assert len(backend) == 3 and set(backend["status"]) == {"CrashLoopBackOff"} and set(backend["exit_code"]) == {1}
+    assert (
+        len(backend) == 3
+        and set(backend["status"]) == {"CrashLoopBackOff"}
+        and set(backend["exit_code"]) == {1}
+    )
     # the password of the DSN never reaches the evidence
     assert "sandbox-superuser-pw" not in text
 
@@ -83,10 +118,19 @@ def test_triage_with_nothing_reachable_completes_and_says_why(tmp_path: Path) ->
     s.close()
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
-        f"apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n")
-    scraps, text = execute(tmp_path, kubeconfig=str(kubeconfig), dsn=f"host=127.0.0.1 port={port} dbname=app user=x",
-                           health_url=f"http://127.0.0.1:{port}/health", health_probes=3, timeout=2)
+        f"apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: "
+        f"'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: "
+        "u}}]\ncurrent-context: x\n"
+    )
+    scraps, text = execute(
+        tmp_path,
+        kubeconfig=str(kubeconfig),
+        dsn=f"host=127.0.0.1 port={port} dbname=app user=x",
+        health_url=f"http://127.0.0.1:{port}/health",
+        health_probes=3,
+        timeout=2,
+    )
     assert scraps["severity"]["level"] == "SEV1"
     failed = {r["source"]: r["error"] for r in scraps["sources"] if r["status"] == "failed"}
     assert "cannot reach the Kubernetes API" in failed["kubernetes: connect"]
