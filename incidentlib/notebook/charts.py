@@ -62,10 +62,15 @@ def _figure(empty: str | None = None, *, ncols: int = 1) -> tuple[Figure, Any]:
     return fig, axes if ncols > 1 else axes[0]
 
 
-def _time_axis(ax: Any, *, fmt: str = "%H:%M") -> None:
-    """Times in UTC on the x axis, small and slanted so they never overlap."""
+def _time_axis(ax: Any) -> None:
+    """Times in UTC on the x axis (call it after plotting): small, slanted, to the second for a
+    window under ten minutes, never the same label twice."""
     import matplotlib.dates as mdates
 
+    low, high = ax.get_xlim()
+    span_s = (high - low) * 86400  # matplotlib's date unit is a day
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
+    fmt = "%H:%M:%S" if span_s < 600 else "%H:%M" if span_s < 2 * 86400 else "%m-%d %H:%M"
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
     ax.tick_params(axis="x", labelsize=7, labelrotation=30)
 
@@ -416,9 +421,11 @@ def memory_trend(trend: pd.DataFrame) -> Figure:
     right.set_ylabel("MiB since the first sample", fontsize=8)
     right.set_title("growth (a leak climbs steadily)", fontsize=9)
     for ax in (left, right):
-        _time_axis(ax, fmt="%H:%M:%S")
-    if left.lines:
-        left.legend(fontsize=6, loc="best")
+        _time_axis(ax)
+    if left.lines:  # below both panels, where it hides no line
+        fig.legend(
+            *left.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=6
+        )
     return fig
 
 
@@ -501,5 +508,5 @@ def severity_over_time(severity: pd.DataFrame, *, title: str = "Severity over ti
     ax.set_ylim(4.5, 0.5)
     ax.grid(alpha=0.3)
     ax.set_title(title + " (UTC)", fontsize=10)
-    _time_axis(ax, fmt="%H:%M:%S")
+    _time_axis(ax)
     return fig
