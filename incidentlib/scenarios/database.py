@@ -423,7 +423,7 @@ class Params(Common):
 
 
 @dataclass
-class Evidence:
+class Facts:
     """Everything read and built, for the notebook's sections."""
 
     target: str = ""
@@ -479,10 +479,10 @@ def _read(
     return result
 
 
-def connect(run: Run, cfg: Params) -> Evidence:
+def connect(run: Run, cfg: Params) -> Facts:
     """The read-only diagnostic session (statement and lock timeouts), and who we are on the
     server."""
-    db = Evidence(target=pg.describe_target(cfg.dsn))
+    db = Facts(target=pg.describe_target(cfg.dsn))
     with run.source("postgres: connect") as connected:
         db.conn = pg.connect(
             cfg.dsn,
@@ -502,7 +502,7 @@ def connect(run: Run, cfg: Params) -> Evidence:
     return db
 
 
-def database_pods(run: Run, cfg: Params, db: Evidence) -> None:
+def database_pods(run: Run, cfg: Params, db: Facts) -> None:
     """The pods matching `db_selector`: status, restarts, last termination, and their log tails (the
     `db_pods` and `db_logs` scraps)."""
     db.cluster = connect_cluster(run, cfg, optional=True)
@@ -530,7 +530,7 @@ def database_pods(run: Run, cfg: Params, db: Evidence) -> None:
     run.glue("db_pods", db.db_pods)
 
 
-def show_connections(run: Run, db: Evidence) -> None:
+def show_connections(run: Run, db: Facts) -> None:
     """Counts by state, database, user, application and client against max_connections; idle in
     transaction (the `connections` and `idle_in_transaction` scraps)."""
     db.sessions = activity.sessions_frame(
@@ -564,14 +564,14 @@ def show_connections(run: Run, db: Evidence) -> None:
     run.glue("idle_in_transaction", db.idle_in_transaction)
 
 
-def show_activity(run: Run, db: Evidence) -> None:
+def show_activity(run: Run, db: Facts) -> None:
     """Every non-idle backend, oldest transaction first (the `activity` scrap)."""
     db.activity = activity.activity_frame(db.sessions)
     show_table(db.activity[activity.ACTIVITY_VIEW], empty="nothing is running")
     run.glue("activity", db.activity)
 
 
-def show_long_running(run: Run, cfg: Params, db: Evidence) -> None:
+def show_long_running(run: Run, cfg: Params, db: Facts) -> None:
     """Statements active longer than the threshold (the `long_running` scrap)."""
     db.long_running = activity.long_running_frame(db.activity, threshold_s=cfg.threshold_s)
     show_table(
@@ -581,7 +581,7 @@ def show_long_running(run: Run, cfg: Params, db: Evidence) -> None:
     run.glue("long_running", db.long_running)
 
 
-def show_slow_statements(run: Run, cfg: Params, db: Evidence) -> None:
+def show_slow_statements(run: Run, cfg: Params, db: Facts) -> None:
     """pg_stat_statements: the top statements by mean and by total time (the `slow_queries`
     scrap)."""
     rows = _read(
@@ -611,7 +611,7 @@ def show_slow_statements(run: Run, cfg: Params, db: Evidence) -> None:
     run.glue("slow_queries", db.slow_queries)
 
 
-def show_blocking(run: Run, db: Evidence) -> None:
+def show_blocking(run: Run, db: Facts) -> None:
     """Every lock wait with its whole chain and its root blocker (the `blocking` scrap)."""
     db.blocking = locks.blocking_frame(
         _read(
@@ -624,7 +624,7 @@ def show_blocking(run: Run, db: Evidence) -> None:
     run.glue("blocking", db.blocking)
 
 
-def show_sizes(run: Run, cfg: Params, db: Evidence) -> None:
+def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
     """Database sizes and wraparound age, the largest tables, replication and slots (the
     `database_sizes` and `tables` scraps)."""
     db.database_sizes = space.database_sizes_frame(
@@ -660,7 +660,7 @@ def show_sizes(run: Run, cfg: Params, db: Evidence) -> None:
     run.glue("tables", db.tables)
 
 
-def show_charts(db: Evidence) -> None:
+def show_charts(db: Facts) -> None:
     """The slowest statements, connections against max_connections, lock waits (those with anything
     to draw)."""
     charts.show(
@@ -670,7 +670,7 @@ def show_charts(db: Evidence) -> None:
     )
 
 
-def assess_database(run: Run, cfg: Params, db: Evidence) -> Severity:
+def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
     """Every finding with its next step, the figures other tools read, and the severity."""
     for f in (
         unreachable_findings(reachable=db.reachable, target=db.target, error=db.connect_error)
@@ -707,7 +707,7 @@ def assess_database(run: Run, cfg: Params, db: Evidence) -> Severity:
     return severity
 
 
-def mitigate(run: Run, cfg: Params, db: Evidence) -> dict[str, Any] | None:
+def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
     """The mitigation, shown as the exact statements (or the restart); done only with apply=True;
     recorded.
 
@@ -754,7 +754,7 @@ def mitigate(run: Run, cfg: Params, db: Evidence) -> dict[str, Any] | None:
     return outcome
 
 
-def _restart(run: Run, cfg: Params, db: Evidence) -> dict[str, Any] | None:
+def _restart(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
     if db.cluster is None:
         run.skip("kubernetes: restart", "no cluster configured: the restart cannot even be planned")
         return None

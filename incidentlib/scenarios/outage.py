@@ -98,7 +98,7 @@ class Reading:
         self._run, self._cfg = run, cfg
         self._charts = charts if charts is not None else ChartWorker.start()
         self._quiet = Run(run.scenario, quiet=True)
-        self._out: tuple[Cluster | None, Evidence] | None = None
+        self._out: tuple[Cluster | None, Facts] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
         self._thread.start()
@@ -115,7 +115,7 @@ class Reading:
         finally:
             self._charts.close()
 
-    def result(self, timeout: float | None = None) -> tuple[Cluster | None, Evidence]:
+    def result(self, timeout: float | None = None) -> tuple[Cluster | None, Facts]:
         """Wait for the reads; record their sources in the notebook's Run (printing failures);
         return (cluster, evidence)."""
         self._thread.join(timeout)
@@ -150,7 +150,7 @@ def start_reading(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -
 
 
 @dataclass
-class Evidence:
+class Facts:
     """Everything read and built, for the notebook's sections."""
 
     now: datetime
@@ -189,10 +189,10 @@ def _ok(g: Gathered, name: str) -> bool:
 
 def collect(
     cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | None = None
-) -> Evidence:
+) -> Facts:
     """Read the cluster concurrently and build every table; failed reads leave empty tables and a
     line."""
-    ev = Evidence(now=now or datetime.now(UTC))
+    ev = Facts(now=now or datetime.now(UTC))
     ns, dep = cfg.namespace, cfg.deployment
     names = {
         "ns": f"kubernetes: namespace {ns}",
@@ -323,7 +323,7 @@ def _crashing(pod: dict[str, Any]) -> str | None:
     return None
 
 
-def unhealthy_note(ev: Evidence) -> str:
+def unhealthy_note(ev: Facts) -> str:
     """What an empty not-running table means: all well, or nothing read."""
     if "kubernetes: pods (all namespaces)" in ev.read:
         return "every pod in every namespace is Running and ready (or Completed)"
@@ -357,7 +357,7 @@ def display_pods(pods: pd.DataFrame, *, deployment: str) -> pd.DataFrame:
     return redact_value(shown[POD_DISPLAY].reset_index(drop=True))
 
 
-def assess(ev: Evidence, run: Run, cfg: Params, *, health: pd.DataFrame | None = None) -> Severity:
+def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = None) -> Severity:
     """Findings with next steps, and the severity from the runbook's matrix on the measured
     figures."""
     dep, ns = cfg.deployment, cfg.namespace
@@ -559,7 +559,7 @@ def _next_step(status: str, rows: pd.DataFrame, cfg: Params) -> tuple[str, str]:
     return "describe the pod (`kubectl describe pod`) and read its events", "SEV3"
 
 
-def plan_mitigation(ev: Evidence, cfg: Params) -> tuple[Plan | None, str]:
+def plan_mitigation(ev: Facts, cfg: Params) -> tuple[Plan | None, str]:
     """The mitigation to show: the one the findings suggest (auto) or the one asked for; None and
     why if none."""
     oom = bool(len(ev.pods)) and bool((ev.pods["last_termination_reason"] == "OOMKilled").any())
@@ -593,7 +593,7 @@ def plan_mitigation(ev: Evidence, cfg: Params) -> tuple[Plan | None, str]:
     return actions.plan_memory_limit(ev.deployment, cfg.memory_limit, why=why), why
 
 
-def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Evidence) -> dict[str, Any] | None:
+def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Facts) -> dict[str, Any] | None:
     """Show the mitigation (the exact diff and the kubectl command); with apply=True make it, wait
     for the rollout, say how it went and show the deployment's pods now. The outcome is in the
     `actions` scrap."""
@@ -615,7 +615,7 @@ def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Evidence) -> di
 
 # -------------------------------------------------------------------------------------------
 # display
-def show_failures(ev: Evidence) -> None:
+def show_failures(ev: Facts) -> None:
     """`kubectl describe pod` for the worst failing pods, their previous log tail, Pending and
     image-pull reasons."""
     from IPython.display import Markdown, display
@@ -661,7 +661,7 @@ def show_failures(ev: Evidence) -> None:
         )
 
 
-def show_changes(ev: Evidence) -> None:
+def show_changes(ev: Facts) -> None:
     """Rollout history, the image diff, recent commits and the correlation sentence."""
     from IPython.display import Markdown, display
 
@@ -682,7 +682,7 @@ def show_changes(ev: Evidence) -> None:
         print("the current revision's pods are not failing: no rollout to blame")
 
 
-def chart_specs(ev: Evidence, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
+def chart_specs(ev: Facts, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
     """The outage charts as `charts.RECIPES` requests: pods by status per owner, and the incident
     timeline."""
     return [
@@ -701,7 +701,7 @@ def chart_specs(ev: Evidence, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def show_charts(ev: Evidence, cfg: Params) -> None:
+def show_charts(ev: Facts, cfg: Params) -> None:
     """Display the charts: drawn by the chart helper while the tables were shown, or drawn here
     without one."""
     from ..notebook.charts import show
@@ -710,7 +710,7 @@ def show_charts(ev: Evidence, cfg: Params) -> None:
     show(*job.pngs())
 
 
-def show_logs(ev: Evidence, *, shown: int = 15) -> None:
+def show_logs(ev: Facts, *, shown: int = 15) -> None:
     """Each deployment's log tail: how many lines are errors, the error lines, then the last lines
     (marked)."""
     if not ev.logs:

@@ -328,7 +328,7 @@ class Params(Common):
 
 
 @dataclass
-class Evidence:
+class Facts:
     """Everything measured, for the notebook's sections and its scraps."""
 
     latency: pd.DataFrame = field(default_factory=lambda: probe.latency_frame([]))
@@ -354,7 +354,7 @@ class Evidence:
     comparison: pd.DataFrame | None = None
 
 
-def response_times(run: Run, cfg: Params, ev: Evidence) -> None:
+def response_times(run: Run, cfg: Params, ev: Facts) -> None:
     """The runbook's curl loop: each request with curl's breakdown, p50/p95/p99, the error share,
     the SLO."""
     if cfg.health_url:
@@ -383,7 +383,7 @@ def response_times(run: Run, cfg: Params, ev: Evidence) -> None:
         )
 
 
-def login_check(run: Run, cfg: Params, ev: Evidence) -> None:
+def login_check(run: Run, cfg: Params, ev: Facts) -> None:
     """The runbook's login test: a POST expecting a 2xx; a failing login is a core feature blocked
     (SEV2)."""
     if not cfg.login_url:
@@ -406,7 +406,7 @@ def login_check(run: Run, cfg: Params, ev: Evidence) -> None:
         )
 
 
-def read_prometheus(run: Run, cfg: Params, ev: Evidence) -> None:
+def read_prometheus(run: Run, cfg: Params, ev: Facts) -> None:
     """Request rate, 5xx share, latency percentiles, memory and CPU over the window; the queries
     used; charts."""
     if not cfg.prometheus_url:
@@ -457,7 +457,7 @@ def read_prometheus(run: Run, cfg: Params, ev: Evidence) -> None:
         )
 
 
-def resource_use(run: Run, cfg: Params, ev: Evidence) -> None:
+def resource_use(run: Run, cfg: Params, ev: Facts) -> None:
     """`kubectl top pods/nodes` against limits, sampled: near the limit, leaks, OOM kills, pressure,
     Pending."""
     ev.cluster = connect_cluster(run, cfg)
@@ -503,7 +503,7 @@ def resource_use(run: Run, cfg: Params, ev: Evidence) -> None:
         charts.show(charts.memory_trend(ev.memory_trend))
 
 
-def disk(run: Run, cfg: Params, ev: Evidence) -> None:
+def disk(run: Run, cfg: Params, ev: Facts) -> None:
     """The runbook's `df -h` from the kubelet summary: each node's root file system, each pod's
     ephemeral storage."""
     if ev.cluster is not None:
@@ -515,7 +515,7 @@ def disk(run: Run, cfg: Params, ev: Evidence) -> None:
     show_table(ev.disk, empty="no disk figures")
 
 
-def log_errors(run: Run, cfg: Params, ev: Evidence) -> None:
+def log_errors(run: Run, cfg: Params, ev: Facts) -> None:
     """The runbook's `grep -c ERROR` over every pod of the deployment: per pod, per minute, the top
     messages."""
     if ev.cluster is not None:
@@ -532,7 +532,7 @@ def log_errors(run: Run, cfg: Params, ev: Evidence) -> None:
         charts.show(charts.errors_per_minute(per_minute))
 
 
-def assess_severity(run: Run, cfg: Params, ev: Evidence) -> Severity:
+def assess_severity(run: Run, cfg: Params, ev: Facts) -> Severity:
     """The runbook's matrix on this run's figures (probes and Prometheus: the worse decides), the
     figures kept for recovery verification, and the error rate as each source measured it."""
     login_failed = None
@@ -571,7 +571,7 @@ def assess_severity(run: Run, cfg: Params, ev: Evidence) -> Severity:
     return severity
 
 
-def verify_recovery(run: Run, cfg: Params, ev: Evidence) -> None:
+def verify_recovery(run: Run, cfg: Params, ev: Facts) -> None:
     """With `baseline` (an earlier evidence notebook of this runbook): the same figures side by
     side, a verdict."""
     if not cfg.baseline:
@@ -588,7 +588,7 @@ def verify_recovery(run: Run, cfg: Params, ev: Evidence) -> None:
         show_table(ev.comparison)
 
 
-def mitigate(run: Run, cfg: Params, ev: Evidence) -> list[dict[str, Any]]:
+def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
     """Every performance mitigation shown as the exact change; those in `mitigations` applied when
     apply=True."""
     if ev.cluster is None:
@@ -638,7 +638,7 @@ def mitigate(run: Run, cfg: Params, ev: Evidence) -> list[dict[str, Any]]:
     return out
 
 
-def glue(run: Run, ev: Evidence) -> None:
+def glue(run: Run, ev: Facts) -> None:
     """The findings and sources, then this runbook's scraps for the archive and the post-mortem."""
     show_table(run.findings_table(), empty="no finding")
     show_table(run.sources_table())

@@ -54,8 +54,8 @@ def test_validate_keeps_secrets_out_of_params() -> None:
     assert "s3cr3t-pw" not in str(cfg.recorded()) and "db-pw-77" not in str(cfg.recorded())
 
 
-def _evidence(pods: list) -> outage.Evidence:
-    ev = outage.Evidence(
+def _evidence(pods: list) -> outage.Facts:
+    ev = outage.Facts(
         now=NOW,
         deployment=DEPLOYMENT,
         replicasets=REPLICASETS,
