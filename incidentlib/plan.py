@@ -1,8 +1,8 @@
 """One shape for every mitigation: a `Plan` says exactly what would change and why, before anything
 does.
 
-    plan = actions.plan_undo(deployment, replicasets)   # pure: what, target, the exact diff, why,
-    safety outcome = actions.execute(cluster, plan, apply=cfg.apply, record=run.record_action)
+    plan = actions.plan_undo(deployment, replicasets)  # pure: what, target, exact diff, why, cost
+    outcome = actions.execute(cluster, plan, apply=cfg.apply, record=run.record_action)
 
 A plan is built by a pure function from what was read: Kubernetes changes (`kube.actions`: scale,
 rollout undo and restart, resource and ConfigMap patches) carry the exact API requests kubectl would

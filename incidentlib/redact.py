@@ -1,15 +1,17 @@
 """Redaction, in one place: everything displayed, glued or archived goes through here.
 
-What it hides: passwords in DSNs and URLs, Authorization/Bearer tokens,
-password=/token=/secret=-style key-values (also as JSON or YAML), AWS access keys, private key
-blocks, JWTs, any secret registered at run time (a DSN's password), and, for SQL text, every literal
-value. `scrub_notebook` applies it to a whole executed notebook (outputs, errors, scraps, metadata,
-the injected parameters) before it is archived."""
+What it hides: passwords in DSNs and URLs (and token-like URL users), the value of every parameter
+of a URL's query string, Authorization/Bearer tokens, password=/token=/secret=-style key-values
+(also as JSON or YAML), AWS access keys, private key blocks, JWTs, any secret registered at run
+time (a DSN's password, raw and percent-decoded), and, for SQL text, every literal value.
+`scrub_notebook` applies it to a whole executed notebook (outputs, errors, scraps, metadata, the
+injected parameters) before it is archived."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote, unquote
 
 from .scraps import SCRAP_MIME_PREFIX, frame_from_scrap, plain
 
@@ -28,8 +30,6 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
         ),
         r"-----BEGIN \1PRIVATE KEY-----" + MASK + r"-----END \1PRIVATE KEY-----",
     ),
-    # scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s@'\"]+)(@)"), r"\1" + MASK + r"\3"),
     # Authorization: Bearer xyz / Basic xyz / Token xyz (header or free text)
     (
         re.compile(
@@ -55,14 +55,53 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
 ]
 
+# What ends a URL in free text: white space, quotes, angle brackets, backquotes.
+_URL_END = "\\s'\"<>`"
+_SCHEME = r"\b[a-z][a-z0-9+.-]*://"
+
+# Rules for URLs (`scheme://...`): they run only on text holding "://".
+_URL_RULES: list[tuple[re.Pattern[str], str]] = [
+    # scheme://user:password@host (the password may hold / ? # as libpq reads it: mask up to @)
+    (re.compile(r"(?i)(" + _SCHEME + r"[^\s:/@'\"]*:)([^\s@'\"]+)(@)"), r"\1" + MASK + r"\3"),
+    # scheme://TOKEN@host: a user that is a token (GitHub, GitLab, Slack prefixes, or 32+ characters
+    # of a token's alphabet holding a digit)
+    (
+        re.compile(
+            r"(?i)(" + _SCHEME + r")((?:gh[pousr]_|github_pat_|glpat-|xox[abpr]-)[\w.~%-]+"
+            r"|(?=[\w.~%-]*\d)[\w.~%-]{32,})(@)"
+        ),
+        r"\1" + MASK + r"\3",
+    ),
+]
+# scheme://host/path?key=value&key=value#fragment: the query string (up to # or the URL's end)
+_URL_QUERY = re.compile(r"(?i)(" + _SCHEME + r"[^?#" + _URL_END + r"]*\?)([^#" + _URL_END + r"]+)")
+# one key=value of a query string: the key stays, a non-empty value is masked (a=b=c: all of b=c)
+_QUERY_VALUE = re.compile(r"([^&=]*=)[^&]+")
+
+
+def _mask_query(m: re.Match[str]) -> str:
+    return m.group(1) + _QUERY_VALUE.sub(r"\1" + MASK, m.group(2))
+
+
 _known: set[str] = set()
+_known_longest_first: tuple[str, ...] = ()
+
+
+def _secret_forms(value: str) -> set[str]:
+    """The forms a secret takes in text: as given, percent-decoded, percent-encoded (a URI's
+    password `p%40ss` is `p@ss` to libpq, and the other way round); forms under 4 characters are
+    not masked (they would mask ordinary words)."""
+    forms = {value, unquote(value), quote(value, safe="")}
+    return {f for f in forms if len(f) >= 4}
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret seen at run time (a DSN's password) so it is masked wherever it turns
-    up."""
+    up: as given, percent-decoded and percent-encoded (register either form of a URI's password,
+    `p%40ss` or `p@ss`, and both are masked). Values under 4 characters are ignored."""
     if value and len(value) >= 4:
-        _known.add(value)
+        _known.update(_secret_forms(value))
+        _refresh_known()
 
 
 # Every rule above needs one of these words in the text: one search decides whether the rules must
@@ -74,64 +113,147 @@ _MAYBE_SECRET = re.compile(
 
 
 def redact_text(text: str) -> str:
-    """Mask every secret in free text (log lines, messages, URLs, DSNs)."""
+    """Mask every secret in free text (log lines, messages, URLs, DSNs).
+
+    In every `scheme://` URL: the password of its userinfo (`user:***@`), a token-like user
+    (`***@`), and the value of each query-string parameter (`?sig=***&code=***`, keys kept; a
+    fragment `#...` keeps its text). Text without a scheme (`GET /health?x=1`) is not a URL."""
     if not text:
         return text
     if _MAYBE_SECRET.search(text):
+        if "://" in text:
+            for pattern, repl in _URL_RULES:
+                text = pattern.sub(repl, text)
+            text = _URL_QUERY.sub(_mask_query, text)
         for pattern, repl in _RULES:
             text = pattern.sub(repl, text)
     if _known:
-        for secret in sorted(_known, key=len, reverse=True):
+        if len(_known_longest_first) != len(_known):  # _known changed behind register_secret
+            _refresh_known()
+        for secret in _known_longest_first:
             if secret in text:
                 text = text.replace(secret, MASK)
     return text
 
 
-_SQL_LITERAL = re.compile(
-    r"""
-    (?P<dollar>\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$)     # $$...$$, $tag$...$tag$
-  | (?P<string>(?:[EeBbXxNn]|U&)?'(?:[^']|'')*'(?:\s*'(?:[^']|'')*')*)  # 'it''s', E'..', B'..'
-  | (?P<ident>"(?:[^"]|"")*")                               # quoted identifiers stay
-  | (?P<number>(?<![\w$."])-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.]))
-  | (?P<comment>--[^\n]*|/\*.*?\*/)
-    """,
-    re.S | re.X,
+def _refresh_known() -> None:
+    global _known_longest_first
+    _known_longest_first = tuple(sorted(_known, key=len, reverse=True))
+
+
+# -- SQL text --------------------------------------------------------------------------------------
+
+# A string literal's body and end: a literal that never closes (a query cut at
+# track_activity_query_size) runs to the end of the text. Standard strings: '' is a quote, a
+# backslash is a character (standard_conforming_strings, on since PostgreSQL 9.1). E'...' strings:
+# a backslash escapes the next character (\' too).
+_SQL_STD = r"'(?:[^']+|'')*(?:'|\Z)"
+_SQL_ESC = r"'(?:[^'\\]+|\\.?|'')*(?:'|\Z)"
+_SQL_TOKEN = re.compile(
+    # (a character that can open a token: skips the rest fast)
+    r"(?=[\"\-/$EeBbXxNnUu'\d.])(?:"
+    # quoted identifiers stay (only closed ones: a stray " must not hide the literals after it)
+    r"(?P<ident>\"(?:[^\"]|\"\")*\")"
+    r"|(?P<line_comment>--[^\n]*)"
+    # /* opens a block comment; its end (comments nest) is found by _block_comment_end
+    r"|(?P<block_comment>/\*)"
+    # $$...$$ and $tag$...$tag$ (not after an identifier's character: a$b$ is an identifier; $1 is a
+    # parameter and stays); an unclosed one runs to the end
+    r"|(?P<dollar>(?<![\w$])\$(?:\$.*?(?:\$\$|\Z)|(?P<tag>[^\W\d]\w*)\$.*?(?:\$(?P=tag)\$|\Z)))"
+    # E'it\'s' (and its continuations 'x' on the next lines)
+    r"|(?P<escape_string>(?<![\w$])[Ee]" + _SQL_ESC + r"(?:\s*" + _SQL_ESC + r")*)"
+    # 'it''s', B'101', X'ff', N'x', U&'x'
+    r"|(?P<string>(?:(?<![\w$])(?:[BbXxNn]|[Uu]&))?" + _SQL_STD + r"(?:\s*" + _SQL_STD + r")*)"
+    # 42, -1.5e3, .5, 1_000, 0xFF, 0o17, 0b101 (not the digits of c1, $1, t.1, "x"1)
+    r"|(?P<number>(?<![\w$.\"])-?(?:0[xX][0-9A-Fa-f_]+|0[oO][0-7_]+|0[bB][01_]+"
+    r"|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?)(?![\w.])))",
+    re.S,
 )
+_BLOCK_COMMENT_EDGE = re.compile(r"/\*|\*/")
+
+
+def _block_comment_end(query: str, pos: int) -> int:
+    """Where the block comment opened just before `pos` ends (comments nest, as in PostgreSQL):
+    the end of the text if it never closes."""
+    depth = 1
+    for m in _BLOCK_COMMENT_EDGE.finditer(query, pos):
+        depth += 1 if m.group() == "/*" else -1
+        if depth == 0:
+            return m.end()
+    return len(query)
 
 
 def redact_sql(query: str | None) -> str | None:
-    """Replace every literal value in SQL text by `?` (strings, numbers, dollar quotes; comments
-    dropped)."""
+    """Replace every literal value in SQL text by `?` (strings, E'' strings, numbers, dollar quotes;
+    comments dropped), then apply `redact_text`.
+
+    Quoted identifiers and positional parameters ($1) stay. Built for text cut at
+    track_activity_query_size: a string, dollar quote or block comment that never closes is masked
+    (or dropped) to the end of the text."""
     if not query:
         return query
+    out: list[str] = []
+    pos = 0
+    while m := _SQL_TOKEN.search(query, pos):
+        out.append(query[pos : m.start()])
+        pos = m.end()
+        kind = m.lastgroup  # the outer group (`tag` closes inside `dollar`)
+        if kind == "ident":
+            out.append(m.group())
+        elif kind == "block_comment":
+            pos = _block_comment_end(query, pos)
+        elif kind != "line_comment":
+            out.append("?")
+    out.append(query[pos:])
+    return redact_text("".join(out))
 
-    def repl(m: re.Match[str]) -> str:
-        if m.group("ident"):
-            return m.group("ident")
-        if m.group("comment"):
-            return ""
-        return "?"
 
-    return redact_text(_SQL_LITERAL.sub(repl, query))
+# -- DSNs ------------------------------------------------------------------------------------------
+
+# a URI: postgresql://user:password@host/db?password=x (any scheme, so URL parameters are read too)
+_URI_SCHEME = re.compile(r"(?i)^[a-z][a-z0-9+.-]*://")
+# the userinfo's password ends at the first @ and, as libpq reads a URI, cannot hold a raw /
+_URI_PASSWORD = re.compile(r"(?i)^[a-z][a-z0-9+.-]*://[^:/@\s]*:([^@/\s]+)@")
+# a password in the query string overrides the userinfo's, as with libpq
+_URI_QUERY_PASSWORD = re.compile(r"[?&]password=([^&\s]+)")
+# conninfo: password=x, password = 'it\'s x', password=pa\ ss (a backslash escapes, quoted or not)
+_CONNINFO_PASSWORD = re.compile(r"(?i)\bpassword\s*=\s*(?:'((?:[^'\\]|\\.)*)'|((?:\\.|\S)+))", re.S)
 
 
-def dsn_password(dsn: str | None) -> str | None:
-    """The password in a libpq conninfo string or URI, if any (to register it as a secret)."""
+def dsn_password(dsn: str | None, *, raw: bool = False) -> str | None:
+    """The password in a libpq conninfo string or URI, or None if it has none (`password=''` gives
+    `''`, as with libpq; both are false).
+
+    By default the password as libpq uses it, ready for PGPASSWORD: percent-decoded in a URI
+    (`postgresql://u:p%40ss@h/db` gives `p@ss`), backslash escapes undone in a conninfo string
+    (`password='it\\'s'` gives `it's`). With `raw=True`, the text as written in the DSN (`p%40ss`,
+    `it\\'s`, without a conninfo value's enclosing quotes): always a substring of `dsn`, for a
+    caller that edits the DSN's text. Register either with `register_secret`, which masks both
+    the percent-encoded and the decoded forms; `redact_dsn` registers both."""
     if not dsn:
         return None
-    m = re.search(r"(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn)
-    if m:
-        value = m.group(1)
-        return value[1:-1].replace("\\'", "'") if value.startswith("'") else value
-    m = re.search(r"(?i)^[a-z]+://[^:/@\s]*:([^@\s]+)@", dsn)
-    return m.group(1) if m else None
+    if _URI_SCHEME.match(dsn):
+        userinfo = _URI_PASSWORD.match(dsn)
+        # the query string's password, looked for after the userinfo (which may hold ?password=)
+        m = _URI_QUERY_PASSWORD.search(dsn, userinfo.end() if userinfo else 0) or userinfo
+        if not m:
+            return None
+        written = m.group(1)
+        return written if raw else unquote(written)
+    m = _CONNINFO_PASSWORD.search(dsn)
+    if not m:
+        return None
+    written = m.group(1) if m.group(1) is not None else m.group(2)
+    return written if raw else re.sub(r"\\(.)", r"\1", written, flags=re.S)
 
 
 def redact_dsn(dsn: str | None) -> str | None:
-    """A DSN safe to print: its password masked (conninfo or URI)."""
+    """A DSN safe to print: its password masked (conninfo or URI), and the password registered as
+    a secret (as written and as libpq uses it)."""
     if dsn is None:
         return None
     register_secret(dsn_password(dsn))
+    register_secret(dsn_password(dsn, raw=True))
     return redact_text(dsn)
 
 
@@ -178,9 +300,11 @@ def mask_known(text: str, secrets: frozenset[str] | set[str] | tuple[str, ...] =
     could mangle."""
     if not text:
         return text
-    for secret in sorted(
-        set(_known) | {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True
-    ):
+    extra: set[str] = set()
+    for s in secrets:
+        if s and len(s) >= 4:
+            extra |= _secret_forms(s)
+    for secret in sorted(set(_known) | extra, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 

@@ -6,6 +6,7 @@ the evidence readers all use it, so none of them depends on another for it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,3 +42,25 @@ def frame_from_scrap(data: str) -> pd.DataFrame:
     return pd.read_parquet(
         pa.BufferReader(base64.b64decode(data)), use_threads=False, pre_buffer=False
     )
+
+
+def read(nb: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The scraps a notebook (a dict or a NotebookNode) glued, in scrapbook's format: name -> value
+    (DataFrames, dicts, lists, strings); with `names`, only those (the others are not decoded). A
+    later scrap of a name wins, as in scrapbook."""
+    wanted = None if names is None else set(names)
+    out: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            for mime, payload in (output.get("data") or {}).items():
+                if not mime.startswith(SCRAP_MIME_PREFIX) or not isinstance(payload, dict):
+                    continue
+                name = payload.get("name")
+                if name is None or (wanted is not None and name not in wanted):
+                    continue
+                data = payload.get("data")
+                if payload.get("encoder") == "pandas" and isinstance(data, str) and data:
+                    out[name] = frame_from_scrap(data)
+                else:
+                    out[name] = plain(data)
+    return out

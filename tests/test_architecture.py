@@ -19,7 +19,8 @@ ALLOWED = {
     "service": set(),
     "notebook": set(),
     "scenarios": {"kube", "pg", "service", "notebook", "evidence"},
-    "evidence": {"kube", "pg"},  # the environment a run pointed at: context and server versions
+    # the environment a run pointed at (context and server versions); the tables' colors
+    "evidence": {"kube", "pg", "notebook"},
     "cli": {"evidence", "scenarios", "sim", "sandbox", "notebook"},
     "sandbox": set(),
     "sim": {"kube"},

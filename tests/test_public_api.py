@@ -68,7 +68,9 @@ PUBLIC = {
         "glue",
         "kernel",
         "run",
+        "show_list",
         "show_table",
+        "show_text",
     ],
     "incidentlib.evidence": [
         "MANIFEST",

@@ -1,10 +1,11 @@
 """The evidence archive: a scenario notebook run with papermill and kept safely.
 
-parameters   a notebook's parameters read from its `parameters` cell; given values coerced run
-run_notebook: execute, scrub secrets, archive (a failed run too), record the environment html
-the self-contained HTML of an executed notebook manifest     the incident's manifest: sha256 of
-every file, appended under a lock; verify; read_scraps
-"""
+parameters  a notebook's parameters read from its `parameters` cell; given values coerced
+run         run_notebook: execute, scrub secrets, archive (a failed run too), record the
+            environment the run pointed at
+html        the self-contained HTML of an executed notebook
+manifest    the incident's manifest: sha256 of every file, appended under a lock; verify;
+            read_scraps"""
 
 from .html import export_html, strip_external
 from .manifest import MANIFEST, VerifyReport, load_manifest, read_scraps, verify

@@ -1,6 +1,13 @@
 """The evidence's HTML: a self-contained page per executed notebook (images embedded, nothing
 fetched from the network, no scraps' raw payloads), readable offline by whoever writes the
-post-mortem."""
+post-mortem, and inert: it runs no script.
+
+Everything in it that came from the cluster, the database, logs or HTTP replies was escaped where it
+was displayed (`notebook.run.show_text`, pandas' escaped tables, stream text). As a second wall the
+page carries a Content-Security-Policy that allows no script at all (images only as data: URIs,
+styles inline), and `sanitize` removes every <script> element, every event-handler attribute
+(`onerror=`, `onload=`...) and every script URL (`javascript:`, `vbscript:`, `data:text/html`) that
+a template or an output might still hold."""
 
 from __future__ import annotations
 
@@ -50,7 +57,7 @@ def export_html(nb: Any) -> str:
         template_name="lab", mathjax_url="", require_js_url="", embed_images=True
     )
     body, _ = exporter.from_notebook_node(_without_scraps(nb))
-    return mask_known(strip_external(body))
+    return mask_known(sanitize(strip_external(body)))
 
 
 def _without_scraps(nb: Any) -> Any:
@@ -89,3 +96,35 @@ def strip_external(page: str) -> str:
         return m.group(1) + css + m.group(3)
 
     return _STYLE.sub(clean_style, page)
+
+
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+"""The evidence page's Content-Security-Policy: no script, nothing fetched, no form, no base URL."""
+
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>|<script\b[^>]*/>", re.I | re.S)
+_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
+_EVENT_ATTR = re.compile(r"""\s+on[a-zA-Z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*)""")
+_SCRIPT_URL = re.compile(
+    r"""(\s(?:href|src|action|formaction|xlink:href|data)\s*=\s*["']?)\s*"""
+    r"""(?:javascript|vbscript|data\s*:\s*text/html)[^"'\s>]*""",
+    re.I,
+)
+
+
+def sanitize(page: str) -> str:
+    """The page made inert: the CSP meta first in <head>, no <script> element, no event-handler
+    attribute, no script URL. Text (escaped by whoever displayed it) is left as it is."""
+    page = _SCRIPT.sub("", page)
+
+    def clean(m: re.Match[str]) -> str:
+        return _SCRIPT_URL.sub(r"\1#", _EVENT_ATTR.sub("", m.group(0)))
+
+    page = _TAG.sub(clean, page)
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{CSP}"/>'
+    head = re.search(r"<head\b[^>]*>", page, re.I)
+    if head:
+        return page[: head.end()] + "\n" + meta + page[head.end() :]
+    return meta + "\n" + page

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunbookError
-from ..scraps import SCRAP_MIME_PREFIX, frame_from_scrap, plain
+from ..scraps import read
 
 MANIFEST = "manifest.json"
 
@@ -198,31 +198,6 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
 
 
 def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:
-    """The scraps an evidence notebook glued (scrapbook's format): name -> value (DataFrames, dicts,
-    lists, strings); with `names`, only those (the others are not decoded). A later scrap of a name
-    wins, as in scrapbook. DataFrames are decoded by `scraps.frame_from_scrap` (no Arrow threads
-    calling into Python)."""
-
-    wanted = None if names is None else set(names)
+    """The scraps an archived evidence notebook glued: name -> value (see `scraps.read`)."""
     with open(path, encoding="utf-8") as f:
-        nb = json.load(f)
-    out: dict[str, Any] = {}
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []):
-            for mime, payload in (output.get("data") or {}).items():
-                if (
-                    not mime.startswith(SCRAP_MIME_PREFIX)
-                    or not isinstance(payload, dict)
-                    or "name" not in payload
-                ):
-                    continue
-                name = payload["name"]
-                if wanted is not None and name not in wanted:
-                    continue
-                data = payload.get("data")
-                out[name] = (
-                    frame_from_scrap(data)
-                    if payload.get("encoder") == "pandas" and data
-                    else plain(data)
-                )
-    return out
+        return read(json.load(f), names)

@@ -1,9 +1,9 @@
 """The evidence archive: run a scenario notebook with papermill and keep what it found, safely.
 
-    outputs/<incident>/<UTC timestamp>-<scenario>.ipynb   the executed notebook, scrubbed of secrets
-    outputs/<incident>/<UTC timestamp>-<scenario>.html    self-contained HTML (images embedded, no
-    CDN) outputs/<incident>/manifest.json                      every run: files + sha256,
-    parameters, versions
+    outputs/<incident>/<UTC timestamp>-<scenario>.ipynb  the executed notebook, scrubbed of secrets
+    outputs/<incident>/<UTC timestamp>-<scenario>.html   self-contained HTML (images embedded)
+    outputs/<incident>/manifest.json                     every run: files + sha256, parameters,
+                                                         versions
 
 Nothing is overwritten (same-second runs get distinct names); every file is written atomically
 (temp file in `outputs/.partial/`, then os.replace); a failed run is archived too, with the
@@ -35,7 +35,7 @@ from ..redact import (
     register_secret,
     scrub_notebook,
 )
-from ..scraps import plain
+from ..scraps import plain, read
 from .html import export_html
 from .manifest import (
     PARTIAL,
@@ -47,6 +47,7 @@ from .manifest import (
     write_temp,
 )
 from .parameters import Param, inspect_parameters
+from .summary import add_summary
 
 FAILURE_TAG = "evidence-failure"
 _PM_ERROR_TAG = "papermill-error-cell-tag"
@@ -155,6 +156,16 @@ def run_notebook(
         nb = _load_partial(tmp_nb, notebook)
         if status == "failed":
             error = _mark_failure(nb, error or "failed")
+        add_summary(
+            nb,
+            _safe_read(nb),
+            scenario=scenario,
+            incident=incident,
+            status=status,
+            error=error,
+            started=f"{started:%Y-%m-%d %H:%M:%S}",
+            finished=f"{finished:%H:%M:%S}",
+        )
         nb.metadata.setdefault("papermill", {})
         nb.metadata["papermill"].update(
             output_path=f"{run_id}.ipynb", input_path=notebook.name, parameters=redact_value(params)
@@ -311,7 +322,9 @@ def _strings(value: Any, name: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _masked_parts(value: str) -> set[str]:
-    """The pieces of `value` that redaction masks (a bearer token inside a header parameter...)."""
+    """The pieces of `value` that redaction masks (a bearer token inside a header parameter...). A
+    URL's query value counts only when its key names a secret (`sig`, `token`...): a masked
+    `?namespace=production` must not make `production` a secret masked everywhere."""
     from ..redact import MASK
 
     red = redact_text(value)
@@ -323,36 +336,45 @@ def _masked_parts(value: str) -> set[str]:
         nxt = value.find(piece, pos) if piece else len(value)
         if nxt < 0:
             break
-        if nxt - pos >= 4:
+        key = re.search(r"[?&]([^=&#\s]*)=$", value[:pos])
+        if nxt - pos >= 4 and (key is None or _SECRET_KEY.search(key.group(1))):
             found.add(value[pos:nxt])
         pos = nxt + len(piece)
     return found
 
 
+_SECRET_KEY = re.compile(r"(?i)sig|token|key|secret|pass|pwd|auth|code|cred|session|state")
+
+
 def _move_db_password_to_env(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The kernel gets DSNs without their password and PGPASSWORD in its environment instead.
+    """The kernel gets DSNs without their password and PGPASSWORD in its environment instead: the
+    password as libpq uses it (percent-decoded from a URI: p%40ss is p@ss).
 
     Done only when every DSN parameter carries the same password (one PGPASSWORD); otherwise the
     DSNs pass as they are and the archive's scrub masks the password."""
+    from psycopg import conninfo
+
     dsn_names = [
         n
         for n, v in params.items()
         if isinstance(v, str) and (n == "dsn" or n.endswith("_dsn")) and dsn_password(v)
     ]
-    passwords = {dsn_password(params[n]) for n in dsn_names}
-    if len(passwords) != 1:
+    if not dsn_names:
         return dict(params), {}
-    from psycopg import conninfo
-
     out = dict(params)
+    passwords: set[str] = set()
     for n in dsn_names:
         try:
             parts = conninfo.conninfo_to_dict(params[n])
         except Exception:  # malformed: let the notebook say so; the scrub masks it
             return dict(params), {}
-        parts.pop("password", None)
+        passwords.add(str(parts.pop("password", "") or ""))
         out[n] = conninfo.make_conninfo(**{k: str(v) for k, v in parts.items()})
-    return out, {"PGPASSWORD": str(passwords.pop())}
+    if len(passwords) != 1 or "" in passwords:
+        return dict(params), {}
+    password = passwords.pop()
+    register_secret(password)  # also masks its percent-encoded form
+    return out, {"PGPASSWORD": password}
 
 
 @contextlib.contextmanager
@@ -522,6 +544,14 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _safe_read(nb: Any) -> dict[str, Any]:
+    """The scraps of an executed notebook in memory; none when they cannot be decoded."""
+    try:
+        return read(nb)
+    except Exception:  # noqa: BLE001 - a notebook that died early may hold no readable scraps
+        return {}
+
+
 def _safe_scraps(path: Path, names: Iterable[str] | None = None) -> dict[str, Any]:
     try:
         return read_scraps(path, names)
@@ -529,8 +559,7 @@ def _safe_scraps(path: Path, names: Iterable[str] | None = None) -> dict[str, An
         return {}
 
 
-# -- where the run pointed: Kubernetes and PostgreSQL
-# ----------------------------------------------------
+# -- where the run pointed: Kubernetes and PostgreSQL ----------------------------------------------
 
 
 def _import_before_threads(declared: dict[str, Param]) -> None:
@@ -616,5 +645,4 @@ def _environment(scraps: dict[str, Any], probed: Future[dict[str, Any]]) -> dict
 # -- HTML ------------------------------------------------------------------------------------------
 
 
-# -- manifest
-# ------------------------------------------------------------------------------------------
+# -- manifest --------------------------------------------------------------------------------------

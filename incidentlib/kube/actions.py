@@ -92,8 +92,7 @@ def object_diff(before: dict[str, Any], after: dict[str, Any]) -> str:
     )
 
 
-# ------------------------------------------------------------------------------------------ the
-# plans
+# ---------------------------------------------------------------------------------------- the plans
 def plan_undo(
     deployment: dict[str, Any],
     replicasets: list[dict[str, Any]],
@@ -405,8 +404,7 @@ def performance_mitigations(text: str | None) -> set[str]:
     return names
 
 
-# -------------------------------------------------------------------------------------- the
-# execution
+# ------------------------------------------------------------------------------------ the execution
 def rollout_done(deployment: dict[str, Any]) -> tuple[bool, str]:
     """kubectl's `rollout status` rule: observed, all replicas updated, old ones gone, all
     available."""

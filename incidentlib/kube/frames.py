@@ -119,8 +119,7 @@ RECENT_ROLLOUT_COLUMNS = [
 ]
 
 
-# ------------------------------------------------------------------------------------------ pod
-# tables
+# --------------------------------------------------------------------------------------- pod tables
 def owner_of(meta: dict[str, Any], rs_owner: dict[str, str] | None = None) -> tuple[str, str]:
     """A pod's owner and its kind: the Deployment behind its ReplicaSet (by `rs_owner` or the hash
     label), else the controller."""
@@ -415,8 +414,7 @@ def pod_details(
     }
 
 
-# -----------------------------------------------------------------------------------------------
-# nodes
+# -------------------------------------------------------------------------------------------- nodes
 def _node_roles(labels: dict[str, str]) -> str:
     roles = sorted(
         {
@@ -532,8 +530,7 @@ def nodes_frame(
     return df
 
 
-# ----------------------------------------------------------------------------------------------
-# events
+# ------------------------------------------------------------------------------------------- events
 def _event_last(ev: dict[str, Any]) -> datetime | None:
     series = ev.get("series") or {}
     return (
@@ -603,8 +600,7 @@ def events_frame(
     return df.drop(columns="_warn").reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------------------------
-# rollouts
+# ----------------------------------------------------------------------------------------- rollouts
 def deployment_selector(deployment: Mapping[str, Any]) -> str:
     """The label selector of a deployment as `k=v,k2=v2` (matchLabels only, like `kubectl logs
     deploy/x`)."""
@@ -708,8 +704,7 @@ def image_diff(
     return pd.DataFrame(rows, columns=cols)
 
 
-# ----------------------------------------------------------------------------------------- resource
-# use
+# ------------------------------------------------------------------------------------- resource use
 def _limits(pod: dict[str, Any]) -> dict[str, float | None]:
     out: dict[str, float | None] = {
         "cpu_request_m": 0.0,
@@ -809,8 +804,7 @@ def top_nodes_frame(
     return df.sort_values("name", kind="stable").reset_index(drop=True)
 
 
-# ------------------------------------------------------------------------------------------------
-# logs
+# --------------------------------------------------------------------------------------------- logs
 def pick_log_pod(
     items: Iterable[dict[str, Any]], *, owner: str, replicasets: Iterable[dict[str, Any]] = ()
 ) -> dict[str, Any] | None:
@@ -872,8 +866,7 @@ def log_frame(text: str, *, pod: str = "", container: str = "") -> pd.DataFrame:
     )
 
 
-# ------------------------------------------------------------------------------------------
-# correlation
+# -------------------------------------------------------------------------------------- correlation
 def _clock(ts: Any) -> str:
     return pd.Timestamp(ts).strftime("%H:%M") if ts is not None and not pd.isna(ts) else "?"
 

@@ -88,8 +88,7 @@ def quantity(value: str | int | float | None, *, cpu: bool = False) -> float:
     return math.nan if v is None else v
 
 
-# -- fetches (pods, nodes and metrics lists are the outage module's: incidentlib.kube.frames)
-# ------------
+# -- fetches (pods, nodes and metrics lists are the outage module's: incidentlib.kube.frames) ------
 
 
 # -- pure frames ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 Importing this package stays light (no pandas, no matplotlib): the outage notebook starts its chart
 helper before anything heavy is imported."""
 
-from .run import Gathered, Run, SourceResult, Table, glue, show_table
+from .run import Gathered, Run, SourceResult, Table, glue, show_list, show_table, show_text
 
 __all__ = [
     "Gathered",
@@ -22,5 +22,7 @@ __all__ = [
     "glue",
     "kernel",
     "run",
+    "show_list",
     "show_table",
+    "show_text",
 ]

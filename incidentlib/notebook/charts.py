@@ -281,8 +281,7 @@ def warm_up() -> None:
     png(timeline(frame, title="warm-up"))
 
 
-# -------------------------------------------------------------------------------------------
-# database
+# ----------------------------------------------------------------------------------------- database
 def slow_statements(statements: pd.DataFrame | None, *, top_n: int = 5) -> Figure | None:
     """Two bar charts: the top statements by mean time and by total time (ms). None when there are
     none."""
@@ -355,8 +354,7 @@ def lock_waits(blocking: pd.DataFrame | None) -> Figure | None:
     return fig
 
 
-# ----------------------------------------------------------------------------------------
-# performance
+# -------------------------------------------------------------------------------------- performance
 def latency(df: pd.DataFrame, *, failed: pd.Series, slo_ms: float) -> Figure:
     """Total time per request (failed ones in red) and its histogram, both against the SLO."""
     fig, (left, right) = _figure(ncols=2)
@@ -449,8 +447,7 @@ def errors_per_minute(per_minute: pd.DataFrame) -> Figure:
     return fig
 
 
-# -----------------------------------------------------------------------------------------
-# post-mortem
+# -------------------------------------------------------------------------------------- post-mortem
 _KIND_COLORS = {
     "rollout": "#1e88e5",
     "first failure": "#fb8c00",

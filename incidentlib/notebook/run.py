@@ -11,6 +11,7 @@ A source that fails leaves one clear line and a record in `sources`; the noteboo
 
 from __future__ import annotations
 
+import html
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -59,8 +60,7 @@ class SourceResult:
     seconds: float = 0.0
 
 
-# ------------------------------------------------------------------------------------ concurrent
-# gather
+# -------------------------------------------------------------------------------- concurrent gather
 @dataclass
 class Gathered:
     """Results of concurrent reads: value per name, and the error of those that failed."""
@@ -335,8 +335,81 @@ def show_table(
         print(f"... and {len(df) - max_rows} more rows (the full table is in the scrap)")
 
 
+def show_text(text: str, *, strong: bool = False) -> None:
+    """Display a sentence that carries data (an image name, a pod name, a log line): escaped, so it
+    shows as the characters it holds and is never read as markup. Never put such data in Markdown:
+    `<img onerror=...>` or `[x](javascript:...)` in a Deployment's image would become live HTML."""
+    from IPython.display import display
+
+    body = html.escape(text)
+    display(
+        {
+            "text/html": f"<p>{f'<strong>{body}</strong>' if strong else body}</p>",
+            "text/plain": text,
+        },
+        raw=True,
+    )
+
+
+def show_list(items: list[str], *, label: str = "") -> None:
+    """Display a numbered list of sentences that carry data, each escaped (see `show_text`); `label`
+    (our own words, e.g. "Hypothesis:") is set in italics before each."""
+    from IPython.display import display
+
+    if not items:
+        return
+    lead = f"<em>{html.escape(label)}</em> " if label else ""
+    rows = "".join(f"<li>{lead}{html.escape(item)}</li>" for item in items)
+    plain = "\n".join(
+        f"{i}. {label + ' ' if label else ''}{item}" for i, item in enumerate(items, 1)
+    )
+    display({"text/html": f"<ol>{rows}</ol>", "text/plain": plain}, raw=True)
+
+
+_RED, _ORANGE, _AMBER, _GREEN, _GREY = "#f8d7da", "#ffe0c2", "#fff3cd", "#d4edda", "#e2e3e5"
+_SEVERITY_COLORS = {"SEV1": _RED, "SEV2": _ORANGE, "SEV3": _AMBER, "SEV4": _GREEN}
+_STATUS_COLORS = {
+    "ok": _GREEN,
+    "Running": _GREEN,
+    "Completed": _GREEN,
+    "Succeeded": _GREEN,
+    "rolled out": _GREEN,
+    "applied": _GREEN,
+    "skipped": _GREY,
+    "shown": _GREY,
+    "Pending": _AMBER,
+    "ContainerCreating": _AMBER,
+    "PodInitializing": _AMBER,
+    "Terminating": _AMBER,
+    "SchedulingGated": _AMBER,
+    "timeout": _ORANGE,
+}
+_COLORED = ("status", "severity", "level")
+"""Columns whose cells a person scans for, colored: a pod's kubectl STATUS by kind of failure (red:
+it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status."""
+
+
+def cell_color(value: Any) -> str:
+    """The background of a status or severity cell: red for a failure, amber for on-its-way, green
+    for fine, grey for skipped or only shown; '' for anything else."""
+    if not isinstance(value, str) or not value:
+        return ""
+    if value in _SEVERITY_COLORS:
+        return _SEVERITY_COLORS[value]
+    if value in _STATUS_COLORS:
+        return _STATUS_COLORS[value]
+    if (
+        value in ("failed", "Error", "Unknown", "NodeLost", "Evicted")
+        or value.startswith(("Init:", "ExitCode", "Signal"))
+        or value.endswith(("BackOff", "Error", "ErrImagePull", "OOMKilled", "InvalidImageName"))
+    ):
+        return _RED
+    return ""
+
+
 class Table:
-    """A DataFrame as the notebook shows it: missing values are blank cells, not NaN, NaT or <NA>.
+    """A DataFrame as the notebook shows it: missing values are blank cells, not NaN, NaT or <NA>;
+    no 0..n index; status and severity cells colored (`cell_color`); every value escaped.
 
     Only the display changes; the scraps keep the typed values."""
 
@@ -354,14 +427,28 @@ class Table:
                 and s.isna().any()
             ):
                 shown[col] = s.astype(object).where(s.notna(), float("nan"))
-        self.df = shown
+        self.df = shown.reset_index(drop=True)
 
     def _repr_html_(self) -> str:
-        import pandas as pd
-
-        return str(
-            self.df.to_html(na_rep="", notebook=True, max_cols=pd.get_option("display.max_columns"))
-        )
+        styler = self.df.style.hide(axis="index").format(_cell_text, escape="html")
+        styler = styler.set_table_attributes('class="dataframe"')
+        colored = [c for c in self.df.columns if c in _COLORED]
+        if colored:
+            styler = styler.map(
+                lambda v: f"background-color: {c}" if (c := cell_color(v)) else "", subset=colored
+            )
+        return str(styler.to_html())
 
     def __repr__(self) -> str:
-        return str(self.df.to_string(na_rep=""))
+        return str(self.df.to_string(na_rep="", index=False))
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as pandas prints it: blank when missing, floats to 6 significant digits."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str | list | dict | tuple) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -20,7 +20,7 @@ from ..kube import actions, frames, reads
 from ..kube.client import Cluster, paused_gc
 from ..kube.podstatus import pod_row
 from ..notebook.chartworker import ChartJob, ChartWorker
-from ..notebook.run import Gathered, Run, show_table
+from ..notebook.run import Gathered, Run, show_table, show_text
 from ..params import Common, free_text, number, one_of, optional, param, validate_replicas
 from ..plan import Plan
 from ..quantity import validate_memory_limit
@@ -613,21 +613,17 @@ def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Facts) -> dict[
     return outcome
 
 
-# -------------------------------------------------------------------------------------------
-# display
+# ------------------------------------------------------------------------------------------ display
 def show_failures(ev: Facts) -> None:
     """`kubectl describe pod` for the worst failing pods, their previous log tail, Pending and
     image-pull reasons."""
-    from IPython.display import Markdown, display
-
     if not ev.details and ev.pending.empty and ev.unhealthy.empty:
         print("(no failing pod to explain)")
     for d in ev.details:
-        display(
-            Markdown(
-                f"**{d['namespace']}/{d['name']}**: {d['status']}, ready {d['ready']}, "
-                f"{d['restarts']} restarts, node {d['node']}"
-            )
+        show_text(
+            f"{d['namespace']}/{d['name']}: {d['status']}, ready {d['ready']}, "
+            f"{d['restarts']} restarts, node {d['node']}",
+            strong=True,
         )
         show_table(
             d["containers"],
@@ -663,8 +659,6 @@ def show_failures(ev: Facts) -> None:
 
 def show_changes(ev: Facts) -> None:
     """Rollout history, the image diff, recent commits and the correlation sentence."""
-    from IPython.display import Markdown, display
-
     show_table(
         ev.rollouts,
         caption="rollout history (kubectl rollout history, with images and readiness)",
@@ -677,7 +671,7 @@ def show_changes(ev: Facts) -> None:
     if ev.commits is not None:
         show_table(ev.commits, caption="recent commits (git log --oneline -10)")
     if ev.correlation:
-        display(Markdown(f"**{ev.correlation['sentence']}**"))
+        show_text(ev.correlation["sentence"], strong=True)
     elif ev.deployment is not None:
         print("the current revision's pods are not failing: no rollout to blame")
 

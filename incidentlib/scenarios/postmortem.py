@@ -11,6 +11,7 @@ correlations, and the list of evidence files with sha256."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +23,7 @@ import pandas as pd
 from ..errors import InvalidParameter, RunbookError
 from ..notebook import charts
 from ..notebook.comms import resolution
-from ..notebook.run import Run, show_table
+from ..notebook.run import Run, show_list, show_table
 from ..params import Parameters, duration, free_text, param, parse_duration
 from ..severity import LEVELS, Severity
 
@@ -54,6 +55,7 @@ FAILING = {
     "Init:Error",
 }
 CORRELATION_WINDOW = timedelta(hours=2)
+_PLAIN_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(?:ipynb|html)")
 
 
 class EvidenceAltered(RunbookError):
@@ -166,8 +168,7 @@ def load_incident(
     )
 
 
-# -------------------------------------------------------------------------------------------
-# timeline
+# ----------------------------------------------------------------------------------------- timeline
 def _event(
     time: Any,
     kind: str,
@@ -703,8 +704,7 @@ def evidence_frame(manifest: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
-# -----------------------------------------------------------------------------------------
-# hypotheses
+# --------------------------------------------------------------------------------------- hypotheses
 def _hhmm(ts: pd.Timestamp) -> str:
     return ts.strftime("%H:%M:%S")
 
@@ -882,16 +882,13 @@ def show_severity(severity: pd.DataFrame) -> Severity:
 
 
 def show_hypotheses(found: list[dict[str, Any]]) -> None:
-    """The root-cause hypotheses as a numbered list, marked as such."""
-    from IPython.display import Markdown, display
-
-    display(
-        Markdown(
-            "\n".join(f"{i}. *Hypothesis:* {h['hypothesis']}" for i, h in enumerate(found, 1))
-            or "No correlation was strong enough to suggest a cause: write it from the findings "
-            "above."
+    """The root-cause hypotheses as a numbered list, marked as such (escaped: they quote images,
+    apps and queries from the evidence)."""
+    if not found:
+        print(
+            "No correlation was strong enough to suggest a cause: write it from the findings above."
         )
-    )
+    show_list([str(h["hypothesis"]) for h in found], label="Hypothesis:")
 
 
 def show_resolution(incident: Incident, timeline: pd.DataFrame, severity: Severity) -> None:
@@ -911,15 +908,24 @@ def show_resolution(incident: Incident, timeline: pd.DataFrame, severity: Severi
 
 
 def show_evidence_files(files: pd.DataFrame) -> None:
-    """Each archived file with its sha256, linked."""
-    from IPython.display import Markdown, display
+    """Each archived file with its sha256, linked (relative links to files beside this one; the
+    names come from the manifest, so they are escaped and only plain file names are linked)."""
+    import html
 
-    display(
-        Markdown(
-            "\n".join(
-                f"- [{r.path}]({r.path}) ({r.scenario}, {r.status}) sha256 `{r.sha256}`"
-                for r in files.itertuples()
-            )
-            or "(no files)"
+    from IPython.display import display
+
+    if files.empty:
+        print("(no files)")
+        return
+    rows = []
+    for r in files.itertuples():
+        name = html.escape(str(r.path))
+        link = f'<a href="{name}">{name}</a>' if _PLAIN_FILE.fullmatch(str(r.path)) else name
+        rows.append(
+            f"<li>{link} ({html.escape(str(r.scenario))}, {html.escape(str(r.status))}) "
+            f"sha256 <code>{html.escape(str(r.sha256))}</code></li>"
         )
+    plain = "\n".join(
+        f"- {r.path} ({r.scenario}, {r.status}) sha256 {r.sha256}" for r in files.itertuples()
     )
+    display({"text/html": f"<ul>{''.join(rows)}</ul>", "text/plain": plain}, raw=True)

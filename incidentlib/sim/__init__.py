@@ -10,11 +10,13 @@ serves one in the foreground; `incidentlib.sim.testing` has the `sim_cluster` py
 
 Staging endpoints (outside the Kubernetes paths, not recorded in the request log):
 
-    GET    /_sim/requests   the request log: [{"method", "path", "query", "content_type"}, ...]
-    DELETE /_sim/requests   clear it POST   /_sim/advance    {"seconds": 600}: move the simulated
-    clock; controllers and kubelet catch up POST   /_sim/logs       {"namespace", "pod",
-    "container", "lines": [...]}: append to a current log POST   /_sim/metrics    {"namespace",
-    "pod", "container", "cpu_m": 750, "memory_bytes": 3.1e8}
+    GET    /_sim/requests  the request log: [{"method", "path", "query", "content_type"}, ...]
+    DELETE /_sim/requests  clear it
+    POST   /_sim/advance   {"seconds": 600}: move the simulated clock; controllers and kubelet
+                           catch up
+    POST   /_sim/logs      {"namespace", "pod", "container", "lines": [...]}: append to a log
+    POST   /_sim/metrics   {"namespace", "pod", "container", "cpu_m": 750,
+                           "memory_bytes": 3.1e8}
 
 Failures to stage: `start(..., forbidden_namespaces={"ns"})` answers 403 Forbidden for that
 namespace and for lists across all namespaces (an identity with namespaced roles only);

@@ -100,14 +100,18 @@ def loaded_images(binary: str, html: Path, workdir: Path) -> tuple[int, int]:
     """(images in the page, images that decoded) after chromium loaded it offline, read from
     --dump-dom."""
     probe = workdir / f"probe-{html.name}"
+    # the page allows no script: the probe gets a nonce of its own, the page's CSP otherwise stays
+    # (images still only from data: URIs)
     script = (
-        "<script>window.addEventListener('load', () => { const imgs = [...document.images]; "
+        "<script nonce=\"probe\">window.addEventListener('load', () => { "
+        "const imgs = [...document.images]; "
         "document.body.setAttribute('data-images', imgs.length + '/' + "
         "imgs.filter(i => i.complete && i.naturalWidth > 0).length); });</script>"
     )
-    probe.write_text(
-        html.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8"
-    )
+    page = html.read_text(encoding="utf-8")
+    page = re.sub(r'(http-equiv="Content-Security-Policy" content="[^"]*)"',
+                  lambda m: m.group(1) + "; script-src 'nonce-probe'\"", page, count=1)
+    probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         r = subprocess.run(
             [

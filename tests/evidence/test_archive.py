@@ -17,6 +17,7 @@ import pytest
 from incidentlib import cli
 from incidentlib.evidence.manifest import PARTIAL, load_manifest, read_scraps, verify
 from incidentlib.evidence.run import FAILURE_TAG, _reserve_run_id
+from incidentlib.evidence.summary import SUMMARY_TAG
 
 from .conftest import FIXTURES
 from .helpers import (
@@ -172,7 +173,8 @@ def test_a_failed_run_is_archived_with_the_failure_on_top_and_a_nonzero_exit(
     assert f"runbook run: {scenario} failed at {cell}: {error}" in inv.err
     assert entry["status"] == "failed" and entry["error"].startswith(f"{cell}: {error}")
     nb = _nb(archive, scenario)
-    banner = nb.cells[0]
+    summary, banner = nb.cells[0], nb.cells[1]  # the summary first, then what failed
+    assert SUMMARY_TAG in summary.metadata["tags"] and "FAILED</strong>: " + cell in summary.source
     assert banner.cell_type == "markdown" and FAILURE_TAG in banner.metadata["tags"]
     assert f"This run FAILED at {cell}" in banner.source and error.split(" (")[0] in banner.source
     html = (archive["dir"] / entry["files"][1]["path"]).read_text()

@@ -92,7 +92,8 @@ def test_ctrl_c_archives_what_ran_and_leaves_no_process(tmp_path):
     entry = load_manifest(tmp_path / "INC-int")["runs"][0]
     assert entry["status"] == "failed" and "interrupted (Ctrl-C)" in entry["error"]
     nb = nbformat.read(tmp_path / "INC-int" / entry["files"][0]["path"], as_version=4)
-    assert FAILURE_TAG in nb.cells[0].metadata["tags"] and "interrupted" in nb.cells[0].source
+    assert FAILURE_TAG in nb.cells[1].metadata["tags"] and "interrupted" in nb.cells[1].source
+    assert "FAILED</strong>: " in nb.cells[0].source and "interrupted" in nb.cells[0].source
     assert verify(tmp_path / "INC-int").ok
     assert not list((tmp_path / PARTIAL).rglob("*.ipynb"))
 

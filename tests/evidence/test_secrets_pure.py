@@ -59,3 +59,16 @@ def test_manifest_parameters_are_redacted():
         "pids": [4711],
         "namespace": "production",
     }
+
+
+def test_a_percent_encoded_uri_password_moves_decoded():
+    kernel, env = _move_db_password_to_env({"dsn": "postgresql://sre:p%40ss-9@db:5433/app"})
+    assert env == {"PGPASSWORD": "p@ss-9"}
+    assert sorted(kernel["dsn"].split()) == ["dbname=app", "host=db", "port=5433", "user=sre"]
+
+
+def test_a_masked_query_value_is_a_secret_only_when_its_key_says_so():
+    found = _secrets_in(
+        {"health_url": "https://api.example.com/health?namespace=production&sig=ab12cd34"}
+    )
+    assert "ab12cd34" in found and "production" not in found

@@ -28,6 +28,8 @@ from incidentlib.redact import (
         ("export DB_PASSWORD=xyz987", "xyz987"),
         ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
         ("secret: topsecretvalue", "topsecretvalue"),
+        ("probe https://api.example.com/health?sig=abc123&code=XYZ failed", "abc123"),
+        ("probe https://api.example.com/health?sig=abc123&code=XYZ failed", "XYZ"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
             "MIIEowIBAAKCAQEA",
@@ -63,6 +65,8 @@ def test_sql_literals_are_replaced_identifiers_kept():
 def test_dsn_password_is_found_and_registered():
     assert dsn_password("host=a password=zz99zz dbname=b") == "zz99zz"
     assert dsn_password("postgresql://u:pw1234@h/db") == "pw1234"
+    assert dsn_password("postgresql://u:p%40ss@h/db") == "p@ss"
+    assert dsn_password("postgresql://u:p%40ss@h/db", raw=True) == "p%40ss"
     assert dsn_password("host=a dbname=b") is None
     assert redact_dsn("host=a password=zz99zz dbname=b") == f"host=a password={MASK} dbname=b"
     assert redact_text("it was zz99zz all along") == f"it was {MASK} all along"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -26,10 +28,22 @@ def test_missing_values_are_blank_in_html_and_text() -> None:
     html, text = table._repr_html_(), repr(table)
     for noise in ("NaN", "NaT", "&lt;NA&gt;", "<NA>", "None", "nan"):
         assert noise not in html and noise not in text, noise
-    assert "<td>CrashLoopBackOff</td>" in html and "<td>7</td>" in html and "<td>12.5</td>" in html
-    assert "2026-11-27 09:03:00+00:00" in html
-    row = html.split("<tr>")[-1]  # frontend-1: its name, then five blank cells
-    assert row.count("<td></td>") == 5 and "frontend-1" in row
+    cells = re.findall(r"<td [^>]*>(.*?)</td>", html)
+    assert cells == [
+        "backend-1",
+        "7",
+        "False",
+        "12.5",
+        "2026-11-27 09:03:00+00:00",
+        "CrashLoopBackOff",
+        "frontend-1",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]  # frontend-1: its name, then five blank cells
+    assert "<th" in html and ">0<" not in html  # no 0..n index column
 
 
 def test_only_the_display_changes() -> None:
@@ -39,6 +53,34 @@ def test_only_the_display_changes() -> None:
     assert df["last_restart"].isna().sum() == 1
 
 
-def test_a_full_table_shows_as_pandas_would() -> None:
+def test_a_full_table_shows_as_pandas_would_without_its_index() -> None:
     df = pd.DataFrame({"a": [1, 2], "b": [0.5, 1.25]})
-    assert repr(Table(df)) == df.to_string()
+    assert repr(Table(df)) == df.to_string(index=False)
+
+
+def test_values_are_escaped_and_status_and_severity_cells_colored() -> None:
+    df = pd.DataFrame(
+        {
+            "name": ["<img src=x onerror=alert(1)>", "ok-pod", "pending-pod", "init-pod"],
+            "status": ["CrashLoopBackOff", "Running", "Pending", "Init:Error"],
+            "severity": ["SEV1", "SEV4", "SEV3", "SEV2"],
+        }
+    )
+    html = Table(df)._repr_html_()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img" not in html
+    by_cell = {
+        cell: color
+        for selectors, color in re.findall(r"([^{}]+)\{\s*background-color: (#\w+);", html)
+        for cell in re.findall(r"row(\d+)_col(\d+)", selectors)
+    }
+    assert by_cell == {
+        ("0", "1"): "#f8d7da",
+        ("1", "1"): "#d4edda",
+        ("2", "1"): "#fff3cd",
+        ("3", "1"): "#f8d7da",
+        ("0", "2"): "#f8d7da",
+        ("1", "2"): "#d4edda",
+        ("2", "2"): "#fff3cd",
+        ("3", "2"): "#ffe0c2",
+    }
+    assert 'class="dataframe"' in html  # Jupyter's and the HTML export's table style
