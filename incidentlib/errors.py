@@ -1,12 +1,11 @@
 """The project's errors: one base class, a few subclasses, messages that say what to do.
 
-RunbookError                 base: anything the user can fix; the CLI prints it without a traceback
- +-- InvalidParameter        a bad value (namespace, duration, replicas...): names the value and the
- rule +-- KubeConfigError         no usable kubeconfig, unknown context: names what exists +--
- KubeAPIError            the API server answered an error or could not be reached (keeps its
- message) +-- DatabaseError           the database could not be reached or a diagnostic failed
- (password redacted) +-- SourceUnavailable       an optional source (metrics API,
- pg_stat_statements, Prometheus) is missing
+RunbookError          base: anything the user can fix; the CLI prints it without a traceback
+ +-- InvalidParameter a bad value (namespace, duration, replicas...): names the value and the rule
+ +-- KubeConfigError  no usable kubeconfig, unknown context: names what exists
+ +-- KubeAPIError     the API server answered an error or could not be reached (keeps its message)
+ +-- DatabaseError    the database could not be reached, refused the login, or a diagnostic failed
+ +-- SourceUnavailable an optional source (metrics API, pg_stat_statements, Prometheus) is missing
 """
 
 from __future__ import annotations
@@ -36,11 +35,18 @@ class KubeAPIError(RunbookError):
 
 
 class DatabaseError(RunbookError):
-    """PostgreSQL could not be reached, refused us, or a diagnostic query failed."""
+    """PostgreSQL could not be reached, refused us, or a diagnostic query failed.
 
-    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+    `refused` tells the two failures to connect apart: True when the server was reached and refused
+    our login (wrong password, no pg_hba.conf entry, no such role or database, no CONNECT
+    privilege): a problem of the runbook's configuration that says nothing about the database's
+    health. False for everything else, among them a server that cannot be reached (no server,
+    connection refused, timeout, DNS): the outage candidate."""
+
+    def __init__(self, message: str, *, sqlstate: str | None = None, refused: bool = False) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+        self.refused = refused
 
 
 class SourceUnavailable(RunbookError):

@@ -258,29 +258,56 @@ def url(value: Any, name: str) -> str | None:
 
 
 def url_origin(value: str) -> str:
-    """scheme://host[:port] of a URL, for messages about a URL whose path may be a secret (a
-    webhook's)."""
-    p = urllib.parse.urlsplit(value)
-    return f"{p.scheme}://{p.hostname}{f':{p.port}' if p.port else ''}"
+    """scheme://host[:port] of a URL as it was given, for messages about a URL whose path may be a
+    secret (a webhook's); user and password left out. Never raises (an unparsable URL is named as
+    such)."""
+    try:
+        p = urllib.parse.urlsplit(value)
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    return f"{p.scheme}://{p.netloc.rpartition('@')[2]}"
 
 
 def webhook(value: Any, name: str = "notify_webhook") -> str | None:
-    """An incoming-webhook URL, or None (nothing is posted); its path is a secret, so it is never
-    echoed."""
+    """An incoming-webhook URL, or None (nothing is posted): http(s), a host, a port from 1 to
+    65535 if one is given, no spaces or control characters. Its path is a secret, so it is never
+    echoed: a message shows at most scheme://host:port."""
     if value is None or value == "":
         return None
-    parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = (
-            url_origin(value)
-            if parts is not None and parts.hostname
-            else repr(value if not isinstance(value, str) else value[:12] + "...")
-        )
+    example = "give the incoming-webhook URL, e.g. https://hooks.slack.com/services/..."
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{name} must be a URL (a string), not {type(value).__name__}")
+    if any(c.isspace() or not c.isprintable() for c in value):
         raise InvalidParameter(
-            f"{name} {shown} is not an http(s) URL; give the incoming-webhook URL, "
-            "e.g. https://hooks.slack.com/services/..."
+            f"{name} contains spaces or control characters (not echoed: a webhook's path is a "
+            f"secret); {example}"
         )
-    return str(value)
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        raise InvalidParameter(
+            f"{name} is not a URL that can be parsed (not echoed: a webhook's path is a secret); "
+            f"{example}"
+        ) from None
+    origin = url_origin(value)
+    if parts.scheme not in ("http", "https") and parts.scheme and parts.netloc:
+        raise InvalidParameter(f"{name} {origin} is not an http(s) URL; {example}")
+    if parts.scheme not in ("http", "https"):
+        raise InvalidParameter(
+            f"{name} does not start with http:// or https:// and a host (not echoed: a webhook's "
+            f"path is a secret); {example}"
+        )
+    if not parts.hostname:
+        raise InvalidParameter(f"{name} {origin} has no host; {example}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidParameter(
+            f"{name} {origin} has a port that is not a number from 1 to 65535; {example}"
+        )
+    return value
 
 
 class Parameters:

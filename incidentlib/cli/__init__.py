@@ -25,7 +25,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": (
         "incidentlib.cli.run",
         "verify_main",
-        "recompute every hash of an incident's evidence",
+        "recompute every hash of an incident's evidence (and its signatures)",
+    ),
+    "keygen": (
+        "incidentlib.cli.run",
+        "keygen_main",
+        "make an Ed25519 key pair that signs the evidence",
     ),
     "demo": (
         "incidentlib.cli.demo",

@@ -186,7 +186,7 @@ def run_all(
         t0 = time.perf_counter()
         result = execute(run_parser().parse_args(argv), echo=False, progress_bar=False)
         print(
-            f"  {'✓' if result.ok else '✗'} {name:<12} {result.status:<6} "
+            f"  {'✓' if result.ok else '✗'} {name:<12} {result.status:<10} "
             f"{time.perf_counter() - t0:5.1f} s  "
             f"{result.notebook}" + (f"  ({result.error})" if result.error else ""),
             flush=True,

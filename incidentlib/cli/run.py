@@ -1,8 +1,9 @@
-"""`runbook run`, `runbook list` and `runbook verify`: the command line of the evidence archive.
+"""`runbook run`, `list`, `verify` and `keygen`: the command line of the evidence archive.
 
     runbook run outage -p namespace production -p since 2h --incident INC-20261127-0935-ab12
     runbook list
-    runbook verify outputs/INC-20261127-0935-ab12
+    runbook verify outputs/INC-20261127-0935-ab12 [--public-key keys/signing.pub]
+    runbook keygen keys/
 
 Parameters, their defaults and help come from each notebook's own parameters cell; a bad one is
 refused before anything runs, with the list of what is valid."""
@@ -10,6 +11,7 @@ refused before anything runs, with the list of what is valid."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,7 +20,14 @@ from typing import Any
 from ..errors import InvalidParameter, RunbookError
 from ..evidence.manifest import read_scraps, verify
 from ..evidence.parameters import coerce_parameters, describe_kind, inspect_parameters, scenarios
-from ..evidence.run import RunResult, new_incident_id, run_notebook, validate_incident_id
+from ..evidence.run import (
+    RunResult,
+    new_incident_id,
+    run_notebook,
+    unread_sources,
+    validate_incident_id,
+)
+from ..evidence.signing import ENV, generate, load_private, load_public
 
 
 def default_notebooks() -> Path:
@@ -82,12 +91,50 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cell-timeout",
         metavar="SECONDS",
-        type=float,
+        type=_seconds,
         default=600.0,
         help="a cell running longer than this fails the run (default 600)",
     )
     p.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    p.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        default=None,
+        help="sign the manifest entry with this Ed25519 key (`runbook keygen`; default: the file "
+        "$RUNBOOK_SIGNING_KEY names, else unsigned)",
+    )
     return p
+
+
+def _seconds(text: str) -> float:
+    """A timeout in seconds: a finite number above zero, at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86_400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
+def check_outputs(outputs: Path) -> Path:
+    """The archive root must be a directory we can write (or one we can create)."""
+    if outputs.exists() and not outputs.is_dir():
+        raise InvalidParameter(
+            f"--outputs {os.fspath(outputs)!r} is a file, not a directory; "
+            "give the archive's folder (default ./outputs)"
+        )
+    parent = (
+        outputs
+        if outputs.exists()
+        else next((p for p in outputs.resolve().parents if p.exists()), Path("/"))
+    )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidParameter(
+            f"--outputs {os.fspath(outputs)!r}: {os.fspath(parent)} is not "
+            "writable; give a folder you may write"
+        )
+    return outputs
 
 
 def _load_yaml_params(path: str) -> dict[str, Any]:
@@ -129,9 +176,25 @@ def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, P
         given[name] = value
         text_names.add(name)
     params = coerce_parameters(declared, given, from_text=text_names, scenario=args.scenario)
+    check_scenario_parameters(args.scenario, params)
     incident = validate_incident_id(args.incident) if args.incident else new_incident_id()
-    outputs = args.outputs or default_outputs()
+    outputs = check_outputs(args.outputs or default_outputs())
     return path, args.scenario, params, incident, outputs
+
+
+def check_scenario_parameters(scenario: str, params: dict[str, Any]) -> None:
+    """Every parameter checked by the scenario's own rules (`incidentlib.scenarios.<name>.Params`)
+    before the kernel starts: a bad namespace stops here, not in the notebook's first cell. A
+    notebook without a scenario module of its own is checked in its kernel."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"incidentlib.scenarios.{scenario}")
+    except ImportError:
+        return
+    rules = getattr(module, "Params", None)
+    if rules is not None and scenario != "postmortem":  # its incident comes from --incident
+        rules.check(params)
 
 
 def execute(
@@ -154,6 +217,7 @@ def execute(
         cell_timeout=args.cell_timeout,
         progress_bar=progress_bar,
         html=not args.no_html,
+        signing_key=load_private(getattr(args, "signing_key", None)),
     )
     if echo:
         print_result(result)
@@ -161,16 +225,20 @@ def execute(
 
 
 def print_result(result: RunResult) -> None:
-    """What a person needs after a run: status, severity, where the evidence is."""
-    mark = "✓" if result.ok else "✗"
+    """What a person needs after a run: status, severity, what could not be read, where the
+    evidence is."""
+    mark = {"ok": "✓", "incomplete": "⚠"}.get(result.status, "✗")
     line = f"{mark} {result.scenario}: {result.status}"
     try:
-        sev = read_scraps(result.notebook, names=("severity",)).get("severity")
+        scraps = read_scraps(result.notebook, names=("severity", "sources"))
     except Exception:  # a run that died early may have no scraps
-        sev = None
+        scraps = {}
+    sev = scraps.get("severity")
     if isinstance(sev, dict) and sev.get("level"):
         line += f"  severity {sev['level']}: {sev.get('reason', '')}"
     print(line)
+    for s in unread_sources(scraps.get("sources")):
+        print(f"  ✗ not read: {s}")
     print(f"  notebook: {result.notebook}")
     if result.html is not None:
         print(f"  html:     {result.html}")
@@ -192,7 +260,7 @@ def run_main(argv: list[str]) -> int:
         if partial is not None:
             print(f"interrupted: what ran is archived in {partial.notebook}", file=sys.stderr)
         raise
-    return 0 if result.ok else 1
+    return {"ok": 0, "incomplete": 3}.get(result.status, 1)
 
 
 def list_main(argv: list[str]) -> int:
@@ -242,10 +310,37 @@ def verify_main(argv: list[str]) -> int:
         type=Path,
         help="the incident's directory, e.g. outputs/INC-20261127-0935-ab12",
     )
+    p.add_argument(
+        "--public-key",
+        metavar="FILE",
+        default=None,
+        help="check every run's signature with this public key (signing.pub of `runbook keygen`)",
+    )
     args = p.parse_args(argv)
     if not args.incident_dir.is_dir():
         raise RunbookError(f"{args.incident_dir} is not a directory; pass outputs/<incident>")
-    report = verify(args.incident_dir)
+    public = load_public(args.public_key) if args.public_key else None
+    report = verify(args.incident_dir, public_key=public)
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
+
+
+def keygen_main(argv: list[str]) -> int:
+    """`runbook keygen DIR`: DIR/signing.key (private, mode 600) and DIR/signing.pub."""
+    p = argparse.ArgumentParser(
+        prog="runbook keygen",
+        description="Make an Ed25519 key pair: runs signed with the private key (`runbook run "
+        "--signing-key`, $RUNBOOK_SIGNING_KEY) can be checked with the public one (`runbook verify "
+        "--public-key`).",
+    )
+    p.add_argument("directory", type=Path, help="where to write signing.key and signing.pub")
+    args = p.parse_args(argv)
+    key, pub = generate(args.directory)
+    print(
+        f"private key: {key} (mode 600: keep it where the runbooks run, e.g. a Kubernetes Secret)"
+    )
+    print(f"public key:  {pub} (give it to whoever verifies the evidence)")
+    print(f"sign runs:   export {ENV}={key}")
+    print(f"check them:  runbook verify outputs/<incident> --public-key {pub}")
+    return 0

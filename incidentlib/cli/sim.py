@@ -8,6 +8,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..errors import InvalidParameter, RunbookError
 from ..sim.handle import start
 from ..sim.scenario import names
 
@@ -41,15 +42,24 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Serve until Ctrl-C; print the `export KUBECONFIG=...` line first."""
     args = _parser().parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        raise InvalidParameter(f"--port {args.port} is not a port (0 to 65535; 0: a free one)")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="runbook-sim-"))
-    handle = start(
-        args.scenario,
-        workdir=workdir,
-        port=args.port,
-        tls=args.tls,
-        kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None,
-        verbose=args.verbose,
-    )
+    try:
+        handle = start(
+            args.scenario,
+            workdir=workdir,
+            port=args.port,
+            tls=args.tls,
+            kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None,
+            verbose=args.verbose,
+        )
+    except OSError as e:
+        raise RunbookError(
+            f"cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); another process holds "
+            "it: "
+            "choose another --port, or leave it out for a free one"
+        ) from None
     print(f"# simulated cluster ({args.scenario}) serving at {handle.url}", flush=True)
     print(f"export KUBECONFIG={handle.kubeconfig}", flush=True)
     print(f"export KUBECACHEDIR={handle.env['KUBECACHEDIR']}", flush=True)

@@ -1,6 +1,13 @@
 """An incident's manifest: every run's files with their sha256, appended under a lock, written
 atomically; `verify` recomputes every hash, and `read_scraps` reads an archived notebook's findings
-back."""
+back.
+
+The runs form a hash chain: each entry carries the hash of the entry before it (`prev`; the first
+one a hash of the incident id) and its own hash (`entry_sha256`, over everything in it but the hash
+and the signature), so no run can be removed, reordered or rewritten without breaking every later
+link. With a signing key (`signing.py`) each entry's hash is signed too: then even a consistent
+rewrite of a file, its sha256 and every hash after it fails `verify --public-key`. Without a key the
+chain shows that the manifest is the one runbook wrote only to whoever kept its last hash."""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets as _secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,12 +28,10 @@ from ..errors import RunbookError
 from ..scraps import read
 
 MANIFEST = "manifest.json"
-
-
 LOCK = ".manifest.lock"
-
-
 PARTIAL = ".partial"
+FORMAT = 2  # 1: no chain (written before 2026-12); 2: every entry chained, signed when a key is set
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def write_temp(data: bytes, tmp_dir: Path, suffix: str = ".tmp") -> Path:
@@ -64,11 +70,19 @@ def sha256_file(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def locked(incident_dir: Path) -> Iterator[None]:
-    """An exclusive flock on the incident's lock file (serialises manifest updates across
-    processes)."""
-    with open(incident_dir / LOCK, "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+def locked(incident_dir: Path, *, shared: bool = False) -> Iterator[None]:
+    """An flock on the incident's lock file: exclusive to update the manifest, shared to read it
+    (`verify` never sees a run half committed). A folder we may not write (a read-only copy handed
+    to an auditor) is read without the lock: nobody can be committing to it."""
+    try:
+        f = open(incident_dir / LOCK, "a+")  # noqa: SIM115 - closed below
+    except PermissionError:
+        if not shared:
+            raise
+        yield
+        return
+    with f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -98,16 +112,46 @@ def _serialize(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def append_run_locked(incident_dir: Path, incident: str, entry: dict[str, Any]) -> None:
-    """Append a run to the manifest (the caller holds the incident's lock) and replace it
-    atomically."""
+def chain_start(incident: str) -> str:
+    """The `prev` of an incident's first run: a hash of its id (a run cannot move to another
+    incident)."""
+    return hashlib.sha256(f"incident-runbook manifest {incident}".encode()).hexdigest()
+
+
+def entry_digest(entry: dict[str, Any]) -> str:
+    """A run entry's own hash: everything in it but its hash and its signature, canonical JSON."""
+    body = {k: v for k, v in entry.items() if k not in ("entry_sha256", "signature")}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def _link(previous: dict[str, Any] | None, incident: str) -> str:
+    if previous is None:
+        return chain_start(incident)
+    return str(previous.get("entry_sha256") or entry_digest(previous))  # a format-1 entry: its hash
+
+
+def append_run_locked(
+    incident_dir: Path, incident: str, entry: dict[str, Any], *, signing_key: Any = None
+) -> None:
+    """Append a run to the manifest, chained to the run before it and signed when a key is given
+    (the caller holds the incident's lock), and replace the manifest atomically."""
+    from .signing import sign
+
     doc = read_manifest(incident_dir) or {
         "incident": incident,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": [],
     }
     doc.pop("sha256", None)
-    doc.setdefault("runs", []).append(entry)
+    doc["format"] = FORMAT
+    runs = doc.setdefault("runs", [])
+    entry = {**entry, "prev": _link(runs[-1] if runs else None, incident)}
+    entry["entry_sha256"] = entry_digest(entry)
+    if signing_key is not None:
+        entry["signature"] = sign(signing_key, entry["entry_sha256"])
+    runs.append(entry)
     doc["sha256"] = _digest(doc)
     partial = incident_dir.parent / PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
@@ -127,8 +171,8 @@ def load_manifest(incident_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 @dataclass
 class VerifyReport:
-    """What `verify` found: files that match, changed, missing or added, and problems with the
-    manifest itself."""
+    """What `verify` found: files that match, changed, missing or added, problems with the manifest
+    itself (its shape, its own hash, the chain of runs, their signatures), and notes."""
 
     incident_dir: Path
     matching: list[str] = field(default_factory=list)
@@ -136,6 +180,7 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -146,6 +191,7 @@ class VerifyReport:
         out += [f"✗ changed: {p} (its sha256 differs from the manifest)" for p in self.changed]
         out += [f"✗ missing: {p}" for p in self.missing]
         out += [f"✗ added: {p} (not in the manifest)" for p in self.added]
+        out += [f"  {n}" for n in self.notes]
         verdict = "OK" if self.ok else "FAILED"
         out.append(
             f"{verdict}: {len(self.matching)} file(s) match, {len(self.changed)} changed, "
@@ -154,11 +200,50 @@ class VerifyReport:
         return out
 
 
-def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
-    """Recompute every hash in the manifest; report files changed, missing or added, and any edit of
-    the manifest."""
+def _shape_problem(doc: Any) -> str | None:
+    """Why a manifest does not have the shape runbook writes, in one line; None when it does."""
+    if not isinstance(doc, dict):
+        return f"it is a JSON {type(doc).__name__}, not an object with runs"
+    runs = doc.get("runs")
+    if not isinstance(runs, list):
+        return "it has no list of runs"
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or not isinstance(run.get("files"), list):
+            return f"run {i + 1} is not an object with a list of files"
+        for f in run["files"]:
+            if (
+                not isinstance(f, dict)
+                or not isinstance(f.get("path"), str)
+                or not (isinstance(f.get("sha256"), str) and _HEX64.fullmatch(f["sha256"]))
+            ):
+                return f"run {i + 1} ({run.get('run_id')}) lists a file without a path and a sha256"
+    return None
+
+
+def _inside(root: Path, rel: str) -> bool:
+    """A manifest path names a file inside the incident folder: relative, no '..', and (links
+    followed) still inside it."""
+    if not rel or rel.startswith(("/", "\\")) or "\\" in rel or ".." in Path(rel).parts:
+        return False
+    try:
+        (root / rel).resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def verify(incident_dir: str | os.PathLike[str], *, public_key: Any = None) -> VerifyReport:
+    """Recompute every hash in the manifest, its chain of runs and (with `public_key`) their
+    signatures; report files changed, missing or added, and any edit of the manifest. Holds the
+    incident's lock (shared) while it reads, so a run being committed is never half seen."""
     root = Path(incident_dir)
     report = VerifyReport(root)
+    with locked(root, shared=True):
+        _verify(root, report, public_key)
+    return report
+
+
+def _verify(root: Path, report: VerifyReport, public_key: Any) -> None:
     path = root / MANIFEST
     try:
         raw = path.read_bytes()
@@ -170,6 +255,10 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
         report.manifest_problems.append(f"{path} is not valid JSON ({e})")
         doc = {"runs": []}
     else:
+        problem = _shape_problem(doc)
+        if problem:
+            report.manifest_problems.append(f"{path} is not a manifest runbook wrote: {problem}")
+            return
         if doc.get("sha256") != _digest(doc):
             report.manifest_problems.append(
                 "its content does not match its own sha256 (an entry was edited)"
@@ -178,10 +267,17 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
             report.manifest_problems.append(
                 "its bytes differ from what runbook wrote (the file was edited)"
             )
+        _verify_chain(doc, report, public_key)
     expected: dict[str, str] = {}
     for run in doc.get("runs", []):
         for f in run.get("files", []):
-            expected[f["path"]] = f["sha256"]
+            if _inside(root, f["path"]):
+                expected[f["path"]] = f["sha256"]
+            else:
+                report.manifest_problems.append(
+                    f"run {run.get('run_id')} names {f['path']!r}, outside the incident folder: "
+                    "not read"
+                )
     for rel, digest in sorted(expected.items()):
         p = root / rel
         if not p.is_file():
@@ -194,7 +290,55 @@ def verify(incident_dir: str | os.PathLike[str]) -> VerifyReport:
         rel = p.relative_to(root).as_posix()
         if (p.is_file() or p.is_symlink()) and rel not in expected and rel not in (MANIFEST, LOCK):
             report.added.append(rel)
-    return report
+
+
+def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) -> None:
+    """Each run's own hash, its link to the run before it, and its signature."""
+    from .signing import check, key_id
+
+    incident = str(doc.get("incident") or "")
+    previous: dict[str, Any] | None = None
+    chained = signed = 0
+    for run in doc.get("runs", []):
+        rid = run.get("run_id")
+        if "entry_sha256" not in run:  # format 1: written before the chain existed
+            if chained:
+                report.manifest_problems.append(
+                    f"run {rid} has no hash of its own after chained runs"
+                )
+            elif public_key is not None:
+                report.manifest_problems.append(
+                    f"run {rid}: it is not signed (written before signing)"
+                )
+            previous = run
+            continue
+        chained += 1
+        if run["entry_sha256"] != entry_digest(run):
+            report.manifest_problems.append(
+                f"run {rid}: its entry was edited (its hash does not match it)"
+            )
+        if run.get("prev") != _link(previous, incident):
+            report.manifest_problems.append(
+                f"run {rid}: the chain is broken before it (a run was removed, reordered or "
+                "rewritten)"
+            )
+        if "signature" in run:
+            signed += 1
+        if public_key is not None:
+            why = check(public_key, run["entry_sha256"], run.get("signature"))
+            if why:
+                report.manifest_problems.append(f"run {rid}: {why}")
+        previous = run
+    runs = len(doc.get("runs", []))
+    if public_key is not None and not report.manifest_problems:
+        report.notes.append(f"signatures: all {runs} run(s) signed by key {key_id(public_key)}")
+    elif public_key is None and signed:
+        report.notes.append(f"{signed} of {runs} run(s) signed: give --public-key to check them")
+    elif public_key is None and runs:
+        report.notes.append(
+            "not signed: the chain shows an edit only if it is not rewritten whole; sign runs with "
+            "--signing-key (runbook keygen) to make that detectable"
+        )
 
 
 def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:

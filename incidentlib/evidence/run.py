@@ -47,6 +47,7 @@ from .manifest import (
     write_temp,
 )
 from .parameters import Param, inspect_parameters
+from .signing import load_private
 from .summary import add_summary
 
 FAILURE_TAG = "evidence-failure"
@@ -80,7 +81,7 @@ def new_incident_id(now: datetime | None = None) -> str:
 
 def validate_incident_id(value: str) -> str:
     """An incident id is also a directory name: letters, digits, '.', '_', '-' (no '/', no '..')."""
-    if not isinstance(value, str) or not _INCIDENT_RE.match(value) or ".." in value:
+    if not isinstance(value, str) or not _INCIDENT_RE.fullmatch(value) or ".." in value:
         raise InvalidParameter(
             f"incident id {value!r} is not valid: use 1-80 letters, digits, '.', '_' or '-', "
             "starting with a "
@@ -98,7 +99,7 @@ class RunResult:
 
     run_id: str
     scenario: str
-    status: str  # ok | failed
+    status: str  # ok | incomplete (ran to the end, some source could not be read) | failed
     error: str | None
     incident_dir: Path
     notebook: Path
@@ -108,7 +109,13 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
+        """Ran to the end and read every source."""
         return self.status == "ok"
+
+    @property
+    def completed(self) -> bool:
+        """Ran to the end (every source read or not)."""
+        return self.status in ("ok", "incomplete")
 
 
 def run_notebook(
@@ -121,15 +128,18 @@ def run_notebook(
     cell_timeout: float | None = 600,
     progress_bar: bool = False,
     html: bool = True,
+    signing_key: Any = None,
 ) -> RunResult:
     """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever
     happens in it.
 
     A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then
-    propagates."""
+    propagates. The manifest entry is signed with `signing_key` (an Ed25519 private key), else with
+    the key $RUNBOOK_SIGNING_KEY names, else not at all (`signing.py`)."""
     notebook = Path(notebook)
     scenario = scenario or notebook.stem
     validate_incident_id(incident)
+    signing_key = signing_key if signing_key is not None else load_private()
     params = dict(parameters or {})
     declared = inspect_parameters(notebook)
     if "incident_id" in declared and params.get("incident_id") is None:
@@ -156,9 +166,13 @@ def run_notebook(
         nb = _load_partial(tmp_nb, notebook)
         if status == "failed":
             error = _mark_failure(nb, error or "failed")
+        scraps = _safe_read(nb)
+        unread = unread_sources(scraps.get("sources"))
+        if status == "ok" and unread:  # it ran to the end, but did not see everything
+            status, error = "incomplete", "not read: " + "; ".join(unread)
         add_summary(
             nb,
-            _safe_read(nb),
+            scraps,
             scenario=scenario,
             incident=incident,
             status=status,
@@ -197,7 +211,7 @@ def run_notebook(
         "kubernetes": env["kubernetes"],
         "postgres": env["postgres"],
     }
-    _commit_run(incident_dir, incident, ready, entry)
+    _commit_run(incident_dir, incident, ready, entry, signing_key=signing_key)
     nb_path = incident_dir / files[0]["path"]
     for leftover in (tmp_nb, partial / f"{run_id}.reserved"):
         with contextlib.suppress(FileNotFoundError):
@@ -279,14 +293,19 @@ def _prepare_evidence(
 
 
 def _commit_run(
-    incident_dir: Path, incident: str, ready: list[tuple[Path, str]], entry: dict[str, Any]
+    incident_dir: Path,
+    incident: str,
+    ready: list[tuple[Path, str]],
+    entry: dict[str, Any],
+    *,
+    signing_key: Any = None,
 ) -> None:
     """Under the incident's lock: rename the finished files into place and append the run to the
     manifest."""
     with locked(incident_dir):
         for tmp, name in ready:
             os.replace(tmp, incident_dir / name)
-        append_run_locked(incident_dir, incident, entry)
+        append_run_locked(incident_dir, incident, entry, signing_key=signing_key)
 
 
 def _secrets_in(params: dict[str, Any]) -> set[str]:
@@ -542,6 +561,17 @@ def _versions() -> dict[str, str]:
         "papermill": papermill.__version__,
         "python": platform.python_version(),
     }
+
+
+def unread_sources(sources: Any) -> list[str]:
+    """The sources of a run's `sources` scrap that failed, as "name: error" lines."""
+    if not isinstance(sources, list):
+        return []
+    return [
+        f"{s.get('source')}: {s.get('error') or 'failed'}"
+        for s in sources
+        if isinstance(s, dict) and s.get("status") == "failed"
+    ]
 
 
 def _safe_read(nb: Any) -> dict[str, Any]:

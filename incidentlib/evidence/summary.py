@@ -117,12 +117,19 @@ def summary_html(
     """The summary block (escaped HTML) from a run's scraps and its outcome."""
     severity = scraps.get("severity") if isinstance(scraps.get("severity"), Mapping) else None
     level = str(severity.get("level")) if severity else ""
-    run_line = (
-        f"completed, {_e(started)} to {_e(finished)} UTC"
-        if status == "ok"
-        else f'<strong style="background-color: {cell_color("failed")}">FAILED</strong>: '
-        f"{_e(_short(error, 300))} (what ran before the failure is below)"
-    )
+    if status == "ok":
+        run_line = f"completed, {_e(started)} to {_e(finished)} UTC"
+    elif status == "incomplete":
+        run_line = (
+            f'<strong style="background-color: {cell_color("timeout")}">INCOMPLETE</strong>: '
+            f"ran to the end, {_e(started)} to {_e(finished)} UTC, but some sources could not "
+            "be read (below): what they would have shown is missing"
+        )
+    else:
+        run_line = (
+            f'<strong style="background-color: {cell_color("failed")}">FAILED</strong>: '
+            f"{_e(_short(error, 300))} (what ran before the failure is below)"
+        )
     facts = [
         _row("scenario", _e(scenario)),
         _row("incident", _e(incident)),

@@ -14,12 +14,17 @@ as a visible `[fill in: ...]`."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import math
+import socket
+import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -311,51 +316,188 @@ def notifications(
     }
 
 
-def post_webhook(url: str, text: str, *, timeout: float = 5.0) -> str:
-    """POST {"text": text} once to a Slack-compatible incoming webhook; return one result line,
-    never raise on failure."""
-    webhook(url)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-        raise InvalidParameter(f"timeout {timeout!r} must be a positive number of seconds")
-    where = url_origin(url)
-    body = json.dumps({"text": text}).encode("utf-8")
-    req = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "incident-runbook/1"},
-    )
+WEBHOOK_DEADLINE_S = 10.0  # one deadline for the whole post: DNS, connect, TLS, send, the reply
+
+
+def post_webhook(url: str, text: str, *, timeout: float = WEBHOOK_DEADLINE_S) -> str:
+    """POST {"text": text} once to a Slack-compatible incoming webhook; return one result line.
+
+    `timeout` is one overall deadline in seconds for everything: the DNS lookup, connecting, TLS,
+    sending and reading the reply (a server that trickles its headers is cut off at the deadline,
+    as is one that never answers). Never raises: a bad URL or timeout, an unreachable host, an
+    error status, a reply that is not HTTP and the deadline each become the line returned. A
+    redirect is not followed (the message would arrive as a GET, without its text). The URL's
+    path is a secret: a line shows scheme://host:port only."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) checked above
-            answer = resp.read(200).decode("utf-8", "replace").strip()
-            return f"✓ notification posted to {where}: {resp.status} {answer[:60]}".rstrip()
-    except urllib.error.HTTPError as e:
-        answer = e.read(200).decode("utf-8", "replace").strip() if e.fp else ""
+        webhook(url)
+    except InvalidParameter as e:
+        return f"✗ notification NOT posted: {e}"
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
         return (
-            f"✗ notification NOT posted: {where} answered {e.code} {e.reason}"
-            f"{f' ({answer[:80]})' if answer else ''}; post the text above by hand"
+            f"✗ notification NOT posted: timeout {timeout!r} must be a positive number of seconds"
         )
-    except TimeoutError:
-        return (
-            f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; "
-            "check the channel, post by hand if missing"
-        )
-    except urllib.error.URLError as e:
-        reason = e.reason
-        if isinstance(reason, TimeoutError):
+    post = _Post(url, json.dumps({"text": text}).encode("utf-8"), float(timeout))
+    worker = threading.Thread(target=post.run, name="webhook post", daemon=True)
+    worker.start()
+    if post.done.wait(timeout):
+        return post.line
+    return post.abort()
+
+
+class _Post:
+    """One webhook POST in a thread of its own, so the caller waits for one deadline in all and
+    can cut the connection at that deadline (a DNS lookup cannot be cut: its thread is left to
+    end by itself, as a daemon)."""
+
+    def __init__(self, url: str, body: bytes, deadline: float) -> None:
+        self.url, self.body, self.deadline = url, body, deadline
+        self.where = url_origin(url)
+        self.connections: list[http.client.HTTPConnection] = []
+        self.done = threading.Event()
+        self.line = ""
+
+    def run(self) -> None:
+        try:
+            self.line = self._post()
+        except Exception as e:  # noqa: BLE001 - every failure is a line, never an exception
+            self.line = (
+                f"✗ notification NOT confirmed: {self.where}: {type(e).__name__}: "
+                f"{self._scrub(str(e))}; check the channel, post by hand if missing"
+            )
+        finally:
+            self.done.set()
+
+    def abort(self) -> str:
+        """The deadline passed: close the connection (the thread ends) and say how far it got."""
+        connected = False
+        for conn in list(self.connections):
+            sock = conn.sock
+            if sock is not None:
+                connected = True
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        if not connected:
             return (
-                f"✗ notification NOT confirmed: {where} did not answer within {timeout:g} s; "
-                "check the channel, post by hand if missing"
+                f"✗ notification NOT posted: cannot reach {self.where} within {self.deadline:g} s "
+                "(DNS or connect); post the text above by hand"
             )
         return (
-            f"✗ notification NOT posted: cannot reach {where} ({reason}); post the text above "
-            "by hand"
+            f"✗ notification NOT confirmed: {self.where} did not answer within "
+            f"{self.deadline:g} s; check the channel, post by hand if missing"
         )
-    except OSError as e:
-        return (
-            f"✗ notification NOT posted: {where}: {type(e).__name__}: {e}; post the text "
-            "above by hand"
+
+    def _scrub(self, text: str) -> str:
+        """An error's text without the URL's secret path, redacted, on one short line."""
+        path = urllib.parse.urlsplit(self.url).path
+        text = text.replace(self.url, self.where + "/***")
+        if len(path) > 1:
+            text = text.replace(path, "/***")
+        return redact_text(" ".join(text.split()))[:160]
+
+    def _post(self) -> str:
+        where = self.where
+        track = self.connections.append
+        opener = urllib.request.build_opener(
+            _TrackedHTTP(track), _TrackedHTTPS(track), _NoRedirect()
         )
+        req = urllib.request.Request(
+            self.url,
+            data=self.body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "incident-runbook/1"},
+        )
+        try:
+            with opener.open(req, timeout=self.deadline) as resp:
+                answer = resp.read(200).decode("utf-8", "replace").strip()
+                return f"✓ notification posted to {where}: {resp.status} {answer[:60]}".rstrip()
+        except urllib.error.HTTPError as e:
+            answer = e.read(200).decode("utf-8", "replace").strip() if e.fp else ""
+            answer = self._scrub(answer)[:80]
+            return (
+                f"✗ notification NOT posted: {where} answered {e.code} {e.reason}"
+                f"{f' ({answer})' if answer else ''}; post the text above by hand"
+            )
+        except urllib.error.URLError as e:  # connecting or sending failed: nothing was posted
+            reason = e.reason
+            if isinstance(reason, TimeoutError):
+                return self.abort()
+            if isinstance(reason, ssl.SSLError):
+                return (
+                    f"✗ notification NOT posted: TLS with {where} failed "
+                    f"({self._scrub(str(reason))}); post the text above by hand"
+                )
+            return (
+                f"✗ notification NOT posted: cannot reach {where} ({self._scrub(str(reason))}); "
+                "post the text above by hand"
+            )
+        except http.client.RemoteDisconnected:
+            return (
+                f"✗ notification NOT confirmed: {where} closed the connection without an answer; "
+                "check the channel, post by hand if missing"
+            )
+        except http.client.BadStatusLine as e:
+            first = self._scrub(str(e.args[0] if e.args else e))[:40]
+            return (
+                f"✗ notification NOT confirmed: {where} answered something that is not HTTP "
+                f"({first!r}); check the channel, post by hand if missing"
+            )
+        except http.client.HTTPException as e:
+            return (
+                f"✗ notification NOT confirmed: {where} answered something that is not valid "
+                f"HTTP ({type(e).__name__}: {self._scrub(str(e))}); check the channel, post by "
+                "hand if missing"
+            )
+        except TimeoutError:
+            return self.abort()
+        except OSError as e:  # the connection broke while we waited for the reply
+            return (
+                f"✗ notification NOT confirmed: {where}: {type(e).__name__}: "
+                f"{self._scrub(str(e))}; check the channel, post by hand if missing"
+            )
+
+
+def _tracked(
+    cls: type[http.client.HTTPConnection], track: Callable[[http.client.HTTPConnection], None]
+) -> Callable[..., http.client.HTTPConnection]:
+    def make(host: str, **kw: Any) -> http.client.HTTPConnection:
+        conn = cls(host, **kw)
+        track(conn)
+        return conn
+
+    return make
+
+
+class _TrackedHTTP(urllib.request.HTTPHandler):
+    """urllib's HTTP handler, keeping each connection it opens (to cut it at the deadline)."""
+
+    def __init__(self, track: Callable[[http.client.HTTPConnection], None]) -> None:
+        super().__init__()
+        self._track = track
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_tracked(http.client.HTTPConnection, self._track), req)
+
+
+class _TrackedHTTPS(urllib.request.HTTPSHandler):
+    """urllib's HTTPS handler (the default TLS checks), keeping each connection it opens."""
+
+    def __init__(self, track: Callable[[http.client.HTTPConnection], None]) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(context=self._tls)
+        self._track = track
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            _tracked(http.client.HTTPSConnection, self._track), req, context=self._tls
+        )
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (HTTPError 3xx), not followed: urllib would resend the POST as a GET
+    without its body."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def show_notifications(
@@ -367,13 +509,13 @@ def show_notifications(
     notify_webhook: str | None = None,
     post: str = "initial",
     started: str | datetime | None = None,
-    timeout: float = 5.0,
+    timeout: float = WEBHOOK_DEADLINE_S,
     now: datetime | None = None,
     glue: bool = True,
     templates: Sequence[str] = ("initial", "update", "resolution"),
 ) -> dict[str, str]:
     """A notebook's last cell: print the filled templates; post one of them (`post`) only if a
-    webhook is given."""
+    webhook is given, within `timeout` seconds in all (`post_webhook`); its result is one line."""
     every = notifications(
         run, severity, incident_id=incident_id, commander=commander, started=started, now=now
     )
@@ -394,12 +536,8 @@ def show_notifications(
         print()
     result: dict[str, str] = dict(texts)
     if notify_webhook:
-        try:
-            line = post_webhook(notify_webhook, texts[post], timeout=timeout)
-        except (
-            InvalidParameter
-        ) as e:  # the evidence is already complete: say it, do not fail the notebook's last cell
-            line = f"✗ notification NOT posted: {e}"
+        # the evidence is already complete: any failure is one line, never the last cell failing
+        line = post_webhook(notify_webhook, texts[post], timeout=timeout)
         print(line)
         result["webhook"] = line
     else:

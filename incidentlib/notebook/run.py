@@ -160,12 +160,22 @@ class Run:
         return False
 
     def finding(
-        self, severity: str, title: str, detail: str = "", next_step: str = "", **extra: Any
-    ) -> dict[str, str]:
-        """Record a problem found, with the suggested next step."""
-        if severity not in LEVELS:
-            raise ValueError(f"finding severity {severity!r} is not one of {', '.join(LEVELS)}")
-        rec = {
+        self,
+        severity: str | None,
+        title: str,
+        detail: str = "",
+        next_step: str = "",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Record a problem found, with the suggested next step.
+
+        `severity` is SEV1 to SEV4, or None for a finding that makes no severity claim (a problem of
+        the runbook itself, such as a refused login)."""
+        if severity is not None and severity not in LEVELS:
+            raise ValueError(
+                f"finding severity {severity!r} is not one of {', '.join(LEVELS)} (or None)"
+            )
+        rec: dict[str, Any] = {
             "severity": severity,
             "title": redact_text(title),
             "detail": redact_text(detail),

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import DatabaseError
 from ..kube import actions as kube_actions
 from ..kube import reads
 from ..kube.client import Cluster
@@ -35,7 +36,7 @@ from ..params import (
 from ..pg import actions as pg_actions
 from ..pg import activity, connections, locks, pods, space, statements
 from ..pg import session as pg
-from ..severity import Severity, assess
+from ..severity import LEVELS, Severity, assess
 from .common import connect_cluster
 
 CONNECTIONS_SEV2 = 0.90  # share of usable slots: new connections will soon be refused
@@ -52,6 +53,19 @@ SLOT_BYTES = 1 << 30
 
 Finding = dict[str, Any]
 UNREACHABLE = "database unreachable"
+LOGIN_REFUSED = "the runbook could not log in to"
+# What to fix when the server refused our login, by the SQLSTATE pg.session gave the refusal.
+_LOGIN_FIX = {
+    "28P01": "fix the password of the dsn's user: PGPASSWORD, ~/.pgpass or the service file",
+    "28000": "fix the user in dsn, or add a pg_hba.conf entry for this role from this host "
+    "(then SELECT pg_reload_conf())",
+    "3D000": "fix dbname in dsn (psql -l lists the databases)",
+    "42501": "GRANT CONNECT ON DATABASE to the dsn's role, or use a role that has it",
+}
+_LOGIN_FIX_ANY = (
+    "fix the runbook's login: the password (PGPASSWORD, ~/.pgpass), the user and dbname in dsn, "
+    "and a pg_hba.conf entry for this host"
+)
 
 
 def version_num(conn: Any, server: dict[str, Any] | None) -> int:
@@ -61,18 +75,38 @@ def version_num(conn: Any, server: dict[str, Any] | None) -> int:
     return int(getattr(getattr(conn, "info", None), "server_version", 0) or 0)
 
 
-def unreachable_findings(*, reachable: bool, target: str, error: str | None) -> list[Finding]:
-    """The SEV1 finding of a database that cannot be reached."""
+def unreachable_findings(
+    *,
+    reachable: bool,
+    target: str,
+    error: str | None,
+    refused: bool = False,
+    sqlstate: str | None = None,
+) -> list[Finding]:
+    """The SEV1 finding of a database that cannot be reached; or, when the server answered and
+    refused our login (`refused`, see `DatabaseError.refused`), the finding that the runbook could
+    not log in: a problem of its configuration, with no severity claim about the database
+    (severity None)."""
     if reachable:
         return []
+    if refused:
+        return [
+            _finding(
+                None,
+                f"{LOGIN_REFUSED} {target}",
+                (error or "the login was refused")
+                + " (the server answered: this says nothing about the database's health, which "
+                "was not measured)",
+                f"{_LOGIN_FIX.get(sqlstate or '', _LOGIN_FIX_ANY)}; then run this notebook again",
+            )
+        ]
     return [
         _finding(
             "SEV1",
             f"{UNREACHABLE}: {target}",
             error or "the connection failed",
             "check the database pods and their logs (section above), then `pg_isready` against "
-            f"{target}; "
-            "a refused password or a missing database is a configuration problem, not an outage",
+            f"{target}",
         )
     ]
 
@@ -84,8 +118,16 @@ def _clock(ts: Any) -> str:
         return "an unknown time"
 
 
-def _finding(severity: str, title: str, detail: str, next_step: str, **extra: Any) -> Finding:
+def _finding(
+    severity: str | None, title: str, detail: str, next_step: str, **extra: Any
+) -> Finding:
     return {"severity": severity, "title": title, "detail": detail, "next_step": next_step, **extra}
+
+
+def record_finding(run: Run, finding: Finding) -> None:
+    """`run.finding(**finding)`: severity None (a problem of the runbook itself, such as a refused
+    login) makes no severity claim."""
+    run.finding(**finding)
 
 
 def blocker_findings(roots: Any) -> list[Finding]:
@@ -334,7 +376,8 @@ def database_severity(
     *, reachable: bool | None, findings: list[Finding], target: str = "the database"
 ) -> Severity:
     """The runbook's matrix over what was measured: unreachable SEV1, core blocked SEV2, slow
-    SEV3."""
+    SEV3. `reachable=None` (not measured, e.g. our login was refused) claims nothing; a finding
+    without a severity (None) counts for nothing."""
     findings = [
         f for f in findings if not str(f["title"]).startswith(UNREACHABLE)
     ]  # that one is `reachable`
@@ -364,9 +407,15 @@ def figures(
     long_running: Any,
     idle: Any,
     pods: Any,
+    login_refused: bool = False,
 ) -> dict[str, Any]:
-    """The measured figures other tools read (notifications, the post-mortem)."""
-    out: dict[str, Any] = {"database_reachable": reachable}
+    """The measured figures other tools read (notifications, the post-mortem).
+
+    A refused login leaves `database_reachable` None (not measured, never False) and sets
+    `database_login_refused`."""
+    out: dict[str, Any] = {"database_reachable": None if login_refused else reachable}
+    if login_refused:
+        out["database_login_refused"] = True
     if summary:
         out.update(
             connections_used=summary.get("used"),
@@ -391,9 +440,10 @@ def findings_text(findings: list[Finding]) -> str:
     if not findings:
         return "no problem found"
     lines = []
-    for f in sorted(findings, key=lambda f: f["severity"]):
+    rank = {level: i for i, level in enumerate(LEVELS)}
+    for f in sorted(findings, key=lambda f: rank.get(f["severity"], len(LEVELS))):
         lines += [
-            f"{f['severity']}  {f['title']}",
+            f"{f['severity'] or '----'}  {f['title']}",
             f"      {f['detail']}",
             f"      → {f['next_step']}",
         ]
@@ -430,6 +480,8 @@ class Facts:
     conn: pg.Connection | None = None
     server: dict[str, Any] = field(default_factory=dict)
     connect_error: str | None = None
+    login_refused: bool = False  # the server answered and refused our login: not measured
+    connect_sqlstate: str | None = None
     version: int = 0
     cluster: Cluster | None = None
     pod_items: list[dict[str, Any]] | None = None
@@ -452,6 +504,12 @@ class Facts:
     @property
     def reachable(self) -> bool:
         return self.conn is not None
+
+    @property
+    def database_reachable(self) -> bool | None:
+        """For the severity and the figures: True connected, False cannot reach it, None not
+        measured (the server refused our login)."""
+        return None if self.login_refused and self.conn is None else self.reachable
 
     def close(self) -> None:
         """Close the diagnostic session."""
@@ -484,11 +542,15 @@ def connect(run: Run, cfg: Params) -> Facts:
     server."""
     db = Facts(target=pg.describe_target(cfg.dsn))
     with run.source("postgres: connect") as connected:
-        db.conn = pg.connect(
-            cfg.dsn,
-            statement_timeout_ms=cfg.statement_timeout_ms,
-            lock_timeout_ms=cfg.lock_timeout_ms,
-        )
+        try:
+            db.conn = pg.connect(
+                cfg.dsn,
+                statement_timeout_ms=cfg.statement_timeout_ms,
+                lock_timeout_ms=cfg.lock_timeout_ms,
+            )
+        except DatabaseError as e:
+            db.login_refused, db.connect_sqlstate = e.refused, e.sqlstate
+            raise
         db.server = connections.fetch_server(db.conn)
     db.connect_error = connected.error
     db.version = version_num(db.conn, db.server)
@@ -673,7 +735,13 @@ def show_charts(db: Facts) -> None:
 def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
     """Every finding with its next step, the figures other tools read, and the severity."""
     for f in (
-        unreachable_findings(reachable=db.reachable, target=db.target, error=db.connect_error)
+        unreachable_findings(
+            reachable=db.reachable,
+            target=db.target,
+            error=db.connect_error,
+            refused=db.login_refused,
+            sqlstate=db.connect_sqlstate,
+        )
         + pod_findings(db.db_pods)
         + blocker_findings(db.roots)
         + connection_findings(db.summary, role=db.server.get("role"))
@@ -688,19 +756,20 @@ def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
         + space_findings(db.database_sizes, db.tables)
         + replication_findings(db.replication, db.slots)
     ):
-        run.finding(**f)
+        record_finding(run, f)
     run.figures.update(
         figures(
-            reachable=db.reachable,
+            reachable=db.database_reachable,
             summary=db.summary if db.reachable else None,
             blocking=db.blocking,
             long_running=db.long_running,
             idle=db.idle_in_transaction,
             pods=db.db_pods if db.pod_items is not None else None,
+            login_refused=db.login_refused,
         )
     )
     severity = run.checked(
-        database_severity(reachable=db.reachable, findings=run.findings, target=db.target)
+        database_severity(reachable=db.database_reachable, findings=run.findings, target=db.target)
     )
     print(f"severity {severity}\n")
     print(findings_text(run.findings))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import DatabaseError
 from ..kube import frames, reads
 from ..kube.client import Cluster
 from ..notebook.run import Run, show_table
@@ -58,14 +59,15 @@ def health_figures(results: Iterable[ProbeResult]) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------------- the database
+# ------------------------------------------------------------------------------------- the database
 def check_database(
     dsn: str | None, *, connect_timeout_s: int = 3, statement_timeout_ms: int = 2000
 ) -> dict[str, Any]:
     """Is the database reachable; its version, connections against max_connections, and who blocks
     whom.
 
-    Raises DatabaseError (a clear line in the notebook) when it cannot connect."""
+    Raises DatabaseError (a clear line in the notebook) when it cannot connect: `refused` True when
+    the server answered and refused our login (a problem of the dsn, not of the database)."""
     from ..pg.activity import fetch_sessions, idle_in_transaction_frame, sessions_frame
     from ..pg.connections import connection_summary, connections_frame, fetch_server
     from ..pg.locks import blocking_frame, fetch_blocking, root_blockers
@@ -99,7 +101,7 @@ def check_database(
     }
 
 
-# ------------------------------------------------------------------------------------ the verdict
+# -------------------------------------------------------------------------------------- the verdict
 def _deployment_row(
     deployments: pd.DataFrame | None, namespace: str, name: str
 ) -> Mapping[str, Any] | None:
@@ -119,9 +121,13 @@ def triage_figures(
     health: Mapping[str, Any] | None = None,
     database: Mapping[str, Any] | None = None,
     database_error: str | None = None,
+    database_refused: bool = False,
 ) -> dict[str, Any]:
     """The measured figures the severity and the notifications use (None where a source was not
-    read)."""
+    read).
+
+    `database_refused`: the database answered and refused our login; `database_reachable` is then
+    not measured (left out, never False) and `database_login_refused` is True."""
     figures: dict[str, Any] = {}
     dep = _deployment_row(deployments, namespace, deployment)
     if dep is not None:
@@ -151,6 +157,8 @@ def triage_figures(
             connection_usage=s.get("usage"),
             blocked_sessions=int(database.get("blocked_sessions") or 0),
         )
+    elif database_error is not None and database_refused:
+        figures.update(database_login_refused=True, database_error=database_error)
     elif database_error is not None:
         figures.update(database_reachable=False, database_error=database_error)
     return figures
@@ -158,7 +166,8 @@ def triage_figures(
 
 def suggest_severity(figures: Mapping[str, Any], *, namespace: str, deployment: str) -> Severity:
     """The runbook's matrix applied to the triage figures; the reason names the figure and the
-    threshold."""
+    threshold. A refused login (`database_login_refused`) claims nothing: only an unreachable
+    database (`database_reachable` False) is SEV1."""
     details: dict[str, str] = {}
     service_down = None
     if figures.get("desired_pods") is not None:
@@ -215,7 +224,10 @@ def next_notebooks(
     nodes: pd.DataFrame | None = None,
     latency_slo_ms: float = 500.0,
 ) -> pd.DataFrame:
-    """The scenario notebooks to run next, each with the reason: outage, database, performance."""
+    """The scenario notebooks to run next, each with the reason: outage, database, performance.
+
+    A refused database login suggests no notebook (the database notebook would be refused the same
+    way): `record_findings` says what to fix."""
     figures = figures or {}
     out: list[dict[str, str]] = []
     outage: list[str] = []
@@ -322,11 +334,14 @@ def record_findings(
     incident_id: str | None = None,
 ) -> None:
     """One finding per notebook to run next: what triage saw, and the notebook (with its command) as
-    the next step."""
+    the next step; and, when the database refused our login, the finding that says what to fix
+    (`login_finding`)."""
     figures = run.figures
     namespace = namespace or run.params.get("namespace", "production")
     deployment = deployment or run.params.get("deployment", "backend")
     incident_id = incident_id or run.params.get("incident_id")
+    if figures.get("database_login_refused"):
+        run.finding(**login_finding(figures.get("database_error")))
     for _, row in nxt.iterrows():
         nb, reason = str(row["notebook"]), str(row["reason"])
         command = run_command(
@@ -371,6 +386,23 @@ def record_findings(
             run.finding(level if level != "SEV4" else "SEV3", title, reason, step)
 
 
+LOGIN_REFUSED = "the runbook could not log in to the database"
+
+
+def login_finding(error: str | None) -> dict[str, Any]:
+    """The finding of a database that answered and refused our login: what to fix in the dsn, the
+    role or pg_hba.conf; severity None, for it says nothing about the database's health."""
+    return {
+        "severity": None,
+        "title": LOGIN_REFUSED,
+        "detail": (error or "the login was refused")
+        + " (the server answered: its health was not measured)",
+        "next_step": "fix the runbook's login: the password (PGPASSWORD, ~/.pgpass or the service "
+        "file), the user and dbname in dsn, a pg_hba.conf entry for this host; then run triage "
+        "again",
+    }
+
+
 # ------------------------------------------------------------------------------------- the notebook
 @dataclass(frozen=True)
 class Params(Common):
@@ -398,6 +430,7 @@ class Triage:
     events: pd.DataFrame | None = None
     database: dict[str, Any] | None = None
     database_error: str | None = None
+    database_refused: bool = False  # the database answered and refused our login
     figures: dict[str, Any] = field(default_factory=dict)
     next: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NEXT_COLUMNS))
 
@@ -445,9 +478,11 @@ def read_all(run: Run, cfg: Params) -> Triage:
     got = run.gather(tasks)
     raw = {key: got.values[name] for key, name in names.items() if name in got.values}
     if names["database"] in got.errors:
+        error = got.errors[names["database"]]
+        t.database_refused = isinstance(error, DatabaseError) and error.refused
         t.database_error = next(
             (s.error for s in reversed(run.sources) if s.source == names["database"] and s.error),
-            str(got.errors[names["database"]]),
+            str(error),
         )
     _build(t, raw, cfg)
     return t
@@ -490,6 +525,7 @@ def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
         health=t.health_figures,
         database=t.database,
         database_error=t.database_error,
+        database_refused=t.database_refused,
     )
     if t.correlation and t.correlation.get("first_failure") is not None:
         t.figures["incident_started"] = str(t.correlation["rolled_out_at"])
@@ -606,6 +642,8 @@ def show_database(run: Run, t: Triage) -> None:
         )
         run.glue("connections", t.database["connections"])
         run.glue("blocking", t.database["blocking"])
+    elif t.database_error and t.database_refused:
+        print(f"✗ the runbook could not log in to the database (it answered): {t.database_error}")
     elif t.database_error:
         print(f"✗ the database is unreachable: {t.database_error}")
     else:

@@ -55,8 +55,7 @@ def _sessions():
     )
 
 
-# -------------------------------------------------------------------------------------------
-# findings
+# ----------------------------------------------------------------------------------------- findings
 def test_the_root_blocker_finding_says_to_terminate_it_with_who_and_since_when():
     roots = pg_locks.root_blockers(pg_locks.blocking_frame(CHAIN))
     [f] = pgdiag.blocker_findings(roots)
@@ -257,8 +256,7 @@ def test_pod_findings():
     )
 
 
-# -----------------------------------------------------------------------------------------
-# mitigations
+# -------------------------------------------------------------------------------------- mitigations
 def _pids(plan):
     return [sig.pid for sig in plan.signals]
 
@@ -349,8 +347,7 @@ def test_parse_pids_refuses_what_is_not_a_pid(value):
         pg_actions.parse_pids(value)
 
 
-# ----------------------------------------------------------------------------------------------
-# params
+# ------------------------------------------------------------------------------------------- params
 GOOD = dict(
     namespace="production",
     context=None,
@@ -395,8 +392,7 @@ def test_params_refuse_bad_input_with_the_rule(name, value, match):
         pgdiag.Params.check({**GOOD, name: value})
 
 
-# ----------------------------------------------------------------------------------------------
-# charts
+# ------------------------------------------------------------------------------------------- charts
 def test_charts_are_small_and_absent_without_data():
     s = _sessions()
     con = pg_connections.connections_frame(s)
@@ -423,3 +419,68 @@ def test_findings_text_lists_the_worst_first_with_the_next_step():
         "      → n3",
     ]
     assert pgdiag.findings_text([]) == "no problem found"
+
+
+def test_a_refused_login_is_a_finding_of_the_runbook_not_a_sev1():
+    error = (
+        "PostgreSQL at host=db dbname=app user=sre refused the runbook's login: password "
+        'authentication failed for user "sre"; the password was refused: check PGPASSWORD, '
+        "~/.pgpass or the service file"
+    )
+    [f] = pgdiag.unreachable_findings(
+        reachable=False,
+        target="host=db dbname=app user=sre",
+        error=error,
+        refused=True,
+        sqlstate="28P01",
+    )
+    assert f == {
+        "severity": None,
+        "title": "the runbook could not log in to host=db dbname=app user=sre",
+        "detail": error + " (the server answered: this says nothing about the database's health, "
+        "which was not measured)",
+        "next_step": "fix the password of the dsn's user: PGPASSWORD, ~/.pgpass or the service "
+        "file; then run this notebook again",
+    }
+    for sqlstate, fix in (
+        ("28000", "fix the user in dsn, or add a pg_hba.conf entry for this role from this host"),
+        ("3D000", "fix dbname in dsn (psql -l lists the databases)"),
+        ("42501", "GRANT CONNECT ON DATABASE to the dsn's role"),
+        (None, "fix the runbook's login: the password (PGPASSWORD, ~/.pgpass), the user and"),
+    ):
+        [g] = pgdiag.unreachable_findings(
+            reachable=False, target="host=db", error="x", refused=True, sqlstate=sqlstate
+        )
+        assert g["next_step"].startswith(fix) and g["severity"] is None
+    sev = pgdiag.database_severity(reachable=None, findings=[f], target="host=db")
+    assert (sev.level, sev.rule) == ("SEV4", "no-impact")  # Run.checked makes it "not assessed"
+    fig = pgdiag.figures(
+        reachable=None,
+        summary=None,
+        blocking=None,
+        long_running=None,
+        idle=None,
+        pods=None,
+        login_refused=True,
+    )
+    assert fig == {"database_reachable": None, "database_login_refused": True}
+    assert pgdiag.findings_text(
+        [f, {"severity": "SEV3", "title": "slow", "detail": "d", "next_step": "s"}]
+    ).splitlines()[::3] == [
+        "SEV3  slow",
+        "----  the runbook could not log in to host=db dbname=app user=sre",
+    ]
+
+
+def test_a_refused_login_is_recorded_without_a_severity_and_redacted():
+    from incidentlib.notebook.run import Run
+    from incidentlib.redact import register_secret
+
+    register_secret("pw-in-a-message-77")
+    run = Run("database", quiet=True)
+    [f] = pgdiag.unreachable_findings(
+        reachable=False, target="host=db", error="refused pw-in-a-message-77", refused=True
+    )
+    pgdiag.record_finding(run, f)
+    assert run.findings[0]["severity"] is None
+    assert "pw-in-a-message-77" not in run.findings[0]["detail"]

@@ -22,8 +22,7 @@ def _sessions(*rows):
     return pg_activity.sessions_frame(list(rows))
 
 
-# -------------------------------------------------------------------------------------------
-# activity
+# ----------------------------------------------------------------------------------------- activity
 def test_activity_lists_non_idle_backends_oldest_first_without_our_own_or_hidden_ones():
     s = _sessions(
         session(101, "active", query_s=5, xact_s=5),
@@ -89,8 +88,7 @@ def test_empty_snapshot_gives_empty_tables_with_their_columns():
     assert list(pg_connections.connections_frame(s).columns) == pg_connections.CONNECTION_COLUMNS
 
 
-# ------------------------------------------------------------------------------------------
-# connections
+# -------------------------------------------------------------------------------------- connections
 def test_connections_group_by_state_and_origin_and_count_hidden_sessions():
     s = _sessions(
         session(1, "active", app="web"),
@@ -129,8 +127,7 @@ def test_connections_group_by_state_and_origin_and_count_hidden_sessions():
     }
 
 
-# -------------------------------------------------------------------------------------------
-# statements
+# --------------------------------------------------------------------------------------- statements
 def test_statements_of_one_queryid_in_several_databases_merge_with_a_pooled_stddev():
     rows = [
         statement(7, calls=2, mean=2.0, stddev=1.0, db="app", user="a"),  # values 1, 3
@@ -196,8 +193,7 @@ def test_statement_columns_follow_the_server_version(version, total, blk, plan):
     assert ("NULL::float8 AS plan_ms" in text) == (plan is None)
 
 
-# ---------------------------------------------------------------------------------------------
-# blocking
+# ----------------------------------------------------------------------------------------- blocking
 def test_a_chain_of_three_names_the_root_for_every_waiter():
     rows = [
         edge(102, 101, wait_s=300, blocking_state="idle in transaction"),
@@ -248,8 +244,7 @@ def test_blocking_sql_uses_waitstart_from_14():
     assert "NULL::timestamptz" in pg_locks.blocking_sql(130000).as_string(None)
 
 
-# ------------------------------------------------------------------------------------------------
-# space
+# -------------------------------------------------------------------------------------------- space
 def test_database_sizes_show_readable_sizes_and_wraparound_share():
     df = pg_space.database_sizes_frame(
         [

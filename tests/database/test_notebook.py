@@ -272,3 +272,44 @@ def test_a_plain_role_without_the_extension_under_an_exclusive_lock_still_comple
         _source(scraps, "postgres: sessions")["ok"] and _source(scraps, "postgres: blocking")["ok"]
     )
     assert scraps["severity"]["level"] in ("SEV3", "SEV4")
+
+
+@pytest.mark.parametrize("case", ["wrong password", "closed port"])
+def test_a_refused_login_claims_no_severity_and_a_closed_port_is_sev1(
+    pg_server, tmp_path, monkeypatch, case
+):
+    port = pg_server.port if case == "wrong password" else _free_port()
+    target = f"host=127.0.0.1 port={port} dbname=app user=postgres"
+    monkeypatch.setenv("PGPASSWORD", "wrong-nb-pw-61")
+    scraps, text, printed = execute(tmp_path, dsn=target)
+    connect = _source(scraps, "postgres: connect")
+    severity, figures = scraps["severity"], scraps["figures"]
+    assert connect["status"] == "failed" and _source(scraps, "postgres: sessions")["status"] == (
+        "skipped"
+    )
+    if case == "wrong password":
+        assert connect["error"].startswith(f"PostgreSQL at {target} refused the runbook's login: ")
+        assert scraps["findings"] == [
+            {
+                "severity": None,
+                "title": f"the runbook could not log in to {target}",
+                "detail": connect["error"] + " (the server answered: this says nothing about the "
+                "database's health, which was not measured)",
+                "next_step": "fix the password of the dsn's user: PGPASSWORD, ~/.pgpass or the "
+                "service file; then run this notebook again",
+            }
+        ]
+        assert (severity["level"], severity["rule"]) == ("SEV4", "not-assessed")
+        assert figures["database_reachable"] is None and figures["database_login_refused"] is True
+        assert f"----  the runbook could not log in to {target}" in printed
+    else:
+        assert connect["error"].startswith(f"cannot connect to PostgreSQL at {target}: ")
+        assert [(f["severity"], f["title"]) for f in scraps["findings"]] == [
+            ("SEV1", f"database unreachable: {target}")
+        ]
+        assert (severity["level"], severity["reason"]) == (
+            "SEV1",
+            f"{target} is unreachable (rule: database unreachable = outage, SEV1)",
+        )
+        assert figures["database_reachable"] is False and "database_login_refused" not in figures
+    assert "wrong-nb-pw-61" not in text

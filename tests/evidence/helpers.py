@@ -109,8 +109,12 @@ def loaded_images(binary: str, html: Path, workdir: Path) -> tuple[int, int]:
         "imgs.filter(i => i.complete && i.naturalWidth > 0).length); });</script>"
     )
     page = html.read_text(encoding="utf-8")
-    page = re.sub(r'(http-equiv="Content-Security-Policy" content="[^"]*)"',
-                  lambda m: m.group(1) + "; script-src 'nonce-probe'\"", page, count=1)
+    page = re.sub(
+        r'(http-equiv="Content-Security-Policy" content="[^"]*)"',
+        lambda m: m.group(1) + "; script-src 'nonce-probe'\"",
+        page,
+        count=1,
+    )
     probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         r = subprocess.run(

@@ -100,6 +100,8 @@ def test_a_good_run_is_archived_with_its_html_and_manifest_entry(archive):
         "versions",
         "kubernetes",
         "postgres",
+        "prev",
+        "entry_sha256",
     }
     names = [f["path"] for f in entry["files"]]
     assert names == [f"{entry['run_id']}.ipynb", f"{entry['run_id']}.html"]
@@ -210,7 +212,8 @@ def test_secrets_printed_glued_or_raised_by_a_notebook_never_reach_the_archive(a
 
 def test_cluster_and_database_unreachable_still_leave_complete_evidence(archive):
     inv, entry = archive["runs"]["unreachable"], archive["entry"]["unreachable"]
-    assert inv.code == 0 and entry["status"] == "ok"
+    assert inv.code == 3 and entry["status"] == "incomplete"  # ran to the end, could not read
+    assert entry["error"].startswith("not read: kubernetes: pods: cannot reach the Kubernetes API")
     scraps = read_scraps(archive["dir"] / entry["files"][0]["path"])
     sources = {s["source"]: s for s in scraps["sources"]}
     assert (

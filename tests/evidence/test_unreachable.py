@@ -51,13 +51,16 @@ def test_cluster_and_database_down_still_leave_complete_evidence(tmp_path, capsy
                 *params,
             ]
         )
-        assert code == 0, f"{name}: {capsys.readouterr().err[-3000:]}"
+        printed = capsys.readouterr()
+        assert code == 3, f"{name}: {printed.err[-3000:]}"  # ran to the end, could not read
+        assert f"⚠ {name}: incomplete" in printed.out
+        assert "✗ not read: kubernetes: connect: cannot reach the Kubernetes API" in printed.out
     incident_dir = outputs / "INC-down"
     runs = {r["scenario"]: r for r in load_manifest(incident_dir)["runs"]}
     assert sorted(runs) == sorted(found)
     assert verify(incident_dir).ok
     for name, run in runs.items():
-        assert run["status"] == "ok" and [f["path"][-5:] for f in run["files"]] == [
+        assert run["status"] == "incomplete" and [f["path"][-5:] for f in run["files"]] == [
             "ipynb",
             ".html",
         ]
@@ -84,3 +87,33 @@ def test_cluster_and_database_down_still_leave_complete_evidence(tmp_path, capsy
             assert run["postgres"]["server_version"] is None
             assert any("cannot connect to PostgreSQL" in (s["error"] or "") for s in failed), name
             assert "cannot connect to PostgreSQL at host=127.0.0.1 port=9" in html
+
+
+@pytest.mark.parametrize("kubeconfig", ["missing", "garbage"])
+def test_a_missing_or_garbage_kubeconfig_is_never_a_plain_ok(tmp_path, capsys, kubeconfig):
+    path = tmp_path / "kubeconfig"
+    if kubeconfig == "garbage":
+        path.write_text("this: [is not, a kubeconfig")
+    code = cli.main(
+        [
+            "run",
+            "outage",
+            "--notebooks",
+            str(SCENARIO_NOTEBOOKS),
+            "--outputs",
+            str(tmp_path / "out"),
+            "--incident",
+            "INC-nokube",
+            "-p",
+            "kubeconfig",
+            str(path),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 3 and "⚠ outage: incomplete" in printed
+    reason = "cannot be read: no such file" if kubeconfig == "missing" else "cannot be read"
+    assert f"✗ not read: kubernetes: connect: kubeconfig {str(path)!r} {reason}" in printed
+    [run] = load_manifest(tmp_path / "out" / "INC-nokube")["runs"]
+    assert run["status"] == "incomplete" and run["error"].startswith(
+        "not read: kubernetes: connect"
+    )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 from incidentlib.kube.frames import deployments_frame, recent_rollouts_frame
+from incidentlib.notebook.run import Run
 from incidentlib.scenarios.triage import (
     health_figures,
     next_notebooks,
+    record_findings,
     run_command,
     suggest_severity,
     triage_figures,
@@ -294,3 +296,40 @@ def test_run_command() -> None:
     assert run_command(
         "outage", namespace="production", deployment="backend", incident_id="INC-1"
     ) == ("runbook run outage -p namespace production -p deployment backend --incident INC-1")
+
+
+def test_a_refused_login_is_no_sev1_no_next_notebook_and_one_finding_to_fix_it() -> None:
+    error = (
+        "PostgreSQL at host=db dbname=app user=sre refused the runbook's login: password "
+        'authentication failed for user "sre"'
+    )
+    figures = triage_figures(
+        namespace="production", deployment="backend", database_error=error, database_refused=True
+    )
+    assert figures == {"database_login_refused": True, "database_error": error}
+    sev = suggest_severity(figures, namespace="production", deployment="backend")
+    assert (sev.level, sev.rule) == ("SEV4", "no-impact")
+    nxt = next_notebooks(namespace="production", deployment="backend", figures=figures)
+    assert nxt.empty
+    run = Run("triage", quiet=True)
+    run.figures.update(figures)
+    record_findings(run, nxt, severity=sev, namespace="production", deployment="backend")
+    assert run.findings == [
+        {
+            "severity": None,
+            "title": "the runbook could not log in to the database",
+            "detail": error + " (the server answered: its health was not measured)",
+            "next_step": "fix the runbook's login: the password (PGPASSWORD, ~/.pgpass or the "
+            "service file), the user and dbname in dsn, a pg_hba.conf entry for this host; then "
+            "run triage again",
+        }
+    ]
+    # unreachable stays SEV1 with the database notebook next
+    down = triage_figures(
+        namespace="production", deployment="backend", database_error="connection refused"
+    )
+    assert down == {"database_reachable": False, "database_error": "connection refused"}
+    assert suggest_severity(down, namespace="production", deployment="backend").level == "SEV1"
+    assert next_notebooks(namespace="production", deployment="backend", figures=down)[
+        "notebook"
+    ].tolist() == ["database"]

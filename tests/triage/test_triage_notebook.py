@@ -140,3 +140,59 @@ def test_triage_with_nothing_reachable_completes_and_says_why(tmp_path: Path) ->
     nxt = scraps["next_notebooks"].set_index("notebook")["reason"].to_dict()
     assert nxt["database"].startswith("the database is unreachable (cannot connect to PostgreSQL")
     assert nxt["outage"].startswith("the health check fails (")
+
+
+@pytest.mark.parametrize("case", ["wrong password", "closed port"])
+def test_triage_tells_a_refused_login_from_an_unreachable_database(
+    pg_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    import socket
+
+    def closed_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: "
+        f"'http://127.0.0.1:{closed_port()}'}}}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: "
+        "u}}]\ncurrent-context: x\n"
+    )
+    port = pg_server.port if case == "wrong password" else closed_port()
+    target = f"host=127.0.0.1 port={port} dbname=app user=postgres"
+    monkeypatch.setenv("PGPASSWORD", "wrong-triage-pw-81")
+    scraps, text = execute(tmp_path, kubeconfig=str(kubeconfig), dsn=target, timeout=2)
+    failed = {r["source"]: r["error"] for r in scraps["sources"] if r["status"] == "failed"}
+    severity, figures = scraps["severity"], scraps["figures"]
+    nxt = scraps["next_notebooks"]
+    if case == "wrong password":
+        assert failed["postgresql"].startswith(
+            f"PostgreSQL at {target} refused the runbook's login: "
+        )
+        assert (severity["level"], severity["rule"]) == ("SEV4", "not-assessed")
+        assert figures == {"database_login_refused": True, "database_error": failed["postgresql"]}
+        assert nxt.empty
+        assert scraps["findings"] == [
+            {
+                "severity": None,
+                "title": "the runbook could not log in to the database",
+                "detail": failed["postgresql"] + " (the server answered: its health was not "
+                "measured)",
+                "next_step": "fix the runbook's login: the password (PGPASSWORD, ~/.pgpass or the "
+                "service file), the user and dbname in dsn, a pg_hba.conf entry for this host; "
+                "then run triage again",
+            }
+        ]
+        assert "✗ the runbook could not log in to the database (it answered)" in text
+    else:
+        assert failed["postgresql"].startswith(f"cannot connect to PostgreSQL at {target}: ")
+        assert (severity["level"], severity["rule"]) == ("SEV1", "outage")
+        assert severity["reason"].startswith("the database is unreachable (cannot connect to")
+        assert figures["database_reachable"] is False
+        assert nxt["notebook"].tolist() == ["database"]
+        assert [(f["severity"], f["title"]) for f in scraps["findings"]] == [
+            ("SEV1", "the database is unreachable")
+        ]
+    assert "wrong-triage-pw-81" not in text
