@@ -243,7 +243,14 @@ def print_result(result: RunResult) -> None:
     if result.html is not None:
         print(f"  html:     {result.html}")
     print(f"  manifest: {result.incident_dir / 'manifest.json'}", flush=True)
-    if not result.ok:
+    if result.status == "incomplete":
+        print(
+            f"runbook run: {result.scenario} ran to the end without every source (listed above); "
+            "its verdict rests on what was read",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif not result.ok:
         print(
             f"runbook run: {result.scenario} failed at {result.error}", file=sys.stderr, flush=True
         )

@@ -137,7 +137,7 @@ def append_run_locked(
 ) -> None:
     """Append a run to the manifest, chained to the run before it and signed when a key is given
     (the caller holds the incident's lock), and replace the manifest atomically."""
-    from .signing import sign
+    from .signing import file_message, sign
 
     doc = read_manifest(incident_dir) or {
         "incident": incident,
@@ -148,6 +148,16 @@ def append_run_locked(
     doc["format"] = FORMAT
     runs = doc.setdefault("runs", [])
     entry = {**entry, "prev": _link(runs[-1] if runs else None, incident)}
+    if signing_key is not None:  # each file signed too: verify names the file that was rewritten
+        entry["files"] = [
+            {
+                **f,
+                "signature": sign(
+                    signing_key, file_message(str(entry["run_id"]), f["path"], f["sha256"])
+                ),
+            }
+            for f in entry["files"]
+        ]
     entry["entry_sha256"] = entry_digest(entry)
     if signing_key is not None:
         entry["signature"] = sign(signing_key, entry["entry_sha256"])
@@ -294,7 +304,7 @@ def _verify(root: Path, report: VerifyReport, public_key: Any) -> None:
 
 def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) -> None:
     """Each run's own hash, its link to the run before it, and its signature."""
-    from .signing import check, key_id
+    from .signing import check, file_message, key_id
 
     incident = str(doc.get("incident") or "")
     previous: dict[str, Any] | None = None
@@ -325,7 +335,22 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
         if "signature" in run:
             signed += 1
         if public_key is not None:
+            rewritten = [
+                f["path"]
+                for f in run["files"]
+                if "signature" in f
+                and check(
+                    public_key, file_message(str(rid), f["path"], f["sha256"]), f["signature"]
+                )
+            ]
+            for path in rewritten:
+                report.manifest_problems.append(
+                    f"run {rid}: file {path}: its sha256 is not the one signed (the file and its "
+                    "hash were rewritten after the run)"
+                )
             why = check(public_key, run["entry_sha256"], run.get("signature"))
+            if why and not rewritten and why == "its signature does not match its content":
+                why += " (its status, parameters, files or link to the run before it changed)"
             if why:
                 report.manifest_problems.append(f"run {rid}: {why}")
         previous = run

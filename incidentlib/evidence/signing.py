@@ -123,8 +123,15 @@ def sign(key: Ed25519PrivateKey, entry_sha256: str) -> dict[str, str]:
     return {"alg": ALGORITHM, "key_id": key_id(key.public_key()), "value": value}
 
 
+def file_message(run_id: str, path: str, sha256: str) -> str:
+    """What a file's own signature covers: the run, the file's path and its sha256, so a verify that
+    fails names the file that was rewritten."""
+    return f"{run_id}\n{path}\n{sha256}"
+
+
 def check(public: Ed25519PublicKey, entry_sha256: str, signature: object) -> str | None:
-    """Why a signature does not hold for this entry hash, or None when it does."""
+    """Why a signature does not hold for this entry hash (or any message signed by `sign`), or None
+    when it does."""
     from cryptography.exceptions import InvalidSignature
 
     if not isinstance(signature, dict) or not isinstance(signature.get("value"), str):

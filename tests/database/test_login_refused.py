@@ -67,3 +67,34 @@ def test_a_closed_port_is_unreachable_and_sev1(capsys):
     )
     assert run.figures["database_reachable"] is False
     assert "database_login_refused" not in run.figures
+
+
+def test_a_percent_encoded_password_in_a_uri_dsn_logs_in_and_stays_out_of_the_archive(
+    pg_server, tmp_path
+):
+    # psql takes postgresql://u:p%40ss@host/db as the password p@ss: so must the runbook, or it
+    # reports a healthy database as down (the false SEV1 of issue 13)
+    from pathlib import Path
+
+    from incidentlib.evidence import run_notebook
+    from incidentlib.evidence.run import read_scraps
+
+    role, password = f"pct_{pg_server.port}", "p@ss:w/rd-73"
+    pg_server.create_role(role, password, monitor=True)
+    uri = f"postgresql://{role}:p%40ss%3Aw%2Frd-73@127.0.0.1:{pg_server.port}/app"
+    result = run_notebook(
+        Path(__file__).parents[2] / "notebooks" / "database.ipynb",
+        outputs=tmp_path,
+        incident="INC-pct-password",
+        parameters={"dsn": uri},
+    )
+    scraps = read_scraps(result.notebook)
+    [connect] = [s for s in scraps["sources"] if s["source"] == "postgres: connect"]
+    assert connect["status"] == "ok", connect
+    assert scraps["figures"]["database_reachable"] is True
+    assert not [f for f in scraps["findings"] if f["severity"] == "SEV1"]
+    archived = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.suffix for p in archived} >= {".ipynb", ".html", ".json"}
+    for p in archived:
+        text = p.read_text(errors="replace")
+        assert password not in text and "p%40ss%3Aw%2Frd-73" not in text, p

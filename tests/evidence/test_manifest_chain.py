@@ -131,9 +131,18 @@ def test_a_consistent_rewrite_of_a_signed_run_is_detected(
     code, out, _ = runbook("verify", str(incident), "--public-key", str(keys[1]))
     run_id = doc["runs"][0]["run_id"]
     assert code == 1
-    assert f"✗ manifest: run {run_id}: its signature does not match its content" in out
+    name = doc["runs"][0]["files"][0]["path"]
+    assert (
+        f"✗ manifest: run {run_id}: file {name}: its sha256 is not the one signed (the file and "
+        "its hash were rewritten after the run)"
+    ) in out
+    assert f"✗ manifest: run {run_id}: its signature does not match its content\n" in out
     second = doc["runs"][1]["run_id"]
-    assert f"run {second}: its signature does not match its content" in out  # its link changed
+    assert (  # only its link changed
+        f"run {second}: its signature does not match its content (its status, parameters, files "
+        "or link to the run before it changed)"
+    ) in out
+    assert f"run {second}: file" not in out
 
 
 def test_a_removed_or_reordered_run_breaks_the_chain_even_unsigned(
