@@ -155,7 +155,7 @@ def first_table(executed: Path, wall0: float) -> float:
 
     nb = json.loads(executed.read_text())
     for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and "display_pods(ev.pods" in "".join(cell["source"]):
+        if cell["cell_type"] == "code" and "display_pods(facts.pods" in "".join(cell["source"]):
             end = cell["metadata"]["papermill"]["end_time"]
             return datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp() - wall0
     raise SystemExit(
