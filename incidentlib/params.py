@@ -310,6 +310,14 @@ def webhook(value: Any, name: str = "notify_webhook") -> str | None:
     return value
 
 
+RENAMED = {
+    "deployment": "give app_deployment (the application's Deployment) or db_deployment (the "
+    "database's own Deployment or StatefulSet)",
+}
+"""Parameters that no longer exist, and what to give instead (a command line written for the old
+name is refused, never silently ignored)."""
+
+
 class Parameters:
     """The checked parameters of a notebook: a frozen dataclass whose fields are made with `param`.
 
@@ -320,6 +328,10 @@ class Parameters:
 
     @classmethod
     def check(cls, values: Mapping[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        for old, new in RENAMED.items():
+            if old in values and old not in names:
+                raise InvalidParameter(f"parameter {old!r} was renamed: {new}")
         given = {}
         for f in fields(cls):  # type: ignore[arg-type]
             value = values.get(f.name, f.default)
@@ -353,7 +365,8 @@ class Common(Parameters):
     namespace: str = param("production", check=name_of("namespace"))
     context: str | None = param(None, check=free_text)
     kubeconfig: str | None = param(None, check=free_text)
-    deployment: str = param("backend", check=name_of("deployment"))
+    app_deployment: str = param("backend", check=name_of("app_deployment"))
+    db_deployment: str = param("postgres", check=name_of("db_deployment"))
     since: str = param("30m", check=duration)
     incident_id: str | None = param(None, check=free_text)
     dsn: str | None = param(None, check=free_text)

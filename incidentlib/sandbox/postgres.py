@@ -219,7 +219,8 @@ class ThrowawayPostgres:
         opts = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.base} "
             f"-c max_connections={self.max_connections} -c fsync=off -c synchronous_commit=off "
-            f"-c full_page_writes=off -c track_io_timing=on -c shared_buffers=32MB"
+            f"-c full_page_writes=off -c track_io_timing=on -c shared_buffers=32MB "
+            f"-c max_prepared_transactions=10"
         )
         if self.preload_pgss:
             opts += (
@@ -339,6 +340,13 @@ class ThrowawayPostgres:
         return f"host=127.0.0.1 port={self.port} dbname={APP_DB} user={name} password={password}"
 
 
+def sql_rollback_prepared(gid: str) -> Any:
+    """ROLLBACK PREPARED 'gid', quoted."""
+    from psycopg import sql
+
+    return sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid))
+
+
 @dataclass
 class StagedSession:
     """One connection the stager holds open, and the statement it may be blocked in."""
@@ -358,6 +366,7 @@ class Stager:
         self.dsn = dsn
         self.application_name = application_name
         self.sessions: dict[int, StagedSession] = {}
+        self.prepared: list[str] = []
 
     def _connect(self, *, autocommit: bool = True, app: str | None = None) -> Any:
         import psycopg
@@ -373,7 +382,7 @@ class Stager:
         return s
 
     def _run_in_thread(
-        self, s: StagedSession, statements: list[tuple[str, Any]], *, commit: bool
+        self, s: StagedSession, statements: list[tuple[Any, Any]], *, commit: bool
     ) -> None:
         def work() -> None:
             try:
@@ -503,6 +512,123 @@ class Stager:
                     )
                 )
 
+    def prepared_transaction(
+        self, gid: str, *, table: str = "stage_accounts", row: int = 900
+    ) -> str:
+        """PREPARE TRANSACTION after updating one row: it holds that row's lock and the xmin until
+        COMMIT PREPARED or ROLLBACK PREPARED (`cleanup_prepared` rolls them back at close)."""
+        from psycopg import sql
+
+        with self._connect(autocommit=False, app="two-phase") as c:
+            c.execute(
+                sql.SQL("UPDATE {} SET balance = balance + 1 WHERE id = %s").format(
+                    sql.Identifier(table)
+                ),
+                (row,),
+            )
+            c.execute(sql.SQL("PREPARE TRANSACTION {}").format(sql.Literal(gid)))
+        self.prepared.append(gid)
+        return gid
+
+    def invalid_index(self, name: str = "stage_cards_holder_once") -> str:
+        """A UNIQUE index built CONCURRENTLY over duplicate values fails and stays behind, invalid
+        (what a failed or cancelled CREATE INDEX CONCURRENTLY leaves)."""
+        import psycopg
+        from psycopg import sql
+
+        with self._connect(app="migration") as c:
+            c.execute("UPDATE stage_cards SET holder = 'h1' WHERE id = 2")
+            try:
+                c.execute(
+                    sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON stage_cards (holder)").format(
+                        sql.Identifier(name)
+                    )
+                )
+            except psycopg.errors.UniqueViolation:
+                pass
+            else:
+                raise RunbookError(f"index {name} was built: the duplicates are gone?")
+        return name
+
+    def sequence_at(self, name: str, pct: float, *, data_type: str = "smallint") -> int:
+        """A sequence of `data_type` advanced to `pct` percent of its range; returns its value."""
+        from psycopg import sql
+
+        top = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}[data_type]
+        value = max(1, int(top * pct / 100))
+        with self._connect(app="sequence-filler") as c:
+            c.execute(
+                sql.SQL("CREATE SEQUENCE IF NOT EXISTS {} AS {}").format(
+                    sql.Identifier(name), sql.SQL(data_type)
+                )
+            )
+            c.execute("SELECT setval(%s, %s)", (name, value))
+        return value
+
+    def checkpoints(self, n: int = 3) -> None:
+        """Run CHECKPOINT `n` times: requested checkpoints, as a WAL flood forces them."""
+        with self._connect(app="checkpointer") as c:
+            for _ in range(n):
+                c.execute("CHECKPOINT")
+
+    def slow_vacuum(self, *, rows: int = 20_000, table: str = "stage_vacuum") -> int:
+        """A manual VACUUM slowed to a crawl (vacuum_cost_delay) over a table of dead tuples, left
+        running in the background; returns its pid once pg_stat_progress_vacuum shows it."""
+        from psycopg import sql
+
+        t = sql.Identifier(table)
+        with self._connect(app="vacuum-filler") as c:
+            c.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id int, pad text)").format(t))
+            c.execute(
+                sql.SQL(
+                    "INSERT INTO {} SELECT g, repeat('x', 100) FROM generate_series(1, %s) g"
+                ).format(t),
+                (rows,),
+            )
+            c.execute(sql.SQL("DELETE FROM {} WHERE id % 2 = 0").format(t))
+        conn = self._connect(app="slow-vacuum")
+        s = self._hold(conn, "slow-vacuum")
+        self._run_in_thread(
+            s,
+            [
+                ("SET vacuum_cost_delay = 100", None),
+                ("SET vacuum_cost_limit = 1", None),
+                (sql.SQL("VACUUM {}").format(t), None),
+            ],
+            commit=False,
+        )
+        self._wait_progress(s.pid)
+        return s.pid
+
+    def index_build_waiting(self, *, table: str = "stage_accounts") -> int:
+        """CREATE INDEX CONCURRENTLY that waits for an older transaction (start one first, e.g.
+        `idle_in_transaction`): it shows in pg_stat_progress_create_index; returns its pid. The
+        index it leaves when cancelled at close is invalid."""
+        from psycopg import sql
+
+        conn = self._connect(app="migration")
+        s = self._hold(conn, "index-build")
+        stmt = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} (owner)").format(
+            sql.Identifier(f"{table}_owner_building"), sql.Identifier(table)
+        )
+        self._run_in_thread(s, [(stmt, None)], commit=False)
+        self._wait_progress(s.pid)
+        return s.pid
+
+    def _wait_progress(self, pid: int, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        with self._connect(app="stager-probe") as c:
+            while time.monotonic() < deadline:
+                row = c.execute(
+                    "SELECT 1 FROM pg_stat_progress_vacuum WHERE pid = %s UNION ALL "
+                    "SELECT 1 FROM pg_stat_progress_create_index WHERE pid = %s",
+                    (pid, pid),
+                ).fetchone()
+                if row:
+                    return
+                time.sleep(0.02)
+        raise RunbookError(f"staged session {pid} never showed in a progress view")
+
     def finished(self, pid: int, timeout: float = 5.0) -> bool:
         """Whether the staged session's blocked statement completed (True) within `timeout`."""
         s = self.sessions[pid]
@@ -522,3 +648,11 @@ class Stager:
             if s.thread is not None:
                 s.thread.join(timeout=5)
         self.sessions.clear()
+        if self.prepared:
+            with self._connect(app="stager-cleanup") as c:
+                for gid in self.prepared:
+                    if c.execute(
+                        "SELECT 1 FROM pg_prepared_xacts WHERE gid = %s", (gid,)
+                    ).fetchone():
+                        c.execute(sql_rollback_prepared(gid))
+            self.prepared.clear()

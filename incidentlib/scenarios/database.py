@@ -26,7 +26,6 @@ from ..params import (
     Common,
     duration,
     format_duration,
-    name_of,
     one_of,
     param,
     parse_duration,
@@ -455,7 +454,6 @@ def findings_text(findings: list[Finding]) -> str:
 class Params(Common):
     """The database notebook's parameters, checked."""
 
-    deployment: str = param("postgres", check=name_of("deployment"))
     db_selector: str = param("app=postgres", check=lambda v, n: validate_selector(v))
     long_query_threshold: str = param("5min", check=duration)
     top_n: int = param(10, check=whole(1, 1000))
@@ -829,7 +827,7 @@ def _restart(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
         return None
     outcome = None
     with run.source("kubernetes: restart"):
-        workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.deployment)
+        workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.db_deployment)
         plan = kube_actions.plan_restart(
             workload, why="mitigation=restart: the last resort, every database connection drops"
         )

@@ -414,7 +414,7 @@ def read_prometheus(run: Run, cfg: Params, ev: Facts) -> None:
         return
     queries = cfg.queries()
     window_query = queries.pop("window_error_rate")
-    where = {"namespace": cfg.namespace, "deployment": cfg.deployment}
+    where = {"namespace": cfg.namespace, "deployment": cfg.app_deployment}
     with run.source("prometheus"):
         client = prometheus.Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout_s)
         rate = prometheus.window_error_rate(client, since=cfg.window, query=window_query, **where)
@@ -520,11 +520,13 @@ def log_errors(run: Run, cfg: Params, ev: Facts) -> None:
     messages."""
     if ev.cluster is not None:
         with run.source("kubernetes: logs"):
-            ev.logs = reads.fetch_logs(ev.cluster, cfg.namespace, cfg.deployment, since=cfg.window)
+            ev.logs = reads.fetch_logs(
+                ev.cluster, cfg.namespace, cfg.app_deployment, since=cfg.window
+            )
     ev.log_errors = logs.error_counts(ev.logs)
     per_minute = logs.errors_per_minute(ev.logs)
     ev.top_messages = logs.top_messages(ev.logs)
-    for f in logs.findings(ev.log_errors, ev.top_messages, deployment=cfg.deployment):
+    for f in logs.findings(ev.log_errors, ev.top_messages, deployment=cfg.app_deployment):
         run.finding(**f)
     show_table(ev.log_errors, caption="ERROR lines per pod", empty="no logs read")
     show_table(ev.top_messages, caption="most frequent ERROR messages", empty="no ERROR line")
@@ -597,12 +599,12 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
     c, ns = ev.cluster, cfg.namespace
     planners = {
         "scale_out": lambda: actions.plan_scale_out(
-            reads.fetch_deployment(c, ns, cfg.deployment),
+            reads.fetch_deployment(c, ns, cfg.app_deployment),
             cfg.replicas,
             why="the runbook's horizontal scaling",
         ),
         "restart": lambda: actions.plan_restart(
-            reads.fetch_deployment(c, ns, cfg.deployment),
+            reads.fetch_deployment(c, ns, cfg.app_deployment),
             why="new pods, same spec (buys time against a leak)",
         ),
         "cache": lambda: actions.plan_configmap_key(
@@ -612,7 +614,8 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
             why="the runbook's caching",
         ),
         "scale_down": lambda: actions.plan_scale_down(
-            reads.fetch_deployment(c, ns, cfg.deployment), why="shed load on a shared dependency"
+            reads.fetch_deployment(c, ns, cfg.app_deployment),
+            why="shed load on a shared dependency",
         ),
     }
     out = []
@@ -620,7 +623,7 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
         try:
             plan = plan_it()
         except (InvalidParameter, KubeAPIError) as e:
-            failed = Plan(name, cfg.deployment, f"cannot plan: {e}", "").outcome(
+            failed = Plan(name, cfg.app_deployment, f"cannot plan: {e}", "").outcome(
                 applied=False, status="failed", detail=f"cannot plan: {e}"
             )
             run.record_action(failed)

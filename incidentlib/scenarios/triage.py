@@ -8,8 +8,9 @@ reason and the command."""
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,7 @@ from ..kube import frames, reads
 from ..kube.client import Cluster
 from ..notebook.run import Run, show_table
 from ..params import Common, number, param, whole
-from ..redact import redact_value
+from ..redact import redact_dsn, redact_value
 from ..service.probe import ProbeResult, health_check, latency_frame, latency_summary
 from ..severity import Severity, assess
 from .common import connect_cluster
@@ -315,12 +316,62 @@ def wants_database(dsn: str | None) -> bool:
     )
 
 
+# Which connection parameters each scenario notebook reads (all take them; only these use them).
+_USES = {
+    "database": ("kubeconfig", "context", "since", "dsn", "db_deployment"),
+    "outage": ("kubeconfig", "context", "since", "health_url"),
+    "performance": ("kubeconfig", "context", "since", "health_url", "prometheus_url"),
+}
+
+
+def command_parameters(cfg: Any) -> dict[str, Any]:
+    """What a next notebook must be given to look at what triage looked at: the cluster (kubeconfig,
+    context), the window, the database (its dsn without the password: that stays in PGPASSWORD,
+    ~/.pgpass or a service file, like triage's own) and workload, the endpoints; only those set
+    and not at their defaults."""
+    defaults = {f.name: f.default for f in fields(Common)}
+    out: dict[str, Any] = {}
+    for name in ("kubeconfig", "context", "since", "dsn", "db_deployment", "health_url"):
+        value = getattr(cfg, name, None)
+        if value is not None and value != defaults.get(name):
+            out[name] = value
+    if getattr(cfg, "prometheus_url", None):
+        out["prometheus_url"] = cfg.prometheus_url
+    if out.get("dsn"):
+        out["dsn"] = dsn_without_password(out["dsn"])
+    return out
+
+
+def dsn_without_password(dsn: str) -> str:
+    """A DSN (conninfo or URI) as conninfo, its password left out."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # noqa: BLE001 - a malformed DSN: the database notebook says what is wrong
+        return redact_dsn(dsn) or ""
+    parts.pop("password", None)
+    return make_conninfo(**{k: str(v) for k, v in parts.items()})
+
+
 def run_command(
-    notebook: str, *, namespace: str, deployment: str, incident_id: str | None = None
+    notebook: str,
+    *,
+    namespace: str,
+    deployment: str,
+    incident_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """The command line that runs a scenario notebook next, under the same incident."""
-    inc = f" --incident {incident_id}" if incident_id else ""
-    return f"runbook run {notebook} -p namespace {namespace} -p deployment {deployment}{inc}"
+    """The command line that runs a scenario notebook next, under the same incident, against what
+    triage read (`extra`: `command_parameters`), quoted for a POSIX shell: it runs as printed."""
+    args = ["runbook", "run", notebook, "-p", "namespace", namespace, "-p", "app_deployment"]
+    args.append(deployment)
+    for name in _USES.get(notebook, ()):
+        if (extra or {}).get(name) is not None:
+            args += ["-p", name, str((extra or {})[name])]
+    if incident_id:
+        args += ["--incident", incident_id]
+    return shlex.join(args)
 
 
 def record_findings(
@@ -332,20 +383,21 @@ def record_findings(
     namespace: str | None = None,
     deployment: str | None = None,
     incident_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """One finding per notebook to run next: what triage saw, and the notebook (with its command) as
     the next step; and, when the database refused our login, the finding that says what to fix
     (`login_finding`)."""
     figures = run.figures
     namespace = namespace or run.params.get("namespace", "production")
-    deployment = deployment or run.params.get("deployment", "backend")
+    deployment = deployment or run.params.get("app_deployment", "backend")
     incident_id = incident_id or run.params.get("incident_id")
     if figures.get("database_login_refused"):
         run.finding(**login_finding(figures.get("database_error")))
     for _, row in nxt.iterrows():
         nb, reason = str(row["notebook"]), str(row["reason"])
         command = run_command(
-            nb, namespace=namespace, deployment=deployment, incident_id=incident_id
+            nb, namespace=namespace, deployment=deployment, incident_id=incident_id, extra=extra
         )
         step = f"run the {nb} notebook: {command}"
         if nb == "outage":
@@ -490,7 +542,7 @@ def read_all(run: Run, cfg: Params) -> Triage:
 
 def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
     """The tables, the correlation and the figures from what was read (pure)."""
-    ns, dep = cfg.namespace, cfg.deployment
+    ns, dep = cfg.namespace, cfg.app_deployment
     t.health = raw.get("health")
     t.health_figures = health_figures(t.health or [])
     replicasets = raw.get("replicasets", [])
@@ -654,7 +706,7 @@ def suggest(run: Run, t: Triage, cfg: Params) -> Severity:
     """The suggested severity from the runbook's matrix, printed with the figures behind it."""
     run.figures.update(t.figures)
     severity = run.checked(
-        suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment)
+        suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.app_deployment)
     )
     print(f"Suggested severity: {severity.level}  (rule: {severity.rule})")
     print(f"Why: {severity.reason}")
@@ -672,7 +724,7 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
     scrap)."""
     t.next = next_notebooks(
         namespace=cfg.namespace,
-        deployment=cfg.deployment,
+        deployment=cfg.app_deployment,
         unhealthy=t.unhealthy,
         figures=t.figures,
         database=t.database,
@@ -685,8 +737,9 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
         severity=severity,
         correlation=t.correlation,
         namespace=cfg.namespace,
-        deployment=cfg.deployment,
+        deployment=cfg.app_deployment,
         incident_id=cfg.incident_id,
+        extra=command_parameters(cfg),
     )
     for _, row in t.next.iterrows():
         print(f"▶ {row['notebook']}: {row['reason']}")
@@ -695,8 +748,9 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
             + run_command(
                 row["notebook"],
                 namespace=cfg.namespace,
-                deployment=cfg.deployment,
+                deployment=cfg.app_deployment,
                 incident_id=cfg.incident_id,
+                extra=command_parameters(cfg),
             )
         )
     if t.next.empty and severity.rule == "not-assessed":
