@@ -40,6 +40,7 @@ PUBLIC = {
         "activity",
         "connect",
         "connections",
+        "dangers",
         "describe_target",
         "locks",
         "pods",

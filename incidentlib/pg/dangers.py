@@ -357,3 +357,206 @@ def progress_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
     df["pid"] = pd.to_numeric(df["pid"]).astype("Int64")
     df["query"] = [None if q is None else redact_sql(q) for q in df["query"]]
     return df
+
+
+# --------------------------------------------------------------------------------------- findings
+SEQUENCE_SEV3_PCT = 90.0  # the issue's threshold: plan the change now
+SEQUENCE_SEV2_PCT = 99.0  # inserts are about to fail
+XMIN_AGE_SEV3 = 100_000_000  # transactions: a twentieth of the way to wraparound
+CHECKPOINT_REQUESTED_PCT = 50.0
+CHECKPOINT_MIN_REQUESTED = 3
+
+Finding = dict[str, Any]
+
+
+def _finding(
+    severity: str | None, title: str, detail: str, next_step: str, **extra: Any
+) -> Finding:
+    return {"severity": severity, "title": title, "detail": detail, "next_step": next_step, **extra}
+
+
+def _present(v: Any) -> bool:
+    return v is not None and v == v  # neither None nor NaN/NA
+
+
+def sequence_findings(sequences: pd.DataFrame | None) -> list[Finding]:
+    """A sequence at 90% of its range or more (SEV3; 99%: SEV2, inserts fail at 100%), with the
+    change that buys room: the column's type when the column is the limit, else the sequence's."""
+    out = []
+    for r in sequences.to_dict("records") if sequences is not None else []:
+        pct = r.get("pct_used")
+        if not _present(pct) or pct < SEQUENCE_SEV3_PCT:
+            continue
+        name = f"{r['schema']}.{r['sequence']}"
+        col_limit = (
+            _present(r.get("owned_by"))
+            and r.get("column_type") in ("smallint", "integer")
+            and _present(r.get("sequence_max"))
+            and int(r["max_value"]) < int(r["sequence_max"])
+        )
+        if col_limit:
+            table, _, column = str(r["owned_by"]).rpartition(".")
+            step = (
+                f"the column {r['owned_by']} ({r['column_type']}) is the limit: ALTER TABLE "
+                f"{r['schema']}.{table} ALTER COLUMN {column} TYPE bigint (rewrites the table: "
+                "plan a window) before it runs out"
+            )
+        else:
+            step = f"ALTER SEQUENCE {name} AS bigint (and the columns it feeds), before it runs out"
+        out.append(
+            _finding(
+                "SEV2" if pct >= SEQUENCE_SEV2_PCT else "SEV3",
+                f"sequence {name} at {pct:.1f}% of its range",
+                f"last value {int(r['last_value']):,} of {int(r['max_value']):,} "
+                f"({r.get('data_type')}); at 100% nextval() fails and every insert that needs it "
+                "fails with it",
+                step,
+            )
+        )
+    return out
+
+
+def invalid_index_findings(
+    invalid: pd.DataFrame | None, progress: pd.DataFrame | None = None
+) -> list[Finding]:
+    """Invalid indexes left by a failed concurrent build (SEV4): written to on every change, never
+    read. Those of a table with an index build running right now are that build's, not leftovers."""
+    building = set()
+    if progress is not None and len(progress):
+        building = set(progress[progress["kind"] == "create index"]["relation"].dropna())
+    out = []
+    for r in invalid.to_dict("records") if invalid is not None else []:
+        table = f"{r['schema']}.{r['table']}"
+        if table in building or r["table"] in building:
+            continue
+        name = f"{r['schema']}.{r['index']}"
+        out.append(
+            _finding(
+                "SEV4",
+                f"invalid index {name} on {table}",
+                f"left by a failed CREATE INDEX CONCURRENTLY: every write to {table} still "
+                f"updates it and no query uses it; definition: {r.get('definition')}",
+                f"DROP INDEX CONCURRENTLY {name}; then build it again (CREATE INDEX CONCURRENTLY), "
+                f"or REINDEX INDEX CONCURRENTLY {name}",
+            )
+        )
+    return out
+
+
+def prepared_xact_findings(prepared: pd.DataFrame | None, *, threshold_s: float) -> list[Finding]:
+    """Prepared transactions older than the threshold (SEV3): they hold their locks and the xmin,
+    across restarts, until their transaction manager finishes them."""
+    from ..params import format_duration
+
+    out = []
+    for r in prepared.to_dict("records") if prepared is not None else []:
+        age = r.get("age_s")
+        if not _present(age) or age < threshold_s:
+            continue
+        gid = str(r["gid"]).replace("'", "''")
+        out.append(
+            _finding(
+                "SEV3",
+                f"prepared transaction {r['gid']!r} open for {format_duration(age)}",
+                f"prepared by {r.get('owner')} in {r.get('database')} at {r.get('prepared')}: it "
+                "holds its row and table locks and keeps vacuum from cleaning, like a session idle "
+                "in transaction, and survives a restart",
+                "ask the application or transaction manager that prepared it; if it is abandoned: "
+                f"ROLLBACK PREPARED '{gid}' (or COMMIT PREPARED '{gid}' if it must be kept), "
+                f"connected to {r.get('database')}",
+            )
+        )
+    return out
+
+
+def xmin_findings(holders: pd.DataFrame | None, *, threshold_s: float) -> list[Finding]:
+    """The oldest holder of the xmin horizon, when it is old (age over the threshold, or its xmin
+    100 million transactions back: SEV3): vacuum keeps every row version newer than it."""
+    from ..params import format_duration
+
+    if holders is None or len(holders) == 0:
+        return []
+    r = holders.iloc[0].to_dict()
+    age, xmin_age = r.get("age_s"), r.get("xmin_age")
+    old_age = _present(age) and age >= threshold_s
+    old_xmin = _present(xmin_age) and int(xmin_age) >= XMIN_AGE_SEV3
+    if not (old_age or old_xmin):
+        return []
+    steps = {
+        "session": f"finish or terminate pid {r.get('pid')} (pids=[{r.get('pid')}], "
+        "mitigation='terminate_long', apply=True)",
+        "replication slot": f"bring the slot's consumer back, or SELECT "
+        f"pg_drop_replication_slot('{r.get('holder')}')",
+        "prepared transaction": f"COMMIT PREPARED or ROLLBACK PREPARED '{r.get('holder')}'",
+    }
+    kind = str(r.get("kind"))
+    return [
+        _finding(
+            "SEV3" if old_xmin else "SEV4",
+            f"vacuum is held back by {kind} {r.get('holder')}",
+            f"the oldest xmin is {int(xmin_age or 0):,} transactions old"
+            + (f", held for {format_duration(age)}" if _present(age) else "")
+            + f" ({r.get('state')}): no row version deleted or updated since can be cleaned, "
+            "tables and indexes bloat, and freezing waits",
+            steps.get(kind, "make the replica release its xmin (hot_standby_feedback)"),
+            holder=str(r.get("holder")),
+        )
+    ]
+
+
+def checkpoint_findings(checkpoints: pd.DataFrame | None) -> list[Finding]:
+    """Most checkpoints requested rather than timed (SEV4): WAL volume forces them (each one a
+    burst of writes and full-page images)."""
+    if checkpoints is None or len(checkpoints) == 0:
+        return []
+    r = checkpoints.iloc[0].to_dict()
+    pct, requested = r.get("requested_pct"), r.get("requested")
+    if (
+        not _present(pct)
+        or pct < CHECKPOINT_REQUESTED_PCT
+        or int(requested) < CHECKPOINT_MIN_REQUESTED
+    ):
+        return []
+    return [
+        _finding(
+            "SEV4",
+            f"{pct:.0f}% of checkpoints were requested, not timed",
+            f"{int(requested)} requested against {int(r.get('timed') or 0)} timed since "
+            f"{r.get('stats_reset')} ({r.get('source')}): the WAL reaches max_wal_size "
+            f"({r.get('max_wal_size')}) before checkpoint_timeout ({r.get('checkpoint_timeout')}), "
+            "or someone runs CHECKPOINT; each one writes every dirty buffer and is followed by "
+            "full-page images in the WAL",
+            f"raise max_wal_size (now {r.get('max_wal_size')}) so checkpoints come from "
+            "checkpoint_timeout; look for bulk writes (slow statements by total time, above)",
+        )
+    ]
+
+
+def progress_findings(progress: pd.DataFrame | None, *, threshold_s: float) -> list[Finding]:
+    """An index build waiting on other transactions longer than the threshold (SEV4): it cannot
+    finish until they do, and holds its own lock meanwhile."""
+    from ..params import format_duration
+
+    out = []
+    for r in progress.to_dict("records") if progress is not None else []:
+        running = r.get("running_s")
+        if (
+            r.get("kind") != "create index"
+            or not str(r.get("phase") or "").startswith("waiting")
+            or not _present(running)
+            or running < threshold_s
+        ):
+            continue
+        out.append(
+            _finding(
+                "SEV4",
+                f"index build on {r.get('relation')} waits ({r.get('phase')})",
+                f"pid {r.get('pid')} has run {format_duration(running)}: a concurrent index build "
+                "waits for every older transaction that could see the table",
+                "end the old transactions (the xmin holders above), or cancel the build "
+                f"(pids=[{r.get('pid')}], mitigation='cancel') and DROP the invalid index it "
+                "leaves",
+                pid=r.get("pid"),
+            )
+        )
+    return out

@@ -171,6 +171,16 @@ TABLE_VIEW = [
     "last_autovacuum",
     "autovacuum_count",
 ]
+DEAD_VIEW = [
+    "schema",
+    "table",
+    "dead_tuples",
+    "dead_pct",
+    "modified_since_analyze",
+    "last_autovacuum",
+    "autovacuum_count",
+    "last_vacuum",
+]
 DATABASE_SIZE_VIEW = [
     "database",
     "size",

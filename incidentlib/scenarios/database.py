@@ -26,15 +26,18 @@ from ..params import (
     Common,
     duration,
     format_duration,
+    name_of,
     one_of,
+    optional,
     param,
     parse_duration,
     validate_selector,
     whole,
 )
 from ..pg import actions as pg_actions
-from ..pg import activity, connections, locks, pods, space, statements
+from ..pg import activity, connections, dangers, locks, pods, space, statements
 from ..pg import session as pg
+from ..quantity import validate_resource
 from ..severity import LEVELS, Severity, assess
 from .common import connect_cluster
 
@@ -323,15 +326,29 @@ def replication_findings(replication: Any, slots: Any) -> list[Finding]:
                 )
             )
     for r in slots.to_dict("records") if slots is not None else []:
-        kept = r.get("retained_bytes")
-        if kept is not None and kept == kept and kept >= SLOT_BYTES and not r.get("active"):
+        kept, name, status = r.get("retained_bytes"), r["slot_name"], r.get("wal_status")
+        drop = f"bring its consumer back or SELECT pg_drop_replication_slot('{name}')"
+        if status in ("lost", "unreserved"):
             out.append(
                 _finding(
                     "SEV3",
-                    f"inactive replication slot {r['slot']} retains {kept / (1 << 30):.1f} GB of "
-                    "WAL",
+                    f"replication slot {name}: its WAL is {status}",
+                    "the WAL its consumer needs is gone"
+                    if status == "lost"
+                    else "its WAL is beyond max_slot_wal_keep_size and goes at the next checkpoint",
+                    f"rebuild the consumer from a new base backup; SELECT "
+                    f"pg_drop_replication_slot('{name}')"
+                    if status == "lost"
+                    else drop,
+                )
+            )
+        elif kept is not None and kept == kept and kept >= SLOT_BYTES and not r.get("active"):
+            out.append(
+                _finding(
+                    "SEV3",
+                    f"inactive replication slot {name} retains {kept / (1 << 30):.1f} GB of WAL",
                     "an inactive slot keeps WAL until its consumer returns: the disk fills",
-                    f"bring its consumer back or SELECT pg_drop_replication_slot('{r['slot']}')",
+                    drop,
                 )
             )
     return out
@@ -459,6 +476,11 @@ class Params(Common):
     top_n: int = param(10, check=whole(1, 1000))
     mitigation: str = param("auto", check=one_of(pg_actions.MITIGATIONS))
     pids: list[int] | None = param(None, check=lambda v, n: pg_actions.parse_pids(v))
+    stale_threshold: str = param("10min", check=duration)
+    db_container: str | None = param(None, check=optional(name_of("db_container")))
+    db_memory: str = param("2Gi", check=lambda v, n: validate_resource(v, n, cpu=False))
+    db_cpu: str = param("1000m", check=lambda v, n: validate_resource(v, n, cpu=True))
+    rollout_timeout_s: int = param(120, check=whole(1, 3600, unit=" of seconds"))
     statement_timeout_ms: int = param(5000, check=whole(1, 3_600_000, unit=" of milliseconds"))
     lock_timeout_ms: int = param(1000, check=whole(1, 3_600_000, unit=" of milliseconds"))
 
@@ -468,6 +490,11 @@ class Params(Common):
         return parse_duration(
             self.long_query_threshold, what="long_query_threshold"
         ).total_seconds()
+
+    @property
+    def stale_s(self) -> float:
+        """`stale_threshold` in seconds."""
+        return parse_duration(self.stale_threshold, what="stale_threshold").total_seconds()
 
 
 @dataclass
@@ -498,6 +525,15 @@ class Facts:
     tables: pd.DataFrame = field(default_factory=pd.DataFrame)
     replication: pd.DataFrame = field(default_factory=pd.DataFrame)
     slots: pd.DataFrame = field(default_factory=pd.DataFrame)
+    resources: pd.DataFrame = field(default_factory=lambda: pods.db_resources_frame(None, None))
+    sequences: pd.DataFrame = field(default_factory=lambda: dangers.sequences_frame(None))
+    invalid_indexes: pd.DataFrame = field(
+        default_factory=lambda: dangers.invalid_indexes_frame(None)
+    )
+    prepared_xacts: pd.DataFrame = field(default_factory=lambda: dangers.prepared_xacts_frame(None))
+    xmin_holders: pd.DataFrame = field(default_factory=lambda: dangers.xmin_holders_frame(None))
+    progress: pd.DataFrame = field(default_factory=lambda: dangers.progress_frame(None))
+    checkpoints: pd.DataFrame = field(default_factory=lambda: dangers.checkpoints_frame(None))
 
     @property
     def reachable(self) -> bool:
@@ -588,6 +624,29 @@ def database_pods(run: Run, cfg: Params, db: Facts) -> None:
             print(pods.logs_text(db_logs))
             run.glue("db_logs", db_logs)
     run.glue("db_pods", db.db_pods)
+
+
+def show_db_resources(run: Run, cfg: Params, db: Facts) -> None:
+    """The database pods' CPU and memory against their requests and limits, per container, from the
+    metrics API (the `db_resources` scrap)."""
+    metrics = None
+    if db.pod_items:
+        metrics = _read(
+            run,
+            "kubernetes: database pod metrics",
+            lambda c: reads.fetch_pod_metrics(c, cfg.namespace),
+            db.cluster,
+        )
+    elif db.pod_items is not None:
+        run.skip("kubernetes: database pod metrics", f"no pod matches {cfg.db_selector}")
+    else:
+        run.skip("kubernetes: database pod metrics", "the database pods were not read")
+    db.resources = pods.db_resources_frame(metrics, db.pod_items)
+    show_table(
+        pods.resources_view(db.resources),
+        empty="no metrics for the database pods" if metrics is not None else "not read",
+    )
+    run.glue("db_resources", db.resources)
 
 
 def show_connections(run: Run, db: Facts) -> None:
@@ -712,12 +771,87 @@ def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
         _read(run, "postgres: replication", space.fetch_replication, db.conn)
     )
     db.slots = space.slots_frame(
-        _read(run, "postgres: replication slots", space.fetch_slots, db.conn)
+        _read(
+            run,
+            "postgres: replication slots",
+            space.fetch_slots,
+            db.conn,
+            server_version_num=db.version,
+        )
     )
     show_table(db.replication, caption="replicas:", empty="no replica streams from this server")
     show_table(db.slots, caption="replication slots:", empty="no replication slots")
     run.glue("database_sizes", db.database_sizes)
     run.glue("tables", db.tables)
+    run.glue("slots", db.slots)
+
+
+def show_dangers(run: Run, db: Facts) -> None:
+    """Sequences near exhaustion, invalid indexes, prepared transactions (the `sequences`,
+    `invalid_indexes` and `prepared_xacts` scraps)."""
+    db.sequences = dangers.sequences_frame(
+        _read(run, "postgres: sequences", dangers.fetch_sequences, db.conn)
+    )
+    near = db.sequences[db.sequences["pct_used"] >= dangers.SEQUENCE_SEV3_PCT - 40]
+    show_table(
+        near[dangers.SEQUENCE_VIEW],
+        caption=f"sequences past half their range ({len(db.sequences)} in all):",
+        empty=f"no sequence past half its range ({len(db.sequences)} sequences)",
+    )
+    db.invalid_indexes = dangers.invalid_indexes_frame(
+        _read(run, "postgres: invalid indexes", dangers.fetch_invalid_indexes, db.conn)
+    )
+    show_table(db.invalid_indexes, caption="invalid indexes:", empty="no invalid index")
+    db.prepared_xacts = dangers.prepared_xacts_frame(
+        _read(run, "postgres: prepared transactions", dangers.fetch_prepared_xacts, db.conn)
+    )
+    show_table(db.prepared_xacts, caption="prepared transactions:", empty="no prepared transaction")
+    run.glue("sequences", db.sequences)
+    run.glue("invalid_indexes", db.invalid_indexes)
+    run.glue("prepared_xacts", db.prepared_xacts)
+
+
+def show_vacuum(run: Run, db: Facts) -> None:
+    """What keeps vacuum from cleaning (the oldest xmin holders), the tables with the most dead
+    tuples and their last autovacuum, running vacuums and index builds (the `xmin_holders` and
+    `progress` scraps)."""
+    db.xmin_holders = dangers.xmin_holders_frame(
+        _read(run, "postgres: xmin holders", dangers.fetch_xmin_holders, db.conn)
+    )
+    show_table(
+        db.xmin_holders, caption="holding back vacuum, oldest first:", empty="nothing holds an xmin"
+    )
+    if len(db.tables) and "rank_dead" in db.tables:
+        dead = db.tables[db.tables["dead_tuples"].fillna(0) > 0].sort_values("rank_dead")
+        show_table(
+            dead[space.DEAD_VIEW],
+            caption="most dead tuples:",
+            empty="no table has dead tuples",
+        )
+    db.progress = dangers.progress_frame(
+        _read(run, "postgres: vacuum and index build progress", dangers.fetch_progress, db.conn)
+    )
+    show_table(
+        db.progress, caption="running vacuums and index builds:", empty="no vacuum or index build"
+    )
+    run.glue("xmin_holders", db.xmin_holders)
+    run.glue("progress", db.progress)
+
+
+def show_checkpoints(run: Run, db: Facts) -> None:
+    """Requested against timed checkpoints and the WAL written since the statistics were reset (the
+    `checkpoints` scrap)."""
+    db.checkpoints = dangers.checkpoints_frame(
+        _read(
+            run,
+            "postgres: checkpoints",
+            dangers.fetch_checkpoints,
+            db.conn,
+            server_version_num=db.version,
+        )
+    )
+    show_table(db.checkpoints, empty="no checkpoint statistics")
+    run.glue("checkpoints", db.checkpoints)
 
 
 def show_charts(db: Facts) -> None:
@@ -753,6 +887,13 @@ def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
         )
         + space_findings(db.database_sizes, db.tables)
         + replication_findings(db.replication, db.slots)
+        + pods.resource_findings(db.resources)
+        + dangers.sequence_findings(db.sequences)
+        + dangers.invalid_index_findings(db.invalid_indexes, db.progress)
+        + dangers.prepared_xact_findings(db.prepared_xacts, threshold_s=cfg.threshold_s)
+        + dangers.xmin_findings(db.xmin_holders, threshold_s=cfg.threshold_s)
+        + dangers.progress_findings(db.progress, threshold_s=cfg.threshold_s)
+        + dangers.checkpoint_findings(db.checkpoints)
     ):
         record_finding(run, f)
     run.figures.update(
@@ -775,14 +916,17 @@ def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
 
 
 def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
-    """The mitigation, shown as the exact statements (or the restart); done only with apply=True;
-    recorded.
+    """The mitigation, shown as the exact statements (or the exact change to the workload); done
+    only with apply=True; recorded.
 
-    Sessions: the root blocker, the long-running queries, or the pids asked for. Restart (last
-    resort): a rollout restart of the database's workload (`deployment`) through `kube.actions`."""
+    Sessions: the root blocker, the long-running queries, every non-idle session older than
+    `stale_threshold` (terminate_stale), or the pids asked for. Kubernetes (`kube.actions`): more
+    CPU and memory for the database's container (resources), a rollout restart of the application
+    (restart_app) or, as a last resort, of the database's own workload (restart), each waited for,
+    and the database restart verified: its pods replaced and ready, the database answering."""
     chosen = pg_actions.choose(cfg.mitigation, long_running=db.long_running, blocking=db.roots)
-    if chosen == "restart":
-        return _restart(run, cfg, db)
+    if chosen in pg_actions.KUBE_MITIGATIONS:
+        return _kube_mitigation(run, cfg, db, chosen)
     if db.sessions is None or len(db.sessions) == 0:
         run.skip("postgres: mitigation", "no session snapshot (the database could not be read)")
         return None
@@ -791,6 +935,7 @@ def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
         sessions=db.sessions,
         blocking=db.blocking,
         threshold_s=cfg.threshold_s,
+        stale_s=cfg.stale_s,
         pids=cfg.pids,
         own_pids=[int(db.server["pid"])] if db.server.get("pid") else [],
         target=db.target,
@@ -821,17 +966,90 @@ def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
     return outcome
 
 
-def _restart(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
+_WHY = {
+    "restart": "mitigation=restart: the last resort, every database connection drops",
+    "restart_app": "mitigation=restart_app: the runbook's 'restart backend connections' (the "
+    "application's pools reconnect)",
+    "resources": "mitigation=resources: the runbook's 'scale database resources'",
+}
+
+
+def _kube_mitigation(run: Run, cfg: Params, db: Facts, action: str) -> dict[str, Any] | None:
+    """resources, restart_app or restart: planned from the workload read now, shown, done with
+    apply=True and waited for (`rollout_timeout_s`); a database restart is then verified."""
     if db.cluster is None:
-        run.skip("kubernetes: restart", "no cluster configured: the restart cannot even be planned")
+        run.skip(f"kubernetes: {action}", "no cluster configured: it cannot even be planned")
         return None
     outcome = None
-    with run.source("kubernetes: restart"):
-        workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.db_deployment)
-        plan = kube_actions.plan_restart(
-            workload, why="mitigation=restart: the last resort, every database connection drops"
-        )
+    with run.source(f"kubernetes: {action}"):
+        if action == "restart_app":
+            workload = {
+                **reads.fetch_deployment(db.cluster, cfg.namespace, cfg.app_deployment),
+                "kind": "Deployment",
+            }
+        else:
+            workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.db_deployment)
+        if action == "resources":
+            plan = kube_actions.plan_resources(
+                workload,
+                cpu=cfg.db_cpu,
+                memory=cfg.db_memory,
+                container=cfg.db_container,
+                why=_WHY[action],
+            )
+        else:
+            plan = kube_actions.plan_restart(workload, why=_WHY[action])
+            plan.action = action
         print(plan.describe())
-        outcome = kube_actions.execute(db.cluster, plan, apply=cfg.apply, record=run.record_action)
+        outcome = kube_actions.execute(
+            db.cluster, plan, apply=cfg.apply, timeout_s=cfg.rollout_timeout_s
+        )
+        if action == "restart" and outcome["applied"]:
+            outcome["verified"] = _verify_restart(run, cfg, db, plan)
+            outcome["detail"] += f"; {outcome['verified']}"
+        run.record_action(outcome)
         print(f"{outcome['status']}: {outcome['detail']}")
     return outcome
+
+
+def _verify_restart(run: Run, cfg: Params, db: Facts, plan: Any) -> str:
+    """After a database restart: every pod matching `db_selector` carries the new template and is
+    ready, and the database answers again (three tries, a second apart)."""
+    import time
+
+    assert db.cluster is not None
+    stamp = plan.requests[0].body["spec"]["template"]["metadata"]["annotations"][
+        kube_actions.RESTARTED_AT
+    ]
+    items = reads.fetch_pods(db.cluster, cfg.namespace, selector=cfg.db_selector)
+    frame = pods.db_pods_frame(items)
+    new = [
+        p["metadata"]["name"]
+        for p in items
+        if ((p["metadata"].get("annotations") or {}).get(kube_actions.RESTARTED_AT) == stamp)
+    ]
+    ready = [
+        r["name"]
+        for r in frame.to_dict("records")
+        if r["ready"].split("/")[0] == r["ready"].split("/")[-1]
+    ]
+    show_table(frame, caption="the database's pods after the restart:", empty="no pod matches")
+    pods_line = (
+        f"{len(new)} of {len(items)} pods from the new template, {len(ready)} ready"
+        if items
+        else f"no pod matches {cfg.db_selector}"
+    )
+    for attempt in range(3):  # the pods are ready: the server should answer at once
+        try:
+            conn = pg.connect(
+                cfg.dsn, connect_timeout_s=3, statement_timeout_ms=cfg.statement_timeout_ms
+            )
+        except DatabaseError as e:
+            if attempt == 2:
+                return f"{pods_line}; the database does not answer: {e}"
+            time.sleep(1)
+            continue
+        version = pg.server_version(conn)
+        conn.close()
+        return f"{pods_line}; the database answers (PostgreSQL {version})"
+    raise AssertionError("unreachable")
