@@ -254,13 +254,21 @@ class ThrowawayPostgres:
         self.running = True
 
     def _bootstrap(self) -> None:
+        self.create_database(APP_DB)
+
+    def create_database(self, name: str) -> str:
+        """Create a database with pg_stat_statements and the stage tables (`stage_accounts`, 1,000
+        rows; `stage_cards`, 200) and return its superuser DSN: incidents staged in it stay out of
+        the others."""
         import psycopg
+        from psycopg import sql
 
         with psycopg.connect(self.superuser_dsn_for("postgres"), autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {APP_DB}")
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             if self.preload_pgss:
                 c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        with psycopg.connect(self.superuser_dsn, autocommit=True) as c:
+        dsn = self.superuser_dsn_for(name)
+        with psycopg.connect(dsn, autocommit=True) as c:
             if self.preload_pgss:
                 c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             c.execute(
@@ -277,6 +285,7 @@ class ThrowawayPostgres:
                 "'h' || g FROM generate_series(1, 200) g"
             )
             c.execute("ANALYZE")
+        return dsn
 
     def stop(self) -> None:
         """Stop the server (fast shutdown); its data stays until cleanup()."""
@@ -586,6 +595,7 @@ class Stager:
                 (rows,),
             )
             c.execute(sql.SQL("DELETE FROM {} WHERE id % 2 = 0").format(t))
+            c.execute("SELECT pg_stat_force_next_flush()")
         conn = self._connect(app="slow-vacuum")
         s = self._hold(conn, "slow-vacuum")
         self._run_in_thread(
