@@ -355,7 +355,7 @@ def progress_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
 
     df = pd.DataFrame(list(rows or []), columns=PROGRESS_COLUMNS)
     df["pid"] = pd.to_numeric(df["pid"]).astype("Int64")
-    df["query"] = [None if q is None else redact_sql(q) for q in df["query"]]
+    df["query"] = [redact_sql(q) if isinstance(q, str) else None for q in df["query"]]
     return df
 
 

@@ -351,7 +351,9 @@ def dsn_without_password(dsn: str) -> str:
     except Exception:  # noqa: BLE001 - a malformed DSN: the database notebook says what is wrong
         return redact_dsn(dsn) or ""
     parts.pop("password", None)
-    return make_conninfo(**{k: str(v) for k, v in parts.items()})
+    first = [k for k in ("host", "port", "dbname", "user") if k in parts]
+    ordered = {k: str(parts[k]) for k in first + sorted(set(parts) - set(first))}
+    return make_conninfo(**ordered)
 
 
 def run_command(
