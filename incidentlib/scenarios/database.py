@@ -161,11 +161,19 @@ def blocker_findings(roots: Any) -> list[Finding]:
             f"then ask the owner of app `{r.get('application') or '-'}` why it holds a "
             "transaction open"
         )
-        out.append(
-            _finding(
-                sev, f"pid {pid} blocks {n} session{'s' if n != 1 else ''}", detail, step, pid=pid
+        title = f"pid {pid} blocks {n} session{'s' if n != 1 else ''}"
+        if pid == locks.PREPARED_PID:  # no backend to terminate
+            title = f"a prepared transaction blocks {n} session{'s' if n != 1 else ''}"
+            detail = (
+                f"a prepared transaction (no session: pg_blocking_pids reports pid 0) has blocked "
+                f"{n} session{'s' if n != 1 else ''} for {format_duration(wait)}"
             )
-        )
+            step = (
+                "find it in the prepared transactions table (Dangers DBAs check) and COMMIT "
+                "PREPARED or ROLLBACK PREPARED it, after asking the transaction manager that "
+                "prepared it"
+            )
+        out.append(_finding(sev, title, detail, step, pid=pid))
     return out
 
 
@@ -792,6 +800,12 @@ def show_dangers(run: Run, db: Facts) -> None:
     db.sequences = dangers.sequences_frame(
         _read(run, "postgres: sequences", dangers.fetch_sequences, db.conn)
     )
+    hidden = int((~db.sequences["readable"].fillna(True).astype(bool)).sum())
+    if hidden:
+        print(
+            f"⚠ {hidden} sequences cannot be read by role {db.server.get('role')}: how full they "
+            "are is unknown; GRANT pg_read_all_data (PostgreSQL 14+) or SELECT on them"
+        )
     near = db.sequences[db.sequences["pct_used"] >= dangers.SEQUENCE_SEV3_PCT - 40]
     show_table(
         near[dangers.SEQUENCE_VIEW],

@@ -162,18 +162,22 @@ def test_space_and_replication_findings():
     slots = pg_space.slots_frame(
         [
             {
-                "slot": "old",
+                "slot_name": "old",
                 "slot_type": "physical",
                 "database": None,
                 "active": False,
                 "retained_bytes": 3 * 2**30,
-            }
+                "wal_status": "extended",
+            },
+            {"slot_name": "gone", "slot_type": "logical", "active": False, "wal_status": "lost"},
         ]
     )
     assert [f["title"] for f in pgdiag.replication_findings(rep, slots)] == [
         "replica r1 lags 2m5s",
         "inactive replication slot old retains 3.0 GB of WAL",
+        "replication slot gone: its WAL is lost",
     ]
+    assert slots["retained"].tolist() == ["3.0 GB", ""]
 
 
 def test_severity_follows_the_matrix():
