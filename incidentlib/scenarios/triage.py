@@ -327,11 +327,11 @@ _USES = {
 def command_parameters(cfg: Any) -> dict[str, Any]:
     """What a next notebook must be given to look at what triage looked at: the cluster (kubeconfig,
     context), the window, the database (its dsn without the password: that stays in PGPASSWORD,
-    ~/.pgpass or a service file, like triage's own) and workload, the endpoints; only those set
-    and not at their defaults."""
+    ~/.pgpass or a service file, like triage's own), the endpoints, each only when set and not at
+    its default; and the database's workload, always."""
     defaults = {f.name: f.default for f in fields(Common)}
-    out: dict[str, Any] = {}
-    for name in ("kubeconfig", "context", "since", "dsn", "db_deployment", "health_url"):
+    out: dict[str, Any] = {"db_deployment": cfg.db_deployment}  # always named: never ambiguous
+    for name in ("kubeconfig", "context", "since", "dsn", "health_url"):
         value = getattr(cfg, name, None)
         if value is not None and value != defaults.get(name):
             out[name] = value

@@ -393,7 +393,7 @@ def test_triage_commands_carry_what_triage_looked_at_quoted_for_a_shell():
     assert "health_url https://api.example.com/health" in outage and "dsn" not in outage
     assert "s3cret" not in db + outage
     plain = triage.command_parameters(triage.Params.check({}))
-    assert plain == {}  # nothing given: nothing to carry
+    assert plain == {"db_deployment": "postgres"}  # named always: the restart target is explicit
     assert triage.dsn_without_password("host=h password=x user=u") == "host=h user=u"
 
 
