@@ -243,7 +243,7 @@ def show(*charts: Figure | bytes | None) -> None:
     from IPython.display import Image, display
 
     for chart in charts:
-        if chart is not None:
+        if chart is not None and chart != b"":  # b"": a recipe with nothing to draw
             display(Image(data=chart if isinstance(chart, bytes) else png(chart), format="png"))
 
 
@@ -251,7 +251,7 @@ def _timeline_recipe(**kwargs: Any) -> Figure:
     return timeline(timeline_frame(**kwargs))
 
 
-RECIPES: dict[str, Callable[..., Figure]] = {
+RECIPES: dict[str, Callable[..., Figure | None]] = {
     "pods_by_status": pods_by_status,
     "timeline": _timeline_recipe,
 }
@@ -260,8 +260,10 @@ keywords."""
 
 
 def recipe_png(name: str, **kwargs: Any) -> bytes:
-    """Draw the named recipe with these keyword arguments to PNG bytes."""
-    return png(RECIPES[name](**kwargs))
+    """Draw the named recipe with these keyword arguments to PNG bytes (b"" when it has nothing to
+    draw: the database charts are then not shown)."""
+    fig = RECIPES[name](**kwargs)
+    return b"" if fig is None else png(fig)
 
 
 def warm_up() -> None:
@@ -507,3 +509,12 @@ def severity_over_time(severity: pd.DataFrame, *, title: str = "Severity over ti
     ax.set_title(title + " (UTC)", fontsize=10)
     _time_axis(ax)
     return fig
+
+
+RECIPES.update(
+    {
+        "slow_statements": slow_statements,
+        "connections": connections,
+        "lock_waits": lock_waits,
+    }
+)

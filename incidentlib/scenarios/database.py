@@ -10,6 +10,8 @@ the rest goes on."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ from ..kube import actions as kube_actions
 from ..kube import reads
 from ..kube.client import Cluster
 from ..notebook import charts
+from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Run, show_table
 from ..params import (
     Common,
@@ -505,6 +508,48 @@ class Params(Common):
         return parse_duration(self.stale_threshold, what="stale_threshold").total_seconds()
 
 
+class Prefetch:
+    """The diagnostic queries, run one after the other on the session by a background thread as
+    soon as it is open (while the notebook reads and shows the pods); each section then takes its
+    result by the source's name and records it as its source, its failure line printed there.
+
+    Nothing else uses the session until `wait()` says the thread is done."""
+
+    def __init__(self, tasks: dict[str, Callable[[], Any]]) -> None:
+        self._tasks = tasks
+        self._results: dict[str, tuple[Any, BaseException | None, float]] = {}
+        self._ready = {name: threading.Event() for name in tasks}
+        self._thread = threading.Thread(target=self._work, name="database-reads", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        for name, fetch in self._tasks.items():
+            t0 = time.perf_counter()
+            try:
+                self._results[name] = (fetch(), None, time.perf_counter() - t0)
+            except Exception as e:  # noqa: BLE001 - re-raised in the notebook's thread by take()
+                self._results[name] = (None, e, time.perf_counter() - t0)
+            self._ready[name].set()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tasks
+
+    def take(self, run: Run, name: str) -> Any:
+        """The named read's rows, recorded as a source of `run` (None when it failed)."""
+        self._ready[name].wait()
+        value, error, seconds = self._results[name]
+        with run.source(name):
+            if error is not None:
+                raise error
+        if run.sources and run.sources[-1].source == name:
+            run.sources[-1].seconds = round(seconds, 3)
+        return value if error is None else None
+
+    def wait(self) -> None:
+        """Until every read is done: the session is free again."""
+        self._thread.join()
+
+
 @dataclass
 class Facts:
     """Everything read and built, for the notebook's sections."""
@@ -542,6 +587,9 @@ class Facts:
     xmin_holders: pd.DataFrame = field(default_factory=lambda: dangers.xmin_holders_frame(None))
     progress: pd.DataFrame = field(default_factory=lambda: dangers.progress_frame(None))
     checkpoints: pd.DataFrame = field(default_factory=lambda: dangers.checkpoints_frame(None))
+    prefetch: Prefetch | None = None
+    painter: ChartWorker | None = None  # the chart helper process, when the notebook started one
+    charts: ChartJob | None = None
 
     @property
     def reachable(self) -> bool:
@@ -553,8 +601,20 @@ class Facts:
         measured (the server refused our login)."""
         return None if self.login_refused and self.conn is None else self.reachable
 
+    def read(self, run: Run, name: str) -> Any:
+        """The prefetched read `name` (see `diagnostics`), recorded as a source of `run`; None when
+        it failed or there is no connection."""
+        if self.conn is None or self.prefetch is None:
+            run.skip(name, "no database connection (see the connection line above)")
+            return None
+        return self.prefetch.take(run, name)
+
     def close(self) -> None:
-        """Close the diagnostic session."""
+        """Close the diagnostic session (once its reads are done) and let the chart helper go."""
+        if self.prefetch is not None:
+            self.prefetch.wait()
+        if self.painter is not None:
+            self.painter.close()
         if self.conn is not None:
             self.conn.close()
 
@@ -566,6 +626,7 @@ def _read(
     conn: Any,
     *args: Any,
     missing: str = "no database connection (see the connection line above)",
+    prefetch: Prefetch | None = None,
     **kw: Any,
 ) -> Any:
     """Run `fetch(conn, ...)` as the source `name`; None when it failed or there is no
@@ -573,16 +634,46 @@ def _read(
     if conn is None:
         run.skip(name, missing)
         return None
+    if prefetch is not None:
+        prefetch.wait()  # the session is the prefetch thread's until it is done
     result = None
     with run.source(name):
         result = fetch(conn, *args, **kw)
     return result
 
 
-def connect(run: Run, cfg: Params) -> Facts:
+def diagnostics(cfg: Params, db: Facts) -> dict[str, Callable[[], Any]]:
+    """Every diagnostic query of the notebook, by its source's name, in the order the sections
+    show them (run ahead by `Prefetch`)."""
+    conn, version = db.conn, db.version
+    assert conn is not None
+    return {
+        "postgres: sessions": lambda: activity.fetch_sessions(conn),
+        "postgres: pg_stat_statements": lambda: statements.fetch_all(
+            conn, server_version_num=version
+        ),
+        "postgres: pg_stat_statements reset time": lambda: statements.fetch_stats_reset(conn),
+        "postgres: blocking": lambda: locks.fetch_blocking(conn, server_version_num=version),
+        "postgres: database sizes": lambda: space.fetch_database_sizes(conn),
+        "postgres: largest tables": lambda: space.fetch_tables(conn, limit=cfg.top_n),
+        "postgres: replication": lambda: space.fetch_replication(conn),
+        "postgres: replication slots": lambda: space.fetch_slots(conn, server_version_num=version),
+        "postgres: xmin holders": lambda: dangers.fetch_xmin_holders(conn),
+        "postgres: vacuum and index build progress": lambda: dangers.fetch_progress(conn),
+        "postgres: sequences": lambda: dangers.fetch_sequences(conn),
+        "postgres: invalid indexes": lambda: dangers.fetch_invalid_indexes(conn),
+        "postgres: prepared transactions": lambda: dangers.fetch_prepared_xacts(conn),
+        "postgres: checkpoints": lambda: dangers.fetch_checkpoints(
+            conn, server_version_num=version
+        ),
+    }
+
+
+def connect(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Facts:
     """The read-only diagnostic session (statement and lock timeouts), and who we are on the
-    server."""
-    db = Facts(target=pg.describe_target(cfg.dsn))
+    server; then every diagnostic query starts in the background (`Prefetch`). `charts`: the chart
+    helper the notebook started first, which draws the charts while the tables are shown."""
+    db = Facts(target=pg.describe_target(cfg.dsn), painter=charts)
     with run.source("postgres: connect") as connected:
         try:
             db.conn = pg.connect(
@@ -597,6 +688,7 @@ def connect(run: Run, cfg: Params) -> Facts:
     db.connect_error = connected.error
     db.version = version_num(db.conn, db.server)
     if connected.ok:
+        db.prefetch = Prefetch(diagnostics(cfg, db))
         s = db.server
         print(
             f"✓ connected to {db.target}: PostgreSQL {s['server_version']} as {s['role']} "
@@ -660,9 +752,7 @@ def show_db_resources(run: Run, cfg: Params, db: Facts) -> None:
 def show_connections(run: Run, db: Facts) -> None:
     """Counts by state, database, user, application and client against max_connections; idle in
     transaction (the `connections` and `idle_in_transaction` scraps)."""
-    db.sessions = activity.sessions_frame(
-        _read(run, "postgres: sessions", activity.fetch_sessions, db.conn)
-    )
+    db.sessions = activity.sessions_frame(db.read(run, "postgres: sessions"))
     db.connections = connections.connections_frame(db.sessions)
     db.summary = s = connections.connection_summary(db.connections, db.server)
     if s["max_connections"]:
@@ -711,19 +801,11 @@ def show_long_running(run: Run, cfg: Params, db: Facts) -> None:
 def show_slow_statements(run: Run, cfg: Params, db: Facts) -> None:
     """pg_stat_statements: the top statements by mean and by total time (the `slow_queries`
     scrap)."""
-    rows = _read(
-        run,
-        "postgres: pg_stat_statements",
-        statements.fetch_all,
-        db.conn,
-        server_version_num=db.version,
-    )
+    rows = db.read(run, "postgres: pg_stat_statements")
     db.statements, hidden = statements.statements_frame(rows, keep_text=cfg.top_n)
     db.slow_queries = statements.slow_queries_frame(db.statements, top_n=cfg.top_n)
     if rows is not None:
-        reset = _read(
-            run, "postgres: pg_stat_statements reset time", statements.fetch_stats_reset, db.conn
-        )
+        reset = db.read(run, "postgres: pg_stat_statements reset time")
         if reset is not None:
             print(statements.window_line(reset, since=cfg.window))
     if hidden:
@@ -740,12 +822,11 @@ def show_slow_statements(run: Run, cfg: Params, db: Facts) -> None:
 
 def show_blocking(run: Run, db: Facts) -> None:
     """Every lock wait with its whole chain and its root blocker (the `blocking` scrap)."""
-    db.blocking = locks.blocking_frame(
-        _read(
-            run, "postgres: blocking", locks.fetch_blocking, db.conn, server_version_num=db.version
-        )
-    )
+    db.blocking = locks.blocking_frame(db.read(run, "postgres: blocking"))
     db.roots = locks.root_blockers(db.blocking)
+    if db.painter is not None:  # every chart's data is read: the helper draws while we go on
+        db.charts = db.painter.submit(chart_specs(db))
+        db.painter.close()
     print(locks.blocking_tree(db.blocking))
     show_table(db.blocking[locks.BLOCKING_VIEW], empty="no lock waits")
     run.glue("blocking", db.blocking)
@@ -754,11 +835,9 @@ def show_blocking(run: Run, db: Facts) -> None:
 def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
     """Database sizes and wraparound age, the largest tables, replication and slots (the
     `database_sizes` and `tables` scraps)."""
-    db.database_sizes = space.database_sizes_frame(
-        _read(run, "postgres: database sizes", space.fetch_database_sizes, db.conn)
-    )
+    db.database_sizes = space.database_sizes_frame(db.read(run, "postgres: database sizes"))
     show_table(db.database_sizes[space.DATABASE_SIZE_VIEW], empty="no database sizes")
-    rows = _read(run, "postgres: largest tables", space.fetch_tables, db.conn, limit=cfg.top_n)
+    rows = db.read(run, "postgres: largest tables")
     estimated = rows is None and db.conn is not None
     if estimated:  # the exact sizes wait on locks: pg_class's estimates take none
         rows = _read(
@@ -768,6 +847,7 @@ def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
             db.conn,
             limit=cfg.top_n,
             exact=False,
+            prefetch=db.prefetch,
         )
     db.tables = space.tables_frame(rows, estimated=estimated)
     show_table(
@@ -775,18 +855,8 @@ def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
         empty="no tables",
         caption="largest tables" + (" (estimated from pg_class):" if estimated else ":"),
     )
-    db.replication = space.replication_frame(
-        _read(run, "postgres: replication", space.fetch_replication, db.conn)
-    )
-    db.slots = space.slots_frame(
-        _read(
-            run,
-            "postgres: replication slots",
-            space.fetch_slots,
-            db.conn,
-            server_version_num=db.version,
-        )
-    )
+    db.replication = space.replication_frame(db.read(run, "postgres: replication"))
+    db.slots = space.slots_frame(db.read(run, "postgres: replication slots"))
     show_table(db.replication, caption="replicas:", empty="no replica streams from this server")
     show_table(db.slots, caption="replication slots:", empty="no replication slots")
     run.glue("database_sizes", db.database_sizes)
@@ -797,9 +867,7 @@ def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
 def show_dangers(run: Run, db: Facts) -> None:
     """Sequences near exhaustion, invalid indexes, prepared transactions (the `sequences`,
     `invalid_indexes` and `prepared_xacts` scraps)."""
-    db.sequences = dangers.sequences_frame(
-        _read(run, "postgres: sequences", dangers.fetch_sequences, db.conn)
-    )
+    db.sequences = dangers.sequences_frame(db.read(run, "postgres: sequences"))
     hidden = int((~db.sequences["readable"].fillna(True).astype(bool)).sum())
     if hidden:
         print(
@@ -812,12 +880,10 @@ def show_dangers(run: Run, db: Facts) -> None:
         caption=f"sequences past half their range ({len(db.sequences)} in all):",
         empty=f"no sequence past half its range ({len(db.sequences)} sequences)",
     )
-    db.invalid_indexes = dangers.invalid_indexes_frame(
-        _read(run, "postgres: invalid indexes", dangers.fetch_invalid_indexes, db.conn)
-    )
+    db.invalid_indexes = dangers.invalid_indexes_frame(db.read(run, "postgres: invalid indexes"))
     show_table(db.invalid_indexes, caption="invalid indexes:", empty="no invalid index")
     db.prepared_xacts = dangers.prepared_xacts_frame(
-        _read(run, "postgres: prepared transactions", dangers.fetch_prepared_xacts, db.conn)
+        db.read(run, "postgres: prepared transactions")
     )
     show_table(db.prepared_xacts, caption="prepared transactions:", empty="no prepared transaction")
     run.glue("sequences", db.sequences)
@@ -829,9 +895,7 @@ def show_vacuum(run: Run, db: Facts) -> None:
     """What keeps vacuum from cleaning (the oldest xmin holders), the tables with the most dead
     tuples and their last autovacuum, running vacuums and index builds (the `xmin_holders` and
     `progress` scraps)."""
-    db.xmin_holders = dangers.xmin_holders_frame(
-        _read(run, "postgres: xmin holders", dangers.fetch_xmin_holders, db.conn)
-    )
+    db.xmin_holders = dangers.xmin_holders_frame(db.read(run, "postgres: xmin holders"))
     show_table(
         db.xmin_holders, caption="holding back vacuum, oldest first:", empty="nothing holds an xmin"
     )
@@ -842,9 +906,7 @@ def show_vacuum(run: Run, db: Facts) -> None:
             caption="most dead tuples:",
             empty="no table has dead tuples",
         )
-    db.progress = dangers.progress_frame(
-        _read(run, "postgres: vacuum and index build progress", dangers.fetch_progress, db.conn)
-    )
+    db.progress = dangers.progress_frame(db.read(run, "postgres: vacuum and index build progress"))
     show_table(
         db.progress, caption="running vacuums and index builds:", empty="no vacuum or index build"
     )
@@ -855,27 +917,31 @@ def show_vacuum(run: Run, db: Facts) -> None:
 def show_checkpoints(run: Run, db: Facts) -> None:
     """Requested against timed checkpoints and the WAL written since the statistics were reset (the
     `checkpoints` scrap)."""
-    db.checkpoints = dangers.checkpoints_frame(
-        _read(
-            run,
-            "postgres: checkpoints",
-            dangers.fetch_checkpoints,
-            db.conn,
-            server_version_num=db.version,
-        )
-    )
+    db.checkpoints = dangers.checkpoints_frame(db.read(run, "postgres: checkpoints"))
     show_table(db.checkpoints, empty="no checkpoint statistics")
     run.glue("checkpoints", db.checkpoints)
 
 
+def chart_specs(db: Facts, *, top_n: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    """The database charts as `charts.RECIPES` requests: the slowest statements (only the rows a
+    chart shows travel), connections against max_connections, lock waits."""
+    top = db.statements
+    if len(top):
+        keep = set(statements.top_statements(top, by="mean_ms", n=top_n)["queryid"])
+        keep |= set(statements.top_statements(top, by="total_ms", n=top_n)["queryid"])
+        top = top[top["queryid"].isin(keep)][["queryid", "query", "mean_ms", "total_ms"]]
+    return [
+        ("slow_statements", {"statements": top, "top_n": top_n}),
+        ("connections", {"summary": dict(db.summary)}),
+        ("lock_waits", {"blocking": db.blocking}),
+    ]
+
+
 def show_charts(db: Facts) -> None:
     """The slowest statements, connections against max_connections, lock waits (those with anything
-    to draw)."""
-    charts.show(
-        charts.slow_statements(db.statements, top_n=5),
-        charts.connections(db.summary),
-        charts.lock_waits(db.blocking),
-    )
+    to draw): drawn by the chart helper while the tables were shown, or here without one."""
+    job = db.charts if db.charts is not None else ChartJob(chart_specs(db), None)
+    charts.show(*job.pngs())
 
 
 def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
@@ -974,6 +1040,7 @@ def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
                 locks.fetch_blocking,
                 db.conn,
                 server_version_num=db.version,
+                prefetch=db.prefetch,
             )
         )
         print("after the mitigation:\n" + locks.blocking_tree(after))
