@@ -33,6 +33,9 @@ from incidentlib.pg import session as pg
 from incidentlib.sandbox.postgres import SUPERUSER_PASSWORD, Stager, ThrowawayPostgres
 from incidentlib.scenarios import database
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_triage import floor  # noqa: E402 - the one-cell papermill notebook, measured alike
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "database.ipynb"
 RUNS = 3
@@ -129,34 +132,6 @@ def notebook(dsn: str, workdir: Path) -> float:
         capture_output=True,
         timeout=300,
         env={**os.environ, "PGPASSWORD": ROLE_PW},
-    )
-    return time.perf_counter() - t0
-
-
-def floor(workdir: Path) -> float:
-    """papermill on a one-cell notebook importing pandas: the fixed cost of any notebook."""
-    import nbformat
-
-    empty = workdir / "floor.ipynb"
-    if not empty.exists():
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import pandas")])
-        nb.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3",
-            "language": "python",
-        }
-        nbformat.write(nb, empty)
-    t0 = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "papermill"),
-            "--no-progress-bar",
-            str(empty),
-            str(workdir / "floor-out.ipynb"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
     )
     return time.perf_counter() - t0
 

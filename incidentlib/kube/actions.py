@@ -344,15 +344,23 @@ def plan_resources(
     if not patch_res:
         plan.skipped = f"container {cname} already has at least cpu {cpu} and memory {memory}"
         return plan
+    plan.requests = [ApiRequest("PATCH", workload_path(ns, name, kind), body, STRATEGIC)]
+    plan.change = object_diff(workload, _with_resources(workload, cname, patch_res))
+    return plan
+
+
+def _with_resources(
+    workload: dict[str, Any], container: str, patch: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """A copy of the workload with the container's requests and limits merged with `patch` (what
+    the strategic merge patch makes of it), for the diff."""
     after = copy.deepcopy(workload)
     for c in after["spec"]["template"]["spec"]["containers"]:
-        if c.get("name") == cname:
+        if c.get("name") == container:
             res = c.setdefault("resources", {})
-            for k, v in patch_res.items():
+            for k, v in patch.items():
                 res[k] = {**(res.get(k) or {}), **v}
-    plan.requests = [ApiRequest("PATCH", workload_path(ns, name, kind), body, STRATEGIC)]
-    plan.change = object_diff(workload, after)
-    return plan
+    return after
 
 
 def plan_memory_limit(
@@ -401,14 +409,8 @@ def plan_memory_limit(
     if old == memory_limit:
         plan.skipped = f"container {cname} already has a memory limit of {memory_limit}"
         return plan
-    after = copy.deepcopy(deployment)
-    for c in after["spec"]["template"]["spec"]["containers"]:
-        if c.get("name") == cname:
-            res = c.setdefault("resources", {})
-            for k, v in patch_res.items():
-                res[k] = {**(res.get(k) or {}), **v}
     plan.requests = [ApiRequest("PATCH", workload_path(ns, name), body, STRATEGIC)]
-    plan.change = object_diff(deployment, after)
+    plan.change = object_diff(deployment, _with_resources(deployment, cname, patch_res))
     return plan
 
 
