@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..quantity import format_bytes
 from .session import query
 
 if TYPE_CHECKING:
@@ -207,8 +208,21 @@ CHECKPOINT_COLUMNS = [
     "checkpoint_timeout",
     "max_wal_size",
     "wal_bytes",
+    "wal",
     "wal_fpi",
     "wal_buffers_full",
+    "source",
+]
+CHECKPOINT_VIEW = [
+    "timed",
+    "requested",
+    "requested_pct",
+    "checkpoint_timeout",
+    "max_wal_size",
+    "wal",
+    "write_ms",
+    "sync_ms",
+    "stats_reset",
     "source",
 ]
 PROGRESS_COLUMNS = [
@@ -339,6 +353,8 @@ def checkpoints_frame(row: dict[str, Any] | None) -> pd.DataFrame:
         r["requested_pct"] = (
             round(100.0 * int(r.get("requested") or 0) / total, 1) if total else None
         )
+    for r in rows:
+        r["wal"] = format_bytes(r.get("wal_bytes"), style="postgres")  # written since the reset
     df = pd.DataFrame(rows, columns=CHECKPOINT_COLUMNS)
     for col in ("timed", "requested", "buffers_written", "wal_fpi", "wal_buffers_full"):
         df[col] = pd.to_numeric(df[col]).astype("Int64")
@@ -355,6 +371,7 @@ def progress_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
 
     df = pd.DataFrame(list(rows or []), columns=PROGRESS_COLUMNS)
     df["pid"] = pd.to_numeric(df["pid"]).astype("Int64")
+    df["running_s"] = pd.to_numeric(df["running_s"]).astype("float64").round(1)
     df["query"] = [redact_sql(q) if isinstance(q, str) else None for q in df["query"]]
     return df
 

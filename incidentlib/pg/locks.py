@@ -237,7 +237,8 @@ def blocking_tree(blocking: pd.DataFrame) -> str:
         for i, r in enumerate(kids):
             last = i == len(kids) - 1
             child = int(r["blocked_pid"])
-            lock = " on ".join(str(x) for x in (r["mode"], r["relation"] or r["locktype"]) if x)
+            relation = r["relation"] if isinstance(r["relation"], str) else None  # NaN: none
+            lock = " on ".join(str(x) for x in (r["mode"], relation or r["locktype"]) if x)
             lines.append(
                 f"{prefix}{'└─ ' if last else '├─ '}pid {child} waits "
                 f"{format_duration(r['wait_s'])}"
@@ -251,8 +252,10 @@ def blocking_tree(blocking: pd.DataFrame) -> str:
         state = root["state"] or "unknown state"
         known = root["state_s"] is not None and root["state_s"] == root["state_s"]
         since = f" for {format_duration(root['state_s'])}" if known else ""
+        user = root["user"] if isinstance(root["user"], str) else "?"
+        app = root["application"] if isinstance(root["application"], str) else "-"
         lines.append(
-            f"pid {pid} [{state}{since}, user {root['user']}, app {root['application'] or '-'}]"
+            f"pid {pid} [{state}{since}, user {user}, app {app or '-'}]"
             f" blocks {root['blocked_sessions']}: {_short(root['query'])}"
         )
         walk(pid, "", {pid})

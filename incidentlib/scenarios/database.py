@@ -877,7 +877,7 @@ def show_dangers(run: Run, db: Facts) -> None:
     near = db.sequences[db.sequences["pct_used"] >= dangers.SEQUENCE_SEV3_PCT - 40]
     show_table(
         near[dangers.SEQUENCE_VIEW],
-        caption=f"sequences past half their range ({len(db.sequences)} in all):",
+        caption=f"sequences past half their range, of {len(db.sequences)} in this database:",
         empty=f"no sequence past half its range ({len(db.sequences)} sequences)",
     )
     db.invalid_indexes = dangers.invalid_indexes_frame(db.read(run, "postgres: invalid indexes"))
@@ -918,7 +918,7 @@ def show_checkpoints(run: Run, db: Facts) -> None:
     """Requested against timed checkpoints and the WAL written since the statistics were reset (the
     `checkpoints` scrap)."""
     db.checkpoints = dangers.checkpoints_frame(db.read(run, "postgres: checkpoints"))
-    show_table(db.checkpoints, empty="no checkpoint statistics")
+    show_table(db.checkpoints[dangers.CHECKPOINT_VIEW], empty="no checkpoint statistics")
     run.glue("checkpoints", db.checkpoints)
 
 

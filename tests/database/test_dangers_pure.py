@@ -408,3 +408,33 @@ def test_frames_of_nothing_have_their_columns():
         (space.slots_frame(None), space.SLOT_COLUMNS),
     ]:
         assert isinstance(frame, pd.DataFrame) and list(frame.columns) == cols and frame.empty
+
+
+def test_a_lock_on_no_relation_names_its_lock_type_and_a_prepared_holder_is_named():
+    from incidentlib.pg import locks
+
+    def pair(blocked, blocking, **kw):
+        row = {
+            "blocked_pid": blocked,
+            "blocking_pid": blocking,
+            "wait_s": 8.0,
+            "locktype": "virtualxid",
+            "mode": "ShareLock",
+            "relation": None,
+            "blocked_query": "CREATE INDEX CONCURRENTLY i ON t (c)",
+            "blocking_state": "idle in transaction",
+            "blocking_query": "SELECT 1",
+            "blocking_state_s": 9.0,
+        }
+        return {**row, **kw}
+
+    frame = locks.blocking_frame([pair(20, 10), pair(30, 20, relation="t", locktype="relation")])
+    tree = locks.blocking_tree(frame)
+    assert "pid 20 waits 8s for ShareLock on virtualxid: CREATE INDEX" in tree and "nan" not in tree
+    prepared = locks.blocking_frame(
+        [pair(40, 0, blocking_state="prepared transaction", blocking_state_s=None)]
+    )
+    assert locks.blocking_tree(prepared).startswith("pid 0 [prepared transaction, ")
+    [f] = pgdiag.blocker_findings(locks.root_blockers(prepared))
+    assert f["title"] == "a prepared transaction blocks 1 session"
+    assert "ROLLBACK PREPARED" in f["next_step"] and "terminate" not in f["next_step"]
