@@ -9,7 +9,7 @@ session idle in transaction):
    sizes, non-idle activity), one `psql -c` each as an engineer would type them; and the floor, a
    one-cell papermill notebook (`import pandas`: interpreter, papermill, kernel start and stop).
    Target: the notebook within 1.0 s of the floor;
-2. the library's diagnostic queries in-process (`database.diagnostics`, no notebook), median of RUNS;
+2. the library's diagnostic queries in-process (`database.diagnostics`, no notebook), median;
 3. the server-side execution time of the notebook's own diagnostic queries, read from
    pg_stat_statements for the notebook's role (target: under 100 ms).
 
