@@ -438,3 +438,33 @@ def test_a_lock_on_no_relation_names_its_lock_type_and_a_prepared_holder_is_name
     [f] = pgdiag.blocker_findings(locks.root_blockers(prepared))
     assert f["title"] == "a prepared transaction blocks 1 session"
     assert "ROLLBACK PREPARED" in f["next_step"] and "terminate" not in f["next_step"]
+
+
+def test_prefetched_reads_are_recorded_where_taken_and_a_failure_is_printed_there(capsys):
+    from incidentlib.errors import DatabaseError
+    from incidentlib.notebook.run import Run
+
+    order: list[str] = []
+
+    def ok():
+        order.append("a")
+        return [{"x": 1}]
+
+    def fails():
+        order.append("b")
+        raise DatabaseError("b: lock_timeout expired")
+
+    pre = pgdiag.Prefetch({"postgres: a": ok, "postgres: b": fails})
+    run = Run("database")
+    assert pre.take(run, "postgres: b") is None  # waits for it; its line is printed now
+    assert "✗ postgres: b: b: lock_timeout expired" in capsys.readouterr().out
+    assert pre.take(run, "postgres: a") == [{"x": 1}]
+    pre.wait()
+    assert order == ["a", "b"]  # one after the other, on the one session
+    assert [(s.source, s.status) for s in run.sources] == [
+        ("postgres: b", "failed"),
+        ("postgres: a", "ok"),
+    ]
+    db = pgdiag.Facts(target="t")
+    assert db.read(run, "postgres: sessions") is None  # no connection: skipped, said so
+    assert run.sources[-1].status == "skipped"
