@@ -518,6 +518,7 @@ class Prefetch:
     def __init__(self, tasks: dict[str, Callable[[], Any]]) -> None:
         self._tasks = tasks
         self._results: dict[str, tuple[Any, BaseException | None, float]] = {}
+        self._taken: set[str] = set()
         self._ready = {name: threading.Event() for name in tasks}
         self._thread = threading.Thread(target=self._work, name="database-reads", daemon=True)
         self._thread.start()
@@ -535,8 +536,16 @@ class Prefetch:
         return name in self._tasks
 
     def take(self, run: Run, name: str) -> Any:
-        """The named read's rows, recorded as a source of `run` (None when it failed)."""
+        """The named read's rows, recorded as a source of `run` (None when it failed). Taken again
+        (a section re-run by hand, live), it reads afresh: a person re-runs a cell to see now."""
         self._ready[name].wait()
+        if name in self._taken:
+            self.wait()
+            value = None
+            with run.source(name):
+                value = self._tasks[name]()
+            return value
+        self._taken.add(name)
         value, error, seconds = self._results[name]
         with run.source(name):
             if error is not None:

@@ -461,8 +461,10 @@ def test_prefetched_reads_are_recorded_where_taken_and_a_failure_is_printed_ther
     assert pre.take(run, "postgres: a") == [{"x": 1}]
     pre.wait()
     assert order == ["a", "b"]  # one after the other, on the one session
+    assert pre.take(run, "postgres: a") == [{"x": 1}] and order == ["a", "b", "a"]  # re-run: afresh
     assert [(s.source, s.status) for s in run.sources] == [
         ("postgres: b", "failed"),
+        ("postgres: a", "ok"),
         ("postgres: a", "ok"),
     ]
     db = pgdiag.Facts(target="t")
