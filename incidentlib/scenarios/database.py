@@ -42,7 +42,7 @@ from ..pg import activity, connections, dangers, locks, pods, space, statements
 from ..pg import session as pg
 from ..quantity import validate_resource
 from ..severity import LEVELS, Severity, assess
-from .common import connect_cluster
+from .common import connect_cluster, describe_cluster
 
 CONNECTIONS_SEV2 = 0.90  # share of usable slots: new connections will soon be refused
 CONNECTIONS_SEV3 = 0.75
@@ -597,6 +597,7 @@ class Facts:
     progress: pd.DataFrame = field(default_factory=lambda: dangers.progress_frame(None))
     checkpoints: pd.DataFrame = field(default_factory=lambda: dangers.checkpoints_frame(None))
     prefetch: Prefetch | None = None
+    kube: KubeReading | None = None
     painter: ChartWorker | None = None  # the chart helper process, when the notebook started one
     charts: ChartJob | None = None
 
@@ -680,9 +681,10 @@ def diagnostics(cfg: Params, db: Facts) -> dict[str, Callable[[], Any]]:
 
 def connect(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Facts:
     """The read-only diagnostic session (statement and lock timeouts), and who we are on the
-    server; then every diagnostic query starts in the background (`Prefetch`). `charts`: the chart
-    helper the notebook started first, which draws the charts while the tables are shown."""
-    db = Facts(target=pg.describe_target(cfg.dsn), painter=charts)
+    server. Meanwhile the cluster is read in the background (`KubeReading`), and once connected
+    every diagnostic query starts in the background too (`Prefetch`). `charts`: the chart helper
+    the notebook started first, which draws the charts while the tables are shown."""
+    db = Facts(target=pg.describe_target(cfg.dsn), painter=charts, kube=KubeReading(cfg))
     with run.source("postgres: connect") as connected:
         try:
             db.conn = pg.connect(
@@ -707,17 +709,93 @@ def connect(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Fact
     return db
 
 
+class KubeReading:
+    """The database's pods, their log tails and their metrics, read from the cluster by a
+    background thread from the first cell on (the cluster is reached while the database is read);
+    the pods' cell and the resources' cell take what they show, with the sources and their one-line
+    messages, in the notebook's order."""
+
+    PODS = ("kubernetes: connect", "kubernetes: database pods", "kubernetes: database logs")
+    METRICS = ("kubernetes: database pod metrics",)
+
+    def __init__(self, cfg: Params) -> None:
+        self._cfg = cfg
+        self._quiet = Run("database", quiet=True)
+        self.cluster: Cluster | None = None
+        self.line = ""  # which context, API server and version
+        self.pod_items: list[dict[str, Any]] | None = None
+        self.logs: pd.DataFrame | None = None
+        self.metrics: list[dict[str, Any]] | None = None
+        self._error: BaseException | None = None
+        self._taken: set[str] = set()
+        self._thread = threading.Thread(target=self._work, name="database-cluster", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        q, cfg = self._quiet, self._cfg
+        try:
+            self.cluster = connect_cluster(q, cfg, optional=True)
+            if self.cluster is not None:
+                self.line = describe_cluster(self.cluster)
+            self.pod_items = _read(
+                q,
+                "kubernetes: database pods",
+                lambda c: reads.fetch_pods(c, cfg.namespace, selector=cfg.db_selector),
+                self.cluster,
+                missing="no cluster",
+            )
+            if self.pod_items:
+                self.logs = _read(
+                    q, "kubernetes: database logs", pods.fetch_db_logs, self.cluster, self.pod_items
+                )
+                self.metrics = _read(
+                    q,
+                    "kubernetes: database pod metrics",
+                    lambda c: reads.fetch_pod_metrics(c, cfg.namespace),
+                    self.cluster,
+                )
+            elif self.pod_items is not None:
+                q.skip("kubernetes: database pod metrics", f"no pod matches {cfg.db_selector}")
+            else:
+                q.skip("kubernetes: database pod metrics", "the database pods were not read")
+        except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by take()
+            self._error = e
+
+    @classmethod
+    def fresh(cls, reading: KubeReading | None, cfg: Params, names: tuple[str, ...]) -> KubeReading:
+        """`reading` when these sources are still to be taken from it, else a new reading (a cell
+        re-run by hand, live, shows the cluster as it is now)."""
+        if reading is None or reading._taken & set(names):
+            return cls(cfg)
+        return reading
+
+    def take(self, run: Run, names: tuple[str, ...]) -> None:
+        """Wait for the reads; move the sources named `names` into `run`, saying what they say."""
+        self._taken |= set(names)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        keep = []
+        for rec in self._quiet.sources:
+            if rec.source not in names:
+                keep.append(rec)
+                continue
+            run.sources.append(rec)
+            if rec.source == "kubernetes: connect" and rec.ok and self.line:
+                print(self.line)
+            elif rec.status == "failed":
+                print(f"✗ {rec.source}: {rec.error}")
+            elif rec.status == "skipped":
+                print(f"– {rec.source}: skipped: {rec.error}")
+        self._quiet.sources = keep
+
+
 def database_pods(run: Run, cfg: Params, db: Facts) -> None:
     """The pods matching `db_selector`: status, restarts, last termination, and their log tails (the
-    `db_pods` and `db_logs` scraps)."""
-    db.cluster = connect_cluster(run, cfg, optional=True)
-    db.pod_items = _read(
-        run,
-        "kubernetes: database pods",
-        lambda c: reads.fetch_pods(c, cfg.namespace, selector=cfg.db_selector),
-        db.cluster,
-        missing="no cluster",
-    )
+    `db_pods` and `db_logs` scraps), as the background reading found them."""
+    db.kube = KubeReading.fresh(db.kube, cfg, KubeReading.PODS)
+    db.kube.take(run, KubeReading.PODS)
+    db.cluster, db.pod_items = db.kube.cluster, db.kube.pod_items
     db.db_pods = pods.db_pods_frame(db.pod_items)
     show_table(
         db.db_pods,
@@ -725,31 +803,18 @@ def database_pods(run: Run, cfg: Params, db: Facts) -> None:
         if db.pod_items is not None
         else "not read",
     )
-    if db.pod_items:
-        db_logs = _read(
-            run, "kubernetes: database logs", pods.fetch_db_logs, db.cluster, db.pod_items
-        )
-        if db_logs is not None:
-            print(pods.logs_text(db_logs))
-            run.glue("db_logs", db_logs)
+    if db.kube.logs is not None:
+        print(pods.logs_text(db.kube.logs))
+        run.glue("db_logs", db.kube.logs)
     run.glue("db_pods", db.db_pods)
 
 
 def show_db_resources(run: Run, cfg: Params, db: Facts) -> None:
     """The database pods' CPU and memory against their requests and limits, per container, from the
     metrics API (the `db_resources` scrap)."""
-    metrics = None
-    if db.pod_items:
-        metrics = _read(
-            run,
-            "kubernetes: database pod metrics",
-            lambda c: reads.fetch_pod_metrics(c, cfg.namespace),
-            db.cluster,
-        )
-    elif db.pod_items is not None:
-        run.skip("kubernetes: database pod metrics", f"no pod matches {cfg.db_selector}")
-    else:
-        run.skip("kubernetes: database pod metrics", "the database pods were not read")
+    db.kube = KubeReading.fresh(db.kube, cfg, KubeReading.METRICS)
+    db.kube.take(run, KubeReading.METRICS)
+    metrics = db.kube.metrics
     db.resources = pods.db_resources_frame(metrics, db.pod_items)
     show_table(
         pods.resources_view(db.resources),
