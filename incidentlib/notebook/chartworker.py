@@ -98,9 +98,9 @@ class ChartWorker:
             ).start()
 
     @classmethod
-    def start(cls) -> ChartWorker:
-        """Start the helper now (it warms up at once); without one (disabled, cannot start) charts
-        draw in the kernel."""
+    def start(cls, *, warm_up: str = "outage") -> ChartWorker:
+        """Start the helper now (it warms up at once, drawing the `warm_up` kind of chart:
+        `charts.warm_up`); without one (disabled, cannot start) charts draw in the kernel."""
         if not _enabled():
             return cls(None)
         root = str(Path(__file__).resolve().parents[1])
@@ -110,7 +110,7 @@ class ChartWorker:
         }
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "incidentlib.notebook.chartworker"],
+                [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -190,13 +190,13 @@ class ChartWorker:
                 fut.set_exception(error)
 
 
-def _serve(inp: BinaryIO, out: BinaryIO) -> None:
+def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage") -> None:
     """The helper's loop: warm up, then draw each request and answer (True, png) or (False,
     error)."""
     from . import charts
 
     try:
-        charts.warm_up()
+        charts.warm_up(warm_up)
     except Exception:  # noqa: BLE001, S110 - warming up is only an optimisation
         pass
     while True:
@@ -217,7 +217,7 @@ def main() -> None:
     stderr)."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    _serve(sys.stdin.buffer, out)
+    _serve(sys.stdin.buffer, out, *sys.argv[1:2])
 
 
 if __name__ == "__main__":

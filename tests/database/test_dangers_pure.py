@@ -470,3 +470,15 @@ def test_prefetched_reads_are_recorded_where_taken_and_a_failure_is_printed_ther
     db = pgdiag.Facts(target="t")
     assert db.read(run, "postgres: sessions") is None  # no connection: skipped, said so
     assert run.sources[-1].status == "skipped"
+
+
+def test_the_database_charts_are_recipes_the_chart_helper_can_draw():
+    from incidentlib.notebook import charts
+
+    charts.warm_up("database")  # what the database notebook's helper draws first
+    db = pgdiag.Facts(target="t")
+    specs = pgdiag.chart_specs(db)
+    assert [name for name, _ in specs] == ["slow_statements", "connections", "lock_waits"]
+    assert [charts.recipe_png(name, **kw) for name, kw in specs] == [b"", b"", b""]  # nothing
+    summary = {"by_state": {"active": 2, "idle": 5}, "max_connections": 100, "reserved": 3}
+    assert charts.recipe_png("connections", summary=summary).startswith(b"\x89PNG")
