@@ -654,13 +654,14 @@ def _read(
 
 def diagnostics(cfg: Params, db: Facts) -> dict[str, Callable[[], Any]]:
     """Every diagnostic query of the notebook, by its source's name, in the order the sections
-    show them (run ahead by `Prefetch`)."""
+    show them (run ahead by `Prefetch`); pg_stat_statements' thousands of entries are merged there
+    too, while the notebook's own thread shows the sections before."""
     conn, version = db.conn, db.version
     assert conn is not None
     return {
         "postgres: sessions": lambda: activity.fetch_sessions(conn),
-        "postgres: pg_stat_statements": lambda: statements.fetch_all(
-            conn, server_version_num=version
+        "postgres: pg_stat_statements": lambda: statements.statements_frame(  # merged here too
+            statements.fetch_all(conn, server_version_num=version), keep_text=cfg.top_n
         ),
         "postgres: pg_stat_statements reset time": lambda: statements.fetch_stats_reset(conn),
         "postgres: blocking": lambda: locks.fetch_blocking(conn, server_version_num=version),
@@ -875,10 +876,10 @@ def show_long_running(run: Run, cfg: Params, db: Facts) -> None:
 def show_slow_statements(run: Run, cfg: Params, db: Facts) -> None:
     """pg_stat_statements: the top statements by mean and by total time (the `slow_queries`
     scrap)."""
-    rows = db.read(run, "postgres: pg_stat_statements")
-    db.statements, hidden = statements.statements_frame(rows, keep_text=cfg.top_n)
+    merged = db.read(run, "postgres: pg_stat_statements")  # (one row per statement, hidden)
+    db.statements, hidden = merged if merged is not None else statements.statements_frame(None)
     db.slow_queries = statements.slow_queries_frame(db.statements, top_n=cfg.top_n)
-    if rows is not None:
+    if merged is not None:
         reset = db.read(run, "postgres: pg_stat_statements reset time")
         if reset is not None:
             print(statements.window_line(reset, since=cfg.window))
