@@ -14,14 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..errors import DatabaseError
-from ..kube import actions as kube_actions
 from ..kube import reads
-from ..kube.client import Cluster
 from ..notebook import charts
 from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Run, show_table
@@ -43,6 +41,9 @@ from ..pg import session as pg
 from ..quantity import validate_resource
 from ..severity import LEVELS, Severity, assess
 from .common import connect_cluster, describe_cluster
+
+if TYPE_CHECKING:
+    from ..kube.client import Cluster
 
 CONNECTIONS_SEV2 = 0.90  # share of usable slots: new connections will soon be refused
 CONNECTIONS_SEV3 = 0.75
@@ -1133,6 +1134,8 @@ _WHY = {
 def _kube_mitigation(run: Run, cfg: Params, db: Facts, action: str) -> dict[str, Any] | None:
     """resources, restart_app or restart: planned from the workload read now, shown, done with
     apply=True and waited for (`rollout_timeout_s`); a database restart is then verified."""
+    from ..kube import actions as kube_actions  # (PyYAML for the diffs: only when it is planned)
+
     if db.cluster is None:
         run.skip(f"kubernetes: {action}", "no cluster configured: it cannot even be planned")
         return None
@@ -1172,6 +1175,8 @@ def _verify_restart(run: Run, cfg: Params, db: Facts, plan: Any) -> str:
     """After a database restart: every pod matching `db_selector` carries the new template and is
     ready, and the database answers again (three tries, a second apart)."""
     import time
+
+    from ..kube import actions as kube_actions
 
     assert db.cluster is not None
     stamp = plan.requests[0].body["spec"]["template"]["metadata"]["annotations"][
