@@ -12,12 +12,12 @@ at."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -54,12 +54,6 @@ if (_why := _missing_part()) is not None:
     pytest.skip(_why, allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _set_parameters(path: Path, values: dict[str, str]) -> None:
     """Type values into a notebook's parameters cell, as a person edits it: `name = value`,
     the line's help comment kept."""
@@ -79,7 +73,7 @@ class Lab:
     """`jupyter lab` on a folder, with its own config, settings and runtime folders."""
 
     def __init__(self, root: Path, state: Path, env: dict[str, str]) -> None:
-        self.port, self.token = _free_port(), secrets.token_hex(16)
+        self.token = secrets.token_hex(16)
         settings = state / "settings"
         for plugin, values in {
             # every cell rendered (no virtual scrolling): what a screenshot shows is all there
@@ -99,8 +93,7 @@ class Lab:
                 str(JUPYTER_LAB),
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}",
-                "--ServerApp.port_retries=0",
+                "--ServerApp.port=0",  # a free port, chosen by the server: no race for it
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={root}",
                 "--LabApp.expose_app_in_browser=True",
@@ -119,16 +112,19 @@ class Lab:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.url = f"http://127.0.0.1:{self.port}"
+        runtime = state / "runtime"
         deadline = time.monotonic() + 60
         while True:
+            # the server writes its URL (port included) to jpserver-<pid>.json once it listens
+            info = runtime / f"jpserver-{self._proc.pid}.json"
             try:
+                self.url = json.loads(info.read_text())["url"].rstrip("/")
                 with urllib.request.urlopen(
                     f"{self.url}/api/status?token={self.token}", timeout=2
                 ) as r:
                     if r.status == 200:
                         break
-            except OSError:
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
                 pass
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
