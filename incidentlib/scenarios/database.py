@@ -456,7 +456,7 @@ class Params(Common):
     """The database notebook's parameters, checked."""
 
     deployment: str = param("postgres", check=name_of("deployment"))
-    db_selector: str = param("app=postgres", check=lambda v, n: validate_selector(v))
+    db_selector: str = param("app in (postgres)", check=lambda v, n: validate_selector(v))
     long_query_threshold: str = param("5min", check=duration)
     top_n: int = param(10, check=whole(1, 1000))
     mitigation: str = param("auto", check=one_of(pg_actions.MITIGATIONS))
