@@ -147,7 +147,8 @@ def access_review(cluster: Cluster, raw: bytes) -> dict:
         "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": None},
         "spec": spec,
-        "status": {"allowed": ok, "reason": why},
+        # RBAC explains an allow and leaves a denial's reason empty (kubectl prints "no")
+        "status": {"allowed": ok, **({"reason": why} if ok else {})},
     }
 
 
