@@ -190,3 +190,11 @@ def routing_problems(
             }
         )
     return out
+
+
+def routing_level(problem: dict[str, str], *, deployment: str) -> str:
+    """SEV1 when the service under investigation routes nowhere because its selector matches
+    nothing (every pod fine, no traffic arrives: a complete outage only this finding explains);
+    SEV2 otherwise (with pods not ready, the pods' own findings say the outage and its cause)."""
+    mine = problem["title"].startswith(f"Service {deployment} ")
+    return "SEV1" if mine and problem["title"].endswith("selector matches nothing") else "SEV2"

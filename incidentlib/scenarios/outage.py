@@ -595,9 +595,9 @@ def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = No
         )
         extra.append(Severity("SEV2", "node", f"node {f['node']} failed {when}"))
     for r in ev.routing:
-        mine = r["title"].startswith(f"Service {dep} ")
-        run.finding("SEV1" if mine else "SEV2", r["title"], r["detail"], r["next_step"])
-        extra.append(Severity("SEV1" if mine else "SEV2", "service-routes-nowhere", r["title"]))
+        level = services.routing_level(r, deployment=dep)
+        run.finding(level, r["title"], r["detail"], r["next_step"])
+        extra.append(Severity(level, "service-routes-nowhere", r["title"]))
     for _, node in ev.nodes.iterrows():
         if node["name"] in failed:
             continue

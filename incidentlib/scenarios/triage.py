@@ -739,7 +739,7 @@ def suggest(run: Run, t: Triage, cfg: Params) -> Severity:
     run.figures.update(t.figures)
     severity = suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment)
     for r in t.routing:  # a Service that routes nowhere: its callers see an outage
-        level = "SEV1" if r["title"].startswith(f"Service {cfg.deployment} ") else "SEV2"
+        level = services.routing_level(r, deployment=cfg.deployment)
         run.finding(level, r["title"], r["detail"], r["next_step"])
         severity = worst(severity, Severity(level, "service-routes-nowhere", r["title"]))
     for f in t.node_failures:
