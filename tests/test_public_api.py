@@ -258,6 +258,7 @@ def test_the_scraps_keep_their_columns() -> None:
         "capacity_bytes",
         "available_bytes",
         "used_pct",
+        "volume",  # kind "volume": a pod's persistent volume (issue 14)
     ]
     assert postmortem.TIMELINE_COLUMNS == [
         "time",
