@@ -32,6 +32,11 @@ def _conditions(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c.get("type", ""): c for c in (node.get("status") or {}).get("conditions") or []}
 
 
+def not_ready(node: dict[str, Any]) -> bool:
+    """Ready is False or Unknown (or missing)."""
+    return (_conditions(node).get("Ready") or {}).get("status") != "True"
+
+
 def in_trouble(node: dict[str, Any]) -> bool:
     """Not Ready (False or Unknown), or under a pressure condition."""
     conds = _conditions(node)

@@ -307,12 +307,7 @@ def collect(
     ev.node_failures = [
         nodes.node_failure(n, all_raw or pods_raw, ev.events_raw)
         for n in nodes_raw
-        if nodes.in_trouble(n)
-        and ((n.get("status") or {}).get("conditions") or [{}])
-        and any(
-            c.get("type") == "Ready" and c.get("status") != "True"
-            for c in (n.get("status") or {}).get("conditions") or []
-        )
+        if nodes.not_ready(n)
     ]
     if _ok(g, names["services"]):
         ev.services = services.services_frame(

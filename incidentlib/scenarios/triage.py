@@ -552,10 +552,7 @@ def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
         t.node_failures = [
             nodes.node_failure(n, raw.get("pods", []), raw.get("events", []))
             for n in raw["nodes"]
-            if any(
-                c.get("type") == "Ready" and c.get("status") != "True"
-                for c in (n.get("status") or {}).get("conditions") or []
-            )
+            if nodes.not_ready(n)
         ]
     if "services" in raw:
         endpoints_raw, slices_raw = raw.get("endpoints") or ([], [])
