@@ -718,16 +718,28 @@ def connect(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Fact
 
 class KubeReading:
     """The database's pods, their log tails and their metrics, read from the cluster by a
-    background thread from the first cell on (the cluster is reached while the database is read);
-    the pods' cell and the resources' cell take what they show, with the sources and their one-line
+    background thread from the first cell on (the cluster is reached while the database is read),
+    and the application's connectivity check by a second one once the pods are known; the pods',
+    resources' and connectivity cells take what they show, with the sources and their one-line
     messages, in the notebook's order."""
 
     PODS = ("kubernetes: connect", "kubernetes: database pods", "kubernetes: database logs")
     METRICS = ("kubernetes: database pod metrics",)
 
+    @staticmethod
+    def connectivity_sources(cfg: Params) -> tuple[str]:
+        """The application's connectivity check, a thread of its own once the database's pods are
+        known (exec in pods takes its time: the logs and metrics do not wait for it)."""
+        return (f"kubernetes: exec in pods of deployment/{cfg.app_deployment}",)
+
     def __init__(self, cfg: Params) -> None:
         self._cfg = cfg
         self._quiet = Run("database", quiet=True)
+        self._checks = Run("database", quiet=True)  # the connectivity thread's sources
+        self.connectivity: pd.DataFrame | None = None
+        self.connectivity_notes: list[str] = []
+        self._connect_thread: threading.Thread | None = None
+        self._connect_error: BaseException | None = None
         self.cluster: Cluster | None = None
         self.line = ""  # which context, API server and version
         self.pod_items: list[dict[str, Any]] | None = None
@@ -751,6 +763,7 @@ class KubeReading:
                 self.cluster,
                 missing="no cluster",
             )
+            self._start_connectivity()
             if self.pod_items:
                 self.logs = _read(
                     q, "kubernetes: database logs", pods.fetch_db_logs, self.cluster, self.pod_items
@@ -768,6 +781,29 @@ class KubeReading:
         except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by take()
             self._error = e
 
+    def _start_connectivity(self) -> None:
+        cfg, (source,) = self._cfg, self.connectivity_sources(self._cfg)
+        if not cfg.exec_checks:
+            self._checks.skip(source, "exec_checks=False")
+        elif self.cluster is None:
+            self._checks.skip(source, "no cluster")
+        else:
+            cluster, db_pods = self.cluster, self.pod_items or []
+
+            def check() -> None:
+                try:
+                    with self._checks.source(source):
+                        self.connectivity, self.connectivity_notes = check_connectivity(
+                            cluster, cfg, db_pods
+                        )
+                except BaseException as e:  # noqa: BLE001 - re-raised by take(), as above
+                    self._connect_error = e
+
+            self._connect_thread = threading.Thread(
+                target=check, name="database-connectivity", daemon=True
+            )
+            self._connect_thread.start()
+
     @classmethod
     def fresh(cls, reading: KubeReading | None, cfg: Params, names: tuple[str, ...]) -> KubeReading:
         """`reading` when these sources are still to be taken from it, else a new reading (a cell
@@ -782,8 +818,15 @@ class KubeReading:
         self._thread.join()
         if self._error is not None:
             raise self._error
+        quiet = self._quiet
+        if set(names) == set(self.connectivity_sources(self._cfg)):
+            quiet = self._checks
+            if self._connect_thread is not None:
+                self._connect_thread.join()
+            if self._connect_error is not None:
+                raise self._connect_error
         keep = []
-        for rec in self._quiet.sources:
+        for rec in quiet.sources:
             if rec.source not in names:
                 keep.append(rec)
                 continue
@@ -794,7 +837,7 @@ class KubeReading:
                 print(f"✗ {rec.source}: {rec.error}")
             elif rec.status == "skipped":
                 print(f"– {rec.source}: skipped: {rec.error}")
-        self._quiet.sources = keep
+        quiet.sources = keep
 
 
 def database_pods(run: Run, cfg: Params, db: Facts) -> None:
@@ -889,43 +932,51 @@ def connectivity_findings(
     ]
 
 
-def app_connectivity(run: Run, cfg: Params, db: Facts, *, at_most: int = 3) -> None:
-    """The runbook's Recovery Verification from inside the application: a TCP connect from each
-    running pod of `app_deployment` to the database (the DSN's host and port, or its Service), with
-    the time it took (the `connectivity` scrap)."""
-    source = f"kubernetes: exec in pods of deployment/{cfg.app_deployment}"
-    if not cfg.exec_checks:
-        run.skip(source, "exec_checks=False")
-        return
-    if db.cluster is None:
-        run.skip(source, "no cluster")
-        return
+def check_connectivity(
+    cluster: Cluster, cfg: Params, db_pods: list[dict[str, Any]], *, at_most: int = 3
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """A TCP connect from each running pod of `app_deployment` (at most `at_most`) to the database
+    (the DSN's host and port, or its Service): the `connectivity` frame (None: no address to try)
+    and the lines to print about what was not checked. Exec refused raises (the source fails with
+    that reason)."""
     from .performance import exec_targets
 
+    notes: list[str] = []
     results: list[tuple[str, kexec.ExecResult]] = []
-    with run.source(source):
-        services = reads.fetch_services(db.cluster, cfg.namespace)
-        target = connectivity_target(cfg.dsn, services, db.pod_items or [], namespace=cfg.namespace)
-        if target is None:
-            print("– no database address known from the DSN, and no Service selects its pods")
-            return
-        host, port = target
-        app_pods = reads.fetch_pods(db.cluster, cfg.namespace)
-        for pod, container in exec_targets(app_pods, cfg.app_deployment, at_most=at_most):
-            name = pod["metadata"]["name"]
-            why = kexec.not_running(pod, container)
-            if why:
-                print(f"– {name}: {why}")
-                continue
-            r = kexec.run_check(
-                db.cluster, cfg.namespace, name, container, "tcp", host=host, port=port
-            )
-            if r.error and r.error.startswith("exec forbidden"):
-                raise KubeAPIError(r.error, status=403, reason="Forbidden")
-            if r.error:
-                print(f"✗ {name}: {r.error}")
-            results.append((f"{host}:{port}", r))
-    db.connectivity = kexec.connectivity_frame(results)
+    services = reads.fetch_services(cluster, cfg.namespace)
+    target = connectivity_target(cfg.dsn, services, db_pods, namespace=cfg.namespace)
+    if target is None:
+        notes.append("– no database address known from the DSN, and no Service selects its pods")
+        return None, notes
+    host, port = target
+    app_pods = reads.fetch_pods(cluster, cfg.namespace)
+    for pod, container in exec_targets(app_pods, cfg.app_deployment, at_most=at_most):
+        name = pod["metadata"]["name"]
+        why = kexec.not_running(pod, container)
+        if why:
+            notes.append(f"– {name}: {why}")
+            continue
+        r = kexec.run_check(cluster, cfg.namespace, name, container, "tcp", host=host, port=port)
+        if r.error and r.error.startswith("exec forbidden"):
+            raise KubeAPIError(r.error, status=403, reason="Forbidden")
+        if r.error:
+            notes.append(f"✗ {name}: {r.error}")
+        results.append((f"{host}:{port}", r))
+    return kexec.connectivity_frame(results), notes
+
+
+def app_connectivity(run: Run, cfg: Params, db: Facts) -> None:
+    """The runbook's Recovery Verification from inside the application: a TCP connect from each
+    running pod of `app_deployment` to the database (the DSN's host and port, or its Service), with
+    the time it took (the `connectivity` scrap), as the background reading found it."""
+    names = KubeReading.connectivity_sources(cfg)
+    db.kube = KubeReading.fresh(db.kube, cfg, names)
+    db.kube.take(run, names)
+    for line in db.kube.connectivity_notes:
+        print(line)
+    if db.kube.connectivity is None:  # skipped, failed or no address: the line above says why
+        return
+    db.connectivity = db.kube.connectivity
     show_table(
         db.connectivity,
         caption=f"TCP connect from deployment/{cfg.app_deployment} to the database",
