@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -950,18 +950,27 @@ def check_connectivity(
         return None, notes
     host, port = target
     app_pods = reads.fetch_pods(cluster, cfg.namespace)
-    for pod, container in exec_targets(app_pods, cfg.app_deployment, at_most=at_most):
-        name = pod["metadata"]["name"]
-        why = kexec.not_running(pod, container)
-        if why:
-            notes.append(f"– {name}: {why}")
-            continue
-        r = kexec.run_check(cluster, cfg.namespace, name, container, "tcp", host=host, port=port)
-        if r.error and r.error.startswith("exec forbidden"):
-            raise KubeAPIError(r.error, status=403, reason="Forbidden")
-        if r.error:
-            notes.append(f"✗ {name}: {r.error}")
-        results.append((f"{host}:{port}", r))
+    # kubernetes.stream swaps the API client's call_api while an exec starts: a client of its own,
+    # so the reads the other thread makes meanwhile on `cluster` stay plain HTTP
+    from kubernetes.client import ApiClient
+
+    own = ApiClient(cluster.api_client.configuration)
+    execs = replace(cluster, api_client=own)
+    try:
+        for pod, container in exec_targets(app_pods, cfg.app_deployment, at_most=at_most):
+            name = pod["metadata"]["name"]
+            why = kexec.not_running(pod, container)
+            if why:
+                notes.append(f"– {name}: {why}")
+                continue
+            r = kexec.run_check(execs, cfg.namespace, name, container, "tcp", host=host, port=port)
+            if r.error and r.error.startswith("exec forbidden"):
+                raise KubeAPIError(r.error, status=403, reason="Forbidden")
+            if r.error:
+                notes.append(f"✗ {name}: {r.error}")
+            results.append((f"{host}:{port}", r))
+    finally:
+        own.close()
     return kexec.connectivity_frame(results), notes
 
 

@@ -6,10 +6,11 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from incidentlib.kube import actions
+from incidentlib.kube import actions, reads
 from incidentlib.kube import client as kube
 from incidentlib.notebook.run import Run
 from incidentlib.scenarios import database
@@ -56,6 +57,34 @@ def test_the_database_pods_cpu_and_memory_against_their_limits(sim, capsys):
     [f] = database.pods.resource_findings(db.resources)
     assert f["title"] == f"database container {row['pod']}/postgres at 95% of its memory limit"
     assert "mitigation='resources'" in f["next_step"]
+
+
+def test_the_connectivity_check_leaves_reads_on_the_same_cluster_plain(sim):
+    """The check runs in a thread of its own while another reads the cluster: an exec must not
+    turn the other thread's API calls into WebSocket requests (kubernetes.stream swaps the client's
+    call_api while an exec starts)."""
+    cfg = _cfg(sim)
+    cluster = kube.connect(kubeconfig=str(sim.kubeconfig))
+    try:
+        db_pods = reads.fetch_pods(cluster, "production", selector=cfg.db_selector)
+        out: dict = {}
+
+        def check() -> None:
+            out["frame"], out["notes"] = database.check_connectivity(cluster, cfg, db_pods)
+
+        t = threading.Thread(target=check)
+        t.start()
+        read = 0
+        while t.is_alive() or not read:
+            again = reads.fetch_pods(cluster, "production", selector=cfg.db_selector)
+            assert [p["metadata"]["name"] for p in again] == [db_pods[0]["metadata"]["name"]]
+            read += 1
+        t.join()
+    finally:
+        cluster.close()
+    frame = out["frame"]
+    assert len(frame) == 3 and frame["ok"].all(), (frame, out["notes"])
+    assert set(frame["target"]) == {"postgres.production.svc:5432"}
 
 
 def test_resources_is_shown_then_applied_and_waited_for(sim):
