@@ -137,6 +137,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _traversable(path: Path) -> bool:
+    """Whether every existing directory above `path` lets any user through (the server runs as
+    `postgres` when we are root). Parents are never loosened: a directory another program keeps
+    private (pytest sets /tmp/pytest-of-<user> back to 0700 as each session starts) would lock the
+    server out of its data directory while it runs."""
+    for p in path.absolute().parents:
+        if p.exists() and not p.stat().st_mode & 0o001:
+            return False
+    return True
+
+
 class ThrowawayPostgres:
     """Start a private PostgreSQL server in a temp directory; stop and delete it afterwards."""
 
@@ -154,6 +165,8 @@ class ThrowawayPostgres:
         self.port = port or _free_port()
         self.max_connections = max_connections
         self.preload_pgss = preload_pgss
+        if workdir is not None and os.geteuid() == 0 and not _traversable(Path(workdir)):
+            workdir = None  # the server's user could not reach it: a directory of our own instead
         self._own_dir = workdir is None
         self.base = Path(tempfile.mkdtemp(prefix="incident-pg-") if workdir is None else workdir)
         self.datadir = self.base / "data"
@@ -181,12 +194,6 @@ class ThrowawayPostgres:
             pw = pwd.getpwnam(self.server_user())
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
             os.chmod(self.base, 0o700)
-            p = self.base.parent  # make the parents traversable for the postgres user
-            while p != p.parent:
-                mode = p.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(p, mode | 0o011)
-                p = p.parent
 
     def start(self) -> ThrowawayPostgres:
         """initdb, start, create the `app` database and pg_stat_statements; about a second."""

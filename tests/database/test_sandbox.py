@@ -87,3 +87,18 @@ def test_a_server_of_each_version_serves_the_stage(pg_server, pg_dsn):
             "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'"
         ).fetchone()[0]
     assert version.startswith(pg_server.install.major) and (accounts, pgss) == (1000, 1)
+
+
+@pytest.mark.pg
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another user")
+def test_a_workdir_the_server_user_cannot_reach_is_not_loosened_but_replaced(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    server = sandbox.ThrowawayPostgres(workdir=private / "pg")
+    with server:
+        assert private not in server.base.parents and server.datadir.exists()
+        with psycopg.connect(server.superuser_dsn) as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+    assert private.stat().st_mode & 0o777 == 0o700  # left as it was
+    assert not server.base.exists()  # its own directory, removed
