@@ -134,6 +134,7 @@ def https_server(cert: Path, key: Path) -> Iterator[str]:
 @contextmanager
 def https_servers(folder: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """Every server of CERTS at once: (the CA file, {name: health URL})."""
+    folder.mkdir(parents=True, exist_ok=True)
     certs = make_certificates(folder)
     with ExitStack() as stack:
         urls = {name: stack.enter_context(https_server(*files)) for name, files in certs.items()}
