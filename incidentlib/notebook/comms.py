@@ -683,17 +683,21 @@ def notifications_frame(
     carries the webhook's result line, and `posted` True when it was accepted."""
     import pandas as pd
 
-    rows = [
+    kinds = list(texts)
+    return pd.DataFrame(
         {
-            "kind": kind,
-            "text": text,
-            "posted": bool(kind == posted and result and result.startswith("✓")),
-            "post_result": result if kind == posted else None,
-        }
-        for kind, text in texts.items()
-    ]
-    df = pd.DataFrame(rows, columns=NOTIFICATION_COLUMNS)
-    return df.astype({"posted": "bool", "post_result": "object"})
+            "kind": kinds,
+            "text": [texts[k] for k in kinds],
+            "posted": pd.Series(
+                [bool(k == posted and result and result.startswith("✓")) for k in kinds],
+                dtype="bool",
+            ),
+            "post_result": pd.Series(
+                [result if k == posted else None for k in kinds], dtype="object"
+            ),
+        },
+        columns=NOTIFICATION_COLUMNS,
+    )
 
 
 def show_notifications(
