@@ -397,10 +397,15 @@ _STATUS_COLORS = {
     "Terminating": _AMBER,
     "SchedulingGated": _AMBER,
     "timeout": _ORANGE,
+    "firing": _RED,
+    "pending": _AMBER,
+    "silenced": _GREY,
+    "inhibited": _GREY,
 }
-_COLORED = ("status", "severity", "level")
+_COLORED = ("status", "severity", "level", "state")
 """Columns whose cells a person scans for, colored: a pod's kubectl STATUS by kind of failure (red:
-it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status."""
+it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status, an
+alert's state (firing red, pending amber, silenced grey)."""
 
 
 def cell_color(value: Any) -> str:

@@ -545,7 +545,7 @@ def resource_use(run: Run, cfg: Params, ev: Facts) -> None:
     show_table(ev.ooms, caption="OOM kills", empty="no OOM kill")
     show_table(pressure, caption="nodes under pressure", empty="no node under pressure")
     show_table(pending, caption="pending pods", empty="no pending pod")
-    if len(ev.memory_trend):
+    if ev.memory_trend["sample"].nunique() > 1:  # one sample draws no trend
         charts.show(charts.memory_trend(ev.memory_trend))
 
 

@@ -644,9 +644,10 @@ def show_health(run: Run, t: Triage) -> None:
             + (f"; REFUSED: {h['tls_error']}" if h.get("tls_error") else "")
         )
     run.glue("health", latency_frame(t.health or []))
+    times = f"p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms" if h["p50_ms"] is not None else "no reply"
     print(
         f"{h['probes']} requests to the health URL: {h['probe_failures']} failed "
-        f"(error rate {h['error_rate'] * 100:.1f}%), p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms"
+        f"(error rate {h['error_rate'] * 100:.1f}%), {times}"
         + (f"; first error: {h['health_error']}" if h["health_error"] else "")
     )
 

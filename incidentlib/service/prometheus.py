@@ -296,7 +296,7 @@ def alerts_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """ALERT_COLUMNS from rows, firing first, then by severity label and name."""
     df = pd.DataFrame(rows, columns=ALERT_COLUMNS)
     df["silenced"] = df["silenced"].astype("bool")
-    df["active_at"] = pd.to_datetime(df["active_at"], utc=True)
+    df["active_at"] = pd.to_datetime(df["active_at"], utc=True).dt.floor("s")
     order = {"firing": 0, "pending": 1}
     rank = {"critical": 0, "page": 0, "error": 1, "warning": 2}
     if len(df):
