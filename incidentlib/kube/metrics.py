@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..params import parse_time
@@ -324,30 +325,54 @@ def container_limits(pods: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, 
     return out
 
 
-def _since_restart(values: Any) -> int:
-    """Where the last container began: the index after the last drop below RESTART_DROP."""
-    start = 0
-    for i in range(1, len(values)):
-        if values[i] < RESTART_DROP * values[i - 1]:
-            start = i
-    return start
+KEYS = ["namespace", "pod", "container"]
 
 
-def fit_growth(times: pd.Series, values: pd.Series) -> tuple[float, float, float]:
-    """A least-squares line through (seconds, bytes): (growth in bytes per hour, R² of the fit,
-    span in seconds)."""
-    import numpy as np
+def _since_restart(series: pd.DataFrame) -> pd.DataFrame:
+    """Each container's points since its last restart (a point below RESTART_DROP of the one
+    before starts a new container), sorted by time, one per time."""
+    df = series.dropna(subset=["memory_bytes"]).sort_values([*KEYS, "time"], kind="stable")
+    df = df.drop_duplicates([*KEYS, "time"])
+    groups = [df[k] for k in KEYS]
+    prev = df.groupby(groups, sort=False)["memory_bytes"].shift()
+    restart = (df["memory_bytes"] < RESTART_DROP * prev).astype("int64")
+    segment = restart.groupby(groups, sort=False).cumsum()
+    return df[segment == segment.groupby(groups, sort=False).transform("max")]
 
-    t = (times - times.iloc[0]).dt.total_seconds().to_numpy(dtype="float64")
-    y = values.to_numpy(dtype="float64")
-    span = float(t[-1] - t[0]) if len(t) else 0.0
-    if len(t) < 2 or span <= 0:
-        return 0.0, 0.0, span
-    slope, intercept = np.polyfit(t, y, 1)
-    residual = float(((y - (slope * t + intercept)) ** 2).sum())
-    total = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - residual / total if total > 0 else 0.0
-    return float(slope) * 3600, r2, span
+
+def growth_fits(series: pd.DataFrame) -> pd.DataFrame:
+    """A least-squares line per container through (seconds, bytes) over its points since its last
+    restart, vectorized: points, span_s, growth_bytes_per_hour, fit_r2 (R², 0 for a flat line) and
+    memory_bytes (the last point), indexed by namespace, pod, container."""
+    df = _since_restart(series)
+    if df.empty:
+        return pd.DataFrame(
+            columns=["points", "span_s", "memory_bytes", "growth_bytes_per_hour", "fit_r2"]
+        )
+    df = df.assign(time=pd.to_datetime(df["time"], utc=True))
+    groups = [df[k] for k in KEYS]
+    by = df.groupby(groups, sort=True)
+    secs = (df["time"] - by["time"].transform("min")).dt.total_seconds()
+    tc = secs - secs.groupby(groups, sort=True).transform("mean")
+    yc = df["memory_bytes"] - by["memory_bytes"].transform("mean")
+    sums = pd.DataFrame({"tt": tc * tc, "ty": tc * yc, "yy": yc * yc}).groupby(groups).sum()
+    out = pd.DataFrame(
+        {
+            "points": by.size(),
+            "span_s": secs.groupby(groups, sort=True).max(),
+            "memory_bytes": by["memory_bytes"].last(),
+        }
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sums["tt"] > 0, sums["ty"] / sums["tt"], 0.0)
+        r2 = np.where(
+            (sums["tt"] > 0) & (sums["yy"] > 0),
+            sums["ty"] ** 2 / (sums["tt"] * sums["yy"]),
+            0.0,
+        )
+    out["growth_bytes_per_hour"] = slope * 3600
+    out["fit_r2"] = r2
+    return out
 
 
 def leak_suspects(
@@ -363,57 +388,41 @@ def leak_suspects(
     last restart with R² >= `min_r2`, growing at least 1 MiB and 1% of its size per hour) and would
     reach its limit within `horizon_h` hours at that pace; one without a limit counts when it grows
     5% of its size per hour or more. LEAK_COLUMNS, soonest at the limit first."""
-    limits = limits or {}
-    rows = []
-    for (ns, pod, ctr), g in series.dropna(subset=["memory_bytes"]).groupby(
-        ["namespace", "pod", "container"], sort=True
-    ):
-        g = g.sort_values("time").drop_duplicates("time")
-        g = g.iloc[_since_restart(g["memory_bytes"].to_numpy()) :]
-        if len(g) < min_points:
-            continue
-        per_hour, r2, span = fit_growth(g["time"], g["memory_bytes"])
-        now = float(g["memory_bytes"].iloc[-1])
-        if per_hour <= 0 or r2 < min_r2 or per_hour < max(float(1 << 20), 0.01 * now):
-            continue
-        limit = float(limits.get((ns, pod, ctr), math.nan))
-        if math.isnan(limit):
-            left = math.nan
-            if per_hour < 0.05 * now:
-                continue
-        else:
-            left = max((limit - now) / per_hour, 0.0)
-            if left > horizon_h:
-                continue
-        rows.append(
-            {
-                "namespace": ns,
-                "pod": pod,
-                "container": ctr,
-                "growth_bytes_per_hour": per_hour,
-                "memory_bytes": now,
-                "limit_bytes": limit,
-                "hours_to_limit": left,
-                "points": len(g),
-                "span_s": span,
-                "fit_r2": round(r2, 4),
-                "source": source,
-            }
-        )
-    df = pd.DataFrame(rows, columns=LEAK_COLUMNS).astype(
-        {
-            "growth_bytes_per_hour": "float64",
-            "memory_bytes": "float64",
-            "limit_bytes": "float64",
-            "hours_to_limit": "float64",
-            "points": "int64",
-            "span_s": "float64",
-            "fit_r2": "float64",
-        }
+    fits = growth_fits(series)
+    if fits.empty:
+        return pd.DataFrame(columns=LEAK_COLUMNS).astype(_LEAK_TYPES)
+    fits["limit_bytes"] = [float((limits or {}).get(k, math.nan)) for k in fits.index]
+    per_hour, now, limit = fits["growth_bytes_per_hour"], fits["memory_bytes"], fits["limit_bytes"]
+    fits["hours_to_limit"] = ((limit - now) / per_hour.where(per_hour > 0)).clip(lower=0.0)
+    steady = (
+        (fits["points"] >= min_points)
+        & (per_hour > 0)
+        & (fits["fit_r2"] >= min_r2)
+        & (per_hour >= np.maximum(float(1 << 20), 0.01 * now))
     )
-    return df.sort_values("hours_to_limit", na_position="last", kind="stable").reset_index(
-        drop=True
+    soon = fits["hours_to_limit"] <= horizon_h
+    fast = limit.isna() & (per_hour >= 0.05 * now)
+    found = fits[steady & (soon | fast)].reset_index()
+    found["source"] = source
+    found["fit_r2"] = found["fit_r2"].round(4)
+    found["span_s"] = found["span_s"].astype("float64")
+    return (
+        found[LEAK_COLUMNS]
+        .astype(_LEAK_TYPES)
+        .sort_values("hours_to_limit", na_position="last", kind="stable")
+        .reset_index(drop=True)
     )
+
+
+_LEAK_TYPES = {
+    "growth_bytes_per_hour": "float64",
+    "memory_bytes": "float64",
+    "limit_bytes": "float64",
+    "hours_to_limit": "float64",
+    "points": "int64",
+    "span_s": "float64",
+    "fit_r2": "float64",
+}
 
 
 def short_run_note(series: pd.DataFrame, *, resolution_s: float) -> str:
