@@ -96,7 +96,7 @@ PUBLIC = {
         "verify",
     ],
     "incidentlib.cli": ["COMMANDS", "entry", "main"],
-    "incidentlib.sandbox": ["demoapp", "postgres"],
+    "incidentlib.sandbox": ["certs", "demoapp", "monitoring", "postgres"],
 }
 
 

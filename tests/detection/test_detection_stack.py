@@ -24,12 +24,17 @@ import scrapbook as sb
 from incidentlib.errors import SourceUnavailable
 from incidentlib.kube import client as kube
 from incidentlib.kube import metrics, reads
+from incidentlib.sandbox.certs import https_servers
+from incidentlib.sandbox.monitoring import (
+    ALERTMANAGER,
+    PROMETHEUS,
+    HistoryPrometheus,
+    ThrowawayAlertmanager,
+    openmetrics,
+)
 from incidentlib.scenarios import alerts as firing
 from incidentlib.service import alertmanager, prometheus
 from incidentlib.sim.testing import running_sim
-
-from .https import https_servers
-from .servers import ALERTMANAGER, PROMETHEUS, HistoryPrometheus, ThrowawayAlertmanager, openmetrics
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"

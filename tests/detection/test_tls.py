@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from incidentlib.notebook.run import Run
+from incidentlib.sandbox.certs import https_servers
 from incidentlib.scenarios import outage, triage
 from incidentlib.service import probe
-
-from .https import https_servers
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,10 @@
-"""Real local HTTPS servers for the certificate checks: a test CA, and servers presenting an expired
-certificate, a self-signed one, one expiring in 10 days and one valid for long (all for 127.0.0.1
-and localhost), generated with `cryptography` in the test."""
+"""Real local HTTPS servers for the certificate checks (tests and benchmarks): a throwaway CA, and
+servers presenting an expired certificate, a self-signed one, one expiring in 10 days and one valid
+for a year (all for 127.0.0.1 and localhost), made with `cryptography` when they start.
+
+    with https_servers(folder) as (ca_file, urls):   # urls: {"expired": "https://127.0.0.1:.../health"}
+        probe(urls["expired"], ca_file=str(ca_file))
+"""
 
 from __future__ import annotations
 
@@ -19,12 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-NOW = datetime.now(UTC)
-CERTS = {  # name -> (signed by the test CA, not before, not after)
-    "expired": (True, NOW - timedelta(days=90), NOW - timedelta(days=3, hours=1)),
-    "self-signed": (False, NOW - timedelta(days=1), NOW + timedelta(days=200, hours=1)),
-    "expiring": (True, NOW - timedelta(days=80), NOW + timedelta(days=10, hours=1)),
-    "valid": (True, NOW - timedelta(days=1), NOW + timedelta(days=365, hours=1)),
+# name -> (signed by the throwaway CA, valid from, valid until), in days from now
+CERTS: dict[str, tuple[bool, timedelta, timedelta]] = {
+    "expired": (True, timedelta(days=-90), timedelta(days=-3, hours=-1)),
+    "self-signed": (False, timedelta(days=-1), timedelta(days=200, hours=1)),
+    "expiring": (True, timedelta(days=-80), timedelta(days=10, hours=1)),
+    "valid": (True, timedelta(days=-1), timedelta(days=365, hours=1)),
 }
 
 
@@ -46,7 +50,8 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def make_certificates(folder: Path) -> dict[str, tuple[Path, Path]]:
-    """The test CA (`ca.pem`) and, per name in CERTS, (certificate, key) files."""
+    """The throwaway CA (`ca.pem`) and, per name in CERTS, (certificate, key) files."""
+    now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
@@ -54,8 +59,8 @@ def make_certificates(folder: Path) -> dict[str, tuple[Path, Path]]:
         .issuer_name(_name("Runbook Test CA"))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=365))
-        .not_valid_after(NOW + timedelta(days=3650))
+        .not_valid_before(now - timedelta(days=365))
+        .not_valid_after(now + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -84,8 +89,8 @@ def make_certificates(folder: Path) -> dict[str, tuple[Path, Path]]:
             .issuer_name(ca.subject if by_ca else subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
+            .not_valid_before(now + start)
+            .not_valid_after(now + end)
             .add_extension(
                 x509.SubjectAlternativeName(
                     [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
@@ -110,7 +115,7 @@ class _Health(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *a: Any) -> None:
+    def log_message(self, *args: Any) -> None:
         pass
 
 

@@ -1,4 +1,4 @@
-"""Debian's real Prometheus and Alertmanager on loopback, for the detection tests.
+"""Debian's real Prometheus and Alertmanager on loopback (tests and benchmarks).
 
 `HistoryPrometheus` backfills hours of history with `promtool tsdb create-blocks-from openmetrics`
 and starts Prometheus on that data with alerting rules; `ThrowawayAlertmanager` is a single node
@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class _Server:
 
     def __init__(self, folder: Path, argv: list[str]) -> None:
         self.dir = folder
+        self.name = Path(argv[0]).name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -57,11 +58,11 @@ class _Server:
         with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
             return resp.status == 200
 
-    def wait_until(self, ok: Any, *, what: str, timeout: float = 30) -> Any:
+    def wait_until(self, ok: Callable[[], Any], *, what: str, timeout: float = 30) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.proc.args[0]} exited: {self.tail()}")
+                raise RuntimeError(f"{self.name} exited: {self.tail()}")
             try:
                 value = ok()
                 if value:
@@ -69,9 +70,7 @@ class _Server:
             except (OSError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{self.proc.args[0]} not {what} after {timeout} s: {self.tail()}"
-                )
+                raise RuntimeError(f"{self.name} not {what} after {timeout} s: {self.tail()}")
             time.sleep(0.2)
 
     def tail(self) -> str:
@@ -156,7 +155,10 @@ class ThrowawayAlertmanager(_Server):
 
     def silence(self, alertname: str, *, comment: str) -> str:
         now = time.time()
-        stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+
+        def stamp(t: float) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
         body = {
             "matchers": [{"name": "alertname", "value": alertname, "isRegex": False}],
             "startsAt": stamp(now - 60),
