@@ -15,9 +15,11 @@ the same deadline: a rejected certificate is itself the finding (`tls_findings`)
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import ipaddress
 import math
+import os
 import socket
 import ssl
 import threading
@@ -188,10 +190,26 @@ def certificate_info(
 
 
 def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_file)
+    """The client TLS context: verifying against `ca_file` or the system's CAs (as `SSL_CERT_FILE`
+    and `SSL_CERT_DIR` say now), or verifying nothing (no CA loaded at all). Made once per
+    combination: loading the system's CA bundle costs tens of milliseconds, every probe would pay
+    it again."""
     if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        return _unverified()
+    where = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return _verifying(ca_file, where)
+
+
+@functools.lru_cache(maxsize=8)
+def _verifying(ca_file: str | None, where: tuple[str | None, str | None]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
+
+
+@functools.lru_cache(maxsize=1)
+def _unverified() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
