@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "postmortem_main",
         "build the post-mortem notebook of an incident",
     ),
+    "lab": (
+        "incidentlib.cli.lab",
+        "main",
+        "JupyterLab on the notebooks, after saying which cluster and database they will read",
+    ),
     "sim": ("incidentlib.cli.sim", "main", "serve the simulated Kubernetes cluster"),
     "demo-app": (
         "incidentlib.sandbox.demoapp",

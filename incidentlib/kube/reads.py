@@ -307,3 +307,27 @@ def fetch_configmap(
         **cluster.get_json(f"/api/v1/namespaces/{namespace}/configmaps/{name}", timeout=timeout),
         "kind": "ConfigMap",
     }
+
+
+def fetch_services(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """Every Service of `namespace` (None: all namespaces), raw."""
+    return cluster.list_items(_ns_path(namespace, "services"), timeout=timeout)
+
+
+def fetch_endpoints(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(Endpoints, EndpointSlices) of `namespace`: the slices (discovery.k8s.io/v1) where the
+    server has them, else the core Endpoints."""
+    try:
+        slices = cluster.list_items(
+            _ns_path(namespace, "endpointslices", group="/apis/discovery.k8s.io/v1"),
+            timeout=timeout,
+        )
+        return [], slices
+    except KubeAPIError as e:
+        if e.status != 404:
+            raise
+    return cluster.list_items(_ns_path(namespace, "endpoints"), timeout=timeout), []

@@ -175,9 +175,11 @@ def _links_line(run: Run) -> list[str]:
 
 
 def status_of(run: Run) -> str:
-    """Where the incident stands: Resolved (a recovery verification passed), Mitigating (a
-    mitigation applied, not yet verified), Identified (a root-cause finding), else Investigating."""
-    if run.figures.get("recovery_verdict") == "recovered":
+    """Where the incident stands: Resolved (a recovery verification passed: the performance
+    runbook's verdict `recovered`, or the outage runbook's health check after a mitigation),
+    Mitigating (a mitigation applied, not yet verified), Identified (a root-cause finding), else
+    Investigating."""
+    if run.figures.get("recovery_verdict") == "recovered" or run.figures.get("recovered") is True:
         return "Resolved"
     if any(_applied(a) for a in run.actions):
         return "Mitigating"

@@ -76,6 +76,11 @@ def test_the_status_moves_as_the_incident_does() -> None:
     assert comms.status_of(run) == "Mitigating"  # applied, recovery not yet verified
     run.figures["recovery_verdict"] = "improved"
     assert comms.status_of(run) == "Mitigating"
+    run.figures["recovered"] = False  # the outage runbook's health check after it still fails
+    assert comms.status_of(run) == "Mitigating"
+    run.figures["recovered"] = True
+    assert comms.status_of(run) == "Resolved"
+    del run.figures["recovered"]
     run.figures["recovery_verdict"] = "recovered"
     assert comms.status_of(run) == "Resolved"
     texts = comms.notifications(run, outage_severity(), now=NOW)
