@@ -581,6 +581,8 @@ def leaks(run: Run, cfg: Params, ev: Facts) -> None:
         f"{cfg.leak_horizon_h:g} h",
         empty="no container's memory rises steadily toward its limit",
     )
+    if len(ev.leaks):
+        charts.show(charts.leak_fits(series, ev.leaks))
 
 
 def leak_view(leaks: pd.DataFrame) -> pd.DataFrame:

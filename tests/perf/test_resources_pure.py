@@ -129,6 +129,12 @@ def test_leak_fit_starts_after_a_restart_and_ignores_noise() -> None:
     assert row["points"] == 60  # the points since the restart only
     assert row["growth_bytes_per_hour"] == pytest.approx(120 * 2**20)
     assert row["hours_to_limit"] == pytest.approx((512 - 218) / 120)
+    from incidentlib.notebook import charts
+
+    data, fit, limit = charts.leak_fits(series, leaks).axes[0].get_lines()
+    assert len(data.get_xdata()) == len(fit.get_xdata()) == 60  # since the restart only
+    assert fit.get_ydata()[-1] == pytest.approx(218) and data.get_ydata()[-1] == 218
+    assert list(limit.get_ydata()) == [512, 512]
     found = r.findings(leaks=leaks)[0]
     assert found["title"] == "memory leak suspect: container leaky of pod p"
     assert (
