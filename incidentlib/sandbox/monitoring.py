@@ -36,8 +36,10 @@ def call(url: str, body: Any = None, *, timeout: float = 5) -> Any:
     return json.loads(raw) if raw else None
 
 
-class _Server:
-    """A server process on a free loopback port, its log in its folder; `stop()` ends it."""
+class LoopbackServer:
+    """A server process on a free loopback port (`--web.listen-address`, as Prometheus and
+    Alertmanager take it), its log in its folder, ready when `/-/ready` answers; `stop()` ends
+    it."""
 
     def __init__(self, folder: Path, argv: list[str]) -> None:
         self.dir = folder
@@ -52,7 +54,11 @@ class _Server:
             stdin=subprocess.DEVNULL,
             cwd=folder,
         )
-        self.wait_until(self._ready, what="ready")
+        try:
+            self.wait_until(self._ready, what="ready")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def _ready(self) -> bool:
         with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
@@ -99,7 +105,7 @@ def openmetrics(
     return "\n".join([*lines, "# EOF", ""])
 
 
-class HistoryPrometheus(_Server):
+class HistoryPrometheus(LoopbackServer):
     """Prometheus on backfilled history (`promtool tsdb create-blocks-from openmetrics`), with
     alerting rules evaluated every second."""
 
@@ -133,7 +139,7 @@ class HistoryPrometheus(_Server):
         )
 
 
-class ThrowawayAlertmanager(_Server):
+class ThrowawayAlertmanager(LoopbackServer):
     """A single-node Alertmanager on loopback that routes to nobody."""
 
     def __init__(self, folder: Path) -> None:
