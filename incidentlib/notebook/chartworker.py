@@ -140,7 +140,8 @@ class ChartWorker:
         them to the helper, whose pipe only takes 64 KB while it is still warming up)."""
         futures: list[Future[bytes]] = [Future() for _ in specs]
         with self._lock:
-            if self._dead or self._closed:
+            # a helper that has exited is dead even before its reply reader has noticed
+            if self._dead or self._closed or not self.running:
                 return ChartJob(specs, None)
             self._pending.extend(futures)
         self._writes.put(specs)

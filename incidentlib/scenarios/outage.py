@@ -247,7 +247,7 @@ def collect(
             names["ns"]: lambda: reads.fetch_namespace(cluster, ns),
             names["all"]: lambda: reads.fetch_pods(cluster, None),
             names["nodes"]: lambda: reads.fetch_nodes(cluster),
-            names["events"]: lambda: reads.fetch_events(cluster, None),
+            names["events"]: lambda: reads.fetch_events_wide(cluster, ns),
             names["services"]: lambda: reads.fetch_services(cluster, ns),
             names["endpoints"]: lambda: reads.fetch_endpoints(cluster, ns),
             names["dep"]: lambda: reads.fetch_deployment(cluster, ns, dep),

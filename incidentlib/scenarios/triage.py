@@ -563,7 +563,7 @@ def read_all(run: Run, cfg: Params) -> Triage:
         tasks[names["deployments"]] = lambda: reads.fetch_deployments(k8s, ns, timeout=timeout)
         tasks[names["nodes"]] = lambda: reads.fetch_nodes(k8s, timeout=timeout)
         tasks[names["node_metrics"]] = lambda: reads.fetch_node_metrics(k8s, timeout=timeout)
-        tasks[names["events"]] = lambda: reads.fetch_events(k8s, None, timeout=timeout)
+        tasks[names["events"]] = lambda: reads.fetch_events_wide(k8s, ns, timeout=timeout)
         tasks[names["services"]] = lambda: reads.fetch_services(k8s, ns, timeout=timeout)
         tasks[names["endpoints"]] = lambda: reads.fetch_endpoints(k8s, ns, timeout=timeout)
     if wants_database(cfg.dsn):

@@ -276,3 +276,43 @@ def test_disk_findings_for_a_full_volume() -> None:
     disk = metrics.disk_frame([summary])
     [f] = metrics.disk_findings(disk)
     assert f["title"] == "pvc/data-db-0 of pod production/db-0 is 95% full"
+
+
+@pytest.mark.sim
+def test_wide_events_are_the_namespace_every_warning_and_every_node_event(tmp_path: Path) -> None:
+    # node-failure: kube-system has 49 Normal pod events (Scheduled, Pulled...) and 2 warnings;
+    # default holds the failed node's NodeNotReady (type Normal): the wide read keeps all but the
+    # other namespaces' Normal events, each once, filtered by the server
+    from incidentlib.kube import client, reads
+
+    with running_sim("node-failure", workdir=tmp_path / "sim") as sim:
+        cluster = client.connect(kubeconfig=str(sim.kubeconfig))
+        every = reads.fetch_events(cluster, None)
+        wide = reads.fetch_events_wide(cluster, "production")
+        requests = [r for r in sim.requests() if "/events" in r["path"]]
+
+    def key(e: dict[str, Any]) -> tuple[str, str, str]:
+        return (e["metadata"]["namespace"], e["type"], e["involvedObject"]["kind"])
+
+    kept = [
+        e
+        for e in every
+        if e["metadata"]["namespace"] == "production"
+        or e["type"] != "Normal"
+        or e["involvedObject"]["kind"] == "Node"
+    ]
+    assert sorted(e["metadata"]["uid"] for e in wide) == sorted(e["metadata"]["uid"] for e in kept)
+    counts = pd.Series([key(e) for e in wide]).value_counts().to_dict()
+    assert counts[("default", "Normal", "Node")] == 6
+    assert counts[("kube-system", "Warning", "Pod")] == 2
+    assert ("kube-system", "Normal", "Pod") not in counts
+    assert len(every) - len(wide) == 50  # kube-system's 49 Normal pod events and 1 ReplicaSet one
+    from urllib.parse import parse_qs
+
+    selectors = [parse_qs(r["query"]).get("fieldSelector") for r in requests[1:]]
+    assert [r["path"] for r in requests[1:]] == [
+        "/api/v1/namespaces/production/events",
+        "/api/v1/events",
+        "/api/v1/events",
+    ]
+    assert selectors == [None, ["type!=Normal"], ["involvedObject.kind=Node"]]
