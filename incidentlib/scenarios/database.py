@@ -180,7 +180,7 @@ def blocker_findings(roots: Any) -> list[Finding]:
                 "PREPARED or ROLLBACK PREPARED it, after asking the transaction manager that "
                 "prepared it"
             )
-        out.append(_finding(sev, title, detail, step, pid=pid))
+        out.append(_finding(sev, title, detail, step, pid=pid, root_cause=True))
     return out
 
 

@@ -15,6 +15,7 @@ from incidentlib.pg import activity as pg_activity
 from incidentlib.pg import dangers, pods, space
 from incidentlib.scenarios import database as pgdiag
 from incidentlib.scenarios import triage
+from incidentlib.service.prometheus import alert_row, alerts_table
 
 from .fixtures import session
 
@@ -395,6 +396,36 @@ def test_triage_commands_carry_what_triage_looked_at_quoted_for_a_shell():
     plain = triage.command_parameters(triage.Params.check({}))
     assert plain == {"db_deployment": "postgres"}  # named always: the restart target is explicit
     assert triage.dsn_without_password("host=h password=x user=u") == "host=h user=u"
+
+
+def test_a_database_alert_names_the_database_workload_never_the_application():
+    cfg = triage.Params.check({"app_deployment": "api", "incident_id": "INC-9"})
+    alerts = alerts_table(
+        [
+            alert_row(
+                {"alertname": name, "severity": "critical", **labels},
+                {},
+                source="prometheus",
+                state="firing",
+                silenced=False,
+                active_at=None,
+            )
+            for name, labels in (
+                ("PostgresDown", {"service": "pg-main"}),
+                ("PostgresTooManyConnections", {}),
+            )
+        ]
+    )
+    rows = triage.firing.alert_notebooks(alerts, namespace="production", deployment="api")
+    commands = [shlex.split(triage.next_command(r, cfg)) for r in rows.to_dict("records")]
+    assert [c[2] for c in commands] == ["database", "database"]
+    given = [dict(zip(c[4::3], c[5::3], strict=False)) for c in commands]
+    assert [(g["app_deployment"], g["db_deployment"]) for g in given] == [
+        ("api", "pg-main"),  # the alert's service label: the database's own workload
+        ("api", "postgres"),  # no label: the database notebook's default
+    ]
+    measured = {"notebook": "outage", "namespace": "production", "deployment": "api"}
+    assert "-p app_deployment api" in triage.next_command(measured, cfg)
 
 
 def test_frames_of_nothing_have_their_columns():
