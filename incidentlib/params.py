@@ -324,6 +324,14 @@ def webhook(value: Any, name: str = "notify_webhook") -> str | None:
     return value
 
 
+RENAMED = {
+    "deployment": "give app_deployment (the application's Deployment) or db_deployment (the "
+    "database's own Deployment or StatefulSet)",
+}
+"""Parameters that no longer exist, and what to give instead (a command line written for the old
+name is refused, never silently ignored)."""
+
+
 _ESCALATION_RULE = (
     "'SEVn: who; SEVm: who', e.g. 'SEV1: CTO, VP Eng; SEV2: eng-manager' (levels SEV1 to SEV4, "
     "each once, with at least one name)"
@@ -369,6 +377,10 @@ class Parameters:
 
     @classmethod
     def check(cls, values: Mapping[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        for old, new in RENAMED.items():
+            if old in values and old not in names:
+                raise InvalidParameter(f"parameter {old!r} was renamed: {new}")
         given = {}
         for f in fields(cls):  # type: ignore[arg-type]
             value = values.get(f.name, f.default)
@@ -402,7 +414,8 @@ class Common(Parameters):
     namespace: str = param("production", check=name_of("namespace"))
     context: str | None = param(None, check=free_text)
     kubeconfig: str | None = param(None, check=free_text)
-    deployment: str = param("backend", check=name_of("deployment"))
+    app_deployment: str = param("backend", check=name_of("app_deployment"))
+    db_deployment: str = param("postgres", check=name_of("db_deployment"))
     since: str = param("30m", check=duration)
     incident_id: str | None = param(None, check=free_text)
     dsn: str | None = param(None, check=free_text)

@@ -90,3 +90,22 @@ def validate_memory_limit(value: object) -> str:
             f"invalid memory_limit {value!r}: below 4Mi no container can start; e.g. '1Gi'"
         )
     return value
+
+
+def validate_resource(value: object, name: str, *, cpu: bool) -> str:
+    """A CPU (`1000m`, `2`) or memory (`2Gi`, `768Mi`) quantity parameter, named `name`: must parse
+    and be more than nothing (at least 1m of CPU, 4Mi of memory)."""
+    example = "'1000m' or '2'" if cpu else "'2Gi' or '768Mi'"
+    parsed = (cpu_millicores if cpu else memory_bytes)(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise InvalidParameter(
+            f"invalid {name} {value!r}: expected a Kubernetes {'CPU' if cpu else 'memory'} "
+            f"quantity such as {example}"
+        )
+    if parsed < (1 if cpu else 4 * 2**20):
+        raise InvalidParameter(
+            f"invalid {name} {value!r}: below {'1m' if cpu else '4Mi'} no container can run; "
+            f"e.g. {example}"
+        )
+    assert isinstance(value, str)
+    return value

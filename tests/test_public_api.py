@@ -43,6 +43,7 @@ PUBLIC = {
         "activity",
         "connect",
         "connections",
+        "dangers",
         "describe_target",
         "locks",
         "pods",

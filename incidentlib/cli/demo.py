@@ -77,6 +77,7 @@ def demo_environment(
         server = ThrowawayPostgres(workdir=workdir / "pg")
         stack.callback(_stop_postgres, server)
         server.start()
+        say(f"  postgres  {server.install.describe()}")
         stager = Stager(server.dsn)
         stack.callback(stager.close)
         chain = stager.lock_chain(3)

@@ -39,7 +39,7 @@ def default_notebooks() -> Path:
     here = Path("notebooks")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"  # incidentlib/cli/run.py -> checkout
 
 
 def default_outputs() -> Path:

@@ -23,7 +23,7 @@ import yaml
 from ..errors import InvalidParameter, KubeAPIError
 from ..params import validate_replicas
 from ..plan import REPLACES_PODS, REVERSIBLE, ApiRequest, Plan, now_iso
-from ..quantity import memory_bytes, validate_memory_limit
+from ..quantity import cpu_millicores, memory_bytes, validate_memory_limit
 from .client import Cluster, strip_empty
 from .frames import owned_replicasets, revision_of, template_images
 
@@ -264,8 +264,103 @@ def plan_restart(workload: dict[str, Any], *, now: datetime | None = None, why: 
                 {"fieldManager": "kubectl-rollout"},
             )
         ],
-        rollout=workload_path(ns, name) if kind == "Deployment" else None,
+        rollout=workload_path(ns, name, kind),
     )
+
+
+def workload_container(workload: dict[str, Any], container: str | None = None) -> dict[str, Any]:
+    """The container to change: the one named `container`; else the one named like the workload;
+    else the first. A name that is not there is refused, naming the containers that are."""
+    ns, name = _names(workload)
+    containers = ((workload.get("spec") or {}).get("template") or {}).get("spec", {}).get(
+        "containers"
+    ) or []
+    kind = _kind(workload).lower()
+    if not containers:
+        raise InvalidParameter(f"{kind}/{name} has no containers to change")
+    names = [c.get("name", "") for c in containers]
+    if container:
+        if container not in names:
+            raise InvalidParameter(
+                f"container {container!r} is not in {kind}/{name}; containers: {', '.join(names)}"
+            )
+        return containers[names.index(container)]
+    return containers[names.index(name)] if name in names else containers[0]
+
+
+def plan_resources(
+    workload: dict[str, Any],
+    *,
+    cpu: str,
+    memory: str,
+    container: str | None = None,
+    why: str = "",
+) -> Plan:
+    """The runbook's "scale database resources" (`kubectl set resources ... --limits=memory=2Gi,
+    cpu=1000m --requests=memory=2Gi,cpu=1000m`): `cpu` and `memory` become the container's request
+    and limit, except where the current value is already higher (nothing is lowered) and where no
+    limit is set (no limit is higher than any: none is added). A Deployment or a StatefulSet."""
+    ns, name = _names(workload)
+    kind = _kind(workload)
+    target = workload_container(workload, container)
+    cname = target.get("name", "")
+    resources = target.get("resources") or {}
+    patch_res: dict[str, dict[str, str]] = {}
+    kept: list[str] = []
+    for section in ("requests", "limits"):
+        now = resources.get(section) or {}
+        for key, value, parse in (
+            ("cpu", cpu, cpu_millicores),
+            ("memory", memory, memory_bytes),
+        ):
+            current = now.get(key)
+            if section == "limits" and current is None:
+                kept.append(f"no {key} limit (unlimited, left so)")
+            elif current is not None and (parse(current) or 0) >= (parse(value) or 0):
+                kept.append(f"{key} {section[:-1]} {current} (already at least {value})")
+            else:
+                patch_res.setdefault(section, {})[key] = value
+    body = {
+        "spec": {"template": {"spec": {"containers": [{"name": cname, "resources": patch_res}]}}}
+    }
+    sets = ",".join(f"{k}={v}" for k, v in patch_res.get("limits", {}).items())
+    asks = ",".join(f"{k}={v}" for k, v in patch_res.get("requests", {}).items())
+    command = (
+        f"kubectl set resources {kind.lower()}/{name} -n {ns} -c {cname}"
+        + (f" --limits={sets}" if sets else "")
+        + (f" --requests={asks}" if asks else "")
+    )
+    plan = Plan(
+        "resources",
+        _target(workload),
+        f"give container {cname} of {kind.lower()}/{name} cpu {cpu} and memory {memory} "
+        "(requests, and limits where they are lower)"
+        + (f"; kept: {'; '.join(kept)}" if kept else ""),
+        command,
+        why=why,
+        safety=REPLACES_PODS,
+        rollout=workload_path(ns, name, kind),
+    )
+    if not patch_res:
+        plan.skipped = f"container {cname} already has at least cpu {cpu} and memory {memory}"
+        return plan
+    plan.requests = [ApiRequest("PATCH", workload_path(ns, name, kind), body, STRATEGIC)]
+    plan.change = object_diff(workload, _with_resources(workload, cname, patch_res))
+    return plan
+
+
+def _with_resources(
+    workload: dict[str, Any], container: str, patch: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """A copy of the workload with the container's requests and limits merged with `patch` (what
+    the strategic merge patch makes of it), for the diff."""
+    after = copy.deepcopy(workload)
+    for c in after["spec"]["template"]["spec"]["containers"]:
+        if c.get("name") == container:
+            res = c.setdefault("resources", {})
+            for k, v in patch.items():
+                res[k] = {**(res.get(k) or {}), **v}
+    return after
 
 
 def plan_memory_limit(
@@ -314,14 +409,8 @@ def plan_memory_limit(
     if old == memory_limit:
         plan.skipped = f"container {cname} already has a memory limit of {memory_limit}"
         return plan
-    after = copy.deepcopy(deployment)
-    for c in after["spec"]["template"]["spec"]["containers"]:
-        if c.get("name") == cname:
-            res = c.setdefault("resources", {})
-            for k, v in patch_res.items():
-                res[k] = {**(res.get(k) or {}), **v}
     plan.requests = [ApiRequest("PATCH", workload_path(ns, name), body, STRATEGIC)]
-    plan.change = object_diff(deployment, after)
+    plan.change = object_diff(deployment, _with_resources(deployment, cname, patch_res))
     return plan
 
 
@@ -405,9 +494,45 @@ def performance_mitigations(text: str | None) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------ the execution
+def statefulset_rollout_done(sts: dict[str, Any]) -> tuple[bool, str]:
+    """kubectl's `rollout status` rule for a StatefulSet (RollingUpdate): observed, every replica
+    ready, updated up to the partition, and the current revision the update revision."""
+    meta, spec, st = sts.get("metadata") or {}, sts.get("spec") or {}, sts.get("status") or {}
+    name = meta.get("name", "")
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return True, f"rollout status is only available for RollingUpdate ({name})"
+    if int(st.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return False, "Waiting for statefulset spec update to be observed..."
+    want = int(spec.get("replicas", 1))
+    ready = int(st.get("readyReplicas") or 0)
+    if ready < want:
+        return False, f"Waiting for {want - ready} pods to be ready..."
+    partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+    updated = int(st.get("updatedReplicas") or 0)
+    if partition > 0:
+        if updated < want - partition:
+            return False, (
+                f"Waiting for partitioned roll out to finish: {updated} out of "
+                f"{want - partition} new pods have been updated..."
+            )
+        return True, f"partitioned roll out complete: {updated} new pods have been updated..."
+    if st.get("updateRevision") != st.get("currentRevision"):
+        return False, (
+            f"waiting for statefulset rolling update to complete {updated} pods at revision "
+            f"{st.get('updateRevision')}..."
+        )
+    return True, (
+        f"statefulset rolling update complete {st.get('currentReplicas', want)} pods at revision "
+        f"{st.get('currentRevision')}..."
+    )
+
+
 def rollout_done(deployment: dict[str, Any]) -> tuple[bool, str]:
     """kubectl's `rollout status` rule: observed, all replicas updated, old ones gone, all
-    available."""
+    available (a StatefulSet by its own rule, `statefulset_rollout_done`)."""
+    if deployment.get("kind") == "StatefulSet":
+        return statefulset_rollout_done(deployment)
     meta, spec, st = (
         deployment.get("metadata") or {},
         deployment.get("spec") or {},
@@ -436,10 +561,13 @@ def rollout_done(deployment: dict[str, Any]) -> tuple[bool, str]:
 def wait_for_rollout(
     cluster: Cluster, path: str, *, timeout_s: float = 60, poll_s: float = 0.5
 ) -> tuple[bool, str, dict[str, Any]]:
-    """Poll the deployment at `path` until its rollout completes or `timeout_s` passes."""
+    """Poll the Deployment (or StatefulSet) at `path` until its rollout completes or `timeout_s`
+    passes."""
     deadline = time.monotonic() + timeout_s
     while True:
         dep = cluster.get_json(path, timeout=min(10.0, max(timeout_s, 1.0)))
+        if "/statefulsets/" in path:
+            dep.setdefault("kind", "StatefulSet")
         done, message = rollout_done(dep)
         if done or time.monotonic() >= deadline:
             return done, message if done else f"timed out after {timeout_s:g} s: {message}", dep

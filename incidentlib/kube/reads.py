@@ -118,7 +118,7 @@ def fetch_deployment(
         if e.status == 404:
             raise KubeAPIError(
                 f"deployment {name!r} not found in namespace {namespace!r}; list them with "
-                f"`kubectl get deployments -n {namespace}` and pass deployment=NAME",
+                f"`kubectl get deployments -n {namespace}` and pass app_deployment=NAME",
                 status=404,
                 reason="NotFound",
             ) from None
@@ -308,10 +308,15 @@ def fetch_logs(
 
 
 def fetch_workload(
-    cluster: Cluster, namespace: str, name: str, *, timeout: float = 10
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float = 10,
+    parameter: str = "db_deployment",
 ) -> dict[str, Any]:
     """The Deployment `name`, or else the StatefulSet `name` (a database runs as either), with its
-    kind set; a 404 for both names the parameter to fix."""
+    kind set; a 404 for both names the parameter to fix (`parameter`)."""
     missing: KubeAPIError | None = None
     for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
         try:
@@ -326,7 +331,7 @@ def fetch_workload(
         return {**obj, "kind": kind}
     raise KubeAPIError(
         f"no Deployment or StatefulSet {name!r} in namespace {namespace!r} ({missing}); "
-        "set the `deployment` parameter to the database workload's name",
+        f"set the `{parameter}` parameter to the workload's name",
         status=404,
         reason="NotFound",
     )

@@ -244,7 +244,7 @@ def show(*charts: Figure | bytes | None) -> None:
     from IPython.display import Image, display
 
     for chart in charts:
-        if chart is not None:
+        if chart is not None and chart != b"":  # b"": a recipe with nothing to draw
             display(Image(data=chart if isinstance(chart, bytes) else png(chart), format="png"))
 
 
@@ -252,7 +252,7 @@ def _timeline_recipe(**kwargs: Any) -> Figure:
     return timeline(timeline_frame(**kwargs))
 
 
-RECIPES: dict[str, Callable[..., Figure]] = {
+RECIPES: dict[str, Callable[..., Figure | None]] = {
     "pods_by_status": pods_by_status,
     "timeline": _timeline_recipe,
 }
@@ -261,13 +261,19 @@ keywords."""
 
 
 def recipe_png(name: str, **kwargs: Any) -> bytes:
-    """Draw the named recipe with these keyword arguments to PNG bytes."""
-    return png(RECIPES[name](**kwargs))
+    """Draw the named recipe with these keyword arguments to PNG bytes (b"" when it has nothing to
+    draw: the database charts are then not shown)."""
+    fig = RECIPES[name](**kwargs)
+    return b"" if fig is None else png(fig)
 
 
-def warm_up() -> None:
-    """Draw both kinds of chart once with two made-up rows and throw them away: loads the fonts, the
-    layout engine and the date locators, so the real charts that follow are quick."""
+def warm_up(kind: str = "outage") -> None:
+    """Draw the kind of chart a notebook will ask for once with made-up rows and throw it away:
+    loads the fonts, the layout engine (and, for the outage charts, the date locators), so the real
+    charts that follow are quick. `database`: one small bar chart, all the database charts need."""
+    if kind == "database":
+        recipe_png("connections", summary={"by_state": {"active": 1}, "max_connections": 10})
+        return
     now = datetime.now(UTC)
     pods = pd.DataFrame({"owner": ["a", ""], "name": ["a-1", "b"], "status": ["Running", "Error"]})
     png(pods_by_status(pods, title="warm-up"))
@@ -541,3 +547,12 @@ def severity_over_time(severity: pd.DataFrame, *, title: str = "Severity over ti
     ax.set_title(title + " (UTC)", fontsize=10)
     _time_axis(ax)
     return fig
+
+
+RECIPES.update(
+    {
+        "slow_statements": slow_statements,
+        "connections": connections,
+        "lock_waits": lock_waits,
+    }
+)

@@ -103,9 +103,10 @@ class ChartWorker:
     first, so a kernel never keeps more than one helper."""
 
     @classmethod
-    def start(cls) -> ChartWorker:
-        """Start the helper now (it warms up at once); without one (disabled, cannot start) charts
-        draw in the kernel. The helper started before, if any, is told to finish and exit."""
+    def start(cls, *, warm_up: str = "outage") -> ChartWorker:
+        """Start the helper now (it warms up at once, drawing the `warm_up` kind of chart:
+        `charts.warm_up`); without one (disabled, cannot start) charts draw in the kernel. The
+        helper started before, if any, is told to finish and exit."""
         previous, cls._live = cls._live, None
         if previous is not None:
             previous.close()
@@ -118,7 +119,7 @@ class ChartWorker:
         }
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "incidentlib.notebook.chartworker"],
+                [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -205,13 +206,13 @@ class ChartWorker:
                 fut.set_exception(error)
 
 
-def _serve(inp: BinaryIO, out: BinaryIO) -> None:
+def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage") -> None:
     """The helper's loop: warm up, then draw each request and answer (True, png) or (False,
     error)."""
     from . import charts
 
     try:
-        charts.warm_up()
+        charts.warm_up(warm_up)
     except Exception:  # noqa: BLE001, S110 - warming up is only an optimisation
         pass
     while True:
@@ -232,7 +233,7 @@ def main() -> None:
     stderr)."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    _serve(sys.stdin.buffer, out)
+    _serve(sys.stdin.buffer, out, *sys.argv[1:2])
 
 
 if __name__ == "__main__":

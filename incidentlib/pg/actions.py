@@ -1,6 +1,7 @@
-"""Database session mitigations: terminate long-running queries, terminate a root blocker, cancel
-instead of terminate. (Restarting the database's workload is a Kubernetes change:
-`kube.actions.plan_restart`.)
+"""Database session mitigations: terminate long-running queries, terminate every session stuck in a
+non-idle state (idle in transaction included: the runbook's second form), terminate a root blocker,
+cancel instead of terminate. (Restarting the database's workload or the application, and giving
+the database more CPU and memory, are Kubernetes changes: `kube.actions`.)
 
 Each mitigation is first a `Plan` (`plan_sessions`) naming exactly which backends and queries it
 would signal; nothing happens unless `apply=True`. Chosen automatically, it never touches our own
@@ -22,7 +23,19 @@ from .session import connect, query
 if TYPE_CHECKING:
     import pandas as pd
 
-MITIGATIONS = ("auto", "terminate_long", "terminate_blocker", "cancel", "restart", "none")
+MITIGATIONS = (
+    "auto",
+    "terminate_long",
+    "terminate_stale",
+    "terminate_blocker",
+    "cancel",
+    "restart",
+    "restart_app",
+    "resources",
+    "none",
+)
+KUBE_MITIGATIONS = ("restart", "restart_app", "resources")
+"""Mitigations that change Kubernetes objects, not sessions (planned with `kube.actions`)."""
 MITIGATION_APP = "incident-runbook-mitigation"
 
 # Signal one backend, only if the pid still belongs to the backend we planned for (same start time)
@@ -96,6 +109,21 @@ def _signal_of(r: dict[str, Any], function: str, why: str) -> Signal:
     )
 
 
+def _stale(sessions: pd.DataFrame | None, stale_s: float) -> pd.DataFrame | None:
+    """The runbook's second form: `state != 'idle' AND query_start < now() - interval '10
+    minutes'`: any non-idle client session (idle in transaction included) whose last statement
+    began longer ago than `stale_s`."""
+    if sessions is None or len(sessions) == 0:
+        return None
+    mask = (
+        sessions["state"].notna()
+        & (sessions["state"] != "idle")
+        & (sessions["query_s"] >= stale_s)
+        & ~sessions["self"]
+    )
+    return sessions[mask].sort_values("query_s", ascending=False)
+
+
 def _long_running(sessions: pd.DataFrame | None, threshold_s: float) -> pd.DataFrame | None:
     if sessions is None or len(sessions) == 0:
         return None
@@ -114,9 +142,10 @@ def plan_sessions(
     pids: list[int] | None = None,
     own_pids: Iterable[int] = (),
     target: str = "the database",
+    stale_s: float = 600.0,
 ) -> Plan:
-    """Plan a session mitigation (auto, terminate_long, terminate_blocker, cancel, none) on one
-    snapshot.
+    """Plan a session mitigation (auto, terminate_long, terminate_stale, terminate_blocker, cancel,
+    none) on one snapshot.
 
     With `pids`, exactly those pids are targeted (any backend type, as asked), never our own
     sessions."""
@@ -127,10 +156,8 @@ def plan_sessions(
         else []
     )
     action = choose(mitigation, long_running=long_running, blocking=roots)
-    if action == "restart":
-        raise InvalidParameter(
-            "restart is not a session mitigation: plan it with kube.actions.plan_restart"
-        )
+    if action in KUBE_MITIGATIONS:
+        raise InvalidParameter(f"{action} is not a session mitigation: plan it with kube.actions")
     kind = "cancel" if action == "cancel" else "terminate"
     function = _FUNCTIONS[kind]
     by_pid = (
@@ -144,6 +171,16 @@ def plan_sessions(
         for root in roots:
             n = int(blocking[blocking["root_blocking_pid"] == root]["blocked_pid"].nunique())
             wanted.append((root, f"root blocker of {n} waiting session(s)"))
+    stale = _stale(sessions, stale_s) if action == "terminate_stale" else None
+    if not pids and stale is not None:
+        for r in stale.to_dict("records"):
+            wanted.append(
+                (
+                    int(r["pid"]),
+                    f"{r['state']} since a statement begun {r['query_s']:.0f}s ago, over the "
+                    f"{stale_s:g}s threshold",
+                )
+            )
     if not pids and action in ("terminate_long", "cancel") and long_running is not None:
         for r in long_running.to_dict("records"):
             if int(r["pid"]) not in {p for p, _ in wanted}:
@@ -167,6 +204,8 @@ def plan_sessions(
         reason = (
             "no lock chain and no query over the threshold"
             if mitigation == "auto" and action == "none"
+            else f"no non-idle session older than {stale_s:g}s"
+            if action == "terminate_stale" and not pids and not left
             else "mitigation=none"
             if action == "none"
             else "no session left to touch"

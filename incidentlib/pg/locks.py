@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 # (waitstart is 14+, older servers use the state change), 9.26 pg_blocking_pids(); pghero
 # `blocked_queries`. A row-lock wait is on a transactionid: the relation then comes from the tuple
 # lock the waiter holds. Relations of another database cannot be named from here: their OID is shown
-# instead.
+# instead. A lock held by a prepared transaction has no backend: pg_blocking_pids reports it as pid
+# 0 (PREPARED_PID), named here as such.
 BLOCKING_SQL = """/* incident-runbook: blocking */
 SELECT w.pid AS blocked_pid,
        bp.pid AS blocking_pid,
@@ -37,11 +38,12 @@ SELECT w.pid AS blocked_pid,
        w.usename AS blocked_user,
        w.application_name AS blocked_application,
        w.query AS blocked_query,
-       b.state AS blocking_state,
+       CASE WHEN bp.pid = 0 THEN 'prepared transaction' ELSE b.state END AS blocking_state,
        b.usename AS blocking_user,
        b.application_name AS blocking_application,
        b.backend_type AS blocking_backend_type,
-       b.query AS blocking_query,
+       CASE WHEN bp.pid = 0 THEN 'a prepared transaction (see pg_prepared_xacts)'
+            ELSE b.query END AS blocking_query,
        b.xact_start AS blocking_xact_start,
        extract(epoch FROM clock_timestamp() - b.xact_start)::float8 AS blocking_xact_s,
        extract(epoch FROM clock_timestamp() - b.state_change)::float8 AS blocking_state_s
@@ -92,6 +94,7 @@ BLOCKING_VIEW = [
     "blocking_state",
     "blocking_query",
 ]
+PREPARED_PID = 0  # pg_blocking_pids' pid for a lock held by a prepared transaction
 ROOT_COLUMNS = [
     "root_blocking_pid",
     "blocked_sessions",
@@ -234,7 +237,8 @@ def blocking_tree(blocking: pd.DataFrame) -> str:
         for i, r in enumerate(kids):
             last = i == len(kids) - 1
             child = int(r["blocked_pid"])
-            lock = " on ".join(str(x) for x in (r["mode"], r["relation"] or r["locktype"]) if x)
+            relation = r["relation"] if isinstance(r["relation"], str) else None  # NaN: none
+            lock = " on ".join(str(x) for x in (r["mode"], relation or r["locktype"]) if x)
             lines.append(
                 f"{prefix}{'└─ ' if last else '├─ '}pid {child} waits "
                 f"{format_duration(r['wait_s'])}"
@@ -246,9 +250,12 @@ def blocking_tree(blocking: pd.DataFrame) -> str:
     for _, root in root_blockers(blocking).iterrows():
         pid = int(root["root_blocking_pid"])
         state = root["state"] or "unknown state"
-        since = f" for {format_duration(root['state_s'])}" if root["state_s"] is not None else ""
+        known = root["state_s"] is not None and root["state_s"] == root["state_s"]
+        since = f" for {format_duration(root['state_s'])}" if known else ""
+        user = root["user"] if isinstance(root["user"], str) else "?"
+        app = root["application"] if isinstance(root["application"], str) else "-"
         lines.append(
-            f"pid {pid} [{state}{since}, user {root['user']}, app {root['application'] or '-'}]"
+            f"pid {pid} [{state}{since}, user {user}, app {app or '-'}]"
             f" blocks {root['blocked_sessions']}: {_short(root['query'])}"
         )
         walk(pid, "", {pid})

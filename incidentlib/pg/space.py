@@ -40,27 +40,40 @@ FROM pg_database AS d
 LEFT JOIN pg_stat_database AS s ON s.datid = d.oid
 ORDER BY size_bytes DESC NULLS LAST, d.datname"""
 
-# The largest tables of this database with their indexes and TOAST, dead tuples and last
-# (auto)vacuum. Source: PostgreSQL 15 docs, 9.27.7 (pg_relation_size, pg_indexes_size,
-# pg_total_relation_size), 28.2.18 "pg_stat_all_tables"; pghero `space.rb` (relation_sizes). {sizes}
-# is EXACT_SIZES or ESTIMATED_SIZES.
+# The largest tables of this database, and those with the most dead tuples, with their indexes and
+# TOAST, dead tuples, the last (auto)vacuum and how many autovacuums ran: a table whose dead tuples
+# pile up while autovacuum has not run for long is what to look at. `rank_size` and `rank_dead` say
+# why a table is listed. Source: PostgreSQL 15 docs, 9.27.7 (pg_relation_size, pg_indexes_size,
+# pg_total_relation_size), 28.2.18 "pg_stat_all_tables"; pghero `space.rb` (relation_sizes) and
+# `maintenance.rb`; check_postgres `bloat`, `last_autovacuum`. {sizes} is EXACT_SIZES or
+# ESTIMATED_SIZES.
 TABLES_SQL = """/* incident-runbook: largest tables ({kind}) */
-SELECT n.nspname AS schema,
-       c.relname AS "table",
-       {sizes},
-       st.n_live_tup AS live_tuples,
-       st.n_dead_tup AS dead_tuples,
-       st.last_vacuum AS last_vacuum,
-       st.last_autovacuum AS last_autovacuum,
-       st.last_autoanalyze AS last_autoanalyze,
-       age(c.relfrozenxid)::bigint AS xid_age
-FROM pg_class AS c
-JOIN pg_namespace AS n ON n.oid = c.relnamespace
-LEFT JOIN pg_stat_all_tables AS st ON st.relid = c.oid
-WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname !~ '^pg_toast'
-ORDER BY total_bytes DESC, c.oid
-LIMIT {limit}"""
+SELECT * FROM (
+  SELECT s.*,
+         row_number() OVER (ORDER BY s.total_bytes DESC, s.table_oid) AS rank_size,
+         row_number() OVER (ORDER BY coalesce(s.dead_tuples, 0) DESC, s.table_oid) AS rank_dead
+  FROM (
+    SELECT c.oid AS table_oid,
+           n.nspname AS schema,
+           c.relname AS "table",
+           {sizes},
+           st.n_live_tup AS live_tuples,
+           st.n_dead_tup AS dead_tuples,
+           st.n_mod_since_analyze AS modified_since_analyze,
+           st.last_vacuum AS last_vacuum,
+           st.last_autovacuum AS last_autovacuum,
+           st.last_autoanalyze AS last_autoanalyze,
+           st.autovacuum_count AS autovacuum_count,
+           age(c.relfrozenxid)::bigint AS xid_age
+    FROM pg_class AS c
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    LEFT JOIN pg_stat_all_tables AS st ON st.relid = c.oid
+    WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname !~ '^pg_toast'
+  ) AS s
+) AS t
+WHERE rank_size <= {limit} OR (rank_dead <= {limit} AND dead_tuples > 0)
+ORDER BY rank_size"""
 
 EXACT_SIZES = """pg_relation_size(c.oid) AS table_bytes,
        pg_indexes_size(c.oid) AS index_bytes,
@@ -96,15 +109,19 @@ SELECT application_name AS replica,
 FROM pg_stat_replication
 ORDER BY application_name"""
 
-# Replication slots: an inactive slot keeps WAL forever and fills the disk. Source: PostgreSQL 15
-# docs, 54.19 "pg_replication_slots".
+# Replication slots: an inactive slot keeps WAL (and, with an xmin, dead rows) until its consumer
+# returns; `wal_status` (13+) says whether the WAL it needs is still there ('lost': the consumer
+# can never catch up). {wal_status} is `wal_status` from 13 on, else NULL. Source: PostgreSQL 15
+# docs, 54.19 "pg_replication_slots"; check_postgres `replication_slots`.
 SLOTS_SQL = """/* incident-runbook: replication slots */
-SELECT slot_name AS slot,
+SELECT slot_name,
        slot_type,
        database,
        active,
        CASE WHEN pg_is_in_recovery() THEN NULL
-            ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 END AS retained_bytes
+            ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 END AS retained_bytes,
+       {wal_status} AS wal_status,
+       greatest(age(xmin), age(catalog_xmin))::bigint AS xmin_age
 FROM pg_replication_slots
 ORDER BY slot_name"""
 
@@ -131,7 +148,16 @@ REPLICATION_COLUMNS = [
     "flush_lag_s",
     "replay_lag_s",
 ]
-SLOT_COLUMNS = ["slot", "slot_type", "database", "active", "retained_bytes"]
+SLOT_COLUMNS = [
+    "slot_name",
+    "slot_type",
+    "database",
+    "active",
+    "retained_bytes",
+    "retained",
+    "wal_status",
+    "xmin_age",
+]
 TABLE_VIEW = [
     "schema",
     "table",
@@ -143,6 +169,17 @@ TABLE_VIEW = [
     "dead_tuples",
     "dead_pct",
     "last_autovacuum",
+    "autovacuum_count",
+]
+DEAD_VIEW = [
+    "schema",
+    "table",
+    "dead_tuples",
+    "dead_pct",
+    "modified_since_analyze",
+    "last_autovacuum",
+    "autovacuum_count",
+    "last_vacuum",
 ]
 DATABASE_SIZE_VIEW = [
     "database",
@@ -164,10 +201,14 @@ TABLE_COLUMNS = [
     "live_tuples",
     "dead_tuples",
     "dead_pct",
+    "modified_since_analyze",
     "last_vacuum",
     "last_autovacuum",
     "last_autoanalyze",
+    "autovacuum_count",
     "xid_age",
+    "rank_size",
+    "rank_dead",
     "estimated",
 ]
 
@@ -196,9 +237,12 @@ def fetch_replication(conn: Connection) -> list[dict[str, Any]]:
     return query(conn, REPLICATION_SQL, what="replication")
 
 
-def fetch_slots(conn: Connection) -> list[dict[str, Any]]:
-    """Replication slots and the WAL each retains (raw rows)."""
-    return query(conn, SLOTS_SQL, what="replication slots")
+def fetch_slots(conn: Connection, *, server_version_num: int = 150000) -> list[dict[str, Any]]:
+    """Replication slots, the WAL each retains and whether it is still there (raw rows)."""
+    from psycopg import sql
+
+    wal = sql.SQL("wal_status" if server_version_num >= 130000 else "NULL::text")
+    return query(conn, sql.SQL(SLOTS_SQL).format(wal_status=wal), what="replication slots")
 
 
 def database_sizes_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
@@ -237,7 +281,11 @@ def tables_frame(rows: list[dict[str, Any]] | None, *, estimated: bool = False) 
         "toast_bytes",
         "live_tuples",
         "dead_tuples",
+        "modified_since_analyze",
+        "autovacuum_count",
         "xid_age",
+        "rank_size",
+        "rank_dead",
     ):
         df[col] = pd.to_numeric(df[col]).astype("Int64")
     for col in ("last_vacuum", "last_autovacuum", "last_autoanalyze"):
@@ -260,7 +308,11 @@ def replication_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
 
 
 def slots_frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """Rows of SLOTS_SQL -> one row per replication slot with the WAL it retains."""
+    """Rows of SLOTS_SQL -> one row per replication slot with the WAL it retains (and readable)."""
     import pandas as pd
 
-    return pd.DataFrame(list(rows or []), columns=SLOT_COLUMNS)
+    df = pd.DataFrame(list(rows or []), columns=[c for c in SLOT_COLUMNS if c != "retained"])
+    df["retained_bytes"] = pd.to_numeric(df["retained_bytes"]).astype("float64")
+    df["retained"] = [format_bytes(v, style="postgres") for v in df["retained_bytes"]]
+    df["xmin_age"] = pd.to_numeric(df["xmin_age"]).astype("Int64")
+    return df[SLOT_COLUMNS]

@@ -9,6 +9,7 @@ SourceUnavailable says how to enable it."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -213,6 +214,62 @@ def _num(v: Any) -> float:
     return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
+def _merge(qid: int, grp: list[dict[str, Any]], grand_total: float) -> dict[str, Any]:
+    """One statement from its entries (one per user and database): calls, rows, times and blocks
+    add up, the mean is total/calls, the standard deviation pooled, the text the most called one's.
+    A statement seen once (the common case) takes a shorter path to the same figures."""
+    if len(grp) == 1:
+        r = grp[0]
+        calls, total = int(r.get("calls") or 0), _num(r.get("total_ms"))
+        ex2 = calls * (_num(r.get("stddev_ms")) ** 2 + _num(r.get("mean_ms")) ** 2)
+        hit, read = int(r.get("shared_blks_hit") or 0), int(r.get("shared_blks_read") or 0)
+        plan = r.get("plan_ms")
+        plan_ms = None if plan is None else _num(plan)
+        text, rows = r.get("query"), int(r.get("rows") or 0)
+        low, high, blk = _num(r.get("min_ms")), _num(r.get("max_ms")), _num(r.get("blk_read_ms"))
+        databases = str(r.get("database") or r.get("dbid"))
+        users = str(r.get("user") or r.get("userid"))
+    else:
+        calls = sum(int(r.get("calls") or 0) for r in grp)
+        total = sum(_num(r.get("total_ms")) for r in grp)
+        # pooled population variance: E[x^2] - mean^2, with E[x^2] = sum(n_i * (sd_i^2 +
+        # mean_i^2)) / N
+        ex2 = sum(
+            int(r.get("calls") or 0) * (_num(r.get("stddev_ms")) ** 2 + _num(r.get("mean_ms")) ** 2)
+            for r in grp
+        )
+        hit = sum(int(r.get("shared_blks_hit") or 0) for r in grp)
+        read = sum(int(r.get("shared_blks_read") or 0) for r in grp)
+        plans = [r.get("plan_ms") for r in grp if r.get("plan_ms") is not None]
+        plan_ms = sum(_num(p) for p in plans) if plans else None
+        text = max(grp, key=lambda r: int(r.get("calls") or 0)).get("query")
+        rows = sum(int(r.get("rows") or 0) for r in grp)
+        low = min(_num(r.get("min_ms")) for r in grp)
+        high = max(_num(r.get("max_ms")) for r in grp)
+        blk = sum(_num(r.get("blk_read_ms")) for r in grp)
+        databases = ", ".join(sorted({str(r.get("database") or r.get("dbid")) for r in grp}))
+        users = ", ".join(sorted({str(r.get("user") or r.get("userid")) for r in grp}))
+    mean = total / calls if calls else 0.0
+    stddev = math.sqrt(max(ex2 / calls - mean * mean, 0.0)) if calls else 0.0
+    return {
+        "queryid": qid,
+        "query": text,
+        "calls": calls,
+        "rows": rows,
+        "mean_ms": round(mean, 3),
+        "total_ms": round(total, 3),
+        "stddev_ms": round(stddev, 3),
+        "min_ms": round(low, 3),
+        "max_ms": round(high, 3),
+        "plan_ms": None if plan_ms is None else round(plan_ms, 3),
+        "share_pct": round(100.0 * total / grand_total, 2) if grand_total else 0.0,
+        "hit_ratio": round(hit / (hit + read), 4) if hit + read else None,
+        "blk_read_ms": round(blk, 3),
+        "databases": databases,
+        "users": users,
+    }
+
+
 def statements_frame(
     rows: list[dict[str, Any]] | None, *, keep_text: int | None = None
 ) -> tuple[Any, int]:
@@ -230,48 +287,12 @@ def statements_frame(
     groups: dict[int, list[dict[str, Any]]] = {}
     for r in visible:
         groups.setdefault(int(r["queryid"]), []).append(r)
-    merged: list[dict[str, Any]] = []
-    for qid, grp in groups.items():
-        calls = sum(int(r.get("calls") or 0) for r in grp)
-        total = sum(_num(r.get("total_ms")) for r in grp)
-        mean = total / calls if calls else 0.0
-        # pooled population variance: E[x^2] - mean^2, with E[x^2] = sum(n_i * (sd_i^2 + mean_i^2))
-        # / N
-        ex2 = sum(
-            int(r.get("calls") or 0) * (_num(r.get("stddev_ms")) ** 2 + _num(r.get("mean_ms")) ** 2)
-            for r in grp
-        )
-        stddev = math.sqrt(max(ex2 / calls - mean * mean, 0.0)) if calls else 0.0
-        hit = sum(int(r.get("shared_blks_hit") or 0) for r in grp)
-        read = sum(int(r.get("shared_blks_read") or 0) for r in grp)
-        plans = [r.get("plan_ms") for r in grp if r.get("plan_ms") is not None]
-        text = max(grp, key=lambda r: int(r.get("calls") or 0)).get("query")
-        merged.append(
-            {
-                "queryid": qid,
-                "query": text,
-                "calls": calls,
-                "rows": sum(int(r.get("rows") or 0) for r in grp),
-                "mean_ms": round(mean, 3),
-                "total_ms": round(total, 3),
-                "stddev_ms": round(stddev, 3),
-                "min_ms": round(min(_num(r.get("min_ms")) for r in grp), 3),
-                "max_ms": round(max(_num(r.get("max_ms")) for r in grp), 3),
-                "plan_ms": round(sum(_num(p) for p in plans), 3) if plans else None,
-                "share_pct": round(100.0 * total / grand_total, 2) if grand_total else 0.0,
-                "hit_ratio": round(hit / (hit + read), 4) if hit + read else None,
-                "blk_read_ms": round(sum(_num(r.get("blk_read_ms")) for r in grp), 3),
-                "databases": ", ".join(
-                    sorted({str(r.get("database") or r.get("dbid")) for r in grp})
-                ),
-                "users": ", ".join(sorted({str(r.get("user") or r.get("userid")) for r in grp})),
-            }
-        )
+    merged = [_merge(qid, grp, grand_total) for qid, grp in groups.items()]
     if keep_text is not None:
         shown = {
             m["queryid"]
             for key in ("mean_ms", "total_ms")
-            for m in sorted(merged, key=lambda m: (-m[key], m["queryid"]))[:keep_text]
+            for m in heapq.nsmallest(keep_text, merged, key=lambda m: (-m[key], m["queryid"]))
         }
         for m in merged:
             m["query"] = redact_sql(m["query"]) if m["queryid"] in shown else None

@@ -11,18 +11,19 @@ the rest goes on."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..errors import DatabaseError, KubeAPIError
-from ..kube import actions as kube_actions
 from ..kube import exec as kexec
 from ..kube import reads
-from ..kube.client import Cluster
 from ..notebook import charts
+from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Run, show_table
 from ..params import (
     Common,
@@ -38,10 +39,14 @@ from ..params import (
     whole,
 )
 from ..pg import actions as pg_actions
-from ..pg import activity, connections, locks, pods, space, statements
+from ..pg import activity, connections, dangers, locks, pods, space, statements
 from ..pg import session as pg
+from ..quantity import validate_resource
 from ..severity import LEVELS, Severity, assess
-from .common import connect_cluster
+from .common import connect_cluster, describe_cluster
+
+if TYPE_CHECKING:
+    from ..kube.client import Cluster
 
 CONNECTIONS_SEV2 = 0.90  # share of usable slots: new connections will soon be refused
 CONNECTIONS_SEV3 = 0.75
@@ -163,16 +168,19 @@ def blocker_findings(roots: Any) -> list[Finding]:
             f"then ask the owner of app `{r.get('application') or '-'}` why it holds a "
             "transaction open"
         )
-        out.append(
-            _finding(
-                sev,
-                f"pid {pid} blocks {n} session{'s' if n != 1 else ''}",
-                detail,
-                step,
-                pid=pid,
-                root_cause=True,
+        title = f"pid {pid} blocks {n} session{'s' if n != 1 else ''}"
+        if pid == locks.PREPARED_PID:  # no backend to terminate
+            title = f"a prepared transaction blocks {n} session{'s' if n != 1 else ''}"
+            detail = (
+                f"a prepared transaction (no session: pg_blocking_pids reports pid 0) has blocked "
+                f"{n} session{'s' if n != 1 else ''} for {format_duration(wait)}"
             )
-        )
+            step = (
+                "find it in the prepared transactions table (Dangers DBAs check) and COMMIT "
+                "PREPARED or ROLLBACK PREPARED it, after asking the transaction manager that "
+                "prepared it"
+            )
+        out.append(_finding(sev, title, detail, step, pid=pid, root_cause=True))
     return out
 
 
@@ -333,15 +341,29 @@ def replication_findings(replication: Any, slots: Any) -> list[Finding]:
                 )
             )
     for r in slots.to_dict("records") if slots is not None else []:
-        kept = r.get("retained_bytes")
-        if kept is not None and kept == kept and kept >= SLOT_BYTES and not r.get("active"):
+        kept, name, status = r.get("retained_bytes"), r["slot_name"], r.get("wal_status")
+        drop = f"bring its consumer back or SELECT pg_drop_replication_slot('{name}')"
+        if status in ("lost", "unreserved"):
             out.append(
                 _finding(
                     "SEV3",
-                    f"inactive replication slot {r['slot']} retains {kept / (1 << 30):.1f} GB of "
-                    "WAL",
+                    f"replication slot {name}: its WAL is {status}",
+                    "the WAL its consumer needs is gone"
+                    if status == "lost"
+                    else "its WAL is beyond max_slot_wal_keep_size and goes at the next checkpoint",
+                    f"rebuild the consumer from a new base backup; SELECT "
+                    f"pg_drop_replication_slot('{name}')"
+                    if status == "lost"
+                    else drop,
+                )
+            )
+        elif kept is not None and kept == kept and kept >= SLOT_BYTES and not r.get("active"):
+            out.append(
+                _finding(
+                    "SEV3",
+                    f"inactive replication slot {name} retains {kept / (1 << 30):.1f} GB of WAL",
                     "an inactive slot keeps WAL until its consumer returns: the disk fills",
-                    f"bring its consumer back or SELECT pg_drop_replication_slot('{r['slot']}')",
+                    drop,
                 )
             )
     return out
@@ -464,15 +486,18 @@ def findings_text(findings: list[Finding]) -> str:
 class Params(Common):
     """The database notebook's parameters, checked."""
 
-    deployment: str = param("postgres", check=name_of("deployment"))
     db_selector: str = param("app in (postgres)", check=lambda v, n: validate_selector(v))
     long_query_threshold: str = param("5min", check=duration)
     top_n: int = param(10, check=whole(1, 1000))
     mitigation: str = param("auto", check=one_of(pg_actions.MITIGATIONS))
     pids: list[int] | None = param(None, check=lambda v, n: pg_actions.parse_pids(v))
+    stale_threshold: str = param("10min", check=duration)
+    db_container: str | None = param(None, check=optional(name_of("db_container")))
+    db_memory: str = param("2Gi", check=lambda v, n: validate_resource(v, n, cpu=False))
+    db_cpu: str = param("1000m", check=lambda v, n: validate_resource(v, n, cpu=True))
+    rollout_timeout_s: int = param(120, check=whole(1, 3600, unit=" of seconds"))
     statement_timeout_ms: int = param(5000, check=whole(1, 3_600_000, unit=" of milliseconds"))
     lock_timeout_ms: int = param(1000, check=whole(1, 3_600_000, unit=" of milliseconds"))
-    app_deployment: str | None = param("backend", check=optional(name_of("deployment")))
     exec_checks: bool = param(True, check=flag)
 
     @property
@@ -481,6 +506,62 @@ class Params(Common):
         return parse_duration(
             self.long_query_threshold, what="long_query_threshold"
         ).total_seconds()
+
+    @property
+    def stale_s(self) -> float:
+        """`stale_threshold` in seconds."""
+        return parse_duration(self.stale_threshold, what="stale_threshold").total_seconds()
+
+
+class Prefetch:
+    """The diagnostic queries, run one after the other on the session by a background thread as
+    soon as it is open (while the notebook reads and shows the pods); each section then takes its
+    result by the source's name and records it as its source, its failure line printed there.
+
+    Nothing else uses the session until `wait()` says the thread is done."""
+
+    def __init__(self, tasks: dict[str, Callable[[], Any]]) -> None:
+        self._tasks = tasks
+        self._results: dict[str, tuple[Any, BaseException | None, float]] = {}
+        self._taken: set[str] = set()
+        self._ready = {name: threading.Event() for name in tasks}
+        self._thread = threading.Thread(target=self._work, name="database-reads", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        for name, fetch in self._tasks.items():
+            t0 = time.perf_counter()
+            try:
+                self._results[name] = (fetch(), None, time.perf_counter() - t0)
+            except Exception as e:  # noqa: BLE001 - re-raised in the notebook's thread by take()
+                self._results[name] = (None, e, time.perf_counter() - t0)
+            self._ready[name].set()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tasks
+
+    def take(self, run: Run, name: str) -> Any:
+        """The named read's rows, recorded as a source of `run` (None when it failed). Taken again
+        (a section re-run by hand, live), it reads afresh: a person re-runs a cell to see now."""
+        self._ready[name].wait()
+        if name in self._taken:
+            self.wait()
+            value = None
+            with run.source(name):
+                value = self._tasks[name]()
+            return value
+        self._taken.add(name)
+        value, error, seconds = self._results[name]
+        with run.source(name):
+            if error is not None:
+                raise error
+        if run.sources and run.sources[-1].source == name:
+            run.sources[-1].seconds = round(seconds, 3)
+        return value if error is None else None
+
+    def wait(self) -> None:
+        """Until every read is done: the session is free again."""
+        self._thread.join()
 
 
 @dataclass
@@ -511,6 +592,19 @@ class Facts:
     tables: pd.DataFrame = field(default_factory=pd.DataFrame)
     replication: pd.DataFrame = field(default_factory=pd.DataFrame)
     slots: pd.DataFrame = field(default_factory=pd.DataFrame)
+    resources: pd.DataFrame = field(default_factory=lambda: pods.db_resources_frame(None, None))
+    sequences: pd.DataFrame = field(default_factory=lambda: dangers.sequences_frame(None))
+    invalid_indexes: pd.DataFrame = field(
+        default_factory=lambda: dangers.invalid_indexes_frame(None)
+    )
+    prepared_xacts: pd.DataFrame = field(default_factory=lambda: dangers.prepared_xacts_frame(None))
+    xmin_holders: pd.DataFrame = field(default_factory=lambda: dangers.xmin_holders_frame(None))
+    progress: pd.DataFrame = field(default_factory=lambda: dangers.progress_frame(None))
+    checkpoints: pd.DataFrame = field(default_factory=lambda: dangers.checkpoints_frame(None))
+    prefetch: Prefetch | None = None
+    kube: KubeReading | None = None
+    painter: ChartWorker | None = None  # the chart helper process, when the notebook started one
+    charts: ChartJob | None = None
     connectivity: pd.DataFrame = field(default_factory=lambda: kexec.connectivity_frame([]))
 
     @property
@@ -523,8 +617,20 @@ class Facts:
         measured (the server refused our login)."""
         return None if self.login_refused and self.conn is None else self.reachable
 
+    def read(self, run: Run, name: str) -> Any:
+        """The prefetched read `name` (see `diagnostics`), recorded as a source of `run`; None when
+        it failed or there is no connection."""
+        if self.conn is None or self.prefetch is None:
+            run.skip(name, "no database connection (see the connection line above)")
+            return None
+        return self.prefetch.take(run, name)
+
     def close(self) -> None:
-        """Close the diagnostic session."""
+        """Close the diagnostic session (once its reads are done) and let the chart helper go."""
+        if self.prefetch is not None:
+            self.prefetch.wait()
+        if self.painter is not None:
+            self.painter.close()
         if self.conn is not None:
             self.conn.close()
 
@@ -536,6 +642,7 @@ def _read(
     conn: Any,
     *args: Any,
     missing: str = "no database connection (see the connection line above)",
+    prefetch: Prefetch | None = None,
     **kw: Any,
 ) -> Any:
     """Run `fetch(conn, ...)` as the source `name`; None when it failed or there is no
@@ -543,16 +650,48 @@ def _read(
     if conn is None:
         run.skip(name, missing)
         return None
+    if prefetch is not None:
+        prefetch.wait()  # the session is the prefetch thread's until it is done
     result = None
     with run.source(name):
         result = fetch(conn, *args, **kw)
     return result
 
 
-def connect(run: Run, cfg: Params) -> Facts:
+def diagnostics(cfg: Params, db: Facts) -> dict[str, Callable[[], Any]]:
+    """Every diagnostic query of the notebook, by its source's name, in the order the sections
+    show them (run ahead by `Prefetch`); pg_stat_statements' thousands of entries are merged there
+    too, while the notebook's own thread shows the sections before."""
+    conn, version = db.conn, db.version
+    assert conn is not None
+    return {
+        "postgres: sessions": lambda: activity.fetch_sessions(conn),
+        "postgres: pg_stat_statements": lambda: statements.statements_frame(  # merged here too
+            statements.fetch_all(conn, server_version_num=version), keep_text=cfg.top_n
+        ),
+        "postgres: pg_stat_statements reset time": lambda: statements.fetch_stats_reset(conn),
+        "postgres: blocking": lambda: locks.fetch_blocking(conn, server_version_num=version),
+        "postgres: database sizes": lambda: space.fetch_database_sizes(conn),
+        "postgres: largest tables": lambda: space.fetch_tables(conn, limit=cfg.top_n),
+        "postgres: replication": lambda: space.fetch_replication(conn),
+        "postgres: replication slots": lambda: space.fetch_slots(conn, server_version_num=version),
+        "postgres: xmin holders": lambda: dangers.fetch_xmin_holders(conn),
+        "postgres: vacuum and index build progress": lambda: dangers.fetch_progress(conn),
+        "postgres: sequences": lambda: dangers.fetch_sequences(conn),
+        "postgres: invalid indexes": lambda: dangers.fetch_invalid_indexes(conn),
+        "postgres: prepared transactions": lambda: dangers.fetch_prepared_xacts(conn),
+        "postgres: checkpoints": lambda: dangers.fetch_checkpoints(
+            conn, server_version_num=version
+        ),
+    }
+
+
+def connect(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Facts:
     """The read-only diagnostic session (statement and lock timeouts), and who we are on the
-    server."""
-    db = Facts(target=pg.describe_target(cfg.dsn))
+    server. Meanwhile the cluster is read in the background (`KubeReading`), and once connected
+    every diagnostic query starts in the background too (`Prefetch`). `charts`: the chart helper
+    the notebook started first, which draws the charts while the tables are shown."""
+    db = Facts(target=pg.describe_target(cfg.dsn), painter=charts, kube=KubeReading(cfg))
     with run.source("postgres: connect") as connected:
         try:
             db.conn = pg.connect(
@@ -567,6 +706,7 @@ def connect(run: Run, cfg: Params) -> Facts:
     db.connect_error = connected.error
     db.version = version_num(db.conn, db.server)
     if connected.ok:
+        db.prefetch = Prefetch(diagnostics(cfg, db))
         s = db.server
         print(
             f"✓ connected to {db.target}: PostgreSQL {s['server_version']} as {s['role']} "
@@ -576,17 +716,136 @@ def connect(run: Run, cfg: Params) -> Facts:
     return db
 
 
+class KubeReading:
+    """The database's pods, their log tails and their metrics, read from the cluster by a
+    background thread from the first cell on (the cluster is reached while the database is read),
+    and the application's connectivity check by a second one once the pods are known; the pods',
+    resources' and connectivity cells take what they show, with the sources and their one-line
+    messages, in the notebook's order."""
+
+    PODS = ("kubernetes: connect", "kubernetes: database pods", "kubernetes: database logs")
+    METRICS = ("kubernetes: database pod metrics",)
+
+    @staticmethod
+    def connectivity_sources(cfg: Params) -> tuple[str]:
+        """The application's connectivity check, a thread of its own once the database's pods are
+        known (exec in pods takes its time: the logs and metrics do not wait for it)."""
+        return (f"kubernetes: exec in pods of deployment/{cfg.app_deployment}",)
+
+    def __init__(self, cfg: Params) -> None:
+        self._cfg = cfg
+        self._quiet = Run("database", quiet=True)
+        self._checks = Run("database", quiet=True)  # the connectivity thread's sources
+        self.connectivity: pd.DataFrame | None = None
+        self.connectivity_notes: list[str] = []
+        self._connect_thread: threading.Thread | None = None
+        self._connect_error: BaseException | None = None
+        self.cluster: Cluster | None = None
+        self.line = ""  # which context, API server and version
+        self.pod_items: list[dict[str, Any]] | None = None
+        self.logs: pd.DataFrame | None = None
+        self.metrics: list[dict[str, Any]] | None = None
+        self._error: BaseException | None = None
+        self._taken: set[str] = set()
+        self._thread = threading.Thread(target=self._work, name="database-cluster", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        q, cfg = self._quiet, self._cfg
+        try:
+            self.cluster = connect_cluster(q, cfg, optional=True)
+            if self.cluster is not None:
+                self.line = describe_cluster(self.cluster)
+            self.pod_items = _read(
+                q,
+                "kubernetes: database pods",
+                lambda c: reads.fetch_pods(c, cfg.namespace, selector=cfg.db_selector),
+                self.cluster,
+                missing="no cluster",
+            )
+            self._start_connectivity()
+            if self.pod_items:
+                self.logs = _read(
+                    q, "kubernetes: database logs", pods.fetch_db_logs, self.cluster, self.pod_items
+                )
+                self.metrics = _read(
+                    q,
+                    "kubernetes: database pod metrics",
+                    lambda c: reads.fetch_pod_metrics(c, cfg.namespace),
+                    self.cluster,
+                )
+            elif self.pod_items is not None:
+                q.skip("kubernetes: database pod metrics", f"no pod matches {cfg.db_selector}")
+            else:
+                q.skip("kubernetes: database pod metrics", "the database pods were not read")
+        except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by take()
+            self._error = e
+
+    def _start_connectivity(self) -> None:
+        cfg, (source,) = self._cfg, self.connectivity_sources(self._cfg)
+        if not cfg.exec_checks:
+            self._checks.skip(source, "exec_checks=False")
+        elif self.cluster is None:
+            self._checks.skip(source, "no cluster")
+        else:
+            cluster, db_pods = self.cluster, self.pod_items or []
+
+            def check() -> None:
+                try:
+                    with self._checks.source(source):
+                        self.connectivity, self.connectivity_notes = check_connectivity(
+                            cluster, cfg, db_pods
+                        )
+                except BaseException as e:  # noqa: BLE001 - re-raised by take(), as above
+                    self._connect_error = e
+
+            self._connect_thread = threading.Thread(
+                target=check, name="database-connectivity", daemon=True
+            )
+            self._connect_thread.start()
+
+    @classmethod
+    def fresh(cls, reading: KubeReading | None, cfg: Params, names: tuple[str, ...]) -> KubeReading:
+        """`reading` when these sources are still to be taken from it, else a new reading (a cell
+        re-run by hand, live, shows the cluster as it is now)."""
+        if reading is None or reading._taken & set(names):
+            return cls(cfg)
+        return reading
+
+    def take(self, run: Run, names: tuple[str, ...]) -> None:
+        """Wait for the reads; move the sources named `names` into `run`, saying what they say."""
+        self._taken |= set(names)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        quiet = self._quiet
+        if set(names) == set(self.connectivity_sources(self._cfg)):
+            quiet = self._checks
+            if self._connect_thread is not None:
+                self._connect_thread.join()
+            if self._connect_error is not None:
+                raise self._connect_error
+        keep = []
+        for rec in quiet.sources:
+            if rec.source not in names:
+                keep.append(rec)
+                continue
+            run.sources.append(rec)
+            if rec.source == "kubernetes: connect" and rec.ok and self.line:
+                print(self.line)
+            elif rec.status == "failed":
+                print(f"✗ {rec.source}: {rec.error}")
+            elif rec.status == "skipped":
+                print(f"– {rec.source}: skipped: {rec.error}")
+        quiet.sources = keep
+
+
 def database_pods(run: Run, cfg: Params, db: Facts) -> None:
     """The pods matching `db_selector`: status, restarts, last termination, and their log tails (the
-    `db_pods` and `db_logs` scraps)."""
-    db.cluster = connect_cluster(run, cfg, optional=True)
-    db.pod_items = _read(
-        run,
-        "kubernetes: database pods",
-        lambda c: reads.fetch_pods(c, cfg.namespace, selector=cfg.db_selector),
-        db.cluster,
-        missing="no cluster",
-    )
+    `db_pods` and `db_logs` scraps), as the background reading found them."""
+    db.kube = KubeReading.fresh(db.kube, cfg, KubeReading.PODS)
+    db.kube.take(run, KubeReading.PODS)
+    db.cluster, db.pod_items = db.kube.cluster, db.kube.pod_items
     db.db_pods = pods.db_pods_frame(db.pod_items)
     show_table(
         db.db_pods,
@@ -594,14 +853,24 @@ def database_pods(run: Run, cfg: Params, db: Facts) -> None:
         if db.pod_items is not None
         else "not read",
     )
-    if db.pod_items:
-        db_logs = _read(
-            run, "kubernetes: database logs", pods.fetch_db_logs, db.cluster, db.pod_items
-        )
-        if db_logs is not None:
-            print(pods.logs_text(db_logs))
-            run.glue("db_logs", db_logs)
+    if db.kube.logs is not None:
+        print(pods.logs_text(db.kube.logs))
+        run.glue("db_logs", db.kube.logs)
     run.glue("db_pods", db.db_pods)
+
+
+def show_db_resources(run: Run, cfg: Params, db: Facts) -> None:
+    """The database pods' CPU and memory against their requests and limits, per container, from the
+    metrics API (the `db_resources` scrap)."""
+    db.kube = KubeReading.fresh(db.kube, cfg, KubeReading.METRICS)
+    db.kube.take(run, KubeReading.METRICS)
+    metrics = db.kube.metrics
+    db.resources = pods.db_resources_frame(metrics, db.pod_items)
+    show_table(
+        pods.resources_view(db.resources),
+        empty="no metrics for the database pods" if metrics is not None else "not read",
+    )
+    run.glue("db_resources", db.resources)
 
 
 LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
@@ -663,43 +932,60 @@ def connectivity_findings(
     ]
 
 
-def app_connectivity(run: Run, cfg: Params, db: Facts, *, at_most: int = 3) -> None:
-    """The runbook's Recovery Verification from inside the application: a TCP connect from each
-    running pod of `app_deployment` to the database (the DSN's host and port, or its Service), with
-    the time it took (the `connectivity` scrap)."""
-    source = f"kubernetes: exec in pods of deployment/{cfg.app_deployment}"
-    if not cfg.exec_checks or not cfg.app_deployment:
-        run.skip(source, "exec_checks=False" if not cfg.exec_checks else "no app_deployment")
-        return
-    if db.cluster is None:
-        run.skip(source, "no cluster")
-        return
+def check_connectivity(
+    cluster: Cluster, cfg: Params, db_pods: list[dict[str, Any]], *, at_most: int = 3
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """A TCP connect from each running pod of `app_deployment` (at most `at_most`) to the database
+    (the DSN's host and port, or its Service): the `connectivity` frame (None: no address to try)
+    and the lines to print about what was not checked. Exec refused raises (the source fails with
+    that reason)."""
     from .performance import exec_targets
 
+    notes: list[str] = []
     results: list[tuple[str, kexec.ExecResult]] = []
-    with run.source(source):
-        services = reads.fetch_services(db.cluster, cfg.namespace)
-        target = connectivity_target(cfg.dsn, services, db.pod_items or [], namespace=cfg.namespace)
-        if target is None:
-            print("– no database address known from the DSN, and no Service selects its pods")
-            return
-        host, port = target
-        app_pods = reads.fetch_pods(db.cluster, cfg.namespace)
+    services = reads.fetch_services(cluster, cfg.namespace)
+    target = connectivity_target(cfg.dsn, services, db_pods, namespace=cfg.namespace)
+    if target is None:
+        notes.append("– no database address known from the DSN, and no Service selects its pods")
+        return None, notes
+    host, port = target
+    app_pods = reads.fetch_pods(cluster, cfg.namespace)
+    # kubernetes.stream swaps the API client's call_api while an exec starts: a client of its own,
+    # so the reads the other thread makes meanwhile on `cluster` stay plain HTTP
+    from kubernetes.client import ApiClient
+
+    own = ApiClient(cluster.api_client.configuration)
+    execs = replace(cluster, api_client=own)
+    try:
         for pod, container in exec_targets(app_pods, cfg.app_deployment, at_most=at_most):
             name = pod["metadata"]["name"]
             why = kexec.not_running(pod, container)
             if why:
-                print(f"– {name}: {why}")
+                notes.append(f"– {name}: {why}")
                 continue
-            r = kexec.run_check(
-                db.cluster, cfg.namespace, name, container, "tcp", host=host, port=port
-            )
+            r = kexec.run_check(execs, cfg.namespace, name, container, "tcp", host=host, port=port)
             if r.error and r.error.startswith("exec forbidden"):
                 raise KubeAPIError(r.error, status=403, reason="Forbidden")
             if r.error:
-                print(f"✗ {name}: {r.error}")
+                notes.append(f"✗ {name}: {r.error}")
             results.append((f"{host}:{port}", r))
-    db.connectivity = kexec.connectivity_frame(results)
+    finally:
+        own.close()
+    return kexec.connectivity_frame(results), notes
+
+
+def app_connectivity(run: Run, cfg: Params, db: Facts) -> None:
+    """The runbook's Recovery Verification from inside the application: a TCP connect from each
+    running pod of `app_deployment` to the database (the DSN's host and port, or its Service), with
+    the time it took (the `connectivity` scrap), as the background reading found it."""
+    names = KubeReading.connectivity_sources(cfg)
+    db.kube = KubeReading.fresh(db.kube, cfg, names)
+    db.kube.take(run, names)
+    for line in db.kube.connectivity_notes:
+        print(line)
+    if db.kube.connectivity is None:  # skipped, failed or no address: the line above says why
+        return
+    db.connectivity = db.kube.connectivity
     show_table(
         db.connectivity,
         caption=f"TCP connect from deployment/{cfg.app_deployment} to the database",
@@ -711,9 +997,7 @@ def app_connectivity(run: Run, cfg: Params, db: Facts, *, at_most: int = 3) -> N
 def show_connections(run: Run, db: Facts) -> None:
     """Counts by state, database, user, application and client against max_connections; idle in
     transaction (the `connections` and `idle_in_transaction` scraps)."""
-    db.sessions = activity.sessions_frame(
-        _read(run, "postgres: sessions", activity.fetch_sessions, db.conn)
-    )
+    db.sessions = activity.sessions_frame(db.read(run, "postgres: sessions"))
     db.connections = connections.connections_frame(db.sessions)
     db.summary = s = connections.connection_summary(db.connections, db.server)
     if s["max_connections"]:
@@ -762,19 +1046,11 @@ def show_long_running(run: Run, cfg: Params, db: Facts) -> None:
 def show_slow_statements(run: Run, cfg: Params, db: Facts) -> None:
     """pg_stat_statements: the top statements by mean and by total time (the `slow_queries`
     scrap)."""
-    rows = _read(
-        run,
-        "postgres: pg_stat_statements",
-        statements.fetch_all,
-        db.conn,
-        server_version_num=db.version,
-    )
-    db.statements, hidden = statements.statements_frame(rows, keep_text=cfg.top_n)
+    merged = db.read(run, "postgres: pg_stat_statements")  # (one row per statement, hidden)
+    db.statements, hidden = merged if merged is not None else statements.statements_frame(None)
     db.slow_queries = statements.slow_queries_frame(db.statements, top_n=cfg.top_n)
-    if rows is not None:
-        reset = _read(
-            run, "postgres: pg_stat_statements reset time", statements.fetch_stats_reset, db.conn
-        )
+    if merged is not None:
+        reset = db.read(run, "postgres: pg_stat_statements reset time")
         if reset is not None:
             print(statements.window_line(reset, since=cfg.window))
     if hidden:
@@ -791,12 +1067,11 @@ def show_slow_statements(run: Run, cfg: Params, db: Facts) -> None:
 
 def show_blocking(run: Run, db: Facts) -> None:
     """Every lock wait with its whole chain and its root blocker (the `blocking` scrap)."""
-    db.blocking = locks.blocking_frame(
-        _read(
-            run, "postgres: blocking", locks.fetch_blocking, db.conn, server_version_num=db.version
-        )
-    )
+    db.blocking = locks.blocking_frame(db.read(run, "postgres: blocking"))
     db.roots = locks.root_blockers(db.blocking)
+    if db.painter is not None:  # every chart's data is read: the helper draws while we go on
+        db.charts = db.painter.submit(chart_specs(db))
+        db.painter.close()
     print(locks.blocking_tree(db.blocking))
     show_table(db.blocking[locks.BLOCKING_VIEW], empty="no lock waits")
     run.glue("blocking", db.blocking)
@@ -805,11 +1080,9 @@ def show_blocking(run: Run, db: Facts) -> None:
 def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
     """Database sizes and wraparound age, the largest tables, replication and slots (the
     `database_sizes` and `tables` scraps)."""
-    db.database_sizes = space.database_sizes_frame(
-        _read(run, "postgres: database sizes", space.fetch_database_sizes, db.conn)
-    )
+    db.database_sizes = space.database_sizes_frame(db.read(run, "postgres: database sizes"))
     show_table(db.database_sizes[space.DATABASE_SIZE_VIEW], empty="no database sizes")
-    rows = _read(run, "postgres: largest tables", space.fetch_tables, db.conn, limit=cfg.top_n)
+    rows = db.read(run, "postgres: largest tables")
     estimated = rows is None and db.conn is not None
     if estimated:  # the exact sizes wait on locks: pg_class's estimates take none
         rows = _read(
@@ -819,6 +1092,7 @@ def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
             db.conn,
             limit=cfg.top_n,
             exact=False,
+            prefetch=db.prefetch,
         )
     db.tables = space.tables_frame(rows, estimated=estimated)
     show_table(
@@ -826,26 +1100,93 @@ def show_sizes(run: Run, cfg: Params, db: Facts) -> None:
         empty="no tables",
         caption="largest tables" + (" (estimated from pg_class):" if estimated else ":"),
     )
-    db.replication = space.replication_frame(
-        _read(run, "postgres: replication", space.fetch_replication, db.conn)
-    )
-    db.slots = space.slots_frame(
-        _read(run, "postgres: replication slots", space.fetch_slots, db.conn)
-    )
+    db.replication = space.replication_frame(db.read(run, "postgres: replication"))
+    db.slots = space.slots_frame(db.read(run, "postgres: replication slots"))
     show_table(db.replication, caption="replicas:", empty="no replica streams from this server")
     show_table(db.slots, caption="replication slots:", empty="no replication slots")
     run.glue("database_sizes", db.database_sizes)
     run.glue("tables", db.tables)
+    run.glue("slots", db.slots)
+
+
+def show_dangers(run: Run, db: Facts) -> None:
+    """Sequences near exhaustion, invalid indexes, prepared transactions (the `sequences`,
+    `invalid_indexes` and `prepared_xacts` scraps)."""
+    db.sequences = dangers.sequences_frame(db.read(run, "postgres: sequences"))
+    hidden = int((~db.sequences["readable"].fillna(True).astype(bool)).sum())
+    if hidden:
+        print(
+            f"⚠ {hidden} sequences cannot be read by role {db.server.get('role')}: how full they "
+            "are is unknown; GRANT pg_read_all_data (PostgreSQL 14+) or SELECT on them"
+        )
+    near = db.sequences[db.sequences["pct_used"] >= dangers.SEQUENCE_SEV3_PCT - 40]
+    show_table(
+        near[dangers.SEQUENCE_VIEW],
+        caption=f"sequences past half their range, of {len(db.sequences)} in this database:",
+        empty=f"no sequence past half its range ({len(db.sequences)} sequences)",
+    )
+    db.invalid_indexes = dangers.invalid_indexes_frame(db.read(run, "postgres: invalid indexes"))
+    show_table(db.invalid_indexes, caption="invalid indexes:", empty="no invalid index")
+    db.prepared_xacts = dangers.prepared_xacts_frame(
+        db.read(run, "postgres: prepared transactions")
+    )
+    show_table(db.prepared_xacts, caption="prepared transactions:", empty="no prepared transaction")
+    run.glue("sequences", db.sequences)
+    run.glue("invalid_indexes", db.invalid_indexes)
+    run.glue("prepared_xacts", db.prepared_xacts)
+
+
+def show_vacuum(run: Run, db: Facts) -> None:
+    """What keeps vacuum from cleaning (the oldest xmin holders), the tables with the most dead
+    tuples and their last autovacuum, running vacuums and index builds (the `xmin_holders` and
+    `progress` scraps)."""
+    db.xmin_holders = dangers.xmin_holders_frame(db.read(run, "postgres: xmin holders"))
+    show_table(
+        db.xmin_holders, caption="holding back vacuum, oldest first:", empty="nothing holds an xmin"
+    )
+    if len(db.tables) and "rank_dead" in db.tables:
+        dead = db.tables[db.tables["dead_tuples"].fillna(0) > 0].sort_values("rank_dead")
+        show_table(
+            dead[space.DEAD_VIEW],
+            caption="most dead tuples:",
+            empty="no table has dead tuples",
+        )
+    db.progress = dangers.progress_frame(db.read(run, "postgres: vacuum and index build progress"))
+    show_table(
+        db.progress, caption="running vacuums and index builds:", empty="no vacuum or index build"
+    )
+    run.glue("xmin_holders", db.xmin_holders)
+    run.glue("progress", db.progress)
+
+
+def show_checkpoints(run: Run, db: Facts) -> None:
+    """Requested against timed checkpoints and the WAL written since the statistics were reset (the
+    `checkpoints` scrap)."""
+    db.checkpoints = dangers.checkpoints_frame(db.read(run, "postgres: checkpoints"))
+    show_table(db.checkpoints[dangers.CHECKPOINT_VIEW], empty="no checkpoint statistics")
+    run.glue("checkpoints", db.checkpoints)
+
+
+def chart_specs(db: Facts, *, top_n: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    """The database charts as `charts.RECIPES` requests: the slowest statements (only the rows a
+    chart shows travel), connections against max_connections, lock waits."""
+    top = db.statements
+    if len(top):
+        keep = set(statements.top_statements(top, by="mean_ms", n=top_n)["queryid"])
+        keep |= set(statements.top_statements(top, by="total_ms", n=top_n)["queryid"])
+        top = top[top["queryid"].isin(keep)][["queryid", "query", "mean_ms", "total_ms"]]
+    return [
+        ("slow_statements", {"statements": top, "top_n": top_n}),
+        ("connections", {"summary": dict(db.summary)}),
+        ("lock_waits", {"blocking": db.blocking}),
+    ]
 
 
 def show_charts(db: Facts) -> None:
     """The slowest statements, connections against max_connections, lock waits (those with anything
-    to draw)."""
-    charts.show(
-        charts.slow_statements(db.statements, top_n=5),
-        charts.connections(db.summary),
-        charts.lock_waits(db.blocking),
-    )
+    to draw): drawn by the chart helper while the tables were shown, or here without one."""
+    job = db.charts if db.charts is not None else ChartJob(chart_specs(db), None)
+    charts.show(*job.pngs())
 
 
 def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
@@ -871,9 +1212,16 @@ def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
         )
         + space_findings(db.database_sizes, db.tables)
         + replication_findings(db.replication, db.slots)
+        + pods.resource_findings(db.resources)
+        + dangers.sequence_findings(db.sequences)
+        + dangers.invalid_index_findings(db.invalid_indexes, db.progress)
+        + dangers.prepared_xact_findings(db.prepared_xacts, threshold_s=cfg.threshold_s)
+        + dangers.xmin_findings(db.xmin_holders, threshold_s=cfg.threshold_s)
+        + dangers.progress_findings(db.progress, threshold_s=cfg.threshold_s)
+        + dangers.checkpoint_findings(db.checkpoints)
         + connectivity_findings(
             db.connectivity,
-            app=cfg.app_deployment or "the application",
+            app=cfg.app_deployment,
             database_reachable=db.database_reachable,
         )
     ):
@@ -898,14 +1246,17 @@ def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
 
 
 def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
-    """The mitigation, shown as the exact statements (or the restart); done only with apply=True;
-    recorded.
+    """The mitigation, shown as the exact statements (or the exact change to the workload); done
+    only with apply=True; recorded.
 
-    Sessions: the root blocker, the long-running queries, or the pids asked for. Restart (last
-    resort): a rollout restart of the database's workload (`deployment`) through `kube.actions`."""
+    Sessions: the root blocker, the long-running queries, every non-idle session older than
+    `stale_threshold` (terminate_stale), or the pids asked for. Kubernetes (`kube.actions`): more
+    CPU and memory for the database's container (resources), a rollout restart of the application
+    (restart_app) or, as a last resort, of the database's own workload (restart), each waited for,
+    and the database restart verified: its pods replaced and ready, the database answering."""
     chosen = pg_actions.choose(cfg.mitigation, long_running=db.long_running, blocking=db.roots)
-    if chosen == "restart":
-        return _restart(run, cfg, db)
+    if chosen in pg_actions.KUBE_MITIGATIONS:
+        return _kube_mitigation(run, cfg, db, chosen)
     if db.sessions is None or len(db.sessions) == 0:
         run.skip("postgres: mitigation", "no session snapshot (the database could not be read)")
         return None
@@ -914,6 +1265,7 @@ def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
         sessions=db.sessions,
         blocking=db.blocking,
         threshold_s=cfg.threshold_s,
+        stale_s=cfg.stale_s,
         pids=cfg.pids,
         own_pids=[int(db.server["pid"])] if db.server.get("pid") else [],
         target=db.target,
@@ -938,23 +1290,101 @@ def mitigate(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
                 locks.fetch_blocking,
                 db.conn,
                 server_version_num=db.version,
+                prefetch=db.prefetch,
             )
         )
         print("after the mitigation:\n" + locks.blocking_tree(after))
     return outcome
 
 
-def _restart(run: Run, cfg: Params, db: Facts) -> dict[str, Any] | None:
+_WHY = {
+    "restart": "mitigation=restart: the last resort, every database connection drops",
+    "restart_app": "mitigation=restart_app: the runbook's 'restart backend connections' (the "
+    "application's pools reconnect)",
+    "resources": "mitigation=resources: the runbook's 'scale database resources'",
+}
+
+
+def _kube_mitigation(run: Run, cfg: Params, db: Facts, action: str) -> dict[str, Any] | None:
+    """resources, restart_app or restart: planned from the workload read now, shown, done with
+    apply=True and waited for (`rollout_timeout_s`); a database restart is then verified."""
+    from ..kube import actions as kube_actions  # (PyYAML for the diffs: only when it is planned)
+
     if db.cluster is None:
-        run.skip("kubernetes: restart", "no cluster configured: the restart cannot even be planned")
+        run.skip(f"kubernetes: {action}", "no cluster configured: it cannot even be planned")
         return None
     outcome = None
-    with run.source("kubernetes: restart"):
-        workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.deployment)
-        plan = kube_actions.plan_restart(
-            workload, why="mitigation=restart: the last resort, every database connection drops"
-        )
+    with run.source(f"kubernetes: {action}"):
+        if action == "restart_app":
+            workload = {
+                **reads.fetch_deployment(db.cluster, cfg.namespace, cfg.app_deployment),
+                "kind": "Deployment",
+            }
+        else:
+            workload = reads.fetch_workload(db.cluster, cfg.namespace, cfg.db_deployment)
+        if action == "resources":
+            plan = kube_actions.plan_resources(
+                workload,
+                cpu=cfg.db_cpu,
+                memory=cfg.db_memory,
+                container=cfg.db_container,
+                why=_WHY[action],
+            )
+        else:
+            plan = kube_actions.plan_restart(workload, why=_WHY[action])
+            plan.action = action
         print(plan.describe())
-        outcome = kube_actions.execute(db.cluster, plan, apply=cfg.apply, record=run.record_action)
+        outcome = kube_actions.execute(
+            db.cluster, plan, apply=cfg.apply, timeout_s=cfg.rollout_timeout_s
+        )
+        if action == "restart" and outcome["applied"]:
+            outcome["verified"] = _verify_restart(run, cfg, db, plan)
+            outcome["detail"] += f"; {outcome['verified']}"
+        run.record_action(outcome)
         print(f"{outcome['status']}: {outcome['detail']}")
     return outcome
+
+
+def _verify_restart(run: Run, cfg: Params, db: Facts, plan: Any) -> str:
+    """After a database restart: every pod matching `db_selector` carries the new template and is
+    ready, and the database answers again (three tries, a second apart)."""
+    import time
+
+    from ..kube import actions as kube_actions
+
+    assert db.cluster is not None
+    stamp = plan.requests[0].body["spec"]["template"]["metadata"]["annotations"][
+        kube_actions.RESTARTED_AT
+    ]
+    items = reads.fetch_pods(db.cluster, cfg.namespace, selector=cfg.db_selector)
+    frame = pods.db_pods_frame(items)
+    new = [
+        p["metadata"]["name"]
+        for p in items
+        if ((p["metadata"].get("annotations") or {}).get(kube_actions.RESTARTED_AT) == stamp)
+    ]
+    ready = [
+        r["name"]
+        for r in frame.to_dict("records")
+        if r["ready"].split("/")[0] == r["ready"].split("/")[-1]
+    ]
+    show_table(frame, caption="the database's pods after the restart:", empty="no pod matches")
+    pods_line = (
+        f"{len(new)} of {len(items)} pods from the new template, {len(ready)} ready"
+        if items
+        else f"no pod matches {cfg.db_selector}"
+    )
+    for attempt in range(3):  # the pods are ready: the server should answer at once
+        try:
+            conn = pg.connect(
+                cfg.dsn, connect_timeout_s=3, statement_timeout_ms=cfg.statement_timeout_ms
+            )
+        except DatabaseError as e:
+            if attempt == 2:
+                return f"{pods_line}; the database does not answer: {e}"
+            time.sleep(1)
+            continue
+        version = pg.server_version(conn)
+        conn.close()
+        return f"{pods_line}; the database answers (PostgreSQL {version})"
+    raise AssertionError("unreachable")

@@ -223,7 +223,7 @@ def collect(
     """Read the cluster concurrently and build every table; failed reads leave empty tables and a
     line."""
     ev = Facts(now=now or datetime.now(UTC))
-    ns, dep = cfg.namespace, cfg.deployment
+    ns, dep = cfg.namespace, cfg.app_deployment
     names = {
         "ns": f"kubernetes: namespace {ns}",
         "pods": f"kubernetes: pods in {ns}",
@@ -462,7 +462,7 @@ def display_pods(pods: pd.DataFrame, *, deployment: str) -> pd.DataFrame:
 def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = None) -> Severity:
     """Findings with next steps, and the severity from the runbook's matrix on the measured
     figures."""
-    dep, ns = cfg.deployment, cfg.namespace
+    dep, ns = cfg.app_deployment, cfg.namespace
     extra: list[Severity] = []
     health_ok = None
     details: dict[str, str] = {}
@@ -635,7 +635,7 @@ def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = No
             f"deployment/{dep} could not be read",
             dep_failed.error or "",
             f"check the name: `kubectl get deployments -n {ns}`, then run again with "
-            "deployment=NAME",
+            "app_deployment=NAME",
         )
     if unread:
         run.finding(
@@ -711,7 +711,7 @@ def plan_mitigation(ev: Facts, cfg: Params) -> tuple[Plan | None, str]:
     if choice == "none":
         return None, why
     if ev.deployment is None:
-        return None, f"deployment/{cfg.deployment} could not be read, so nothing can be planned"
+        return None, f"deployment/{cfg.app_deployment} could not be read, so nothing can be planned"
     if choice == "undo":
         return actions.plan_undo(
             ev.deployment, ev.replicasets, to_revision=cfg.to_revision, why=why
@@ -849,7 +849,7 @@ def chart_specs(ev: Facts, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
                 "rollouts": ev.rollouts,
                 "pods": ev.pods,
                 "events": ev.events,
-                "deployment": cfg.deployment,
+                "deployment": cfg.app_deployment,
                 "since": cfg.window,
                 "now": ev.now,
             },
@@ -907,7 +907,7 @@ def after_mitigation(cluster: Cluster, run: Run, cfg: Params) -> pd.DataFrame:
     with run.source(f"kubernetes: pods in {cfg.namespace} (after the mitigation)"):
         pods = frames.pods_frame(reads.fetch_pods(cluster, cfg.namespace))
     return (
-        display_pods(pods[pods["owner"] == cfg.deployment], deployment=cfg.deployment)
+        display_pods(pods[pods["owner"] == cfg.app_deployment], deployment=cfg.app_deployment)
         if len(pods)
         else pods
     )

@@ -457,7 +457,7 @@ def read_prometheus(run: Run, cfg: Params, ev: Facts) -> None:
         return
     queries = cfg.queries()
     window_query = queries.pop("window_error_rate")
-    where = {"namespace": cfg.namespace, "deployment": cfg.deployment}
+    where = {"namespace": cfg.namespace, "deployment": cfg.app_deployment}
     client = prometheus.Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout_s)
     with run.source("prometheus"):
         rate = prometheus.window_error_rate(client, since=cfg.window, query=window_query, **where)
@@ -623,16 +623,16 @@ def inside_pods(run: Run, cfg: Params, ev: Facts, *, at_most: int = 5) -> None:
     deployment's running pods (read-only checks from `kube.exec`): per-process memory and CPU, and
     each file system mounted in the pod; a finding for one above 90%. A pod that cannot be exec'd
     into (not running, forbidden, no such binary) is one line, and the rest go on."""
-    source = f"kubernetes: exec in pods of deployment/{cfg.deployment}"
+    source = f"kubernetes: exec in pods of deployment/{cfg.app_deployment}"
     if not cfg.exec_checks:
         run.skip(source, "exec_checks=False")
         return
     if ev.cluster is None:
         run.skip(source, "no cluster connection")
         return
-    targets = exec_targets(ev.pods, cfg.deployment, at_most=at_most)
+    targets = exec_targets(ev.pods, cfg.app_deployment, at_most=at_most)
     if not targets:
-        run.skip(source, f"no pod of deployment/{cfg.deployment} in {cfg.namespace}")
+        run.skip(source, f"no pod of deployment/{cfg.app_deployment} in {cfg.namespace}")
         return
     ps: list[kexec.ExecResult] = []
     df: list[kexec.ExecResult] = []
@@ -686,11 +686,13 @@ def log_errors(run: Run, cfg: Params, ev: Facts) -> None:
     messages."""
     if ev.cluster is not None:
         with run.source("kubernetes: logs"):
-            ev.logs = reads.fetch_logs(ev.cluster, cfg.namespace, cfg.deployment, since=cfg.window)
+            ev.logs = reads.fetch_logs(
+                ev.cluster, cfg.namespace, cfg.app_deployment, since=cfg.window
+            )
     ev.log_errors = logs.error_counts(ev.logs)
     per_minute = logs.errors_per_minute(ev.logs)
     ev.top_messages = logs.top_messages(ev.logs)
-    for f in logs.findings(ev.log_errors, ev.top_messages, deployment=cfg.deployment):
+    for f in logs.findings(ev.log_errors, ev.top_messages, deployment=cfg.app_deployment):
         run.finding(**f)
     show_table(ev.log_errors, caption="ERROR lines per pod", empty="no logs read")
     show_table(ev.top_messages, caption="most frequent ERROR messages", empty="no ERROR line")
@@ -774,12 +776,12 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
     c, ns = ev.cluster, cfg.namespace
     planners = {
         "scale_out": lambda: actions.plan_scale_out(
-            reads.fetch_deployment(c, ns, cfg.deployment),
+            reads.fetch_deployment(c, ns, cfg.app_deployment),
             cfg.replicas,
             why="the runbook's horizontal scaling",
         ),
         "restart": lambda: actions.plan_restart(
-            reads.fetch_deployment(c, ns, cfg.deployment),
+            reads.fetch_deployment(c, ns, cfg.app_deployment),
             why="new pods, same spec (buys time against a leak)",
         ),
         "cache": lambda: actions.plan_configmap_key(
@@ -789,11 +791,11 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
             why="the runbook's caching",
         ),
         "scale_down": lambda: actions.plan_scale_down(
-            reads.fetch_deployment(c, ns, cfg.deployment),
+            reads.fetch_deployment(c, ns, cfg.app_deployment),
             cfg.replicas,
             why=f"shed load on a shared dependency (replicas={cfg.replicas})",
         ),
-        "memory": lambda: _memory_plan(reads.fetch_deployment(c, ns, cfg.deployment), cfg, ev),
+        "memory": lambda: _memory_plan(reads.fetch_deployment(c, ns, cfg.app_deployment), cfg, ev),
     }
     out = []
     for name, plan_it in planners.items():
@@ -802,7 +804,7 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
         except (InvalidParameter, KubeAPIError) as e:
             # a mitigation nobody chose that does not fit the parameters is left aside, not failed
             aside = isinstance(e, InvalidParameter) and not (cfg.apply and name in cfg.selected)
-            failed = Plan(name, cfg.deployment, f"cannot plan: {e}", "").outcome(
+            failed = Plan(name, cfg.app_deployment, f"cannot plan: {e}", "").outcome(
                 applied=False,
                 status="skipped" if aside else "failed",
                 detail=f"cannot plan: {e}",

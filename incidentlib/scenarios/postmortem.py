@@ -201,7 +201,8 @@ def _rollout_events(run: EvidenceRun) -> list[dict[str, Any] | None]:
     df = run.frame("rollouts")
     if df is None or df.empty or "created" not in df:
         return []
-    default = (run.entry.get("parameters") or {}).get("deployment") or "deployment"
+    given = run.entry.get("parameters") or {}
+    default = given.get("app_deployment") or given.get("deployment") or "deployment"
     out = []
     for _, r in df.iterrows():
         dep = (

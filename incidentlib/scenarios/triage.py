@@ -8,8 +8,9 @@ run next with the reason and the command."""
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,7 @@ from ..kube import frames, nodes, reads, services
 from ..kube.client import Cluster
 from ..notebook.run import Run, show_table
 from ..params import Common, number, param, whole
-from ..redact import redact_value
+from ..redact import redact_dsn, redact_value
 from ..service import alertmanager
 from ..service.probe import (
     ProbeResult,
@@ -376,14 +377,85 @@ def wants_database(dsn: str | None) -> bool:
     )
 
 
+# Which connection parameters each scenario notebook reads (all take them; only these use them).
+_USES = {
+    "database": ("kubeconfig", "context", "since", "dsn", "db_deployment"),
+    "outage": ("kubeconfig", "context", "since", "health_url"),
+    "performance": ("kubeconfig", "context", "since", "health_url", "prometheus_url"),
+}
+
+
+def command_parameters(cfg: Any) -> dict[str, Any]:
+    """What a next notebook must be given to look at what triage looked at: the cluster (kubeconfig,
+    context), the window, the database (its dsn without the password: that stays in PGPASSWORD,
+    ~/.pgpass or a service file, like triage's own), the endpoints, each only when set and not at
+    its default; and the database's workload, always."""
+    defaults = {f.name: f.default for f in fields(Common)}
+    out: dict[str, Any] = {"db_deployment": cfg.db_deployment}  # always named: never ambiguous
+    for name in ("kubeconfig", "context", "since", "dsn", "health_url"):
+        value = getattr(cfg, name, None)
+        if value is not None and value != defaults.get(name):
+            out[name] = value
+    if getattr(cfg, "prometheus_url", None):
+        out["prometheus_url"] = cfg.prometheus_url
+    if out.get("dsn"):
+        out["dsn"] = dsn_without_password(out["dsn"])
+    return out
+
+
+def dsn_without_password(dsn: str) -> str:
+    """A DSN (conninfo or URI) as conninfo, its password left out."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # noqa: BLE001 - a malformed DSN: the database notebook says what is wrong
+        return redact_dsn(dsn) or ""
+    parts.pop("password", None)
+    first = [k for k in ("host", "port", "dbname", "user") if k in parts]
+    ordered = {k: str(parts[k]) for k in first + sorted(set(parts) - set(first))}
+    return make_conninfo(**ordered)
+
+
 def run_command(
-    notebook: str, *, namespace: str, deployment: str, incident_id: str | None = None
+    notebook: str,
+    *,
+    namespace: str,
+    deployment: str,
+    incident_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """The command line that runs a scenario notebook next, under the same incident (no
-    `deployment` given: the notebook's own default)."""
-    inc = f" --incident {incident_id}" if incident_id else ""
-    dep = f" -p deployment {deployment}" if deployment else ""
-    return f"runbook run {notebook} -p namespace {namespace}{dep}{inc}"
+    """The command line that runs a scenario notebook next, under the same incident, against what
+    triage read (`extra`: `command_parameters`), quoted for a POSIX shell: it runs as printed (no
+    `deployment`: the notebook's own default application)."""
+    args = ["runbook", "run", notebook, "-p", "namespace", namespace]
+    if deployment:
+        args += ["-p", "app_deployment", deployment]
+    for name in _USES.get(notebook, ()):
+        if (extra or {}).get(name) is not None:
+            args += ["-p", name, str((extra or {})[name])]
+    if incident_id:
+        args += ["--incident", incident_id]
+    return shlex.join(args)
+
+
+def next_command(row: Mapping[str, Any], cfg: Any) -> str:
+    """`run_command` for a row of the notebooks to run next (`next_notebooks`, `with_alerts`). A
+    database row whose deployment is not triage's application came from an alert (its service
+    label, or none): that names the database's own workload, and the application stays triage's."""
+    extra = command_parameters(cfg)
+    dep = str(row.get("deployment") or "")
+    if row["notebook"] == "database" and dep != cfg.app_deployment:
+        if dep:
+            extra["db_deployment"] = dep
+        dep = cfg.app_deployment
+    return run_command(
+        str(row["notebook"]),
+        namespace=str(row["namespace"]),
+        deployment=dep,
+        incident_id=cfg.incident_id,
+        extra=extra,
+    )
 
 
 def record_findings(
@@ -395,20 +467,21 @@ def record_findings(
     namespace: str | None = None,
     deployment: str | None = None,
     incident_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """One finding per notebook to run next: what triage saw, and the notebook (with its command) as
     the next step; and, when the database refused our login, the finding that says what to fix
     (`login_finding`)."""
     figures = run.figures
     namespace = namespace or run.params.get("namespace", "production")
-    deployment = deployment or run.params.get("deployment", "backend")
+    deployment = deployment or run.params.get("app_deployment", "backend")
     incident_id = incident_id or run.params.get("incident_id")
     if figures.get("database_login_refused"):
         run.finding(**login_finding(figures.get("database_error")))
     for _, row in nxt.iterrows():
         nb, reason = str(row["notebook"]), str(row["reason"])
         command = run_command(
-            nb, namespace=namespace, deployment=deployment, incident_id=incident_id
+            nb, namespace=namespace, deployment=deployment, incident_id=incident_id, extra=extra
         )
         step = f"run the {nb} notebook: {command}"
         if nb == "outage":
@@ -599,7 +672,7 @@ def read_all(run: Run, cfg: Params) -> Triage:
 
 def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
     """The tables, the correlation and the figures from what was read (pure)."""
-    ns, dep = cfg.namespace, cfg.deployment
+    ns, dep = cfg.namespace, cfg.app_deployment
     t.health = raw.get("health")
     t.health_figures = health_figures(t.health or [])
     replicasets = raw.get("replicasets", [])
@@ -841,9 +914,9 @@ def show_database(run: Run, t: Triage) -> None:
 def suggest(run: Run, t: Triage, cfg: Params) -> Severity:
     """The suggested severity from the runbook's matrix, printed with the figures behind it."""
     run.figures.update(t.figures)
-    severity = suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment)
+    severity = suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.app_deployment)
     for r in t.routing:  # a Service that routes nowhere: its callers see an outage
-        level = services.routing_level(r, deployment=cfg.deployment)
+        level = services.routing_level(r, deployment=cfg.app_deployment)
         run.finding(level, r["title"], r["detail"], r["next_step"])
         severity = worst(severity, Severity(level, "service-routes-nowhere", r["title"]))
     for f in t.node_failures:
@@ -874,7 +947,7 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
     the firing alerts (the `next_notebooks` scrap)."""
     measured = next_notebooks(
         namespace=cfg.namespace,
-        deployment=cfg.deployment,
+        deployment=cfg.app_deployment,
         unhealthy=t.unhealthy,
         figures=t.figures,
         database=t.database,
@@ -882,7 +955,7 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
         latency_slo_ms=cfg.latency_slo_ms,
     )
     alert_rows = firing.alert_notebooks(
-        t.alerts, namespace=cfg.namespace, deployment=cfg.deployment
+        t.alerts, namespace=cfg.namespace, deployment=cfg.app_deployment
     )
     t.next = with_alerts(measured, alert_rows)
     record_findings(
@@ -891,31 +964,19 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
         severity=severity,
         correlation=t.correlation,
         namespace=cfg.namespace,
-        deployment=cfg.deployment,
+        deployment=cfg.app_deployment,
         incident_id=cfg.incident_id,
+        extra=command_parameters(cfg),
     )
     for f in firing.findings(
         alert_rows,
         t.alerts,
-        command=lambda r: run_command(
-            r["notebook"],
-            namespace=r["namespace"],
-            deployment=r["deployment"],
-            incident_id=cfg.incident_id,
-        ),
+        command=lambda r: next_command(r, cfg),
     ):
         run.finding(**f)
     for _, row in t.next.iterrows():
         print(f"▶ {row['notebook']}: {row['reason']}")
-        print(
-            "    "
-            + run_command(
-                row["notebook"],
-                namespace=row["namespace"],
-                deployment=row["deployment"],
-                incident_id=cfg.incident_id,
-            )
-        )
+        print("    " + next_command(row.to_dict(), cfg))
     if t.next.empty and severity.rule == "not-assessed":
         print(
             "nothing could be read, so nothing points anywhere yet: fix what failed above "

@@ -100,9 +100,9 @@ def test_performance_exec_checks(tmp_path: Path) -> None:
     }
     with running_sim(spec, workdir=tmp_path / "sim") as sim:
         on = execute("performance", tmp_path / "on.ipynb", kubeconfig=str(sim.kubeconfig),
-                     deployment="postgres", samples=1)  # fmt: skip
+                     app_deployment="postgres", samples=1)  # fmt: skip
         off = execute("performance", tmp_path / "off.ipynb", kubeconfig=str(sim.kubeconfig),
-                      deployment="postgres", samples=1, exec_checks=False)  # fmt: skip
+                      app_deployment="postgres", samples=1, exec_checks=False)  # fmt: skip
     assert list(on["processes"].columns) == kexec.PROCESS_COLUMNS and len(on["processes"])
     disk = on["pod_disk"].set_index("mounted_on")
     assert disk.loc["/var/lib/postgresql/data", "use_pct"] == pytest.approx(95.0, abs=0.1)

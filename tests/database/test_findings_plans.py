@@ -162,18 +162,22 @@ def test_space_and_replication_findings():
     slots = pg_space.slots_frame(
         [
             {
-                "slot": "old",
+                "slot_name": "old",
                 "slot_type": "physical",
                 "database": None,
                 "active": False,
                 "retained_bytes": 3 * 2**30,
-            }
+                "wal_status": "extended",
+            },
+            {"slot_name": "gone", "slot_type": "logical", "active": False, "wal_status": "lost"},
         ]
     )
     assert [f["title"] for f in pgdiag.replication_findings(rep, slots)] == [
         "replica r1 lags 2m5s",
         "inactive replication slot old retains 3.0 GB of WAL",
+        "replication slot gone: its WAL is lost",
     ]
+    assert slots["retained"].tolist() == ["3.0 GB", ""]
 
 
 def test_severity_follows_the_matrix():
@@ -352,7 +356,7 @@ GOOD = dict(
     namespace="production",
     context=None,
     kubeconfig=None,
-    deployment="postgres",
+    db_deployment="postgres",
     db_selector="app=postgres",
     since="30m",
     dsn=None,
@@ -369,7 +373,19 @@ GOOD = dict(
 def test_params_are_checked_and_parsed():
     p = pgdiag.Params.check({**GOOD, "pids": "12,13", "long_query_threshold": "2s"})
     assert p.threshold_s == 2.0 and p.pids == [12, 13] and p.window.total_seconds() == 1800
-    assert pgdiag.Params.check({}).deployment == "postgres"  # the database's default workload
+    assert pgdiag.Params.check({}).db_deployment == "postgres"  # the database's default workload
+    assert pgdiag.Params.check({}).app_deployment == "backend"
+
+
+@pytest.mark.parametrize("scenario", ["database", "outage", "performance", "triage"])
+def test_the_old_deployment_parameter_is_refused_with_what_to_give_instead(scenario):
+    """A command line written for the old name (`-p deployment backend`) would have been ignored,
+    or worse, restarted the wrong workload: it is refused, naming both new parameters."""
+    import importlib
+
+    params = importlib.import_module(f"incidentlib.scenarios.{scenario}").Params
+    with pytest.raises(InvalidParameter, match="'deployment' was renamed: give app_deployment .*"):
+        params.check({"deployment": "backend"})
 
 
 @pytest.mark.parametrize(

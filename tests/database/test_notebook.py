@@ -213,11 +213,15 @@ def test_database_down_is_sev1_with_the_pods_shown_and_the_restart_done(sim_clus
     )
     assert "remaining connection slots are reserved" in text
     [action] = scraps["actions"]
-    assert (action["action"], action["target"], action["applied"]) == (
+    assert (action["action"], action["target"], action["applied"], action["status"]) == (
         "restart",
         "deployment/postgres in production",
         True,
+        "rolled out",
     )
+    assert action["verified"].startswith("1 of 1 pods from the new template, 1 ready; ")
+    assert "the database does not answer: cannot connect to PostgreSQL" in action["verified"]
+    assert "the database's pods after the restart:" in text
     got = sim.kubectl("get", "deploy", "postgres", "-n", "production", "-o", "json")
     annotations = json.loads(got.stdout)["spec"]["template"]["metadata"].get("annotations", {})
     sent = json.loads(action["requests"][0]["body"])["spec"]["template"]["metadata"]["annotations"]

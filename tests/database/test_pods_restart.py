@@ -71,7 +71,7 @@ def test_a_missing_workload_says_which_parameter_to_set(cluster):
     with pytest.raises(
         KubeAPIError,
         match="no Deployment or StatefulSet 'pg-main' in namespace 'production'.*set the "
-        "`deployment` parameter",
+        "`db_deployment` parameter",
     ):
         reads.fetch_workload(cluster, "production", "pg-main")
 

@@ -34,7 +34,7 @@ def staged(**params: object) -> Run:
     """A crash-looping backend whose database is locked up, with internal names everywhere."""
     run = Run(
         "outage",
-        params={"namespace": "production", "deployment": "backend", **params},
+        params={"namespace": "production", "app_deployment": "backend", **params},
         started_at="2026-11-27T09:35:00+00:00",
         quiet=True,
     )

@@ -275,9 +275,11 @@ def test_triage_lists_what_fires_first_and_says_it_in_every_message(
     cert = findings["TLS certificate of 127.0.0.1 expired 3 days ago"]
     assert cert["severity"] == "SEV1" and cert["root_cause"] is True
     alert = findings["alert CheckoutErrorRate firing for frontend in production"]
-    assert alert["severity"] == "SEV2" and alert["next_step"].endswith(
-        "runbook run performance -p namespace production -p deployment frontend --incident INC-D16"
+    assert alert["severity"] == "SEV2" and alert["next_step"].startswith(
+        "run the performance notebook: runbook run performance -p namespace production "
+        "-p app_deployment frontend -p kubeconfig "
     )
+    assert alert["next_step"].endswith(" --incident INC-D16")
     notes = scraps["notifications"]
     assert notes["kind"].tolist() == ["initial", "customer"] and not notes["posted"].any()
     initial, customer = notes["text"].tolist()

@@ -137,7 +137,7 @@ def test_cluster_markup_is_text_in_the_outage_evidence(
         parameters={
             "kubeconfig": str(sim.kubeconfig),
             "namespace": "production",
-            "deployment": "backend",
+            "app_deployment": "backend",
         },
     )
     assert result.ok, result.error

@@ -328,7 +328,7 @@ def test_triage_run_all_in_jupyterlab(live: dict[str, Any]) -> None:
     assert (
         f"lock chain: pid {root} (idle in transaction, app billing) blocks 2 sessions" in findings
     )
-    assert "runbook run outage -p namespace production -p deployment backend" in findings
+    assert "runbook run outage -p namespace production -p app_deployment backend" in findings
 
 
 def test_database_run_all_in_jupyterlab(live: dict[str, Any]) -> None:

@@ -149,7 +149,7 @@ def test_choose_mitigation() -> None:
         )
 
 
-def test_a_statefulset_restarts_without_a_deployment_rollout_to_wait_for() -> None:
+def test_a_statefulset_restart_is_waited_for_by_the_statefulsets_rule() -> None:
     sts = {
         "kind": "StatefulSet",
         "metadata": {"namespace": "production", "name": "pg"},
@@ -159,7 +159,7 @@ def test_a_statefulset_restarts_without_a_deployment_rollout_to_wait_for() -> No
     plan = ka.plan_restart(sts, now=datetime(2026, 11, 27, 9, 40, tzinfo=UTC))
     assert plan.requests[0].path == "/apis/apps/v1/namespaces/production/statefulsets/pg"
     assert (
-        plan.rollout is None
+        plan.rollout == "/apis/apps/v1/namespaces/production/statefulsets/pg"
         and plan.command == "kubectl rollout restart statefulset/pg -n production"
     )
     assert plan.summary.startswith("restart every pod of statefulset/pg (1 replica(s), 1 ready)")

@@ -58,7 +58,7 @@ def test_api_unreachable_completes_and_is_archived(tmp_path: Path) -> None:
 def test_metrics_missing_and_deployment_missing(sim_cluster: Any, tmp_path: Path) -> None:
     sim = sim_cluster("bad-rollout", metrics=False)
     scraps, nb = execute(
-        tmp_path / "out.ipynb", kubeconfig=str(sim.kubeconfig), deployment="nosuch"
+        tmp_path / "out.ipynb", kubeconfig=str(sim.kubeconfig), app_deployment="nosuch"
     )
     failed = _failed(scraps)
     assert set(failed) == {

@@ -19,7 +19,7 @@ from .fixtures import DEPLOYMENT, EVENTS, NODES, NOW, PODS, REPLICASETS, pending
     ("params", "message"),
     [
         ({"namespace": "Prod_NS"}, "invalid namespace 'Prod_NS'"),
-        ({"deployment": "Back End"}, "invalid deployment 'Back End'"),
+        ({"app_deployment": "Back End"}, "invalid app_deployment 'Back End'"),
         ({"since": "soon"}, "since 'soon' is not a duration"),
         ({"replicas": -2}, "invalid replicas -2"),
         ({"memory_limit": "lots"}, "invalid memory_limit 'lots'"),
@@ -34,7 +34,7 @@ from .fixtures import DEPLOYMENT, EVENTS, NODES, NOW, PODS, REPLICASETS, pending
     ],
 )
 def test_validate_refuses_bad_parameters(params: dict, message: str) -> None:
-    base = {"namespace": "production", "deployment": "backend", "since": "30m"}
+    base = {"namespace": "production", "app_deployment": "backend", "since": "30m"}
     with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
         outage.Params.check({**base, **params})
 
@@ -43,7 +43,7 @@ def test_validate_keeps_secrets_out_of_params() -> None:
     cfg = outage.Params.check(
         dict(
             namespace="production",
-            deployment="backend",
+            app_deployment="backend",
             since="2h",
             to_revision="2",
             health_url="https://user:s3cr3t-pw@api.example.com/health",
@@ -74,7 +74,7 @@ def _evidence(pods: list) -> outage.Facts:
 
 
 def test_assess_bad_rollout_is_sev1_with_rollback() -> None:
-    cfg = outage.Params.check(dict(namespace="production", deployment="backend", since="30m"))
+    cfg = outage.Params.check(dict(namespace="production", app_deployment="backend", since="30m"))
     run = Run("outage", quiet=True)
     ev = _evidence(PODS + [pending_pod("big", "0/3 nodes are available: 3 Insufficient memory.")])
     sev = outage.assess(ev, run, cfg)
@@ -92,7 +92,7 @@ def test_assess_bad_rollout_is_sev1_with_rollback() -> None:
 
 
 def test_assess_healthy_is_sev4_and_no_mitigation() -> None:
-    cfg = outage.Params.check(dict(namespace="production", deployment="frontend", since="30m"))
+    cfg = outage.Params.check(dict(namespace="production", app_deployment="frontend", since="30m"))
     run = Run("outage", quiet=True)
     ev = _evidence([p for p in PODS if p["metadata"]["name"].startswith("frontend")])
     ev.deployment, ev.rollouts, ev.correlation, ev.nodes = (

@@ -19,7 +19,7 @@ def run(
         "started_at": started,
         "finished_at": finished,
         "status": "ok",
-        "parameters": {"deployment": "backend"},
+        "parameters": {"app_deployment": "backend"},
         "files": [
             {"path": f"{run_id}.ipynb", "sha256": "a" * 64},
             {"path": f"{run_id}.html", "sha256": "b" * 64},

@@ -301,7 +301,7 @@ def test_nothing_wrong_suggests_nothing() -> None:
 def test_run_command() -> None:
     assert run_command(
         "outage", namespace="production", deployment="backend", incident_id="INC-1"
-    ) == ("runbook run outage -p namespace production -p deployment backend --incident INC-1")
+    ) == ("runbook run outage -p namespace production -p app_deployment backend --incident INC-1")
 
 
 def test_a_refused_login_is_no_sev1_no_next_notebook_and_one_finding_to_fix_it() -> None:
