@@ -669,6 +669,9 @@ def app_connectivity(run: Run, cfg: Params, db: Facts, *, at_most: int = 3) -> N
     if db.cluster is None:
         run.skip(source, "no cluster")
         return
+    if why := kexec.not_permitted(db.cluster, cfg.namespace):
+        run.skip(source, why)
+        return
     from .performance import exec_targets
 
     results: list[tuple[str, kexec.ExecResult]] = []
