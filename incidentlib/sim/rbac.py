@@ -398,4 +398,19 @@ def bootstrap_policy() -> list[tuple[str, dict]]:
             ],
         ),
         binding("system:public-info-viewer", ["system:authenticated", "system:unauthenticated"]),
+        role(
+            "system:service-account-issuer-discovery",
+            [
+                {
+                    "verbs": ["get"],
+                    "nonResourceURLs": [
+                        "/.well-known/openid-configuration",
+                        "/.well-known/openid-configuration/",
+                        "/openid/v1/jwks",
+                        "/openid/v1/jwks/",
+                    ],
+                }
+            ],
+        ),
+        binding("system:service-account-issuer-discovery", ["system:serviceaccounts"]),
     ]
