@@ -5,11 +5,22 @@
 - `pg_dsn`: its superuser DSN to the `app` database (carries a password, on purpose).
 - `stager`: stages real incidents on it; every staged session ends at teardown.
 - `sim_cluster`: (from incidentlib.sim.testing) a factory of simulated clusters, stopped at
-  teardown."""
+  teardown.
+- `s3_store`: moto's standalone S3 server on loopback for the session (started on first use), the
+  AWS environment pointing at it; `s3_store.bucket()` makes a fresh bucket."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +53,75 @@ def stager(pg_dsn: str) -> Iterator[Stager]:
     s = Stager(pg_dsn)
     yield s
     s.close()
+
+
+@dataclass
+class S3Store:
+    """A real S3 API (moto_server) on 127.0.0.1; `env` is what a runbook process needs to reach
+    it."""
+
+    endpoint: str
+    env: dict[str, str]
+    _names: Iterator[int] = field(default_factory=itertools.count)
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def bucket(self) -> str:
+        name = f"evidence-{os.getpid()}-{next(self._names)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        )
+        return sorted(o["Key"] for page in pages for o in page.get("Contents") or [])
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
+    moto = Path(sys.executable).with_name("moto_server")
+    if not moto.exists():
+        pytest.fail("moto_server is not installed: make dev (moto[server] is a dev dependency)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            mp.delenv("AWS_PROFILE", raising=False)
+            yield S3Store(endpoint, env)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
