@@ -24,6 +24,7 @@ from incidentlib.evidence.signing import generate, load_public
 from incidentlib.evidence.storage import open_archive, open_incident
 
 from .conftest import FIXTURES
+from .helpers import kernels_of
 
 pytestmark = [pytest.mark.notebook]
 
@@ -132,12 +133,7 @@ def test_a_writer_killed_mid_run_leaves_nothing_in_the_incident(landed, s3_store
     before = s3_store.keys(landed.bucket, f"team-a/{INCIDENT}/")
     common = ["--notebooks", str(FIXTURES), "--outputs", landed.url, "--incident", INCIDENT]
     proc = _start(s3_store, "run", "sleeps", *common)
-    me = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 60
-    kernels: list[psutil.Process] = []
-    while time.monotonic() < deadline and not kernels:
-        kernels = [c for c in me.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
-        time.sleep(0.2)
+    kernels = kernels_of(proc.pid)
     assert kernels, "the kernel never started"
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)  # no cleanup code runs at all
