@@ -337,6 +337,79 @@ def test_each_rule_is_needed_a_section_says_not_permitted_without_it(env: Env) -
                 assert any(r["status"] == 403 for r in env.sim.requests()), rule
 
 
+def test_the_cronjobs_command_as_the_service_account_archives_triage_in_the_bucket(
+    env: Env, s3_store: Any
+) -> None:
+    """The CronJob's own command line (as kustomize builds it, `$$` expanded as the kubelet does),
+    its ConfigMap's params.yaml, the database through a libpq service file as the Secret holds it,
+    the ServiceAccount's identity, and the evidence in a bucket: triage archived and verified there,
+    not one request denied, no password in the evidence."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from incidentlib.evidence.manifest import load_manifest, verify
+
+    built = subprocess.run(
+        [KUBECTL, "kustomize", str(DEPLOY)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(built) if d]
+    cron = next(d for d in docs if d["kind"] == "CronJob")
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    etc = env.work / "etc"
+    (etc / "config").mkdir(parents=True)
+    (etc / "config" / "params.yaml").write_text(config["params.yaml"])
+    dsn = conninfo_to_dict(env.dsn)
+    password = str(dsn["password"])
+    service = "[incident]\n" + "".join(
+        f"{k}={dsn[k]}\n" for k in ("host", "port", "dbname", "user", "password") if k in dsn
+    )
+    (etc / "pg_service.conf").write_text(service)
+    script = container["args"][0].replace("$$", "$")  # the kubelet's $$ -> $
+    script = script.replace("/etc/incident-runbook/config/", f"{etc}/config/")
+    bucket = s3_store.bucket()
+    url = f"s3://{bucket}/cluster-a"
+    run_env = {
+        **os.environ,
+        **s3_store.env,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "KUBECONFIG": str(env.kubeconfig),
+        "RUNBOOK_OUTPUTS": url,
+        "PGSERVICEFILE": str(etc / "pg_service.conf"),
+        "PGSERVICE": "incident",
+        "RUNBOOK_NOTEBOOKS": str(NOTEBOOKS),
+    }
+    env.sim.clear_requests()
+    proc = subprocess.run(
+        [*container["command"], script],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=env.work,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    (incident,) = open_archive_incidents(url)
+    assert re.fullmatch(r"scheduled-\d{8}", incident)
+    (run,) = load_manifest(f"{url}/{incident}")["runs"]
+    assert (run["scenario"], run["status"]) == ("triage", "ok")
+    assert run["parameters"]["namespace"] == "production"
+    assert run["postgres"]["server_version"], run["postgres"]  # read through the service file
+    assert run["kubernetes"]["server_version"], run["kubernetes"]  # read as the ServiceAccount
+    assert verify(f"{url}/{incident}").ok
+    log = env.sim.requests()
+    assert log and {r["user"] for r in log} == {SA} and not [r for r in log if r["status"] >= 400]
+    for key in s3_store.keys(bucket):
+        body = s3_store.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert password.encode() not in body, key
+
+
+def open_archive_incidents(url: str) -> list[str]:
+    from incidentlib.evidence.storage import open_archive
+
+    return open_archive(url).incidents()
+
+
 def test_a_mitigation_is_refused_read_only_and_made_with_the_mitigations_overlay(env: Env) -> None:
     env.kubectl("apply", "-k", str(DEPLOY))
     path = "deployment/backend"
