@@ -212,3 +212,18 @@ def test_a_writer_killed_mid_commit_is_named_by_verify(s3_store, tmp_path, monke
     report = verify(f"{url}/INC-cut")
     assert report.added == [f"{rid}.ipynb"] and not report.ok
     assert any("a writer stopped while committing" in n for n in report.notes), report.notes
+
+
+def test_bad_s3_locations_are_refused_before_anything_runs(capsys):
+    from incidentlib import cli
+    from incidentlib.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="not a valid S3 bucket name"):
+        open_archive("s3://Not_A_Bucket/prefix")
+    with pytest.raises(InvalidParameter, match="names a bucket, not an incident"):
+        open_incident("s3://evidence-bucket")
+    argv = ["run", "ok", "--notebooks", str(FIXTURES), "--outputs", "s3://x/prefix"]
+    assert cli.main(argv) == 1
+    assert "is not an s3://bucket/prefix URL" in capsys.readouterr().err
+    assert cli.main([*argv[:-1], "s3://evidence/p", "--s3-endpoint-url", "localhost:9000"]) == 1
+    assert "must be an http(s):// URL" in capsys.readouterr().err
