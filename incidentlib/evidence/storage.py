@@ -508,8 +508,15 @@ class S3Incident:
             n += 1
             if rid in taken or self.archive.exists(self._key(f"{rid}.ipynb")):
                 continue
-            if self.archive.put(self._staged(f"{rid}.reserved"), b"", IfNoneMatch="*"):
+            reserved = self._staged(f"{rid}.reserved")
+            if not self.archive.put(reserved, b"", IfNoneMatch="*"):
+                continue
+            # a run that held this id may have committed and released it between our look and
+            # our reservation: its notebook is then in place (copied before its release)
+            if not self.archive.exists(self._key(f"{rid}.ipynb")):
                 return rid
+            with contextlib.suppress(Exception):
+                self.archive.s3.delete_object(Bucket=self.archive.bucket, Key=reserved)
 
     def commit(
         self, ready: list[tuple[Path, str]], update: Callable[[dict[str, Any]], bytes]
