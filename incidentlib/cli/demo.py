@@ -264,6 +264,11 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     notebooks = args.notebooks or default_notebooks()
     outputs = args.outputs or default_outputs()
+    if not isinstance(outputs, Path):
+        raise RunbookError(
+            f"runbook demo archives to a folder, not {outputs}: pass --outputs DIR (or unset "
+            "RUNBOOK_OUTPUTS)"
+        )
     if not [n for n in scenarios(notebooks) if n not in NOT_SCENARIOS]:
         raise RunbookError(f"no scenario notebooks in {notebooks}; pass --notebooks DIR")
     incident = args.incident or new_incident_id()

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .run import add_s3_endpoint
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook postmortem", description=__doc__.split("\n\n")[0])
@@ -20,8 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--outputs",
         default=None,
-        help="the evidence archive root (default: $RUNBOOK_OUTPUTS or ./outputs)",
+        help="the evidence archive root: a folder or s3://bucket/prefix (default: "
+        "$RUNBOOK_OUTPUTS or ./outputs)",
     )
+    add_s3_endpoint(p)
     p.add_argument(
         "--notebooks",
         default=None,
@@ -34,18 +38,19 @@ def postmortem_main(argv: list[str]) -> int:
     """Verify the incident's evidence, then build and archive its post-mortem notebook and HTML."""
     from ..evidence.manifest import verify
     from ..evidence.run import run_notebook, validate_incident_id
-    from .run import default_notebooks, default_outputs
+    from ..evidence.storage import join, open_archive
+    from .run import default_notebooks, default_outputs, outputs_location, use_s3_endpoint
 
     args = _parser().parse_args(argv)
+    use_s3_endpoint(args)
     incident = validate_incident_id(args.incident)
-    outputs = Path(args.outputs or default_outputs()).resolve()
-    incident_dir = outputs / incident
-    if not (incident_dir / "manifest.json").exists():
-        known = (
-            sorted(p.name for p in outputs.iterdir() if (p / "manifest.json").exists())
-            if outputs.is_dir()
-            else []
-        )
+    outputs = outputs_location(args.outputs or default_outputs())
+    if isinstance(outputs, Path):
+        outputs = outputs.resolve()
+    archive = open_archive(outputs)
+    incident_dir = join(outputs, incident)
+    if not archive.incident(incident).exists():
+        known = archive.incidents()
         print(
             f"runbook postmortem: no evidence for {incident} in {outputs}; incidents there: "
             f"{', '.join(known) or '(none)'}",

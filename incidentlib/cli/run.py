@@ -3,6 +3,7 @@
     runbook run outage -p namespace production -p since 2h --incident INC-20261127-0935-ab12
     runbook list
     runbook verify outputs/INC-20261127-0935-ab12 [--public-key keys/signing.pub]
+    runbook verify s3://bucket/prefix/INC-20261127-0935-ab12 [--s3-endpoint-url URL]
     runbook keygen keys/
 
 Parameters, their defaults and help come from each notebook's own parameters cell; a bad one is
@@ -28,6 +29,7 @@ from ..evidence.run import (
     validate_incident_id,
 )
 from ..evidence.signing import ENV, generate, load_private, load_public
+from ..evidence.storage import ENDPOINT_ENV, is_s3
 
 
 def default_notebooks() -> Path:
@@ -42,9 +44,34 @@ def default_notebooks() -> Path:
     return Path(__file__).resolve().parents[2] / "notebooks"  # incidentlib/cli/run.py -> checkout
 
 
-def default_outputs() -> Path:
-    """$RUNBOOK_OUTPUTS, else ./outputs."""
-    return Path(os.environ.get("RUNBOOK_OUTPUTS") or "outputs")
+def default_outputs() -> Path | str:
+    """$RUNBOOK_OUTPUTS, else ./outputs (a folder, or an s3://bucket/prefix URL)."""
+    return outputs_location(os.environ.get("RUNBOOK_OUTPUTS") or "outputs")
+
+
+def outputs_location(text: str | Path) -> Path | str:
+    """An archive root as given: an s3:// URL stays a URL (a Path would eat one of its slashes)."""
+    return text if is_s3(text) else Path(text)
+
+
+def add_s3_endpoint(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        default=None,
+        help="an S3-compatible store's endpoint for s3:// evidence (MinIO, Ceph...; default: "
+        f"${ENDPOINT_ENV}, else AWS); credentials the AWS way: environment, profile, IRSA",
+    )
+
+
+def use_s3_endpoint(args: argparse.Namespace) -> None:
+    """`--s3-endpoint-url` for this process and the kernels it starts (boto3 reads
+    AWS_ENDPOINT_URL_S3)."""
+    url = getattr(args, "s3_endpoint_url", None)
+    if url:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidParameter(f"--s3-endpoint-url {url!r} must be an http(s):// URL")
+        os.environ[ENDPOINT_ENV] = url
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -77,10 +104,12 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--outputs",
         metavar="DIR",
-        type=Path,
+        type=outputs_location,
         default=None,
-        help="archive root (default: ./outputs)",
+        help="archive root: a folder, or s3://bucket/prefix (default: $RUNBOOK_OUTPUTS, else "
+        "./outputs)",
     )
+    add_s3_endpoint(p)
     p.add_argument(
         "--notebooks",
         metavar="DIR",
@@ -117,8 +146,14 @@ def _seconds(text: str) -> float:
     return value
 
 
-def check_outputs(outputs: Path) -> Path:
-    """The archive root must be a directory we can write (or one we can create)."""
+def check_outputs(outputs: Path | str) -> Path | str:
+    """The archive root must be a directory we can write (or one we can create), or an s3:// URL
+    (its bucket and credentials are met at the first write)."""
+    if isinstance(outputs, str):
+        from ..evidence.storage import open_archive
+
+        open_archive(outputs)  # a malformed URL is refused here, before anything runs
+        return outputs
     if outputs.exists() and not outputs.is_dir():
         raise InvalidParameter(
             f"--outputs {os.fspath(outputs)!r} is a file, not a directory; "
@@ -156,9 +191,10 @@ def _load_yaml_params(path: str) -> dict[str, Any]:
     return doc
 
 
-def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, Path]:
+def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, Path | str]:
     """Check everything before anything runs: scenario, parameters (names and types), incident
     id."""
+    use_s3_endpoint(args)
     notebooks = args.notebooks or default_notebooks()
     found = scenarios(notebooks)
     if args.scenario not in found:
@@ -242,7 +278,7 @@ def print_result(result: RunResult) -> None:
     print(f"  notebook: {result.notebook}")
     if result.html is not None:
         print(f"  html:     {result.html}")
-    print(f"  manifest: {result.incident_dir / 'manifest.json'}", flush=True)
+    print(f"  manifest: {result.incident_dir}/manifest.json", flush=True)
     if result.status == "incomplete":
         print(
             f"runbook run: {result.scenario} ran to the end without every source (listed above); "
@@ -314,9 +350,11 @@ def verify_main(argv: list[str]) -> int:
     )
     p.add_argument(
         "incident_dir",
-        type=Path,
-        help="the incident's directory, e.g. outputs/INC-20261127-0935-ab12",
+        type=outputs_location,
+        help="the incident: its folder (outputs/INC-20261127-0935-ab12) or its s3:// URL "
+        "(s3://bucket/prefix/INC-20261127-0935-ab12)",
     )
+    add_s3_endpoint(p)
     p.add_argument(
         "--public-key",
         metavar="FILE",
@@ -324,7 +362,8 @@ def verify_main(argv: list[str]) -> int:
         help="check every run's signature with this public key (signing.pub of `runbook keygen`)",
     )
     args = p.parse_args(argv)
-    if not args.incident_dir.is_dir():
+    use_s3_endpoint(args)
+    if isinstance(args.incident_dir, Path) and not args.incident_dir.is_dir():
         raise RunbookError(f"{args.incident_dir} is not a directory; pass outputs/<incident>")
     public = load_public(args.public_key) if args.public_key else None
     report = verify(args.incident_dir, public_key=public)

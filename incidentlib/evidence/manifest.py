@@ -11,14 +11,12 @@ chain shows that the manifest is the one runbook wrote only to whoever kept its 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
-import secrets as _secrets
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,79 +24,42 @@ from typing import Any
 
 from ..errors import RunbookError
 from ..scraps import read
+from .storage import (
+    IN_FLIGHT_WAIT_S,
+    LOCK,
+    MANIFEST,
+    PARTIAL,
+    Incident,
+    atomic_write,
+    is_s3,
+    locked,
+    open_incident,
+    parse_manifest,
+    read_manifest,
+    sha256_file,
+    write_temp,
+)
 
-MANIFEST = "manifest.json"
-LOCK = ".manifest.lock"
-PARTIAL = ".partial"
+__all__ = [
+    "LOCK",
+    "MANIFEST",
+    "PARTIAL",
+    "VerifyReport",
+    "append_run_locked",
+    "atomic_write",
+    "chain_start",
+    "entry_digest",
+    "load_manifest",
+    "locked",
+    "next_manifest",
+    "read_manifest",
+    "read_scraps",
+    "sha256_file",
+    "verify",
+    "write_temp",
+]
 FORMAT = 2  # 1: no chain (written before 2026-12); 2: every entry chained, signed when a key is set
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def write_temp(data: bytes, tmp_dir: Path, suffix: str = ".tmp") -> Path:
-    """A complete, fsynced file in `tmp_dir` (same filesystem as the archive), ready for
-    os.replace."""
-    tmp = tmp_dir / f".{os.getpid()}.{_secrets.token_hex(6)}{suffix}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return tmp
-
-
-def atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write through a temp file on the same filesystem, fsync, then os.replace: never a
-    half-written file."""
-    tmp = write_temp(data, tmp_dir)
-    try:
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def locked(incident_dir: Path, *, shared: bool = False) -> Iterator[None]:
-    """An flock on the incident's lock file: exclusive to update the manifest, shared to read it
-    (`verify` never sees a run half committed). A folder we may not write (a read-only copy handed
-    to an auditor) is read without the lock: nobody can be committing to it."""
-    try:
-        f = open(incident_dir / LOCK, "a+")  # noqa: SIM115 - closed below
-    except PermissionError:
-        if not shared:
-            raise
-        yield
-        return
-    with f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def read_manifest(incident_dir: Path) -> dict[str, Any]:
-    path = Path(incident_dir) / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise RunbookError(
-            f"{path} is not readable JSON ({e}); it may have been edited: restore it from a copy"
-        ) from None
 
 
 def _digest(doc: dict[str, Any]) -> str:
@@ -132,21 +93,21 @@ def _link(previous: dict[str, Any] | None, incident: str) -> str:
     return str(previous.get("entry_sha256") or entry_digest(previous))  # a format-1 entry: its hash
 
 
-def append_run_locked(
-    incident_dir: Path, incident: str, entry: dict[str, Any], *, signing_key: Any = None
-) -> None:
-    """Append a run to the manifest, chained to the run before it and signed when a key is given
-    (the caller holds the incident's lock), and replace the manifest atomically."""
+def next_manifest(
+    current: dict[str, Any], incident: str, entry: dict[str, Any], *, signing_key: Any = None
+) -> bytes:
+    """The manifest with `entry` appended to `current` (the manifest as it is now, {} for none):
+    chained to the run before it, signed when a key is given, serialized as runbook writes it."""
     from .signing import file_message, sign
 
-    doc = read_manifest(incident_dir) or {
+    doc = dict(current) or {
         "incident": incident,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": [],
     }
     doc.pop("sha256", None)
     doc["format"] = FORMAT
-    runs = doc.setdefault("runs", [])
+    runs = doc["runs"] = list(doc.get("runs") or [])
     entry = {**entry, "prev": _link(runs[-1] if runs else None, incident)}
     if signing_key is not None:  # each file signed too: verify names the file that was rewritten
         entry["files"] = [
@@ -163,20 +124,31 @@ def append_run_locked(
         entry["signature"] = sign(signing_key, entry["entry_sha256"])
     runs.append(entry)
     doc["sha256"] = _digest(doc)
+    return _serialize(doc)
+
+
+def append_run_locked(
+    incident_dir: Path, incident: str, entry: dict[str, Any], *, signing_key: Any = None
+) -> None:
+    """Append a run to a folder's manifest (the caller holds the incident's lock), and replace the
+    manifest atomically."""
+    data = next_manifest(read_manifest(incident_dir), incident, entry, signing_key=signing_key)
     partial = incident_dir.parent / PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
-    atomic_write(incident_dir / MANIFEST, _serialize(doc), partial)
+    atomic_write(incident_dir / MANIFEST, data, partial)
 
 
 def load_manifest(incident_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of an incident: {"incident", "created_at", "runs": [...], "sha256"}."""
-    path = Path(incident_dir) / MANIFEST
-    if not path.exists():
+    """The manifest of an incident (a folder or an s3:// URL): {"incident", "created_at",
+    "runs": [...], "sha256"}."""
+    store = open_incident(incident_dir)
+    raw = store.read(MANIFEST)
+    if raw is None:
         raise RunbookError(
-            f"no manifest at {path}: is {os.fspath(incident_dir)!r} an incident directory "
-            "(outputs/<incident>)?"
+            f"no manifest at {store.location}/{MANIFEST}: is {os.fspath(incident_dir)!r} an "
+            "incident (outputs/<incident>, or s3://bucket/prefix/<incident>)?"
         )
-    return read_manifest(Path(incident_dir))
+    return parse_manifest(raw, f"{store.location}/{MANIFEST}")
 
 
 @dataclass
@@ -184,7 +156,7 @@ class VerifyReport:
     """What `verify` found: files that match, changed, missing or added, problems with the manifest
     itself (its shape, its own hash, the chain of runs, their signatures), and notes."""
 
-    incident_dir: Path
+    incident_dir: Path | str
     matching: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -230,58 +202,62 @@ def _shape_problem(doc: Any) -> str | None:
     return None
 
 
-def _inside(root: Path, rel: str) -> bool:
-    """A manifest path names a file inside the incident folder: relative, no '..', and (links
-    followed) still inside it."""
-    if not rel or rel.startswith(("/", "\\")) or "\\" in rel or ".." in Path(rel).parts:
-        return False
-    try:
-        (root / rel).resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 def verify(incident_dir: str | os.PathLike[str], *, public_key: Any = None) -> VerifyReport:
     """Recompute every hash in the manifest, its chain of runs and (with `public_key`) their
-    signatures; report files changed, missing or added, and any edit of the manifest. Holds the
-    incident's lock (shared) while it reads, so a run being committed is never half seen."""
-    root = Path(incident_dir)
-    report = VerifyReport(root)
-    with locked(root, shared=True):
-        _verify(root, report, public_key)
-    return report
+    signatures; report files changed, missing or added, and any edit of the manifest. The incident
+    is a folder or an s3:// URL. A folder's lock is held (shared) while it reads, so a run being
+    committed is never half seen; on S3 a file whose commit is on its way is waited for."""
+    store = open_incident(incident_dir)
+    deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+    while True:
+        report = VerifyReport(store.location)
+        with store.reading():
+            _verify(store, report, public_key)
+        pending = [rel for rel in report.added if store.in_flight(rel)]
+        if not pending:
+            return report
+        if time.monotonic() > deadline:
+            report.notes.append(
+                f"{len(pending)} added file(s) have a staged copy under {PARTIAL}/: a run was "
+                "being committed, or a writer stopped while committing (its files, not its "
+                "manifest entry, landed)"
+            )
+            return report
+        time.sleep(0.25)
 
 
-def _verify(root: Path, report: VerifyReport, public_key: Any) -> None:
-    path = root / MANIFEST
-    try:
-        raw = path.read_bytes()
-        doc = json.loads(raw)
-    except FileNotFoundError:
-        report.manifest_problems.append(f"{path} is missing")
-        doc = {"runs": []}
-    except ValueError as e:
-        report.manifest_problems.append(f"{path} is not valid JSON ({e})")
-        doc = {"runs": []}
+def _verify(store: Incident, report: VerifyReport, public_key: Any) -> None:
+    where = f"{store.location}/{MANIFEST}"
+    raw = store.read(MANIFEST)
+    if raw is None:
+        report.manifest_problems.append(f"{where} is missing")
+        doc: Any = {"runs": []}
     else:
-        problem = _shape_problem(doc)
-        if problem:
-            report.manifest_problems.append(f"{path} is not a manifest runbook wrote: {problem}")
-            return
-        if doc.get("sha256") != _digest(doc):
-            report.manifest_problems.append(
-                "its content does not match its own sha256 (an entry was edited)"
-            )
-        elif _serialize(doc) != raw:
-            report.manifest_problems.append(
-                "its bytes differ from what runbook wrote (the file was edited)"
-            )
-        _verify_chain(doc, report, public_key)
+        try:
+            doc = json.loads(raw)
+        except ValueError as e:
+            report.manifest_problems.append(f"{where} is not valid JSON ({e})")
+            doc = {"runs": []}
+        else:
+            problem = _shape_problem(doc)
+            if problem:
+                report.manifest_problems.append(
+                    f"{where} is not a manifest runbook wrote: {problem}"
+                )
+                return
+            if doc.get("sha256") != _digest(doc):
+                report.manifest_problems.append(
+                    "its content does not match its own sha256 (an entry was edited)"
+                )
+            elif _serialize(doc) != raw:
+                report.manifest_problems.append(
+                    "its bytes differ from what runbook wrote (the file was edited)"
+                )
+            _verify_chain(doc, report, public_key)
     expected: dict[str, str] = {}
     for run in doc.get("runs", []):
         for f in run.get("files", []):
-            if _inside(root, f["path"]):
+            if store.inside(f["path"]):
                 expected[f["path"]] = f["sha256"]
             else:
                 report.manifest_problems.append(
@@ -289,17 +265,14 @@ def _verify(root: Path, report: VerifyReport, public_key: Any) -> None:
                     "not read"
                 )
     for rel, digest in sorted(expected.items()):
-        p = root / rel
-        if not p.is_file():
+        found = store.sha256(rel)
+        if found is None:
             report.missing.append(rel)
-        elif sha256_file(p) != digest:
+        elif found != digest:
             report.changed.append(rel)
         else:
             report.matching.append(rel)
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if (p.is_file() or p.is_symlink()) and rel not in expected and rel not in (MANIFEST, LOCK):
-            report.added.append(rel)
+    report.added += [rel for rel in store.files() if rel not in expected]
 
 
 def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) -> None:
@@ -367,6 +340,13 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
 
 
 def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> dict[str, Any]:
-    """The scraps an archived evidence notebook glued: name -> value (see `scraps.read`)."""
+    """The scraps an archived evidence notebook glued: name -> value (see `scraps.read`); `path` is
+    a file, or an s3:// URL of one."""
+    if is_s3(path):
+        root, _, name = str(path).rpartition("/")
+        raw = open_incident(root).read(name)
+        if raw is None:
+            raise RunbookError(f"{path} does not exist")
+        return read(json.loads(raw), names)
     with open(path, encoding="utf-8") as f:
         return read(json.load(f), names)

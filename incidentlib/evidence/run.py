@@ -37,17 +37,10 @@ from ..redact import (
 )
 from ..scraps import plain, read
 from .html import export_html
-from .manifest import (
-    PARTIAL,
-    append_run_locked,
-    locked,
-    read_manifest,
-    read_scraps,
-    sha256_file,
-    write_temp,
-)
+from .manifest import next_manifest, read_scraps
 from .parameters import Param, inspect_parameters
 from .signing import load_private
+from .storage import open_archive, sha256_file, write_temp
 from .summary import add_summary
 
 FAILURE_TAG = "evidence-failure"
@@ -101,9 +94,9 @@ class RunResult:
     scenario: str
     status: str  # ok | incomplete (ran to the end, some source could not be read) | failed
     error: str | None
-    incident_dir: Path
-    notebook: Path
-    html: Path | None
+    incident_dir: Path | str  # a folder, or the s3:// URL of the incident
+    notebook: Path | str
+    html: Path | str | None
     entry: dict[str, Any]
     interrupted: bool = False
 
@@ -148,12 +141,10 @@ def run_notebook(
     for s in secrets:
         register_secret(s)
 
-    root = Path(outputs)
-    incident_dir, partial = root / incident, root / PARTIAL / incident
-    incident_dir.mkdir(parents=True, exist_ok=True)
-    partial.mkdir(parents=True, exist_ok=True)
+    store = open_archive(outputs).incident(incident)  # a folder, or s3://bucket/prefix
+    partial = store.scratch()
     started = datetime.now(UTC)
-    run_id = _reserve_run_id(incident_dir, partial, f"{started:%Y%m%dT%H%M%SZ}", scenario)
+    run_id = store.reserve(f"{started:%Y%m%dT%H%M%SZ}", scenario)
     tmp_nb = partial / f"{run_id}.running.ipynb"
 
     _import_before_threads(declared)
@@ -211,22 +202,18 @@ def run_notebook(
         "kubernetes": env["kubernetes"],
         "postgres": env["postgres"],
     }
-    _commit_run(incident_dir, incident, ready, entry, signing_key=signing_key)
-    nb_path = incident_dir / files[0]["path"]
-    for leftover in (tmp_nb, partial / f"{run_id}.reserved"):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
-    with contextlib.suppress(OSError):
-        partial.rmdir()
-    html_path = incident_dir / files[1]["path"] if len(files) > 1 else None
+    store.commit(ready, lambda now: next_manifest(now, incident, entry, signing_key=signing_key))
+    with contextlib.suppress(FileNotFoundError):
+        tmp_nb.unlink()
+    store.release(run_id)
     result = RunResult(
         run_id,
         scenario,
         status,
         entry["error"],
-        incident_dir,
-        nb_path,
-        html_path,
+        store.location,
+        store.where(files[0]["path"]),
+        store.where(files[1]["path"]) if len(files) > 1 else None,
         entry,
         interrupted,
     )
@@ -290,22 +277,6 @@ def _prepare_evidence(
         return ready, f"HTML export failed: {type(e).__name__}: {e}"
     ready.append((write_temp(page.encode("utf-8"), partial, ".html"), f"{run_id}.html"))
     return ready, None
-
-
-def _commit_run(
-    incident_dir: Path,
-    incident: str,
-    ready: list[tuple[Path, str]],
-    entry: dict[str, Any],
-    *,
-    signing_key: Any = None,
-) -> None:
-    """Under the incident's lock: rename the finished files into place and append the run to the
-    manifest."""
-    with locked(incident_dir):
-        for tmp, name in ready:
-            os.replace(tmp, incident_dir / name)
-        append_run_locked(incident_dir, incident, entry, signing_key=signing_key)
 
 
 def _secrets_in(params: dict[str, Any]) -> set[str]:
@@ -515,27 +486,6 @@ def _mark_failure(nb: Any, error: str) -> str:
 
 def _no_ticks(text: str) -> str:
     return text.replace("`", "'")
-
-
-def _reserve_run_id(incident_dir: Path, partial: Path, stamp: str, scenario: str) -> str:
-    """A run id no other run of this incident has or is about to take (same-second runs get -2,
-    -3...)."""
-    with locked(incident_dir):
-        taken = {r.get("run_id") for r in read_manifest(incident_dir).get("runs", [])}
-        n = 1
-        while True:
-            rid = f"{stamp}-{scenario}" + ("" if n == 1 else f"-{n}")
-            if rid not in taken and not (incident_dir / f"{rid}.ipynb").exists():
-                try:
-                    fd = os.open(
-                        partial / f"{rid}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644
-                    )
-                except FileExistsError:
-                    n += 1
-                    continue
-                os.close(fd)
-                return rid
-            n += 1
 
 
 def _redact_params(params: dict[str, Any], secrets: set[str]) -> dict[str, Any]:

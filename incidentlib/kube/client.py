@@ -189,7 +189,8 @@ class Cluster:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Send a change (POST/PUT/PATCH/DELETE). Only mitigation modules call this, and only with
-        apply=True."""
+        apply=True; the one other POST is a SelfSubjectAccessReview (`exec.not_permitted`), which
+        asks and changes nothing."""
         data = self._call(
             method, path, query=query, body=body, content_type=content_type, timeout=timeout
         )
@@ -236,10 +237,15 @@ def _api_error(
         pass
     hint = {
         401: "the credentials were refused; refresh them (kubectl config view, re-login)",
-        403: "this identity may not do that; ask for read access (get/list/watch) on the namespace",
+        403: "this identity may not do that; ask for read access (get/list/watch) on the namespace"
+        if method == "GET"
+        else "this identity may not change that; mitigations need the incident-runbook-mitigate "
+        "role in this namespace (deploy/overlays/mitigations)",
         404: "check the name and the namespace (kubectl get ... -A)",
     }.get(status, "")
     text = f"{method} {path} answered {status} {reason}: {message or reason}"
+    if status == 403:  # the words a reader looks for, first: RBAC refused it, nothing happened
+        text = f"not permitted: {text}"
     return KubeAPIError(text + (f"; {hint}" if hint else ""), status=status, reason=reason)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, KubeAPIError
 from ..redact import redact_text
 from .client import Cluster
 
@@ -136,14 +136,49 @@ def _handshake_error(reason: str, namespace: str, pod: str, container: str) -> s
         message = text
     if code == 403:
         return (
-            f"exec forbidden: this identity may not create pods/exec in namespace {namespace} "
-            f"({message}); grant it, or run with exec_checks=False"
+            f"exec forbidden: this identity is not permitted to create pods/exec in namespace "
+            f"{namespace} ({message}); grant it, or run with exec_checks=False"
         )
     if code in (400, 404, 500) and "container not found" in message:
         return f"container {container} of pod {pod} is not running: nothing to exec into"
     if code:
         return f"exec into {pod}/{container} refused: HTTP {code}: {message}"
     return f"exec into {pod}/{container} failed: {reason[:300]}"
+
+
+def not_permitted(cluster: Cluster, namespace: str, *, timeout: float = 5.0) -> str | None:
+    """Why this identity may not exec into the pods of `namespace` (a SelfSubjectAccessReview, as
+    `kubectl auth can-i create pods --subresource=exec` asks; every identity may ask it), or None
+    when it may. The checks are then skipped in one line, without a refused request."""
+    for verb in ("create", "get"):  # get: the WebSocket upgrade's own verb
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "verb": verb,
+                    "resource": "pods",
+                    "subresource": "exec",
+                }
+            },
+        }
+        try:
+            answer = cluster.write_json(
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                review,
+                timeout=timeout,
+            )
+        except KubeAPIError:  # no answer: try the exec, which says plainly what is wrong
+            return None
+        if not (answer.get("status") or {}).get("allowed"):
+            return (
+                f"not permitted: this identity may not {verb} pods/exec in namespace {namespace} "
+                "(kubectl auth can-i create pods --subresource=exec says no); grant it "
+                "(deploy/components/exec-checks), or pass exec_checks=False"
+            )
+    return None
 
 
 def run_check(

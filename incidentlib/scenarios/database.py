@@ -792,6 +792,9 @@ class KubeReading:
 
             def check() -> None:
                 try:
+                    if why := kexec.not_permitted(cluster, cfg.namespace):
+                        self._checks.skip(source, why)
+                        return
                     with self._checks.source(source):
                         self.connectivity, self.connectivity_notes = check_connectivity(
                             cluster, cfg, db_pods

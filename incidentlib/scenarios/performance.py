@@ -630,6 +630,9 @@ def inside_pods(run: Run, cfg: Params, ev: Facts, *, at_most: int = 5) -> None:
     if ev.cluster is None:
         run.skip(source, "no cluster connection")
         return
+    if why := kexec.not_permitted(ev.cluster, cfg.namespace):
+        run.skip(source, why)
+        return
     targets = exec_targets(ev.pods, cfg.app_deployment, at_most=at_most)
     if not targets:
         run.skip(source, f"no pod of deployment/{cfg.app_deployment} in {cfg.namespace}")

@@ -98,7 +98,7 @@ class Incident:
     """An incident's manifest and its evidence runs (post-mortem runs aside), oldest first."""
 
     incident: str
-    directory: Path
+    directory: Path | str  # a folder, or the incident's s3:// URL
     manifest: dict[str, Any]
     runs: list[EvidenceRun]
     verified: list[str] = field(default_factory=list)
@@ -124,12 +124,14 @@ def load_incident(
     Raises EvidenceAltered (listing what changed, went missing or appeared) before reading
     anything."""
     from ..evidence.manifest import load_manifest, read_scraps, verify
+    from ..evidence.storage import is_s3, join
 
-    root = Path(incident_dir)
+    root: Path | str = str(incident_dir) if is_s3(incident_dir) else Path(incident_dir)
+    name = str(root).rstrip("/").rpartition("/")[2]
     report = verify(root)
     if not report.ok:
         raise EvidenceAltered(
-            f"the evidence of {root.name} does not match its manifest; the post-mortem will not "
+            f"the evidence of {name} does not match its manifest; the post-mortem will not "
             "use it:\n  "
             + "\n  ".join(report.lines())
             + "\nrestore the original files (or find out who changed them) before writing the "
@@ -152,7 +154,7 @@ def load_incident(
         scraps: dict[str, Any] = {}
         if nb is not None:
             try:
-                scraps = read_scraps(root / nb)
+                scraps = read_scraps(join(root, nb))
             except (
                 Exception
             ) as e:  # a run that died early may carry no readable scraps: still listed
@@ -160,7 +162,7 @@ def load_incident(
         runs.append(EvidenceRun(entry=entry, scraps=scraps))
     runs.sort(key=lambda r: (r.time() or pd.Timestamp.max.tz_localize("UTC"), r.run_id))
     return Incident(
-        incident=str(manifest.get("incident", root.name)),
+        incident=str(manifest.get("incident", name)),
         directory=root,
         manifest=manifest,
         runs=runs,
@@ -841,8 +843,10 @@ class Params(Parameters):
     correlation_window: str = param("2h", check=duration)
 
     @property
-    def incident_dir(self) -> Path:
-        return Path(self.outputs) / self.incident_id
+    def incident_dir(self) -> Path | str:
+        from ..evidence.storage import join
+
+        return join(self.outputs, self.incident_id)  # a folder, or s3://bucket/prefix/<incident>
 
     @property
     def window(self) -> timedelta:

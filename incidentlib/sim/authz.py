@@ -1,53 +1,24 @@
-"""Who may do what: the identity rules the simulated cluster enforces, and the self-reviews that
-answer `kubectl auth can-i` (SelfSubjectAccessReview) and `kubectl auth can-i --list`
-(SelfSubjectRulesReview) from those same rules.
-
-The identity is barred from the namespaces in `cluster.forbidden_namespaces` (and so from anything
-across all namespaces: it holds namespaced roles only), and from the resources in
-`cluster.forbidden_resources` (`"pods/exec"`: no exec anywhere)."""
+"""The authentication and authorization APIs, answered from the identity of the request and the
+rules `rbac.py` enforces: SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectRulesReview
+(`kubectl auth can-i --list`), SelfSubjectReview (`kubectl auth whoami`) and TokenRequest
+(`kubectl create token`). kubectl sends its reviews and token requests as protobuf; they are read
+here as the JSON-shaped dicts they mean, and answered in JSON."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
 
-from . import resources
-from .status import bad_request
+from . import identity, rbac
+from .clock import iso
+from .identity import UserInfo
+from .status import bad_request, invalid, not_found
 
 if TYPE_CHECKING:
     from .cluster import Cluster
+    from .resources import Resource
 
-USER = "system:serviceaccount:ops:runbook"
-ALWAYS = {
-    (resources.AUTHZ_GROUP, "selfsubjectaccessreviews"),
-    (resources.AUTHZ_GROUP, "selfsubjectrulesreviews"),
-}
-
-
-def allowed(
-    cluster: Cluster,
-    *,
-    verb: str,
-    group: str,
-    resource: str,
-    subresource: str = "",
-    namespace: str = "",
-) -> tuple[bool, str]:
-    """(allowed, reason) for one request attribute set."""
-    if (group, resource) in ALWAYS:
-        return True, "every identity may review itself"
-    full = f"{resource}/{subresource}" if subresource else resource
-    if full in cluster.forbidden_resources or resource in cluster.forbidden_resources:
-        return False, f"no role grants {verb} on {full}"
-    if namespace and namespace in cluster.forbidden_namespaces:
-        return False, f"no role binding in namespace {namespace}"
-    res = next((r for r in resources.RESOURCES if r.group == group and r.plural == resource), None)
-    namespaced = res.namespaced if res is not None else True
-    if not namespace and namespaced and cluster.forbidden_namespaces:
-        return False, "namespaced roles only: nothing across all namespaces"
-    return True, "granted by the runbook's role"
-
-
+TOO_SHORT = "may not specify a duration less than 10 minutes"
 PROTOBUF_MAGIC = b"k8s\x00"
 # field numbers of the generated protobuf messages (k8s.io/api/authorization/v1/generated.proto)
 _RESOURCE_ATTRIBUTES = {
@@ -91,18 +62,37 @@ def _fields(data: bytes) -> list[tuple[int, bytes | int]]:
     return out
 
 
-def _from_protobuf(raw: bytes) -> dict:
-    """A SelfSubjectAccessReview or SelfSubjectRulesReview as kubectl sends it (the protobuf
-    envelope `k8s\\0` + runtime.Unknown{typeMeta, raw}), as the JSON-shaped dict it means."""
+def _decode(raw: bytes) -> tuple[str, dict]:
+    """(kind, message fields) of a protobuf envelope: `k8s\\0` + runtime.Unknown{typeMeta, raw}."""
     envelope = dict(_fields(raw[len(PROTOBUF_MAGIC) :]))
     type_meta = dict(_fields(envelope.get(1, b"")))  # type: ignore[arg-type]
     kind = bytes(type_meta.get(2, b"")).decode()  # type: ignore[arg-type]
-    review = dict(_fields(envelope.get(2, b"")))  # type: ignore[arg-type]
-    spec = dict(_fields(review.get(2, b"")))  # type: ignore[arg-type]
+    return kind, dict(_fields(envelope.get(2, b"")))  # type: ignore[arg-type]
+
+
+def _from_protobuf(raw: bytes) -> dict:
+    """A SelfSubjectAccessReview, SelfSubjectRulesReview or TokenRequest as kubectl sends it, as the
+    JSON-shaped dict it means."""
+    kind, message = _decode(raw)
+    spec_raw = message.get(2, b"")
+    if kind == "TokenRequest":
+        pairs = _fields(spec_raw)  # type: ignore[arg-type]
+        audiences = [bytes(v).decode() for n, v in pairs if n == 1]  # type: ignore[arg-type]
+        seconds = next((v for n, v in pairs if n == 4), None)
+        return {
+            "kind": kind,
+            "spec": {"audiences": audiences or None, "expirationSeconds": seconds},
+        }
+    spec = dict(_fields(spec_raw))  # type: ignore[arg-type]
     if kind == "SelfSubjectRulesReview":
         return {"spec": {"namespace": bytes(spec.get(1, b"")).decode()}}  # type: ignore[arg-type]
     if 1 not in spec:
-        return {"spec": {"nonResourceAttributes": {}}}
+        attrs = {
+            {1: "path", 2: "verb"}[n]: bytes(v).decode()  # type: ignore[arg-type]
+            for n, v in _fields(spec.get(2, b""))  # type: ignore[arg-type]
+            if n in (1, 2)
+        }
+        return {"spec": {"nonResourceAttributes": attrs}}
     attrs = {
         _RESOURCE_ATTRIBUTES[n]: bytes(v).decode()  # type: ignore[arg-type]
         for n, v in _fields(spec[1])  # type: ignore[arg-type]
@@ -126,78 +116,95 @@ def _body(raw: bytes) -> dict:
     return obj
 
 
-def access_review(cluster: Cluster, raw: bytes) -> dict:
-    """A SelfSubjectAccessReview, answered."""
+def access_review(cluster: Cluster, user: UserInfo, raw: bytes) -> dict:
+    """A SelfSubjectAccessReview, answered by the authorizers that answer every request."""
     review = _body(raw)
     spec = review.get("spec") or {}
     attrs = spec.get("resourceAttributes")
     if attrs is None:
-        ok, why = (True, "non-resource URLs are open to every authenticated identity")
+        non = spec.get("nonResourceAttributes") or {}
+        asked = rbac.Attributes(user=user, verb=non.get("verb", ""), path=non.get("path", ""))
     else:
-        ok, why = allowed(
-            cluster,
+        asked = rbac.Attributes(
+            user=user,
             verb=attrs.get("verb", ""),
+            resource_request=True,
             group=attrs.get("group", ""),
+            version=attrs.get("version", ""),
             resource=attrs.get("resource", ""),
             subresource=attrs.get("subresource", ""),
+            name=attrs.get("name", ""),
             namespace=attrs.get("namespace", ""),
         )
+    ok, why = rbac.authorize(cluster, asked)
     return {
         "kind": "SelfSubjectAccessReview",
         "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": None},
         "spec": spec,
-        # RBAC explains an allow and leaves a denial's reason empty (kubectl prints "no")
-        "status": {"allowed": ok, **({"reason": why} if ok else {})},
+        "status": {"allowed": ok, **({"reason": why} if why else {})},
     }
 
 
-def rules_review(cluster: Cluster, raw: bytes) -> dict:
-    """A SelfSubjectRulesReview for one namespace: what the identity may do there."""
+def rules_review(cluster: Cluster, user: UserInfo, raw: bytes) -> dict:
+    """A SelfSubjectRulesReview for one namespace: every rule of every binding that applies."""
     review = _body(raw)
     ns = (review.get("spec") or {}).get("namespace") or ""
-    rules: list[dict] = [
-        {
-            "verbs": ["create"],
-            "apiGroups": [resources.AUTHZ_GROUP],
-            "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
-        }
-    ]
-    if ns not in cluster.forbidden_namespaces:
-        if not cluster.forbidden_resources:
-            rules.append({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})
-        else:
-            for r in resources.RESOURCES:
-                if r.group == resources.AUTHZ_GROUP:
-                    continue
-                names = [r.plural] + [f"{r.plural}/{s}" for s in r.subresources]
-                names = [n for n in names if n not in cluster.forbidden_resources]
-                if names:
-                    rules.append(
-                        {"verbs": list(r.verbs), "apiGroups": [r.group], "resources": names}
-                    )
+    resource_rules, non_resource_rules, incomplete = rbac.rules_for(cluster, user, ns)
     return {
         "kind": "SelfSubjectRulesReview",
         "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": None},
         "spec": {"namespace": ns} if ns else {},
         "status": {
-            "resourceRules": rules,
-            "nonResourceRules": [
-                {
-                    "verbs": ["get"],
-                    "nonResourceURLs": [
-                        "/healthz",
-                        "/livez",
-                        "/readyz",
-                        "/version",
-                        "/api",
-                        "/api/*",
-                        "/apis",
-                        "/apis/*",
-                    ],
-                }
-            ],
-            "incomplete": False,
+            "resourceRules": resource_rules,
+            "nonResourceRules": non_resource_rules,
+            "incomplete": incomplete,
         },
+    }
+
+
+def self_review(user: UserInfo) -> dict:
+    """A SelfSubjectReview (`kubectl auth whoami`): who the request authenticated as."""
+    info: dict = {"username": user.name, "groups": list(user.groups)}
+    if user.uid:
+        info["uid"] = user.uid
+    return {
+        "kind": "SelfSubjectReview",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "status": {"userInfo": info},
+    }
+
+
+def token_request(cluster: Cluster, res: Resource, namespace: str, name: str, raw: bytes) -> dict:
+    """POST serviceaccounts/<name>/token: a token for that ServiceAccount (TokenRequest)."""
+    body = _body(raw)
+    spec = body.get("spec") or {}
+    seconds = spec.get("expirationSeconds")
+    seconds = identity.DEFAULT_SECONDS if seconds is None else seconds
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise bad_request(f"spec.expirationSeconds must be an integer, not {seconds!r}")
+    if seconds < identity.MIN_SECONDS:
+        raise invalid(
+            res,
+            name,
+            [("spec.expirationSeconds", f"Invalid value: {seconds}: {TOO_SHORT}")],
+        )
+    seconds = min(seconds, identity.MAX_SECONDS)
+    entry = cluster.store.get("/serviceaccounts", namespace, name)
+    if entry is None:
+        raise not_found(res, name)
+    audiences = [a for a in spec.get("audiences") or [] if isinstance(a, str)] or None
+    token, expires = identity.issue(cluster, entry.obj, seconds=seconds, audiences=audiences)
+    return {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+        "spec": {
+            "audiences": audiences or [identity.ISSUER],
+            "expirationSeconds": seconds,
+            "boundObjectRef": None,
+        },
+        "status": {"token": token, "expirationTimestamp": iso(expires)},
     }

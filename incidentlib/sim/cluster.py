@@ -6,10 +6,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
+import secrets
 import threading
 from dataclasses import dataclass
 
-from . import controllers, endpoints, events
+from . import controllers, endpoints, events, rbac
 from .clock import Clock, iso, parse_iso
 from .commands import ExecSpec
 from .kubelet import PULL_SECONDS, Behavior, container_view
@@ -69,11 +70,20 @@ class Cluster:
         self.appended_logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         self.requests: list[dict] = []
         self.requests_lock = threading.Lock()
+        self.token_key = secrets.token_bytes(32)  # signs the ServiceAccount tokens it issues
+        for key, obj in rbac.bootstrap_policy():
+            obj["metadata"]["creationTimestamp"] = iso(self.clock.now())
+            self.store.load(key, [obj])
         self._last_sync = 0.0
         self._endpoints_seen: tuple[int, ...] = ()
 
     def now(self) -> float:
         return self.clock.now()
+
+    @property
+    def staged(self) -> bool:
+        """Whether the kubeconfig's identity is the staged, restricted one (`identity.py`)."""
+        return bool(self.forbidden_namespaces or self.forbidden_resources)
 
     # --- lookups ---------------------------------------------------------------------------
     def behavior(self, image: str) -> Behavior:

@@ -16,6 +16,7 @@ import yaml
 
 from ..errors import InvalidParameter
 from .cluster import Cluster
+from .identity import ADMIN_TOKEN
 from .scenario import ScenarioError, build
 from .server import SimServer
 from .tls import make_certificates
@@ -26,9 +27,15 @@ STAGING_TIMEOUT = 30.0
 
 
 def write_kubeconfig(
-    path: Path, *, url: str, ca_pem: bytes | None = None, namespace: str = "default"
+    path: Path,
+    *,
+    url: str,
+    ca_pem: bytes | None = None,
+    namespace: str = "default",
+    token: str = ADMIN_TOKEN,
 ) -> Path:
-    """A kubeconfig with one context, `sim`, pointing at url (trusting ca_pem for HTTPS)."""
+    """A kubeconfig with one context, `sim`, pointing at url (trusting ca_pem for HTTPS), whose user
+    presents `token` (the cluster's admin token unless another is given: a ServiceAccount's)."""
     cluster: dict = {"server": url}
     if ca_pem is not None:
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
@@ -37,7 +44,7 @@ def write_kubeconfig(
         "kind": "Config",
         "preferences": {},
         "clusters": [{"name": CONTEXT, "cluster": cluster}],
-        "users": [{"name": CONTEXT, "user": {"token": "sim-not-a-secret"}}],
+        "users": [{"name": CONTEXT, "user": {"token": token}}],
         "contexts": [
             {
                 "name": CONTEXT,
@@ -71,6 +78,7 @@ class SimHandle:
         self.kubeconfig = kubeconfig
         self.context = CONTEXT
         self.ca = ca
+        self.token = ADMIN_TOKEN  # the kubeconfig's: `identity.py` says who that is
         cache = workdir / "kubecache"
         cache.mkdir(parents=True, exist_ok=True)
         self.env = {"KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(cache)}
@@ -88,7 +96,8 @@ class SimHandle:
             return json.loads(resp.read())
 
     def requests(self) -> list[dict]:
-        """The Kubernetes requests served so far: method, path, query, content_type."""
+        """The Kubernetes requests served so far: method, path, query, content_type, user (who it
+        authenticated as; None for a token refused) and status (the answer's HTTP status)."""
         answer = self._call("GET", "/_sim/requests")
         assert isinstance(answer, list)
         return answer

@@ -39,6 +39,13 @@ class Resource:
 
 METRICS_GROUP = "metrics.k8s.io"
 AUTHZ_GROUP = "authorization.k8s.io"
+AUTHN_GROUP = "authentication.k8s.io"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+SELF_REVIEWS = {
+    (AUTHZ_GROUP, "selfsubjectaccessreviews"),
+    (AUTHZ_GROUP, "selfsubjectrulesreviews"),
+    (AUTHN_GROUP, "selfsubjectreviews"),
+}
 
 RESOURCES: tuple[Resource, ...] = (
     Resource(
@@ -80,6 +87,10 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    Resource("", "v1", "secrets", "Secret"),
+    Resource(
+        "", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)
+    ),
     Resource(
         "apps",
         "v1",
@@ -98,7 +109,38 @@ RESOURCES: tuple[Resource, ...] = (
         subresources=("scale", "status"),
         categories=("all",),
     ),
+    Resource(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        short_names=("sts",),
+        subresources=("scale", "status"),
+        categories=("all",),
+    ),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    Resource("batch", "v1", "jobs", "Job", subresources=("status",), categories=("all",)),
+    Resource(
+        "batch",
+        "v1",
+        "cronjobs",
+        "CronJob",
+        short_names=("cj",),
+        subresources=("status",),
+        categories=("all",),
+    ),
+    Resource(RBAC_GROUP, "v1", "roles", "Role"),
+    Resource(RBAC_GROUP, "v1", "rolebindings", "RoleBinding"),
+    Resource(RBAC_GROUP, "v1", "clusterroles", "ClusterRole", namespaced=False),
+    Resource(RBAC_GROUP, "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    Resource(
+        AUTHN_GROUP,
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
     Resource(
         AUTHZ_GROUP,
         "v1",
@@ -173,6 +215,16 @@ def _sub_entry(r: Resource, sub: str) -> dict:
             "namespaced": r.namespaced,
             "kind": "PodExecOptions",
             "verbs": ["create", "get"],
+        }
+    if sub == "token":
+        return {
+            "name": f"{r.plural}/token",
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "group": AUTHN_GROUP,
+            "version": "v1",
+            "kind": "TokenRequest",
+            "verbs": ["create"],
         }
     if sub == "proxy":
         return {

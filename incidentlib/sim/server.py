@@ -11,11 +11,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import api, authz, openapi, resources, tables
+from . import api, authz, identity, openapi, rbac, resources, tables
 from .api import Target, parse_bool
 from .cluster import Cluster
-from .resources import AUTHZ_GROUP, METRICS_GROUP, Resource
-from .status import ApiError, forbidden, unknown_path
+from .identity import UserInfo
+from .resources import METRICS_GROUP, SELF_REVIEWS, Resource
+from .status import ApiError, unknown_path
 from .store import dumps, rkey
 from .streams import StreamsMixin
 
@@ -53,12 +54,20 @@ class Handler(StreamsMixin):
 
     # --- plumbing --------------------------------------------------------------------------
     def _send(self, code: int, body: bytes, content_type: str = JSON) -> None:
+        self._status(code)
         head = (
             f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}\r\n"
             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
             f"Audit-Id: sim\r\nCache-Control: no-cache, private\r\n\r\n"
         ).encode()
         self.wfile.write(head + body)
+
+    def _status(self, code: int) -> None:
+        """Record the answer's status in the request log (the first status sent is the one)."""
+        entry = getattr(self, "_logged", None)
+        if entry is not None and "status" not in entry:
+            with self.server.cluster.requests_lock:
+                entry["status"] = code
 
     def _send_json(self, code: int, obj: object) -> None:
         self._send(code, dumps(obj))
@@ -75,25 +84,29 @@ class Handler(StreamsMixin):
         path, query = unquote(split.path), dict(parse_qsl(split.query, keep_blank_values=True))
         body = self._body()
         cluster = self.server.cluster
-        if not path.startswith("/_sim/"):
+        self._logged: dict | None = None
+        try:
+            if path.startswith("/_sim/"):
+                return self._staging(method, path, body)
+            self._logged = {
+                "method": method,
+                "path": path,
+                "query": split.query,
+                "content_type": self.headers.get("Content-Type"),
+                "user": None,
+            }
             with cluster.requests_lock:
-                cluster.requests.append(
-                    {
-                        "method": method,
-                        "path": path,
-                        "query": split.query,
-                        "content_type": self.headers.get("Content-Type"),
-                    }
-                )
+                cluster.requests.append(self._logged)
                 if len(cluster.requests) > REQUEST_LOG_MAX:
                     del cluster.requests[
                         : REQUEST_LOG_MAX // 2
                     ]  # a long-running demo keeps the recent half
-        try:
-            if path.startswith("/_sim/"):
-                self._staging(method, path, body)
-            else:
-                self._route(method, path, query, body)
+            user = identity.authenticate(
+                cluster, self.headers.get("Authorization"), tls=self.server.tls
+            )
+            with cluster.requests_lock:
+                self._logged["user"] = user.name
+            self._route(user, method, path, query, body)
         except ApiError as e:
             self._error(e)
         except (BrokenPipeError, ConnectionResetError):
@@ -156,9 +169,26 @@ class Handler(StreamsMixin):
             raise unknown_path()
 
     # --- routing ---------------------------------------------------------------------------
-    def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+    def _authorize(self, user: UserInfo, method: str, path: str, query: dict[str, str]) -> None:
+        """Authorize a request from its path alone, before anything looks the resource up (a real
+        API server answers 403 for a resource that does not exist too)."""
+        cluster = self.server.cluster
+        attrs = rbac.request_attributes(user, method, path, query)
+        ok, why = rbac.authorize(cluster, attrs)
+        if ok and attrs.subresource == "exec" and attrs.verb == "get":
+            # a WebSocket upgrade must also be allowed to create pods/exec, as SPDY's POST is
+            # (AuthorizePodWebsocketUpgradeCreatePermission, on by default since 1.35)
+            attrs = attrs.with_verb("create")
+            ok, why = rbac.authorize(cluster, attrs)
+        if not ok:
+            raise rbac.forbidden(attrs, why)
+
+    def _route(
+        self, user: UserInfo, method: str, path: str, query: dict[str, str], body: bytes
+    ) -> None:
         cluster = self.server.cluster
         parts = [p for p in path.split("/") if p]
+        self._authorize(user, method, path, query)
         if method == "GET" and self._discovery(path, parts):
             return
         if parts[:2] == ["api", "v1"]:
@@ -172,32 +202,18 @@ class Handler(StreamsMixin):
         target = self._target(group, version, rest)
         if target is None:
             raise unknown_path()
-        verb = {
-            "GET": "list" if target.name is None else "get",
-            "POST": "create",
-            "PUT": "update",
-            "PATCH": "patch",
-            "DELETE": "delete",
-        }[method]
-        if target.sub == "exec":
-            verb = "create"
-        ok, _ = authz.allowed(
-            cluster,
-            verb=verb,
-            group=group,
-            resource=target.res.plural,
-            subresource=target.sub if target.sub in ("exec", "log") else "",
-            namespace=target.namespace or "",
-        )
-        if not ok:
-            raise forbidden(target.res, verb, target.namespace, sub=target.sub, name=target.name)
-        if group == AUTHZ_GROUP and method == "POST" and target.name is None:
-            review = (
-                authz.access_review
-                if target.res.plural == "selfsubjectaccessreviews"
-                else authz.rules_review
+        if method == "POST" and (group, target.res.plural) in SELF_REVIEWS:
+            review = {
+                "selfsubjectaccessreviews": authz.access_review,
+                "selfsubjectrulesreviews": authz.rules_review,
+            }.get(target.res.plural)
+            answer = review(cluster, user, body) if review else authz.self_review(user)
+            return self._send_json(201, answer)
+        if method == "POST" and target.sub == "token" and target.name and target.namespace:
+            return self._send_json(
+                201,
+                authz.token_request(cluster, target.res, target.namespace, target.name, body),
             )
-            return self._send_json(201, review(cluster, body))
         cluster.sync()
         if group == METRICS_GROUP:
             return self._metrics(target)
@@ -348,6 +364,7 @@ class SimServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.stopping = threading.Event()  # ends open watches and log follows
         self._tls = tls
+        self.tls = tls is not None
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(str(tls[0]), str(tls[1]))

@@ -50,6 +50,9 @@ class StreamsMixin(BaseHTTPRequestHandler):
     def _send_json(self, code: int, obj: object) -> None:
         raise NotImplementedError
 
+    def _status(self, code: int) -> None:
+        raise NotImplementedError
+
     def _stream_over(self) -> bool:
         """True once the server stops or the client hung up (a plain socket reads EOF)."""
         if self.server.stopping.is_set():
@@ -110,6 +113,7 @@ class StreamsMixin(BaseHTTPRequestHandler):
                     raise bad_request(f"invalid resourceVersion {rv_param!r}") from e
                 except Gone as e:
                     raise ApiError(410, "Expired", str(e)) from e
+        self._status(200)
         self.wfile.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n"
@@ -195,6 +199,7 @@ class StreamsMixin(BaseHTTPRequestHandler):
 
     def _follow(self, pod: dict, container: str, q: LogQuery, first: bytes) -> None:
         cluster = self.server.cluster
+        self._status(200)
         self.wfile.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
@@ -257,6 +262,7 @@ class StreamsMixin(BaseHTTPRequestHandler):
                 f"supported: {', '.join(ws.PROTOCOLS)}"
             )
         result = commands.run(cluster, pod, container, argv, now=cluster.now())
+        self._status(101)
         self.wfile.write(ws.handshake(self.headers.get("Sec-WebSocket-Key") or "", protocol))
         out = b""
         for channel, text in ((1, result.stdout), (2, result.stderr)):

@@ -129,6 +129,18 @@ def defaults(res: Resource, obj: dict, *, now: float) -> dict:
             c.setdefault("imagePullPolicy", "IfNotPresent")
             c.setdefault("resources", {})
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
+    if res.kind == "Service":  # the service IP allocator, and the defaults of a ClusterIP service
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+            digest = int.from_bytes(meta["name"].encode()[:8].ljust(8, b"\0"), "big")
+            spec["clusterIP"] = f"10.96.{200 + digest % 50}.{1 + (digest >> 8) % 250}"
+        if spec.get("clusterIP") and spec["clusterIP"] != "None":
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("sessionAffinity", "None")
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
     if res.kind == "Namespace":
         obj["status"] = {"phase": "Active"}
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})

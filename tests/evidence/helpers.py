@@ -144,3 +144,19 @@ def red_pixels(png: Path) -> int:
 
 def env_without(*names: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def kernels_of(pid: int, timeout: float = 60) -> list:
+    """The ipykernel processes a `runbook run` process started, once there is one (an empty list
+    when none came up within `timeout` seconds)."""
+    import time
+
+    import psutil
+
+    me = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    kernels: list[psutil.Process] = []
+    while time.monotonic() < deadline and not kernels:
+        kernels = [c for c in me.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
+        time.sleep(0.2)
+    return kernels

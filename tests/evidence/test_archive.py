@@ -16,7 +16,8 @@ import pytest
 
 from incidentlib import cli
 from incidentlib.evidence.manifest import PARTIAL, load_manifest, read_scraps, verify
-from incidentlib.evidence.run import FAILURE_TAG, _reserve_run_id
+from incidentlib.evidence.run import FAILURE_TAG
+from incidentlib.evidence.storage import open_archive
 from incidentlib.evidence.summary import SUMMARY_TAG
 
 from .conftest import FIXTURES
@@ -286,10 +287,9 @@ def test_verify_passes_fresh_and_fails_on_any_change(archive, tmp_path):
 
 
 def test_same_second_runs_get_distinct_names(tmp_path):
-    incident_dir, partial = tmp_path / "INC-x", tmp_path / PARTIAL
-    incident_dir.mkdir()
-    partial.mkdir()
-    ids = [_reserve_run_id(incident_dir, partial, "20261127T093501Z", "outage") for _ in range(3)]
+    store = open_archive(tmp_path).incident("INC-x")
+    store.scratch()
+    ids = [store.reserve("20261127T093501Z", "outage") for _ in range(3)]
     assert ids == [
         "20261127T093501Z-outage",
         "20261127T093501Z-outage-2",

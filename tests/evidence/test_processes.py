@@ -19,6 +19,7 @@ from incidentlib.evidence.manifest import PARTIAL, load_manifest, verify
 from incidentlib.evidence.run import FAILURE_TAG
 
 from .conftest import FIXTURES
+from .helpers import kernels_of
 
 pytestmark = [pytest.mark.notebook]
 
@@ -72,14 +73,10 @@ def test_ctrl_c_archives_what_ran_and_leaves_no_process(tmp_path):
         "--incident",
         "INC-int",
     )
-    me = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 60
-    kernels: list[psutil.Process] = []
-    while time.monotonic() < deadline and not kernels:  # wait for the kernel to be up and sleeping
-        kernels = [c for c in me.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
-        time.sleep(0.2)
+    kernels = kernels_of(proc.pid)
     assert kernels, "the kernel never started"
     running = tmp_path / PARTIAL / "INC-int"
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(running.glob("*.running.ipynb")):
         time.sleep(0.2)
     time.sleep(1.5)  # inside the sleeping cell
@@ -104,12 +101,7 @@ def test_a_run_killed_mid_way_leaves_no_half_written_evidence(tmp_path):
     _, first_err = first.communicate(timeout=120)
     assert first.returncode == 0, first_err[-2000:]
     proc = _start("run", "sleeps", *common)
-    me = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 60
-    kernels: list[psutil.Process] = []
-    while time.monotonic() < deadline and not kernels:
-        kernels = [c for c in me.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
-        time.sleep(0.2)
+    kernels = kernels_of(proc.pid)
     assert kernels, "the kernel never started"
     time.sleep(1.5)
     proc.kill()  # SIGKILL: no cleanup code runs at all

@@ -300,11 +300,13 @@ def _screenshots(browser: Browser, name: str, state: dict[str, Any]) -> list[Pat
 
 
 def _chart_helpers(lab_pid: int) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process(lab_pid).children(recursive=True)
-        if "incidentlib.notebook.chartworker" in " ".join(p.cmdline())
-    ]
+    def helper(p: psutil.Process) -> bool:
+        try:
+            return "incidentlib.notebook.chartworker" in " ".join(p.cmdline())
+        except psutil.Error:  # exited (or a zombie not yet reaped) while we looked: not running
+            return False
+
+    return [p for p in psutil.Process(lab_pid).children(recursive=True) if helper(p)]
 
 
 def _open_and_run(live: dict[str, Any], name: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kubernetes.config  # noqa: F401  imported before evidence.run_notebook's probe thread does (see test_after_demo)
 import pandas as pd
@@ -235,3 +236,36 @@ def test_a_failed_run_without_scraps_is_listed_and_the_rest_still_builds(
     assert (tl["kind"] == "blocker").sum() == 1 and (tl["scenario"] == "outage").sum() == 0
     files = pm.evidence_frame(incident.manifest)
     assert files[files["scenario"] == "outage"]["status"].tolist() == ["failed"]
+
+
+def test_postmortem_over_s3_reads_verifies_and_archives_there(
+    staged: Staged, s3_store: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The incident's evidence in a bucket: `runbook postmortem --outputs s3://...` verifies it,
+    reads its scraps from the objects, and adds the post-mortem run to the same manifest."""
+    bucket = s3_store.bucket()
+    client = s3_store.client()
+    for f in sorted((staged.outputs / staged.incident).iterdir()):
+        if f.is_file() and not f.name.startswith("."):
+            client.put_object(
+                Bucket=bucket, Key=f"ops/{staged.incident}/{f.name}", Body=f.read_bytes()
+            )
+    url = f"s3://{bucket}/ops"
+    argv = ["--incident", staged.incident, "--outputs", url]
+    assert postmortem_main([*argv, "--s3-endpoint-url", s3_store.endpoint]) == 0
+    printed = capsys.readouterr().out
+    assert "✓ 4 evidence files of" in printed
+    assert f"post-mortem notebook: {url}/{staged.incident}/" in printed
+    runs = evidence.load_manifest(f"{url}/{staged.incident}")["runs"]
+    assert [r["scenario"] for r in runs] == ["triage", "database", "postmortem"]
+    assert runs[-1]["status"] == "ok" and runs[-1]["prev"] == runs[1]["entry_sha256"]
+    report = evidence.verify(f"{url}/{staged.incident}")
+    assert report.ok and len(report.matching) == 6, report.lines()
+    scraps = evidence.read_scraps(f"{url}/{staged.incident}/{runs[-1]['files'][0]['path']}")
+    assert {"timeline", "impact", "hypotheses", "evidence_files"} <= set(scraps)
+    assert [r.scenario for r in pm.load_incident(f"{url}/{staged.incident}").runs] == [
+        "triage",
+        "database",
+    ]
+    assert postmortem_main(["--incident", "INC-20990101-0000-ffff", "--outputs", url]) == 2
+    assert f"incidents there: {staged.incident}" in capsys.readouterr().err

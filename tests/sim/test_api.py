@@ -38,7 +38,12 @@ def call(
     u = urllib.parse.urlsplit(handle.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    conn.request(method, path, body=data, headers={"Content-Type": content_type, "Accept": accept})
+    headers = {
+        "Content-Type": content_type,
+        "Accept": accept,
+        "Authorization": f"Bearer {handle.token}",
+    }
+    conn.request(method, path, body=data, headers=headers)
     resp = conn.getresponse()
     text = resp.read().decode()
     conn.close()
@@ -155,9 +160,12 @@ def test_discovery_documents(sim):
     _, groups = call(sim, "GET", "/apis")
     assert {g["name"] for g in groups["groups"]} == {
         "apps",
+        "authentication.k8s.io",
         "authorization.k8s.io",
+        "batch",
         "discovery.k8s.io",
         "metrics.k8s.io",
+        "rbac.authorization.k8s.io",
     }
     assert all(g["preferredVersion"]["groupVersion"] for g in groups["groups"])
 
@@ -540,7 +548,11 @@ def test_stop_ends_open_watches(tmp_path):
     with running_sim("healthy", workdir=tmp_path) as handle:
         u = urllib.parse.urlsplit(handle.url)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-        conn.request("GET", "/api/v1/namespaces/production/pods?watch=true")
+        conn.request(
+            "GET",
+            "/api/v1/namespaces/production/pods?watch=true",
+            headers={"Authorization": f"Bearer {handle.token}"},
+        )
         resp = conn.getresponse()
         assert resp.status == 200
         first = resp.readline()

@@ -24,7 +24,10 @@ def api_client(handle) -> client.ApiClient:
 
 
 def get_text(handle, path: str) -> str:
-    with urllib.request.urlopen(handle.url + path, timeout=10) as resp:
+    request = urllib.request.Request(
+        handle.url + path, headers={"Authorization": f"Bearer {handle.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
         return resp.read().decode()
 
 
@@ -180,7 +183,8 @@ def test_request_log_and_staging_endpoints(sim_cluster):
     assert reqs[0]["path"] == "/api/v1/namespaces/production/pods"
     assert reqs[0]["query"] == "labelSelector=app%3Dfrontend"
     assert reqs[1]["path"].endswith(f"/pods/{pod}/log") and "tailLines=2" in reqs[1]["query"]
-    assert set(reqs[0]) == {"method", "path", "query", "content_type"}
+    assert set(reqs[0]) == {"method", "path", "query", "content_type", "user", "status"}
+    assert [(r["user"], r["status"]) for r in reqs] == [("kubernetes-admin", 200)] * 3
 
 
 def test_unknown_scenario_names_the_valid_ones(tmp_path):
