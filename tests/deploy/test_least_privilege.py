@@ -226,13 +226,13 @@ def test_every_notebook_runs_as_the_service_account_with_no_request_denied(env: 
             "database",
             dsn=env.dsn,
             app_deployment="frontend",
-            deployment=STATEFULSET,
+            db_deployment=STATEFULSET,
             mitigation="restart",
         ),  # fmt: skip
         "performance": env.run(
             "performance",
             health_url=health,
-            deployment="frontend",
+            app_deployment="frontend",
             samples=1,
             sample_interval_s=0.0,
             mitigations="cache",
@@ -268,7 +268,7 @@ def _sections(env: Env) -> list[str]:
     pcfg = performance.Params.check(
         {
             "kubeconfig": kc,
-            "deployment": "frontend",
+            "app_deployment": "frontend",
             "samples": 1,
             "sample_interval_s": 0.0,
             "mitigations": "cache",
@@ -284,7 +284,7 @@ def _sections(env: Env) -> list[str]:
     ):
         step(runs[1], pcfg, facts)
     dcfg = database.Params.check(
-        {"kubeconfig": kc, "deployment": STATEFULSET, "mitigation": "restart"}
+        {"kubeconfig": kc, "db_deployment": STATEFULSET, "mitigation": "restart"}
     )
     db = database.Facts()
     db.cluster = connect_cluster(runs[2], dcfg)
