@@ -19,7 +19,13 @@ from typing import Any
 
 from ..errors import InvalidParameter, RunbookError
 from ..evidence.manifest import read_scraps, verify
-from ..evidence.parameters import coerce_parameters, describe_kind, inspect_parameters, scenarios
+from ..evidence.parameters import (
+    check_scenario_parameters,
+    coerce_parameters,
+    describe_kind,
+    inspect_parameters,
+    scenarios,
+)
 from ..evidence.run import (
     RunResult,
     new_incident_id,
@@ -137,7 +143,7 @@ def check_outputs(outputs: Path) -> Path:
     return outputs
 
 
-def _load_yaml_params(path: str) -> dict[str, Any]:
+def load_yaml_params(path: str) -> dict[str, Any]:
     import yaml
 
     try:
@@ -170,7 +176,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, P
     declared = inspect_parameters(path)
     given: dict[str, Any] = {}
     if args.parameters_file:
-        given.update(_load_yaml_params(args.parameters_file))
+        given.update(load_yaml_params(args.parameters_file))
     text_names = set()
     for name, value in args.parameter:
         given[name] = value
@@ -180,21 +186,6 @@ def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, P
     incident = validate_incident_id(args.incident) if args.incident else new_incident_id()
     outputs = check_outputs(args.outputs or default_outputs())
     return path, args.scenario, params, incident, outputs
-
-
-def check_scenario_parameters(scenario: str, params: dict[str, Any]) -> None:
-    """Every parameter checked by the scenario's own rules (`incidentlib.scenarios.<name>.Params`)
-    before the kernel starts: a bad namespace stops here, not in the notebook's first cell. A
-    notebook without a scenario module of its own is checked in its kernel."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"incidentlib.scenarios.{scenario}")
-    except ImportError:
-        return
-    rules = getattr(module, "Params", None)
-    if rules is not None and scenario != "postmortem":  # its incident comes from --incident
-        rules.check(params)
 
 
 def execute(
