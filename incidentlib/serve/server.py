@@ -111,8 +111,7 @@ class AlertServer:
             env=defaults_env,
             on_change=self.metrics.warm_kernels.set,
         )
-        self.http = ThreadingHTTPServer((options.host, options.port), _handler(self))
-        self.http.daemon_threads = True
+        self.http = _HTTPServer((options.host, options.port), _handler(self))
         self._http_thread: threading.Thread | None = None
         self._run_seconds: list[float] = []
 
@@ -431,6 +430,11 @@ class AlertServer:
             jobs = dict(self.state.jobs)
             queued = sum(1 for j in jobs.values() if j.state == "queued")
             return index_page(incidents, jobs, queued=queued, running=len(self._running))
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # Alertmanager posts many groups at once in a storm: none refused
+    daemon_threads = True
 
 
 def _handler(server: AlertServer) -> type[BaseHTTPRequestHandler]:

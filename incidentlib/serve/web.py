@@ -13,6 +13,7 @@ import re
 import stat
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import InvalidParameter
@@ -59,6 +60,16 @@ def evidence_file(outputs: Path, tail: str) -> Path | None:
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time as people read it: 2026-12-02 06:58:59 UTC."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return iso
 
 
 def _link(job: Job) -> str:
@@ -108,8 +119,8 @@ def index_page(
             f'<section class="incident {_e(inc.status)}"><h2>{_e(inc.id)} '
             f'<span class="badge">{_e(inc.status)}</span></h2>'
             f"<p>{_labels(inc.group_labels)}</p>"
-            f"<p>opened {_e(inc.opened_at)}; alerts started {_e(inc.started_at)}"
-            + (f"; resolved {_e(inc.resolved_at)}" if inc.resolved_at else "")
+            f"<p>opened {_e(_when(inc.opened_at))}; alerts started {_e(_when(inc.started_at))}"
+            + (f"; resolved {_e(_when(inc.resolved_at))}" if inc.resolved_at else "")
             + f"; {inc.notifications} notification(s), {len(inc.alerts)} alert(s), "
             f"{inc.deduplicated} deduplicated</p>"
             + _runs([jobs[j] for j in inc.jobs if j in jobs])
