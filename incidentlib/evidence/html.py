@@ -12,6 +12,7 @@ a template or an output might still hold."""
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from ..redact import mask_known
@@ -48,15 +49,27 @@ _CSS_EXTERNAL = [
 ]
 
 
+_exporters = threading.local()
+
+
+def _exporter() -> Any:
+    """This thread's HTML exporter, made once: its templates are compiled at its first page (about
+    0.2 s), which a server's every run would otherwise pay again."""
+    exporter = getattr(_exporters, "html", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(
+            template_name="lab", mathjax_url="", require_js_url="", embed_images=True
+        )
+        _exporters.html = exporter
+    return exporter
+
+
 def export_html(nb: Any) -> str:
     """A self-contained HTML page of a notebook: images as data URIs, no MathJax/require.js/CDN,
     readable offline."""
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        template_name="lab", mathjax_url="", require_js_url="", embed_images=True
-    )
-    body, _ = exporter.from_notebook_node(_without_scraps(nb))
+    body, _ = _exporter().from_notebook_node(_without_scraps(nb))
     return mask_known(sanitize(strip_external(body)))
 
 

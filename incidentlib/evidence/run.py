@@ -746,6 +746,18 @@ def _import_before_threads(declared: dict[str, Param]) -> None:
         import psycopg  # noqa: F401
 
 
+def prepare_thread() -> None:
+    """Pay now, in this thread, what its first run would pay: papermill, the clients, pandas and
+    pyarrow (scraps) imported, the HTML templates compiled (a server's worker, before any alert)."""
+    import nbformat
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    _import_before_threads({n: Param(n, "str", True, "None", "") for n in ("kubeconfig", "dsn")})
+    page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
+    export_html(page)
+
+
 def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:
     """Kubernetes context and server version, PostgreSQL server version, probed with short
     timeouts."""

@@ -30,7 +30,13 @@ from typing import Any
 
 from ..errors import InvalidParameter, RunbookError
 from ..evidence.kernels import KernelPool
-from ..evidence.run import RunResult, archive_interrupted, kernel_environment, run_notebook
+from ..evidence.run import (
+    RunResult,
+    archive_interrupted,
+    kernel_environment,
+    prepare_thread,
+    run_notebook,
+)
 from ..redact import redact_text
 from . import notify
 from .alerts import parse
@@ -290,6 +296,10 @@ class AlertServer:
             return None
 
     def _worker(self) -> None:
+        try:
+            prepare_thread()
+        except Exception:  # noqa: BLE001 - only a head start: the first run pays it instead
+            log.exception("warming up a worker failed")
         while True:
             job = self._next_job()
             if job is None:
