@@ -48,6 +48,8 @@ PRELOAD_MODULES = (
     "psycopg",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
+    # a warm chart helper for the outage notebook (`ChartWorker.start()` takes it)
+    "incidentlib.notebook.chartworker:start_ahead",
 )
 # The kernel's own log is noise on the engineer's terminal: errors only.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
@@ -75,15 +77,19 @@ def private_dir() -> str:
 
 
 def preload_lines(modules: Sequence[str] = PRELOAD_MODULES) -> list[str]:
-    """ipykernel `exec_lines` importing `modules`, each one on its own so one failure skips only
-    itself, leaving no name behind in the user's namespace."""
+    """ipykernel `exec_lines` importing `modules` (`module:function` also calls the function), each
+    one on its own so one failure skips only itself, leaving no name behind in the user's
+    namespace."""
     names = ", ".join(repr(m) for m in modules)
     return [
         "def _runbook_preload():\n"
         "    import importlib\n"
         f"    for name in ({names},):\n"
+        "        module, _, call = name.partition(':')\n"
         "        try:\n"
-        "            importlib.import_module(name)\n"
+        "            imported = importlib.import_module(module)\n"
+        "            if call:\n"
+        "                getattr(imported, call)()\n"
         "        except Exception:\n"
         "            pass\n"
         "_runbook_preload()\n"

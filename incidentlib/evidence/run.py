@@ -360,10 +360,10 @@ def _execute(
     import papermill
     from papermill.engines import papermill_engines
 
-    from .engine import RunbookEngine
+    from .engine import engine
     from .kernels import KERNEL_ARGUMENTS
 
-    papermill_engines.register("runbook", RunbookEngine)
+    papermill_engines.register("runbook", engine())
     kernel_params, child_env = _move_db_password_to_env(params)
     pm_log = logging.getLogger("papermill")
     if _QUIET not in pm_log.filters:

@@ -99,28 +99,18 @@ class ChartWorker:
 
     @classmethod
     def start(cls) -> ChartWorker:
-        """Start the helper now (it warms up at once); without one (disabled, cannot start) charts
-        draw in the kernel."""
+        """Start the helper now (it warms up at once), or take the one `start_ahead` started;
+        without one (disabled, cannot start) charts draw in the kernel."""
+        global _ahead
         if not _enabled():
             return cls(None)
-        root = str(Path(__file__).resolve().parents[1])
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
-        }
+        proc, _ahead = _ahead, None
+        if proc is not None and proc.poll() is None:
+            return cls(proc)
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "incidentlib.notebook.chartworker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
+            return cls(_spawn())
         except OSError:
             return cls(None)
-        return cls(proc)
 
     @property
     def running(self) -> bool:
@@ -188,6 +178,38 @@ class ChartWorker:
         for fut in pending:
             if not fut.done():
                 fut.set_exception(error)
+
+
+_ahead: subprocess.Popen[bytes] | None = None
+
+
+def _spawn() -> subprocess.Popen[bytes]:
+    root = str(Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "incidentlib.notebook.chartworker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def start_ahead() -> None:
+    """Start a helper now, for this process's next `ChartWorker.start()`: a kernel started ahead
+    of its run (`runbook serve`'s warm kernels) has its helper warm when the outage notebook asks.
+    It exits with the kernel if no notebook takes it (its stdin closes)."""
+    global _ahead
+    if _enabled() and _ahead is None:
+        try:
+            _ahead = _spawn()
+        except OSError:
+            _ahead = None
 
 
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:

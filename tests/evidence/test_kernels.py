@@ -191,3 +191,43 @@ def test_connection_file_says_ipc(tmp_path: Path) -> None:
     finally:
         kernels.stop(km)
     assert not Path(km.connection_file).exists()
+
+
+def test_a_warm_kernel_has_its_chart_helper_ready_and_takes_it_with_it() -> None:
+    """The outage notebook's chart helper is started with the warm kernel (its imports done by the
+    time the charts are asked for); `ChartWorker.start()` takes that one; it ends with the
+    kernel."""
+    pool = kernels.KernelPool(1).start()
+    km = pool.take(wait=120)
+    pool.close()
+    assert km is not None
+    kc = km.blocking_client()
+    kc.start_channels()
+    out: list[str] = []
+    try:
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive(
+            "from incidentlib.notebook import chartworker as cw\n"
+            "ahead = cw._ahead\n"
+            "worker = cw.ChartWorker.start()\n"
+            "print(ahead is not None, worker._proc is ahead, cw._ahead is None, ahead.pid)",
+            timeout=60,
+            output_hook=lambda m: (
+                out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None
+            ),
+        )
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        kernels.stop(km, now=False)
+    first, second, third, pid = "".join(out).split()
+    assert (first, second, third) == ("True", "True", "True")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the chart helper {pid} outlived its kernel")
