@@ -9,8 +9,10 @@ import concurrent.futures
 import http.client
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,40 @@ def notebooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_notebooks(tmp_path_factory.mktemp("notebooks"))
 
 
+class Channel:
+    """A chat's incoming webhook on loopback: keeps what is posted to it."""
+
+    def __init__(self) -> None:
+        posted = self.posted = []
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/services/T0/B0/secret-path"
+
+
 @pytest.fixture(scope="module")
-def server(notebooks: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertServer]:
+def channel() -> Iterator[Channel]:
+    chan = Channel()
+    yield chan
+    chan.http.shutdown()
+    chan.http.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(
+    notebooks: Path, channel: Channel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AlertServer]:
     out = tmp_path_factory.mktemp("outputs")
     srv = AlertServer(
         Options(
@@ -44,6 +78,7 @@ def server(notebooks: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             workers=1,
             warm_kernels=1,
             evidence_base_url="https://evidence.example.com/runbook",
+            notify_webhook=channel.url,
         )
     ).start()
     yield srv
@@ -96,7 +131,7 @@ def test_a_loopback_server_may_go_without_a_token_and_no_other(
 
 
 def test_an_alert_opens_an_incident_whose_evidence_is_archived_and_served(
-    server: AlertServer, tmp_path: Path, chromium: str
+    server: AlertServer, channel: Channel, tmp_path: Path, chromium: str
 ) -> None:
     hostile = "<script>alert(1)</script>"
     first = alert(namespace="shop", deployment="cart")
@@ -114,7 +149,10 @@ def test_an_alert_opens_an_incident_whose_evidence_is_archived_and_served(
     assert all(r.warm for r in runs[:1])  # the first ran in the kernel started ahead
     message = inc.messages[0]["text"]
     assert message.startswith(f"🚨 INCIDENT [{incident}]: cart in shop fails")
-    assert f"https://evidence.example.com/runbook/{incident}/" in message
+    link = f"https://evidence.example.com/runbook/{incident}/{runs[0].run_id}.html"
+    assert message.endswith(f"Evidence: {link}")
+    assert channel.posted[0] == {"text": message}  # posted once, by the server
+    assert inc.messages[0]["posted"].startswith("✓ notification posted to http://127.0.0.1:")
     assert verify(server.o.outputs / incident).ok
     # resolved: the recovery run, against the first performance run, and the resolution
     post(
@@ -131,6 +169,7 @@ def test_an_alert_opens_an_incident_whose_evidence_is_archived_and_served(
     resolution = inc.messages[1]["text"]
     assert f"✅ RESOLVED [{incident}]" in resolution
     assert "Recovery verification: RECOVERED (error rate 50.0% -> 0.0%)" in resolution
+    assert [p["text"] for p in channel.posted] == [message, resolution]
     assert verify(server.o.outputs / incident).ok
     # the index: escaped, links to the evidence
     assert get(server.url + "/")[0] == 401
