@@ -67,18 +67,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "scenario", help="scenario name (a notebook in --notebooks, e.g. outage, database)"
     )
-    p.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        default=[],
-        help="a notebook parameter (repeatable); the value is converted to the parameter's type",
-    )
-    p.add_argument(
-        "-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)"
-    )
+    add_parameter_options(p, "a notebook parameter")
     p.add_argument("--incident", metavar="ID", help="incident id (default: a new one, printed)")
     p.add_argument(
         "--outputs",
@@ -110,6 +99,35 @@ def run_parser() -> argparse.ArgumentParser:
         "$RUNBOOK_SIGNING_KEY names, else unsigned)",
     )
     return p
+
+
+def add_parameter_options(p: argparse.ArgumentParser, what: str) -> None:
+    """`-p NAME VALUE` (repeatable) and `-f FILE`, as every command that runs notebooks takes
+    them (`given_parameters` reads them)."""
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help=f"{what} (repeatable); the value is converted to the parameter's type",
+    )
+    p.add_argument(
+        "-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)"
+    )
+
+
+def given_parameters(args: argparse.Namespace) -> tuple[dict[str, Any], set[str]]:
+    """The -f file's values, then the -p ones over them; and the names given as text (-p)."""
+    given: dict[str, Any] = {}
+    if args.parameters_file:
+        given.update(load_yaml_params(args.parameters_file))
+    text_names = set()
+    for name, value in args.parameter:
+        given[name] = value
+        text_names.add(name)
+    return given, text_names
 
 
 def _seconds(text: str) -> float:
@@ -174,13 +192,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, P
         )
     path = found[args.scenario]
     declared = inspect_parameters(path)
-    given: dict[str, Any] = {}
-    if args.parameters_file:
-        given.update(load_yaml_params(args.parameters_file))
-    text_names = set()
-    for name, value in args.parameter:
-        given[name] = value
-        text_names.add(name)
+    given, text_names = given_parameters(args)
     params = coerce_parameters(declared, given, from_text=text_names, scenario=args.scenario)
     check_scenario_parameters(args.scenario, params)
     incident = validate_incident_id(args.incident) if args.incident else new_incident_id()

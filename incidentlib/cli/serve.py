@@ -31,7 +31,13 @@ from ..errors import InvalidParameter
 from ..evidence.signing import load_private
 from ..params import parse_duration, url, webhook
 from ..serve import AlertServer, Catalog, Options, load_routing, serve_forever
-from .run import check_outputs, default_notebooks, default_outputs, load_yaml_params
+from .run import (
+    add_parameter_options,
+    check_outputs,
+    default_notebooks,
+    default_outputs,
+    given_parameters,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,16 +60,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="bearer token Alertmanager sends (required unless listening on loopback)",
     )
-    p.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        default=[],
-        help="a parameter for every run whose notebook declares it (repeatable)",
-    )
-    p.add_argument("-f", "--parameters-file", metavar="FILE", help="YAML file of parameters")
+    add_parameter_options(p, "a parameter for every run whose notebook declares it")
     p.add_argument("--workers", type=int, default=2, help="runs at once (default 2)")
     p.add_argument(
         "--queue-size", type=int, default=100, help="runs waiting at most; then 503 (default 100)"
@@ -128,12 +125,7 @@ def read_token(path: str) -> str:
 def defaults(args: argparse.Namespace) -> tuple[dict[str, Any], set[str], str | None]:
     """The -p/-f values (-p wins), the names given as text, and a notify_webhook among them (the
     server posts the messages itself, with links: the notebooks never do)."""
-    given: dict[str, Any] = {}
-    if args.parameters_file:
-        given.update(load_yaml_params(args.parameters_file))
-    text: set[str] = set()
-    for name, value in args.parameter:
-        given[name], text = value, text | {name}
+    given, text = given_parameters(args)
     if "incident_id" in given:
         raise InvalidParameter("incident_id comes from the alert group: do not give it to serve")
     if given.pop("apply", None) not in (None, False, "False", "false"):
