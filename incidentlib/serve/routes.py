@@ -419,6 +419,8 @@ class Catalog:
                 f"parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
                 f"is declared by no scenario in {notebooks}"
             )
+        for name in self.paths:  # a bad default stops here (and the rules are imported now)
+            self.parameters(Spec(name, {}))
 
     def parameters(self, spec: Spec, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A run's parameters: the defaults it declares, the spec's, `extra` (the server's own,

@@ -128,8 +128,10 @@ class AlertServer:
         return f"http://{host}:{self.http.server_port}"
 
     def start(self) -> AlertServer:
-        """Answer HTTP at once (readyz says when the rest is up), replay the journal, start the
-        kernels and the workers."""
+        """Import what runs need (here, before any other thread imports), then answer HTTP
+        (readyz says when the rest is up), replay the journal, start the kernels and the
+        workers."""
+        prepare_thread()
         self._http_thread = threading.Thread(
             target=self.http.serve_forever, name="serve-http", daemon=True
         )
@@ -297,7 +299,7 @@ class AlertServer:
 
     def _worker(self) -> None:
         try:
-            prepare_thread()
+            prepare_thread()  # this thread's HTML templates (the imports are done)
         except Exception:  # noqa: BLE001 - only a head start: the first run pays it instead
             log.exception("warming up a worker failed")
         while True:
