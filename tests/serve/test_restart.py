@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from incidentlib.evidence import load_manifest, verify
@@ -72,9 +73,14 @@ def test_kill_9_mid_run_then_the_journal_replays(tmp_path: Path) -> None:
             return False
 
         wait_for(sleeping, timeout=120, what="the run in its sleeping cell")
+        kernels = psutil.Process(proc.pid).children(recursive=True)
+        assert kernels  # the running kernel and the warm one (and their chart helpers)
     finally:
         proc.kill()  # SIGKILL: no handler, no cleanup
         proc.wait(timeout=30)
+    # no kernel outlives the server it served (ipykernel watches its parent)
+    gone, alive = psutil.wait_procs(kernels, timeout=20)
+    assert not alive, [p.cmdline() for p in alive]
     assert not (outputs / incident / "manifest.json").exists()  # nothing archived yet
 
     proc, url = start(notebooks, outputs, "-p", "pause", "0")
