@@ -48,9 +48,10 @@ PRELOAD_MODULES = (
     "psycopg",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
-    # a warm chart helper for the outage notebook (`ChartWorker.start()` takes it)
-    "incidentlib.notebook.chartworker:start_ahead",
 )
+# A warm chart helper for the outage notebook (`ChartWorker.start()` takes it): about a second of
+# the machine's time per kernel, worth it while nothing waits (`KernelPool.busy` says when).
+CHART_HELPER = "incidentlib.notebook.chartworker:start_ahead"
 # The kernel's own log is noise on the engineer's terminal: errors only.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
@@ -163,10 +164,11 @@ def stop(km: Any, *, now: bool = True) -> None:
 class KernelPool:
     """Kernels started ahead with the heavy imports done; `take()` hands one to a run.
 
-    `size` kernels are kept ready (or starting: one at a time, in a background thread, so a burst
-    of runs is not slowed further by kernels starting in parallel). A kernel is used once: the run
-    that takes it shuts it down, and a replacement starts at once. `env` is what the kernels'
-    environment adds to this process's (a run that needs another environment starts cold)."""
+    `size` kernels are kept ready (or starting, in background threads, as many at once as are
+    missing). A kernel is used once: the run that takes it shuts it down, and a replacement starts
+    at once. `env` is what the kernels' environment adds to this process's (a run that needs
+    another environment starts cold). A kernel also starts the outage notebook's chart helper
+    unless `busy()` says runs are waiting: in a burst, the machine's time goes to the runs."""
 
     def __init__(
         self,
@@ -177,6 +179,7 @@ class KernelPool:
         preload: Sequence[str] = PRELOAD_MODULES,
         start_timeout: float = 60,
         on_change: Callable[[int], None] | None = None,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         if size < 0:
             raise ValueError("a kernel pool's size is 0 or more")
@@ -186,11 +189,12 @@ class KernelPool:
         self.preload = tuple(preload)
         self.start_timeout = start_timeout
         self._on_change = on_change
+        self._busy = busy or (lambda: False)
         self._ready: list[Any] = []
         self._wanted = 0  # kernels to start
         self._cond = threading.Condition()
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._broken = False  # the last start failed: take() does not wait for one
         self.started = 0
         self.failed = 0
@@ -200,11 +204,12 @@ class KernelPool:
         """Begin starting the pool's kernels (in the background); returns at once."""
         with self._cond:
             self._wanted += self.size
-            if self._thread is None and self.size:
-                self._thread = threading.Thread(
-                    target=self._starter, name="kernel-pool", daemon=True
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._starter, name=f"kernel-pool-{len(self._threads) + 1}", daemon=True
                 )
-                self._thread.start()
+                thread.start()
+                self._threads.append(thread)
             self._cond.notify_all()
         return self
 
@@ -252,8 +257,8 @@ class KernelPool:
             self._cond.notify_all()
         for km in ready:
             stop(km)
-        if self._thread is not None:
-            self._thread.join(timeout=self.start_timeout + 5)
+        for thread in self._threads:
+            thread.join(timeout=self.start_timeout + 5)
         self._changed()
 
     def _changed(self) -> None:
@@ -270,8 +275,9 @@ class KernelPool:
                     return
                 self._wanted -= 1
             km = new_kernel_manager(kernel_name=self.kernel_name)
+            preload = self.preload if self._busy() else (*self.preload, CHART_HELPER)
             try:
-                start_ready(km, env=self.env, preload=self.preload, timeout=self.start_timeout)
+                start_ready(km, env=self.env, preload=preload, timeout=self.start_timeout)
             except Exception as e:  # noqa: BLE001 - a kernel that cannot start: runs start cold
                 self.failed += 1
                 self.last_error = f"{type(e).__name__}: {e}"

@@ -116,6 +116,7 @@ class AlertServer:
             options.warm_kernels,
             env=defaults_env,
             on_change=self.metrics.warm_kernels.set,
+            busy=self._busy,
         )
         self.http = _HTTPServer((options.host, options.port), _handler(self))
         self._http_thread: threading.Thread | None = None
@@ -256,6 +257,11 @@ class AlertServer:
             },
             {},
         )
+
+    def _busy(self) -> bool:
+        """Runs are waiting for a worker (a burst): kernels start without extras."""
+        with self._cond:
+            return any(j.state == "queued" for j in self.state.jobs.values())
 
     def _retry_after(self, queued: int) -> int:
         per_run = sorted(self._run_seconds)[len(self._run_seconds) // 2] if self._run_seconds else 5
