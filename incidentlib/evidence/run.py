@@ -277,6 +277,8 @@ def _archive(
     for leftover in (
         partial / f"{run.run_id}.running.ipynb",
         partial / f"{run.run_id}.reserved",
+        # a save of the running notebook cut short (its process killed mid-write)
+        *partial.glob(f"{run.run_id}.running.ipynb.*.tmp"),
     ):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
