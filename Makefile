@@ -9,6 +9,7 @@ RUNTIME := $(VENV)/.stamp-runtime
 DEV     := $(VENV)/.stamp-dev
 LAB     := $(VENV)/.stamp-lab
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
 .PHONY: all install dev test demo bench lab lint clean
 
@@ -34,7 +35,7 @@ dev: $(DEV)
 
 ## make test: lint and types, then the whole suite (pure tests, real PostgreSQL, the simulated cluster,
 ## notebooks with papermill, nbval)
-test: lint
+test: lint $(LAB)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make demo: bring up the embedded environment, run every scenario notebook, print where the evidence is
@@ -45,9 +46,10 @@ demo: $(RUNTIME)
 bench: $(DEV)
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
-## make lab: JupyterLab on the notebooks (live use)
+## make lab: JupyterLab on the notebooks (live use), after saying which cluster, database and service
+## they will read
 lab: $(LAB)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/runbook lab --notebooks notebooks $(LAB_ARGS)
 
 ## make lint: ruff (lines of at most 100 characters) and mypy over the library
 lint: $(DEV)

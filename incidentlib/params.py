@@ -111,23 +111,37 @@ def validate_name(value: object, *, what: str = "namespace") -> str:
     return value
 
 
+_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
+_VALUE = r"[-A-Za-z0-9_.]*"
 _SELECTOR_TERM = re.compile(
-    r"!?[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?(\s*(==?|!=)\s*[-A-Za-z0-9_.]*)?"
+    rf"!?{_KEY}(\s*(==?|!=)\s*{_VALUE})?|{_KEY}\s+(in|notin)\s+\(\s*{_VALUE}(\s*,\s*{_VALUE})*\s*\)"
 )
 
 
+def _selector_terms(value: str) -> list[str]:
+    """The terms of a selector: split at the commas outside parentheses (`app in (a,b),tier`)."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            terms.append(value[start:i])
+            start = i + 1
+    return [*terms, value[start:]]
+
+
 def validate_selector(value: object, *, what: str = "label selector") -> str:
-    """Check a simple equality-based label selector like `app=postgres,tier!=cache`."""
+    """Check a label selector as kubectl's `-l` takes it: `app=postgres,tier!=cache`, `app in
+    (postgres)`, `!canary`."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameter(
-            f"invalid {what} {value!r}: expected key=value pairs separated by commas, e.g. "
-            "'app=postgres'"
+            f"invalid {what} {value!r}: expected terms separated by commas, e.g. 'app=postgres' or "
+            "'app in (postgres)'"
         )
-    for term in value.split(","):
+    for term in _selector_terms(value):
         if not _SELECTOR_TERM.fullmatch(term.strip()):
             raise InvalidParameter(
-                f"invalid {what} {value!r}: term {term.strip()!r} is not key, !key, key=value or "
-                "key!=value"
+                f"invalid {what} {value!r}: term {term.strip()!r} is not key, !key, key=value, "
+                "key!=value, key in (v1,v2) or key notin (v1,v2)"
             )
     return value
 

@@ -72,3 +72,28 @@ def test_every_parameter_is_checked_by_its_scenario_with_the_same_default(path):
         path.stem != "postmortem"
     ):  # the post-mortem needs an incident: its default refuses on purpose
         params.check(defaults)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter_with_its_help(path):
+    """`papermill --help-notebook` (and `runbook list`) show every parameter: papermill skips a line
+    it cannot parse (two `=` on it, e.g. a selector `app=postgres`) without a word, so a value
+    written to please it must still read as what it is."""
+    import dataclasses
+    import importlib
+
+    import papermill
+
+    inferred = papermill.inspect_notebook(str(path))
+    params = importlib.import_module(f"incidentlib.scenarios.{path.stem}").Params
+    declared = {f.name for f in dataclasses.fields(params)}
+    assert set(inferred) == declared, f"papermill does not see {sorted(declared - set(inferred))}"
+    assert all(p["help"] for p in inferred.values()), [
+        n for n, p in inferred.items() if not p["help"]
+    ]
+    source = "".join(
+        "".join(c["source"])
+        for c in json.loads(path.read_text())["cells"]
+        if "parameters" in c["metadata"].get("tags", [])
+    )
+    assert "\\u00" not in source  # no escapes to type at 3 a.m.

@@ -27,13 +27,16 @@ PUBLIC = {
         "actions",
         "client",
         "connect",
+        "exec",
         "frames",
         "logs",
         "metrics",
+        "nodes",
         "paused_gc",
         "podstatus",
         "reads",
         "resolve_kubeconfig",
+        "services",
     ],
     "incidentlib.pg": [
         "actions",
@@ -202,6 +205,52 @@ def test_the_scraps_keep_their_columns() -> None:
         "replicaset",
     ]
     assert triage.NEXT_COLUMNS == ["notebook", "reason"]
+    from incidentlib.kube import exec as kexec
+    from incidentlib.kube import nodes, services
+
+    assert {"namespace", "involved_kind"} <= set(frames.EVENT_COLUMNS)
+    assert nodes.NODE_DETAIL_COLUMNS == [
+        "node",
+        "ready",
+        "taints",
+        "conditions",
+        "allocated_cpu_requests",
+        "allocated_cpu_limits",
+        "allocated_memory_requests",
+        "allocated_memory_limits",
+        "pods",
+        "last_event",
+    ]
+    assert services.SERVICE_COLUMNS == [
+        "namespace",
+        "name",
+        "type",
+        "selector",
+        "ready_endpoints",
+        "not_ready_endpoints",
+        "matching_pods",
+    ]
+    assert kexec.PROCESS_COLUMNS == [
+        "namespace",
+        "pod",
+        "container",
+        "pid",
+        "user",
+        "cpu_pct",
+        "mem_pct",
+        "rss_bytes",
+        "command",
+    ]
+    assert kexec.POD_DISK_COLUMNS == [
+        "pod",
+        "container",
+        "filesystem",
+        "size_bytes",
+        "used_bytes",
+        "use_pct",
+        "mounted_on",
+    ]
+    assert kexec.CONNECTIVITY_COLUMNS == ["from_pod", "target", "ok", "latency_ms", "error"]
     assert probe.HEALTH_COLUMNS == [
         "url",
         "status",
@@ -230,6 +279,7 @@ def test_the_scraps_keep_their_columns() -> None:
         "capacity_bytes",
         "available_bytes",
         "used_pct",
+        "volume",  # kind "volume": a pod's persistent volume (issue 14)
     ]
     assert postmortem.TIMELINE_COLUMNS == [
         "time",

@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "receive Alertmanager's webhook: evidence archived seconds after an alert",
     ),
+    "lab": (
+        "incidentlib.cli.lab",
+        "main",
+        "JupyterLab on the notebooks, after saying which cluster and database they will read",
+    ),
     "sim": ("incidentlib.cli.sim", "main", "serve the simulated Kubernetes cluster"),
     "demo-app": (
         "incidentlib.sandbox.demoapp",

@@ -6,6 +6,9 @@ frames     pure builders: JSON in, kubectl's tables out (pods, nodes, events, ro
 podstatus  kubectl's READY/STATUS/RESTARTS/AGE, ported line by line
 metrics    resource use against requests and limits, leaks, OOM kills, pressure, disk
 logs       ERROR lines over a window, per pod and per minute, the top messages
+services   Services, their endpoints and the pods they select; why one routes nowhere
+nodes      `describe node` for nodes in trouble; what a failed node took down
+exec       read-only exec: an allow-list of diagnostic commands, with a timeout and a size cap
 actions    mitigations: one Plan, one execute (scale, rollout undo/restart, limits, ConfigMap)"""
 
 from .client import Cluster, connect, paused_gc, resolve_kubeconfig
@@ -15,11 +18,14 @@ __all__ = [
     "actions",
     "client",
     "connect",
+    "exec",
     "frames",
     "logs",
     "metrics",
+    "nodes",
     "paused_gc",
     "podstatus",
     "reads",
     "resolve_kubeconfig",
+    "services",
 ]

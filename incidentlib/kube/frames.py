@@ -69,6 +69,7 @@ EVENT_COLUMNS = [
     "reason",
     "object",
     "message",
+    "involved_kind",
     "count",
     "first_seen",
     "last_seen",
@@ -559,10 +560,11 @@ def events_frame(
     namespace: str | None = None,
 ) -> pd.DataFrame:
     """Events whose last occurrence is within `since`, repeats grouped with their count, warnings
-    first."""
+    first; `namespace` and `involved_kind` say where each lives and what it is about (a Node's
+    events live in `default`)."""
     now = now or datetime.now(UTC)
     cutoff = now - since if since else None
-    groups: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    groups: dict[tuple[str, str, str, str, str, str], dict[str, Any]] = {}
     for ev in items:
         last = _event_last(ev)
         if cutoff is not None and (last is None or last < cutoff):
@@ -577,6 +579,7 @@ def events_frame(
             ev.get("reason") or "",
             f"{(obj.get('kind') or '').lower()}/{obj.get('name', '')}",
             ev.get("message") or ev.get("note") or "",
+            obj.get("kind") or "",
         )
         g = groups.get(key)
         first = _event_first(ev)
@@ -588,7 +591,7 @@ def events_frame(
                 g["first_seen"] = first
             if last and (g["last_seen"] is None or last > g["last_seen"]):
                 g["last_seen"] = last
-    rows = [dict(zip(EVENT_COLUMNS[:5], k, strict=True), **v) for k, v in groups.items()]
+    rows = [dict(zip(EVENT_COLUMNS[:6], k, strict=True), **v) for k, v in groups.items()]
     df = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     df["count"] = df["count"].astype("int64")
     for col in ("first_seen", "last_seen"):

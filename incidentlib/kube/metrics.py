@@ -77,7 +77,9 @@ DISK_COLUMNS = [
     "capacity_bytes",
     "available_bytes",
     "used_pct",
+    "volume",
 ]
+DISK_FULL_PCT = 90.0
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 
 
@@ -389,7 +391,9 @@ def pending_pods(pods: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["namespace", "pod", "reason", "message"])
 
 
-def _fs(kind: str, node: str, ns: str, pod: str, fs: Mapping[str, Any] | None) -> dict[str, Any]:
+def _fs(
+    kind: str, node: str, ns: str, pod: str, fs: Mapping[str, Any] | None, volume: str = ""
+) -> dict[str, Any]:
     fs = fs or {}
     used, cap, avail = (
         float(fs.get(k, math.nan)) for k in ("usedBytes", "capacityBytes", "availableBytes")
@@ -403,6 +407,7 @@ def _fs(kind: str, node: str, ns: str, pod: str, fs: Mapping[str, Any] | None) -
         "capacity_bytes": cap,
         "available_bytes": avail,
         "used_pct": _pct(used, cap),
+        "volume": volume,
     }
 
 
@@ -428,7 +433,35 @@ def disk_frame(
                     p.get("ephemeral-storage"),
                 )
             )
+            for v in p.get("volume") or []:  # persistent volumes (and others the kubelet measures)
+                pvc = (v.get("pvcRef") or {}).get("name")
+                name = f"pvc/{pvc}" if pvc else str(v.get("name", ""))
+                rows.append(
+                    _fs("volume", node, ref.get("namespace", ""), ref.get("name", ""), v, name)
+                )
     return pd.DataFrame(rows, columns=DISK_COLUMNS)
+
+
+def disk_findings(disk: pd.DataFrame, *, threshold: float = DISK_FULL_PCT) -> list[dict[str, str]]:
+    """A finding for each node file system, pod ephemeral storage or volume above `threshold`%."""
+    out = []
+    for _, r in disk[disk["used_pct"] > threshold].iterrows():
+        where = (
+            f"node {r['node']}"
+            if r["kind"] == "node"
+            else f"{r['volume'] or 'ephemeral storage'} of pod {r['namespace']}/{r['pod']}"
+        )
+        out.append(
+            {
+                "severity": "SEV2" if r["used_pct"] >= 97 else "SEV3",
+                "title": f"{where} is {r['used_pct']:.0f}% full",
+                "detail": f"{r['used_bytes'] / 2**30:.1f} GiB used of "
+                f"{r['capacity_bytes'] / 2**30:.1f} GiB (kubelet stats/summary)",
+                "next_step": "free space (old logs, WAL, temp files) or grow the volume before "
+                "writes fail",
+            }
+        )
+    return out
 
 
 def findings(

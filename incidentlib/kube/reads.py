@@ -44,10 +44,43 @@ def fetch_nodes(cluster: Cluster, *, timeout: float = 10) -> list[dict[str, Any]
 
 
 def fetch_events(
-    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+    cluster: Cluster,
+    namespace: str | None,
+    *,
+    field_selector: str | None = None,
+    timeout: float = 10,
 ) -> list[dict[str, Any]]:
-    """Core events of `namespace` (None: all), raw."""
-    return cluster.list_items(_ns_path(namespace, "events"), timeout=timeout, page_size=LIST_PAGE)
+    """Core events of `namespace` (None: all), raw; `field_selector` filters them on the server
+    (`type!=Normal`, `involvedObject.kind=Node`)."""
+    return cluster.list_items(
+        _ns_path(namespace, "events"),
+        query={"fieldSelector": field_selector} if field_selector else None,
+        timeout=timeout,
+        page_size=LIST_PAGE,
+    )
+
+
+WIDE_EVENTS = (None, "type!=Normal", "involvedObject.kind=Node")
+"""What `fetch_events_wide` reads: the namespace whole (None), then from every namespace the
+warnings and the node events."""
+
+
+def fetch_events_wide(
+    cluster: Cluster, namespace: str, *, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """The events of `kubectl get events -A` that matter to an incident in `namespace`: every event
+    of the namespace, and from every namespace the warnings (evictions, OOM kills, failed mounts,
+    back-offs) and the node events (NodeNotReady and Rebooted are type Normal). The Normal events
+    of other workloads (Scheduled, Pulled, Started: most of a busy cluster's events) are filtered
+    out by the server, which keeps the read small. Each event once (by uid)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for selector in WIDE_EVENTS:
+        ns = namespace if selector is None else None
+        for event in fetch_events(cluster, ns, field_selector=selector, timeout=timeout):
+            meta = event.get("metadata") or {}
+            key = meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
+            seen.setdefault(key, event)
+    return list(seen.values())
 
 
 def fetch_namespace(cluster: Cluster, namespace: str, *, timeout: float = 10) -> dict[str, Any]:
@@ -270,3 +303,27 @@ def fetch_configmap(
         **cluster.get_json(f"/api/v1/namespaces/{namespace}/configmaps/{name}", timeout=timeout),
         "kind": "ConfigMap",
     }
+
+
+def fetch_services(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """Every Service of `namespace` (None: all namespaces), raw."""
+    return cluster.list_items(_ns_path(namespace, "services"), timeout=timeout)
+
+
+def fetch_endpoints(
+    cluster: Cluster, namespace: str | None, *, timeout: float = 10
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(Endpoints, EndpointSlices) of `namespace`: the slices (discovery.k8s.io/v1) where the
+    server has them, else the core Endpoints."""
+    try:
+        slices = cluster.list_items(
+            _ns_path(namespace, "endpointslices", group="/apis/discovery.k8s.io/v1"),
+            timeout=timeout,
+        )
+        return [], slices
+    except KubeAPIError as e:
+        if e.status != 404:
+            raise
+    return cluster.list_items(_ns_path(namespace, "endpoints"), timeout=timeout), []

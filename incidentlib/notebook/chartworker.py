@@ -24,7 +24,7 @@ import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 DEFAULT_TIMEOUT = 15.0  # for all the charts of a job; then the kernel draws what is missing itself
 
@@ -86,6 +86,7 @@ class ChartWorker:
         self._lock = threading.Lock()
         self._pending: list[Future[bytes]] = []
         self._dead = proc is None
+        self._closed = False
         self._writes: queue.SimpleQueue[list[tuple[str, dict[str, Any]]] | None] = (
             queue.SimpleQueue()
         )
@@ -97,20 +98,29 @@ class ChartWorker:
                 target=self._read_replies, name="chart-worker-replies", daemon=True
             ).start()
 
+    _live: ClassVar[ChartWorker | None] = None
+    """The helper this kernel started last: a notebook run again (its setup cell again) closes it
+    first, so a kernel never keeps more than one helper."""
+
     @classmethod
     def start(cls) -> ChartWorker:
         """Start the helper now (it warms up at once), or take the one `start_ahead` started;
-        without one (disabled, cannot start) charts draw in the kernel."""
+        without one (disabled, cannot start) charts draw in the kernel. The helper started before,
+        if any, is told to finish and exit."""
         global _ahead
+        previous, cls._live = cls._live, None
+        if previous is not None:
+            previous.close()
         if not _enabled():
             return cls(None)
         proc, _ahead = _ahead, None
-        if proc is not None and proc.poll() is None:
-            return cls(proc)
-        try:
-            return cls(_spawn())
-        except OSError:
-            return cls(None)
+        if proc is None or proc.poll() is not None:
+            try:
+                proc = _spawn()
+            except OSError:
+                return cls(None)
+        cls._live = cls(proc)
+        return cls._live
 
     @property
     def running(self) -> bool:
@@ -121,7 +131,8 @@ class ChartWorker:
         them to the helper, whose pipe only takes 64 KB while it is still warming up)."""
         futures: list[Future[bytes]] = [Future() for _ in specs]
         with self._lock:
-            if self._dead:
+            # a helper that has exited is dead even before its reply reader has noticed
+            if self._dead or self._closed or not self.running:
                 return ChartJob(specs, None)
             self._pending.extend(futures)
         self._writes.put(specs)
@@ -147,7 +158,12 @@ class ChartWorker:
                 pass
 
     def close(self) -> None:
-        """No more charts: the helper finishes what it has, then exits (never waits)."""
+        """No more charts: the helper finishes what it has, then exits (never waits); charts asked
+        for after this are drawn in the kernel."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         if self._proc is not None:
             self._writes.put(None)
 

@@ -395,6 +395,7 @@ _STATUS_COLORS = {
     "timeout": _ORANGE,
 }
 _COLORED = ("status", "severity", "level")
+_LEFT = ' style="text-align: left"'
 """Columns whose cells a person scans for, colored: a pod's kubectl STATUS by kind of failure (red:
 it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status."""
 
@@ -443,14 +444,28 @@ class Table:
         """The table as HTML, built directly (pandas' Styler costs a jinja2 import and about 5 ms a
         table): Jupyter's `dataframe` class, every value escaped, colored cells with an inline
         style (the evidence page's CSP allows inline styles, never script)."""
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
         colored = {i for i, c in enumerate(self.df.columns) if c in _COLORED}
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.df.columns)
+        # numbers right-aligned (Jupyter's default for every cell), text left-aligned: a sentence
+        # or a pod name read from the right is hard to scan
+        text = {
+            i
+            for i, c in enumerate(self.df.columns)
+            if not is_numeric_dtype(self.df[c]) or is_bool_dtype(self.df[c])
+        }
+        head = "".join(
+            f"<th{_LEFT if i in text else ''}>{html.escape(str(c))}</th>"
+            for i, c in enumerate(self.df.columns)
+        )
         rows = []
         for values in self.df.itertuples(index=False, name=None):
             cells = []
             for i, value in enumerate(values):
                 color = cell_color(value) if i in colored else ""
-                style = f' style="background-color: {color}"' if color else ""
+                styles = [f"background-color: {color}"] if color else []
+                styles += ["text-align: left"] if i in text else []
+                style = f' style="{"; ".join(styles)}"' if styles else ""
                 cells.append(f"<td{style}>{html.escape(_cell_text(value))}</td>")
             rows.append(f"<tr>{''.join(cells)}</tr>")
         return (

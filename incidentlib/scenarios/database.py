@@ -10,14 +10,16 @@ the rest goes on."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ..errors import DatabaseError
+from ..errors import DatabaseError, KubeAPIError
 from ..kube import actions as kube_actions
+from ..kube import exec as kexec
 from ..kube import reads
 from ..kube.client import Cluster
 from ..notebook import charts
@@ -25,9 +27,11 @@ from ..notebook.run import Run, show_table
 from ..params import (
     Common,
     duration,
+    flag,
     format_duration,
     name_of,
     one_of,
+    optional,
     param,
     parse_duration,
     validate_selector,
@@ -456,13 +460,15 @@ class Params(Common):
     """The database notebook's parameters, checked."""
 
     deployment: str = param("postgres", check=name_of("deployment"))
-    db_selector: str = param("app=postgres", check=lambda v, n: validate_selector(v))
+    db_selector: str = param("app in (postgres)", check=lambda v, n: validate_selector(v))
     long_query_threshold: str = param("5min", check=duration)
     top_n: int = param(10, check=whole(1, 1000))
     mitigation: str = param("auto", check=one_of(pg_actions.MITIGATIONS))
     pids: list[int] | None = param(None, check=lambda v, n: pg_actions.parse_pids(v))
     statement_timeout_ms: int = param(5000, check=whole(1, 3_600_000, unit=" of milliseconds"))
     lock_timeout_ms: int = param(1000, check=whole(1, 3_600_000, unit=" of milliseconds"))
+    app_deployment: str | None = param("backend", check=optional(name_of("deployment")))
+    exec_checks: bool = param(True, check=flag)
 
     @property
     def threshold_s(self) -> float:
@@ -500,6 +506,7 @@ class Facts:
     tables: pd.DataFrame = field(default_factory=pd.DataFrame)
     replication: pd.DataFrame = field(default_factory=pd.DataFrame)
     slots: pd.DataFrame = field(default_factory=pd.DataFrame)
+    connectivity: pd.DataFrame = field(default_factory=lambda: kexec.connectivity_frame([]))
 
     @property
     def reachable(self) -> bool:
@@ -590,6 +597,110 @@ def database_pods(run: Run, cfg: Params, db: Facts) -> None:
             print(pods.logs_text(db_logs))
             run.glue("db_logs", db_logs)
     run.glue("db_pods", db.db_pods)
+
+
+LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
+
+
+def connectivity_target(
+    dsn: str | None,
+    services: list[dict[str, Any]],
+    db_pods: list[dict[str, Any]],
+    *,
+    namespace: str,
+) -> tuple[str, int] | None:
+    """Where the application's pods should reach the database: the DSN's host and port, unless
+    that is this machine or a socket (meaningless from a pod); then the Service that selects the
+    database's pods. None when neither is known."""
+    from psycopg import conninfo
+
+    try:
+        d = conninfo.conninfo_to_dict(dsn or "")
+    except Exception:  # noqa: BLE001 - a malformed DSN was reported by connect already
+        d = {}
+    host = str(d.get("host") or os.environ.get("PGHOST") or "").split(",")[0]
+    port = str(d.get("port") or os.environ.get("PGPORT") or "5432").split(",")[0]
+    if host not in LOCAL_HOSTS and not host.startswith("/") and port.isdigit():
+        return host, int(port)
+    labels = [(p.get("metadata") or {}).get("labels") or {} for p in db_pods]
+    for svc in services:
+        sel = (svc.get("spec") or {}).get("selector") or {}
+        if sel and any(all(lb.get(k) == v for k, v in sel.items()) for lb in labels):
+            ports = (svc.get("spec") or {}).get("ports") or [{}]
+            return f"{svc['metadata']['name']}.{namespace}.svc", int(ports[0].get("port", 5432))
+    return None
+
+
+def connectivity_findings(
+    frame: pd.DataFrame, *, app: str, database_reachable: bool | None
+) -> list[Finding]:
+    """A finding when the application's pods cannot open a TCP connection to the database: its
+    own finding when the runbook itself reached it ("up, but the backend cannot reach it")."""
+    if frame.empty or bool(frame["ok"].all()):
+        return []
+    bad = frame[~frame["ok"]]
+    every = len(bad) == len(frame)
+    target = str(frame["target"].iloc[0])
+    what = (
+        f"the database is up but {app} cannot reach it"
+        if database_reachable
+        else f"{app} cannot reach the database"
+    )
+    return [
+        _finding(
+            "SEV1" if every else "SEV2",
+            what,
+            f"{len(bad)} of {len(frame)} pod(s) of deployment/{app} failed to connect to {target}: "
+            f"{bad['error'].iloc[0]}",
+            "check NetworkPolicies, the Service and its endpoints, DNS, and the database's "
+            "listen_addresses/pg_hba.conf for the pods' addresses",
+        )
+    ]
+
+
+def app_connectivity(run: Run, cfg: Params, db: Facts, *, at_most: int = 3) -> None:
+    """The runbook's Recovery Verification from inside the application: a TCP connect from each
+    running pod of `app_deployment` to the database (the DSN's host and port, or its Service), with
+    the time it took (the `connectivity` scrap)."""
+    source = f"kubernetes: exec in pods of deployment/{cfg.app_deployment}"
+    if not cfg.exec_checks or not cfg.app_deployment:
+        run.skip(source, "exec_checks=False" if not cfg.exec_checks else "no app_deployment")
+        return
+    if db.cluster is None:
+        run.skip(source, "no cluster")
+        return
+    from .performance import exec_targets
+
+    results: list[tuple[str, kexec.ExecResult]] = []
+    with run.source(source):
+        services = reads.fetch_services(db.cluster, cfg.namespace)
+        target = connectivity_target(cfg.dsn, services, db.pod_items or [], namespace=cfg.namespace)
+        if target is None:
+            print("– no database address known from the DSN, and no Service selects its pods")
+            return
+        host, port = target
+        app_pods = reads.fetch_pods(db.cluster, cfg.namespace)
+        for pod, container in exec_targets(app_pods, cfg.app_deployment, at_most=at_most):
+            name = pod["metadata"]["name"]
+            why = kexec.not_running(pod, container)
+            if why:
+                print(f"– {name}: {why}")
+                continue
+            r = kexec.run_check(
+                db.cluster, cfg.namespace, name, container, "tcp", host=host, port=port
+            )
+            if r.error and r.error.startswith("exec forbidden"):
+                raise KubeAPIError(r.error, status=403, reason="Forbidden")
+            if r.error:
+                print(f"✗ {name}: {r.error}")
+            results.append((f"{host}:{port}", r))
+    db.connectivity = kexec.connectivity_frame(results)
+    show_table(
+        db.connectivity,
+        caption=f"TCP connect from deployment/{cfg.app_deployment} to the database",
+        empty="no pod of the application was checked",
+    )
+    run.glue("connectivity", db.connectivity)
 
 
 def show_connections(run: Run, db: Facts) -> None:
@@ -755,6 +866,11 @@ def assess_database(run: Run, cfg: Params, db: Facts) -> Severity:
         )
         + space_findings(db.database_sizes, db.tables)
         + replication_findings(db.replication, db.slots)
+        + connectivity_findings(
+            db.connectivity,
+            app=cfg.app_deployment or "the application",
+            database_reachable=db.database_reachable,
+        )
     ):
         record_finding(run, f)
     run.figures.update(

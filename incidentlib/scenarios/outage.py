@@ -16,12 +16,21 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InvalidParameter
-from ..kube import actions, frames, reads
+from ..kube import actions, frames, nodes, reads, services
 from ..kube.client import Cluster, paused_gc
 from ..kube.podstatus import pod_row
 from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Gathered, Run, show_table, show_text
-from ..params import Common, free_text, number, one_of, optional, param, validate_replicas
+from ..params import (
+    Common,
+    free_text,
+    name_of,
+    number,
+    one_of,
+    optional,
+    param,
+    validate_replicas,
+)
 from ..plan import Plan
 from ..quantity import validate_memory_limit
 from ..redact import redact_text, redact_value
@@ -70,6 +79,7 @@ class Params(Common):
     replicas: int | None = param(None, check=optional(lambda v, n: validate_replicas(v)))
     memory_limit: str | None = param(None, check=optional(lambda v, n: validate_memory_limit(v)))
     mitigation: str = param("auto", check=one_of(actions.MITIGATIONS))
+    frontend_deployment: str | None = param("frontend", check=optional(name_of("deployment")))
     rollout_timeout_s: float = param(60.0, check=number(1, 3600, unit="seconds"))
 
 
@@ -177,6 +187,15 @@ class Facts:
     pending: pd.DataFrame = field(default_factory=pd.DataFrame)
     details: list[dict[str, Any]] = field(default_factory=list)
     logs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    log_notes: list[str] = field(default_factory=list)
+    services: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=services.SERVICE_COLUMNS)
+    )
+    node_details: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=nodes.NODE_DETAIL_COLUMNS)
+    )
+    node_failures: list[dict[str, Any]] = field(default_factory=list)
+    routing: list[dict[str, str]] = field(default_factory=list)
     commits: pd.DataFrame | None = None
     correlation: dict[str, Any] | None = None
     read: set[str] = field(default_factory=set)
@@ -199,7 +218,10 @@ def collect(
         "pods": f"kubernetes: pods in {ns}",
         "all": "kubernetes: pods (all namespaces)",
         "nodes": "kubernetes: nodes",
-        "events": f"kubernetes: events in {ns}",
+        "events": "kubernetes: events (all namespaces)",
+        "ns_events": f"kubernetes: events in {ns}",
+        "services": f"kubernetes: services in {ns}",
+        "endpoints": f"kubernetes: endpoints in {ns}",
         "dep": f"kubernetes: deployment/{dep}",
         "top_pods": f"metrics API: pods in {ns}",
         "top_nodes": "metrics API: nodes",
@@ -214,7 +236,9 @@ def collect(
             names["ns"]: lambda: reads.fetch_namespace(cluster, ns),
             names["all"]: lambda: reads.fetch_pods(cluster, None),
             names["nodes"]: lambda: reads.fetch_nodes(cluster),
-            names["events"]: lambda: reads.fetch_events(cluster, ns),
+            names["events"]: lambda: reads.fetch_events_wide(cluster, ns),
+            names["services"]: lambda: reads.fetch_services(cluster, ns),
+            names["endpoints"]: lambda: reads.fetch_endpoints(cluster, ns),
             names["dep"]: lambda: reads.fetch_deployment(cluster, ns, dep),
             names["top_pods"]: lambda: reads.fetch_pod_metrics(cluster, ns),
             names["top_nodes"]: lambda: reads.fetch_node_metrics(cluster),
@@ -230,10 +254,15 @@ def collect(
             g.values[names["pods"]] = [p for p in all_raw if p["metadata"].get("namespace") == ns]
     elif cluster is not None:
         g.merge(run.gather({names["pods"]: lambda: reads.fetch_pods(cluster, ns)}))
+    if cluster is not None and not _ok(g, names["events"]):  # namespaced roles only
+        g.merge(run.gather({names["ns_events"]: lambda: reads.fetch_events(cluster, ns)}))
+        g.values[names["events"]] = g.values.get(names["ns_events"], [])
     ev.read = set(g.values)
     pods_raw: list[dict[str, Any]] = g.get(names["pods"]) or []
     nodes_raw: list[dict[str, Any]] = g.get(names["nodes"]) or []
     ev.events_raw = g.get(names["events"]) or []
+    services_raw = g.get(names["services"]) or []
+    endpoints_raw, slices_raw = g.get(names["endpoints"]) or ([], [])
     ev.deployment = g.get(names["dep"])
     ev.commits = g.get(names["git"])
 
@@ -251,11 +280,16 @@ def collect(
                 second[f"kubernetes: previous log of {name}"] = lambda n=name, c=container: (
                     reads.fetch_log(cluster, ns, n, c, tail=50, previous=True)
                 )
-        for owner in dict.fromkeys([dep, "frontend"]):
+        for owner in dict.fromkeys([dep, cfg.frontend_deployment or dep]):
             pod = frames.pick_log_pod(pods_raw, owner=owner)
             if pod is not None:
                 second[f"kubernetes: logs deployment/{owner}"] = lambda p=pod: reads.fetch_log(
                     cluster, ns, p["metadata"]["name"], frames.default_container(p), tail=100
+                )
+            elif owner != dep:
+                ev.log_notes.append(
+                    f"no pod of deployment/{owner} in {ns}: its logs were not read (does it "
+                    "exist? set frontend_deployment to the name of your frontend, or None)"
                 )
     g2 = run.gather(second) if second else Gathered()
     ev.replicasets = g2.get(f"kubernetes: replicasets of {dep}") or []
@@ -267,14 +301,35 @@ def collect(
     else:
         ev.pods = all_pods = frames.pods_frame(pods_raw, now=ev.now, replicasets=ev.replicasets)
     ev.unhealthy = frames.unhealthy_pods(all_pods)
+    ev.node_details = redact_value(
+        nodes.node_details_frame(nodes_raw, all_raw or pods_raw, ev.events_raw)
+    )
+    ev.node_failures = [
+        nodes.node_failure(n, all_raw or pods_raw, ev.events_raw)
+        for n in nodes_raw
+        if nodes.not_ready(n)
+    ]
+    if _ok(g, names["services"]):
+        ev.services = services.services_frame(
+            services_raw, pods_raw, endpoints=endpoints_raw, slices=slices_raw
+        )
+        selectors = {
+            s["metadata"]["name"]: (s.get("spec") or {}).get("selector") or {} for s in services_raw
+        }
+        relabels = {
+            svc: services.relabel(sel, ev.replicasets, deployment=dep)
+            for svc, sel in selectors.items()
+        }
+        ev.routing = services.routing_problems(ev.services, relabels=relabels)
     ev.nodes = frames.nodes_frame(nodes_raw, all_raw or pods_raw, now=ev.now)
     ev.events = redact_value(frames.events_frame(ev.events_raw, since=cfg.window, now=ev.now))
     ev.pending = redact_value(frames.pending_frame(pods_raw, ev.events_raw))
     if ev.deployment is not None:
         ev.rollouts = frames.rollouts_frame(ev.deployment, ev.replicasets)
         ev.image_diff = frames.image_diff(ev.rollouts)
-        ev.correlation = frames.correlate(
-            ev.rollouts, ev.pods, deployment=dep, events=ev.events, now=ev.now
+        live = ev.pods[ev.pods["status"] != "Terminating"] if len(ev.pods) else ev.pods
+        ev.correlation = frames.correlate(  # pods evicted from a failed node blame no rollout
+            ev.rollouts, live, deployment=dep, events=ev.events, now=ev.now
         )
     if _ok(g, names["top_pods"]):
         ev.top_pods = frames.top_pods_frame(g.values[names["top_pods"]], pods_raw)
@@ -283,14 +338,50 @@ def collect(
     for p in failing:
         name = p["metadata"]["name"]
         prev = g2.get(f"kubernetes: previous log of {name}")
-        ev.details.append(
-            redact_value(frames.pod_details(p, ev.events_raw, previous_log=prev, now=ev.now))
-        )
+        detail = frames.pod_details(p, ev.events_raw, previous_log=prev, now=ev.now)
+        detail["crashing_container"] = _crashing(p)
+        ev.details.append(redact_value(detail))
     for key, text in g2.values.items():
         if key.startswith("kubernetes: logs deployment/"):
             owner = key.rsplit("/", 1)[1]
-            ev.logs[owner] = frames.log_frame(redact_text(text), pod=owner)
+            pod = frames.pick_log_pod(pods_raw, owner=owner) or {}
+            ev.logs[owner] = frames.log_frame(
+                redact_text(text),
+                pod=(pod.get("metadata") or {}).get("name", owner),
+                container=frames.default_container(pod) or "" if pod else "",
+            )
     return ev
+
+
+LOG_COLUMNS = ["namespace", "pod", "container", "previous", "line"]
+
+
+def logs_frame(ev: Facts, namespace: str) -> pd.DataFrame:
+    """The `logs` scrap: every log line the notebook read, the tails and the previous containers'
+    logs of failing pods, one row each (redacted)."""
+    rows = [
+        {
+            "namespace": namespace,
+            "pod": r["pod"],
+            "container": r["container"],
+            "previous": False,
+            "line": r["line"],
+        }
+        for df in ev.logs.values()
+        for r in df.to_dict("records")
+    ]
+    for d in ev.details:
+        for line in (d.get("previous_log") or "").splitlines():
+            rows.append(
+                {
+                    "namespace": d["namespace"],
+                    "pod": d["name"],
+                    "container": d.get("crashing_container") or "",
+                    "previous": True,
+                    "line": line,
+                }
+            )
+    return pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"previous": "bool"})
 
 
 def _worst_failing(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -474,7 +565,37 @@ def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = No
             "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak",
         )
         extra.append(Severity("SEV2", "oom", f"{len(oom)} pod(s) OOMKilled"))
+    failed = {f["node"]: f for f in ev.node_failures}
+    for f in ev.node_failures:
+        since = f["since"]
+        when = (
+            f"since {pd.Timestamp(since).strftime('%H:%M:%S')} UTC "
+            f"({int((ev.now - since).total_seconds() // 60)} min)"
+            if since is not None
+            else ""
+        )
+        took = ", ".join(f["taken_down"][:8]) + (" ..." if len(f["taken_down"]) > 8 else "")
+        pending = "; ".join(f"{p} Pending: {m}" for p, m in f["pending"][:3])
+        run.finding(
+            "SEV2",
+            f"node {f['node']} failed {when}: {len(f['taken_down'])} pod(s) taken down".replace(
+                "  ", " "
+            ),
+            f"Ready={f['status']} ({f['reason']}: {f['message']}); its pods: {took or 'none'}"
+            + (f"; {pending}" if pending else ""),
+            f"`kubectl describe node {f['node']}`; check the machine (cloud console, kubelet "
+            "logs); the evicted pods were rescheduled elsewhere"
+            + ("; add capacity (or lower requests) for the Pending ones" if pending else ""),
+            node=f["node"],
+        )
+        extra.append(Severity("SEV2", "node", f"node {f['node']} failed {when}"))
+    for r in ev.routing:
+        level = services.routing_level(r, deployment=dep)
+        run.finding(level, r["title"], r["detail"], r["next_step"])
+        extra.append(Severity(level, "service-routes-nowhere", r["title"]))
     for _, node in ev.nodes.iterrows():
+        if node["name"] in failed:
+            continue
         if node["status"].startswith("NotReady") or node["pressure"]:
             what = node["status"] if node["status"].startswith("NotReady") else node["pressure"]
             run.finding(
@@ -610,7 +731,33 @@ def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Facts) -> dict[
     print(f"{outcome['status']}: {outcome['detail']}")
     if outcome["applied"]:
         show_table(after_mitigation(cluster, run, cfg), caption="the deployment's pods now")
+        recovery_check(run, cfg)
     return outcome
+
+
+def recovery_check(run: Run, cfg: Params) -> pd.DataFrame:
+    """The runbook's Recovery Verification: after an applied mitigation, probe `health_url` again
+    and say whether the service answers (the `recovery` figure and a line)."""
+    if not cfg.health_url:
+        print("recovery: no health_url given, so whether the service answers again is unknown")
+        return probe.health_frame([], "")
+    results: list[probe.ProbeResult] = []
+    with run.source("health check (after the mitigation)"):
+        results = probe.health_check(cfg.health_url, count=3, timeout=5.0)
+    frame = probe.health_frame(results, cfg.health_url)
+    ok = bool(len(frame)) and bool(frame["ok"].all())
+    run.figures["recovered"] = ok
+    print(
+        f"recovery: {cfg.health_url} "
+        + (
+            "answers again (3 of 3 requests OK)"
+            if ok
+            else "still fails: the mitigation did not "
+            "restore the service; keep going with the findings"
+        )
+    )
+    show_table(frame, caption="health check after the mitigation")
+    return frame
 
 
 # ------------------------------------------------------------------------------------------ display
@@ -704,9 +851,29 @@ def show_charts(ev: Facts, cfg: Params) -> None:
     show(*job.pngs())
 
 
+def show_services(ev: Facts, namespace: str) -> None:
+    """`kubectl get svc,ep`: each Service with its ready and not-ready endpoints and the pods its
+    selector matches; a Service with none ready is named with its cause."""
+    show_table(ev.services, empty=f"no Service read in {namespace}")
+    for r in ev.routing:
+        show_text(f"{r['title']}: {r['detail']}", strong=True)
+
+
+def show_node_details(ev: Facts) -> None:
+    """`kubectl describe node` for each node not Ready or under pressure."""
+    for _, d in ev.node_details.iterrows():
+        show_text(f"node {d['node']}: Ready={d['ready']}", strong=True)
+        print(f"  taints: {d['taints'] or '<none>'}")
+        print(f"  conditions: {d['conditions']}")
+        print(f"  pods: {d['pods'] or '<none>'}")
+        print(f"  last event: {d['last_event'] or '<none>'}")
+
+
 def show_logs(ev: Facts, *, shown: int = 15) -> None:
     """Each deployment's log tail: how many lines are errors, the error lines, then the last lines
     (marked)."""
+    for note in ev.log_notes:
+        print(note)
     if not ev.logs:
         print("(no logs read)")
     for owner, df in ev.logs.items():

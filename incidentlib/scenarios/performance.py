@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import InvalidParameter, KubeAPIError, SourceUnavailable
 from ..kube import actions, logs, metrics, reads
+from ..kube import exec as kexec
 from ..kube.client import Cluster
 from ..kube.logs import PodLog
 from ..notebook import charts
@@ -25,6 +26,7 @@ from ..notebook.run import Run, show_table
 from ..params import (
     Common,
     duration,
+    flag,
     free_text,
     name_of,
     number,
@@ -307,6 +309,7 @@ class Params(Common):
     query_latency_p99: str | None = param(None, check=free_text)
     query_memory: str | None = param(None, check=free_text)
     query_cpu: str | None = param(None, check=free_text)
+    exec_checks: bool = param(True, check=flag)
 
     @property
     def selected(self) -> set[str]:
@@ -352,6 +355,8 @@ class Facts:
     figures: dict[str, float] = field(default_factory=dict)
     error_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
     comparison: pd.DataFrame | None = None
+    processes: pd.DataFrame = field(default_factory=lambda: kexec.processes_frame([]))
+    pod_disk: pd.DataFrame = field(default_factory=lambda: kexec.pod_disk_frame([]))
 
 
 def response_times(run: Run, cfg: Params, ev: Facts) -> None:
@@ -512,7 +517,72 @@ def disk(run: Run, cfg: Params, ev: Facts) -> None:
             ev.disk = metrics.disk_frame(
                 reads.fetch_disk(ev.cluster, hosts), namespace=cfg.namespace
             )
+    for f in metrics.disk_findings(ev.disk):
+        run.finding(**f)
     show_table(ev.disk, empty="no disk figures")
+
+
+def inside_pods(run: Run, cfg: Params, ev: Facts, *, at_most: int = 5) -> None:
+    """The runbook's `kubectl exec deployment/... -- ps aux --sort=-%mem` and `-- df -h` in the
+    deployment's running pods (read-only checks from `kube.exec`): per-process memory and CPU, and
+    each file system mounted in the pod; a finding for one above 90%. A pod that cannot be exec'd
+    into (not running, forbidden, no such binary) is one line, and the rest go on."""
+    source = f"kubernetes: exec in pods of deployment/{cfg.deployment}"
+    if not cfg.exec_checks:
+        run.skip(source, "exec_checks=False")
+        return
+    if ev.cluster is None:
+        run.skip(source, "no cluster connection")
+        return
+    targets = exec_targets(ev.pods, cfg.deployment, at_most=at_most)
+    if not targets:
+        run.skip(source, f"no pod of deployment/{cfg.deployment} in {cfg.namespace}")
+        return
+    ps: list[kexec.ExecResult] = []
+    df: list[kexec.ExecResult] = []
+    with run.source(source):
+        for pod, container in targets:
+            why = kexec.not_running(pod, container)
+            name = pod["metadata"]["name"]
+            if why:
+                print(f"– {name}: {why}")
+                continue
+            for check, sink in (("processes", ps), ("disk", df)):
+                r = kexec.run_check(ev.cluster, cfg.namespace, name, container, check)
+                if r.error:
+                    print(f"✗ {name}: {r.error}")
+                    if r.error.startswith("exec forbidden"):
+                        raise KubeAPIError(r.error, status=403, reason="Forbidden")
+                else:
+                    sink.append(r)
+    ev.processes = kexec.processes_frame(ps)
+    ev.pod_disk = kexec.pod_disk_frame(df)
+    for _, f in ev.pod_disk[ev.pod_disk["use_pct"] > metrics.DISK_FULL_PCT].iterrows():
+        run.finding(
+            "SEV3",
+            f"{f['mounted_on']} in pod {f['pod']} is {f['use_pct']:.0f}% full",
+            f"{f['filesystem']}: {f['used_bytes'] / 2**30:.1f} GiB used of "
+            f"{f['size_bytes'] / 2**30:.1f} GiB (df inside the container {f['container']})",
+            "free space or grow the volume before writes fail",
+        )
+    show_table(
+        ev.processes,
+        caption="processes by memory (ps aux --sort=-%mem in each pod)",
+        empty="no process list read",
+    )
+    show_table(ev.pod_disk, caption="file systems inside the pods (df)", empty="no df read")
+
+
+def exec_targets(
+    pods: list[dict[str, Any]], deployment: str, *, at_most: int
+) -> list[tuple[dict[str, Any], str]]:
+    """(pod, container) pairs of a deployment to run checks in: its pods by name, and each pod's
+    main container."""
+    from ..kube.frames import default_container, owner_of
+
+    mine = [p for p in pods if owner_of(p.get("metadata") or {})[0] == deployment]
+    mine.sort(key=lambda p: p["metadata"]["name"])
+    return [(p, default_container(p) or "") for p in mine[:at_most]]
 
 
 def log_errors(run: Run, cfg: Params, ev: Facts) -> None:
@@ -652,6 +722,8 @@ def glue(run: Run, ev: Facts) -> None:
         ("leak_suspects", ev.leaks),
         ("oom_kills", ev.ooms),
         ("disk", ev.disk),
+        ("processes", ev.processes),
+        ("pod_disk", ev.pod_disk),
         ("log_errors", ev.log_errors),
         ("prometheus", prometheus.long_frame(ev.prom_frames)),
         ("error_messages", ev.top_messages),

@@ -15,13 +15,13 @@ from typing import Any
 import pandas as pd
 
 from ..errors import DatabaseError
-from ..kube import frames, reads
+from ..kube import frames, nodes, reads, services
 from ..kube.client import Cluster
 from ..notebook.run import Run, show_table
 from ..params import Common, number, param, whole
 from ..redact import redact_value
 from ..service.probe import ProbeResult, health_check, latency_frame, latency_summary
-from ..severity import Severity, assess
+from ..severity import Severity, assess, worst
 from .common import connect_cluster
 
 NEXT_COLUMNS = ["notebook", "reason"]
@@ -428,6 +428,10 @@ class Triage:
     rollouts: pd.DataFrame | None = None
     correlation: dict[str, Any] | None = None
     events: pd.DataFrame | None = None
+    node_details: pd.DataFrame | None = None
+    node_failures: list[dict[str, Any]] = field(default_factory=list)
+    services: pd.DataFrame | None = None
+    routing: list[dict[str, str]] = field(default_factory=list)
     database: dict[str, Any] | None = None
     database_error: str | None = None
     database_refused: bool = False  # the database answered and refused our login
@@ -448,7 +452,9 @@ def read_all(run: Run, cfg: Params) -> Triage:
         "deployments": f"kubernetes: deployments in {ns}",
         "nodes": "kubernetes: nodes",
         "node_metrics": "kubernetes: top nodes (metrics API)",
-        "events": f"kubernetes: events in {ns}",
+        "events": "kubernetes: events (all namespaces)",
+        "services": f"kubernetes: services in {ns}",
+        "endpoints": f"kubernetes: endpoints in {ns}",
         "database": "postgresql",
     }
     tasks: dict[str, Any] = {}
@@ -460,7 +466,16 @@ def read_all(run: Run, cfg: Params) -> Triage:
     else:
         run.skip(names["health"], "no health_url given")
     if k8s is None:
-        for key in ("pods", "replicasets", "deployments", "nodes", "node_metrics", "events"):
+        for key in (
+            "pods",
+            "replicasets",
+            "deployments",
+            "nodes",
+            "node_metrics",
+            "events",
+            "services",
+            "endpoints",
+        ):
             run.skip(names[key], "no cluster connection")
     else:
         tasks[names["pods"]] = lambda: reads.fetch_pods(k8s, None, timeout=timeout)
@@ -468,7 +483,9 @@ def read_all(run: Run, cfg: Params) -> Triage:
         tasks[names["deployments"]] = lambda: reads.fetch_deployments(k8s, ns, timeout=timeout)
         tasks[names["nodes"]] = lambda: reads.fetch_nodes(k8s, timeout=timeout)
         tasks[names["node_metrics"]] = lambda: reads.fetch_node_metrics(k8s, timeout=timeout)
-        tasks[names["events"]] = lambda: reads.fetch_events(k8s, ns, timeout=timeout)
+        tasks[names["events"]] = lambda: reads.fetch_events_wide(k8s, ns, timeout=timeout)
+        tasks[names["services"]] = lambda: reads.fetch_services(k8s, ns, timeout=timeout)
+        tasks[names["endpoints"]] = lambda: reads.fetch_endpoints(k8s, ns, timeout=timeout)
     if wants_database(cfg.dsn):
         tasks[names["database"]] = lambda: check_database(
             cfg.dsn, connect_timeout_s=max(1, int(min(timeout, 3)))
@@ -476,6 +493,18 @@ def read_all(run: Run, cfg: Params) -> Triage:
     else:
         run.skip(names["database"], "no dsn given (nor PGHOST/PGSERVICE)")
     got = run.gather(tasks)
+    if k8s is not None and names["events"] in got.errors:  # namespaced roles only
+        got.merge(
+            run.gather(
+                {
+                    f"kubernetes: events in {ns}": lambda: reads.fetch_events(
+                        k8s, ns, timeout=timeout
+                    )
+                }
+            )
+        )
+        if f"kubernetes: events in {ns}" in got.values:
+            got.values[names["events"]] = got.values[f"kubernetes: events in {ns}"]
     raw = {key: got.values[name] for key, name in names.items() if name in got.values}
     if names["database"] in got.errors:
         error = got.errors[names["database"]]
@@ -510,11 +539,44 @@ def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
         )
     mine = next((d for d in raw.get("deployments", []) if d["metadata"]["name"] == dep), None)
     if t.pods is not None and mine is not None:
+        live = t.pods[t.pods["status"] != "Terminating"]  # evicted by a failed node: no blame
         t.correlation = frames.correlate(
-            frames.rollouts_frame(mine, replicasets), t.pods, deployment=dep
+            frames.rollouts_frame(mine, replicasets), live, deployment=dep
         )
     if "events" in raw:
         t.events = frames.events_frame(raw["events"], since=cfg.window)
+    if "nodes" in raw:
+        t.node_details = redact_value(
+            nodes.node_details_frame(raw["nodes"], raw.get("pods", []), raw.get("events", []))
+        )
+        t.node_failures = [
+            nodes.node_failure(n, raw.get("pods", []), raw.get("events", []))
+            for n in raw["nodes"]
+            if nodes.not_ready(n)
+        ]
+    if "services" in raw:
+        endpoints_raw, slices_raw = raw.get("endpoints") or ([], [])
+        t.services = services.services_frame(
+            raw["services"],
+            [p for p in raw.get("pods", []) if p["metadata"].get("namespace") == ns],
+            endpoints=endpoints_raw,
+            slices=slices_raw,
+        )
+        mine_rs = [
+            r
+            for r in replicasets
+            if r["metadata"].get("namespace") == ns
+            and any(o.get("name") == dep for o in r["metadata"].get("ownerReferences") or [])
+        ]
+        t.routing = services.routing_problems(
+            t.services,
+            relabels={
+                s["metadata"]["name"]: services.relabel(
+                    (s.get("spec") or {}).get("selector") or {}, mine_rs, deployment=dep
+                )
+                for s in raw["services"]
+            },
+        )
     t.database = raw.get("database")
     t.figures = triage_figures(
         namespace=ns,
@@ -596,6 +658,25 @@ def show_nodes(run: Run, t: Triage) -> None:
     if t.top_nodes is not None:
         show_table(t.top_nodes, empty="no node metrics", caption="kubectl top nodes")
         run.glue("top_nodes", t.top_nodes)
+    if t.node_details is not None:
+        show_table(
+            t.node_details,
+            caption="kubectl describe node: the nodes not Ready or under pressure",
+            empty="every node is Ready, none under pressure",
+        )
+        run.glue("node_details", t.node_details)
+
+
+def show_services(run: Run, t: Triage) -> None:
+    """`kubectl get svc,ep` of the namespace, and each Service that routes nowhere with its cause
+    (the `services` scrap)."""
+    if t.services is None:
+        print("(Services not read: see the sources below)")
+        return
+    show_table(t.services, empty="no Service in the namespace")
+    for r in t.routing:
+        print(f"✗ {r['title']}: {r['detail']}")
+    run.glue("services", t.services)
 
 
 def show_changes(run: Run, t: Triage, cfg: Params) -> None:
@@ -653,9 +734,23 @@ def show_database(run: Run, t: Triage) -> None:
 def suggest(run: Run, t: Triage, cfg: Params) -> Severity:
     """The suggested severity from the runbook's matrix, printed with the figures behind it."""
     run.figures.update(t.figures)
-    severity = run.checked(
-        suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment)
-    )
+    severity = suggest_severity(t.figures, namespace=cfg.namespace, deployment=cfg.deployment)
+    for r in t.routing:  # a Service that routes nowhere: its callers see an outage
+        level = services.routing_level(r, deployment=cfg.deployment)
+        run.finding(level, r["title"], r["detail"], r["next_step"])
+        severity = worst(severity, Severity(level, "service-routes-nowhere", r["title"]))
+    for f in t.node_failures:
+        title = f"node {f['node']} is {'NotReady' if f['status'] == 'False' else 'unreachable'}"
+        run.finding(
+            "SEV2",
+            title,
+            f"Ready={f['status']} ({f['reason']}: {f['message']}) since {f['since']}; pods taken "
+            f"down: {', '.join(f['taken_down'][:8]) or 'none'}"
+            + (f"; Pending: {', '.join(p for p, _ in f['pending'])}" if f["pending"] else ""),
+            "run the outage notebook; `kubectl describe node " + f["node"] + "`",
+        )
+        severity = worst(severity, Severity("SEV2", "node", title))
+    severity = run.checked(severity)
     print(f"Suggested severity: {severity.level}  (rule: {severity.rule})")
     print(f"Why: {severity.reason}")
     show_table(

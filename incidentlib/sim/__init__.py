@@ -18,8 +18,15 @@ Staging endpoints (outside the Kubernetes paths, not recorded in the request log
     POST   /_sim/metrics   {"namespace", "pod", "container", "cpu_m": 750,
                            "memory_bytes": 3.1e8}
 
+What else it serves: `pods/exec` over the WebSocket stream protocol (v5.channel.k8s.io and
+v4.channel.k8s.io; what a command prints is in `commands.py`), Services with Endpoints and
+EndpointSlices kept by controllers (`endpoints.py`), and SelfSubjectAccessReview /
+SelfSubjectRulesReview answered from the rules it enforces (`authz.py`).
+
 Failures to stage: `start(..., forbidden_namespaces={"ns"})` answers 403 Forbidden for that
 namespace and for lists across all namespaces (an identity with namespaced roles only);
+`forbidden_resources={"pods/exec"}` forbids that resource everywhere; a scenario's `blocked:`
+(`[{from: app, to: "host:port"}]`) makes connections from that app's pods time out;
 `metrics=False` drops metrics.k8s.io (404, absent from discovery); an image tagged `:does-not-exist`
 fails to pull (ErrImagePull/ImagePullBackOff); a pod status written through the `status` subresource
 is kept (the kubelet leaves that pod alone).

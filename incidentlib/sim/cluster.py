@@ -9,8 +9,9 @@ import random
 import threading
 from dataclasses import dataclass
 
-from . import controllers, events
+from . import controllers, endpoints, events
 from .clock import Clock, iso, parse_iso
+from .commands import ExecSpec
 from .kubelet import PULL_SECONDS, Behavior, container_view
 from .logs import LogQuery, LogSpec, generate, render
 from .objects import container_requests, quantity
@@ -47,6 +48,7 @@ class Cluster:
         self,
         *,
         forbidden_namespaces: frozenset[str] = frozenset(),
+        forbidden_resources: frozenset[str] = frozenset(),
         metrics: bool = True,
         seed: int = 7,
     ) -> None:
@@ -54,6 +56,7 @@ class Cluster:
         self.clock = Clock()
         self.rng = random.Random(seed)
         self.forbidden_namespaces = frozenset(forbidden_namespaces)
+        self.forbidden_resources = frozenset(forbidden_resources)
         self.metrics_enabled = metrics
         self.behaviors: dict[str, Behavior] = {}
         self.log_specs: dict[
@@ -61,10 +64,13 @@ class Cluster:
         ] = {}  # (namespace, app label, container)
         self.metric_specs: dict[tuple[str, str, str], MetricSpec] = {}
         self.metric_overrides: dict[tuple[str, str, str], dict[str, float]] = {}
+        self.exec_specs: dict[tuple[str, str, str], ExecSpec] = {}
+        self.blocked: list[dict] = []  # {"from": app, "to": "host:port"}: connections that time out
         self.appended_logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         self.requests: list[dict] = []
         self.requests_lock = threading.Lock()
         self._last_sync = 0.0
+        self._endpoints_seen: tuple[int, ...] = ()
 
     def now(self) -> float:
         return self.clock.now()
@@ -82,6 +88,14 @@ class Cluster:
                 f'image "{image}": not found',
             )
         return HEALTHY
+
+    def app_of(self, pod: dict) -> str:
+        """The app a pod belongs to (its app, app.kubernetes.io/name or k8s-app label)."""
+        return self._app(pod)
+
+    def exec_spec(self, pod: dict, container: str) -> ExecSpec:
+        key = (pod["metadata"]["namespace"], self._app(pod), container)
+        return self.exec_specs.get(key) or ExecSpec()
 
     def _app(self, pod: dict) -> str:
         labels = pod["metadata"].get("labels") or {}
@@ -120,6 +134,10 @@ class Cluster:
             self.schedule(now=now)
             self.run_kubelet(now=now, only_dynamic=not force)
             controllers.write_statuses(self.store, now=now)
+            seen = tuple(self.store.key_rv[k] for k in (PODS, NODES, endpoints.SERVICES))
+            if seen != self._endpoints_seen:  # only when pods, nodes or Services changed
+                endpoints.reconcile(self.store)
+                self._endpoints_seen = seen
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock and let every component catch up."""
@@ -181,8 +199,13 @@ class Cluster:
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in n["status"].get("conditions") or []
             )
-            if not ready:  # the node controller taints a NotReady node
-                text = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+            unknown = any(
+                c.get("type") == "Ready" and c.get("status") == "Unknown"
+                for c in n["status"].get("conditions") or []
+            )
+            if not ready:  # the node controller taints a NotReady (or unreachable) node
+                taint = "unreachable" if unknown else "not-ready"
+                text = f"node(s) had untolerated taint {{node.kubernetes.io/{taint}: }}"
                 reasons[text] = reasons.get(text, 0) + 1
             elif n["spec"].get("unschedulable"):
                 reasons["node(s) were unschedulable"] = (

@@ -257,7 +257,12 @@ def reconcile_replicasets(store: Store, *, now: float, rng: random.Random) -> No
     """Create or delete pods so each ReplicaSet owns spec.replicas of them; write RS status."""
     by_owner = _by_owner(store, PODS)
     for rs in list(store.objects(RS)):
-        pods = by_owner.get(rs["metadata"]["uid"], [])
+        # a pod marked for deletion no longer counts: the ReplicaSet replaces it at once
+        pods = [
+            p
+            for p in by_owner.get(rs["metadata"]["uid"], [])
+            if not p["metadata"].get("deletionTimestamp")
+        ]
         want = int(rs["spec"].get("replicas", 0))
         while len(pods) < want:
             pod = pod_for(rs, now=now, rng=rng)

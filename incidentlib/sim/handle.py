@@ -162,6 +162,7 @@ def start(
     port: int = 0,
     tls: bool = False,
     forbidden_namespaces: Iterable[str] = (),
+    forbidden_resources: Iterable[str] = (),
     metrics: bool = True,
     kubeconfig: Path | None = None,
     verbose: bool = False,
@@ -173,7 +174,11 @@ def start(
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(forbidden_namespaces=frozenset(forbidden_namespaces), metrics=metrics)
+    cluster = Cluster(
+        forbidden_namespaces=frozenset(forbidden_namespaces),
+        forbidden_resources=frozenset(forbidden_resources),
+        metrics=metrics,
+    )
     try:
         build(scenario, cluster=cluster)
     except ScenarioError as e:

@@ -38,6 +38,7 @@ class Resource:
 
 
 METRICS_GROUP = "metrics.k8s.io"
+AUTHZ_GROUP = "authorization.k8s.io"
 
 RESOURCES: tuple[Resource, ...] = (
     Resource(
@@ -64,7 +65,7 @@ RESOURCES: tuple[Resource, ...] = (
         "pods",
         "Pod",
         short_names=("po",),
-        subresources=("log", "status"),
+        subresources=("exec", "log", "status"),
         categories=("all",),
     ),
     Resource("", "v1", "events", "Event", short_names=("ev",)),
@@ -77,6 +78,7 @@ RESOURCES: tuple[Resource, ...] = (
         subresources=("status",),
         categories=("all",),
     ),
+    Resource("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     Resource(
         "apps",
@@ -95,6 +97,23 @@ RESOURCES: tuple[Resource, ...] = (
         short_names=("rs",),
         subresources=("scale", "status"),
         categories=("all",),
+    ),
+    Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    Resource(
+        AUTHZ_GROUP,
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    Resource(
+        AUTHZ_GROUP,
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        namespaced=False,
+        verbs=("create",),
     ),
     Resource(METRICS_GROUP, "v1beta1", "pods", "PodMetrics", verbs=tuple(READ)),
     Resource(METRICS_GROUP, "v1beta1", "nodes", "NodeMetrics", namespaced=False, verbs=tuple(READ)),
@@ -146,6 +165,14 @@ def _sub_entry(r: Resource, sub: str) -> dict:
             "namespaced": r.namespaced,
             "kind": r.kind,
             "verbs": ["get"],
+        }
+    if sub == "exec":
+        return {
+            "name": f"{r.plural}/exec",
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "kind": "PodExecOptions",
+            "verbs": ["create", "get"],
         }
     if sub == "proxy":
         return {

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from . import events
+from . import controllers, events
 from .clock import iso, parse_duration
-from .cluster import Cluster, MetricSpec
+from .cluster import NODES, Cluster, MetricSpec
+from .commands import ExecSpec
 from .controllers import DEPLOY, PODS, RS, new_replicaset, pod_for, qos_class
 from .kubelet import Behavior
 from .logs import LogSpec
@@ -148,6 +149,7 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
         t = now - parse_duration(rev.get("age", "3d"))
         tspec = {**tspec, "containers": [_container(d, rev["image"])]}
         dep["spec"]["template"]["spec"] = copy.deepcopy(tspec)
+        dep["spec"]["template"]["metadata"]["labels"] = {**labels, **(rev.get("labels") or {})}
         if rev.get("changeCause"):
             dep["metadata"]["annotations"][CHANGE_CAUSE] = rev["changeCause"]
         else:
@@ -189,6 +191,8 @@ def deployment(d: dict, *, now: float, cluster: Cluster) -> None:
         cluster.log_specs[(ns, app, container)] = LogSpec.from_spec(d["logs"])
     if d.get("metrics"):
         cluster.metric_specs[(ns, app, container)] = MetricSpec.from_spec(d["metrics"])
+    if d.get("exec"):
+        cluster.exec_specs[(ns, app, container)] = ExecSpec.from_spec(d["exec"])
 
 
 def bare_pod(p: dict, *, now: float, cluster: Cluster) -> None:
@@ -373,6 +377,128 @@ def _node_events(cluster: Cluster, n: dict, *, now: float) -> None:
             )
 
 
+def service(svc: dict, *, now: float) -> dict:
+    """A ClusterIP Service; its selector is `app: <name>` unless the scenario gives one."""
+    ip = svc.get("clusterIP", "10.96.0.10")
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": svc["name"],
+            "namespace": svc.get("namespace", "production"),
+            "labels": {"app": svc["name"], **(svc.get("labels") or {})},
+            "creationTimestamp": iso(now - parse_duration(svc.get("age", "30d"))),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "selector": dict(svc.get("selector") or {"app": svc["name"]}),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": int(svc.get("port", 80)),
+                    "protocol": "TCP",
+                    "targetPort": int(svc.get("targetPort", svc.get("port", 80))),
+                }
+            ],
+            "sessionAffinity": "None",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster",
+        },
+        "status": {"loadBalancer": {}},
+    }
+
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+TOLERATION_SECONDS = 300  # the default toleration of the unreachable taint
+
+
+def fail_node(cluster: Cluster, failure: dict, *, now: float) -> None:
+    """A node whose kubelet stopped posting status `ago` (e.g. 8m) before now, as the node
+    lifecycle controller leaves it: conditions Unknown, the unreachable taints, its pods not ready,
+    and after the 300 s toleration its pods marked for deletion (Terminating: the kubelet that would
+    finish them is gone) and replaced by their ReplicaSets elsewhere, where capacity allows."""
+    name = failure["node"]
+    failed_at = now - parse_duration(str(failure.get("ago", "8m")))
+    evict_at = failed_at + TOLERATION_SECONDS
+    entry = cluster.store.get(NODES, "", name)
+    if entry is None:
+        raise ScenarioError(f"nodeFailure names node {name!r}, which the scenario does not have")
+    node = copy.deepcopy(entry.obj)
+    for c in node["status"]["conditions"]:
+        c.update(
+            status="Unknown",
+            reason="NodeStatusUnknown",
+            message="Kubelet stopped posting node status.",
+            lastHeartbeatTime=iso(failed_at - 20),
+            lastTransitionTime=iso(failed_at + 40),
+        )
+    node["spec"]["taints"] = [
+        {"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": iso(failed_at + 40)},
+        {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": iso(failed_at + 40)},
+    ]
+    cluster.store.put(NODES, node)
+    as_ref = {**node, "metadata": {**node["metadata"], "uid": name}}
+    events.record(
+        cluster.store,
+        as_ref,
+        reason="NodeNotReady",
+        component="node-controller",
+        first=failed_at + 40,
+        message=f"Node {name} status is now: NodeNotReady",
+    )
+    for pod in list(cluster.store.objects(PODS)):
+        if pod["spec"].get("nodeName") != name:
+            continue
+        new = copy.deepcopy(pod)
+        for c in new["status"].get("conditions") or []:
+            if c["type"] in ("Ready", "ContainersReady"):
+                c.update(status="False", lastTransitionTime=iso(failed_at + 40))
+        for cs in new["status"].get("containerStatuses") or []:
+            cs["ready"] = False
+        ns, pod_name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        events.record(
+            cluster.store,
+            new,
+            reason="NodeNotReady",
+            type_="Warning",
+            component="node-controller",
+            first=failed_at + 40,
+            message="Node is not ready",
+        )
+        daemon = any(
+            r.get("kind") in ("DaemonSet", "Node")
+            for r in pod["metadata"].get("ownerReferences") or []
+        )
+        if not daemon:  # DaemonSet and static pods tolerate the taint for ever
+            new["metadata"]["deletionTimestamp"] = iso(evict_at + 30)
+            new["metadata"]["deletionGracePeriodSeconds"] = 30
+            events.record(
+                cluster.store,
+                new,
+                reason="TaintManagerEviction",
+                component="taint-eviction-controller",
+                first=evict_at,
+                message=f"Marking for deletion Pod {ns}/{pod_name}",
+            )
+            events.record(
+                cluster.store,
+                as_ref,
+                reason="NodeControllerEviction",
+                component="node-controller",
+                first=evict_at,
+                distinct=f"{ns}/{pod_name}",
+                message=f"Marking for deletion Pod {ns}/{pod_name} from Node {name}",
+            )
+        cluster.store.put(PODS, new)
+        cluster.store.pinned_status.add(new["metadata"]["uid"])  # no kubelet writes it any more
+    # the ReplicaSets replace what was evicted, at eviction time; the scheduler places them
+    controllers.reconcile_replicasets(cluster.store, now=evict_at, rng=cluster.rng)
+    cluster.schedule(now=evict_at)
+
+
 def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
     now = cluster.now()
     nodes_spec = spec.get("nodes") or {}
@@ -424,35 +550,11 @@ def build_from_spec(spec: dict, *, cluster: Cluster) -> Cluster:
             ],
         )
     for svc in spec.get("services") or []:
-        cluster.store.load(
-            "/services",
-            [
-                {
-                    "apiVersion": "v1",
-                    "kind": "Service",
-                    "metadata": {
-                        "name": svc["name"],
-                        "namespace": svc.get("namespace", "production"),
-                        "creationTimestamp": iso(now - parse_duration(svc.get("age", "30d"))),
-                    },
-                    "spec": {
-                        "type": "ClusterIP",
-                        "clusterIP": svc.get("clusterIP", "10.96.0.10"),
-                        "clusterIPs": [svc.get("clusterIP", "10.96.0.10")],
-                        "selector": {"app": svc["name"]},
-                        "ports": [
-                            {
-                                "name": "http",
-                                "port": int(svc.get("port", 80)),
-                                "protocol": "TCP",
-                                "targetPort": int(svc.get("targetPort", svc.get("port", 80))),
-                            }
-                        ],
-                    },
-                    "status": {"loadBalancer": {}},
-                }
-            ],
-        )
+        cluster.store.load("/services", [service(svc, now=now)])
+    cluster.blocked.extend(spec.get("blocked") or [])
+    if spec.get("nodeFailure"):
+        cluster.sync(force=True)  # the pods as they ran before the node failed
+        fail_node(cluster, spec["nodeFailure"], now=now)
     for plant in spec.get("plant") or []:
         key = (plant.get("namespace", "production"), plant["app"], plant["container"])
         base = cluster.log_specs.get(key) or LogSpec()

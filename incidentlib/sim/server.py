@@ -11,10 +11,10 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import api, openapi, resources, tables
+from . import api, authz, openapi, resources, tables
 from .api import Target, parse_bool
 from .cluster import Cluster
-from .resources import METRICS_GROUP, Resource
+from .resources import AUTHZ_GROUP, METRICS_GROUP, Resource
 from .status import ApiError, forbidden, unknown_path
 from .store import dumps, rkey
 from .streams import StreamsMixin
@@ -172,24 +172,32 @@ class Handler(StreamsMixin):
         target = self._target(group, version, rest)
         if target is None:
             raise unknown_path()
-        # An identity barred from some namespace holds only namespaced roles: it may not list across
-        # all of them.
-        barred = (
-            target.namespace in cluster.forbidden_namespaces
-            if target.namespace
-            else (
-                bool(cluster.forbidden_namespaces) and target.res.namespaced and target.name is None
-            )
+        verb = {
+            "GET": "list" if target.name is None else "get",
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete",
+        }[method]
+        if target.sub == "exec":
+            verb = "create"
+        ok, _ = authz.allowed(
+            cluster,
+            verb=verb,
+            group=group,
+            resource=target.res.plural,
+            subresource=target.sub if target.sub in ("exec", "log") else "",
+            namespace=target.namespace or "",
         )
-        if barred:
-            verb = {
-                "GET": "list" if target.name is None else "get",
-                "POST": "create",
-                "PUT": "update",
-                "PATCH": "patch",
-                "DELETE": "delete",
-            }[method]
-            raise forbidden(target.res, verb, target.namespace)
+        if not ok:
+            raise forbidden(target.res, verb, target.namespace, sub=target.sub, name=target.name)
+        if group == AUTHZ_GROUP and method == "POST" and target.name is None:
+            review = (
+                authz.access_review
+                if target.res.plural == "selfsubjectaccessreviews"
+                else authz.rules_review
+            )
+            return self._send_json(201, review(cluster, body))
         cluster.sync()
         if group == METRICS_GROUP:
             return self._metrics(target)
@@ -197,6 +205,8 @@ class Handler(StreamsMixin):
             return self._summary(target, rest)
         if target.sub == "log":
             return self._logs(target, query)
+        if target.sub == "exec":
+            return self._exec(target, query, method)
         if method == "GET":
             if target.name is None:
                 if parse_bool(query.get("watch")):

@@ -87,14 +87,23 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def forbidden(res: Resource, verb: str, namespace: str | None) -> ApiError:
+def forbidden(
+    res: Resource,
+    verb: str,
+    namespace: str | None,
+    *,
+    sub: str | None = None,
+    name: str | None = None,
+) -> ApiError:
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    resource = f"{res.plural}/{sub}" if sub in ("exec", "log") else res.plural
+    what = f'{_qualified(res)} "{name}"' if name and sub in ("exec", "log") else _qualified(res)
     return ApiError(
         403,
         "Forbidden",
-        f'{_qualified(res)} is forbidden: User "system:serviceaccount:ops:runbook" '
-        f'cannot {verb} resource "{res.plural}" in API group "{res.group}" {scope}',
-        details={"group": res.group, "kind": res.plural},
+        f'{what} is forbidden: User "system:serviceaccount:ops:runbook" '
+        f'cannot {verb} resource "{resource}" in API group "{res.group}" {scope}',
+        details={"group": res.group, "kind": res.plural, **({"name": name} if name else {})},
     )
 
 

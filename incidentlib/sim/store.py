@@ -59,6 +59,7 @@ class Store:
         self._data: dict[str, dict[str, dict[str, Entry]]] = collections.defaultdict(dict)
         self._history: collections.deque[Change] = collections.deque(maxlen=WATCH_HISTORY)
         self.pinned_status: set[str] = set()
+        self.key_rv: dict[str, int] = collections.defaultdict(int)  # last change per type
 
     # --- reads -----------------------------------------------------------------------------
     def get(self, key: str, namespace: str, name: str) -> Entry | None:
@@ -86,6 +87,7 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------
     def _record(self, kind: str, key: str, namespace: str, entry: Entry) -> None:
+        self.key_rv[key] = self.rv
         self._history.append(Change(self.rv, kind, key, namespace, entry))
         self.changed.notify_all()
 
@@ -116,6 +118,7 @@ class Store:
                 spaces.setdefault(meta.get("namespace", ""), {})[meta["name"]] = Entry(
                     obj, dumps(obj)
                 )
+            self.key_rv[key] = self.rv
 
     def delete(self, key: str, namespace: str, name: str) -> Entry | None:
         """Remove and return the entry (None when absent)."""

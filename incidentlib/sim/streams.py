@@ -10,8 +10,10 @@ import ssl
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qs, urlsplit
 
-from . import api, resources, tables, telemetry
+from . import api, commands, resources, tables, telemetry
+from . import websocket as ws
 from .api import Target, parse_bool
 from .clock import go_duration, parse_iso
 from .cluster import PODS
@@ -210,6 +212,63 @@ class StreamsMixin(BaseHTTPRequestHandler):
             if lines:
                 self._chunk(b"\n".join(lines) + b"\n")
         self.wfile.write(b"0\r\n\r\n")
+
+    # --- exec over WebSocket ----------------------------------------------------------------
+    def _exec(self, t: Target, query: dict[str, str], method: str) -> None:
+        """`pods/exec` as the API server and the kubelet answer it: refused for a pod without a
+        node or a container that is not running, else run over the WebSocket stream protocol
+        (v5.channel.k8s.io or v4.channel.k8s.io): stdout, stderr, then the Status on channel 3."""
+        cluster = self.server.cluster
+        pod = api.get_entry(cluster, Target(t.res, t.namespace, t.name)).obj
+        params = parse_qs(urlsplit(self.path).query)
+        argv = params.get("command") or []
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        container = (params.get("container") or [""])[0] or (names[0] if names else "")
+        if container not in names:
+            raise bad_request(f"container {container} is not valid for pod {t.name}")
+        if not pod["spec"].get("nodeName"):
+            raise bad_request(f"pod {t.name} does not have a host assigned")
+        cs: dict = next(
+            (
+                s
+                for s in (pod.get("status") or {}).get("containerStatuses") or []
+                if s["name"] == container
+            ),
+            {},
+        )
+        if "running" not in (cs.get("state") or {}) or pod["metadata"].get("deletionTimestamp"):
+            # the kubelet's answer, passed through by the API server (kubectl: "unable to upgrade
+            # connection: container not found")
+            return self._send(500, f'container not found ("{container}")'.encode(), "text/plain")
+        if (self.headers.get("Upgrade") or "").lower() != "websocket":
+            raise bad_request(
+                "exec needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); this "
+                "API server speaks no SPDY"
+            )
+        offered = [
+            p.strip()
+            for p in (self.headers.get("Sec-WebSocket-Protocol") or "").split(",")
+            if p.strip()
+        ]
+        protocol = next((p for p in offered if p in ws.PROTOCOLS), None)
+        if protocol is None:
+            raise bad_request(
+                f"none of the offered subprotocols {offered} is supported; "
+                f"supported: {', '.join(ws.PROTOCOLS)}"
+            )
+        result = commands.run(cluster, pod, container, argv, now=cluster.now())
+        self.wfile.write(ws.handshake(self.headers.get("Sec-WebSocket-Key") or "", protocol))
+        out = b""
+        for channel, text in ((1, result.stdout), (2, result.stderr)):
+            data = text.encode()
+            for i in range(0, len(data), 32 * 1024):
+                out += ws.frame(bytes([channel]) + data[i : i + 32 * 1024])
+        out += ws.frame(b"\x03" + dumps(ws.exit_status(argv, result.exit_code)))
+        out += ws.close_frame()
+        self.wfile.write(out)
+        self.wfile.flush()
+        ws.drain(self.connection, self.rfile)  # type: ignore[arg-type]
+        self.close_connection = True
 
     def _metrics(self, t: Target) -> None:
         cluster = self.server.cluster

@@ -133,6 +133,18 @@ COLUMNS: dict[str, list[Column]] = {
         AGE,
         ("Selector", "string", 1, "The selector."),
     ],
+    "/endpoints": [
+        NAME,
+        ("Endpoints", "string", 0, "Endpoints of the resource."),
+        AGE,
+    ],
+    "discovery.k8s.io/endpointslices": [
+        NAME,
+        ("AddressType", "string", 0, "The type of address held in the EndpointSlice."),
+        ("Ports", "string", 0, "Ports present in the EndpointSlice."),
+        ("Endpoints", "string", 0, "Endpoints present in the EndpointSlice."),
+        AGE,
+    ],
 }
 
 
@@ -277,6 +289,34 @@ def _svc_cells(svc: dict, now: float) -> list:
     ]
 
 
+def _first_three(items: list[str]) -> str:
+    if len(items) > 3:
+        return ",".join(items[:3]) + f" + {len(items) - 3} more..."
+    return ",".join(items)
+
+
+def _ep_cells(ep: dict, now: float) -> list:
+    shown = [
+        f"{a['ip']}:{p['port']}" if p else a["ip"]
+        for s in ep.get("subsets") or []
+        for a in s.get("addresses") or []
+        for p in (s.get("ports") or [None])
+    ]
+    return [ep["metadata"]["name"], _first_three(shown) or "<none>", _age(ep, now)]
+
+
+def _slice_cells(sl: dict, now: float) -> list:
+    ports = ",".join(str(p.get("port")) for p in sl.get("ports") or []) or "<unset>"
+    addrs = [a for e in sl.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [
+        sl["metadata"]["name"],
+        sl.get("addressType", "IPv4"),
+        ports,
+        _first_three(addrs) or "<unset>",
+        _age(sl, now),
+    ]
+
+
 CELLS = {
     "/pods": pod_cells,
     "/nodes": node_cells,
@@ -286,6 +326,8 @@ CELLS = {
     "/namespaces": _ns_cells,
     "/configmaps": _cm_cells,
     "/services": _svc_cells,
+    "/endpoints": _ep_cells,
+    "discovery.k8s.io/endpointslices": _slice_cells,
 }
 
 

@@ -174,7 +174,22 @@ def summary(cluster: Cluster, node: dict, now: float) -> dict:
                     "usageBytes": int(p_mem * 1.1),
                 },
                 "ephemeral-storage": _fs(p_fs * 1.1, capacity, now),
-                "volume": [],
+                "volume": [
+                    {
+                        "name": f.get("volume", "data"),
+                        "pvcRef": {"name": f["pvc"], "namespace": meta["namespace"]},
+                        **_fs(
+                            quantity(f["used"])
+                            if "used" in f
+                            else quantity(f["size"]) * float(f.get("usedShare", 0.5)),
+                            quantity(f["size"]),
+                            now,
+                        ),
+                    }
+                    for c in pod["spec"].get("containers", [])
+                    for f in cluster.exec_spec(pod, c["name"]).filesystems
+                    if f.get("pvc")
+                ],
             }
         )
     disk_pressure = any(

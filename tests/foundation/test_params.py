@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -91,3 +92,25 @@ def test_selector():
     assert validate_selector("app=postgres,tier!=cache") == "app=postgres,tier!=cache"
     with pytest.raises(InvalidParameter, match="app postgres"):
         validate_selector("app postgres")
+
+
+@pytest.mark.parametrize(
+    "selector",
+    ["app in (postgres)", "app in (postgres, pg),tier", "env notin (dev,test),!canary", "app==db"],
+)
+def test_set_based_selectors_as_kubectl_takes_them(selector):
+    assert validate_selector(selector) == selector
+
+
+@pytest.mark.parametrize(
+    ("selector", "term"),
+    [
+        ("app in postgres", "'app in postgres'"),
+        ("app in (postgres", "'app in (postgres'"),
+        ("app in (a b)", "'app in (a b)'"),
+        ("app=postgres,", "''"),
+    ],
+)
+def test_a_broken_set_based_selector_names_its_term(selector, term):
+    with pytest.raises(InvalidParameter, match=re.escape(f"term {term} is not key")):
+        validate_selector(selector)

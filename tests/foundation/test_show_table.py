@@ -73,7 +73,7 @@ def test_values_are_escaped_and_status_and_severity_cells_colored() -> None:
         (str(r), str(c)): m.group(1)
         for r, row in enumerate(rows)
         for c, cell in enumerate(re.findall(r"<td[^>]*>", row))
-        if (m := re.search(r'style="background-color: (#\w+)"', cell))
+        if (m := re.search(r'style="background-color: (#\w+)', cell))
     }
     assert by_cell == {
         ("0", "1"): "#f8d7da",
@@ -86,3 +86,23 @@ def test_values_are_escaped_and_status_and_severity_cells_colored() -> None:
         ("3", "2"): "#ffe0c2",
     }
     assert 'class="dataframe"' in html  # Jupyter's and the HTML export's table style
+
+
+def test_text_is_left_aligned_and_numbers_right_aligned() -> None:
+    # Jupyter right-aligns every cell: sentences and names are set left, numbers stay right
+    df = pd.DataFrame({"pod": ["backend-1"], "restarts": [7], "ready": [True], "cpu": [0.5]})
+    html = Table(df)._repr_html_()
+    heads = re.findall(r"<th([^>]*)>(\w+)</th>", html)
+    assert heads == [
+        (' style="text-align: left"', "pod"),
+        ("", "restarts"),
+        (' style="text-align: left"', "ready"),
+        ("", "cpu"),
+    ]
+    cells = re.findall(r"<td([^>]*)>([^<]*)</td>", html)
+    assert cells == [
+        (' style="text-align: left"', "backend-1"),
+        ("", "7"),
+        (' style="text-align: left"', "True"),
+        ("", "0.5"),
+    ]

@@ -4,6 +4,8 @@ tests)."""
 from __future__ import annotations
 
 import http.server
+import os
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "outage.ipynb"
+
+# Every kernel this test process starts inherits this mark, and so does its chart helper: counting
+# helpers by it ignores those of any other test run on the same machine.
+SESSION_MARK = ("INCIDENTLIB_TEST_SESSION", f"{os.getpid()}-{secrets.token_hex(4)}")
+os.environ[SESSION_MARK[0]] = SESSION_MARK[1]
 
 
 def execute(out: Path, **parameters: Any) -> tuple[dict[str, Any], Any]:
@@ -77,18 +84,24 @@ def health_server(status: int = 503) -> Iterator[str]:
 
 
 def chart_helpers_after(seconds: float) -> list[int]:
-    """Chart helper processes still alive after the kernel is gone (waits up to `seconds` for them
-    to end)."""
+    """Chart helper processes of this test run still alive after the kernel is gone (waits up to
+    `seconds` for them to end)."""
     import time
 
     import psutil
+
+    def ours(p: psutil.Process) -> bool:
+        try:
+            return p.environ().get(SESSION_MARK[0]) == SESSION_MARK[1]
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            return False
 
     deadline = time.monotonic() + seconds
     while True:
         left = [
             p.pid
             for p in psutil.process_iter(["cmdline"])
-            if "incidentlib.notebook.chartworker" in " ".join(p.info["cmdline"] or [])
+            if "incidentlib.notebook.chartworker" in " ".join(p.info["cmdline"] or []) and ours(p)
         ]
         if not left or time.monotonic() > deadline:
             return left

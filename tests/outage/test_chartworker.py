@@ -122,3 +122,18 @@ def test_no_helper_job_draws_in_the_kernel(specs) -> None:
     job = ChartJob(specs[:1], None)
     assert job.pngs() == [charts.recipe_png(*specs[0][:1], **specs[0][1])]
     assert job.drawn_here == 1
+
+
+def test_starting_again_ends_the_helper_started_before(specs) -> None:
+    # the notebook's setup cell run a second time (an engineer re-running after a fix): one helper
+    first = ChartWorker.start()
+    second = ChartWorker.start()
+    assert _wait_gone(first._proc) == 0  # told to finish: its stdin closed, it exited
+    late = first.submit(specs)  # a chart asked of the closed one is drawn in the kernel
+    assert late._futures is None and late.pngs()[0].startswith(b"\x89PNG")
+    assert second.running
+    job = second.submit(specs)
+    second.close()
+    assert job.pngs(timeout=60) == [charts.recipe_png(n, **k) for n, k in specs]
+    assert job.drawn_here == 0
+    assert _wait_gone(second._proc) == 0
