@@ -170,7 +170,10 @@ def render(
 # ------------------------------------------------------------------------------------------ routes
 CONTEXT = {
     "namespace": "{{ labels.namespace }}",
+    # the application's workload: `deployment` in some notebooks, `app_deployment` in others (a
+    # scenario that declares neither skips them)
     "deployment": "{{ labels.deployment or labels.service }}",
+    "app_deployment": "{{ labels.deployment or labels.service }}",
 }
 
 

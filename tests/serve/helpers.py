@@ -32,8 +32,10 @@ PARAMS = {
 }
 CELLS = {
     "triage": [
-        "import time\n\nfrom incidentlib.notebook.run import Run\n"
+        "import json\nimport time\n\nfrom ipykernel import get_connection_file\n\n"
+        "from incidentlib.notebook.run import Run\n"
         "from incidentlib.severity import Severity\n\n"
+        'print("transport:", json.load(open(get_connection_file()))["transport"])\n'
         'run = Run("triage", params={"namespace": namespace, "deployment": deployment})',
         "time.sleep(pause)",
         'run.finding("SEV2", f"deployment/{deployment} in {namespace} fails", "half the requests",'

@@ -147,6 +147,8 @@ def test_an_alert_opens_an_incident_whose_evidence_is_archived_and_served(
     runs = [server.state.jobs[j] for j in inc.jobs]
     assert [(r.scenario, r.status) for r in runs] == [("triage", "ok"), ("performance", "ok")]
     assert all(r.warm for r in runs[:1])  # the first ran in the kernel started ahead
+    # on unix sockets in a private directory, not TCP (issue 19): what its kernel said
+    assert "transport: ipc" in (server.o.outputs / str(runs[0].notebook)).read_text()
     message = inc.messages[0]["text"]
     assert message.startswith(f"🚨 INCIDENT [{incident}]: cart in shop fails")
     link = f"https://evidence.example.com/runbook/{incident}/{runs[0].run_id}.html"
