@@ -748,9 +748,11 @@ def _import_before_threads(declared: dict[str, Param]) -> None:
         import psycopg  # noqa: F401
 
 
-def prepare_thread() -> None:
+def prepare_thread(notebooks: Iterable[str | os.PathLike[str]] = ()) -> None:
     """Pay now, in this thread, what its first run would pay: papermill, the clients, pandas and
-    pyarrow (scraps) imported, the HTML templates compiled (a server's worker, before any alert)."""
+    pyarrow (scraps) imported, the HTML templates compiled, and the code of `notebooks` highlighted
+    for their pages (a server's worker, before any alert: the first alert's evidence is the one
+    that matters most)."""
     import nbformat
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
@@ -758,6 +760,13 @@ def prepare_thread() -> None:
     _import_before_threads({n: Param(n, "str", True, "None", "") for n in ("kubeconfig", "dsn")})
     page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
     export_html(page)
+    for path in notebooks:
+        with contextlib.suppress(Exception):  # only a head start: the run pays it instead
+            nb = nbformat.read(os.fspath(path), as_version=4)
+            info = nb.metadata.setdefault("language_info", {})
+            if info.get("name", "python") == "python":  # as ipykernel will say when it runs it
+                info.setdefault("pygments_lexer", "ipython3")
+            export_html(nb)
 
 
 def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:

@@ -305,7 +305,8 @@ class AlertServer:
 
     def _worker(self) -> None:
         try:
-            prepare_thread()  # this thread's HTML templates (the imports are done)
+            # this thread's HTML templates and the scenarios' highlighted code (imports are done)
+            prepare_thread(self.o.catalog.paths.values())
         except Exception:  # noqa: BLE001 - only a head start: the first run pays it instead
             log.exception("warming up a worker failed")
         while True:
