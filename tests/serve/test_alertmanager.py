@@ -62,9 +62,7 @@ def test_an_alert_from_alertmanager_leaves_evidence_and_its_resolution_a_recover
             tmp_path, webhook=f"http://127.0.0.1:{port}/alerts", token_file=token
         )
         procs.append(am)
-        prom = stack.prometheus(
-            tmp_path, target=f"127.0.0.1:{app.port}", alertmanager_url=stack.url_of(am)
-        )
+        prom = stack.prometheus(tmp_path, target=f"127.0.0.1:{app.port}", alertmanager_url=am.url)
         procs.append(prom)
         server = subprocess.Popen(
             [
@@ -86,7 +84,7 @@ def test_an_alert_from_alertmanager_leaves_evidence_and_its_resolution_a_recover
                 app.url + "/health",
                 "-p",
                 "prometheus_url",
-                stack.url_of(prom),
+                prom.url,
                 "-p",
                 "since",
                 "5m",
@@ -109,8 +107,6 @@ def test_an_alert_from_alertmanager_leaves_evidence_and_its_resolution_a_recover
         )
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _status(url + "/readyz") == 200, timeout=60, what="runbook serve")
-        am.wait_ready()
-        prom.wait_ready()
 
         def incident_dirs() -> list[Path]:
             return [p for p in outputs.glob("INC-*") if (p / "manifest.json").exists()]
