@@ -47,14 +47,27 @@ def initial_message(incident: Incident, triage: Job, outputs: Path, base_url: st
     """The triage notebook's initial alert (its `notifications` scrap) and where its evidence
     is."""
     scraps = _scraps(outputs, triage, ("notifications", "severity"))
-    texts = scraps.get("notifications")
-    text = texts.get("initial") if isinstance(texts, dict) else None
+    text = _notification(scraps.get("notifications"), "initial")
     if not text:
         sev = _severity(scraps.get("severity"))
         labels = ", ".join(f"{k}={v}" for k, v in sorted(incident.group_labels.items()))
         assessed = str(sev) if sev else f"not assessed (the triage run {triage.status})"
         text = f"🚨 INCIDENT [{incident.id}]: {labels or 'an alert group'}\nSeverity: {assessed}"
     return f"{text}\nEvidence: {evidence_link(outputs, triage, base_url)}"
+
+
+def _notification(scrap: Any, kind: str) -> str | None:
+    """One message of a `notifications` scrap: rows of kind and text (`comms.notifications_frame`),
+    or a mapping of kind to text."""
+    if isinstance(scrap, dict):
+        text = scrap.get(kind)
+        return text if isinstance(text, str) and text else None
+    try:
+        rows = scrap[scrap["kind"] == kind]["text"]
+        text = rows.iloc[0] if len(rows) else None
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return None
+    return text if isinstance(text, str) and text else None
 
 
 def resolution_message(

@@ -131,6 +131,8 @@ def test_an_alert_from_alertmanager_leaves_evidence_and_its_resolution_a_recover
         status, page, _ = get(url + "/", token=TOKEN)
         assert status == 200 and incident.name in page.decode()
         assert "INCIDENT [" + incident.name + "]" in page.decode()
+        # the triage notebook's own filled template (its notifications scrap), not a stand-in
+        assert "Incident Commander: " in page.decode() and "Paged: " in page.decode()
 
         app.set(error_rate=0.0)  # the fix: Prometheus sees it, the alert resolves
 
