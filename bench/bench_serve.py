@@ -224,14 +224,20 @@ def outage_figures(work: Path, repeat: int) -> tuple[float, float, int]:
             {"kubeconfig": str(sim.kubeconfig), "namespace": "production"},
         )
         warm, kubectl = [], []
+
+        def sequence() -> float:
+            return float(
+                bo.kubectl_baseline(
+                    sim,
+                    namespace="production",
+                    deployment="svc-0000",
+                    frontend="svc-0010",
+                    pod=pod_name,
+                )[0]
+            )
+
         try:
-            bo.kubectl_baseline(
-                sim,
-                namespace="production",
-                deployment="svc-0000",
-                frontend="svc-0010",
-                pod=pod_name,
-            )  # warm the cluster's caches, as bench_outage does
+            sequence()  # warm the cluster's caches, as bench_outage does
             for i in range(repeat):
                 wait_warm(server)
                 labels = {"namespace": "production", "deployment": "svc-0000"}
@@ -240,15 +246,7 @@ def outage_figures(work: Path, repeat: int) -> tuple[float, float, int]:
                     [alert("KubeDeploymentReplicasMismatch", f"outage-{i}", **labels)],
                 )
                 warm.append(timed_alert(server, body, 1))
-                kubectl.append(
-                    bo.kubectl_baseline(
-                        sim,
-                        namespace="production",
-                        deployment="svc-0000",
-                        frontend="svc-0010",
-                        pod=pod_name,
-                    )[0]
-                )
+                kubectl.append(sequence())
         finally:
             server.stop(wait=60)
     finally:
