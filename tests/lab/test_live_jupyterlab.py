@@ -300,11 +300,19 @@ def _screenshots(browser: Browser, name: str, state: dict[str, Any]) -> list[Pat
 
 
 def _chart_helpers(lab_pid: int) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process(lab_pid).children(recursive=True)
-        if "incidentlib.notebook.chartworker" in " ".join(p.cmdline())
-    ]
+    """The chart helpers alive under JupyterLab (one that has exited and not yet been reaped, a
+    zombie, is not one)."""
+    helpers = []
+    for p in psutil.Process(lab_pid).children(recursive=True):
+        try:
+            if (
+                p.status() != psutil.STATUS_ZOMBIE
+                and "incidentlib.notebook.chartworker" in " ".join(p.cmdline())
+            ):
+                helpers.append(p)
+        except psutil.Error:  # gone (or a zombie) between the listing and the look
+            continue
+    return helpers
 
 
 def _open_and_run(live: dict[str, Any], name: str) -> dict[str, Any]:
