@@ -21,7 +21,9 @@ ALLOWED = {
     "scenarios": {"kube", "pg", "service", "notebook", "evidence"},
     # the environment a run pointed at (context and server versions); the tables' colors
     "evidence": {"kube", "pg", "notebook"},
-    "cli": {"evidence", "scenarios", "sim", "sandbox", "notebook"},
+    "cli": {"evidence", "scenarios", "sim", "sandbox", "notebook", "serve"},
+    # the alert path: runs through evidence, posts through notebook.comms
+    "serve": {"evidence", "notebook"},
     "sandbox": set(),
     "sim": {"kube"},
 }

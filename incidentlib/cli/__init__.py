@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "postmortem_main",
         "build the post-mortem notebook of an incident",
     ),
+    "serve": (
+        "incidentlib.cli.serve",
+        "main",
+        "receive Alertmanager's webhook: evidence archived seconds after an alert",
+    ),
     "lab": (
         "incidentlib.cli.lab",
         "main",

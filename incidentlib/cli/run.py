@@ -20,7 +20,13 @@ from typing import Any
 
 from ..errors import InvalidParameter, RunbookError
 from ..evidence.manifest import read_scraps, verify
-from ..evidence.parameters import coerce_parameters, describe_kind, inspect_parameters, scenarios
+from ..evidence.parameters import (
+    check_scenario_parameters,
+    coerce_parameters,
+    describe_kind,
+    inspect_parameters,
+    scenarios,
+)
 from ..evidence.run import (
     RunResult,
     new_incident_id,
@@ -88,18 +94,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "scenario", help="scenario name (a notebook in --notebooks, e.g. outage, database)"
     )
-    p.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        default=[],
-        help="a notebook parameter (repeatable); the value is converted to the parameter's type",
-    )
-    p.add_argument(
-        "-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)"
-    )
+    add_parameter_options(p, "a notebook parameter")
     p.add_argument("--incident", metavar="ID", help="incident id (default: a new one, printed)")
     p.add_argument(
         "--outputs",
@@ -133,6 +128,35 @@ def run_parser() -> argparse.ArgumentParser:
         "$RUNBOOK_SIGNING_KEY names, else unsigned)",
     )
     return p
+
+
+def add_parameter_options(p: argparse.ArgumentParser, what: str) -> None:
+    """`-p NAME VALUE` (repeatable) and `-f FILE`, as every command that runs notebooks takes
+    them (`given_parameters` reads them)."""
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help=f"{what} (repeatable); the value is converted to the parameter's type",
+    )
+    p.add_argument(
+        "-f", "--parameters-file", metavar="FILE", help="YAML file of parameters (-p wins over it)"
+    )
+
+
+def given_parameters(args: argparse.Namespace) -> tuple[dict[str, Any], set[str]]:
+    """The -f file's values, then the -p ones over them; and the names given as text (-p)."""
+    given: dict[str, Any] = {}
+    if args.parameters_file:
+        given.update(load_yaml_params(args.parameters_file))
+    text_names = set()
+    for name, value in args.parameter:
+        given[name] = value
+        text_names.add(name)
+    return given, text_names
 
 
 def _seconds(text: str) -> float:
@@ -172,7 +196,7 @@ def check_outputs(outputs: Path | str) -> Path | str:
     return outputs
 
 
-def _load_yaml_params(path: str) -> dict[str, Any]:
+def load_yaml_params(path: str) -> dict[str, Any]:
     import yaml
 
     try:
@@ -204,33 +228,12 @@ def prepare(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], str, P
         )
     path = found[args.scenario]
     declared = inspect_parameters(path)
-    given: dict[str, Any] = {}
-    if args.parameters_file:
-        given.update(_load_yaml_params(args.parameters_file))
-    text_names = set()
-    for name, value in args.parameter:
-        given[name] = value
-        text_names.add(name)
+    given, text_names = given_parameters(args)
     params = coerce_parameters(declared, given, from_text=text_names, scenario=args.scenario)
     check_scenario_parameters(args.scenario, params)
     incident = validate_incident_id(args.incident) if args.incident else new_incident_id()
     outputs = check_outputs(args.outputs or default_outputs())
     return path, args.scenario, params, incident, outputs
-
-
-def check_scenario_parameters(scenario: str, params: dict[str, Any]) -> None:
-    """Every parameter checked by the scenario's own rules (`incidentlib.scenarios.<name>.Params`)
-    before the kernel starts: a bad namespace stops here, not in the notebook's first cell. A
-    notebook without a scenario module of its own is checked in its kernel."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"incidentlib.scenarios.{scenario}")
-    except ImportError:
-        return
-    rules = getattr(module, "Params", None)
-    if rules is not None and scenario != "postmortem":  # its incident comes from --incident
-        rules.check(params)
 
 
 def execute(

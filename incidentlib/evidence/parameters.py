@@ -244,3 +244,18 @@ def coerce_parameters(
         name: _coerce(declared[name], value, from_text=name in from_text)
         for name, value in given.items()
     }
+
+
+def check_scenario_parameters(scenario: str, params: dict[str, Any]) -> None:
+    """Every parameter checked by the scenario's own rules (`incidentlib.scenarios.<name>.Params`,
+    found by name) before the kernel starts: a bad namespace stops here, not in the notebook's first
+    cell. A notebook without a scenario module of its own is checked in its kernel."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"incidentlib.scenarios.{scenario}")
+    except ImportError:
+        return
+    rules = getattr(module, "Params", None)
+    if rules is not None and scenario != "postmortem":  # its incident comes from --incident
+        rules.check(params)

@@ -19,12 +19,12 @@ import platform
 import re
 import secrets as _secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, RunbookError
 from ..redact import (
@@ -40,8 +40,19 @@ from .html import export_html
 from .manifest import next_manifest, read_scraps
 from .parameters import Param, inspect_parameters
 from .signing import load_private
-from .storage import open_archive, sha256_file, write_temp
+from .storage import (
+    FolderIncident,
+    Incident,
+    locked,
+    open_archive,
+    read_manifest,
+    sha256_file,
+    write_temp,
+)
 from .summary import add_summary
+
+if TYPE_CHECKING:
+    from .kernels import KernelPool
 
 FAILURE_TAG = "evidence-failure"
 _PM_ERROR_TAG = "papermill-error-cell-tag"
@@ -99,6 +110,7 @@ class RunResult:
     html: Path | str | None
     entry: dict[str, Any]
     interrupted: bool = False
+    warm: bool = False  # ran in a kernel started ahead (`kernels.KernelPool`)
 
     @property
     def ok(self) -> bool:
@@ -122,9 +134,15 @@ def run_notebook(
     progress_bar: bool = False,
     html: bool = True,
     signing_key: Any = None,
+    kernels: KernelPool | None = None,
+    on_started: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever
     happens in it.
+
+    The kernel runs on IPC transport (`kernels.py`): a warm one from `kernels` when the pool has
+    one that fits, else one started for this run. `on_started(run_id)` is called once the run has
+    its id, before the kernel runs anything (the alert server's journal records it).
 
     A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then
     propagates. The manifest entry is signed with `signing_key` (an Ed25519 private key), else with
@@ -146,80 +164,183 @@ def run_notebook(
     started = datetime.now(UTC)
     run_id = store.reserve(f"{started:%Y%m%dT%H%M%SZ}", scenario)
     tmp_nb = partial / f"{run_id}.running.ipynb"
+    if on_started is not None:
+        on_started(run_id)
 
     _import_before_threads(declared)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-probe") as probe:
         env_future = probe.submit(_probe_environment, params, declared)
-        status, error, interrupted = _execute(
-            notebook, tmp_nb, params, cell_timeout=cell_timeout, progress_bar=progress_bar
+        status, error, interrupted, warm = _execute(
+            notebook,
+            tmp_nb,
+            params,
+            cell_timeout=cell_timeout,
+            progress_bar=progress_bar,
+            kernels=kernels,
         )
         finished = datetime.now(UTC)
-        nb = _load_partial(tmp_nb, notebook)
-        if status == "failed":
-            error = _mark_failure(nb, error or "failed")
-        scraps = _safe_read(nb)
-        unread = unread_sources(scraps.get("sources"))
-        if status == "ok" and unread:  # it ran to the end, but did not see everything
-            status, error = "incomplete", "not read: " + "; ".join(unread)
-        add_summary(
-            nb,
-            scraps,
-            scenario=scenario,
-            incident=incident,
+        result = _archive(
+            _load_partial(tmp_nb, notebook),
+            _Archive(notebook.name, scenario, incident, run_id, store, params, secrets),
             status=status,
             error=error,
-            started=f"{started:%Y-%m-%d %H:%M:%S}",
-            finished=f"{finished:%H:%M:%S}",
+            started=started,
+            finished=finished,
+            html=html,
+            signing_key=signing_key,
+            env_future=env_future,
         )
-        nb.metadata.setdefault("papermill", {})
-        nb.metadata["papermill"].update(
-            output_path=f"{run_id}.ipynb", input_path=notebook.name, parameters=redact_value(params)
-        )
-        nb.metadata["evidence"] = {
-            "incident": incident,
-            "run_id": run_id,
-            "scenario": scenario,
-            "status": status,
-            "error": error,
-        }
-        ready, html_error = _prepare_evidence(
-            scrub_notebook(nb, secrets=secrets), run_id, partial, html=html
-        )
-        if html_error:
-            status, error = "failed", (error + "; " if error else "") + html_error
-        env = _environment(_safe_scraps(ready[0][0], names=("environment",)), env_future)
+    result.interrupted, result.warm = interrupted, warm
+    if interrupted:
+        raise KeyboardInterrupt(result)
+    return result
+
+
+@dataclass(frozen=True)
+class _Archive:
+    """Where a run goes and what it was given."""
+
+    source_name: str
+    scenario: str
+    incident: str
+    run_id: str
+    store: Incident  # the incident in the archive: a folder, or s3://
+    params: dict[str, Any]
+    secrets: set[str]
+
+
+def _archive(
+    nb: Any,
+    run: _Archive,
+    *,
+    status: str,
+    error: str | None,
+    started: datetime,
+    finished: datetime,
+    html: bool,
+    signing_key: Any,
+    env_future: Future[dict[str, Any]],
+) -> RunResult:
+    """The one archive path: failure banner, summary, scrub, HTML, manifest entry under the lock."""
+    partial = run.store.scratch()
+    if status == "failed":
+        error = _mark_failure(nb, error or "failed")
+    scraps = _safe_read(nb)
+    unread = unread_sources(scraps.get("sources"))
+    if status == "ok" and unread:  # it ran to the end, but did not see everything
+        status, error = "incomplete", "not read: " + "; ".join(unread)
+    add_summary(
+        nb,
+        scraps,
+        scenario=run.scenario,
+        incident=run.incident,
+        status=status,
+        error=error,
+        started=f"{started:%Y-%m-%d %H:%M:%S}",
+        finished=f"{finished:%H:%M:%S}",
+    )
+    nb.metadata.setdefault("papermill", {})
+    nb.metadata["papermill"].update(
+        output_path=f"{run.run_id}.ipynb",
+        input_path=run.source_name,
+        parameters=redact_value(run.params),
+    )
+    nb.metadata["evidence"] = {
+        "incident": run.incident,
+        "run_id": run.run_id,
+        "scenario": run.scenario,
+        "status": status,
+        "error": error,
+    }
+    ready, html_error = _prepare_evidence(
+        scrub_notebook(nb, secrets=run.secrets), run.run_id, partial, html=html
+    )
+    if html_error:
+        status, error = "failed", (error + "; " if error else "") + html_error
+    env = _environment(_safe_scraps(ready[0][0], names=("environment",)), env_future)
     files = [{"path": name, "sha256": sha256_file(tmp)} for tmp, name in ready]
     entry = {
-        "run_id": run_id,
-        "scenario": scenario,
+        "run_id": run.run_id,
+        "scenario": run.scenario,
         "status": status,
         "error": redact_text(error) if error else None,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds"),
-        "parameters": _redact_params(params, secrets),
+        "parameters": _redact_params(run.params, run.secrets),
         "files": files,
         "versions": _versions(),
         "kubernetes": env["kubernetes"],
         "postgres": env["postgres"],
     }
-    store.commit(ready, lambda now: next_manifest(now, incident, entry, signing_key=signing_key))
-    with contextlib.suppress(FileNotFoundError):
-        tmp_nb.unlink()
-    store.release(run_id)
-    result = RunResult(
-        run_id,
-        scenario,
+    store = run.store
+    store.commit(
+        ready, lambda now: next_manifest(now, run.incident, entry, signing_key=signing_key)
+    )
+    store.release(run.run_id)
+    return RunResult(
+        run.run_id,
+        run.scenario,
         status,
         entry["error"],
         store.location,
         store.where(files[0]["path"]),
         store.where(files[1]["path"]) if len(files) > 1 else None,
         entry,
-        interrupted,
     )
-    if interrupted:
-        raise KeyboardInterrupt(result)
-    return result
+
+
+def archive_interrupted(
+    notebook: str | os.PathLike[str],
+    *,
+    outputs: str | os.PathLike[str],
+    incident: str,
+    run_id: str,
+    parameters: dict[str, Any] | None = None,
+    scenario: str | None = None,
+    started: datetime | None = None,
+    reason: str = "interrupted: the process running it stopped mid-run",
+    html: bool = True,
+    signing_key: Any = None,
+) -> RunResult | None:
+    """Archive as failed a run whose process died before it could (`kill -9` of the alert server):
+    what its kernel had produced (papermill saves the notebook after every cell), with the failure
+    first, through the same archive path as every run. None when there is nothing to archive: the
+    run was committed after all, or its id was never reserved here."""
+    notebook = Path(notebook)
+    scenario = scenario or notebook.stem
+    validate_incident_id(incident)
+    store = open_archive(outputs).incident(incident)
+    if not isinstance(store, FolderIncident):
+        return None  # only a folder archive keeps a dead run's reservation and partial notebook
+    partial = store.partial
+    with locked(store.dir) if store.dir.is_dir() else contextlib.nullcontext():
+        taken = {r.get("run_id") for r in read_manifest(store.dir).get("runs", [])}
+    if run_id in taken or not (partial / f"{run_id}.reserved").exists():
+        return None
+    params = dict(parameters or {})
+    if "incident_id" in inspect_parameters(notebook) and params.get("incident_id") is None:
+        params["incident_id"] = incident
+    secrets = _secrets_in(params) | {v for k in ("PGPASSWORD",) if (v := os.environ.get(k))}
+    for s in secrets:
+        register_secret(s)
+    tmp_nb = partial / f"{run_id}.running.ipynb"
+    nb = _load_partial(tmp_nb, notebook)
+    when = started or datetime.fromtimestamp(
+        (tmp_nb if tmp_nb.exists() else partial / f"{run_id}.reserved").stat().st_ctime, UTC
+    )
+    probed: Future[dict[str, Any]] = Future()
+    probed.set_result({"kubernetes": None, "postgres": None})
+    return _archive(
+        nb,
+        _Archive(notebook.name, scenario, incident, run_id, store, params, secrets),
+        status="failed",
+        error=reason,
+        started=when,
+        finished=datetime.now(UTC),
+        html=html,
+        signing_key=signing_key if signing_key is not None else load_private(),
+        env_future=probed,
+    )
 
 
 def _execute(
@@ -229,35 +350,65 @@ def _execute(
     *,
     cell_timeout: float | None,
     progress_bar: bool,
-) -> tuple[str, str | None, bool]:
-    """papermill into `output` (saved after every cell): (status, error, interrupted). Never
-    raises."""
+    kernels: KernelPool | None = None,
+) -> tuple[str, str | None, bool, bool]:
+    """papermill into `output` (saved after every cell), its kernel on IPC transport: a warm one
+    from `kernels` if one fits. (status, error, interrupted, warm). Never raises."""
     import papermill
+    from papermill.engines import papermill_engines
 
+    from .engine import engine
+    from .kernels import KERNEL_ARGUMENTS
+
+    papermill_engines.register("runbook", engine())
     kernel_params, child_env = _move_db_password_to_env(params)
     pm_log = logging.getLogger("papermill")
     if _QUIET not in pm_log.filters:
         pm_log.addFilter(_QUIET)
+    km = (
+        kernels.take(kernel_name=_kernel_name(notebook), env=child_env)
+        if kernels is not None
+        else None
+    )
     try:
-        with _child_env(child_env):
+        # a warm kernel has its environment already (the pool's): only a cold one needs ours
+        with _child_env(child_env if km is None else {}):
             papermill.execute_notebook(
                 os.fspath(notebook),
                 os.fspath(output),
                 parameters=kernel_params,
+                engine_name="runbook",
                 progress_bar=progress_bar,
                 log_output=False,
-                cwd=None,
-                execution_timeout=cell_timeout,  # the caller's cwd, like papermill
+                cwd=None,  # the caller's cwd, like papermill
+                execution_timeout=cell_timeout,
                 start_timeout=60,
-                # the kernel's own log is noise on the engineer's terminal (its loopback-TCP warning
-                # on every run)
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # the kernel's own log is noise on the engineer's terminal
+                extra_arguments=list(KERNEL_ARGUMENTS),
+                **({"km": km} if km is not None else {}),
             )
     except KeyboardInterrupt:
-        return "failed", "interrupted (Ctrl-C)", True
+        return "failed", "interrupted (Ctrl-C)", True, km is not None
     except Exception as e:  # any failure is evidence too: archived, then reported
-        return "failed", _describe_exception(e, cell_timeout), False
-    return "ok", None, False
+        return "failed", _describe_exception(e, cell_timeout), False, km is not None
+    return "ok", None, False, km is not None
+
+
+def _kernel_name(notebook: Path) -> str:
+    """The kernel a notebook asks for (its kernelspec), python3 when it names none."""
+    import json
+
+    try:
+        meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata") or {}
+    except (OSError, ValueError):
+        return "python3"
+    return str((meta.get("kernelspec") or {}).get("name") or "python3")
+
+
+def kernel_environment(params: dict[str, Any]) -> dict[str, str]:
+    """What a run with these parameters adds to its kernel's environment (PGPASSWORD, when the DSNs
+    carry one): a warm kernel must have been started with the same."""
+    return _move_db_password_to_env(params)[1]
 
 
 def _prepare_evidence(
@@ -553,6 +704,27 @@ def _import_before_threads(declared: dict[str, Param]) -> None:
         import kubernetes.config  # noqa: F401
     if "dsn" in declared:
         import psycopg  # noqa: F401
+
+
+def prepare_thread(notebooks: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Pay now, in this thread, what its first run would pay: papermill, the clients, pandas and
+    pyarrow (scraps) imported, the HTML templates compiled, and the code of `notebooks` highlighted
+    for their pages (a server's worker, before any alert: the first alert's evidence is the one
+    that matters most)."""
+    import nbformat
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    _import_before_threads({n: Param(n, "str", True, "None", "") for n in ("kubeconfig", "dsn")})
+    page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up")])
+    export_html(page)
+    for path in notebooks:
+        with contextlib.suppress(Exception):  # only a head start: the run pays it instead
+            nb = nbformat.read(os.fspath(path), as_version=4)
+            info = nb.metadata.setdefault("language_info", {})
+            if info.get("name", "python") == "python":  # as ipykernel will say when it runs it
+                info.setdefault("pygments_lexer", "ipython3")
+            export_html(nb)
 
 
 def _probe_environment(params: dict[str, Any], declared: dict[str, Param]) -> dict[str, Any]:

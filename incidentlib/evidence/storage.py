@@ -297,9 +297,14 @@ class FolderIncident:
             atomic_write(self.dir / MANIFEST, data, self.partial)
 
     def release(self, run_id: str) -> None:
-        for leftover in (f"{run_id}.running.ipynb", f"{run_id}.reserved"):
+        for leftover in (
+            self.partial / f"{run_id}.running.ipynb",
+            self.partial / f"{run_id}.reserved",
+            # a save of the running notebook cut short (its process killed mid-write)
+            *self.partial.glob(f"{run_id}.running.ipynb.*.tmp"),
+        ):
             with contextlib.suppress(FileNotFoundError):
-                (self.partial / leftover).unlink()
+                leftover.unlink()
         with contextlib.suppress(OSError):
             self.partial.rmdir()
 

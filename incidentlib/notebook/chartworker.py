@@ -16,6 +16,7 @@ kernel; the helper imports `incidentlib.notebook.charts` itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -105,30 +106,25 @@ class ChartWorker:
     @classmethod
     def start(cls, *, warm_up: str = "outage") -> ChartWorker:
         """Start the helper now (it warms up at once, drawing the `warm_up` kind of chart:
-        `charts.warm_up`); without one (disabled, cannot start) charts draw in the kernel. The
-        helper started before, if any, is told to finish and exit."""
+        `charts.warm_up`), or take the one `start_ahead` started for that kind; without one
+        (disabled, cannot start) charts draw in the kernel. The helper started before, if any, is
+        told to finish and exit."""
+        global _ahead
         previous, cls._live = cls._live, None
         if previous is not None:
             previous.close()
         if not _enabled():
             return cls(None)
-        root = str(Path(__file__).resolve().parents[1])
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
-        }
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError:
-            return cls(None)
+        proc, kind = _ahead if _ahead is not None else (None, warm_up)
+        _ahead = None
+        if proc is not None and (kind != warm_up or proc.poll() is not None):
+            _retire(proc)
+            proc = None
+        if proc is None:
+            try:
+                proc = _spawn(warm_up)
+            except OSError:
+                return cls(None)
         cls._live = cls(proc)
         return cls._live
 
@@ -204,6 +200,45 @@ class ChartWorker:
         for fut in pending:
             if not fut.done():
                 fut.set_exception(error)
+
+
+_ahead: tuple[subprocess.Popen[bytes], str] | None = None
+
+
+def _spawn(warm_up: str = "outage") -> subprocess.Popen[bytes]:
+    root = str(Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def _retire(proc: subprocess.Popen[bytes]) -> None:
+    """A helper started ahead that no notebook will use: its stdin closed, it exits."""
+    with contextlib.suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def start_ahead(warm_up: str = "outage") -> None:
+    """Start a helper now, for this process's next `ChartWorker.start()`: a kernel started ahead
+    of its run (`runbook serve`'s warm kernels) has its helper warm when the outage notebook asks.
+    It exits with the kernel if no notebook takes it (its stdin closes)."""
+    global _ahead
+    if _enabled() and _ahead is None:
+        try:
+            _ahead = (_spawn(warm_up), warm_up)
+        except OSError:
+            _ahead = None
 
 
 def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage") -> None:

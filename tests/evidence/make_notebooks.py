@@ -104,6 +104,18 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", FINISH),
         ("code", 'raise RuntimeError(f"failed to connect with {dsn} password={C}errpw-31d4")'),
     ],
+    "kernel": [
+        ("md", "# Kernel fixture\nSays how its kernel is reached (transport, directory mode)."),
+        (
+            "code",
+            "import json\nimport os\n\nfrom ipykernel import get_connection_file\n\n"
+            "info = json.load(open(get_connection_file()))\n"
+            'where = os.path.dirname(info["ip"]) if info["transport"] == "ipc" else None\n'
+            'print("transport:", info["transport"])\n'
+            'print("directory mode:", oct(os.stat(where).st_mode & 0o777) if where else None)\n'
+            'print("connection file mode:", oct(os.stat(get_connection_file()).st_mode & 0o777))',
+        ),
+    ],
     "unreachable": [
         (
             "md",

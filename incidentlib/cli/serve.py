@@ -1,0 +1,198 @@
+"""`runbook serve`: Alertmanager's webhook receiver; evidence archived seconds after an alert.
+
+    runbook serve --port 9095 --outputs /evidence --token-file /etc/runbook/token \\
+        -p kubeconfig ~/.kube/config -p health_url https://api.example.com/health \\
+        [--config routes.yaml] [-f params.yaml] [--evidence-base-url URL --notify-webhook URL]
+
+Alertmanager's receiver (payload version 4, bearer token from a file):
+
+    receivers:
+      - name: runbook
+        webhook_configs:
+          - url: http://runbook:9095/alerts
+            send_resolved: true
+            http_config: {authorization: {type: Bearer, credentials_file: /etc/am/runbook-token}}
+
+The -p/-f values go to every run whose notebook declares them, as `runbook run` takes them; the
+routes (`incidentlib/serve/routes.py` shows the file) add what each alert says. Mitigations are
+never applied from an alert: `apply` is always False."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidParameter
+from ..evidence.signing import load_private
+from ..params import parse_duration, url, webhook
+from ..serve import AlertServer, Catalog, Options, load_routing, serve_forever
+from .run import (
+    add_parameter_options,
+    check_outputs,
+    default_notebooks,
+    default_outputs,
+    given_parameters,
+    outputs_location,
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="runbook serve",
+        description=__doc__.splitlines()[0],
+        epilog="Pages: POST /alerts (the webhook), GET / (incidents and their evidence), "
+        "/healthz, /readyz, /metrics.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9095, help="port (default 9095; 0: any free port)")
+    p.add_argument(
+        "--outputs", type=outputs_location, default=None, help="archive root (default ./outputs)"
+    )
+    p.add_argument("--notebooks", type=Path, default=None, help="scenario notebooks (./notebooks)")
+    p.add_argument(
+        "--config", metavar="ROUTES.yaml", default=None, help="routes (default: the built-in ones)"
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        default=None,
+        help="bearer token Alertmanager sends (required unless listening on loopback)",
+    )
+    add_parameter_options(p, "a parameter for every run whose notebook declares it")
+    p.add_argument("--workers", type=int, default=2, help="runs at once (default 2)")
+    p.add_argument(
+        "--queue-size", type=int, default=100, help="runs waiting at most; then 503 (default 100)"
+    )
+    p.add_argument(
+        "--warm-kernels",
+        type=int,
+        default=None,
+        help="kernels started ahead (default: as many as workers; 0: every run starts cold)",
+    )
+    p.add_argument(
+        "--dedupe-window",
+        default="30m",
+        help="repeats of an alert group within it start no new run (default 30m)",
+    )
+    p.add_argument(
+        "--evidence-base-url",
+        metavar="URL",
+        default=None,
+        help="where people read the outputs folder (this server's /evidence, or a copy): links "
+        "in the messages",
+    )
+    p.add_argument(
+        "--notify-webhook",
+        metavar="URL",
+        default=None,
+        help="Slack-compatible incoming webhook: the initial alert and the resolution are posted",
+    )
+    p.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=300.0,
+        help="a cell running longer fails the run (default 300)",
+    )
+    p.add_argument("--signing-key", metavar="FILE", default=None, help="sign the manifest entries")
+    p.add_argument(
+        "--open-index",
+        action="store_true",
+        help="serve the index and the evidence without the token (behind a proxy that "
+        "authenticates people)",
+    )
+    return p
+
+
+def read_token(path: str) -> str:
+    """The bearer token in a file (the one Alertmanager's credentials_file reads)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise InvalidParameter(f"--token-file {path!r} cannot be read: {e.strerror}") from None
+    if not text:
+        raise InvalidParameter(f"--token-file {path!r} is empty")
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        print(
+            f"runbook serve: warning: {path} is readable by others (chmod 600 it)",
+            file=sys.stderr,
+        )
+    return text
+
+
+def defaults(args: argparse.Namespace) -> tuple[dict[str, Any], set[str], str | None]:
+    """The -p/-f values (-p wins), the names given as text, and a notify_webhook among them (the
+    server posts the messages itself, with links: the notebooks never do)."""
+    given, text = given_parameters(args)
+    if "incident_id" in given:
+        raise InvalidParameter("incident_id comes from the alert group: do not give it to serve")
+    if given.pop("apply", None) not in (None, False, "False", "false"):
+        print(
+            "runbook serve: apply ignored: the alert path never applies a mitigation",
+            file=sys.stderr,
+        )
+    hook = given.pop("notify_webhook", None)
+    return given, text, hook
+
+
+def _local_outputs(outputs: Path | str) -> Path:
+    """runbook serve keeps its journal and serves its pages from a folder."""
+    if isinstance(outputs, str):
+        raise InvalidParameter(
+            f"runbook serve --outputs {outputs!r}: the alert server archives into a folder (its "
+            "journal and pages live there); give a directory (a persistent volume in a cluster)"
+        )
+    return outputs.resolve()
+
+
+def options(args: argparse.Namespace) -> Options:
+    """Everything checked before the server starts."""
+    given, text, hook = defaults(args)
+    catalog = Catalog(args.notebooks or default_notebooks(), given, text=text)
+    routing = load_routing(args.config)
+    catalog.check_routing(routing)
+    window = parse_duration(args.dedupe_window, what="--dedupe-window")
+    workers = args.workers
+    return Options(
+        outputs=_local_outputs(check_outputs(args.outputs or default_outputs())),
+        catalog=catalog,
+        routing=routing,
+        host=args.host,
+        port=args.port,
+        token=read_token(args.token_file) if args.token_file else None,
+        workers=workers,
+        queue_size=args.queue_size,
+        warm_kernels=workers if args.warm_kernels is None else args.warm_kernels,
+        dedupe_window=timedelta(seconds=window.total_seconds()),
+        evidence_base_url=url(args.evidence_base_url, "--evidence-base-url"),
+        notify_webhook=webhook(args.notify_webhook or hook, "--notify-webhook"),
+        cell_timeout=args.cell_timeout,
+        signing_key=load_private(args.signing_key),
+        open_index=args.open_index,
+    )
+
+
+def main(argv: list[str]) -> int:
+    """`runbook serve ...`: until SIGINT or SIGTERM."""
+    args = parser().parse_args(argv)
+    opts = options(args)
+    opts.outputs.mkdir(parents=True, exist_ok=True)
+    server = AlertServer(opts)
+    scenario_names = ", ".join(opts.catalog.paths) or "(none)"
+    print(f"runbook serve: listening on {server.url} (webhook POST /alerts)", flush=True)
+    print(f"  scenarios: {scenario_names}", flush=True)
+    print(f"  evidence:  {opts.outputs}  (journal {server.journal.path})", flush=True)
+    print(
+        f"  {opts.workers} workers, {opts.warm_kernels} warm kernels, queue of "
+        f"{opts.queue_size}, dedupe window {args.dedupe_window}, "
+        f"token {'required' if opts.token else 'not required (loopback)'}",
+        flush=True,
+    )
+    serve_forever(server)
+    print("runbook serve: stopped", flush=True)
+    return 0
