@@ -711,6 +711,8 @@ def prepare_thread(notebooks: Iterable[str | os.PathLike[str]] = ()) -> None:
     pyarrow (scraps) imported, the HTML templates compiled, and the code of `notebooks` highlighted
     for their pages (a server's worker, before any alert: the first alert's evidence is the one
     that matters most)."""
+    import IPython.lib.lexers  # noqa: F401 - the page's code highlighting imports it lazily,
+    import IPython.paths  # noqa: F401 - and a second thread meanwhile breaks it (circular import)
     import nbformat
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401

@@ -9,7 +9,7 @@ templated from its labels and annotations, every value checked like a command-li
         scenarios: [performance, database]
         parameters:
           namespace: "{{ labels.namespace }}"
-          deployment: "{{ labels.deployment or labels.service }}"
+          app_deployment: "{{ labels.deployment or labels.service }}"
           latency_slo_ms: 300
         continue: false
     default_routes: true          # after yours: Kube* -> outage, Postgres* -> database,
@@ -170,10 +170,13 @@ def render(
 # ------------------------------------------------------------------------------------------ routes
 CONTEXT = {
     "namespace": "{{ labels.namespace }}",
-    # the application's workload: `deployment` in some notebooks, `app_deployment` in others (a
-    # scenario that declares neither skips them)
-    "deployment": "{{ labels.deployment or labels.service }}",
+    # the application's workload (a scenario that does not declare it skips it)
     "app_deployment": "{{ labels.deployment or labels.service }}",
+}
+# a database alert's workload is the database's own (`db_deployment`), never the application's
+DB_CONTEXT = {
+    "namespace": "{{ labels.namespace }}",
+    "db_deployment": "{{ labels.statefulset or labels.deployment or labels.service }}",
 }
 
 
@@ -205,7 +208,7 @@ DEFAULT_ROUTES = (
         "built-in: PostgreSQL alerts",
         (parse_matcher('alertname=~"(Postgres|PostgreSQL|Pg|PG).*"'),),
         ("database",),
-        CONTEXT,
+        DB_CONTEXT,
         continue_=True,
         builtin=True,
     ),

@@ -208,9 +208,9 @@ def test_a_warm_kernel_has_its_chart_helper_ready_and_takes_it_with_it() -> None
         kc.wait_for_ready(timeout=60)
         reply = kc.execute_interactive(
             "from incidentlib.notebook import chartworker as cw\n"
-            "ahead = cw._ahead\n"
+            "ahead, kind = cw._ahead\n"
             "worker = cw.ChartWorker.start()\n"
-            "print(ahead is not None, worker._proc is ahead, cw._ahead is None, ahead.pid)",
+            "print(kind == 'outage', worker._proc is ahead, cw._ahead is None, ahead.pid)",
             timeout=60,
             output_hook=lambda m: (
                 out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None

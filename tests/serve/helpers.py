@@ -15,18 +15,18 @@ import nbformat as nbf
 
 PARAMS = {
     "triage": 'namespace = "production"  # the namespace\n'
-    'deployment = "backend"  # the deployment\n'
+    'app_deployment = "backend"  # the application\n'
     "incident_id = None  # the incident\n"
     "apply = False  # never used\n"
     "pause = 0.0  # seconds to sleep (a run long enough to be cut short)",
     "performance": 'namespace = "production"  # the namespace\n'
-    'deployment = "backend"  # the deployment\n'
+    'app_deployment = "backend"  # the application\n'
     "incident_id = None  # the incident\n"
     "apply = False  # what a mitigation would do\n"
     "baseline = None  # an earlier evidence notebook\n"
     "latency_slo_ms = 500.0  # the SLO",
     "outage": 'namespace = "production"  # the namespace\n'
-    'deployment = "backend"  # the deployment\n'
+    'app_deployment = "backend"  # the application\n'
     "incident_id = None  # the incident\n"
     "apply = False  # what a mitigation would do",
 }
@@ -36,12 +36,12 @@ CELLS = {
         "from incidentlib.notebook.run import Run\n"
         "from incidentlib.severity import Severity\n\n"
         'print("transport:", json.load(open(get_connection_file()))["transport"])\n'
-        'run = Run("triage", params={"namespace": namespace, "deployment": deployment})',
+        'run = Run("triage", params={"namespace": namespace, "app_deployment": app_deployment})',
         "time.sleep(pause)",
-        'run.finding("SEV2", f"deployment/{deployment} in {namespace} fails", "half the requests",'
-        ' "roll back")\n'
+        'run.finding("SEV2", f"deployment/{app_deployment} in {namespace} fails",'
+        ' "half the requests", "roll back")\n'
         'run.glue("notifications", {"initial": f"🚨 INCIDENT [{incident_id}]: '
-        '{deployment} in {namespace} fails"})\n'
+        '{app_deployment} in {namespace} fails"})\n'
         'run.finish(Severity("SEV2", "error-rate", "error rate 50%"))',
     ],
     "performance": [

@@ -145,8 +145,8 @@ def test_one_incident_per_group_and_the_built_in_routes(catalog: Catalog) -> Non
     # triage first, from the group's common labels; *ErrorRate* routes to performance; the
     # deployment comes from `service` when there is no `deployment` label
     assert runs == [
-        ("triage", {"namespace": "payments", "deployment": "api"}),
-        ("performance", {"namespace": "payments", "deployment": "api"}),
+        ("triage", {"namespace": "payments", "app_deployment": "api"}),
+        ("performance", {"namespace": "payments", "app_deployment": "api"}),
     ]
     assert first["outcomes"] == {"a1b2c3d4e5f60718": "ran"}
     # the same notification again: recorded, nothing runs
@@ -303,3 +303,23 @@ def test_the_journal_gives_back_what_it_kept(tmp_path: Path, catalog: Catalog) -
     assert again.incidents[next(iter(again.incidents))].deduplicated == 1
     assert (tmp_path / ".serve").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / ".serve" / "journal.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_built_in_routes_name_each_workload_as_the_real_notebooks_declare_it() -> None:
+    """A database alert's workload is the database's own (db_deployment); an error-rate alert's is
+    the application (app_deployment): the scenario notebooks as shipped, not stand-ins."""
+    real = Catalog(Path(__file__).resolve().parents[2] / "notebooks")
+    db = plan_of(
+        State(),
+        real,
+        payload(alert("PostgresTooManyConnections", namespace="prod", statefulset="pg-main")),
+    )
+    assert [(j["scenario"], j["given"]) for j in db["jobs"]] == [
+        ("triage", {"namespace": "prod"}),
+        ("database", {"namespace": "prod", "db_deployment": "pg-main"}),
+    ]
+    app = plan_of(State(), real, payload(alert(namespace="shop", deployment="cart")))
+    assert [(j["scenario"], j["given"]) for j in app["jobs"]] == [
+        ("triage", {"namespace": "shop", "app_deployment": "cart"}),
+        ("performance", {"namespace": "shop", "app_deployment": "cart"}),
+    ]

@@ -102,7 +102,7 @@ def test_kill_9_mid_run_then_the_journal_replays(tmp_path: Path) -> None:
         banner = "".join(failed_nb["cells"][1]["source"])  # after the summary, the failure
         assert "This run FAILED" in banner and "time.sleep(pause)" in banner
         report = verify(outputs / incident)
-        assert report.ok and len(report.matching) == 4, report.lines()
+        assert report.ok and len(report.matching) == 4, (report.lines(), runs[0]["error"])
         partial = outputs / ".partial" / incident
         assert not partial.exists(), list(partial.iterdir())
         status, page, _ = get(url + "/")
