@@ -32,6 +32,7 @@ LOCK = ".manifest.lock"
 PARTIAL = ".partial"
 FORMAT = 2  # 1: no chain (written before 2026-12); 2: every entry chained, signed when a key is set
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_MISMATCH = "its signature does not match its content"  # signing.check's word for a bad signature
 
 
 def write_temp(data: bytes, tmp_dir: Path, suffix: str = ".tmp") -> Path:
@@ -335,6 +336,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
         if "signature" in run:
             signed += 1
         if public_key is not None:
+            # a file signed by another key is not a rewritten file: the entry's line says whose
             rewritten = [
                 f["path"]
                 for f in run["files"]
@@ -342,6 +344,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
                 and check(
                     public_key, file_message(str(rid), f["path"], f["sha256"]), f["signature"]
                 )
+                == _MISMATCH
             ]
             for path in rewritten:
                 report.manifest_problems.append(
@@ -349,7 +352,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
                     "hash were rewritten after the run)"
                 )
             why = check(public_key, run["entry_sha256"], run.get("signature"))
-            if why and not rewritten and why == "its signature does not match its content":
+            if why and not rewritten and why == _MISMATCH:
                 why += " (its status, parameters, files or link to the run before it changed)"
             if why:
                 report.manifest_problems.append(f"run {rid}: {why}")

@@ -9,6 +9,7 @@ import json
 
 import nbformat
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from incidentlib import redact
@@ -116,11 +117,14 @@ def test_registered_secrets_in_every_form_and_only_from_four_characters():
 
 
 def test_the_longest_secret_is_masked_first():
-    # "pw-12" inside "pw-12345": masking the short one first would leave "***345"
-    register_secret("pw-12")
-    register_secret("pw-12345")
-    assert redact_text("got pw-12345 and pw-12") == f"got {MASK} and {MASK}"
-    assert mask_known("got pw-12345 and pw-12") == f"got {MASK} and {MASK}"
+    # "pw-12" inside "pw-12345": masking the short one first would leave "***345"; "b-12x" sorts
+    # after "ab-12x99" but is shorter, and sits inside it
+    for s in ("pw-12", "pw-12345", "b-12x", "ab-12x99"):
+        register_secret(s)
+    text = "got pw-12345 and pw-12, ab-12x99 and b-12x"
+    assert redact_text(text) == f"got {MASK} and {MASK}, {MASK} and {MASK}"
+    assert mask_known(text) == f"got {MASK} and {MASK}, {MASK} and {MASK}"
+    assert mask_known("ab-12x99 b-12x", {"b-12x", "ab-12x99"}) == f"{MASK} {MASK}"
 
 
 def test_a_secret_added_behind_register_secret_is_still_masked(monkeypatch):
@@ -133,6 +137,7 @@ def test_mask_known_takes_extra_secrets_in_each_form_and_ignores_short_ones():
     text = "pw=s%2Fx-1 raw s/x-1 keep abc none"
     assert mask_known(text, {"s/x-1", "abc", ""}) == f"pw={MASK} raw {MASK} keep abc none"
     assert mask_known("", {"s/x-1"}) == ""
+    assert mask_known("a wxyz b", {"wxyz"}) == f"a {MASK} b"  # four characters are enough
     register_secret("known-one")
     assert mask_known("known-one and s/x-1", ("s/x-1",)) == f"{MASK} and {MASK}"
     # code is masked only where a secret is exact: key=value rules do not touch it
@@ -244,7 +249,7 @@ def test_every_metadata_attachment_and_error_name_is_scrubbed():
             data={"text/plain": "ok"},
             metadata={"url": "https://h/p?sig=outmeta-5"},
         ),
-        nbformat.v4.new_output("stream", name="stdout", text=["token=", "stream-6\n"]),
+        nbformat.v4.new_output("stream", name="stdout", text=["line one\n", "token=stream-6\n"]),
     ]
     nb.cells = [md, code]
     nb = scrub_notebook(nb)
@@ -256,7 +261,7 @@ def test_every_metadata_attachment_and_error_name_is_scrubbed():
     error, display, stream = nb.cells[1].outputs
     assert (error["ename"], error["evalue"]) == (f"Leak token={MASK}", f"password={MASK}")
     assert display["metadata"] == {"url": f"https://h/p?sig={MASK}"}
-    assert stream["text"] == f"token={MASK}\n"
+    assert stream["text"] == f"line one\ntoken={MASK}\n"
     for canary in (
         "tk-1",
         "cellmeta-1",
@@ -290,7 +295,7 @@ def test_html_outputs_as_lists_and_other_mimetypes_are_joined_and_redacted():
         nbformat.v4.new_output(
             "display_data",
             data={
-                "text/html": ["<b>token=", "html-9</b>"],
+                "text/html": ["<b>ok ", "token=html-9</b>"],
                 "text/markdown": ["password=", "md-10"],
                 "application/json": {"token": "json-11", "n": [1, "token=json-12"]},
                 "image/svg+xml": ["<svg>token=svg-13 ", "</svg>"],
@@ -300,11 +305,14 @@ def test_html_outputs_as_lists_and_other_mimetypes_are_joined_and_redacted():
     ]
     nb.cells = [code]
     data = scrub_notebook(nb).cells[0].outputs[0]["data"]
-    assert data["text/html"] == f"<b>token={MASK}</b>"
+    assert data["text/html"] == f"<b>ok token={MASK}</b>"
     assert data["text/markdown"] == f"password={MASK}"
     assert data["application/json"] == {"token": "json-11", "n": [1, f"token={MASK}"]}
     assert data["image/svg+xml"] == f"<svg>token={MASK} </svg>"
     assert data["image/png"] == "token=png-stays"  # binary: never rewritten
+    # an HTML bundle that is not text (a malformed output) is still redacted as a value
+    odd = redact._redact_mimebundle({"text/html": {"v": "token=html-odd"}})
+    assert odd == {"text/html": {"v": f"token={MASK}"}}
 
 
 def test_scraps_json_pandas_unreadable_and_odd_shapes():
@@ -321,6 +329,9 @@ def test_scraps_json_pandas_unreadable_and_odd_shapes():
     decoded = pd.read_parquet(io.BytesIO(base64.b64decode(out[PANDAS]["data"])))
     assert decoded.to_dict("list") == {"line": [f"password={MASK}", "ok"], "n": [1, 2]}
     assert list(decoded.index) == [0, 1] and out[PANDAS]["data"].isascii()
+    # the index is not written as a column of its own
+    schema = pq.read_schema(io.BytesIO(base64.b64decode(out[PANDAS]["data"])))
+    assert schema.names == ["line", "n"]
     # a clean frame is left byte for byte
     assert redact._redact_mimebundle({PANDAS: _scrap("pandas", clean_data)})[PANDAS] == _scrap(
         "pandas", clean_data
