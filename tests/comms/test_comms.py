@@ -246,6 +246,7 @@ def hook() -> Iterator[Recorder]:
     r.close()
 
 
+@pytest.mark.server
 def test_webhook_posts_the_filled_message_once(hook: Recorder) -> None:
     line = post_webhook(hook.url, "🚨 INCIDENT: backend down", timeout=2)
     assert line.startswith("✓ notification posted to http://127.0.0.1:") and line.endswith(
@@ -261,6 +262,7 @@ def test_webhook_posts_the_filled_message_once(hook: Recorder) -> None:
     ]
 
 
+@pytest.mark.server
 def test_webhook_500_gives_a_clear_line_and_is_not_retried(hook: Recorder) -> None:
     hook.status = 500
     line = post_webhook(hook.url, "text", timeout=2)
@@ -271,6 +273,7 @@ def test_webhook_500_gives_a_clear_line_and_is_not_retried(hook: Recorder) -> No
     assert len(hook.requests) == 1
 
 
+@pytest.mark.server
 def test_webhook_that_hangs_times_out(hook: Recorder) -> None:
     hook.hang_s = 10
     t0 = time.monotonic()
@@ -296,6 +299,7 @@ def test_webhook_unreachable_and_bad_url() -> None:
     )
 
 
+@pytest.mark.server
 def test_show_notifications_prints_all_three_and_posts_the_initial_alert(
     hook: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -325,6 +329,7 @@ def test_show_notifications_without_webhook_posts_nothing(
     assert "(not posted: give notify_webhook" in capsys.readouterr().out
 
 
+@pytest.mark.server
 def test_show_notifications_on_a_500_does_not_raise(hook: Recorder) -> None:
     hook.status = 500
     out = show_notifications(

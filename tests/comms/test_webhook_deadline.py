@@ -127,6 +127,7 @@ def silent(conn: socket.socket, stopped: threading.Event) -> None:
     stopped.wait(30)
 
 
+@pytest.mark.server
 def test_a_reply_that_is_not_http_is_one_line(serve: Callable[..., RawServer]) -> None:
     server = serve(garbage)
     line, elapsed = timed_post(server.url)
@@ -140,6 +141,7 @@ def test_a_reply_that_is_not_http_is_one_line(serve: Callable[..., RawServer]) -
     )
 
 
+@pytest.mark.server
 def test_headers_trickled_slowly_are_cut_at_the_deadline(serve: Callable[..., RawServer]) -> None:
     server = serve(trickle)
     line, elapsed = timed_post(server.url)
@@ -151,6 +153,7 @@ def test_headers_trickled_slowly_are_cut_at_the_deadline(serve: Callable[..., Ra
     assert len(server.requests) == 1
 
 
+@pytest.mark.server
 def test_a_server_that_never_answers_is_cut_at_the_deadline(
     serve: Callable[..., RawServer],
 ) -> None:
@@ -163,6 +166,7 @@ def test_a_server_that_never_answers_is_cut_at_the_deadline(
     assert elapsed < 1.5 + MARGIN
 
 
+@pytest.mark.server
 def test_a_redirect_is_an_answer_not_a_second_request(serve: Callable[..., RawServer]) -> None:
     def redirect(conn: socket.socket, stopped: threading.Event) -> None:
         conn.sendall(

@@ -16,6 +16,8 @@ from incidentlib.notebook.chartworker import ChartJob, ChartWorker
 
 from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
 
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture(scope="module")
 def specs() -> list[tuple[str, dict]]:

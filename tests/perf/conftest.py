@@ -124,8 +124,8 @@ def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
         try:
             try:
                 prom.wait_ready()
-            except RuntimeError as e:
-                pytest.skip(f"prometheus could not start: {e}")
+            except RuntimeError as e:  # installed but crashing: a failure, never a skip
+                pytest.fail(f"prometheus could not start: {e}", pytrace=False)
             yield app, prom
         finally:
             prom.stop()

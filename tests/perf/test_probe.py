@@ -74,6 +74,7 @@ def test_slo_verdict_names_p95_and_slo() -> None:
     )
 
 
+@pytest.mark.server
 def test_probes_measure_added_latency_and_ordered_breakdown(demo_app: DemoApp) -> None:
     demo_app.set(latency_ms=100)
     df = probe.latency_frame(probe.health_check(demo_app.url + "/health", count=3, timeout=5))
@@ -88,6 +89,7 @@ def test_probes_measure_added_latency_and_ordered_breakdown(demo_app: DemoApp) -
     assert df["total_ms"].between(100, 150).all(), df["total_ms"].tolist()
 
 
+@pytest.mark.server
 def test_probe_error_share_matches_service(demo_app: DemoApp) -> None:
     demo_app.set(error_rate=0.08)
     s = probe.latency_summary(
@@ -96,6 +98,7 @@ def test_probe_error_share_matches_service(demo_app: DemoApp) -> None:
     assert s["error_rate"] == pytest.approx(0.08)  # 4 of 50 exactly
 
 
+@pytest.mark.server
 def test_login_check_posts_json_body(demo_app: DemoApp) -> None:
     r = probe.check_login(demo_app.url + "/login", body='{"user": "probe"}', timeout=5)
     assert r.ok and r.status == 200
@@ -113,6 +116,7 @@ def silent_server() -> Iterator[int]:
     srv.close()
 
 
+@pytest.mark.server
 def test_probe_honours_timeout_on_a_server_that_never_answers(silent_server: int) -> None:
     start = time.perf_counter()
     r = probe.probe(f"http://127.0.0.1:{silent_server}/health", timeout=0.5)
@@ -181,6 +185,7 @@ def tls_server(tmp_path_factory) -> Iterator[int]:
     srv.server_close()
 
 
+@pytest.mark.server
 def test_tls_handshake_time_and_verification(tls_server: int) -> None:
     url = f"https://127.0.0.1:{tls_server}/health"
     r = probe.probe(url, timeout=5, verify_tls=False)
@@ -221,6 +226,7 @@ def test_credentials_in_the_url_become_basic_auth_and_never_reach_text() -> None
     assert not any("s3cret" in t for t in texts)
 
 
+@pytest.mark.server
 def test_hostname_is_resolved_with_a_bounded_lookup_and_every_address_tried(
     demo_app: DemoApp,
 ) -> None:
@@ -231,6 +237,7 @@ def test_hostname_is_resolved_with_a_bounded_lookup_and_every_address_tried(
     assert 0 < r.dns_ms <= r.connect_ms <= r.total_ms
 
 
+@pytest.mark.server
 def test_a_few_reply_headers_are_kept_never_cookies(demo_app: DemoApp) -> None:
     r = probe.probe(demo_app.url + "/health", timeout=5)
     assert r.headers["content-type"].startswith("application/json")

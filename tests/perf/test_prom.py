@@ -68,6 +68,7 @@ def test_render_fills_placeholders_and_refuses_unknown() -> None:
         prom.Prometheus("prometheus:9090")
 
 
+@pytest.mark.server
 def test_http_500_and_timeout_and_refused_are_clear(broken_prometheus: str) -> None:
     with pytest.raises(SourceUnavailable, match="answered HTTP 500: query engine crashed"):
         prom.Prometheus(broken_prometheus + "/fail", timeout=2).instant("up")
@@ -80,6 +81,7 @@ def test_http_500_and_timeout_and_refused_are_clear(broken_prometheus: str) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_real_prometheus_error_rate_and_p95_match_the_service(prom_stack) -> None:
     app, server = prom_stack
     app.set(latency_ms=300, error_rate=0.08)
