@@ -6,7 +6,6 @@ import http.server
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -275,13 +274,10 @@ def test_webhook_500_gives_a_clear_line_and_is_not_retried(hook: Recorder) -> No
 
 @pytest.mark.server
 def test_webhook_that_hangs_times_out(hook: Recorder) -> None:
-    hook.hang_s = 10
-    t0 = time.monotonic()
+    hook.hang_s = 10  # then it answers: a timeout that did not fire would report that answer
     line = post_webhook(hook.url, "text", timeout=0.5)
-    elapsed = time.monotonic() - t0
     assert line.startswith("✗ notification NOT confirmed: http://127.0.0.1:")
     assert "did not answer within 0.5 s" in line
-    assert elapsed < 3
     assert len(hook.requests) == 1
 
 

@@ -197,12 +197,11 @@ def test_without_pg_monitor_other_sessions_are_hidden_and_counted(stager, roles)
 
 def test_access_exclusive_times_out_exact_sizes_but_not_the_estimate_or_the_rest(stager, conn):
     holder = stager.access_exclusive("stage_accounts")
-    t0 = time.monotonic()
+    # lock_timeout, not the statement running until the holder lets go (it never does here)
     with pytest.raises(
         DatabaseError, match=r"largest tables \(exact sizes\): lock_timeout expired"
     ):
         pg_space.fetch_tables(conn, limit=5)
-    assert time.monotonic() - t0 < 4
     estimated = pg_space.tables_frame(
         pg_space.fetch_tables(conn, limit=50, exact=False), estimated=True
     )

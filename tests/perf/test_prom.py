@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import math
-import time
 
 import pytest
 
@@ -72,10 +71,9 @@ def test_render_fills_placeholders_and_refuses_unknown() -> None:
 def test_http_500_and_timeout_and_refused_are_clear(broken_prometheus: str) -> None:
     with pytest.raises(SourceUnavailable, match="answered HTTP 500: query engine crashed"):
         prom.Prometheus(broken_prometheus + "/fail", timeout=2).instant("up")
-    start = time.perf_counter()
+    # /hang answers (HTTP 500) after 3 s: a timeout that did not fire would say so instead
     with pytest.raises(SourceUnavailable, match="did not answer within 0.3 s"):
         prom.Prometheus(broken_prometheus + "/hang", timeout=0.3).instant("up")
-    assert time.perf_counter() - start < 1.5
     with pytest.raises(SourceUnavailable, match="is unreachable: .*Connection refused"):
         prom.Prometheus("http://127.0.0.1:1", timeout=1).instant("up")
 
