@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def _archive(root: Path, runs: int = 2, key=None) -> Path:
         entry = {
             "run_id": f"r{i}",
             "status": "ok",
+            "note": "ré-run ✓",  # non-ASCII: hashed as UTF-8 text, not as \u escapes
             "files": [{"path": f.name, "sha256": sha256_file(f)}],
         }
         with locked(incident):
@@ -80,7 +82,8 @@ def test_the_manifest_is_a_chain_of_runs_with_its_own_hash(tmp_path: Path) -> No
     raw = (incident / MANIFEST).read_bytes()
     doc = json.loads(raw)
     assert raw == (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
-    assert set(doc) == {"incident", "created_at", "runs", "format", "sha256"}
+    assert list(doc) == ["incident", "created_at", "runs", "format", "sha256"]
+    assert doc["created_at"].endswith("+00:00") and len(doc["created_at"]) == 25  # UTC, seconds
     assert doc["incident"] == INCIDENT and doc["format"] == 2
     first, second = doc["runs"]
     assert (
@@ -106,6 +109,7 @@ def test_the_manifest_is_a_chain_of_runs_with_its_own_hash(tmp_path: Path) -> No
 
 
 def test_a_clean_archive_verifies_and_says_it_is_not_signed(tmp_path: Path) -> None:
+    assert load_manifest(_archive(tmp_path / "load")) == _doc(tmp_path / "load" / INCIDENT)
     report = verify(_archive(tmp_path))
     assert report.ok
     assert report.matching == ["run0.ipynb", "run1.ipynb"]
@@ -150,8 +154,12 @@ def test_a_missing_manifest_is_a_problem_and_every_file_is_added(tmp_path: Path)
     report = verify(incident)
     assert report.manifest_problems == [f"{incident / MANIFEST} is missing"]
     assert report.added == ["run0.ipynb", "run1.ipynb"] and not report.ok
-    with pytest.raises(RunbookError, match="no manifest at .*: is '.*' an incident directory"):
+    with pytest.raises(RunbookError) as e:
         load_manifest(incident)
+    assert str(e.value) == (
+        f"no manifest at {incident / MANIFEST}: is {str(incident)!r} an incident directory "
+        "(outputs/<incident>)?"
+    )
     assert read_manifest(incident) == {}
 
 
@@ -235,6 +243,11 @@ def test_changed_missing_and_added_files(tmp_path: Path) -> None:
     assert report.lines()[-1] == (
         f"FAILED: 0 file(s) match, 1 changed, 1 missing, 2 added in {incident}"
     )
+    report.manifest_problems.append("its bytes differ")
+    assert report.lines()[:2] == [
+        "✗ manifest: its bytes differ",
+        "✗ changed: run0.ipynb (its sha256 differs from the manifest)",
+    ]
 
 
 def test_symlinks_are_added_files_even_when_they_point_nowhere_or_outside(tmp_path: Path) -> None:
@@ -356,6 +369,7 @@ def test_a_format_1_manifest_verifies_and_a_chain_cannot_fall_back_to_it(tmp_pat
             {"run_id": "new", "files": [{"path": "new.ipynb", "sha256": sha256_file(g)}]},
         )
     doc = _doc(incident)
+    assert list(doc) == ["incident", "runs", "format", "sha256"]  # its own hash stays last
     assert doc["runs"][1]["prev"] == entry_digest(old)
     assert verify(incident).ok
     # an unchained run after a chained one is a removed hash
@@ -450,6 +464,9 @@ def test_sign_and_check_round_trip(keys) -> None:
     assert sig["key_id"] == signing.key_id(public) and len(sig["key_id"]) == 16
     assert signing.check(public, "abc", sig) is None
     assert signing.check(public, "abd", sig) == "its signature does not match its content"
+    # a valid signature with anything but base64 appended is not a signature
+    padded = {**sig, "value": sig["value"] + "!*"}
+    assert signing.check(public, "abc", padded) == "its signature does not match its content"
     assert signing.file_message("r", "p", "s") == "r\np\ns"
 
 
@@ -467,8 +484,14 @@ def test_keys_load_from_a_file_pem_text_or_the_environment(
     assert isinstance(signing.load_private(), Ed25519PrivateKey)
     monkeypatch.setenv(signing.ENV, "")
     assert signing.load_private() is None
-    with pytest.raises(InvalidParameter, match=r"signing key '.*nope' cannot be read \(No such"):
+    with pytest.raises(InvalidParameter) as e:
         signing.load_private(tmp_path / "nope")
+    assert str(e.value) == (
+        f"signing key {str(tmp_path / 'nope')!r} cannot be read (No such file or directory); "
+        "give the signing.key that `runbook keygen DIR` wrote"
+    )
+    with pytest.raises(InvalidParameter, match="signing key the PEM text given is not a PEM"):
+        signing.load_private("\n  -----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(InvalidParameter, match="signing key the PEM text given is not a PEM"):
         signing.load_private("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(InvalidParameter, match=r"public key '.*nope' cannot be read"):
@@ -512,8 +535,12 @@ def test_keygen_never_overwrites_either_half(tmp_path: Path) -> None:
     only_pub = tmp_path / "pub-only"
     only_pub.mkdir()
     (only_pub / "signing.pub").write_text("keep")
-    with pytest.raises(InvalidParameter, match="signing.pub exists already: keygen never"):
+    with pytest.raises(InvalidParameter) as e:
         signing.generate(only_pub)
+    assert str(e.value) == (
+        f"{only_pub / 'signing.pub'} exists already: keygen never overwrites a key; choose "
+        "another directory or remove the old pair on purpose"
+    )
     assert (only_pub / "signing.pub").read_text() == "keep"
     assert not (only_pub / "signing.key").exists()
 
@@ -526,8 +553,13 @@ def test_a_failed_temp_write_leaves_nothing(tmp_path: Path) -> None:
         write_temp("not bytes", tmp_path)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
     tmp = write_temp(b"data", tmp_path, suffix=".part")
-    assert tmp.parent == tmp_path and tmp.name.startswith(f".{os.getpid()}.")
-    assert tmp.name.endswith(".part") and tmp.read_bytes() == b"data"
+    assert tmp.parent == tmp_path and re.fullmatch(
+        rf"\.{os.getpid()}\.[0-9a-f]{{12}}\.part", tmp.name
+    )
+    assert tmp.read_bytes() == b"data"
+    default = write_temp(b"", tmp_path)
+    assert re.fullmatch(rf"\.{os.getpid()}\.[0-9a-f]{{12}}\.tmp", default.name)
+    default.unlink()
     atomic_write(tmp_path / "final", b"new", tmp_path)
     assert (tmp_path / "final").read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["final", tmp.name])
@@ -564,6 +596,46 @@ def test_the_lock_is_exclusive_for_writers_and_shared_for_readers(tmp_path: Path
     with pytest.raises(ValueError), locked(tmp_path):  # released on an error too
         raise ValueError
     assert _try_lock(tmp_path, fcntl.LOCK_EX)
+
+
+def test_two_verifies_read_at_once(tmp_path: Path) -> None:
+    incident = _archive(tmp_path, runs=1)
+    reports: list = []
+    with open(incident / LOCK, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # another verify reading
+        reader = threading.Thread(target=lambda: reports.append(verify(incident)))
+        reader.start()
+        reader.join(20)
+        assert not reader.is_alive() and [r.ok for r in reports] == [True]
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def test_read_scraps_reads_an_archived_notebook(tmp_path: Path) -> None:
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "data": {
+                            "application/scrapbook.scrap.json+json": {
+                                "name": n,
+                                "data": v,
+                                "encoder": "json",
+                                "version": 1,
+                            }
+                        },
+                    }
+                    for n, v in (("severity", {"level": "SEV2"}), ("scenario", "café"))
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "run.ipynb"
+    path.write_bytes(json.dumps(nb, ensure_ascii=False).encode("utf-8"))
+    assert manifest.read_scraps(path) == {"severity": {"level": "SEV2"}, "scenario": "café"}
+    assert manifest.read_scraps(path, ["scenario"]) == {"scenario": "café"}
 
 
 def test_verify_waits_while_a_run_is_being_committed(tmp_path: Path) -> None:

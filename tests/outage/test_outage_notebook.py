@@ -3,6 +3,7 @@ hold")."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,14 @@ def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> No
     )
     assert "Severity: SEV1" in notes["initial"]
     assert f"Started: {started}" in notes["initial"]  # the bad rollout, not the notebook's start
-    assert "0/3 pods ready" in notes["initial"] or "pods down" in notes["initial"]
+    lines = notes["initial"].splitlines()
+    assert lines[0] == "🚨 INCIDENT: health check failing"
+    assert re.fullmatch(
+        r"Severity: SEV1 — GET http://127\.0\.0\.1:\d+/health answered HTTP 503 in \d+ ms \(rule: "
+        r"health check failing = complete outage, SEV1\)",
+        lines[1],
+    )
+    assert lines[2:4] == ["Status: Investigating", "Impact: 3 of 3 pods down"]
     assert "rollout undo" in notes["update"]
     assert "webhook" not in notes  # never posted by default
     assert "── Status update" in shown["text"]

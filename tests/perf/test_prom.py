@@ -48,9 +48,7 @@ def test_range_frame_from_fixture() -> None:
     assert list(df.columns) == ["series", "time", "value"]
     assert df["series"].tolist() == ["pod=a", "pod=a", "value"]
     assert df["value"].tolist()[:2] == [1.0, 2.5] and math.isinf(df["value"].iloc[2])
-    assert str(df["time"].dtype) == "datetime64[ns, UTC]" or str(df["time"].dtype).startswith(
-        "datetime64"
-    )
+    assert str(df["time"].dtype) == "datetime64[us, UTC]"
 
 
 def test_render_fills_placeholders_and_refuses_unknown() -> None:
