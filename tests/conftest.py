@@ -6,6 +6,9 @@
 - `stager`: stages real incidents on it; every staged session ends at teardown.
 - `sim_cluster`: (from incidentlib.sim.testing) a factory of simulated clusters, stopped at
   teardown.
+- `start_demo`: starts `runbook demo` as a subprocess; `demo_run`: the one full `runbook demo` of
+  the session (its exit code, output and outputs folder), shared by every test that reads its
+  evidence.
 
 Two guards:
 - under `CI=true` (`.ci/run` installs every real part) a skipped test is a failed one: a missing or
@@ -17,7 +20,12 @@ Two guards:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -51,6 +59,46 @@ def stager(pg_dsn: str) -> Iterator[Stager]:
     s = Stager(pg_dsn)
     yield s
     s.close()
+
+
+SCENARIO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+RUNBOOK = str(Path(sys.executable).with_name("runbook"))
+
+
+def _start_demo(*argv: str, marker: str) -> subprocess.Popen[str]:
+    """`runbook demo ARGV` on the repository's notebooks; every process it starts inherits
+    RUNBOOK_TEST_MARK=marker, so what it leaves behind can be found."""
+    return subprocess.Popen(
+        [RUNBOOK, "demo", "--notebooks", str(SCENARIO_NOTEBOOKS), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture(scope="session")
+def start_demo() -> Callable[..., subprocess.Popen[str]]:
+    return _start_demo
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The session's one full `runbook demo` (about a minute): code, out, err, outputs, marker,
+    seconds. Tests that change its evidence work on a copy."""
+    outputs = tmp_path_factory.mktemp("demo-outputs")
+    marker = uuid.uuid4().hex
+    t0 = time.perf_counter()
+    proc = _start_demo("--outputs", str(outputs), marker=marker)
+    out, err = proc.communicate(timeout=600)
+    return {
+        "code": proc.returncode,
+        "out": out,
+        "err": err,
+        "outputs": outputs,
+        "marker": marker,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 # -- the guards ------------------------------------------------------------------------------------

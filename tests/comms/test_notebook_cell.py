@@ -16,7 +16,7 @@ import scrapbook as sb
 
 from incidentlib.notebook.comms import NOTEBOOK_CELL, NOTEBOOK_PARAMETERS
 
-from .test_comms import Recorder
+from .recorder import Recorder
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 SCENARIOS = [

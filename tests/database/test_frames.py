@@ -15,7 +15,7 @@ from incidentlib.pg import space as pg_space
 from incidentlib.pg import statements as pg_statements
 from incidentlib.quantity import format_bytes
 
-from .fixtures import edge, session, statement
+from .pg_rows import edge, session, statement
 
 
 def _sessions(*rows):

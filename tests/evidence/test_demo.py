@@ -61,33 +61,6 @@ def _cmdlines(proc: psutil.Process) -> list[str]:
     return out
 
 
-def _demo(*argv: str, marker: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [RUNBOOK, "demo", "--notebooks", str(SCENARIO_NOTEBOOKS), *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    outputs = tmp_path_factory.mktemp("demo-outputs")
-    marker = uuid.uuid4().hex
-    t0 = time.perf_counter()
-    proc = _demo("--outputs", str(outputs), marker=marker)
-    out, err = proc.communicate(timeout=600)
-    return {
-        "code": proc.returncode,
-        "out": out,
-        "err": err,
-        "outputs": outputs,
-        "marker": marker,
-        "seconds": time.perf_counter() - t0,
-    }
-
-
 def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
     assert demo_run["code"] == 0, demo_run["out"][-3000:] + demo_run["err"][-3000:]
     out = demo_run["out"]
@@ -150,9 +123,9 @@ def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path, signum):
+def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path, signum, start_demo):
     marker = uuid.uuid4().hex
-    proc = _demo("--outputs", str(tmp_path), marker=marker)
+    proc = start_demo("--outputs", str(tmp_path), marker=marker)
     me = psutil.Process(proc.pid)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until a notebook's kernel is running

@@ -15,7 +15,7 @@ from incidentlib.kube import frames as cl
 from incidentlib.notebook import charts
 from incidentlib.notebook.chartworker import ChartJob, ChartWorker
 
-from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
+from .api_payloads import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
 
 pytestmark = pytest.mark.server
 
