@@ -324,6 +324,41 @@ def webhook(value: Any, name: str = "notify_webhook") -> str | None:
     return value
 
 
+_ESCALATION_RULE = (
+    "'SEVn: who; SEVm: who', e.g. 'SEV1: CTO, VP Eng; SEV2: eng-manager' (levels SEV1 to SEV4, "
+    "each once, with at least one name)"
+)
+
+
+def parse_escalation(value: str | None) -> dict[str, str]:
+    """Who is paged per severity, from `escalation` ("SEV1: CTO, VP Eng; SEV2: eng-manager") as
+    {"SEV1": "CTO, VP Eng", "SEV2": "eng-manager"}; {} for None. Raises InvalidParameter naming
+    the part that does not follow the rule."""
+    if value is None or not value.strip():
+        return {}
+    out: dict[str, str] = {}
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        level, sep, who = part.partition(":")
+        level, who = level.strip().upper(), who.strip()
+        if not sep or level not in ("SEV1", "SEV2", "SEV3", "SEV4") or not who or level in out:
+            raise InvalidParameter(
+                f"invalid escalation {value!r}: {part.strip()!r} does not fit; expected "
+                + _ESCALATION_RULE
+            )
+        out[level] = who
+    return out
+
+
+def escalation(value: Any, name: str) -> str | None:
+    """Who is paged per severity ("SEV1: CTO, VP Eng; SEV2: eng-manager"), or None."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameter(f"invalid {name} {value!r}: expected " + _ESCALATION_RULE)
+    parse_escalation(value)
+    return value
+
+
 class Parameters:
     """The checked parameters of a notebook: a frozen dataclass whose fields are made with `param`.
 
@@ -376,6 +411,14 @@ class Common(Parameters):
     apply: bool = param(False, check=flag)
     commander: str | None = param(None, check=free_text)
     notify_webhook: str | None = param(None, check=webhook)
+    data_loss: bool = param(False, check=flag)
+    security_incident: bool = param(False, check=flag)
+    payment_failure: bool = param(False, check=flag)
+    escalation: str | None = param(None, check=escalation)
+    grafana_url: str | None = param(None, check=url)
+    logs_url: str | None = param(None, check=url)
+    status_page_url: str | None = param(None, check=url)
+    alertmanager_url: str | None = param(None, check=url)
 
     @property
     def window(self) -> timedelta:

@@ -2,14 +2,18 @@
 notebook.
 
 | level | rule |
-| SEV1 | complete outage (health check failing, no ready pods) or data loss, database unreachable |
-| SEV2 | major functionality degraded, core features blocked, or error rate above 5% |
+| SEV1 | complete outage (health check failing, no ready pods, an expired certificate), database
+|      | unreachable; data loss, a security breach, payment processing failures (declared: no probe
+|      | measures them) |
+| SEV2 | major functionality degraded, core features blocked, or error rate above 5%; a firing
+|      | critical/page alert is at least a SEV2 candidate |
 | SEV3 | minor degradation: error rate 1 to 5%, or slow |
 | SEV4 | error rate below 1%, nothing else wrong |
 The reason always names the figure and the threshold that decided."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 LEVELS = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -41,6 +45,46 @@ class Severity:
         return f"{self.level}: {self.reason}"
 
 
+DECLARED = {
+    "data_loss": "data loss",
+    "security_incident": "a security breach",
+    "payment_failure": "payment processing failures",
+}
+"""The SEV1 conditions of the runbook's matrix that no probe measures: the incident commander
+declares them (the parameters of the same names), and every notification says so."""
+
+
+def declared(
+    *, data_loss: bool = False, security_incident: bool = False, payment_failure: bool = False
+) -> Severity | None:
+    """SEV1 for each condition declared (data loss, a security breach, payment processing
+    failures), the reason naming them all; None when none is declared."""
+    flags = {
+        "data_loss": data_loss,
+        "security_incident": security_incident,
+        "payment_failure": payment_failure,
+    }
+    named = [f"{DECLARED[k]} ({k}=True)" for k, v in flags.items() if v is True]
+    if not named:
+        return None
+    return Severity(
+        "SEV1",
+        "declared",
+        f"declared: {', '.join(named)} (rule: data loss, a security breach or payment "
+        "processing failures = SEV1)",
+    )
+
+
+def with_declared(severity: Severity, flags: Mapping[str, object]) -> Severity:
+    """The severity with what the incident commander declared (`DECLARED` keys in `flags`, e.g. a
+    run's parameters) on top: SEV1, the declaration first in the reason, the measured verdict kept
+    after it. Applying it twice changes nothing."""
+    decl = declared(**{k: flags.get(k) is True for k in DECLARED})
+    if decl is None or severity.rule == "declared":
+        return severity
+    return Severity("SEV1", "declared", f"{decl.reason}; measured: {severity.reason}")
+
+
 def worst(*severities: Severity | None) -> Severity:
     """The most severe of several assessments (the first one wins a tie)."""
     present = [s for s in severities if s is not None]
@@ -59,6 +103,10 @@ def assess(
     service_down: bool | None = None,
     database_reachable: bool | None = None,
     data_loss: bool = False,
+    security_incident: bool = False,
+    payment_failure: bool = False,
+    certificate_expired: bool | None = None,
+    critical_alert: bool | None = None,
     core_blocked: bool | None = None,
     error_rate: float | None = None,
     degraded: bool | None = None,
@@ -75,6 +123,15 @@ def assess(
         return d.get(key) or default
 
     found: list[Severity] = []
+    if certificate_expired:
+        found.append(
+            Severity(
+                "SEV1",
+                "certificate-expired",
+                why("certificate_expired", "the service's TLS certificate has expired")
+                + " (rule: an expired certificate = outage for every client that verifies, SEV1)",
+            )
+        )
     if health_ok is False:
         found.append(
             Severity(
@@ -106,6 +163,26 @@ def assess(
         found.append(
             Severity(
                 "SEV1", "data-loss", why("data_loss", "data loss") + " (rule: data loss, SEV1)"
+            )
+        )
+    for flag, name, rule in (
+        (security_incident, "security_incident", "security-breach"),
+        (payment_failure, "payment_failure", "payment-failure"),
+    ):
+        if flag:
+            found.append(
+                Severity(
+                    "SEV1", rule, why(name, DECLARED[name]) + f" (rule: {DECLARED[name]}, SEV1)"
+                )
+            )
+    if critical_alert:
+        found.append(
+            Severity(
+                "SEV2",
+                "alert",
+                why("critical_alert", "a critical alert is firing")
+                + " (rule: a firing critical or page alert is a SEV1/SEV2 candidate: SEV2 unless "
+                "the figures show a complete outage, data loss, a breach or failing payments)",
             )
         )
     if core_blocked:

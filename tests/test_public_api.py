@@ -51,8 +51,9 @@ PUBLIC = {
         "space",
         "statements",
     ],
-    "incidentlib.service": ["git", "probe", "prometheus"],
+    "incidentlib.service": ["alertmanager", "git", "probe", "prometheus"],
     "incidentlib.scenarios": [
+        "alerts",
         "common",
         "database",
         "outage",
@@ -98,7 +99,7 @@ PUBLIC = {
         "verify",
     ],
     "incidentlib.cli": ["COMMANDS", "entry", "main"],
-    "incidentlib.sandbox": ["demoapp", "postgres"],
+    "incidentlib.sandbox": ["certs", "demoapp", "monitoring", "postgres"],
 }
 
 
@@ -130,9 +131,10 @@ def test_every_scenario_has_params_and_steps_its_notebook_calls() -> None:
 
 def test_the_scraps_keep_their_columns() -> None:
     from incidentlib.kube import frames, metrics
+    from incidentlib.notebook import comms
     from incidentlib.pg import activity, connections, locks, space, statements
     from incidentlib.scenarios import postmortem, triage
-    from incidentlib.service import probe
+    from incidentlib.service import probe, prometheus
 
     assert {"query", "calls", "mean_ms", "total_ms", "rows"} <= set(statements.SLOW_QUERY_COLUMNS)
     assert {
@@ -183,7 +185,7 @@ def test_the_scraps_keep_their_columns() -> None:
         "current",
         "replicaset",
     ]
-    assert triage.NEXT_COLUMNS == ["notebook", "reason"]
+    assert triage.NEXT_COLUMNS == ["notebook", "reason", "namespace", "deployment", "alerts"]
     from incidentlib.kube import exec as kexec
     from incidentlib.kube import nodes, services
 
@@ -239,6 +241,8 @@ def test_the_scraps_keep_their_columns() -> None:
         "ttfb_ms",
         "error",
         "headers",
+        "tls_days_left",
+        "tls_error",
     ]
     assert probe.LATENCY_COLUMNS == [
         "status",
@@ -248,7 +252,32 @@ def test_the_scraps_keep_their_columns() -> None:
         "ttfb_ms",
         "total_ms",
         "error",
+        "tls_days_left",
+        "tls_error",
     ]
+    assert metrics.LEAK_COLUMNS[:7] == [
+        "namespace",
+        "pod",
+        "container",
+        "growth_bytes_per_hour",
+        "memory_bytes",
+        "limit_bytes",
+        "hours_to_limit",
+    ]
+    assert metrics.SERIES_COLUMNS == prometheus.SERIES_COLUMNS
+    assert prometheus.ALERT_COLUMNS == [
+        "source",
+        "alertname",
+        "state",
+        "silenced",
+        "severity",
+        "namespace",
+        "service",
+        "summary",
+        "active_at",
+        "labels",
+    ]
+    assert comms.NOTIFICATION_COLUMNS == ["kind", "text", "posted", "post_result"]
     assert metrics.DISK_COLUMNS == [
         "kind",
         "node",

@@ -29,7 +29,7 @@ from .frames import owned_replicasets, revision_of, template_images
 
 MITIGATIONS = ("auto", "undo", "scale", "restart", "memory", "none")
 """The outage runbook's `mitigation` parameter."""
-PERFORMANCE_MITIGATIONS = ("scale_out", "restart", "cache", "scale_down")
+PERFORMANCE_MITIGATIONS = ("scale_out", "restart", "cache", "scale_down", "memory")
 """The performance runbook's mitigations, in the order they are shown."""
 
 HASH_LABEL = "pod-template-hash"
@@ -224,8 +224,8 @@ def plan_scale_out(deployment: dict[str, Any], replicas: int, *, why: str = "") 
 def plan_scale_down(
     deployment: dict[str, Any], replicas: int | None = None, *, why: str = ""
 ) -> Plan:
-    """Scale down for a while (to shed load on a shared dependency): default half the current count,
-    at least 1; refuses a count above the current one."""
+    """Scale down for a while (to shed load on a shared dependency) to `replicas`; without it, half
+    the current count, at least 1. Refuses a count above the current one."""
     current = int((deployment.get("spec") or {}).get("replicas", 1))
     target = max(1, current // 2) if replicas is None else validate_replicas(replicas)
     if target > current:

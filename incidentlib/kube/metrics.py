@@ -5,6 +5,10 @@ Thin fetches (`sample_pods`, `fetch_disk`; pod, node and metrics lists come from
 `incidentlib.kube.frames`) beside pure frame builders tested on JSON fixtures: `pod_usage_frame`,
 `node_usage_frame`, `leak_suspects`, `oom_kills`, `pressure_nodes`, `pending_pods`, `disk_frame`.
 CPU in millicores, memory and disk in bytes.
+
+Leaks are fitted per container on a series of (time, working set): hours of history from Prometheus
+(`service.prometheus.container_memory`), or, without it, the few distinct measurements the metrics
+API gives in a short run (`container_series`), which only a fast leak shows in (`short_run_note`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..params import parse_time
@@ -48,17 +53,26 @@ NODE_USAGE_COLUMNS = [
     "pressure",
 ]
 TREND_COLUMNS = ["sample", "time", "namespace", "pod", "memory_bytes", "cpu_m"]
+SERIES_COLUMNS = ["namespace", "pod", "container", "time", "memory_bytes"]
 LEAK_COLUMNS = [
     "namespace",
     "pod",
-    "samples",
-    "first_bytes",
-    "last_bytes",
-    "growth_bytes",
-    "growth_bytes_per_min",
-    "memory_limit_bytes",
-    "minutes_to_limit",
+    "container",
+    "growth_bytes_per_hour",
+    "memory_bytes",
+    "limit_bytes",
+    "hours_to_limit",
+    "points",
+    "span_s",
+    "fit_r2",
+    "source",
 ]
+"""The `leak_suspects` scrap: one row per container whose working set rises steadily (a linear fit
+over the points since its last restart) and would reach its limit within the horizon; `source` says
+where the points came from (prometheus or metrics API)."""
+LEAK_HORIZON_H = 24.0  # a steady rise that reaches the limit within this many hours is a suspect
+LEAK_MIN_R2 = 0.8  # how well a straight line must fit the points for the rise to count as steady
+RESTART_DROP = 0.7  # a point below 70% of the one before starts a new container (a restart)
 OOM_COLUMNS = [
     "namespace",
     "pod",
@@ -272,70 +286,167 @@ def memory_trend(samples: Iterable[tuple[datetime, Iterable[Mapping[str, Any]]]]
     return df.drop_duplicates(["namespace", "pod", "time"]).reset_index(drop=True)
 
 
-def trend_note(trend: pd.DataFrame, *, samples: int, min_samples: int = 3) -> str | None:
-    """A line to print when the samples held too few distinct measurements to judge a leak
-    (metrics-server refreshes every ~15 s: samples taken closer together repeat the same figure)."""
-    if trend.empty:
-        return None
-    distinct = int(trend.groupby(["namespace", "pod"])["time"].nunique().max())
-    if distinct >= min_samples:
-        return None
-    return (
-        f"only {distinct} distinct measurement(s) in {samples} sample(s): leak detection needs "
-        f"{min_samples}; "
-        "the metrics API refreshes about every 15 s, so raise sample_interval_s (e.g. 20) or "
-        "samples"
+def container_series(
+    samples: Iterable[tuple[datetime, Iterable[Mapping[str, Any]]]],
+) -> pd.DataFrame:
+    """Each container's working set per distinct measurement of the metrics API (SERIES_COLUMNS):
+    the metrics' own `timestamp` is the time (the read time when absent), and a repeated timestamp
+    is the same measurement, kept once."""
+    rows = []
+    for read_at, items in samples:
+        for m in items:
+            ts = pd.Timestamp(parse_time(m.get("timestamp")) or read_at)
+            for c in m.get("containers") or []:
+                rows.append(
+                    {
+                        "namespace": m["metadata"].get("namespace", ""),
+                        "pod": m["metadata"]["name"],
+                        "container": c.get("name", ""),
+                        "time": ts if ts.tzinfo else ts.tz_localize("UTC"),
+                        "memory_bytes": quantity((c.get("usage") or {}).get("memory", "0")),
+                    }
+                )
+    df = pd.DataFrame(rows, columns=SERIES_COLUMNS)
+    df["time"] = pd.to_datetime(df["time"], utc=True)
+    df["memory_bytes"] = df["memory_bytes"].astype("float64")
+    return df.drop_duplicates(["namespace", "pod", "container", "time"]).reset_index(drop=True)
+
+
+def container_limits(pods: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], float]:
+    """{(namespace, pod, container): memory limit in bytes} from the pods' specs (a container
+    without a limit is left out)."""
+    out = {}
+    for p in pods:
+        meta = p.get("metadata") or {}
+        for c in (p.get("spec") or {}).get("containers") or []:
+            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            if limit is not None:
+                out[(meta.get("namespace", ""), meta.get("name", ""), c.get("name", ""))] = (
+                    quantity(limit)
+                )
+    return out
+
+
+KEYS = ["namespace", "pod", "container"]
+
+
+def _since_restart(series: pd.DataFrame) -> pd.DataFrame:
+    """Each container's points since its last restart (a point below RESTART_DROP of the one
+    before starts a new container), sorted by time, one per time."""
+    df = series.dropna(subset=["memory_bytes"]).sort_values([*KEYS, "time"], kind="stable")
+    df = df.drop_duplicates([*KEYS, "time"])
+    groups = [df[k] for k in KEYS]
+    prev = df.groupby(groups, sort=False)["memory_bytes"].shift()
+    restart = (df["memory_bytes"] < RESTART_DROP * prev).astype("int64")
+    segment = restart.groupby(groups, sort=False).cumsum()
+    return df[segment == segment.groupby(groups, sort=False).transform("max")]
+
+
+def growth_fits(series: pd.DataFrame) -> pd.DataFrame:
+    """A least-squares line per container through (seconds, bytes) over its points since its last
+    restart, vectorized: points, span_s, growth_bytes_per_hour, fit_r2 (R², 0 for a flat line) and
+    memory_bytes (the last point), indexed by namespace, pod, container."""
+    df = _since_restart(series)
+    if df.empty:
+        return pd.DataFrame(
+            columns=["points", "span_s", "memory_bytes", "growth_bytes_per_hour", "fit_r2"]
+        )
+    df = df.assign(time=pd.to_datetime(df["time"], utc=True))
+    groups = [df[k] for k in KEYS]
+    by = df.groupby(groups, sort=True)
+    secs = (df["time"] - by["time"].transform("min")).dt.total_seconds()
+    tc = secs - secs.groupby(groups, sort=True).transform("mean")
+    yc = df["memory_bytes"] - by["memory_bytes"].transform("mean")
+    sums = pd.DataFrame({"tt": tc * tc, "ty": tc * yc, "yy": yc * yc}).groupby(groups).sum()
+    out = pd.DataFrame(
+        {
+            "points": by.size(),
+            "span_s": secs.groupby(groups, sort=True).max(),
+            "memory_bytes": by["memory_bytes"].last(),
+        }
     )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sums["tt"] > 0, sums["ty"] / sums["tt"], 0.0)
+        r2 = np.where(
+            (sums["tt"] > 0) & (sums["yy"] > 0),
+            sums["ty"] ** 2 / (sums["tt"] * sums["yy"]),
+            0.0,
+        )
+    out["growth_bytes_per_hour"] = slope * 3600
+    out["fit_r2"] = r2
+    return out
 
 
 def leak_suspects(
-    trend: pd.DataFrame,
-    top_pods: pd.DataFrame | None = None,
+    series: pd.DataFrame,
+    limits: Mapping[tuple[str, str, str], float] | None = None,
     *,
-    min_growth_bytes_per_min: float = 1 << 20,
-    min_samples: int = 3,
+    horizon_h: float = LEAK_HORIZON_H,
+    min_points: int = 3,
+    min_r2: float = LEAK_MIN_R2,
+    source: str = "",
 ) -> pd.DataFrame:
-    """Pods whose memory only grows (every step up) by at least `min_growth_bytes_per_min`, with the
-    growth per minute and, where a limit is known, the minutes left until it is reached."""
-    limits = (
-        {}
-        if top_pods is None
-        else {(r.namespace, r.pod): r.memory_limit_bytes for r in top_pods.itertuples()}
+    """Containers whose working set rises steadily (a straight line fits the points since their
+    last restart with R² >= `min_r2`, growing at least 1 MiB and 1% of its size per hour) and would
+    reach its limit within `horizon_h` hours at that pace; one without a limit counts when it grows
+    5% of its size per hour or more. LEAK_COLUMNS, soonest at the limit first."""
+    fits = growth_fits(series)
+    if fits.empty:
+        return pd.DataFrame(columns=LEAK_COLUMNS).astype(_LEAK_TYPES)
+    fits["limit_bytes"] = [float((limits or {}).get(k, math.nan)) for k in fits.index]
+    per_hour, now, limit = fits["growth_bytes_per_hour"], fits["memory_bytes"], fits["limit_bytes"]
+    fits["hours_to_limit"] = ((limit - now) / per_hour.where(per_hour > 0)).clip(lower=0.0)
+    steady = (
+        (fits["points"] >= min_points)
+        & (per_hour > 0)
+        & (fits["fit_r2"] >= min_r2)
+        & (per_hour >= np.maximum(float(1 << 20), 0.01 * now))
     )
-    rows = []
-    for (ns, pod), g in trend.sort_values("time").groupby(["namespace", "pod"], sort=True):
-        if len(g) < min_samples:
-            continue
-        mem = g["memory_bytes"].to_numpy()
-        steps = mem[1:] - mem[:-1]
-        minutes = (g["time"].iloc[-1] - g["time"].iloc[0]).total_seconds() / 60
-        if minutes <= 0 or not (steps > 0).all():
-            continue
-        growth = float(mem[-1] - mem[0])
-        per_min = growth / minutes
-        if per_min < min_growth_bytes_per_min:
-            continue
-        limit = float(limits.get((ns, pod), math.nan))
-        left = (limit - mem[-1]) / per_min if not math.isnan(limit) else math.nan
-        rows.append(
-            {
-                "namespace": ns,
-                "pod": pod,
-                "samples": len(g),
-                "first_bytes": float(mem[0]),
-                "last_bytes": float(mem[-1]),
-                "growth_bytes": growth,
-                "growth_bytes_per_min": per_min,
-                "memory_limit_bytes": limit,
-                "minutes_to_limit": max(left, 0.0) if not math.isnan(left) else left,
-            }
-        )
+    soon = fits["hours_to_limit"] <= horizon_h
+    fast = limit.isna() & (per_hour >= 0.05 * now)
+    found = fits[steady & (soon | fast)].reset_index()
+    found["source"] = source
+    found["fit_r2"] = found["fit_r2"].round(4)
+    found["span_s"] = found["span_s"].astype("float64")
     return (
-        pd.DataFrame(rows, columns=LEAK_COLUMNS).astype({"samples": "int64"})
-        if rows
-        else pd.DataFrame(columns=LEAK_COLUMNS).astype(
-            {"samples": "int64", "growth_bytes_per_min": "float64"}
+        found[LEAK_COLUMNS]
+        .astype(_LEAK_TYPES)
+        .sort_values("hours_to_limit", na_position="last", kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+_LEAK_TYPES = {
+    "growth_bytes_per_hour": "float64",
+    "memory_bytes": "float64",
+    "limit_bytes": "float64",
+    "hours_to_limit": "float64",
+    "points": "int64",
+    "span_s": "float64",
+    "fit_r2": "float64",
+}
+
+
+def short_run_note(series: pd.DataFrame, *, resolution_s: float) -> str:
+    """What a short run of the metrics API can tell about leaks, in numbers: how many distinct
+    measurements over how long, and the smallest growth per hour that shows in so short a span."""
+    if series.empty:
+        return "no memory measurement from the metrics API: no leak can be judged"
+    per = series.groupby(["namespace", "pod", "container"])["time"]
+    points = int(per.nunique().max())
+    span = float((per.max() - per.min()).dt.total_seconds().max())
+    if points < 2 or span <= 0:
+        return (
+            f"only {points} distinct measurement(s) from the metrics API (it measures every "
+            f"{resolution_s:g} s): no growth can be judged; give prometheus_url to fit the "
+            "containers' memory over the incident window"
         )
+    smallest = (1 << 20) / span * 3600  # 1 MiB over the span, per hour
+    return (
+        f"{points} distinct measurements over {span:.0f} s from the metrics API (it measures every "
+        f"{resolution_s:g} s): only a fast leak shows in so short a run (about "
+        f"{format_bytes(smallest)}/h or more); give prometheus_url to fit the containers' memory "
+        "over the incident window"
     )
 
 
@@ -471,9 +582,10 @@ def findings(
     ooms: pd.DataFrame | None = None,
     pressure: pd.DataFrame | None = None,
     pending: pd.DataFrame | None = None,
-) -> list[dict[str, str]]:
-    """Findings (severity, title, detail, next_step) from the resource frames, worst first."""
-    out: list[dict[str, str]] = []
+) -> list[dict[str, Any]]:
+    """Findings (severity, title, detail, next_step; root_cause for a leak or an OOM kill) from the
+    resource frames, worst first."""
+    out: list[dict[str, Any]] = []
     for r in (pressure if pressure is not None else pd.DataFrame()).itertuples():
         out.append(
             {
@@ -494,26 +606,28 @@ def findings(
                 f"{r.finished_at}; memory limit {format_bytes(r.memory_limit_bytes) or 'none'}",
                 "next_step": "check for a leak (memory trend below); raise the memory limit if "
                 "the load is real",
+                "root_cause": True,
             }
         )
     for r in (leaks if leaks is not None else pd.DataFrame()).itertuples():
-        left = (
-            ""
-            if math.isnan(r.minutes_to_limit)
-            else (
-                f"; at this pace it reaches its {format_bytes(r.memory_limit_bytes)} limit in "
-                f"about {r.minutes_to_limit:.0f} min"
-            )
+        at_limit = (
+            "no memory limit: it grows until the node runs short"
+            if math.isnan(r.limit_bytes)
+            else f"at this pace it reaches its {format_bytes(r.limit_bytes)} limit in about "
+            f"{r.hours_to_limit:.1f} h"
         )
         out.append(
             {
                 "severity": "SEV3",
-                "title": f"memory leak suspect: pod {r.pod}",
-                "detail": f"memory only grew over {r.samples} samples: "
-                f"{r.first_bytes / 2**20:.1f} -> "
-                f"{r.last_bytes / 2**20:.1f} MiB, {r.growth_bytes_per_min / 2**20:.1f} "
-                f"MiB/min{left}",
-                "next_step": "take a heap profile; a rollout restart buys time, not a fix",
+                "title": f"memory leak suspect: container {r.container} of pod {r.pod}",
+                "detail": "its working set rose steadily by "
+                f"{format_bytes(r.growth_bytes_per_hour)}/h to {format_bytes(r.memory_bytes)} "
+                f"({r.points} points over "
+                f"{r.span_s / 60:.0f} min from {r.source or 'the metrics'}, fit R² "
+                f"{r.fit_r2:.2f}); {at_limit}",
+                "next_step": "take a heap profile of that container; a rollout restart or a "
+                "higher limit buys time, not a fix",
+                "root_cause": True,
             }
         )
     if top_pods is not None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidParameter, KubeAPIError, SourceUnavailable
-from ..params import parse_time
+from ..params import parse_duration, parse_time
 from .client import Cluster
 from .frames import deployment_selector
 from .logs import PodLog
@@ -196,6 +196,29 @@ def fetch_deployments(
     return cluster.list_items(_apps(namespace, "deployments"), timeout=timeout)
 
 
+METRICS_RESOLUTION_S = 15.0  # metrics-server's default --metric-resolution, when `window` is absent
+
+
+def metrics_resolution(items: Iterable[dict[str, Any]]) -> float:
+    """How often the metrics API measures, in seconds: the `window` its PodMetrics report (Go
+    duration, e.g. "15s", "20.003s", "1m0s"); 15 s when none says."""
+    for m in items:
+        window = m.get("window")
+        if window:
+            try:
+                return parse_duration(str(window), what="window").total_seconds()
+            except InvalidParameter:
+                continue
+    return METRICS_RESOLUTION_S
+
+
+def _stamps(items: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {
+        (m["metadata"].get("namespace", ""), m["metadata"]["name"]): str(m.get("timestamp"))
+        for m in items
+    }
+
+
 def sample_pods(
     cluster: Cluster,
     namespace: str,
@@ -203,16 +226,30 @@ def sample_pods(
     samples: int = 3,
     interval_s: float = 2.0,
     timeout: float = 10.0,
+    max_wait_s: float | None = None,
 ) -> list[tuple[datetime, list[dict[str, Any]]]]:
-    """`samples` PodMetrics lists `interval_s` apart, each with the time it was read."""
+    """`samples` distinct measurements of the metrics API, each with the time it was read, taken at
+    the API's own resolution: it is polled every `interval_s`, and a poll that repeats the last
+    measurement (the same `timestamp`s: metrics-server refreshes about every 15 s, its `window`) is
+    dropped. Waiting stops after `max_wait_s` (default: `samples - 1` windows and two polls, at most
+    180 s), with fewer samples if the API did not move."""
     if not isinstance(samples, int) or not 1 <= samples <= 100:
         raise InvalidParameter(f"samples {samples!r} must be a whole number from 1 to 100")
-    out = []
-    for i in range(samples):
-        if i:
-            time.sleep(max(interval_s, 0.0))
-        out.append((datetime.now(UTC), fetch_pod_metrics(cluster, namespace, timeout=timeout)))
-    return out
+    out: list[tuple[datetime, list[dict[str, Any]]]] = []
+    start, last, budget = time.monotonic(), None, max_wait_s
+    while True:
+        read_at = datetime.now(UTC)
+        items = fetch_pod_metrics(cluster, namespace, timeout=timeout)
+        stamps = _stamps(items)
+        if stamps != last:
+            out.append((read_at, items))
+            last = stamps
+        if budget is None:
+            budget = min((samples - 1) * metrics_resolution(items) + 2 * interval_s, 180.0)
+        waited = time.monotonic() - start
+        if len(out) >= samples or not items or waited + max(interval_s, 0.0) > budget:
+            return out
+        time.sleep(max(interval_s, 0.05))
 
 
 def fetch_disk(

@@ -6,7 +6,8 @@ small.
 - outage: pods by status per owner, the incident timeline (drawn by the chart helper process,
   `chartworker`, through `RECIPES`, or in the kernel when there is none);
 - database: the slowest statements, connections against max_connections, lock waits;
-- performance: latency per request, Prometheus series, memory per pod, ERROR lines per minute;
+- performance: latency per request, Prometheus series, memory per pod, the leak suspects' fits,
+  ERROR lines per minute;
 - post-mortem: the merged incident timeline, severity over time.
 
 A chart with nothing to draw says so in its middle (or, for the database charts, is None: not
@@ -424,6 +425,39 @@ def memory_trend(trend: pd.DataFrame) -> Figure:
         fig.legend(
             *left.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=6
         )
+    return fig
+
+
+def leak_fits(series: pd.DataFrame, leaks: pd.DataFrame, *, most: int = 6) -> Figure:
+    """Each leak suspect's working set over the window (MiB), the straight line fitted through it
+    (dashed) and its limit (dotted): where the line meets the limit is when it is OOM-killed."""
+    if leaks.empty:
+        return _figure("no leak suspect")[0]
+    fig, ax = _figure()
+    for i, r in enumerate(leaks.head(most).itertuples()):
+        g = series[
+            (series["namespace"] == r.namespace)
+            & (series["pod"] == r.pod)
+            & (series["container"] == r.container)
+        ].sort_values("time")
+        g = g[g["time"] >= g["time"].iloc[-1] - pd.Timedelta(seconds=r.span_s)]
+        times = g["time"].dt.tz_convert(None)
+        color = _FALLBACK[i % len(_FALLBACK)]
+        ax.plot(
+            times,
+            g["memory_bytes"] / 2**20,
+            color=color,
+            label=_label(f"{r.container} of {r.pod}", 40),
+        )
+        hours = (g["time"] - g["time"].iloc[-1]).dt.total_seconds() / 3600
+        fitted = (r.memory_bytes + r.growth_bytes_per_hour * hours) / 2**20
+        ax.plot(times, fitted, color=color, linestyle="--", linewidth=1)
+        if r.limit_bytes == r.limit_bytes:  # not NaN
+            ax.axhline(r.limit_bytes / 2**20, color=color, linestyle=":", linewidth=1)
+    ax.set_ylabel("MiB", fontsize=8)
+    ax.set_title("leak suspects: working set, fitted line (dashed), limit (dotted)", fontsize=9)
+    _time_axis(ax)
+    ax.legend(fontsize=6, loc="upper left")
     return fig
 
 

@@ -1,20 +1,30 @@
-"""The runbook's three notification templates, filled from what a notebook measured, and a webhook
-post.
+"""The runbook's notification templates, filled from what a notebook measured, and a webhook post.
 
 Templates (the runbook's "Communication Templates"; plain text that pastes into Slack as it is):
 
     🚨 INCIDENT: <title>            📊 UPDATE: <title>            ✅ RESOLVED: <title>
-    Severity / Status / Impact /    Status / Progress /           Duration / Root Cause /
-    Started / Next Update /         Next Steps / ETA              Resolution / Post-mortem
-    Incident Commander
+    Severity / Status / Impact /    Status / Progress /           Duration / Impact / Root Cause /
+    Started / Response / Next       Next Steps / ETA              Resolution / Post-mortem
+    Update / Paged / Commander
 
-Every figure comes from `run.figures` (pods_down, pods_total, error_rate, p95_ms,
-blocked_sessions...), `run.findings`, `run.actions` and the Severity; what nobody measured is left
-as a visible `[fill in: ...]`."""
+and, for SEV1 and SEV2, a customer-facing message (no internal name in it: no pod, deployment, node,
+database or query; its impact in customers' words, from the same figures).
+
+Every figure comes from `run.figures` (pods_down, pods_total, error_rate, p95_ms, probes,
+blocked_sessions...), `run.findings`, `run.actions` and the Severity; who is paged comes from the
+`escalation` parameter, what the commander declared (data loss, a security breach, failing payments)
+and the monitoring links (`grafana_url`, `logs_url`, `status_page_url`: linked, never fetched) from
+the run's parameters. What nobody measured or gave is left as a visible `[fill in: ...]`.
+
+The status moves as the incident does (`status_of`): Investigating (no finding explains it),
+Identified (a root-cause finding), Mitigating (a mitigation applied, recovery not yet verified),
+Resolved (a recovery verification passed). The `notifications` scrap keeps one row per message
+(NOTIFICATION_COLUMNS)."""
 
 from __future__ import annotations
 
 import contextlib
+import html
 import http.client
 import json
 import math
@@ -29,9 +39,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidParameter
-from ..params import parse_time, url_origin, webhook
+from ..params import parse_escalation, parse_time, url_origin, webhook
 from ..redact import redact_text
-from ..severity import LEVELS, Severity
+from ..severity import DECLARED, LEVELS, Severity
 from .run import Run
 
 # What a scenario notebook adds to its parameters cell, and as its last code cell (after severity
@@ -56,6 +66,28 @@ UPDATE_EVERY: dict[str, timedelta] = {
     "SEV2": timedelta(minutes=30),
     "SEV3": timedelta(hours=1),
     "SEV4": timedelta(hours=4),
+}
+
+# The runbook's response targets: how soon someone must be on it, by severity.
+RESPOND_WITHIN: dict[str, str] = {
+    "SEV1": "15 minutes",
+    "SEV2": "1 hour",
+    "SEV3": "4 hours",
+    "SEV4": "the next business day",
+}
+CUSTOMER_LEVELS = ("SEV1", "SEV2")  # severities that get a customer-facing message
+STATUSES = ("Investigating", "Identified", "Mitigating", "Resolved")
+NOTIFICATION_COLUMNS = ["kind", "text", "posted", "post_result"]
+"""The `notifications` scrap: one row per message; kind initial, update, resolution or customer;
+`posted` True for the one a webhook accepted, `post_result` the webhook's one-line result."""
+LINKS = (("grafana_url", "Grafana"), ("logs_url", "Logs"), ("status_page_url", "Status page"))
+
+# What a customer reads about each declared condition (never an internal name).
+_DECLARED_FOR_CUSTOMERS = {
+    "data_loss": "Some recently saved data may be affected; we will contact affected customers "
+    "directly.",
+    "security_incident": "We are investigating a security issue and will share what we learn.",
+    "payment_failure": "Payments may fail or be delayed.",
 }
 
 # Figure names the notebooks use, and the aliases accepted for each.
@@ -101,6 +133,9 @@ def impact_text(figures: Mapping[str, Any]) -> str:
     p95 = _figure(figures, "p95_ms")
     if p95 is not None:
         parts.append(f"p95 latency {float(p95):.0f} ms")
+    probes, failed_probes = figures.get("probes"), figures.get("probe_failures")
+    if probes and failed_probes:
+        parts.append(f"{int(failed_probes)} of {int(probes)} health probes failed")
     blocked = _figure(figures, "blocked_sessions")
     if blocked is not None:
         parts.append(f"{_plural(int(blocked), 'blocked session')}")
@@ -114,6 +149,51 @@ def impact_text(figures: Mapping[str, Any]) -> str:
     if figures.get("database_reachable") is False:
         parts.insert(0, "database unreachable")
     return ", ".join(parts) if parts else FILL.format("impact on users")
+
+
+def _declared(run: Run) -> list[str]:
+    """The keys of severity.DECLARED the run's parameters set True (data_loss...)."""
+    return [k for k in DECLARED if run.params.get(k) is True]
+
+
+def _declared_line(run: Run) -> list[str]:
+    named = [DECLARED[k] for k in _declared(run)]
+    return [f"Declared: {', '.join(named)} (SEV1, whatever the figures say)"] if named else []
+
+
+def links(values: Any) -> list[tuple[str, str]]:
+    """(label, URL) of the monitoring links given (`grafana_url`, `logs_url`,
+    `status_page_url`), from a run's parameters (a dict) or a checked Params; query values
+    redacted, as everywhere in the evidence."""
+    get = values.get if isinstance(values, Mapping) else (lambda k: getattr(values, k, None))
+    return [(label, redact_text(str(get(key)))) for key, label in LINKS if get(key)]
+
+
+def _links_line(run: Run) -> list[str]:
+    given = links(run.params)
+    return ["Links: " + " · ".join(f"{label} {url}" for label, url in given)] if given else []
+
+
+def status_of(run: Run) -> str:
+    """Where the incident stands: Resolved (a recovery verification passed: the performance
+    runbook's verdict `recovered`, or the outage runbook's health check after a mitigation),
+    Mitigating (a mitigation applied, not yet verified), Identified (a root-cause finding), else
+    Investigating."""
+    if run.figures.get("recovery_verdict") == "recovered" or run.figures.get("recovered") is True:
+        return "Resolved"
+    if any(_applied(a) for a in run.actions):
+        return "Mitigating"
+    if any(f.get("root_cause") for f in run.findings):
+        return "Identified"
+    return "Investigating"
+
+
+def paged(escalation: str | None, level: str) -> str:
+    """Who is paged at this severity, as the `escalation` parameter says; never invented."""
+    if not escalation:
+        return FILL.format(f"who is paged for {level} (give the escalation parameter)")
+    who = parse_escalation(escalation).get(level)
+    return who or f"nobody: escalation names no one for {level}"
 
 
 def _ordered(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -151,6 +231,15 @@ def _header(incident_id: str | None) -> str:
     return f" [{incident_id}]" if incident_id else ""
 
 
+def _every(level: str) -> str:
+    minutes = int(UPDATE_EVERY[level].total_seconds() // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+
+
+def _start(run: Run, started: str | datetime | None) -> datetime | None:
+    return _utc(started) or _utc(run.figures.get("incident_started")) or _utc(run.started_at)
+
+
 def initial_alert(
     run: Run,
     severity: Severity,
@@ -159,19 +248,26 @@ def initial_alert(
     commander: str | None = None,
     started: str | datetime | None = None,
     now: datetime | None = None,
+    escalation: str | None = None,
 ) -> str:
-    """The runbook's initial alert: title, severity with its reason, status, impact, started, next
-    update, IC."""
+    """The runbook's initial alert: title, severity with its reason (and what was declared),
+    status, impact, started, the response target and update cadence, who is paged (`escalation`,
+    default the run's parameter), IC, the monitoring links."""
     now = now or datetime.now(UTC)
-    start = _utc(started) or _utc(run.figures.get("incident_started")) or _utc(run.started_at)
+    level = severity.level
+    escalation = escalation if escalation is not None else run.params.get("escalation")
     lines = [
         f"🚨 INCIDENT{_header(incident_id)}: {incident_title(run, severity)}",
-        f"Severity: {severity.level} — {severity.reason}",
-        "Status: Investigating",
+        f"Severity: {level} — {severity.reason}",
+        *_declared_line(run),
+        f"Status: {status_of(run)}",
         f"Impact: {impact_text(run.figures)}",
-        f"Started: {_clock(start)}",
-        f"Next Update: {_clock(now + UPDATE_EVERY[severity.level])}",
+        f"Started: {_clock(_start(run, started))}",
+        f"Response: within {RESPOND_WITHIN[level]} ({level}); updates every {_every(level)}",
+        f"Next Update: {_clock(now + UPDATE_EVERY[level])}",
+        f"Paged: {paged(escalation, level)}",
         f"Incident Commander: {commander or FILL.format('name')}",
+        *_links_line(run),
     ]
     return redact_text("\n".join(lines))
 
@@ -204,14 +300,6 @@ def _applied(action: Mapping[str, Any]) -> bool:
     return bool(action.get("applied"))
 
 
-def _status(run: Run) -> str:
-    if any(_applied(a) for a in run.actions):
-        return "Monitoring"
-    if run.findings:
-        return "Identified"
-    return "Investigating"
-
-
 def status_update(
     run: Run,
     severity: Severity,
@@ -242,8 +330,9 @@ def status_update(
         steps = [FILL.format("next step")]
     lines = [
         f"📊 UPDATE{_header(incident_id)}: {incident_title(run, severity)}",
-        f"Status: {_status(run)}",
+        f"Status: {status_of(run)}",
         f"Severity: {severity.level}",
+        *_declared_line(run),
         f"Impact: {impact_text(run.figures)}",
         "Progress:",
         *[f"• {p}" for p in progress],
@@ -251,6 +340,7 @@ def status_update(
         *[f"• {s}" for s in steps],
         f"ETA: {eta or FILL.format('expected resolution time')}",
         f"Next Update: {_clock(now + UPDATE_EVERY[severity.level])}",
+        *_links_line(run),
     ]
     return redact_text("\n".join(lines))
 
@@ -264,9 +354,9 @@ def resolution(
     resolved_at: str | datetime | None = None,
     postmortem: str | None = None,
 ) -> str:
-    """The runbook's resolution: duration (start to resolution), root cause and fix from findings
-    and actions."""
-    start = _utc(started) or _utc(run.figures.get("incident_started")) or _utc(run.started_at)
+    """The runbook's resolution: duration (start to resolution), the impact (who and what, from the
+    measured figures), root cause and fix from findings and actions."""
+    start = _start(run, started)
     end = _utc(resolved_at) or datetime.now(UTC)
     findings = _ordered(run.findings)
     if findings:
@@ -287,10 +377,86 @@ def resolution(
     lines = [
         f"✅ RESOLVED{_header(incident_id)}: {incident_title(run, severity)}",
         f"Duration: {duration} ({_clock(start)} to {_clock(end)})",
+        *_declared_line(run),
+        f"Impact: {duration}; {affected(run.figures, severity)}: {impact_text(run.figures)}",
         f"Root Cause: {cause}",
         f"Resolution: {fix}",
         f"Post-mortem: {pm}",
+        *_links_line(run),
     ]
+    return redact_text("\n".join(lines))
+
+
+def _everyone_down(figures: Mapping[str, Any]) -> bool:
+    down, total = _figure(figures, "pods_down"), _figure(figures, "pods_total")
+    tls_left = figures.get("tls_days_left")
+    return (
+        figures.get("health_ok") is False
+        or figures.get("database_reachable") is False
+        or (down is not None and total is not None and 0 < int(total) <= int(down))
+        or (isinstance(tls_left, int | float) and tls_left < 0)
+    )
+
+
+OUTAGE_RULES = ("outage", "certificate-expired")  # severity rules that mean a complete outage
+
+
+def affected(figures: Mapping[str, Any], severity: Severity | None = None) -> str:
+    """Who was affected, from the figures: every user (the service was down: a failing health
+    check, no ready pod, an unreachable database, an expired certificate, or a severity that says
+    complete outage), or the share of requests that failed; else a visible `[fill in: ...]`."""
+    if _everyone_down(figures) or (severity is not None and severity.rule in OUTAGE_RULES):
+        return "every user"
+    rate = _figure(figures, "error_rate")
+    if rate is not None and float(rate) >= 0.01:
+        return f"about {float(rate) * 100:.0f}% of requests"
+    return FILL.format("who was affected")
+
+
+def customer_message(
+    run: Run,
+    severity: Severity,
+    *,
+    now: datetime | None = None,
+    started: str | datetime | None = None,
+) -> str:
+    """The customer-facing message (SEV1 and SEV2): where things stand, the impact in customers'
+    words, what was declared, when the next update comes and where (`status_page_url`). It names
+    nothing internal: no title, finding, pod, deployment, node, database or query goes into it,
+    only the figures turned into sentences."""
+    now = now or datetime.now(UTC)
+    status = status_of(run)
+    service = FILL.format("the service, as customers know it")
+    figures = run.figures
+    lead = {
+        "Investigating": f"We are investigating an issue affecting {service}.",
+        "Identified": f"We have identified the cause of an issue affecting {service} and are "
+        "working on a fix.",
+        "Mitigating": f"We have applied a fix for an issue affecting {service} and are watching "
+        "the results.",
+        "Resolved": f"The issue affecting {service} has been resolved.",
+    }[status]
+    rate = _figure(figures, "error_rate")
+    if affected(figures, severity) == "every user":
+        impact = "The service is unavailable."
+        if status == "Resolved":
+            start = _start(run, started)
+            impact = f"The service was unavailable from {_clock(start)} to {_clock(now)}."
+    elif rate is not None and float(rate) >= 0.01:
+        impact = f"About {float(rate) * 100:.0f}% of requests are failing."
+        if status == "Resolved":
+            impact = f"About {float(rate) * 100:.0f}% of requests failed."
+    else:
+        impact = "Some customers may be affected."
+    said = [_DECLARED_FOR_CUSTOMERS[k] for k in _declared(run)]
+    page = next((url for label, url in links(run.params) if label == "Status page"), None)
+    follow = f" Follow it at {page}" if page else ""
+    nxt = (
+        f"Next update by {_clock(now + UPDATE_EVERY[severity.level])}.{follow}"
+        if status != "Resolved"
+        else f"Thank you for your patience.{follow}"
+    )
+    lines = [f"{status}: {lead}", impact, *said, nxt.rstrip()]
     return redact_text("\n".join(lines))
 
 
@@ -303,9 +469,10 @@ def notifications(
     started: str | datetime | None = None,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """The three filled templates: {"initial": ..., "update": ..., "resolution": ...}."""
+    """The filled templates: {"initial", "update", "resolution"} and, for SEV1 and SEV2,
+    "customer"."""
     now = now or datetime.now(UTC)
-    return {
+    out = {
         "initial": initial_alert(
             run, severity, incident_id=incident_id, commander=commander, started=started, now=now
         ),
@@ -314,6 +481,9 @@ def notifications(
             run, severity, incident_id=incident_id, started=started, resolved_at=now
         ),
     }
+    if severity.level in CUSTOMER_LEVELS:
+        out["customer"] = customer_message(run, severity, now=now, started=started)
+    return out
 
 
 WEBHOOK_DEADLINE_S = 10.0  # one deadline for the whole post: DNS, connect, TLS, send, the reply
@@ -500,6 +670,38 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+TITLES = {
+    "initial": "Initial alert",
+    "update": "Status update",
+    "resolution": "Resolution (when it is over)",
+    "customer": "Customer-facing message (status page; no internal names)",
+}
+
+
+def notifications_frame(
+    texts: Mapping[str, str], *, posted: str | None = None, result: str | None = None
+) -> Any:
+    """The `notifications` scrap: one row per message (NOTIFICATION_COLUMNS); the message `posted`
+    carries the webhook's result line, and `posted` True when it was accepted."""
+    import pandas as pd
+
+    kinds = list(texts)
+    return pd.DataFrame(
+        {
+            "kind": kinds,
+            "text": [texts[k] for k in kinds],
+            "posted": pd.Series(
+                [bool(k == posted and result and result.startswith("✓")) for k in kinds],
+                dtype="bool",
+            ),
+            "post_result": pd.Series(
+                [result if k == posted else None for k in kinds], dtype="object"
+            ),
+        },
+        columns=NOTIFICATION_COLUMNS,
+    )
+
+
 def show_notifications(
     run: Run,
     severity: Severity,
@@ -514,27 +716,30 @@ def show_notifications(
     glue: bool = True,
     templates: Sequence[str] = ("initial", "update", "resolution"),
 ) -> dict[str, str]:
-    """A notebook's last cell: print the filled templates; post one of them (`post`) only if a
-    webhook is given, within `timeout` seconds in all (`post_webhook`); its result is one line."""
+    """A notebook's last cell: print the filled templates (and, for SEV1 and SEV2, the customer
+    message); post one of them (`post`) only if a webhook is given, within `timeout` seconds in all
+    (`post_webhook`); its result is one line. Glues the `notifications` scrap."""
     every = notifications(
         run, severity, incident_id=incident_id, commander=commander, started=started, now=now
     )
-    unknown = [t for t in [*templates, post] if t not in every]
+    known = [*every, *(k for k in TITLES if k not in every)]
+    unknown = [t for t in [*templates, post] if t not in TITLES]
     if unknown:
-        raise InvalidParameter(f"unknown template {unknown[0]!r}: choose from {', '.join(every)}")
-    texts = {k: every[k] for k in templates}
-    if post not in texts:
-        texts[post] = every[post]
-    titles = {
-        "initial": "Initial alert",
-        "update": "Status update",
-        "resolution": "Resolution (when it is over)",
-    }
+        raise InvalidParameter(f"unknown template {unknown[0]!r}: choose from {', '.join(known)}")
+    if post not in every:
+        raise InvalidParameter(
+            f"template {post!r} is not written at {severity.level}: post one of {', '.join(every)}"
+        )
+    texts = {k: every[k] for k in templates if k in every}
+    texts.setdefault(post, every[post])
+    if "customer" in every:
+        texts.setdefault("customer", every["customer"])
     for key, text in texts.items():
-        print(f"── {titles[key]} " + "─" * 40)
+        print(f"── {TITLES[key]} " + "─" * 40)
         print(text)
         print()
     result: dict[str, str] = dict(texts)
+    line = None
     if notify_webhook:
         # the evidence is already complete: any failure is one line, never the last cell failing
         line = post_webhook(notify_webhook, texts[post], timeout=timeout)
@@ -542,9 +747,29 @@ def show_notifications(
         result["webhook"] = line
     else:
         print(
-            f"(not posted: give notify_webhook to post the {titles[post].split(' (')[0].lower()} "
+            f"(not posted: give notify_webhook to post the {TITLES[post].split(' (')[0].lower()} "
             "to a Slack-compatible webhook)"
         )
     if glue:
-        run.glue("notifications", result)
+        run.glue("notifications", notifications_frame(texts, posted=post, result=line))
     return result
+
+
+def show_links(cfg: Any) -> None:
+    """The notebook's header links: Grafana, logs and the status page as given (`grafana_url`,
+    `logs_url`, `status_page_url`), never fetched; query values redacted as in all evidence."""
+    from IPython.display import display
+
+    given = links(cfg)
+    if not given:
+        print(
+            "(no monitoring links: give grafana_url, logs_url, status_page_url to list them here)"
+        )
+        return
+    anchors = " · ".join(
+        f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+        f"{html.escape(label)}</a>"
+        for label, url in given
+    )
+    plain = " · ".join(f"{label}: {url}" for label, url in given)
+    display({"text/html": f"<p>Monitoring: {anchors}</p>", "text/plain": plain}, raw=True)

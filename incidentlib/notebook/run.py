@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RunbookError
 from ..redact import redact_text, redact_value
 from ..scraps import SCRAP_MIME
-from ..severity import LEVELS, Severity
+from ..severity import LEVELS, Severity, with_declared
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,10 +214,14 @@ class Run:
 
     def checked(self, severity: Severity) -> Severity:
         """The severity to report: "no problem measured" is never an all-clear while a source could
-        not be read.
+        not be read; what the incident commander declared (the `data_loss`, `security_incident`,
+        `payment_failure` parameters) is SEV1 whatever was measured.
 
         With nothing read at all the verdict becomes "not assessed"; with some sources failed it
         names them."""
+        return with_declared(self._measured(severity), self.params)
+
+    def _measured(self, severity: Severity) -> Severity:
         if severity.rule != "no-impact":
             return severity
         failed = [s.source for s in self.sources if s.status == "failed"]
@@ -393,11 +397,16 @@ _STATUS_COLORS = {
     "Terminating": _AMBER,
     "SchedulingGated": _AMBER,
     "timeout": _ORANGE,
+    "firing": _RED,
+    "pending": _AMBER,
+    "silenced": _GREY,
+    "inhibited": _GREY,
 }
-_COLORED = ("status", "severity", "level")
+_COLORED = ("status", "severity", "level", "state")
 _LEFT = ' style="text-align: left"'
 """Columns whose cells a person scans for, colored: a pod's kubectl STATUS by kind of failure (red:
-it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status."""
+it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status, an
+alert's state (firing red, pending amber, silenced grey)."""
 
 
 def cell_color(value: Any) -> str:

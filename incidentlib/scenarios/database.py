@@ -165,7 +165,12 @@ def blocker_findings(roots: Any) -> list[Finding]:
         )
         out.append(
             _finding(
-                sev, f"pid {pid} blocks {n} session{'s' if n != 1 else ''}", detail, step, pid=pid
+                sev,
+                f"pid {pid} blocks {n} session{'s' if n != 1 else ''}",
+                detail,
+                step,
+                pid=pid,
+                root_cause=True,
             )
         )
     return out

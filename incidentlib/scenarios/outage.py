@@ -81,16 +81,27 @@ class Params(Common):
     mitigation: str = param("auto", check=one_of(actions.MITIGATIONS))
     frontend_deployment: str | None = param("frontend", check=optional(name_of("deployment")))
     rollout_timeout_s: float = param(60.0, check=number(1, 3600, unit="seconds"))
+    container: str | None = param(None, check=optional(name_of("container")))
 
 
 def health_check(run: Run, cfg: Params, *, timeout: float = 5.0) -> pd.DataFrame:
-    """One request to the health endpoint (`service.probe`): status, latency, the failure if any."""
+    """One request to the health endpoint (`service.probe`): status, latency, the failure if any,
+    and over HTTPS the server certificate (expired or refused: SEV1; expiring within 14 days:
+    SEV3)."""
     if not cfg.health_url:
         run.skip("health check", "no health_url given")
         return probe.health_frame([], "")
     results: list[probe.ProbeResult] = []
     with run.source("health check"):
         results = probe.health_check(cfg.health_url, count=1, timeout=timeout)
+    for f in probe.tls_findings(results, url=cfg.health_url):
+        run.finding(**f)
+    if results:
+        run.figures.update(
+            probe.tls_figures(results),
+            probes=len(results),
+            probe_failures=sum(not r.ok for r in results),
+        )
     return probe.health_frame(results, cfg.health_url)
 
 
@@ -528,6 +539,7 @@ def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = No
             undo or "compare the failing revision with the last good one",
             revision=str(c["revision"]),
             previous_revision=str(c.get("previous")),
+            root_cause=True,
         )
     bad = ev.unhealthy
     if len(bad):
@@ -563,6 +575,7 @@ def assess(ev: Facts, run: Run, cfg: Params, *, health: pd.DataFrame | None = No
             f"{len(oom)} pod(s) were OOMKilled",
             ", ".join(oom["name"].head(5)),
             "raise the memory limit (memory_limit='1Gi', mitigation='memory') or find the leak",
+            root_cause=True,
         )
         extra.append(Severity("SEV2", "oom", f"{len(oom)} pod(s) OOMKilled"))
     failed = {f["node"]: f for f in ev.node_failures}
@@ -711,7 +724,9 @@ def plan_mitigation(ev: Facts, cfg: Params) -> tuple[Plan | None, str]:
         return actions.plan_restart(ev.deployment, why=why), why
     if cfg.memory_limit is None:
         raise InvalidParameter("mitigation='memory' needs memory_limit, e.g. '1Gi'")
-    return actions.plan_memory_limit(ev.deployment, cfg.memory_limit, why=why), why
+    return actions.plan_memory_limit(
+        ev.deployment, cfg.memory_limit, container=cfg.container, why=why
+    ), why
 
 
 def mitigate(cluster: Cluster | None, run: Run, cfg: Params, ev: Facts) -> dict[str, Any] | None:

@@ -1,6 +1,12 @@
 """The performance runbook's steps (Performance Analysis and Recovery Verification), one call per
-cell: response times, the login check, Prometheus, resource use, disk, ERROR lines, the severity,
-recovery against an earlier run, and the mitigations (shown; applied only with apply=True).
+cell: response times (and the server certificate), the login check, Prometheus, resource use,
+memory leaks, disk, ERROR lines, the severity, recovery against an earlier run, and the mitigations
+(shown; applied only with apply=True).
+
+Memory leaks are fitted per container over the incident window from Prometheus' history
+(`container_memory_working_set_bytes`, a range query) when `prometheus_url` is given; without it,
+from the few distinct measurements the metrics API gives in a short run, with a line saying how
+little that can tell.
 
 Recovery verification compares figures (lower is better): latency p50/p95/p99 (ms), error rate
 (share), restarts, OOM kills, ERROR lines per minute. The verdict is `recovered` (now healthy: error
@@ -30,12 +36,14 @@ from ..params import (
     free_text,
     name_of,
     number,
+    optional,
     param,
     url,
     validate_replicas,
     whole,
 )
 from ..plan import Plan
+from ..quantity import validate_memory_limit
 from ..redact import redact_text
 from ..service import probe, prometheus
 from ..service.probe import ProbeResult, severity_inputs
@@ -251,13 +259,17 @@ def assess_run(
     prom_error_rate: float | None,
     since: str,
     login_failed: str | None = None,
+    certificate_expired: str | None = None,
 ) -> Severity:
     """The runbook's matrix on this run's figures: the probes (health, error share, p95 against the
-    SLO, the login check) and Prometheus' 5xx share over the window; the worse of the two, its
-    reason naming the figure."""
+    SLO, the login check, an expired certificate) and Prometheus' 5xx share over the window; the
+    worse of the two, its reason naming the figure."""
     assessed = []
     inputs = severity_inputs(summary, url=url or "", slo_ms=slo_ms) if len(summary) and url else {}
     details = inputs.pop("details", {})
+    if certificate_expired:
+        inputs["certificate_expired"] = True
+        details["certificate_expired"] = certificate_expired
     if login_failed:
         inputs["core_blocked"] = True
         details["core_blocked"] = login_failed
@@ -310,6 +322,22 @@ class Params(Common):
     query_memory: str | None = param(None, check=free_text)
     query_cpu: str | None = param(None, check=free_text)
     exec_checks: bool = param(True, check=flag)
+    memory_limit: str | None = param(None, check=optional(lambda v, n: validate_memory_limit(v)))
+    container: str | None = param(None, check=optional(name_of("container")))
+    leak_horizon_h: float = param(24.0, check=number(0.1, 24 * 365, unit="hours"))
+
+    def check_together(self) -> None:
+        chosen = self.selected
+        if {"scale_out", "scale_down"} <= chosen:
+            raise InvalidParameter(
+                "mitigations names both scale_out and scale_down: they move `replicas` in opposite "
+                "directions; choose one"
+            )
+        if "memory" in chosen and self.memory_limit is None:
+            raise InvalidParameter(
+                "mitigations names memory but memory_limit is None: give the new limit, e.g. "
+                "memory_limit='1Gi' (and container, when the pods run several)"
+            )
 
     @property
     def selected(self) -> set[str]:
@@ -339,6 +367,7 @@ class Facts:
         default_factory=lambda: probe.latency_summary(probe.latency_frame([]))
     )
     login: ProbeResult | None = None
+    probes: list[ProbeResult] = field(default_factory=list)
     prom_frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     prom_window_rate: float | None = None
     cluster: Cluster | None = None
@@ -346,7 +375,14 @@ class Facts:
     top_pods: pd.DataFrame = field(default_factory=lambda: metrics.pod_usage_frame([], []))
     top_nodes: pd.DataFrame = field(default_factory=lambda: metrics.node_usage_frame([], []))
     memory_trend: pd.DataFrame = field(default_factory=lambda: metrics.memory_trend([]))
-    leaks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=metrics.LEAK_COLUMNS))
+    pod_samples: list[Any] = field(default_factory=list)
+    container_memory: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=metrics.SERIES_COLUMNS)
+    )
+    prom_limits: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    leaks: pd.DataFrame = field(
+        default_factory=lambda: metrics.leak_suspects(pd.DataFrame(columns=metrics.SERIES_COLUMNS))
+    )
     ooms: pd.DataFrame = field(default_factory=lambda: metrics.oom_kills([]))
     disk: pd.DataFrame = field(default_factory=lambda: metrics.disk_frame([]))
     logs: list[PodLog] = field(default_factory=list)
@@ -364,11 +400,10 @@ def response_times(run: Run, cfg: Params, ev: Facts) -> None:
     the SLO."""
     if cfg.health_url:
         with run.source("http: health probes"):
-            ev.latency = probe.latency_frame(
-                probe.health_check(
-                    cfg.health_url, count=cfg.probe_count, timeout=cfg.probe_timeout_s
-                )
+            ev.probes = probe.health_check(
+                cfg.health_url, count=cfg.probe_count, timeout=cfg.probe_timeout_s
             )
+            ev.latency = probe.latency_frame(ev.probes)
             probe.require_reachable(ev.latency, what=f"GET {cfg.health_url}")
     else:
         run.skip("http: health probes", "no health_url given")
@@ -379,6 +414,9 @@ def response_times(run: Run, cfg: Params, ev: Facts) -> None:
         else []
     ):
         run.finding(**f)
+    for f in probe.tls_findings(ev.probes, url=cfg.health_url or ""):
+        run.finding(**f)
+    run.figures.update(probe.tls_figures(ev.probes))
     show_table(ev.latency, empty="no probes")
     show_table(ev.latency_summary)
     if len(ev.latency):
@@ -420,8 +458,8 @@ def read_prometheus(run: Run, cfg: Params, ev: Facts) -> None:
     queries = cfg.queries()
     window_query = queries.pop("window_error_rate")
     where = {"namespace": cfg.namespace, "deployment": cfg.deployment}
+    client = prometheus.Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout_s)
     with run.source("prometheus"):
-        client = prometheus.Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout_s)
         rate = prometheus.window_error_rate(client, since=cfg.window, query=window_query, **where)
         ev.prom_window_rate = None if math.isnan(rate) else rate
         ev.prom_frames = prometheus.collect(
@@ -444,6 +482,15 @@ def read_prometheus(run: Run, cfg: Params, ev: Facts) -> None:
         )
     for f in prometheus.findings(ev.prom_window_rate, ev.prom_frames, since=cfg.since):
         run.finding(**f)
+    with run.source("prometheus: container memory"):
+        ev.container_memory = prometheus.container_memory(
+            client, namespace=cfg.namespace, since=cfg.window
+        )
+        ev.prom_limits = prometheus.container_memory_limits(client, namespace=cfg.namespace)
+        print(
+            f"container memory over the last {cfg.since}: {len(ev.container_memory)} points of "
+            f"{ev.container_memory.groupby(['pod', 'container']).ngroups} containers"
+        )
     if ev.prom_frames:
         series = charts.prometheus_series
         f = ev.prom_frames
@@ -463,8 +510,9 @@ def read_prometheus(run: Run, cfg: Params, ev: Facts) -> None:
 
 
 def resource_use(run: Run, cfg: Params, ev: Facts) -> None:
-    """`kubectl top pods/nodes` against limits, sampled: near the limit, leaks, OOM kills, pressure,
-    Pending."""
+    """`kubectl top pods/nodes` against limits, near the limit, OOM kills, pressure, Pending; the
+    metrics API sampled at its own resolution for the leak check when Prometheus has no history
+    (once only when it has)."""
     ev.cluster = connect_cluster(run, cfg)
     nodes: list[dict[str, Any]] = []
     pod_samples: list[Any] = []
@@ -476,18 +524,21 @@ def resource_use(run: Run, cfg: Params, ev: Facts) -> None:
             nodes = reads.fetch_nodes(c)
         with run.source("metrics API: pods"):
             pod_samples = reads.sample_pods(
-                c, cfg.namespace, samples=cfg.samples, interval_s=cfg.sample_interval_s
+                c,
+                cfg.namespace,
+                samples=1 if len(ev.container_memory) else cfg.samples,
+                interval_s=cfg.sample_interval_s,
             )
         with run.source("metrics API: nodes"):
             node_metrics = reads.fetch_node_metrics(c)
     ev.top_pods = metrics.pod_usage_frame(pod_samples[-1][1] if pod_samples else [], ev.pods)
     ev.top_nodes = metrics.node_usage_frame(node_metrics, nodes)
+    ev.pod_samples = pod_samples
     ev.memory_trend = metrics.memory_trend(pod_samples)
-    ev.leaks = metrics.leak_suspects(ev.memory_trend, ev.top_pods)
     ev.ooms = metrics.oom_kills(ev.pods)
     pressure, pending = metrics.pressure_nodes(nodes), metrics.pending_pods(ev.pods)
     for f in metrics.findings(
-        top_pods=ev.top_pods, leaks=ev.leaks, ooms=ev.ooms, pressure=pressure, pending=pending
+        top_pods=ev.top_pods, ooms=ev.ooms, pressure=pressure, pending=pending
     ):
         run.finding(**f)
     show_table(
@@ -496,16 +547,61 @@ def resource_use(run: Run, cfg: Params, ev: Facts) -> None:
         empty="no pod metrics",
     )
     show_table(metrics.top_nodes_view(ev.top_nodes), caption="top nodes", empty="no nodes")
-    show_table(
-        ev.leaks, caption="leak suspects (memory only grows)", empty="no pod's memory only grew"
-    )
-    if note := metrics.trend_note(ev.memory_trend, samples=cfg.samples):
-        print(note)
     show_table(ev.ooms, caption="OOM kills", empty="no OOM kill")
     show_table(pressure, caption="nodes under pressure", empty="no node under pressure")
     show_table(pending, caption="pending pods", empty="no pending pod")
-    if len(ev.memory_trend):
+    if ev.memory_trend["sample"].nunique() > 1:  # one sample draws no trend
         charts.show(charts.memory_trend(ev.memory_trend))
+
+
+def leaks(run: Run, cfg: Params, ev: Facts) -> None:
+    """Containers whose working set rises steadily toward their limit (the `leak_suspects` scrap):
+    fitted over the incident window from Prometheus' history when it has some, else over the
+    metrics API's distinct measurements, with a line saying how little a short run can tell."""
+    limits = {**ev.prom_limits, **metrics.container_limits(ev.pods)}
+    if len(ev.container_memory):
+        series, source = ev.container_memory, "prometheus"
+        note = (
+            f"fitted over the last {cfg.since} of container_memory_working_set_bytes "
+            f"(Prometheus), {series.groupby(['pod', 'container']).ngroups} containers"
+        )
+    else:
+        series, source = metrics.container_series(ev.pod_samples), "metrics API"
+        note = metrics.short_run_note(
+            series,
+            resolution_s=reads.metrics_resolution(ev.pod_samples[-1][1] if ev.pod_samples else []),
+        )
+    ev.leaks = metrics.leak_suspects(series, limits, horizon_h=cfg.leak_horizon_h, source=source)
+    for f in metrics.findings(leaks=ev.leaks):
+        run.finding(**f)
+    print(note)
+    show_table(
+        leak_view(ev.leaks),
+        caption=f"leak suspects: a steady rise that reaches the limit within "
+        f"{cfg.leak_horizon_h:g} h",
+        empty="no container's memory rises steadily toward its limit",
+    )
+    if len(ev.leaks):
+        charts.show(charts.leak_fits(series, ev.leaks))
+
+
+def leak_view(leaks: pd.DataFrame) -> pd.DataFrame:
+    """The leak suspects as a person reads them: sizes in MiB/GiB, hours to the limit."""
+    from ..quantity import format_bytes
+
+    return pd.DataFrame(
+        {
+            "pod": leaks["pod"],
+            "container": leaks["container"],
+            "growth_per_hour": leaks["growth_bytes_per_hour"].map(format_bytes),
+            "memory": leaks["memory_bytes"].map(format_bytes),
+            "limit": leaks["limit_bytes"].map(lambda v: format_bytes(v) or "none"),
+            "hours_to_limit": leaks["hours_to_limit"].round(1),
+            "points": leaks["points"],
+            "fit_r2": leaks["fit_r2"],
+            "source": leaks["source"],
+        }
+    )
 
 
 def disk(run: Run, cfg: Params, ev: Facts) -> None:
@@ -611,6 +707,12 @@ def assess_severity(run: Run, cfg: Params, ev: Facts) -> Severity:
             f"the login check POST {redact_text(cfg.login_url or '')} failed "
             f"({ev.login.status or ev.login.error})"
         )
+    left = run.figures.get("tls_days_left")
+    expired = (
+        f"the TLS certificate of {redact_text(cfg.health_url or '')} expired {-left:.1f} days ago"
+        if isinstance(left, float) and left < 0
+        else None
+    )
     severity = run.checked(
         assess_run(
             summary=ev.latency_summary,
@@ -619,8 +721,13 @@ def assess_severity(run: Run, cfg: Params, ev: Facts) -> Severity:
             prom_error_rate=ev.prom_window_rate,
             since=cfg.since,
             login_failed=login_failed,
+            certificate_expired=expired,
         )
     )
+    if len(ev.latency):
+        run.figures.update(
+            probes=len(ev.latency), probe_failures=int(probe.failed(ev.latency).sum())
+        )
     ev.figures = current_figures(
         summary=ev.latency_summary,
         restarts=metrics.total_restarts(ev.pods) if ev.pods else None,
@@ -682,16 +789,23 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
             why="the runbook's caching",
         ),
         "scale_down": lambda: actions.plan_scale_down(
-            reads.fetch_deployment(c, ns, cfg.deployment), why="shed load on a shared dependency"
+            reads.fetch_deployment(c, ns, cfg.deployment),
+            cfg.replicas,
+            why=f"shed load on a shared dependency (replicas={cfg.replicas})",
         ),
+        "memory": lambda: _memory_plan(reads.fetch_deployment(c, ns, cfg.deployment), cfg, ev),
     }
     out = []
     for name, plan_it in planners.items():
         try:
             plan = plan_it()
         except (InvalidParameter, KubeAPIError) as e:
+            # a mitigation nobody chose that does not fit the parameters is left aside, not failed
+            aside = isinstance(e, InvalidParameter) and not (cfg.apply and name in cfg.selected)
             failed = Plan(name, cfg.deployment, f"cannot plan: {e}", "").outcome(
-                applied=False, status="failed", detail=f"cannot plan: {e}"
+                applied=False,
+                status="skipped" if aside else "failed",
+                detail=f"cannot plan: {e}",
             )
             run.record_action(failed)
             print(f"mitigation {name}: cannot plan: {e}\n")
@@ -706,6 +820,41 @@ def mitigate(run: Run, cfg: Params, ev: Facts) -> list[dict[str, Any]]:
         print(f"  -> {outcome['status']}: {outcome['detail']}\n")
         out.append(outcome)
     return out
+
+
+def memory_container(cfg: Params, ev: Facts, deployment: dict[str, Any]) -> str | None:
+    """The container whose memory limit to raise: `container` when given, else the deployment's
+    container that leaks (a leak suspect of one of its pods), else None (its first container)."""
+    if cfg.container:
+        return cfg.container
+    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    names = {c.get("name") for c in spec.get("containers") or []}
+    prefix = f"{(deployment.get('metadata') or {}).get('name', '')}-"
+    return next(
+        (
+            r.container
+            for r in ev.leaks.itertuples()
+            if r.pod.startswith(prefix) and r.container in names
+        ),
+        None,
+    )
+
+
+def _memory_plan(deployment: dict[str, Any], cfg: Params, ev: Facts) -> Plan:
+    if cfg.memory_limit is None:
+        raise InvalidParameter(
+            "give memory_limit (e.g. '1Gi') to raise a container's memory limit (and container, "
+            "when the pods run several)"
+        )
+    container = memory_container(cfg, ev, deployment)
+    leak = ev.leaks[ev.leaks["container"] == container] if container else ev.leaks.iloc[0:0]
+    why = (
+        f"container {container} leaks: it reaches its limit in about "
+        f"{leak['hours_to_limit'].min():.1f} h; more memory buys time, not a fix"
+        if len(leak)
+        else "the runbook's memory limit raise"
+    )
+    return actions.plan_memory_limit(deployment, cfg.memory_limit, container=container, why=why)
 
 
 def glue(run: Run, ev: Facts) -> None:

@@ -1,9 +1,9 @@
 """Triage, the runbook's first five minutes: what is broken, how bad, which notebook to run next.
 
-`read_all` reads everything at once (the cluster, the health endpoint, the database's vital
-signs) into a `Triage`; the `show_*` steps show each section and glue its scrap; the pure
-builders give the figures behind the severity and the scenario notebooks to run next with the
-reason and the command."""
+`read_all` reads everything at once (the alerts firing, the cluster, the health endpoint and its
+certificate, the database's vital signs) into a `Triage`; the `show_*` steps show each section and
+glue its scrap; the pure builders give the figures behind the severity and the scenario notebooks to
+run next with the reason and the command."""
 
 from __future__ import annotations
 
@@ -20,11 +20,23 @@ from ..kube.client import Cluster
 from ..notebook.run import Run, show_table
 from ..params import Common, number, param, whole
 from ..redact import redact_value
-from ..service.probe import ProbeResult, health_check, latency_frame, latency_summary
+from ..service import alertmanager
+from ..service.probe import (
+    ProbeResult,
+    health_check,
+    latency_frame,
+    latency_summary,
+    tls_figures,
+    tls_findings,
+)
+from ..service.prometheus import Prometheus
 from ..severity import Severity, assess, worst
+from . import alerts as firing
 from .common import connect_cluster
 
-NEXT_COLUMNS = ["notebook", "reason"]
+NEXT_COLUMNS = ["notebook", "reason", "namespace", "deployment", "alerts"]
+"""The `next_notebooks` scrap: the notebook, why, the namespace and deployment to run it on, and the
+firing alerts that point there (comma-separated; empty when only measured figures do)."""
 FAILING_STATES = (
     "CrashLoopBackOff",
     "Error",
@@ -49,6 +61,7 @@ def health_figures(results: Iterable[ProbeResult]) -> dict[str, Any]:
     first = next((r.error or f"HTTP {r.status}" for r in failed), None)
     p95 = float(summary["p95_ms"])
     return {
+        **tls_figures(results),
         "health_ok": len(failed) * 2 <= len(results),
         "error_rate": float(summary["error_rate"]),
         "p50_ms": None if pd.isna(summary["p50_ms"]) else round(float(summary["p50_ms"]), 1),
@@ -122,9 +135,10 @@ def triage_figures(
     database: Mapping[str, Any] | None = None,
     database_error: str | None = None,
     database_refused: bool = False,
+    alerts: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The measured figures the severity and the notifications use (None where a source was not
-    read).
+    read): pods, health (and its certificate), database, the alerts firing.
 
     `database_refused`: the database answered and refused our login; `database_reachable` is then
     not measured (left out, never False) and `database_login_refused` is True."""
@@ -145,9 +159,21 @@ def triage_figures(
             pods_total=int(len(scope)),
             unhealthy_pods_all_namespaces=int(len(unhealthy)) if unhealthy is not None else None,
         )
-    for key in ("health_ok", "error_rate", "p50_ms", "p95_ms", "health_error"):
+    for key in (
+        "health_ok",
+        "error_rate",
+        "p50_ms",
+        "p95_ms",
+        "health_error",
+        "probes",
+        "probe_failures",
+        "tls_days_left",
+        "tls_error",
+        "tls_not_after",
+    ):
         if health and key in health:
             figures[key] = health[key]
+    figures.update(firing.severity_figures(alerts))
     if database is not None:
         s = database.get("summary") or {}
         figures.update(
@@ -199,7 +225,18 @@ def suggest_severity(figures: Mapping[str, Any], *, namespace: str, deployment: 
     error_rate = figures.get("error_rate")
     if error_rate is not None and figures.get("health_ok") is not False:
         details["error_rate"] = f"health-check error rate {float(error_rate) * 100:.1f}%"
+    tls_left = figures.get("tls_days_left")
+    expired = isinstance(tls_left, int | float) and tls_left < 0
+    if isinstance(tls_left, int | float) and expired:
+        details["certificate_expired"] = (
+            f"the health URL's TLS certificate expired {-tls_left:.1f} days ago (not valid "
+            f"after {str(figures.get('tls_not_after') or '?')[:16].replace('T', ' ')} UTC)"
+        )
+    if figures.get("critical_alert"):
+        details["critical_alert"] = str(figures["critical_alert"])
     return assess(
+        certificate_expired=expired or None,
+        critical_alert=bool(figures.get("critical_alerts")) or None,
         health_ok=figures.get("health_ok"),
         service_down=service_down,
         database_reachable=figures.get("database_reachable"),
@@ -304,7 +341,31 @@ def next_notebooks(
             perf.append(f"node {n['name']} reports {n['pressure']}")
     if perf:
         out.append({"notebook": "performance", "reason": "; ".join(perf)})
+    for row in out:
+        row.update(namespace=namespace, deployment=deployment, alerts="")
     return pd.DataFrame(out, columns=NEXT_COLUMNS)
+
+
+def with_alerts(measured: pd.DataFrame, alert_rows: pd.DataFrame) -> pd.DataFrame:
+    """The notebooks to run next from the figures and from the firing alerts, one row per notebook
+    and target: an alert pointing where the figures already point adds its words to that row."""
+    rows = measured.to_dict("records")
+    for a in alert_rows.to_dict("records"):
+        same = next(
+            (
+                r
+                for r in rows
+                if (r["notebook"], r["namespace"], r["deployment"])
+                == (a["notebook"], a["namespace"], a["deployment"])
+            ),
+            None,
+        )
+        if same is None:
+            rows.append(dict(a))
+        else:
+            same["reason"] = f"{same['reason']}; {a['reason']}"
+            same["alerts"] = ",".join(x for x in (same["alerts"], a["alerts"]) if x)
+    return pd.DataFrame(rows, columns=NEXT_COLUMNS)
 
 
 def wants_database(dsn: str | None) -> bool:
@@ -318,9 +379,11 @@ def wants_database(dsn: str | None) -> bool:
 def run_command(
     notebook: str, *, namespace: str, deployment: str, incident_id: str | None = None
 ) -> str:
-    """The command line that runs a scenario notebook next, under the same incident."""
+    """The command line that runs a scenario notebook next, under the same incident (no
+    `deployment` given: the notebook's own default)."""
     inc = f" --incident {incident_id}" if incident_id else ""
-    return f"runbook run {notebook} -p namespace {namespace} -p deployment {deployment}{inc}"
+    dep = f" -p deployment {deployment}" if deployment else ""
+    return f"runbook run {notebook} -p namespace {namespace}{dep}{inc}"
 
 
 def record_findings(
@@ -352,6 +415,7 @@ def record_findings(
             down = figures.get("health_ok") is False or (
                 figures.get("desired_pods") and figures.get("ready_pods") == 0
             )
+            cause = bool(correlation)
             if correlation:
                 title = (
                     f"{deployment} fails since revision {correlation['revision']} "
@@ -362,7 +426,7 @@ def record_findings(
                 title = f"{deployment} has no ready pod"
             else:
                 title = f"pods not running in {namespace}"
-            run.finding("SEV1" if down else "SEV2", title, reason, step)
+            run.finding("SEV1" if down else "SEV2", title, reason, step, root_cause=cause)
         elif nb == "database":
             if figures.get("database_reachable") is False:
                 run.finding("SEV1", "the database is unreachable", reason, step)
@@ -374,6 +438,7 @@ def record_findings(
                     else "the database needs a look",
                     reason,
                     step,
+                    root_cause=bool(figures.get("blocked_sessions")),
                 )
         else:
             rate = figures.get("error_rate")
@@ -437,6 +502,8 @@ class Triage:
     database_refused: bool = False  # the database answered and refused our login
     figures: dict[str, Any] = field(default_factory=dict)
     next: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NEXT_COLUMNS))
+    alerts: pd.DataFrame | None = None  # firing, pending and silenced (None: no source read)
+    health_url: str | None = None
 
 
 def read_all(run: Run, cfg: Params) -> Triage:
@@ -456,8 +523,21 @@ def read_all(run: Run, cfg: Params) -> Triage:
         "services": f"kubernetes: services in {ns}",
         "endpoints": f"kubernetes: endpoints in {ns}",
         "database": "postgresql",
+        "prometheus_alerts": "prometheus: alerts",
+        "alertmanager_alerts": "alertmanager: alerts",
     }
     tasks: dict[str, Any] = {}
+    t.health_url = cfg.health_url
+    if cfg.prometheus_url:
+        prom = Prometheus(cfg.prometheus_url, timeout=timeout)
+        tasks[names["prometheus_alerts"]] = prom.alerts
+    else:
+        run.skip(names["prometheus_alerts"], "no prometheus_url given")
+    if cfg.alertmanager_url:
+        am = alertmanager.Alertmanager(cfg.alertmanager_url, timeout=timeout)
+        tasks[names["alertmanager_alerts"]] = am.alerts
+    else:
+        run.skip(names["alertmanager_alerts"], "no alertmanager_url given")
     if cfg.health_url:
         url = cfg.health_url
         tasks[names["health"]] = lambda: health_check(
@@ -578,6 +658,8 @@ def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
             },
         )
     t.database = raw.get("database")
+    if "prometheus_alerts" in raw or "alertmanager_alerts" in raw:
+        t.alerts = alertmanager.merge(raw.get("prometheus_alerts"), raw.get("alertmanager_alerts"))
     t.figures = triage_figures(
         namespace=ns,
         deployment=dep,
@@ -588,21 +670,46 @@ def _build(t: Triage, raw: dict[str, Any], cfg: Params) -> None:
         database=t.database,
         database_error=t.database_error,
         database_refused=t.database_refused,
+        alerts=t.alerts,
     )
     if t.correlation and t.correlation.get("first_failure") is not None:
         t.figures["incident_started"] = str(t.correlation["rolled_out_at"])
 
 
+def show_alerts(run: Run, t: Triage) -> None:
+    """What is firing, first: the alerts of Prometheus and Alertmanager, firing then pending, the
+    silenced ones marked (the `alerts` scrap), and where the firing ones point."""
+    if t.alerts is None:
+        print("(no alert read: give prometheus_url and/or alertmanager_url; see the sources below)")
+        return
+    print(firing.summary_line(t.alerts))
+    show_table(t.alerts.drop(columns=["labels"]), empty="nothing is firing or pending")
+    for sentence in (firing.sentence(a) for a in firing.paging(t.alerts).to_dict("records")):
+        print(f"▶ {sentence}")
+    run.glue("alerts", t.alerts)
+
+
 def show_health(run: Run, t: Triage) -> None:
-    """The health requests in one line (and the `health` scrap: one row per request)."""
+    """The health requests in one line, and the server certificate's expiry over HTTPS (the
+    `health` scrap: one row per request)."""
     h = t.health_figures
     if not h:
         print("(health check not run: give health_url)")
         return
+    for f in tls_findings(t.health or [], url=t.health_url or ""):
+        run.finding(**f)
+    if h.get("tls_days_left") is not None:
+        print(
+            f"TLS certificate: {h['tls_days_left']:.1f} days left (not valid after "
+            f"{str(h['tls_not_after'])[:16].replace('T', ' ')} UTC), subject {h['tls_subject']}, "
+            f"issuer {h['tls_issuer']}"
+            + (f"; REFUSED: {h['tls_error']}" if h.get("tls_error") else "")
+        )
     run.glue("health", latency_frame(t.health or []))
+    times = f"p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms" if h["p50_ms"] is not None else "no reply"
     print(
         f"{h['probes']} requests to the health URL: {h['probe_failures']} failed "
-        f"(error rate {h['error_rate'] * 100:.1f}%), p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms"
+        f"(error rate {h['error_rate'] * 100:.1f}%), {times}"
         + (f"; first error: {h['health_error']}" if h["health_error"] else "")
     )
 
@@ -763,9 +870,9 @@ def suggest(run: Run, t: Triage, cfg: Params) -> Severity:
 
 
 def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
-    """The scenario notebooks to run next, with the reason and the command (the `next_notebooks`
-    scrap)."""
-    t.next = next_notebooks(
+    """The scenario notebooks to run next, with the reason and the command, from the figures and
+    the firing alerts (the `next_notebooks` scrap)."""
+    measured = next_notebooks(
         namespace=cfg.namespace,
         deployment=cfg.deployment,
         unhealthy=t.unhealthy,
@@ -774,23 +881,38 @@ def show_next(run: Run, t: Triage, cfg: Params, severity: Severity) -> None:
         nodes=t.nodes,
         latency_slo_ms=cfg.latency_slo_ms,
     )
+    alert_rows = firing.alert_notebooks(
+        t.alerts, namespace=cfg.namespace, deployment=cfg.deployment
+    )
+    t.next = with_alerts(measured, alert_rows)
     record_findings(
         run,
-        t.next,
+        measured,
         severity=severity,
         correlation=t.correlation,
         namespace=cfg.namespace,
         deployment=cfg.deployment,
         incident_id=cfg.incident_id,
     )
+    for f in firing.findings(
+        alert_rows,
+        t.alerts,
+        command=lambda r: run_command(
+            r["notebook"],
+            namespace=r["namespace"],
+            deployment=r["deployment"],
+            incident_id=cfg.incident_id,
+        ),
+    ):
+        run.finding(**f)
     for _, row in t.next.iterrows():
         print(f"▶ {row['notebook']}: {row['reason']}")
         print(
             "    "
             + run_command(
                 row["notebook"],
-                namespace=cfg.namespace,
-                deployment=cfg.deployment,
+                namespace=row["namespace"],
+                deployment=row["deployment"],
                 incident_id=cfg.incident_id,
             )
         )

@@ -5,14 +5,21 @@ Times are curl's (cumulative from the start of the request, in ms): `dns_ms` = t
 time_starttransfer, `total_ms` = time_total. Every probe has one deadline (`timeout`) covering DNS,
 connect, TLS and the reply, so a probe never hangs the notebook. A failed probe is a row with
 `error` set, not an exception.
+
+Over HTTPS every probe also reports the server certificate: days left before it expires, subject,
+issuer, and why verification refused it (`tls_error`). When verification fails (expired,
+self-signed, wrong host) the certificate is read again over a second, unverified handshake within
+the same deadline: a rejected certificate is itself the finding (`tls_findings`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import ipaddress
 import math
+import os
 import socket
 import ssl
 import threading
@@ -21,6 +28,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -28,7 +36,17 @@ import pandas as pd
 from ..errors import InvalidParameter, SourceUnavailable
 from ..redact import redact_text
 
-LATENCY_COLUMNS = ["status", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms", "error"]
+LATENCY_COLUMNS = [
+    "status",
+    "dns_ms",
+    "connect_ms",
+    "tls_ms",
+    "ttfb_ms",
+    "total_ms",
+    "error",
+    "tls_days_left",
+    "tls_error",
+]
 SUMMARY_COLUMNS = ["p50_ms", "p95_ms", "p99_ms", "error_rate", "count"]
 _MAX_BODY = 1 << 20  # read at most 1 MiB of a reply: a probe measures, it does not download
 
@@ -48,6 +66,11 @@ class ProbeResult:
     headers: dict[str, str] = field(
         default_factory=dict
     )  # a few reply headers worth showing (SHOWN_HEADERS)
+    tls_days_left: float | None = None  # days until the server certificate expires (< 0: expired)
+    tls_error: str | None = None  # why verification refused the certificate (None: verified)
+    tls_subject: str | None = None
+    tls_issuer: str | None = None
+    tls_not_after: str | None = None  # ISO 8601, UTC
 
     @property
     def ok(self) -> bool:
@@ -135,6 +158,78 @@ def _connect(addrs: list[tuple[Any, ...]], deadline: float) -> socket.socket:
     raise last
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """A server certificate as a TLS handshake presented it: when it expires, whose it is, who
+    signed it, and why verification refused it (None: verified, or not verified at all)."""
+
+    not_after: datetime
+    days_left: float
+    subject: str
+    issuer: str
+    error: str | None = None
+
+
+def certificate_info(
+    der: bytes, *, error: str | None = None, now: datetime | None = None
+) -> Certificate:
+    """Parse a DER certificate (`getpeercert(binary_form=True)`): expiry, days left (negative once
+    expired), subject and issuer as RFC 4514 strings."""
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(der)
+    not_after = cert.not_valid_after_utc
+    left = (not_after - (now or datetime.now(UTC))).total_seconds() / 86400
+    return Certificate(
+        not_after,
+        round(left, 2),
+        cert.subject.rfc4514_string(),
+        cert.issuer.rfc4514_string(),
+        error,
+    )
+
+
+def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    """The client TLS context: verifying against `ca_file` or the system's CAs (as `SSL_CERT_FILE`
+    and `SSL_CERT_DIR` say now), or verifying nothing (no CA loaded at all). Made once per
+    combination: loading the system's CA bundle costs tens of milliseconds, every probe would pay
+    it again."""
+    if not verify:
+        return _unverified()
+    where = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return _verifying(ca_file, where)
+
+
+@functools.lru_cache(maxsize=8)
+def _verifying(ca_file: str | None, where: tuple[str | None, str | None]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
+
+
+@functools.lru_cache(maxsize=1)
+def _unverified() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _peek_certificate(addrs: list[tuple[Any, ...]], host: str, deadline: float) -> bytes | None:
+    """The certificate the server presents, read over an unverified handshake (after the verified
+    one refused it), within what is left of the deadline; None if that fails too."""
+    try:
+        sock = _connect(addrs, deadline)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(_remaining(deadline))
+        with _tls_context(False, None).wrap_socket(sock, server_hostname=host) as tls:
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+
+
 def _remaining(deadline: float) -> float:
     left = deadline - time.perf_counter()
     if left <= 0:
@@ -150,9 +245,12 @@ def probe(
     headers: Mapping[str, str] | None = None,
     timeout: float = 5.0,
     verify_tls: bool = True,
+    ca_file: str | None = None,
 ) -> ProbeResult:
     """Send one request and time it like `curl -w`; never raises for network trouble, never exceeds
-    `timeout`."""
+    `timeout`. Over HTTPS the server certificate is reported too (`tls_*`), even when verification
+    refuses it. `ca_file`: trust these CAs instead of the system's (like `curl --cacert`; the
+    notebooks take the system's, which `SSL_CERT_FILE` can point elsewhere)."""
     parts = _parse_url(url)
     if timeout <= 0:
         raise InvalidParameter(f"timeout {timeout!r} must be a positive number of seconds")
@@ -181,6 +279,7 @@ def probe(
     reply_headers: dict[str, str] = {}
     sock: socket.socket | None = None
     stage = "dns"
+    cert: Certificate | None = None
 
     def ms(t: float) -> float:
         return round((t - t0) * 1000, 3)
@@ -193,12 +292,18 @@ def probe(
         marks["connect"] = ms(time.perf_counter())
         if tls:
             stage = "tls"
-            ctx = ssl.create_default_context()
-            if not verify_tls:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
             sock.settimeout(_remaining(deadline))
-            sock = ctx.wrap_socket(sock, server_hostname=parts.hostname)
+            try:
+                sock = _tls_context(verify_tls, ca_file).wrap_socket(
+                    sock, server_hostname=parts.hostname
+                )
+            except ssl.SSLCertVerificationError as e:
+                why = str(e.verify_message or e.reason or e)
+                der = _peek_certificate(addrs, parts.hostname or "", deadline)
+                cert = certificate_info(der, error=why) if der else None
+                raise
+            der = sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+            cert = certificate_info(der) if der else None
             marks["tls"] = ms(time.perf_counter())
         stage = "reply"
         conn = http.client.HTTPConnection(parts.hostname or "", port, timeout=_remaining(deadline))
@@ -220,6 +325,8 @@ def probe(
         error = None
     except TimeoutError:
         error = f"timeout after {timeout:g} s (during {stage})"
+    except ssl.SSLCertVerificationError as e:
+        error = f"TLS error: certificate verify failed: {e.verify_message or e.reason or e}"
     except ssl.SSLError as e:
         error = f"TLS error: {e.reason or e}"
     except socket.gaierror as e:
@@ -241,6 +348,11 @@ def probe(
         total,
         error,
         headers=reply_headers,
+        tls_days_left=cert.days_left if cert else None,
+        tls_error=cert.error if cert else None,
+        tls_subject=cert.subject if cert else None,
+        tls_issuer=cert.issuer if cert else None,
+        tls_not_after=cert.not_after.isoformat() if cert else None,
     )
 
 
@@ -254,6 +366,7 @@ def health_check(
     method: str = "GET",
     body: bytes | str | None = None,
     headers: Mapping[str, str] | None = None,
+    ca_file: str | None = None,
 ) -> list[ProbeResult]:
     """The runbook's health-check loop: `count` requests, each with its own deadline; one after
     another (`interval_s` apart), or `workers` at a time (triage's quick look: 20 requests, 4 at a
@@ -265,7 +378,9 @@ def health_check(
     def one(i: int) -> ProbeResult:
         if i and interval_s > 0 and workers <= 1:
             time.sleep(interval_s)
-        return probe(url, method=method, body=body, headers=headers, timeout=timeout)
+        return probe(
+            url, method=method, body=body, headers=headers, timeout=timeout, ca_file=ca_file
+        )
 
     if workers <= 1:
         return [one(i) for i in range(count)]
@@ -273,7 +388,18 @@ def health_check(
         return list(pool.map(one, range(count)))
 
 
-HEALTH_COLUMNS = ["url", "status", "ok", "total_ms", "connect_ms", "ttfb_ms", "error", "headers"]
+HEALTH_COLUMNS = [
+    "url",
+    "status",
+    "ok",
+    "total_ms",
+    "connect_ms",
+    "ttfb_ms",
+    "error",
+    "headers",
+    "tls_days_left",
+    "tls_error",
+]
 
 
 def health_frame(results: Iterable[ProbeResult], url: str) -> pd.DataFrame:
@@ -289,24 +415,32 @@ def health_frame(results: Iterable[ProbeResult], url: str) -> pd.DataFrame:
             "ttfb_ms": r.ttfb_ms,
             "error": r.error,
             "headers": "; ".join(f"{k}: {v}" for k, v in r.headers.items()),
+            "tls_days_left": r.tls_days_left,
+            "tls_error": r.tls_error,
         }
         for r in results
     ]
     df = pd.DataFrame(rows, columns=HEALTH_COLUMNS)
     df["status"] = df["status"].astype("Int64")
+    return _tls_types(df)
+
+
+def _tls_types(df: pd.DataFrame) -> pd.DataFrame:
+    df["tls_days_left"] = df["tls_days_left"].astype("float64")
+    df["tls_error"] = df["tls_error"].astype("object")
     return df
 
 
 def latency_frame(results: Iterable[ProbeResult]) -> pd.DataFrame:
     """One row per probe: status (nullable Int64), the five curl times (float ms), error (str or
-    None)."""
+    None), and over HTTPS the certificate's days left and why verification refused it."""
     rows = [asdict(r) for r in results]
     df = pd.DataFrame(rows, columns=LATENCY_COLUMNS)
     df["status"] = df["status"].astype("Int64")
     for col in LATENCY_COLUMNS[1:6]:
         df[col] = df[col].astype("float64")
     df["error"] = df["error"].astype("object")
-    return df
+    return _tls_types(df)
 
 
 def failed(df: pd.DataFrame) -> pd.Series:
@@ -437,3 +571,85 @@ def severity_inputs(summary: pd.DataFrame, *, url: str, slo_ms: float) -> dict[s
         out["slow"] = p95 > slo_ms
         out["details"]["slow"] = f"p95 latency {p95:.0f} ms is above the {slo_ms:g} ms SLO"
     return out
+
+
+# ----------------------------------------------------------------------------- the certificate
+CERT_WARN_DAYS = 14  # a certificate expiring within this many days is a finding
+
+
+def certificate_seen(results: Iterable[ProbeResult]) -> ProbeResult | None:
+    """The first probe that saw the server certificate (None over plain HTTP, or when no handshake
+    got that far)."""
+    return next((r for r in results if r.tls_days_left is not None), None)
+
+
+def tls_figures(results: Iterable[ProbeResult]) -> dict[str, Any]:
+    """The certificate as figures for the severity and the notifications: tls_days_left,
+    tls_error, tls_subject, tls_issuer, tls_not_after ({} when none was seen)."""
+    r = certificate_seen(results)
+    if r is None:
+        return {}
+    return {
+        "tls_days_left": r.tls_days_left,
+        "tls_error": r.tls_error,
+        "tls_subject": r.tls_subject,
+        "tls_issuer": r.tls_issuer,
+        "tls_not_after": r.tls_not_after,
+    }
+
+
+def _span(days: float) -> str:
+    days = abs(days)
+    if days < 1:
+        hours = round(days * 24)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    n = int(days)
+    return f"{n} day{'s' if n != 1 else ''}"
+
+
+def tls_findings(
+    results: Iterable[ProbeResult], *, url: str, warn_days: float = CERT_WARN_DAYS
+) -> list[dict[str, Any]]:
+    """Findings about the server certificate: expired (SEV1: every client that verifies refuses
+    it), refused by verification for another reason such as self-signed (SEV1, the same), or
+    expiring within `warn_days` (SEV3)."""
+    r = certificate_seen(results)
+    if r is None or r.tls_days_left is None:
+        return []
+    host = urllib.parse.urlsplit(url).hostname or url
+    days, when = r.tls_days_left, (r.tls_not_after or "")[:19].replace("T", " ")
+    whose = f"subject {r.tls_subject}, issuer {r.tls_issuer}"
+    refused = "every client that verifies certificates refuses the connection"
+    if days < 0:
+        return [
+            {
+                "severity": "SEV1",
+                "title": f"TLS certificate of {host} expired {_span(days)} ago",
+                "detail": f"not valid after {when} UTC ({whose}); {refused}",
+                "next_step": "renew the certificate and reload the server (cert-manager: "
+                "`kubectl describe certificate`, or replace the TLS secret); then run this again",
+                "root_cause": True,
+            }
+        ]
+    if r.tls_error:
+        return [
+            {
+                "severity": "SEV1",
+                "title": f"TLS certificate of {host} is refused: {r.tls_error}",
+                "detail": f"{whose}; expires in {_span(days)} ({when} UTC); {refused}",
+                "next_step": "serve a certificate signed by a CA the clients trust, with its full "
+                "chain (a self-signed one only works where it is pinned)",
+                "root_cause": True,
+            }
+        ]
+    if days <= warn_days:
+        return [
+            {
+                "severity": "SEV3",
+                "title": f"TLS certificate of {host} expires in {_span(days)}",
+                "detail": f"not valid after {when} UTC ({whose}); from then on {refused}",
+                "next_step": f"renew it before {when[:10]} (cert-manager: check the Certificate's "
+                "renewBefore and its last renewal)",
+            }
+        ]
+    return []

@@ -1,4 +1,6 @@
-"""Prometheus HTTP API client: instant and range queries with timeouts, answers as DataFrames.
+"""Prometheus HTTP API client: instant and range queries with timeouts, answers as DataFrames; the
+alerts it evaluates (`/api/v1/alerts`); each container's memory over the incident window, for leak
+detection.
 
 The default PromQL below fits the usual metric names (`http_requests_total`, the
 `http_request_duration_seconds` histogram, cAdvisor's `container_*`); the notebook takes each as a
@@ -46,6 +48,69 @@ DEFAULT_QUERIES: dict[str, str] = {
 }
 
 
+# Each container's working set (what the OOM killer and `kubectl top` count), as cAdvisor exposes it
+# through the kubelet, and its memory limit (0: none). `container!="POD"` drops the pause container.
+CONTAINER_MEMORY = (
+    "max by (namespace, pod, container) (container_memory_working_set_bytes"
+    '{namespace="$namespace", container!="", container!="POD"})'
+)
+CONTAINER_MEMORY_LIMIT = (
+    "max by (namespace, pod, container) (container_spec_memory_limit_bytes"
+    '{namespace="$namespace", container!="", container!="POD"})'
+)
+SERIES_COLUMNS = ["namespace", "pod", "container", "time", "memory_bytes"]
+
+ALERT_COLUMNS = [
+    "source",
+    "alertname",
+    "state",
+    "silenced",
+    "severity",
+    "namespace",
+    "service",
+    "summary",
+    "active_at",
+    "labels",
+]
+"""The `alerts` scrap: one row per alert, from Prometheus (state firing or pending) or Alertmanager
+(firing, silenced, inhibited, unprocessed); `service` is the first of the service, deployment,
+app labels; `labels` every label as `k=v,...` (sorted)."""
+SERVICE_LABELS = ("service", "deployment", "app", "app_kubernetes_io_name")
+
+
+class StatusError(SourceUnavailable):
+    """The server answered an HTTP error status: `code`, `reason` and the first bytes of `body`."""
+
+    def __init__(self, message: str, *, code: int, reason: str, body: str) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.body = code, reason, body
+
+
+def get_json(url: str, *, timeout: float, who: str, max_bytes: int = 64 << 20) -> Any:
+    """GET `url` and decode its JSON within `timeout` seconds (at most `max_bytes` read). Every
+    failure is a SourceUnavailable that starts with `who` (e.g. "Prometheus at http://...") and
+    says why: no answer in time, unreachable, not JSON, or an HTTP error status (`StatusError`)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read(max_bytes))
+    except urllib.error.HTTPError as e:
+        body = e.read(500).decode("utf-8", "replace")
+        raise StatusError(
+            f"{who} answered HTTP {e.code}: {body.strip() or e.reason}",
+            code=e.code,
+            reason=str(e.reason),
+            body=body,
+        ) from None
+    except TimeoutError:
+        raise SourceUnavailable(f"{who} did not answer within {timeout:g} s") from None
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, TimeoutError | socket.timeout):
+            raise SourceUnavailable(f"{who} did not answer within {timeout:g} s") from None
+        raise SourceUnavailable(f"{who} is unreachable: {e.reason}") from None
+    except ValueError:
+        raise SourceUnavailable(f"{who} answered something that is not JSON") from None
+
+
 class QueryError(SourceUnavailable):
     """Prometheus answered, but refused this query (bad PromQL, HTTP 4xx): the other queries may
     still work."""
@@ -84,33 +149,15 @@ class Prometheus:
         q = dict(params, timeout=f"{self.timeout:g}s")
         full = f"{self.url}{path}?{urllib.parse.urlencode(q)}"
         try:
-            with urllib.request.urlopen(full, timeout=self.timeout) as resp:
-                payload = json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            body = e.read(500).decode("utf-8", "replace")
+            payload = get_json(full, timeout=self.timeout, who=f"Prometheus at {self.url}")
+        except StatusError as e:
             try:
-                detail = json.loads(body).get("error", body)
-            except ValueError:
-                detail = body.strip()
+                detail = json.loads(e.body).get("error", e.body)
+            except (ValueError, AttributeError):
+                detail = e.body.strip()
             kind = QueryError if 400 <= e.code < 500 else SourceUnavailable
             raise kind(
                 f"Prometheus at {self.url} answered HTTP {e.code}: {detail or e.reason}"
-            ) from None
-        except TimeoutError:
-            raise SourceUnavailable(
-                f"Prometheus at {self.url} did not answer within {self.timeout:g} s"
-            ) from None
-        except urllib.error.URLError as e:
-            if isinstance(e.reason, TimeoutError | socket.timeout):
-                raise SourceUnavailable(
-                    f"Prometheus at {self.url} did not answer within {self.timeout:g} s"
-                ) from None
-            raise SourceUnavailable(
-                f"Prometheus at {self.url} is unreachable: {e.reason}"
-            ) from None
-        except ValueError:
-            raise SourceUnavailable(
-                f"Prometheus at {self.url} answered something that is not JSON"
             ) from None
         if payload.get("status") != "success":
             raise QueryError(
@@ -136,6 +183,18 @@ class Prometheus:
     ) -> pd.DataFrame:
         """A range query over the last `since` (at most ~250 points), as a long frame (see
         `range_frame`)."""
+        return range_frame(self.range_data(query, since=since, step=step, end=end))
+
+    def range_data(
+        self,
+        query: str,
+        *,
+        since: dt.timedelta,
+        step: dt.timedelta | None = None,
+        end: dt.datetime | None = None,
+    ) -> Any:
+        """The `data` of a range query over the last `since` (about 250 points by default), as
+        Prometheus answered it."""
         end = end or dt.datetime.now(dt.UTC)
         step = step or dt.timedelta(seconds=max(since.total_seconds() / 250, 1))
         params = {
@@ -144,7 +203,11 @@ class Prometheus:
             "end": f"{end.timestamp():.3f}",
             "step": f"{step.total_seconds():g}",
         }
-        return range_frame(self._get("/api/v1/query_range", params))
+        return self._get("/api/v1/query_range", params)
+
+    def alerts(self) -> pd.DataFrame:
+        """The alerting rules' alerts, firing and pending (`/api/v1/alerts`), as `alerts_frame`."""
+        return alerts_frame(self._get("/api/v1/alerts", {}))
 
     def scalar(self, query: str) -> float:
         """The single value of an instant query (NaN when it has no series)."""
@@ -197,6 +260,115 @@ def range_frame(data: Mapping[str, Any]) -> pd.DataFrame:
     df["value"] = df["value"].astype("float64")
     df["series"] = df["series"].astype("object")
     return df
+
+
+def label_string(labels: Mapping[str, str]) -> str:
+    """Labels as one sorted `k=v,k=v` string (alertname first), for a table cell and a scrap."""
+    items = sorted(labels.items(), key=lambda kv: (kv[0] != "alertname", kv[0]))
+    return ",".join(f"{k}={v}" for k, v in items)
+
+
+def alert_row(
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    *,
+    source: str,
+    state: str,
+    silenced: bool,
+    active_at: str | None,
+) -> dict[str, Any]:
+    """One row of ALERT_COLUMNS from an alert's labels and annotations."""
+    return {
+        "source": source,
+        "alertname": labels.get("alertname", ""),
+        "state": state,
+        "silenced": silenced,
+        "severity": labels.get("severity", ""),
+        "namespace": labels.get("namespace", ""),
+        "service": next((labels[k] for k in SERVICE_LABELS if labels.get(k)), ""),
+        "summary": annotations.get("summary") or annotations.get("description") or "",
+        "active_at": pd.Timestamp(active_at) if active_at else pd.NaT,
+        "labels": label_string(labels),
+    }
+
+
+def alerts_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """ALERT_COLUMNS from rows, firing first, then by severity label and name."""
+    df = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+    df["silenced"] = df["silenced"].astype("bool")
+    df["active_at"] = pd.to_datetime(df["active_at"], utc=True).dt.floor("s")
+    order = {"firing": 0, "pending": 1}
+    rank = {"critical": 0, "page": 0, "error": 1, "warning": 2}
+    if len(df):
+        df = df.assign(
+            _s=df["state"].map(lambda v: order.get(v, 2)),
+            _r=df["severity"].str.lower().map(lambda v: rank.get(v, 3)),
+        ).sort_values(["_s", "_r", "alertname"], kind="stable")
+        df = df.drop(columns=["_s", "_r"])
+    return df.reset_index(drop=True)
+
+
+def alerts_frame(data: Mapping[str, Any]) -> pd.DataFrame:
+    """`/api/v1/alerts` data -> ALERT_COLUMNS (source prometheus, state firing or pending)."""
+    return alerts_table(
+        [
+            alert_row(
+                a.get("labels") or {},
+                a.get("annotations") or {},
+                source="prometheus",
+                state=str(a.get("state", "")),
+                silenced=False,
+                active_at=a.get("activeAt"),
+            )
+            for a in data.get("alerts", [])
+        ]
+    )
+
+
+def series_frame(data: Mapping[str, Any], *, value: str = "memory_bytes") -> pd.DataFrame:
+    """`/api/v1/query_range` data of a `by (namespace, pod, container)` query -> one row per point:
+    namespace, pod, container, time (UTC), `value` (float)."""
+    rows = [
+        (
+            m.get("namespace", ""),
+            m.get("pod", ""),
+            m.get("container", ""),
+            float(ts),
+            float(v),
+        )
+        for item in data.get("result", [])
+        for m in [item.get("metric", {})]
+        for ts, v in item.get("values", [])
+    ]
+    df = pd.DataFrame(rows, columns=["namespace", "pod", "container", "time", value])
+    df["time"] = pd.to_datetime(df["time"].astype("float64"), unit="s", utc=True)
+    df[value] = df[value].astype("float64")
+    return df
+
+
+def container_memory(
+    prom: Prometheus, *, namespace: str, since: dt.timedelta, end: dt.datetime | None = None
+) -> pd.DataFrame:
+    """Each container's working set over the incident window (a range query, about 250 points,
+    one every 15 s at least): SERIES_COLUMNS."""
+    step = dt.timedelta(seconds=max(since.total_seconds() / 250, 15))
+    query = render(CONTAINER_MEMORY, namespace=namespace)
+    return series_frame(prom.range_data(query, since=since, step=step, end=end))
+
+
+def container_memory_limits(
+    prom: Prometheus, *, namespace: str
+) -> dict[tuple[str, str, str], float]:
+    """{(namespace, pod, container): memory limit in bytes} as cAdvisor reports it now (a container
+    without a limit is left out)."""
+    df = prom.instant(render(CONTAINER_MEMORY_LIMIT, namespace=namespace))
+    if df.empty or "container" not in df:
+        return {}
+    return {
+        (r["namespace"], r["pod"], r["container"]): float(r["value"])
+        for r in df.to_dict("records")
+        if r["value"] > 0
+    }
 
 
 def window_error_rate(

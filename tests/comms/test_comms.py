@@ -46,6 +46,7 @@ def staged_run() -> Run:
         "revision 3 (image backend:2.4.0) rolled out at 09:02; every pod of it has crash-looped "
         "since 09:03 with exit code 1",
         "roll back: kubectl rollout undo deployment/backend -n production --to-revision=2",
+        root_cause=True,
     )
     run.finding(
         "SEV2",
@@ -82,15 +83,18 @@ def test_initial_alert_exact_text() -> None:
         incident_id="INC-20261127-0935-ab12",
         commander="Dana (@dana)",
         now=NOW,
+        escalation="SEV1: CTO, VP Eng; SEV2: eng-manager",
     )
     assert text == (
         "🚨 INCIDENT [INC-20261127-0935-ab12]: backend crash-loops since revision 3\n"
         "Severity: SEV1 — deployment backend has 0/3 ready pods (rule: service down = complete "
         "outage, SEV1)\n"
-        "Status: Investigating\n"
+        "Status: Identified\n"
         "Impact: 3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, 2 blocked sessions\n"
         "Started: 2026-11-27 09:03 UTC\n"
+        "Response: within 15 minutes (SEV1); updates every 15 min\n"
         "Next Update: 2026-11-27 09:55 UTC\n"
+        "Paged: CTO, VP Eng\n"
         "Incident Commander: Dana (@dana)"
     )
 
@@ -104,6 +108,9 @@ def test_initial_alert_without_commander_or_findings_says_what_to_fill() -> None
     )
     assert "Started: 2026-11-27 09:35 UTC" in text
     assert "Next Update: 2026-11-27 10:40 UTC" in text  # SEV3: hourly
+    assert "Response: within 4 hours (SEV3); updates every 1 h" in text
+    assert "Status: Investigating" in text  # no finding explains it
+    assert "Paged: [fill in: who is paged for SEV3 (give the escalation parameter)]" in text
     assert text.endswith("Incident Commander: [fill in: name]")
 
 
@@ -121,7 +128,7 @@ def test_status_update_exact_text() -> None:
     text = status_update(run, severity(), incident_id="INC-1", now=NOW)
     assert text == (
         "📊 UPDATE [INC-1]: backend crash-loops since revision 3\n"
-        "Status: Monitoring\n"
+        "Status: Mitigating\n"
         "Severity: SEV1\n"
         "Impact: 3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, 2 blocked sessions\n"
         "Progress:\n"
@@ -153,6 +160,8 @@ def test_resolution_exact_text() -> None:
     assert text == (
         "✅ RESOLVED [INC-1]: backend crash-loops since revision 3\n"
         "Duration: 1 h 14 min (2026-11-27 09:03 UTC to 2026-11-27 10:17 UTC)\n"
+        "Impact: 1 h 14 min; every user: 3 of 3 pods down, error rate 8.0%, p95 latency 412 ms, "
+        "2 blocked sessions\n"
         "Root Cause: backend crash-loops since revision 3: revision 3 (image backend:2.4.0) "
         "rolled out at 09:02; "
         "every pod of it has crash-looped since 09:03 with exit code 1\n"
@@ -165,6 +174,7 @@ def test_resolution_without_mitigation_leaves_the_fix_to_fill() -> None:
     run = Run("database", started_at="2026-11-27T09:35:00+00:00", quiet=True)
     text = resolution(run, assess(), resolved_at="2026-11-27T09:47:00+00:00")
     assert "Duration: 12 min (2026-11-27 09:35 UTC to 2026-11-27 09:47 UTC)" in text
+    assert "Impact: 12 min; [fill in: who was affected]: [fill in: impact on users]" in text
     assert "Root Cause: [fill in: root cause]" in text
     assert "Resolution: [fill in: what fixed it]" in text
     assert text.endswith("Post-mortem: [fill in: link or date]")
@@ -305,7 +315,7 @@ def test_mitigation_records_of_the_action_modules_read_as_one_line() -> None:
     assert "• applied: roll back backend to revision 2 (production/backend): rolled out\n" in text
     assert "• applied: terminate_blocker: pid 4711: terminated\n" in text
     assert "• prepared, not applied: scale backend to 5\n" in text
-    assert resolution(run, severity(), resolved_at=NOW).splitlines()[3] == (
+    assert resolution(run, severity(), resolved_at=NOW).splitlines()[4] == (
         "Resolution: roll back backend to revision 2 (production/backend): rolled out; "
         "terminate_blocker: pid 4711: terminated"
     )

@@ -75,7 +75,8 @@ def test_outage_notebook_fills_and_posts_the_status_update(
         )
     finally:
         hook.close()
-    notes = sb.read_notebook(str(tmp_path / "out.ipynb")).scraps["notifications"].data
+    rows = sb.read_notebook(str(tmp_path / "out.ipynb")).scraps["notifications"].data
+    notes = rows.set_index("kind")["text"]
     assert notes["initial"].startswith("🚨 INCIDENT [INC-N1]: ")
     assert (
         "Severity: SEV1 — " in notes["initial"] and "Impact: 3 of 3 pods down" in notes["initial"]
@@ -83,7 +84,7 @@ def test_outage_notebook_fills_and_posts_the_status_update(
     assert notes["initial"].endswith("Incident Commander: Dana")
     assert (
         notes["update"].startswith("📊 UPDATE [INC-N1]: ")
-        and "Status: Identified" in notes["update"]
+        and "Status: Identified" in notes["update"]  # the failing revision is a root cause
     )
     assert (
         "• prepared, not applied: " in notes["update"]
@@ -91,5 +92,8 @@ def test_outage_notebook_fills_and_posts_the_status_update(
     assert (
         notes["resolution"].splitlines()[-1] == "Post-mortem: runbook postmortem --incident INC-N1"
     )
-    assert notes["webhook"].startswith("✓ notification posted to http://127.0.0.1:")
+    posted = rows[rows["posted"]]
+    assert posted["kind"].tolist() == ["update"]
+    assert posted["post_result"].iloc[0].startswith("✓ notification posted to http://127.0.0.1:")
     assert [r["body"]["text"] for r in hook.requests] == [notes["update"]]
+    assert list(notes.index) == ["initial", "update", "resolution", "customer"]

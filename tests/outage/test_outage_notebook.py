@@ -182,7 +182,8 @@ def test_apply_true_rolls_back_and_pods_run(sim_cluster: Any, tmp_path: Path) ->
 def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> None:
     from incidentlib.notebook.comms import _clock
 
-    notes = shown["scraps"]["notifications"]
+    rows = shown["scraps"]["notifications"]
+    notes = rows.set_index("kind")["text"]
     rollouts = shown["scraps"]["rollouts"]
     started = _clock(
         pd.Timestamp(rollouts[rollouts["revision"] == 3]["created"].iloc[0]).to_pydatetime()
@@ -198,5 +199,5 @@ def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> No
     )
     assert lines[2:4] == ["Status: Investigating", "Impact: 3 of 3 pods down"]
     assert "rollout undo" in notes["update"]
-    assert "webhook" not in notes  # never posted by default
+    assert not rows["posted"].any() and rows["post_result"].isna().all()  # never posted
     assert "── Status update" in shown["text"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,23 +18,16 @@ from typing import Any
 import pytest
 
 from incidentlib.sandbox.demoapp import DemoApp
+from incidentlib.sandbox.monitoring import LoopbackServer
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThrowawayPrometheus:
+class ThrowawayPrometheus(LoopbackServer):
     """Debian's prometheus on loopback with a temp config scraping `targets` every second."""
 
     def __init__(self, targets: list[str]) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="perf-prom-"))
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        folder = Path(tempfile.mkdtemp(prefix="perf-prom-"))
         config = {
             "global": {
                 "scrape_interval": "1s",
@@ -45,37 +36,16 @@ class ThrowawayPrometheus:
             },
             "scrape_configs": [{"job_name": "demo", "static_configs": [{"targets": targets}]}],
         }
-        (self.dir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
-        self.log = open(self.dir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
+        (folder / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+        super().__init__(
+            folder,
             [
                 PROMETHEUS,
-                f"--config.file={self.dir / 'prometheus.yml'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                f"--storage.tsdb.path={self.dir / 'data'}",
+                "--config.file=prometheus.yml",
+                "--storage.tsdb.path=data",
                 "--storage.tsdb.retention.time=1h",
-                "--log.level=warn",
             ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
         )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}"
-                )
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready after {timeout} s")
 
     def wait_scraped(self, *, samples: int = 2, timeout: float = 20) -> None:
         """Wait until the demo target has been scraped `samples` times since now."""
@@ -96,13 +66,7 @@ class ThrowawayPrometheus:
         raise RuntimeError("prometheus did not scrape the demo app in time")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -120,12 +84,11 @@ def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
     if not os.access(PROMETHEUS, os.X_OK):
         pytest.skip(f"prometheus binary not found at {PROMETHEUS}: apt-get install -y prometheus")
     with DemoApp() as app:
-        prom = ThrowawayPrometheus([f"127.0.0.1:{app.port}"])
         try:
-            try:
-                prom.wait_ready()
-            except RuntimeError as e:  # installed but crashing: a failure, never a skip
-                pytest.fail(f"prometheus could not start: {e}", pytrace=False)
+            prom = ThrowawayPrometheus([f"127.0.0.1:{app.port}"])
+        except RuntimeError as e:  # installed but crashing: a failure, never a skip
+            pytest.fail(f"prometheus could not start: {e}", pytrace=False)
+        try:
             yield app, prom
         finally:
             prom.stop()

@@ -123,6 +123,8 @@ def test_8_percent_is_sev2_with_prometheus_agreeing_then_recovery(
         "ttfb_ms",
         "total_ms",
         "error",
+        "tls_days_left",
+        "tls_error",
     ]
 
     app.set(latency_ms=0, error_rate=0)
@@ -225,8 +227,13 @@ def test_resource_pressure_findings(demo_app, sim_cluster, tmp_path: Path) -> No
         since="10m",
     )
     by_title = {f["title"]: f for f in out["findings"]}
-    leak = next(t for t in by_title if t.startswith("memory leak suspect: pod session-cache-"))
-    assert "MiB/min" in by_title[leak]["detail"]
+    leak = next(
+        t
+        for t in by_title
+        if t.startswith("memory leak suspect: container session-cache of pod session-cache-")
+    )
+    assert "/h to " in by_title[leak]["detail"] and "from metrics API" in by_title[leak]["detail"]
+    assert out["leak_suspects"]["source"].tolist() == ["metrics API"]
     assert any(t.startswith("pod analytics-") and "OOMKilled" in t for t in by_title)
     assert by_title["node node-2 under MemoryPressure"]["severity"] == "SEV2"
     assert (
@@ -237,7 +244,7 @@ def test_resource_pressure_findings(demo_app, sim_cluster, tmp_path: Path) -> No
     assert (out["disk"]["kind"] == "node").sum() >= 1
     assert out["figures"]["oom_kills"] == 1
     actions = {a["action"]: a for a in out["actions"]}
-    assert list(actions) == ["scale_out", "restart", "cache", "scale_down"]
+    assert list(actions) == ["scale_out", "restart", "cache", "scale_down", "memory"]
     assert (
         actions["scale_out"]["command"]
         == "kubectl scale deployment/backend -n production --replicas=5"
@@ -246,9 +253,17 @@ def test_resource_pressure_findings(demo_app, sim_cluster, tmp_path: Path) -> No
         "-  replicas: 3" in actions["scale_out"]["change"]
         and "+  replicas: 5" in actions["scale_out"]["change"]
     )
-    assert not any(a["applied"] for a in out["actions"]) and {
-        a["status"] for a in out["actions"]
-    } == {"shown"}
+    assert not any(a["applied"] for a in out["actions"])
+    assert {k: a["status"] for k, a in actions.items()} == {
+        "scale_out": "shown",
+        "restart": "shown",
+        "cache": "shown",
+        "scale_down": "skipped",  # replicas=5 is not below the current 3, and nobody chose it
+        "memory": "skipped",  # no memory_limit given
+    }
+    assert actions["scale_down"]["detail"] == (
+        "cannot plan: scale down to 5 replicas is more than the current 3"
+    )
 
 
 @pytest.mark.sim

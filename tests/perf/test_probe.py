@@ -189,8 +189,11 @@ def test_tls_handshake_time_and_verification(tls_server: int) -> None:
     r = probe.probe(url, timeout=5, verify_tls=False)
     assert r.status == 204 and r.error is None
     assert r.connect_ms < r.tls_ms <= r.ttfb_ms <= r.total_ms
+    assert r.tls_days_left is not None and r.tls_error is None  # seen, not verified
     r = probe.probe(url, timeout=5)
-    assert r.status is None and r.error.startswith("TLS error: CERTIFICATE_VERIFY_FAILED")
+    assert r.status is None
+    assert r.error == "TLS error: certificate verify failed: self-signed certificate"
+    assert r.tls_error == "self-signed certificate" and r.tls_subject == r.tls_issuer
 
 
 def test_credentials_in_the_url_become_basic_auth_and_never_reach_text() -> None:

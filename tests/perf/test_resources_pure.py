@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from incidentlib.kube import metrics as r
@@ -80,33 +81,79 @@ def test_leak_suspect_needs_steady_growth() -> None:
             (
                 ts,
                 [
-                    _pm("leaky", f"{100 + 5 * i}Mi"),
-                    _pm("flat", "100Mi"),
-                    _pm("wobbly", f"{100 + (i % 2) * 20}Mi"),
+                    _pm("leaky", f"{100 + 5 * i}Mi", ts=ts.isoformat()),
+                    _pm("flat", "100Mi", ts=ts.isoformat()),
+                    _pm("wobbly", f"{100 + (i % 2) * 20}Mi", ts=ts.isoformat()),
                 ],
             )
         )
     trend = r.memory_trend(samples)
     assert list(trend.columns) == r.TREND_COLUMNS and len(trend) == 12
-    top = r.pod_usage_frame(samples[-1][1], [_pod("leaky"), _pod("flat"), _pod("wobbly")])
-    leaks = r.leak_suspects(trend, top)
-    assert r.trend_note(trend, samples=4) is None
-    assert leaks["pod"].tolist() == ["leaky"]
+    series = r.container_series(samples)
+    assert list(series.columns) == r.SERIES_COLUMNS and len(series) == 12
+    limits = r.container_limits([_pod("leaky"), _pod("flat"), _pod("wobbly")])
+    assert limits[("production", "leaky", "app")] == 256 * 2**20
+    leaks = r.leak_suspects(series, limits, source="metrics API")
+    assert list(leaks.columns) == r.LEAK_COLUMNS
+    assert leaks[["pod", "container", "source"]].values.tolist() == [
+        ["leaky", "app", "metrics API"]
+    ]
     row = leaks.iloc[0]
-    assert row["growth_bytes_per_min"] == pytest.approx(10 * 2**20)  # 15 Mi over 1.5 min
-    assert row["minutes_to_limit"] == pytest.approx((256 - 115) / 10)
+    assert row["growth_bytes_per_hour"] == pytest.approx(600 * 2**20)  # 5 Mi per 30 s
+    assert row["memory_bytes"] == 115 * 2**20 and row["limit_bytes"] == 256 * 2**20
+    assert row["hours_to_limit"] == pytest.approx((256 - 115) / 600)
+    assert (row["points"], row["span_s"], row["fit_r2"]) == (4, 90.0, 1.0)
+    # the same rise with a limit far away is no suspect within 24 h, but is within a longer horizon
+    far = {k: 100 * 2**30 for k in limits}
+    assert r.leak_suspects(series, far).empty
+    assert r.leak_suspects(series, far, horizon_h=1000)["pod"].tolist() == ["leaky"]
+    note = r.short_run_note(series, resolution_s=15)
+    assert note.startswith("4 distinct measurements over 90 s from the metrics API")
+    assert "(about 40Mi/h or more)" in note
+
+
+def test_leak_fit_starts_after_a_restart_and_ignores_noise() -> None:
+    t0 = pd.Timestamp("2026-11-27T06:00:00Z")
+    rows = []
+    for i in range(120):  # two hours, one point a minute
+        t = t0 + pd.Timedelta(minutes=i)
+        # sawtooth: grows 2 MiB/min, OOM-killed at minute 60, starts again from 100 MiB
+        grown = 100 + 2 * (i % 60)
+        rows.append(("ns", "p", "leaky", t, grown * 2**20))
+        rows.append(("ns", "p", "noisy", t, (300 + (7 * i % 11) - 5) * 2**20))
+    series = pd.DataFrame(rows, columns=r.SERIES_COLUMNS)
+    limits = {("ns", "p", "leaky"): 512 * 2**20, ("ns", "p", "noisy"): 512 * 2**20}
+    leaks = r.leak_suspects(series, limits, source="prometheus")
+    assert leaks["container"].tolist() == ["leaky"]
+    row = leaks.iloc[0]
+    assert row["points"] == 60  # the points since the restart only
+    assert row["growth_bytes_per_hour"] == pytest.approx(120 * 2**20)
+    assert row["hours_to_limit"] == pytest.approx((512 - 218) / 120)
+    from incidentlib.notebook import charts
+
+    data, fit, limit = charts.leak_fits(series, leaks).axes[0].get_lines()
+    assert len(data.get_xdata()) == len(fit.get_xdata()) == 60  # since the restart only
+    assert fit.get_ydata()[-1] == pytest.approx(218) and data.get_ydata()[-1] == 218
+    assert list(limit.get_ydata()) == [512, 512]
+    found = r.findings(leaks=leaks)[0]
+    assert found["title"] == "memory leak suspect: container leaky of pod p"
+    assert (
+        found["root_cause"] is True
+        and "reaches its 512Mi limit in about 2.5 h" in (found["detail"])
+    )
 
 
 def test_repeated_metrics_timestamp_is_one_measurement() -> None:
     t0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     same = "2026-11-27T09:00:00Z"
-    trend = r.memory_trend(
-        [(t0 + timedelta(seconds=i), [_pm("p", f"{100 + i}Mi", ts=same)]) for i in range(3)]
-    )
+    samples = [(t0 + timedelta(seconds=i), [_pm("p", f"{100 + i}Mi", ts=same)]) for i in range(3)]
+    trend = r.memory_trend(samples)
     assert len(trend) == 1
-    assert r.leak_suspects(trend).empty
-    assert r.trend_note(trend, samples=3).startswith(
-        "only 1 distinct measurement(s) in 3 sample(s)"
+    series = r.container_series(samples)
+    assert len(series) == 1
+    assert r.leak_suspects(series).empty
+    assert r.short_run_note(series, resolution_s=15).startswith(
+        "only 1 distinct measurement(s) from the metrics API (it measures every 15 s)"
     )
 
 

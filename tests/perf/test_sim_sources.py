@@ -28,12 +28,15 @@ def test_resource_pressure_leak_oom_pressure_pending_and_disk(pressure) -> None:
     pods = reads.fetch_pods(cluster, "production")
     nodes = reads.fetch_nodes(cluster)
     samples = reads.sample_pods(cluster, "production", samples=3, interval_s=1.1)
-    trend = resources.memory_trend(samples)
+    assert len(samples) == 3  # three distinct measurements (the sim's timestamps move)
     top = resources.pod_usage_frame(samples[-1][1], pods)
-    leaks = resources.leak_suspects(trend, top)
+    series = resources.container_series(samples)
+    leaks = resources.leak_suspects(series, resources.container_limits(pods))
     assert leaks["pod"].str.startswith("session-cache-").tolist() == [True]
-    assert 2 * 2**20 <= leaks["growth_bytes_per_min"].iloc[0] <= 8 * 2**20  # declared 4Mi/min
-    assert leaks["memory_limit_bytes"].iloc[0] == 2 * 2**30
+    per_hour = leaks["growth_bytes_per_hour"].iloc[0]
+    assert 120 * 2**20 <= per_hour <= 480 * 2**20  # declared 4Mi/min = 240 MiB/h
+    assert leaks["limit_bytes"].iloc[0] == 2 * 2**30
+    assert reads.metrics_resolution(samples[0][1]) == 15.0  # the sim's `window`
 
     kills = resources.oom_kills(pods)
     assert kills["pod"].str.startswith("analytics-").tolist() == [True]
@@ -54,7 +57,10 @@ def test_resource_pressure_leak_oom_pressure_pending_and_disk(pressure) -> None:
     titles = [f["title"] for f in found]
     assert "node node-2 under MemoryPressure" in titles
     assert any(t.startswith("pod analytics-") and "OOMKilled" in t for t in titles)
-    assert any(t.startswith("memory leak suspect: pod session-cache-") for t in titles)
+    assert any(
+        t.startswith("memory leak suspect: container session-cache of pod session-cache-")
+        for t in titles
+    )
 
     hosts = sorted({p["spec"]["nodeName"] for p in pods if p["spec"].get("nodeName")})
     disk = resources.disk_frame(reads.fetch_disk(cluster, hosts), namespace="production")

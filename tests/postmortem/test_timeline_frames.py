@@ -325,6 +325,7 @@ def test_the_resolution_message_of_the_whole_incident() -> None:
     assert text.splitlines() == [
         "✅ RESOLVED [INC-1]: backend crash-loops",
         "Duration: 32 min (2026-11-27 09:03 UTC to 2026-11-27 09:35 UTC)",
+        "Impact: 32 min; every user: 3 pods down, error rate 8.0%",
         "Root Cause: backend crash-loops: rev 3",
         "Resolution: roll back backend to revision 2: rolled out",
         "Post-mortem: runbook postmortem --incident INC-1",

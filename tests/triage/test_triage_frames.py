@@ -289,7 +289,13 @@ def test_nothing_wrong_suggests_nothing() -> None:
         unhealthy=UNHEALTHY.iloc[0:0],
         figures={"health_ok": True, "error_rate": 0.0, "p95_ms": 20.0},
     )
-    assert nxt.empty and list(nxt.columns) == ["notebook", "reason"]
+    assert nxt.empty and list(nxt.columns) == [
+        "notebook",
+        "reason",
+        "namespace",
+        "deployment",
+        "alerts",
+    ]
 
 
 def test_run_command() -> None:

@@ -85,7 +85,7 @@ def test_triage_on_demo_names_outage_and_database_with_sev1(
     )
     assert abs(figures["error_rate"] - 0.08) <= 0.05
     # the initial notification, filled
-    notes = scraps["notifications"]
+    notes = scraps["notifications"].set_index("kind")["text"]
     initial = notes["initial"]
     assert initial.startswith(
         "🚨 INCIDENT [INC-T1]: backend fails since revision 3 (registry.example.com/backend:2.4.0)"
@@ -96,7 +96,8 @@ def test_triage_on_demo_names_outage_and_database_with_sev1(
     )
     assert "Impact: 3 of 3 pods down" in initial and "2 blocked sessions" in initial
     assert initial.endswith("Incident Commander: Dana")
-    assert "update" not in notes and "webhook" not in notes
+    assert list(notes.index) == ["initial", "customer"]  # SEV1: the customer message too
+    assert not scraps["notifications"]["posted"].any()
     # the crash-looping backend pods are in the unhealthy table with their reason
     unhealthy = scraps["unhealthy_pods"]
     backend = unhealthy[unhealthy["owner"] == "backend"]
