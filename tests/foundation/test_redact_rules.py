@@ -27,12 +27,7 @@ from incidentlib.redact import (
     scrub_notebook,
 )
 
-
-@pytest.fixture(autouse=True)
-def isolated_secrets(monkeypatch):
-    """Registered secrets live in the module for the whole process: each test starts with none."""
-    monkeypatch.setattr(redact, "_known", set())
-    monkeypatch.setattr(redact, "_known_longest_first", ())
+pytestmark = pytest.mark.usefixtures("isolated_secrets")  # each test starts with no secret known
 
 
 # -- the text rules, one by one --------------------------------------------------------------------
