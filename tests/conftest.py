@@ -13,9 +13,11 @@
 Two guards:
 - under `CI=true` (`.ci/run` installs every real part) a skipped test is a failed one: a missing or
   crashing PostgreSQL, kubectl, Prometheus, Alertmanager or chromium must not make tests vanish;
-- a test without a marker of what it starts (`pg`, `sim`, `notebook`, `browser`, `server`) must
-  start nothing: one left listening on a socket or with a child process alive at the end of its
-  body fails, so the README's pure selection stays pure."""
+- in a run of pure tests only (the README's `-m "not pg and not sim and ..."`), a test left
+  listening on a socket or with a child process alive at the end of its body fails: it starts
+  something and needs the marker of what (`pg`, `sim`, `notebook`, `browser`, `server`). Only
+  there: in a full run, what a marked test left working in the background would be counted against
+  the next one."""
 
 from __future__ import annotations
 
@@ -140,15 +142,20 @@ def _started() -> tuple[set[tuple[str, int]], set[int]]:
 
 
 _BEFORE = pytest.StashKey[tuple[set[tuple[str, int]], set[int]]]()
+_PURE_RUN = pytest.StashKey[bool]()
 
 
 def _starts_nothing(item: pytest.Item) -> bool:
     return not any(item.get_closest_marker(m) for m in STARTS_SOMETHING)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_PURE_RUN] = all(_starts_nothing(i) for i in session.items)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    if _starts_nothing(item):  # before its fixtures: what they start counts too
+    if item.config.stash.get(_PURE_RUN, False):  # before its fixtures: what they start counts too
         item.stash[_BEFORE] = _started()
     yield
 
@@ -156,7 +163,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     yield
-    if not _starts_nothing(item) or _BEFORE not in item.stash:
+    if _BEFORE not in item.stash:
         return
     listening, children = (
         now - then for now, then in zip(_started(), item.stash[_BEFORE], strict=True)
