@@ -111,6 +111,13 @@ def test_the_opposite_or_unmeasured_value_claims_nothing(flag, value, level, rul
     assert assess(**{flag: not value}) == NOTHING
 
 
+def test_the_error_rate_figure_given_is_named():
+    s = assess(error_rate=0.08, details={"error_rate": "5xx share 8.0% of 1,000 requests"})
+    assert s.reason == (
+        "5xx share 8.0% of 1,000 requests is above 5.0% (rule: error rate > 5%, SEV2)"
+    )
+
+
 def test_nothing_measured_is_sev4_no_impact():
     assert assess() == NOTHING
     assert assess(details={"health_ok": "GET /health answered 200"}) == NOTHING

@@ -111,6 +111,10 @@ def test_scale_down_refuses_more_replicas_and_halves_by_default():
     assert ka.plan_scale_down(_dep(None)).skipped == "deployment/backend already has 1 replicas"
     assert ka.plan_scale_down(_dep(3), 3).skipped == "deployment/backend already has 3 replicas"
     assert ka.plan_scale_down(_dep(5), 2).requests[0].body == {"spec": {"replicas": 2}}
+    with pytest.raises(
+        InvalidParameter, match="scale down to 2 replicas is more than the current 1"
+    ):
+        ka.plan_scale_down(_dep(None), 2)
 
 
 # -- restart ---------------------------------------------------------------------------------------
@@ -156,7 +160,7 @@ def test_restart_keeps_the_templates_other_annotations_and_defaults_to_now():
     plan = ka.plan_restart(dep, why="stuck")
     stamp = plan.requests[0].body["spec"]["template"]["metadata"]["annotations"][ka.RESTARTED_AT]
     assert before <= datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert "        team: payments" in plan.change and plan.why == "stuck"
+    assert "\n         team: payments" in plan.change and plan.why == "stuck"  # kept, as context
     bare = {"metadata": {"namespace": "ns", "name": "w"}}
     plan = ka.plan_restart(bare, now=datetime(2026, 1, 1, tzinfo=UTC))
     assert plan.summary.startswith("restart every pod of deployment/w (1 replica(s), 0 ready)")
@@ -199,7 +203,7 @@ def test_memory_limit_patch_summary_command_and_diff():
         "OOMKilled",
     )
     assert "-            memory: 512Mi\n+            memory: 1Gi" in plan.change
-    assert "cpu: '1'" in plan.change  # the other limit is kept
+    assert "\n             cpu: '1'\n" in plan.change  # the other limit is kept, as context
 
 
 def test_memory_limit_already_set_is_skipped():
@@ -213,7 +217,7 @@ def test_memory_limit_already_set_is_skipped():
 
 def test_memory_limit_without_a_limit_names_none_and_a_high_request_follows_down():
     dep = copy.deepcopy(DEPLOYMENT)
-    dep["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+    del dep["spec"]["template"]["spec"]["containers"][0]["resources"]
     plan = ka.plan_memory_limit(dep, "1Gi")
     assert plan.summary.endswith("from none to 1Gi")
     assert "+          limits:\n+            memory: 1Gi" in plan.change
@@ -246,6 +250,10 @@ def test_memory_limit_picks_the_named_container_and_refuses_unknown_or_none():
     assert str(e.value) == (
         "container 'nope' is not in deployment/backend; containers: backend, proxy"
     )
+    no_spec = copy.deepcopy(DEPLOYMENT)
+    del no_spec["spec"]["template"]["spec"]
+    with pytest.raises(InvalidParameter, match="deployment/backend has no containers to change"):
+        ka.plan_memory_limit(no_spec, "1Gi")
     empty = copy.deepcopy(DEPLOYMENT)
     empty["spec"]["template"]["spec"]["containers"] = []
     with pytest.raises(InvalidParameter) as e:
@@ -505,6 +513,22 @@ def test_rollout_done_like_kubectl_rollout_status(status, expected):
     assert ka.rollout_done(dep) == expected
 
 
+def test_only_a_progressing_condition_past_its_deadline_counts():
+    dep = _rolling()
+    dep["status"].update(updatedReplicas=3, replicas=3, availableReplicas=3)
+    dep["status"]["conditions"] = [{"type": "Available", "reason": "ProgressDeadlineExceeded"}]
+    assert ka.rollout_done(dep) == (True, 'deployment "b" successfully rolled out')
+    # a generation the status has not observed yet (no observedGeneration at all)
+    assert ka.rollout_done({"metadata": {"name": "b", "generation": 1}, "status": {}}) == (
+        False,
+        "Waiting for deployment spec update to be observed...",
+    )
+    assert ka.rollout_done({"spec": {"replicas": 0}}) == (
+        True,
+        'deployment "" successfully rolled out',
+    )
+
+
 def test_rollout_done_reads_missing_fields_as_kubectl_does():
     # no generation, no status: observed; one replica wanted, none updated
     assert ka.rollout_done({"metadata": {"name": "x"}}) == (
@@ -514,6 +538,70 @@ def test_rollout_done_reads_missing_fields_as_kubectl_does():
     )
     scaled_to_zero = {"metadata": {"name": "z"}, "spec": {"replicas": 0}, "status": {}}
     assert ka.rollout_done(scaled_to_zero) == (True, 'deployment "z" successfully rolled out')
+
+
+def test_no_why_given_is_an_empty_why_and_a_nameless_object_is_named_empty():
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    plans = [
+        ka.plan_undo(DEPLOYMENT, REPLICASETS),
+        ka.plan_scale(DEPLOYMENT, 5),
+        ka.plan_scale_out(DEPLOYMENT, 5),
+        ka.plan_scale_down(DEPLOYMENT),
+        ka.plan_restart(DEPLOYMENT, now=stamp),
+        ka.plan_memory_limit(DEPLOYMENT, "1Gi"),
+        ka.plan_configmap_key(CONFIGMAP, "CACHE_ENABLED", "true"),
+    ]
+    assert [p.why for p in plans] == [""] * 7
+    bare = ka.plan_scale({"metadata": {}}, 2)
+    assert (bare.target, bare.command) == (
+        "deployment/ in ",
+        "kubectl scale deployment/ -n  --replicas=2",
+    )
+    assert bare.requests[0].path == "/apis/apps/v1/namespaces//deployments//scale"
+    assert "+  replicas: 2" in bare.change  # an object without a spec gets one
+    assert ka.plan_memory_limit(DEPLOYMENT, "1Gi").target == "deployment/backend in production"
+
+
+def test_object_diff_shows_annotations_and_keys_in_order():
+    before = {
+        "metadata": {"name": "d", "annotations": {"b": "1", "a": "x"}},
+        "spec": {"z": 1, "y": 2},
+    }
+    after = {
+        "metadata": {"name": "d", "annotations": {"b": "2", "a": "x"}},
+        "spec": {"z": 1, "y": 2},
+    }
+    assert ka.object_diff(before, after).splitlines() == [
+        "--- deployment/d (now)",
+        "+++ deployment/d (after)",
+        "@@ -2,5 +2,5 @@",
+        "   annotations:",
+        "     a: x",
+        "-    b: '1'",
+        "+    b: '2'",
+        " spec:",
+        "   y: 2",
+    ]
+
+
+def test_undo_with_exactly_two_revisions_and_the_old_template_untouched():
+    dep = copy.deepcopy(DEPLOYMENT)
+    two = [
+        rs
+        for rs in REPLICASETS
+        if rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision") in ("2", "3")
+    ]
+    plan = ka.plan_undo(dep, two)
+    assert plan.summary.startswith("roll deployment/backend back from revision 3 to revision 2")
+    # the hash label is dropped from the patch, not from the ReplicaSet that was read
+    assert all("pod-template-hash" in rs["spec"]["template"]["metadata"]["labels"] for rs in two)
+    # a ReplicaSet template without the hash label is taken as it is
+    unlabelled = copy.deepcopy(two)
+    for rs in unlabelled:
+        del rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"]
+    assert ka.plan_undo(dep, unlabelled).requests[0].body[0]["value"]["metadata"]["labels"] == {
+        "app": "backend"
+    }
 
 
 def test_workload_paths_and_one_record_shape():

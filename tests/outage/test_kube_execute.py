@@ -6,6 +6,7 @@ cluster is real (the sim's REST API); about 0.1 s to start, so `make mutate` run
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -85,14 +86,20 @@ def test_an_applied_scale_rolls_out_and_says_so(cluster) -> None:
 
 
 def test_a_rollout_that_never_finishes_is_a_timeout_not_rolled_out(cluster) -> None:
-    _, c = cluster
+    sim, c = cluster
     # revision 3 of backend crash-loops: a restart replaces pods that never become available
     dep = reads.fetch_deployment(c, "production", "backend")
-    out = ka.execute(c, ka.plan_restart(dep), apply=True, timeout_s=0.5, poll_s=0.1)
+    sim.clear_requests()
+    out = ka.execute(c, ka.plan_restart(dep), apply=True, timeout_s=1.2, poll_s=0.1)
     assert (out["status"], out["applied"]) == ("timeout", True)
     assert out["detail"].startswith(
-        'timed out after 0.5 s: Waiting for deployment "backend" rollout to finish: '
+        'timed out after 1.2 s: Waiting for deployment "backend" rollout to finish: '
     )
+    # `at` is when the change was sent, before the wait (both to the second)
+    waited = datetime.fromisoformat(out["finished_at"]) - datetime.fromisoformat(out["at"])
+    assert waited >= timedelta(seconds=1)
+    [patch] = [r for r in sim.requests() if r["method"] == "PATCH"]
+    assert "fieldManager=kubectl-rollout" in str(patch["query"])  # as kubectl rollout restart
     assert out["images"] == "registry.example.com/backend:2.4.0"
 
 
