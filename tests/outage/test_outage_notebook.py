@@ -197,7 +197,11 @@ def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> No
         r"health check failing = complete outage, SEV1\)",
         lines[1],
     )
-    assert lines[2:4] == ["Status: Investigating", "Impact: 3 of 3 pods down"]
+    # the bad rollout is a root-cause finding: Identified, not Investigating
+    assert lines[2:4] == [
+        "Status: Identified",
+        "Impact: 3 of 3 pods down, 1 of 1 health probes failed",
+    ]
     assert "rollout undo" in notes["update"]
     assert not rows["posted"].any() and rows["post_result"].isna().all()  # never posted
     assert "── Status update" in shown["text"]
