@@ -12,7 +12,7 @@ DEMO    := $(VENV)/.stamp-demo
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: all install dev test demo bench lab lint clean
+.PHONY: all install dev test demo bench lab lint mutate clean
 
 all: test
 
@@ -57,11 +57,19 @@ bench: $(DEV)
 lab: $(LAB)
 	$(VENV)/bin/runbook lab --notebooks notebooks $(LAB_ARGS)
 
+## make mutate: mutation testing of the safety-critical code ([tool.mutmut] in pyproject.toml), from a
+## clean copy each time, then the score of each module (killed / (killed + survived)) against its target
+mutate: $(DEV)
+	rm -rf mutants
+	mkdir -p mutants
+	$(VENV)/bin/mutmut run --max-children 2 > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }
+	$(PY) tools/mutation_score.py
+
 ## make lint: ruff (lines of at most 100 characters) and mypy over the library
 lint: $(DEV)
-	$(VENV)/bin/ruff check incidentlib tests bench
-	$(VENV)/bin/ruff format --check incidentlib tests bench
+	$(VENV)/bin/ruff check incidentlib tests bench tools
+	$(VENV)/bin/ruff format --check incidentlib tests bench tools
 	$(VENV)/bin/mypy incidentlib
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info mutants

@@ -60,6 +60,7 @@ __all__ = [
 ]
 FORMAT = 2  # 1: no chain (written before 2026-12); 2: every entry chained, signed when a key is set
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_MISMATCH = "its signature does not match its content"  # signing.check's word for a bad signature
 
 
 def _digest(doc: dict[str, Any]) -> str:
@@ -281,7 +282,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
 
     incident = str(doc.get("incident") or "")
     previous: dict[str, Any] | None = None
-    chained = signed = 0
+    chained, signed = False, 0
     for run in doc.get("runs", []):
         rid = run.get("run_id")
         if "entry_sha256" not in run:  # format 1: written before the chain existed
@@ -295,7 +296,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
                 )
             previous = run
             continue
-        chained += 1
+        chained = True
         if run["entry_sha256"] != entry_digest(run):
             report.manifest_problems.append(
                 f"run {rid}: its entry was edited (its hash does not match it)"
@@ -308,6 +309,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
         if "signature" in run:
             signed += 1
         if public_key is not None:
+            # a file signed by another key is not a rewritten file: the entry's line says whose
             rewritten = [
                 f["path"]
                 for f in run["files"]
@@ -315,6 +317,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
                 and check(
                     public_key, file_message(str(rid), f["path"], f["sha256"]), f["signature"]
                 )
+                == _MISMATCH
             ]
             for path in rewritten:
                 report.manifest_problems.append(
@@ -322,7 +325,7 @@ def _verify_chain(doc: dict[str, Any], report: VerifyReport, public_key: Any) ->
                     "hash were rewritten after the run)"
                 )
             why = check(public_key, run["entry_sha256"], run.get("signature"))
-            if why and not rewritten and why == "its signature does not match its content":
+            if why and not rewritten and why == _MISMATCH:
                 why += " (its status, parameters, files or link to the run before it changed)"
             if why:
                 report.manifest_problems.append(f"run {rid}: {why}")

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
-import json
 import socket
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -23,6 +18,8 @@ from incidentlib.notebook.comms import (
 )
 from incidentlib.notebook.run import Run
 from incidentlib.severity import assess
+
+from .recorder import Recorder
 
 NOW = datetime(2026, 11, 27, 9, 40, tzinfo=UTC)
 
@@ -201,61 +198,7 @@ def test_secrets_in_findings_never_reach_a_template() -> None:
 
 
 # --------------------------------------------------------------------------------- the webhook
-class Recorder:
-    """A real local HTTP server that records each request and answers with a chosen status, or
-    hangs."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.status = 200
-        self.hang_s = 0.0
-        self.release = threading.Event()
-        rec = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                rec.requests.append(
-                    {
-                        "path": self.path,
-                        "content_type": self.headers.get("Content-Type"),
-                        "body": json.loads(body),
-                    }
-                )
-                if rec.hang_s:
-                    rec.release.wait(rec.hang_s)
-                    return
-                payload = b"ok" if rec.status == 200 else b"internal_error"
-                self.send_response(rec.status)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/SECRETTOKEN"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def hook() -> Iterator[Recorder]:
-    r = Recorder()
-    yield r
-    r.close()
-
-
+@pytest.mark.server
 def test_webhook_posts_the_filled_message_once(hook: Recorder) -> None:
     line = post_webhook(hook.url, "🚨 INCIDENT: backend down", timeout=2)
     assert line.startswith("✓ notification posted to http://127.0.0.1:") and line.endswith(
@@ -271,6 +214,7 @@ def test_webhook_posts_the_filled_message_once(hook: Recorder) -> None:
     ]
 
 
+@pytest.mark.server
 def test_webhook_500_gives_a_clear_line_and_is_not_retried(hook: Recorder) -> None:
     hook.status = 500
     line = post_webhook(hook.url, "text", timeout=2)
@@ -281,14 +225,12 @@ def test_webhook_500_gives_a_clear_line_and_is_not_retried(hook: Recorder) -> No
     assert len(hook.requests) == 1
 
 
+@pytest.mark.server
 def test_webhook_that_hangs_times_out(hook: Recorder) -> None:
-    hook.hang_s = 10
-    t0 = time.monotonic()
+    hook.hang_s = 10  # then it hangs up: a timeout that did not fire would report that instead
     line = post_webhook(hook.url, "text", timeout=0.5)
-    elapsed = time.monotonic() - t0
     assert line.startswith("✗ notification NOT confirmed: http://127.0.0.1:")
     assert "did not answer within 0.5 s" in line
-    assert elapsed < 3
     assert len(hook.requests) == 1
 
 
@@ -306,6 +248,7 @@ def test_webhook_unreachable_and_bad_url() -> None:
     )
 
 
+@pytest.mark.server
 def test_show_notifications_prints_all_three_and_posts_the_initial_alert(
     hook: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -335,6 +278,7 @@ def test_show_notifications_without_webhook_posts_nothing(
     assert "(not posted: give notify_webhook" in capsys.readouterr().out
 
 
+@pytest.mark.server
 def test_show_notifications_on_a_500_does_not_raise(hook: Recorder) -> None:
     hook.status = 500
     out = show_notifications(

@@ -16,7 +16,7 @@ import scrapbook as sb
 
 from incidentlib.notebook.comms import NOTEBOOK_CELL, NOTEBOOK_PARAMETERS
 
-from .test_comms import Recorder
+from .recorder import Recorder
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 SCENARIOS = [
@@ -55,8 +55,6 @@ def test_every_scenario_notebook_defines_what_the_cell_uses(path: Path) -> None:
 def test_outage_notebook_fills_and_posts_the_status_update(
     sim_cluster: Callable[..., Any], tmp_path: Path
 ) -> None:
-    if not (NOTEBOOKS / "outage.ipynb").exists():
-        pytest.skip("notebooks/outage.ipynb has not landed")
     sim = sim_cluster("bad-rollout")
     source = tmp_path / "outage-with-notifications.ipynb"
     nbformat.write(with_notifications(NOTEBOOKS / "outage.ipynb"), source)

@@ -17,7 +17,7 @@ from incidentlib.scenarios import database as pgdiag
 from incidentlib.scenarios import triage
 from incidentlib.service.prometheus import alert_row, alerts_table
 
-from .fixtures import session
+from .pg_rows import session
 
 
 def _seq(**kw):

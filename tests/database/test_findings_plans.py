@@ -16,7 +16,7 @@ from incidentlib.pg import space as pg_space
 from incidentlib.plan import DROPS_SESSIONS
 from incidentlib.scenarios import database as pgdiag
 
-from .fixtures import edge, session
+from .pg_rows import edge, session
 
 CHAIN = [
     edge(102, 101, wait_s=360, blocking_state="idle in transaction"),

@@ -36,7 +36,7 @@ from incidentlib.scenarios import alerts as firing
 from incidentlib.service import alertmanager, prometheus
 from incidentlib.sim.testing import running_sim
 
-pytestmark = [pytest.mark.sim, pytest.mark.slow]
+pytestmark = [pytest.mark.sim, pytest.mark.server, pytest.mark.slow]
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 MiB = 2**20
 LEAK_PER_HOUR = 60 * MiB  # the leaking container: 300 MiB three hours ago, 480 MiB now

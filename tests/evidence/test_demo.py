@@ -62,35 +62,6 @@ def _cmdlines(proc: psutil.Process) -> list[str]:
     return out
 
 
-def _demo(*argv: str, marker: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [RUNBOOK, "demo", "--notebooks", str(SCENARIO_NOTEBOOKS), *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "RUNBOOK_TEST_MARK": marker, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not any(SCENARIO_NOTEBOOKS.glob("*.ipynb")):
-        pytest.skip("no scenario notebooks in notebooks/ yet")
-    outputs = tmp_path_factory.mktemp("demo-outputs")
-    marker = uuid.uuid4().hex
-    t0 = time.perf_counter()
-    proc = _demo("--outputs", str(outputs), marker=marker)
-    out, err = proc.communicate(timeout=600)
-    return {
-        "code": proc.returncode,
-        "out": out,
-        "err": err,
-        "outputs": outputs,
-        "marker": marker,
-        "seconds": time.perf_counter() - t0,
-    }
-
-
 def test_demo_runs_every_scenario_and_prints_the_evidence(demo_run):
     assert demo_run["code"] == 0, demo_run["out"][-3000:] + demo_run["err"][-3000:]
     out = demo_run["out"]
@@ -141,6 +112,9 @@ def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
         # parameter's value
         allowed = (
             "http://127.0.0.1:",
+            # a log line of the demo scenario (sim/scenarios/demo.yaml), shown as escaped text when
+            # it falls inside the window the outage notebook reads
+            "http://backend:8080/api/v1/orders",
             *text_urls_of_notebook(html.with_suffix(".ipynb"), run["parameters"]),
         )
         assert outside_references(page, allowed) == [], run["scenario"]
@@ -154,11 +128,9 @@ def test_demo_html_loads_offline_with_its_charts(demo_run, chromium, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path, signum):
-    if not any(SCENARIO_NOTEBOOKS.glob("*.ipynb")):
-        pytest.skip("no scenario notebooks in notebooks/ yet")
+def test_ctrl_c_shuts_the_demo_down_cleanly(tmp_path, signum, start_demo):
     marker = uuid.uuid4().hex
-    proc = _demo("--outputs", str(tmp_path), marker=marker)
+    proc = start_demo("--outputs", str(tmp_path), marker=marker)
     me = psutil.Process(proc.pid)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until a notebook's kernel is running

@@ -12,15 +12,13 @@ import io
 import json
 import os
 import stat
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from incidentlib import cli
 from incidentlib.evidence import manifest, signing
-from incidentlib.evidence.manifest import MANIFEST, chain_start, entry_digest, locked, verify
+from incidentlib.evidence.manifest import MANIFEST, chain_start, entry_digest, verify
 
 from .conftest import FIXTURES
 
@@ -212,24 +210,6 @@ def test_a_malformed_manifest_is_one_line_not_a_traceback(
     assert [ln for ln in out.splitlines() if ln.startswith("✗")] == [
         ln for ln in out.splitlines() if problem in ln
     ]
-
-
-def test_verify_waits_for_a_run_being_committed(signed: Path) -> None:
-    released = threading.Event()
-    finished: list[float] = []
-
-    def hold() -> None:
-        with locked(signed):
-            time.sleep(0.8)
-            released.set()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    time.sleep(0.2)  # the holder has the lock now
-    verify(signed)
-    finished.append(time.monotonic())
-    assert released.is_set()  # verify returned only after the commit let go of the lock
-    holder.join()
 
 
 def test_a_bad_signing_key_stops_the_run_before_anything_runs(tmp_path: Path) -> None:

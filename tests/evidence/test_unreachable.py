@@ -26,8 +26,7 @@ DOWN_DSN = "host=127.0.0.1 port=9 dbname=app user=sre connect_timeout=2"
 
 def test_cluster_and_database_down_still_leave_complete_evidence(tmp_path, capsys):
     found = {n: p for n, p in scenarios(SCENARIO_NOTEBOOKS).items() if n not in NOT_SCENARIOS}
-    if not found:
-        pytest.skip("no scenario notebooks in notebooks/ yet")
+    assert sorted(found) == ["database", "outage", "performance", "triage"]
     kubeconfig = tmp_path / "down.yaml"
     kubeconfig.write_text(DOWN_KUBECONFIG)
     outputs = tmp_path / "out"

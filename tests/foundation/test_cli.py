@@ -69,22 +69,25 @@ def test_bad_values_are_refused_before_anything_runs(tmp_path):
     cases = [
         (
             ["run", "outage", "--incident", "INC-1\n", *common],
+            1,
             "incident id 'INC-1\\n' is not valid",
         ),
         (
             ["run", "outage", "-p", "namespace", "Prod_NS", *common],
+            1,
             "invalid namespace 'Prod_NS'",
         ),  # the scenario's own rule, before the kernel starts
-        (["run", "outage", "-p", "replicas", "-1", *common], "invalid replicas -1"),
-        (
+        (["run", "outage", "-p", "replicas", "-1", *common], 1, "invalid replicas -1"),
+        (  # argparse's own refusals exit 2
             ["run", "outage", "--cell-timeout", "nan", *common],
+            2,
             "argument --cell-timeout: 'nan' is not a number of seconds from 0 to 86400",
         ),
-        (["run", "outage", "--cell-timeout", "-5", *common], "'-5' is not a number of seconds"),
+        (["run", "outage", "--cell-timeout", "-5", *common], 2, "'-5' is not a number of seconds"),
     ]
-    for argv, message in cases:
+    for argv, expected, message in cases:
         code, _, err = _run(*argv)
-        assert code in (1, 2) and message in err, (argv, err)
+        assert code == expected and message in err, (argv, err)
         assert "Traceback" not in err
     assert not outputs.exists()
     (tmp_path / "file").write_text("x")

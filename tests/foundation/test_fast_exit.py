@@ -55,6 +55,7 @@ CODE = (
 )
 
 
+@pytest.mark.notebook
 def test_installed_by_the_notebooks_run_and_the_history_session_is_closed(tmp_path: Path) -> None:
     torn = tmp_path / "torn"
     text, code = _run_kernel(tmp_path, CODE.format(path=str(torn)))
@@ -71,6 +72,7 @@ def test_installed_by_the_notebooks_run_and_the_history_session_is_closed(tmp_pa
     assert any("Run('outage')" in s for s in inputs)
 
 
+@pytest.mark.notebook
 def test_opt_out_keeps_the_normal_teardown(tmp_path: Path) -> None:
     torn = tmp_path / "torn"
     text, code = _run_kernel(

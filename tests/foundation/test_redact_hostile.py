@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from psycopg import conninfo
 
-from incidentlib import redact
 from incidentlib.redact import (
     MASK,
     dsn_password,
@@ -25,14 +24,6 @@ from incidentlib.redact import (
     register_secret,
     scrub_notebook,
 )
-
-
-@pytest.fixture
-def isolated_secrets(monkeypatch):
-    """Registered secrets live in the module for the whole process: give each test its own."""
-    monkeypatch.setattr(redact, "_known", set())
-    monkeypatch.setattr(redact, "_known_longest_first", ())
-
 
 # -- SQL -------------------------------------------------------------------------------------------
 

@@ -2,24 +2,27 @@ import pytest
 
 from incidentlib.severity import Severity, assess, worst
 
+SEV2_RULE = "is above 5.0% (rule: error rate > 5%, SEV2)"
+SEV3_RULE = "is between 1.0% and 5.0% (rule: error rate 1-5%, SEV3)"
+SEV4_RULE = "is below 1.0% (rule: error rate < 1%, SEV4)"
+
 
 @pytest.mark.parametrize(
-    ("rate", "level", "figure"),
+    ("rate", "level", "reason"),
     [
-        (0.08, "SEV2", "8.0%"),
-        (0.0501, "SEV2", "5.0%"),
-        (0.05, "SEV3", "5.0%"),
-        (0.02, "SEV3", "2.0%"),
-        (0.01, "SEV3", "1.0%"),
-        (0.005, "SEV4", "0.5%"),
-        (0.0, "SEV4", "0.0%"),
+        (0.08, "SEV2", f"error rate 8.0% {SEV2_RULE}"),
+        (0.0501, "SEV2", f"error rate 5.0% {SEV2_RULE}"),  # 5.01% shown to one decimal
+        (0.05, "SEV3", f"error rate 5.0% {SEV3_RULE}"),
+        (0.02, "SEV3", f"error rate 2.0% {SEV3_RULE}"),
+        (0.01, "SEV3", f"error rate 1.0% {SEV3_RULE}"),
+        (0.0099, "SEV4", f"error rate 1.0% {SEV4_RULE}"),
+        (0.005, "SEV4", f"error rate 0.5% {SEV4_RULE}"),
+        (0.0, "SEV4", f"error rate 0.0% {SEV4_RULE}"),
     ],
 )
-def test_error_rate_thresholds_name_figure_and_threshold(rate, level, figure):
+def test_error_rate_thresholds_name_figure_and_threshold(rate, level, reason):
     s = assess(error_rate=rate)
-    assert s.level == level
-    assert figure in s.reason
-    assert ("5.0%" in s.reason) or ("1.0%" in s.reason)
+    assert (s.level, s.rule, s.reason) == (level, "error-rate", reason)
 
 
 def test_health_failure_is_sev1_and_wins():

@@ -10,7 +10,7 @@ import pandas as pd
 from incidentlib.kube import frames as cl
 from incidentlib.notebook import charts
 
-from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
+from .api_payloads import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
 
 
 def _png_size(fig) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 from datetime import timedelta
 
@@ -14,7 +15,9 @@ from incidentlib.kube import frames as cl
 from incidentlib.notebook import charts
 from incidentlib.notebook.chartworker import ChartJob, ChartWorker
 
-from .fixtures import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
+from .api_payloads import DEPLOYMENT, EVENTS, NOW, PODS, REPLICASETS
+
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,12 @@ def test_the_helper_draws_the_same_pngs_as_the_kernel(specs) -> None:
     pngs = job.pngs(timeout=60)
     assert job.drawn_here == 0
     assert pngs == [charts.recipe_png(name, **kwargs) for name, kwargs in specs]
-    assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
+    # and those are real charts of the one size, 8x3 inches at 80 dpi, not two empty results
+    assert [(p[:8], struct.unpack(">II", p[16:24])) for p in pngs] == [
+        (b"\x89PNG\r\n\x1a\n", (640, 240)),
+        (b"\x89PNG\r\n\x1a\n", (640, 240)),
+    ]
+    assert min(len(p) for p in pngs) > 5_000  # bars, lanes and labels, not a blank canvas
     assert _wait_gone(worker._proc) == 0  # closing its stdin ends it
 
 

@@ -10,7 +10,7 @@ from incidentlib.kube import frames as cl
 from incidentlib.quantity import cpu_millicores, memory_bytes
 from incidentlib.service import git
 
-from .fixtures import (
+from .api_payloads import (
     DEPLOYMENT,
     EVENTS,
     NODE_METRICS,

@@ -12,7 +12,7 @@ from incidentlib.errors import InvalidParameter
 from incidentlib.kube import actions as ka
 from incidentlib.plan import REPLACES_PODS, REVERSIBLE
 
-from .fixtures import DEPLOYMENT, REPLICASETS
+from .api_payloads import DEPLOYMENT, REPLICASETS
 
 
 def test_undo_to_previous_revision_is_kubectls_json_patch() -> None:

@@ -3,6 +3,7 @@ hold")."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,18 @@ def test_notifications_are_filled_from_the_findings(shown: dict[str, Any]) -> No
     )
     assert "Severity: SEV1" in notes["initial"]
     assert f"Started: {started}" in notes["initial"]  # the bad rollout, not the notebook's start
-    assert "0/3 pods ready" in notes["initial"] or "pods down" in notes["initial"]
+    lines = notes["initial"].splitlines()
+    assert lines[0] == "🚨 INCIDENT: health check failing"
+    assert re.fullmatch(
+        r"Severity: SEV1 — GET http://127\.0\.0\.1:\d+/health answered HTTP 503 in \d+ ms \(rule: "
+        r"health check failing = complete outage, SEV1\)",
+        lines[1],
+    )
+    # the bad rollout is a root-cause finding: Identified, not Investigating
+    assert lines[2:4] == [
+        "Status: Identified",
+        "Impact: 3 of 3 pods down, 1 of 1 health probes failed",
+    ]
     assert "rollout undo" in notes["update"]
     assert not rows["posted"].any() and rows["post_result"].isna().all()  # never posted
     assert "── Status update" in shown["text"]

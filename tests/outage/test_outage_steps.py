@@ -12,7 +12,7 @@ from incidentlib.kube import frames as cluster
 from incidentlib.notebook.run import Run
 from incidentlib.scenarios import outage
 
-from .fixtures import DEPLOYMENT, EVENTS, NODES, NOW, PODS, REPLICASETS, pending_pod
+from .api_payloads import DEPLOYMENT, EVENTS, NODES, NOW, PODS, REPLICASETS, pending_pod
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,8 @@ def prom_stack() -> Iterator[tuple[DemoApp, ThrowawayPrometheus]]:
     with DemoApp() as app:
         try:
             prom = ThrowawayPrometheus([f"127.0.0.1:{app.port}"])
-        except RuntimeError as e:
-            pytest.skip(f"prometheus could not start: {e}")
+        except RuntimeError as e:  # installed but crashing: a failure, never a skip
+            pytest.fail(f"prometheus could not start: {e}", pytrace=False)
         try:
             yield app, prom
         finally:

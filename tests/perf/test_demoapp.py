@@ -11,6 +11,8 @@ import pytest
 from incidentlib.errors import InvalidParameter
 from incidentlib.sandbox.demoapp import DemoApp
 
+pytestmark = pytest.mark.server
+
 
 def _get(url: str) -> int:
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import math
-import time
 
 import pytest
 
@@ -49,9 +48,7 @@ def test_range_frame_from_fixture() -> None:
     assert list(df.columns) == ["series", "time", "value"]
     assert df["series"].tolist() == ["pod=a", "pod=a", "value"]
     assert df["value"].tolist()[:2] == [1.0, 2.5] and math.isinf(df["value"].iloc[2])
-    assert str(df["time"].dtype) == "datetime64[ns, UTC]" or str(df["time"].dtype).startswith(
-        "datetime64"
-    )
+    assert str(df["time"].dtype) == "datetime64[us, UTC]"
 
 
 def test_render_fills_placeholders_and_refuses_unknown() -> None:
@@ -68,18 +65,19 @@ def test_render_fills_placeholders_and_refuses_unknown() -> None:
         prom.Prometheus("prometheus:9090")
 
 
+@pytest.mark.server
 def test_http_500_and_timeout_and_refused_are_clear(broken_prometheus: str) -> None:
     with pytest.raises(SourceUnavailable, match="answered HTTP 500: query engine crashed"):
         prom.Prometheus(broken_prometheus + "/fail", timeout=2).instant("up")
-    start = time.perf_counter()
+    # /hang answers (HTTP 500) after 3 s: a timeout that did not fire would say so instead
     with pytest.raises(SourceUnavailable, match="did not answer within 0.3 s"):
         prom.Prometheus(broken_prometheus + "/hang", timeout=0.3).instant("up")
-    assert time.perf_counter() - start < 1.5
     with pytest.raises(SourceUnavailable, match="is unreachable: .*Connection refused"):
         prom.Prometheus("http://127.0.0.1:1", timeout=1).instant("up")
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_real_prometheus_error_rate_and_p95_match_the_service(prom_stack) -> None:
     app, server = prom_stack
     app.set(latency_ms=300, error_rate=0.08)

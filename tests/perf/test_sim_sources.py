@@ -3,7 +3,7 @@ socket)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,6 @@ from incidentlib.kube import client as kube
 from incidentlib.kube import logs as logscan
 from incidentlib.kube import metrics as resources
 from incidentlib.notebook.run import Run
-from incidentlib.params import parse_time
 
 pytestmark = pytest.mark.sim
 
@@ -164,14 +163,11 @@ def test_mitigations_show_first_and_apply_only_when_asked(sim_cluster) -> None:
         actions.performance_mitigations("scale_out, reboot")
     with pytest.raises(InvalidParameter, match="fewer than the current 5"):
         actions.plan_scale_out(reads.fetch_deployment(cluster, "production", "backend"), 4)
-    restart = actions.plan_restart(reads.fetch_deployment(cluster, "production", "backend"))
+    restart = actions.plan_restart(
+        reads.fetch_deployment(cluster, "production", "backend"),
+        now=datetime(2026, 12, 2, 8, 0, 5, 999_000, tzinfo=UTC),
+    )
     actions.execute(cluster, restart, apply=True, timeout_s=30, poll_s=0.2)
     dep = reads.fetch_deployment(cluster, "production", "backend")
-    stamp = restart.requests[0].body["spec"]["template"]["metadata"]["annotations"][
-        "kubectl.kubernetes.io/restartedAt"
-    ]
-    assert (
-        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
-        == stamp
-    )
-    assert parse_time(stamp) is not None
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["kubectl.kubernetes.io/restartedAt"] == "2026-12-02T08:00:05Z"

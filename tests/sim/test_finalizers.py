@@ -3,8 +3,12 @@ gone."""
 
 import json
 
+import pytest
+
 from incidentlib.kube import client as kube
 from incidentlib.kube.podstatus import pod_row
+
+pytestmark = pytest.mark.sim
 
 
 def test_pod_with_finalizer_is_terminating_until_the_finalizer_is_removed(sim_cluster):

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
+from pathlib import Path
 
 import pytest
 
+from incidentlib.sim.handle import KUBECTL
 from incidentlib.sim.testing import running_sim
 
 pytestmark = [
     pytest.mark.sim,
-    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed"),
+    # the kubectl the sim runs (`SimHandle.kubectl`), not whichever is first on PATH
+    pytest.mark.skipif(not Path(KUBECTL).exists(), reason=f"{KUBECTL} is not installed"),
 ]
 
 DEPLOYMENT = """\

@@ -1,4 +1,4 @@
-"""Small row fixtures shaped like the database diagnostics' raw rows (what psycopg's dict_row
+"""Small rows shaped like the database diagnostics' raw rows (what psycopg's dict_row
 returns)."""
 
 from __future__ import annotations

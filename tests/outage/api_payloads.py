@@ -1,4 +1,4 @@
-"""Small JSON fixtures shaped like the API's answers for a bad rollout (pure tests read them)."""
+"""Small JSON payloads shaped like the API's answers for a bad rollout (data for pure tests)."""
 
 from __future__ import annotations
 
