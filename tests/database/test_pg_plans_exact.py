@@ -175,14 +175,12 @@ def test_cancel_signals_blockers_and_long_queries_once_each():
 def test_restart_and_unknown_mitigations_are_refused():
     with pytest.raises(InvalidParameter) as e:
         _plan("restart", [session(1, "active")])
-    assert str(e.value) == (
-        "restart is not a session mitigation: plan it with kube.actions.plan_restart"
-    )
+    assert str(e.value) == ("restart is not a session mitigation: plan it with kube.actions")
     with pytest.raises(InvalidParameter) as e:
         pg_actions.choose("kill", long_running=None, blocking=None)
     assert str(e.value) == (
-        "mitigation 'kill' is not one of auto, terminate_long, terminate_blocker, cancel, "
-        "restart, none"
+        "mitigation 'kill' is not one of auto, terminate_long, terminate_stale, "
+        "terminate_blocker, cancel, restart, restart_app, resources, none"
     )
 
 

@@ -16,6 +16,8 @@ from incidentlib.sandbox.certs import https_servers
 from incidentlib.scenarios import outage, triage
 from incidentlib.service import probe
 
+pytestmark = pytest.mark.server  # real HTTPS servers on loopback
+
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:

@@ -157,8 +157,8 @@ def test_a_missing_manifest_is_a_problem_and_every_file_is_added(tmp_path: Path)
     with pytest.raises(RunbookError) as e:
         load_manifest(incident)
     assert str(e.value) == (
-        f"no manifest at {incident / MANIFEST}: is {str(incident)!r} an incident directory "
-        "(outputs/<incident>)?"
+        f"no manifest at {incident / MANIFEST}: is {str(incident)!r} an incident "
+        "(outputs/<incident>, or s3://bucket/prefix/<incident>)?"
     )
     assert read_manifest(incident) == {}
 
