@@ -63,9 +63,13 @@ def test_a_refused_write_is_failed_with_the_servers_message(sim_cluster: Any) ->
     out = ka.execute(c, ka.plan_scale(dep, 4), apply=True, record=recorded.append)
     c.close()
     assert (out["status"], out["applied"]) == ("failed", False)
-    assert out["detail"].startswith(
-        "PATCH /apis/apps/v1/namespaces/production/deployments/frontend/scale answered 403 "
-        "Forbidden: deployments.apps "
+    assert out["detail"] == (
+        "not permitted: PATCH /apis/apps/v1/namespaces/production/deployments/frontend/scale "
+        'answered 403 Forbidden: deployments.apps "frontend" is forbidden: User '
+        '"system:serviceaccount:ops:runbook" cannot patch resource "deployments/scale" in API '
+        'group "apps" in the namespace "production"; this identity may not change that; '
+        "mitigations need the incident-runbook-mitigate role in this namespace "
+        "(deploy/overlays/mitigations)"
     )
     assert recorded == [out]
 
