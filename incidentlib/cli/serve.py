@@ -33,13 +33,12 @@ from ..evidence.signing import load_private
 from ..params import parse_duration, url, webhook
 from ..serve import AlertServer, Catalog, Options, load_routing, serve_forever
 from .run import (
+    add_outputs,
     add_parameter_options,
-    add_s3_endpoint,
     check_outputs,
     default_notebooks,
     default_outputs,
     given_parameters,
-    outputs_location,
     use_s3_endpoint,
 )
 
@@ -53,14 +52,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9095, help="port (default 9095; 0: any free port)")
-    p.add_argument(
-        "--outputs",
-        type=outputs_location,
-        default=None,
-        help="archive root: a folder, or s3://bucket/prefix (default: $RUNBOOK_OUTPUTS, else "
-        "./outputs)",
-    )
-    add_s3_endpoint(p)
+    add_outputs(p)
     p.add_argument(
         "--state-dir",
         type=Path,
