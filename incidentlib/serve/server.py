@@ -219,6 +219,7 @@ class AlertServer:
                 signing_key=self.o.signing_key,
                 scratch=self.scratch,
             )
+            self._drop_fetched(params)
         except (RunbookError, KeyError, OSError) as e:
             log.warning("could not archive the cut-short run %s: %s", run_id, e)
             archived = None
@@ -384,6 +385,12 @@ class AlertServer:
         local.write_bytes(data)
         return {"baseline": str(local)}
 
+    def _drop_fetched(self, params: dict[str, Any]) -> None:
+        """Remove the baseline `_extra` fetched from the bucket for a run (never a file given)."""
+        fetched = Path(str(params.get("baseline") or "/"))
+        if fetched.parent.parent == self.dir / "baselines":
+            fetched.unlink(missing_ok=True)
+
     def _run(self, job: Job) -> None:
         try:
             params = self.o.catalog.parameters(job.spec, self._extra(job))
@@ -394,18 +401,21 @@ class AlertServer:
         def started(run_id: str) -> None:
             self._record({"type": "started", "job": job.id, "run_id": run_id})
 
-        result = run_notebook(
-            self.o.catalog.paths[job.scenario],
-            outputs=self.o.outputs,
-            incident=job.incident,
-            parameters=params,
-            scenario=job.scenario,
-            cell_timeout=self.o.cell_timeout,
-            signing_key=self.o.signing_key,
-            kernels=self.pool,
-            on_started=started,
-            scratch=self.scratch,
-        )
+        try:
+            result = run_notebook(
+                self.o.catalog.paths[job.scenario],
+                outputs=self.o.outputs,
+                incident=job.incident,
+                parameters=params,
+                scenario=job.scenario,
+                cell_timeout=self.o.cell_timeout,
+                signing_key=self.o.signing_key,
+                kernels=self.pool,
+                on_started=started,
+                scratch=self.scratch,
+            )
+        finally:
+            self._drop_fetched(params)
         self._finish(job, result)
         if job.kind == "recovery":
             self._resolved(job.incident, job.id)

@@ -84,7 +84,7 @@ def test_serve_archives_into_s3_survives_kill_9_and_serves_the_bucket(s3_store, 
         done = wait_for(lambda: runs(3), what="the recovery run")
         baseline = Path(done[2]["parameters"]["baseline"])
         assert baseline == state / "baselines" / incident / done[1]["files"][0]["path"]
-        assert baseline.is_file() and done[2]["status"] == "ok"
+        assert done[2]["status"] == "ok" and not baseline.exists()  # fetched for it, then removed
 
         check = subprocess.run(
             [str(RUNBOOK), "verify", f"{url}/{incident}", "--s3-endpoint-url", s3_store.endpoint],
