@@ -70,6 +70,19 @@ def add_s3_endpoint(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_outputs(p: argparse.ArgumentParser) -> None:
+    """--outputs (a folder or s3://bucket/prefix) and --s3-endpoint-url."""
+    p.add_argument(
+        "--outputs",
+        metavar="DIR",
+        type=outputs_location,
+        default=None,
+        help="archive root: a folder, or s3://bucket/prefix (default: $RUNBOOK_OUTPUTS, else "
+        "./outputs)",
+    )
+    add_s3_endpoint(p)
+
+
 def use_s3_endpoint(args: argparse.Namespace) -> None:
     """`--s3-endpoint-url` for this process and the kernels it starts (boto3 reads
     AWS_ENDPOINT_URL_S3)."""
@@ -96,15 +109,7 @@ def run_parser() -> argparse.ArgumentParser:
     )
     add_parameter_options(p, "a notebook parameter")
     p.add_argument("--incident", metavar="ID", help="incident id (default: a new one, printed)")
-    p.add_argument(
-        "--outputs",
-        metavar="DIR",
-        type=outputs_location,
-        default=None,
-        help="archive root: a folder, or s3://bucket/prefix (default: $RUNBOOK_OUTPUTS, else "
-        "./outputs)",
-    )
-    add_s3_endpoint(p)
+    add_outputs(p)
     p.add_argument(
         "--notebooks",
         metavar="DIR",

@@ -3,6 +3,7 @@
     runbook serve --port 9095 --outputs /evidence --token-file /etc/runbook/token \\
         -p kubeconfig ~/.kube/config -p health_url https://api.example.com/health \\
         [--config routes.yaml] [-f params.yaml] [--evidence-base-url URL --notify-webhook URL]
+    runbook serve --outputs s3://bucket/prefix --state-dir /var/lib/runbook [--s3-endpoint-url URL]
 
 Alertmanager's receiver (payload version 4, bearer token from a file):
 
@@ -32,12 +33,13 @@ from ..evidence.signing import load_private
 from ..params import parse_duration, url, webhook
 from ..serve import AlertServer, Catalog, Options, load_routing, serve_forever
 from .run import (
+    add_outputs,
     add_parameter_options,
     check_outputs,
     default_notebooks,
     default_outputs,
     given_parameters,
-    outputs_location,
+    use_s3_endpoint,
 )
 
 
@@ -50,8 +52,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9095, help="port (default 9095; 0: any free port)")
+    add_outputs(p)
     p.add_argument(
-        "--outputs", type=outputs_location, default=None, help="archive root (default ./outputs)"
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the server's journal and the runs' scratch files (default <outputs>/.serve; "
+        "required with s3:// outputs: a folder that outlives the process)",
     )
     p.add_argument("--notebooks", type=Path, default=None, help="scenario notebooks (./notebooks)")
     p.add_argument(
@@ -140,18 +148,26 @@ def defaults(args: argparse.Namespace) -> tuple[dict[str, Any], set[str], str | 
     return given, text, hook
 
 
-def _local_outputs(outputs: Path | str) -> Path:
-    """runbook serve keeps its journal and serves its pages from a folder."""
+def _outputs(args: argparse.Namespace) -> tuple[Path | str, Path | None]:
+    """The archive root (a folder, resolved, or an s3:// URL) and the state folder: a bucket
+    cannot hold the journal, so s3:// outputs need --state-dir."""
+    outputs = check_outputs(args.outputs or default_outputs())
+    state = args.state_dir.resolve() if args.state_dir else None
     if isinstance(outputs, str):
-        raise InvalidParameter(
-            f"runbook serve --outputs {outputs!r}: the alert server archives into a folder (its "
-            "journal and pages live there); give a directory (a persistent volume in a cluster)"
-        )
-    return outputs.resolve()
+        if state is None:
+            raise InvalidParameter(
+                f"runbook serve --outputs {outputs}: the evidence goes to the bucket, but the "
+                "server's journal cannot: give --state-dir DIR, a folder that outlives the process "
+                "(in a cluster an emptyDir or a persistent volume)"
+            )
+        return outputs, state
+    return outputs.resolve(), state
 
 
 def options(args: argparse.Namespace) -> Options:
     """Everything checked before the server starts."""
+    use_s3_endpoint(args)
+    outputs, state = _outputs(args)
     given, text, hook = defaults(args)
     catalog = Catalog(args.notebooks or default_notebooks(), given, text=text)
     routing = load_routing(args.config)
@@ -159,7 +175,8 @@ def options(args: argparse.Namespace) -> Options:
     window = parse_duration(args.dedupe_window, what="--dedupe-window")
     workers = args.workers
     return Options(
-        outputs=_local_outputs(check_outputs(args.outputs or default_outputs())),
+        outputs=outputs,
+        state_dir=state,
         catalog=catalog,
         routing=routing,
         host=args.host,
@@ -181,7 +198,8 @@ def main(argv: list[str]) -> int:
     """`runbook serve ...`: until SIGINT or SIGTERM."""
     args = parser().parse_args(argv)
     opts = options(args)
-    opts.outputs.mkdir(parents=True, exist_ok=True)
+    if isinstance(opts.outputs, Path):
+        opts.outputs.mkdir(parents=True, exist_ok=True)
     server = AlertServer(opts)
     scenario_names = ", ".join(opts.catalog.paths) or "(none)"
     print(f"runbook serve: listening on {server.url} (webhook POST /alerts)", flush=True)

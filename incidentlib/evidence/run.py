@@ -41,10 +41,12 @@ from .manifest import next_manifest, read_scraps
 from .parameters import Param, inspect_parameters
 from .signing import load_private
 from .storage import (
+    MANIFEST,
     FolderIncident,
     Incident,
     locked,
     open_archive,
+    parse_manifest,
     read_manifest,
     sha256_file,
     write_temp,
@@ -136,13 +138,15 @@ def run_notebook(
     signing_key: Any = None,
     kernels: KernelPool | None = None,
     on_started: Callable[[str], None] | None = None,
+    scratch: Path | None = None,
 ) -> RunResult:
     """Execute a notebook with papermill and archive it (ipynb + HTML + manifest entry), whatever
     happens in it.
 
     The kernel runs on IPC transport (`kernels.py`): a warm one from `kernels` when the pool has
     one that fits, else one started for this run. `on_started(run_id)` is called once the run has
-    its id, before the kernel runs anything (the alert server's journal records it).
+    its id, before the kernel runs anything (the alert server's journal records it). `scratch`:
+    where an s3:// run writes its files first (`storage.open_archive`).
 
     A KeyboardInterrupt still archives what ran (status failed, "interrupted") and then
     propagates. The manifest entry is signed with `signing_key` (an Ed25519 private key), else with
@@ -159,7 +163,7 @@ def run_notebook(
     for s in secrets:
         register_secret(s)
 
-    store = open_archive(outputs).incident(incident)  # a folder, or s3://bucket/prefix
+    store = open_archive(outputs, scratch=scratch).incident(incident)  # a folder, or s3://
     partial = store.scratch()
     started = datetime.now(UTC)
     run_id = store.reserve(f"{started:%Y%m%dT%H%M%SZ}", scenario)
@@ -301,21 +305,27 @@ def archive_interrupted(
     reason: str = "interrupted: the process running it stopped mid-run",
     html: bool = True,
     signing_key: Any = None,
+    scratch: Path | None = None,
 ) -> RunResult | None:
     """Archive as failed a run whose process died before it could (`kill -9` of the alert server):
     what its kernel had produced (papermill saves the notebook after every cell), with the failure
     first, through the same archive path as every run. None when there is nothing to archive: the
-    run was committed after all, or its id was never reserved here."""
+    run was committed after all, or its id was never reserved here.
+
+    On S3 the partial notebook is in the run's local scratch folder: found when the run was given
+    the same `scratch` root; else the notebook as written is archived, and the error says that
+    what the run had produced was lost."""
     notebook = Path(notebook)
     scenario = scenario or notebook.stem
     validate_incident_id(incident)
-    store = open_archive(outputs).incident(incident)
-    if not isinstance(store, FolderIncident):
-        return None  # only a folder archive keeps a dead run's reservation and partial notebook
-    partial = store.partial
-    with locked(store.dir) if store.dir.is_dir() else contextlib.nullcontext():
-        taken = {r.get("run_id") for r in read_manifest(store.dir).get("runs", [])}
-    if run_id in taken or not (partial / f"{run_id}.reserved").exists():
+    store = open_archive(outputs, scratch=scratch).incident(incident)
+    if isinstance(store, FolderIncident):
+        with locked(store.dir) if store.dir.is_dir() else contextlib.nullcontext():
+            doc = read_manifest(store.dir)
+    else:
+        doc = parse_manifest(store.read(MANIFEST), store.where(MANIFEST))
+    taken = {r.get("run_id") for r in doc.get("runs", [])}
+    if run_id in taken or not store.reserved(run_id):
         return None
     params = dict(parameters or {})
     if "incident_id" in inspect_parameters(notebook) and params.get("incident_id") is None:
@@ -323,10 +333,16 @@ def archive_interrupted(
     secrets = _secrets_in(params) | {v for k in ("PGPASSWORD",) if (v := os.environ.get(k))}
     for s in secrets:
         register_secret(s)
-    tmp_nb = partial / f"{run_id}.running.ipynb"
-    nb = _load_partial(tmp_nb, notebook)
-    when = started or datetime.fromtimestamp(
-        (tmp_nb if tmp_nb.exists() else partial / f"{run_id}.reserved").stat().st_ctime, UTC
+    tmp_nb = store.running(run_id)
+    nb = _load_partial(tmp_nb or notebook, notebook)
+    if isinstance(store, FolderIncident):
+        mark: Path | None = tmp_nb or store.partial / f"{run_id}.reserved"
+    else:
+        mark = tmp_nb
+        if tmp_nb is None:
+            reason += "; what it had produced was lost (its scratch folder is gone)"
+    when = started or (
+        datetime.fromtimestamp(mark.stat().st_ctime, UTC) if mark else datetime.now(UTC)
     )
     probed: Future[dict[str, Any]] = Future()
     probed.set_result({"kubernetes": None, "postgres": None})

@@ -78,6 +78,8 @@ class Incident(Protocol):
     def reading(self) -> AbstractContextManager[None]: ...
     def scratch(self) -> Path: ...
     def reserve(self, stamp: str, scenario: str) -> str: ...
+    def reserved(self, run_id: str) -> bool: ...
+    def running(self, run_id: str) -> Path | None: ...
     def commit(
         self, ready: list[tuple[Path, str]], update: Callable[[dict[str, Any]], bytes]
     ) -> None: ...
@@ -94,10 +96,13 @@ class Archive(Protocol):
     def incidents(self) -> list[str]: ...
 
 
-def open_archive(outputs: str | os.PathLike[str]) -> Archive:
-    """The archive at `outputs`: a folder, or `s3://bucket/prefix`."""
+def open_archive(outputs: str | os.PathLike[str], *, scratch: Path | None = None) -> Archive:
+    """The archive at `outputs`: a folder, or `s3://bucket/prefix`. `scratch`: where an S3 run
+    writes its files before they are staged (a folder that outlives the process, so that a run cut
+    short can be archived by the next one); default a fresh temporary folder per run. A folder
+    archive stages beside its incidents (`outputs/.partial/`) and ignores it."""
     if is_s3(outputs):
-        return S3Archive(str(outputs))
+        return S3Archive(str(outputs), scratch=scratch)
     return FolderArchive(Path(outputs))
 
 
@@ -266,6 +271,15 @@ class FolderIncident:
         self.partial.mkdir(parents=True, exist_ok=True)
         return self.partial
 
+    def reserved(self, run_id: str) -> bool:
+        """The run id is reserved and its run neither committed nor released (a dead run)."""
+        return (self.partial / f"{run_id}.reserved").exists()
+
+    def running(self, run_id: str) -> Path | None:
+        """The notebook as papermill last saved it while the run was going, if it did."""
+        path = self.partial / f"{run_id}.running.ipynb"
+        return path if path.exists() else None
+
     def reserve(self, stamp: str, scenario: str) -> str:
         """A run id no other run of this incident has or is about to take (same-second runs get
         -2, -3...), reserved by an O_EXCL file in the staging area."""
@@ -347,7 +361,8 @@ def _code(e: Exception) -> str:
 class S3Archive:
     """`s3://bucket/prefix`: one object per file, the incidents under the prefix."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, scratch: Path | None = None) -> None:
+        self.scratch_root = scratch
         rest = url[len("s3://") :].strip("/")
         bucket, _, prefix = rest.partition("/")
         if not _BUCKET.match(bucket):
@@ -496,12 +511,34 @@ class S3Incident:
         return contextlib.nullcontext()
 
     def scratch(self) -> Path:
-        """A local folder for the run's files before they are staged (papermill writes to disk)."""
+        """A local folder for the run's files before they are staged (papermill writes to disk):
+        under the archive's scratch root when it has one (`<root>/<incident>/<run folder>/`), else
+        a temporary one."""
         import tempfile
 
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix=f"runbook-{self.name}-"))
+            root = self.archive.scratch_root
+            if root is not None:
+                (root / self.name).mkdir(parents=True, exist_ok=True)
+                self._scratch = Path(tempfile.mkdtemp(prefix="run-", dir=root / self.name))
+            else:
+                self._scratch = Path(tempfile.mkdtemp(prefix=f"runbook-{self.name}-"))
         return self._scratch
+
+    def reserved(self, run_id: str) -> bool:
+        """The run id is reserved and its run neither committed nor released (a dead run)."""
+        return self.archive.exists(self._staged(f"{run_id}.reserved"))
+
+    def running(self, run_id: str) -> Path | None:
+        """The notebook as papermill last saved it while the run was going, when the archive has a
+        scratch root that kept it; its folder becomes this incident's scratch (archiving the dead
+        run through it removes it)."""
+        root = self.archive.scratch_root
+        found = sorted((root / self.name).glob(f"*/{run_id}.running.ipynb")) if root else []
+        if not found:
+            return None
+        self._scratch = found[0].parent
+        return found[0]
 
     def reserve(self, stamp: str, scenario: str) -> str:
         """A run id reserved by an object created with If-None-Match: * (one writer wins it)."""

@@ -301,7 +301,8 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
+        with contextlib.suppress(PermissionError):  # a mount point (--state-dir) not ours
+            os.chmod(path.parent, 0o700)
         self._lock = threading.Lock()
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         size = os.fstat(fd).st_size

@@ -14,25 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from ..evidence.manifest import read_scraps
+from ..evidence.storage import is_s3, join
 from ..notebook.comms import post_webhook, resolution
 from ..notebook.run import Run
 from ..severity import LEVELS, Severity, worst
 from .incidents import Incident, Job
 
 
-def evidence_link(outputs: Path, job: Job, base_url: str | None) -> str:
-    """Where a person reads a run's evidence: its HTML under `base_url`, else its path here."""
+def evidence_link(outputs: Path | str, job: Job, base_url: str | None) -> str:
+    """Where a person reads a run's evidence: its HTML under `base_url`, else its path here (its
+    s3:// URL in a bucket)."""
     rel = job.html or job.notebook or ""
     if base_url:
         return base_url.rstrip("/") + "/" + urllib.parse.quote(rel)
-    return str((outputs / rel).resolve()) if rel else "(not archived)"
+    if not rel:
+        return "(not archived)"
+    return str(join(outputs, rel)) if is_s3(outputs) else str((Path(outputs) / rel).resolve())
 
 
-def _scraps(outputs: Path, job: Job, names: Sequence[str]) -> dict[str, Any]:
+def _scraps(outputs: Path | str, job: Job, names: Sequence[str]) -> dict[str, Any]:
     if not job.notebook:
         return {}
     try:
-        return read_scraps(outputs / job.notebook, names=names)
+        return read_scraps(join(outputs, job.notebook), names=names)
     except Exception:  # noqa: BLE001 - a run that died early may hold no scraps
         return {}
 
@@ -43,7 +47,9 @@ def _severity(value: Any) -> Severity | None:
     return None
 
 
-def initial_message(incident: Incident, triage: Job, outputs: Path, base_url: str | None) -> str:
+def initial_message(
+    incident: Incident, triage: Job, outputs: Path | str, base_url: str | None
+) -> str:
     """The triage notebook's initial alert (its `notifications` scrap) and where its evidence
     is."""
     scraps = _scraps(outputs, triage, ("notifications", "severity"))
@@ -74,7 +80,7 @@ def resolution_message(
     incident: Incident,
     runs: Sequence[Job],
     recovery: Job | None,
-    outputs: Path,
+    outputs: Path | str,
     base_url: str | None,
 ) -> str:
     """The runbook's resolution template filled from the incident's evidence (findings and the
@@ -102,7 +108,7 @@ def resolution_message(
     return "\n".join(lines)
 
 
-def recovery_verdict(recovery: Job | None, outputs: Path) -> str:
+def recovery_verdict(recovery: Job | None, outputs: Path | str) -> str:
     """The recovery run's verdict against the first run (recovered, improved, unchanged, worse),
     with the error rate before and after."""
     if recovery is None:

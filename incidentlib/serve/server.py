@@ -9,7 +9,11 @@ and synced, and only then answered 200; when its runs do not fit in the bounded 
 answered 503 with Retry-After and nothing is recorded (Alertmanager retries 5xx, never 4xx).
 `workers` threads run the queued jobs through `evidence.run_notebook` (the same archive as
 `runbook run`) on warm kernels from a `KernelPool`; `apply` is always False. At start the journal
-is replayed: runs cut short by a stop are archived as failed and run again."""
+is replayed: runs cut short by a stop are archived as failed and run again.
+
+The journal (and, with s3:// outputs, the runs' scratch folders) live in the state folder:
+`<outputs>/.serve` for a folder archive; given (`--state-dir`) for s3:// outputs, whose index and
+evidence pages then read the bucket."""
 
 from __future__ import annotations
 
@@ -37,13 +41,22 @@ from ..evidence.run import (
     prepare_thread,
     run_notebook,
 )
+from ..evidence.storage import is_s3, open_archive
 from ..redact import redact_text
 from . import notify
 from .alerts import parse
 from .incidents import Incident, Job, Journal, State, plan
 from .metrics import Metrics
 from .routes import Catalog, Routing
-from .web import EVIDENCE_CSP, INDEX_CSP, TYPES, evidence_file, index_page
+from .web import (
+    EVIDENCE_CSP,
+    INDEX_CSP,
+    TYPES,
+    archived_incidents,
+    evidence_file,
+    evidence_object,
+    index_page,
+)
 
 log = logging.getLogger("incidentlib.serve")
 MAX_BODY = 4 << 20  # bytes of one webhook post (Alertmanager caps a group at max_alerts anyway)
@@ -64,7 +77,7 @@ def is_loopback(host: str) -> bool:
 class Options:
     """How the server runs (`runbook serve`'s flags)."""
 
-    outputs: Path
+    outputs: Path | str  # a folder, or s3://bucket/prefix
     catalog: Catalog
     routing: Routing
     host: str = "127.0.0.1"
@@ -80,6 +93,7 @@ class Options:
     signing_key: Any = None
     open_index: bool = False  # the index and evidence without the token (behind a proxy that
     # authenticates people)
+    state_dir: Path | None = None  # the journal's folder (default <outputs>/.serve)
 
     def check(self) -> None:
         if self.token is None and not is_loopback(self.host):
@@ -92,6 +106,17 @@ class Options:
             raise InvalidParameter("the token must be at least 16 characters long")
         if self.workers < 1 or self.queue_size < 1 or self.warm_kernels < 0:
             raise InvalidParameter("workers and queue size must be at least 1, warm kernels 0+")
+        if is_s3(self.outputs) and self.state_dir is None:
+            raise InvalidParameter(
+                f"--outputs {self.outputs}: the server's journal cannot live in a bucket: give "
+                "--state-dir DIR, a folder that outlives the process (in a cluster an emptyDir "
+                "or a persistent volume)"
+            )
+
+    @property
+    def state(self) -> Path:
+        """Where the server keeps its journal (and an s3:// archive's run scratch folders)."""
+        return self.state_dir or Path(self.outputs) / SERVE_DIR
 
 
 class AlertServer:
@@ -104,7 +129,11 @@ class AlertServer:
         self.metrics = Metrics()
         self.metrics.queue_capacity.set(options.queue_size)
         self.state = State()
-        self.dir = options.outputs / SERVE_DIR
+        self.dir = options.state
+        self.archive = open_archive(options.outputs)
+        # an s3:// run's files before they are staged: kept here, so that a run cut short (kill
+        # -9) is archived with what it had done when the server comes back
+        self.scratch = self.dir / "scratch" if is_s3(options.outputs) else None
         self.journal = Journal(self.dir / "journal.jsonl")
         self._cond = threading.Condition()
         self._running: set[str] = set()
@@ -188,13 +217,20 @@ class AlertServer:
                 reason="interrupted: runbook serve stopped mid-run (killed or crashed); "
                 "the run was started again when it came back",
                 signing_key=self.o.signing_key,
+                scratch=self.scratch,
             )
+            self._drop_fetched(params)
         except (RunbookError, KeyError, OSError) as e:
             log.warning("could not archive the cut-short run %s: %s", run_id, e)
             archived = None
+        record: dict[str, Any] = {"type": "requeued", "job": job.id, "cut_short": run_id}
         if archived is not None:
             self.metrics.runs.labels(job.scenario, archived.status).inc()
-        self._record({"type": "requeued", "job": job.id, "cut_short": run_id})
+            record["archived"] = self._rel(archived.notebook)
+            if "was lost" in (archived.error or ""):
+                record["lost"] = "what the cut-short run had produced (its scratch folder)"
+                log.warning("run %s was cut short; %s", run_id, record["lost"] + " was lost")
+        self._record(record)
 
     # ---------------------------------------------------------------------------------- webhook
     def authorized(self, header: str | None) -> bool:
@@ -337,7 +373,23 @@ class AlertServer:
         )
         if first is None or "baseline" not in self.o.catalog.declared[job.scenario]:
             return {}
-        return {"baseline": str((self.o.outputs / str(first.notebook)).resolve())}
+        if self.scratch is None:
+            return {"baseline": str((Path(self.o.outputs) / str(first.notebook)).resolve())}
+        # the recovery reads its baseline from a file: the first run's notebook, fetched
+        incident, _, name = str(first.notebook).partition("/")
+        data = self.archive.incident(incident).read(name)
+        if data is None:
+            return {}
+        local = self.dir / "baselines" / incident / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data)
+        return {"baseline": str(local)}
+
+    def _drop_fetched(self, params: dict[str, Any]) -> None:
+        """Remove the baseline `_extra` fetched from the bucket for a run (never a file given)."""
+        fetched = Path(str(params.get("baseline") or "/"))
+        if fetched.parent.parent == self.dir / "baselines":
+            fetched.unlink(missing_ok=True)
 
     def _run(self, job: Job) -> None:
         try:
@@ -349,17 +401,21 @@ class AlertServer:
         def started(run_id: str) -> None:
             self._record({"type": "started", "job": job.id, "run_id": run_id})
 
-        result = run_notebook(
-            self.o.catalog.paths[job.scenario],
-            outputs=self.o.outputs,
-            incident=job.incident,
-            parameters=params,
-            scenario=job.scenario,
-            cell_timeout=self.o.cell_timeout,
-            signing_key=self.o.signing_key,
-            kernels=self.pool,
-            on_started=started,
-        )
+        try:
+            result = run_notebook(
+                self.o.catalog.paths[job.scenario],
+                outputs=self.o.outputs,
+                incident=job.incident,
+                parameters=params,
+                scenario=job.scenario,
+                cell_timeout=self.o.cell_timeout,
+                signing_key=self.o.signing_key,
+                kernels=self.pool,
+                on_started=started,
+                scratch=self.scratch,
+            )
+        finally:
+            self._drop_fetched(params)
         self._finish(job, result)
         if job.kind == "recovery":
             self._resolved(job.incident, job.id)
@@ -380,10 +436,8 @@ class AlertServer:
         }
         if result is not None:
             record.update(
-                notebook=Path(result.notebook).relative_to(self.o.outputs).as_posix(),
-                html=Path(result.html).relative_to(self.o.outputs).as_posix()
-                if result.html
-                else None,
+                notebook=self._rel(result.notebook),
+                html=self._rel(result.html) if result.html else None,
                 warm=result.warm,
             )
             self.metrics.kernels.labels("warm" if result.warm else "cold").inc()
@@ -395,6 +449,12 @@ class AlertServer:
             self._run_seconds = [*self._run_seconds[-49:], seconds]
         self.metrics.runs.labels(job.scenario, record["status"]).inc()
         self._record(record)
+
+    def _rel(self, where: str | Path) -> str:
+        """An archived file's path relative to the outputs (`<incident>/<file>`)."""
+        if is_s3(where):
+            return str(where)[len(str(self.archive.location)) + 1 :]
+        return Path(where).relative_to(self.o.outputs).as_posix()
 
     def _first_triage(self, job: Job) -> bool:
         inc = self.state.incidents[job.incident]
@@ -450,7 +510,15 @@ class AlertServer:
             incidents = list(self.state.incidents.values())
             jobs = dict(self.state.jobs)
             queued = sum(1 for j in jobs.values() if j.state == "queued")
-            return index_page(incidents, jobs, queued=queued, running=len(self._running))
+            running = len(self._running)
+        if self.scratch is None:
+            return index_page(incidents, jobs, queued=queued, running=running)
+        try:
+            archived = archived_incidents(self.archive, {i.id for i in incidents})
+        except RunbookError as e:
+            log.warning("the index could not list the archive: %s", e)
+            archived = []
+        return index_page(incidents, jobs, queued=queued, running=running, archived=archived)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -549,7 +617,10 @@ def _handler(server: AlertServer) -> type[BaseHTTPRequestHandler]:
         do_HEAD = do_GET  # noqa: N815
 
         def _evidence(self, tail: str) -> None:
-            found = evidence_file(server.o.outputs, tail)
+            if server.scratch is not None:  # s3:// outputs: the object, read
+                self._evidence_object(tail)
+                return
+            found = evidence_file(Path(server.o.outputs), tail)
             if found is None:
                 self._json(404, {"error": "no such evidence file"})
                 return
@@ -557,6 +628,23 @@ def _handler(server: AlertServer) -> type[BaseHTTPRequestHandler]:
             if found.suffix != ".html":
                 headers["Content-Disposition"] = f'attachment; filename="{found.name}"'
             self._send(200, found.read_bytes(), TYPES[found.suffix], headers)
+
+        def _evidence_object(self, tail: str) -> None:
+            try:
+                got = evidence_object(server.archive, tail)
+            except RunbookError as e:
+                log.warning("evidence %s: %s", tail[:200], e)
+                self._json(502, {"error": "the archive could not be read; see the server's log"})
+                return
+            if got is None:
+                self._json(404, {"error": "no such evidence file"})
+                return
+            name, data = got
+            suffix = Path(name).suffix
+            headers = {"Content-Security-Policy": EVIDENCE_CSP}
+            if suffix != ".html":
+                headers["Content-Disposition"] = f'attachment; filename="{name}"'
+            self._send(200, data, TYPES[suffix], headers)
 
         def _other(self) -> None:
             self._json(405, {"error": "method not allowed"}, {"Allow": "GET, HEAD, POST"})

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from incidentlib.cli import serve as runbook_serve
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBECTL = "/usr/bin/kubectl"
@@ -48,10 +50,12 @@ def pod_specs(docs: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    """`runbook serve`'s command line as issue 17 specifies it."""
+    """`runbook serve`'s command line as issue 17 specifies it (and issue 18's --state-dir, which
+    s3:// outputs need)."""
     p = argparse.ArgumentParser(prog="runbook serve", exit_on_error=False)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--outputs", required=True)
+    p.add_argument("--state-dir", required=True)
     p.add_argument("--config")
     p.add_argument("--token-file")
     p.add_argument("-p", nargs=2, action="append")
@@ -75,9 +79,11 @@ def test_pods_run_hardened_with_limits_and_writable_tmp_only(overlay: str) -> No
             assert set(c["resources"][kind]) == {"cpu", "memory"}, (where, kind)
         mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
         writable = [p for p, m in mounts.items() if not m.get("readOnly")]
-        assert writable == ["/tmp"], (where, writable)
-        tmp = next(v for v in spec["volumes"] if v["name"] == mounts["/tmp"]["name"])
-        assert "sizeLimit" in tmp["emptyDir"], where
+        state = ["/var/lib/incident-runbook"] if where == "deployment" else []
+        assert writable == ["/tmp", *state], (where, writable)
+        for path in writable:
+            volume = next(v for v in spec["volumes"] if v["name"] == mounts[path]["name"])
+            assert "sizeLimit" in volume["emptyDir"], (where, path)
         env = {e["name"]: e for e in c["env"]}
         for name in ("HOME", "TMPDIR", "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
             assert env[name]["value"].startswith("/tmp"), (where, name)
@@ -90,6 +96,10 @@ def test_the_deployment_runs_runbook_serve_as_issue_17_specifies_with_its_probes
     args = serve_parser().parse_args(c["args"][1:])
     assert c["args"][0] == "serve" and "command" not in c  # the image's entrypoint is `runbook`
     assert args.port == 9095 and args.outputs == "$(RUNBOOK_OUTPUTS)"
+    # the bucket holds the evidence; the journal and scratch files go to a writable volume
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert not mounts[args.state_dir].get("readOnly")
+    assert runbook_serve.parser().parse_args(c["args"][1:]).state_dir == Path(args.state_dir)
     assert args.token_file.startswith("/etc/incident-runbook/alertmanager/")
     assert c["ports"] == [{"name": "http", "containerPort": 9095}]
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}

@@ -4,9 +4,12 @@ payloads as Alertmanager builds them, a client."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,3 +180,52 @@ def wait_for(check: Any, *, timeout: float = 120, what: str = "the condition") -
             return value
         time.sleep(0.2)
     raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+RUNBOOK = Path(sys.executable).parent / "runbook"
+
+
+def start(
+    notebooks: Path, outputs: Path | str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """`runbook serve` on a free port, one worker and one warm kernel, ready: (process, its URL)."""
+    proc = subprocess.Popen(
+        [
+            str(RUNBOOK),
+            "serve",
+            "--port",
+            "0",
+            "--notebooks",
+            str(notebooks),
+            "--outputs",
+            str(outputs),
+            "--workers",
+            "1",
+            "--warm-kernels",
+            "1",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert "listening on http://" in first, first + proc.stdout.read()
+    url = first.split("listening on ", 1)[1].split()[0]
+    wait_for(lambda: get(url + "/readyz")[0] == 200, timeout=60, what="readyz")
+    return proc, url
+
+
+def sleeping(running: Iterable[Path]) -> bool:
+    """papermill saved one of these running notebooks with its sleep cell started."""
+    for nb in running:
+        cells = json.loads(nb.read_text())["cells"]
+        if any(
+            "time.sleep" in "".join(c["source"])
+            and c["metadata"].get("papermill", {}).get("start_time")
+            for c in cells
+        ):
+            return True
+    return False

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -16,39 +14,9 @@ import pytest
 
 from incidentlib.evidence import load_manifest, verify
 
-from .helpers import alert, get, make_notebooks, payload, post, wait_for
+from .helpers import alert, get, make_notebooks, payload, post, sleeping, start, wait_for
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-RUNBOOK = Path(sys.executable).parent / "runbook"
-
-
-def start(notebooks: Path, outputs: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            str(RUNBOOK),
-            "serve",
-            "--port",
-            "0",
-            "--notebooks",
-            str(notebooks),
-            "--outputs",
-            str(outputs),
-            "--workers",
-            "1",
-            "--warm-kernels",
-            "1",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert "listening on http://" in first, first + proc.stdout.read()
-    url = first.split("listening on ", 1)[1].split()[0]
-    wait_for(lambda: get(url + "/readyz")[0] == 200, timeout=60, what="readyz")
-    return proc, url
 
 
 def test_kill_9_mid_run_then_the_journal_replays(tmp_path: Path) -> None:
@@ -61,18 +29,11 @@ def test_kill_9_mid_run_then_the_journal_replays(tmp_path: Path) -> None:
         incident = reply["incident"]
         partial = outputs / ".partial" / incident
 
-        def sleeping() -> bool:  # papermill saved the notebook with the sleep cell started
-            for nb in partial.glob("*.running.ipynb"):
-                cells = json.loads(nb.read_text())["cells"]
-                if any(
-                    "time.sleep" in "".join(c["source"])
-                    and c["metadata"].get("papermill", {}).get("start_time")
-                    for c in cells
-                ):
-                    return True
-            return False
-
-        wait_for(sleeping, timeout=120, what="the run in its sleeping cell")
+        wait_for(
+            lambda: sleeping(partial.glob("*.running.ipynb")),
+            timeout=120,
+            what="the run in its sleeping cell",
+        )
         kernels = psutil.Process(proc.pid).children(recursive=True)
         assert kernels  # the running kernel and the warm one (and their chart helpers)
     finally:
@@ -104,7 +65,8 @@ def test_kill_9_mid_run_then_the_journal_replays(tmp_path: Path) -> None:
         report = verify(outputs / incident)
         assert report.ok and len(report.matching) == 4, (report.lines(), runs[0]["error"])
         partial = outputs / ".partial" / incident
-        assert not partial.exists(), list(partial.iterdir())
+        # the new run's reservation goes just after its manifest entry lands
+        wait_for(lambda: not partial.exists(), timeout=30, what="the staging area emptied")
         status, page, _ = get(url + "/")
         assert status == 200 and incident in page.decode()
     finally:
