@@ -64,8 +64,12 @@ def test_a_refused_write_is_failed_with_the_servers_message(sim_cluster: Any) ->
     c.close()
     assert (out["status"], out["applied"]) == ("failed", False)
     assert out["detail"].startswith(
-        "PATCH /apis/apps/v1/namespaces/production/deployments/frontend/scale answered 403 "
-        "Forbidden: deployments.apps "
+        "not permitted: PATCH /apis/apps/v1/namespaces/production/deployments/frontend/scale "
+        "answered 403 Forbidden: deployments.apps "
+    )
+    assert out["detail"].endswith(
+        "; this identity may not change that; mitigations need the incident-runbook-mitigate "
+        "role in this namespace (deploy/overlays/mitigations)"
     )
     assert recorded == [out]
 
