@@ -64,7 +64,7 @@ def parse_pids(value: Any) -> list[int] | None:
     for item in items:
         try:
             if isinstance(item, bool):
-                raise ValueError(item)
+                raise ValueError(item)  # pragma: no mutate (caught below: any value)
             pid = int(item)
         except (TypeError, ValueError):
             raise InvalidParameter(

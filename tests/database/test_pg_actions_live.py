@@ -189,7 +189,7 @@ def test_a_role_without_pg_signal_backend_is_refused_with_what_to_grant(stager, 
     idle, plan, _ = _idle_seen_by(stager, roles["monitor"])
     out = pg_actions.execute(plan, dsn=roles["monitor"], apply=True)
     [(_, _, outcome)] = _outcomes(out)
-    assert outcome.startswith("refused: ") and "permission denied" in outcome
+    assert outcome.startswith("refused: pg_terminate_backend: permission denied (")
     assert outcome.endswith(
         "; grant pg_signal_backend to this role, or connect as the session's owner"
     )
@@ -230,6 +230,48 @@ def test_a_skipped_plan_applied_connects_to_nothing():
     plan = pg_actions.plan_sessions("none", sessions=None, blocking=None, threshold_s=300)
     out = pg_actions.execute(plan, dsn="host=/nonexistent connect_timeout=1", apply=True)
     assert (out["status"], out["applied"], out["results"]) == ("skipped", False, [])
+
+
+# the block takes the cancel, then finishes its work in 0.3 s: within the wait, the session is
+# seen idle
+FINISHES_LATE = (
+    "DO $$ BEGIN PERFORM pg_sleep(30); "
+    "EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(0.3); END $$"
+)
+
+
+def test_a_statement_that_ends_within_the_wait_is_reported_cancelled(stager, conn, pg_dsn):
+    late, plan = _to_cancel(stager, conn, FINISHES_LATE)
+    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, wait_s=10)
+    assert _outcomes(out) == [(late, "pg_cancel_backend", "cancelled: the session is now idle")]
+
+
+def test_the_mitigation_session_ended_during_the_wait_is_an_error(stager, conn, pg_dsn):
+    stubborn, plan = _to_cancel(stager, conn, STUBBORN)
+    killed: list[int] = []
+
+    def end_it() -> None:  # someone ends the mitigation's own session while it waits
+        with psycopg.connect(pg_dsn, autocommit=True) as w:
+            while not killed:
+                killed.extend(
+                    r[0]
+                    for r in w.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND "
+                        "backend_start < clock_timestamp() - interval '0.3 s'",
+                        (pg_actions.MITIGATION_APP,),
+                    )
+                )
+                time.sleep(0.02)
+            w.execute("SELECT pg_terminate_backend(%s)", (killed[0],))
+
+    killer = threading.Thread(target=end_it, daemon=True)
+    killer.start()
+    with pytest.raises(DatabaseError) as e:
+        pg_actions.execute(plan, dsn=pg_dsn, apply=True, wait_s=20)
+    killer.join(5)
+    assert str(e.value).startswith("mitigation check failed: ")
+    with psycopg.connect(pg_dsn, autocommit=True) as su:  # it would swallow the teardown's cancel
+        su.execute("SELECT pg_terminate_backend(%s)", (stubborn,))
 
 
 # the block catches query_canceled and sleeps on: the same statement is still active after the
