@@ -619,7 +619,7 @@ def _sts(generation=2, replicas=3, strategy=None, **status):
     sts = {
         "kind": "StatefulSet",
         "metadata": {"name": "db", "generation": generation},
-        "spec": {"replicas": replicas},
+        "spec": {} if replicas is None else {"replicas": replicas},  # none given: one is wanted
         "status": {"observedGeneration": 2, **status},
     }
     if strategy is not None:
@@ -666,7 +666,5 @@ COMPLETE = "statefulset rolling update complete {} pods at revision db-7..."
     ],
 )
 def test_a_statefulset_rollout_like_kubectl_rollout_status(sts, expected):
-    if sts["spec"]["replicas"] is None:  # no replicas given: one is wanted
-        del sts["spec"]["replicas"]
     assert ka.rollout_done(sts) == expected
     assert ka.statefulset_rollout_done({}) == (False, "Waiting for 1 pods to be ready...")
