@@ -15,6 +15,8 @@ import pytest
 from incidentlib.errors import InvalidParameter, RunbookError
 from incidentlib.evidence import storage
 
+from .helpers import try_lock
+
 
 def test_locations_folder_and_s3():
     assert storage.is_s3("s3://b/p") and not storage.is_s3("outputs/s3://x")
@@ -72,28 +74,18 @@ def test_writes_are_whole_and_leave_no_temp_file(tmp_path):
     assert storage.sha256_file(big) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
 
 
-def _can_lock(path: Path, mode: int) -> bool:
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f.fileno(), mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-        return True
-
-
 def test_the_lock_is_exclusive_to_write_and_shared_to_read(tmp_path):
     lock = tmp_path / ".manifest.lock"
     with storage.locked(tmp_path):
         assert lock.exists()
-        assert not _can_lock(lock, fcntl.LOCK_SH)
+        assert not try_lock(tmp_path, fcntl.LOCK_SH)
     with storage.locked(tmp_path, shared=True):
-        assert _can_lock(lock, fcntl.LOCK_SH) and not _can_lock(lock, fcntl.LOCK_EX)
-    assert _can_lock(lock, fcntl.LOCK_EX)
+        assert try_lock(tmp_path, fcntl.LOCK_SH) and not try_lock(tmp_path, fcntl.LOCK_EX)
+    assert try_lock(tmp_path, fcntl.LOCK_EX)
     inc = storage.FolderArchive(tmp_path).incident("INC-1")
     inc.dir.mkdir()
     with inc.reading():
-        assert not _can_lock(inc.dir / ".manifest.lock", fcntl.LOCK_EX)
+        assert not try_lock(inc.dir, fcntl.LOCK_EX)
     with pytest.raises(FileNotFoundError):  # no folder, no lock: never a silent write
         with storage.locked(tmp_path / "missing"):
             pass
