@@ -58,11 +58,13 @@ lab: $(LAB)
 	$(VENV)/bin/runbook lab --notebooks notebooks $(LAB_ARGS)
 
 ## make mutate: mutation testing of the safety-critical code ([tool.mutmut] in pyproject.toml), from a
-## clean copy each time, then the score of each module (killed / (killed + survived)) against its target
+## clean copy each time, with one throwaway PostgreSQL for every test session (started before mutmut,
+## stopped after it), then the score of each module (killed / (killed + survived)) against its target
 mutate: $(DEV)
 	rm -rf mutants
 	mkdir -p mutants
-	$(VENV)/bin/mutmut run --max-children 2 > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }
+	$(PY) tools/with_postgres.py -- $(VENV)/bin/mutmut run --max-children 2 > mutants/run.log 2>&1 \
+		|| { tail -c 3000 mutants/run.log; exit 1; }
 	$(PY) tools/mutation_score.py
 
 ## make lint: ruff (lines of at most 100 characters) and mypy over the library

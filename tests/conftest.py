@@ -8,6 +8,11 @@
   and run on the default version only (the one the sandbox itself picks, `find_install()`), unless
   also marked `pg_all_versions`.
 - `pg_dsn`: its superuser DSN to the `app` database (carries a password, on purpose).
+- With `INCIDENTLIB_PG_ATTACH` set (`tools/with_postgres.py`, which `make mutate` runs mutmut
+  under), `pg_server` is that running server, on its version only, never stopped from here; and
+  `pg_dsn` is a database of this test session's own (`app_<random>`, dropped at the end): mutmut
+  runs two sessions at once on it, whose staged lock chains would otherwise wait on each other's
+  rows.
 - `stager`: stages real incidents on it; every staged session ends at teardown.
 - `sim_cluster`: (from incidentlib.sim.testing) a factory of simulated clusters, stopped at
   teardown.
@@ -47,6 +52,7 @@ import pytest
 
 from incidentlib.errors import RunbookError
 from incidentlib.sandbox.postgres import (
+    ATTACH_ENV,
     PgInstall,
     Stager,
     ThrowawayPostgres,
@@ -61,6 +67,9 @@ PG_VERSIONS = ("15", "18")  # the majors every PG test runs on, where installed
 
 def _pg_matrix() -> tuple[list[str], str | None, dict[str, PgInstall]]:
     """(versions to run, the default version, what is installed)."""
+    if os.environ.get(ATTACH_ENV):
+        install = ThrowawayPostgres.attach(os.environ[ATTACH_ENV]).install
+        return [install.major], install.major, {install.major: install}
     try:
         default: str | None = find_install().major
     except RunbookError:
@@ -100,8 +109,11 @@ class _Servers:
 
     def __init__(self) -> None:
         self.started: dict[str, ThrowawayPostgres] = {}
+        self.databases: dict[str, str] = {}  # an attached server's port -> this session's database
 
     def get(self, version: str) -> ThrowawayPostgres:
+        if version not in self.started and os.environ.get(ATTACH_ENV):
+            self.started[version] = ThrowawayPostgres.attach(os.environ[ATTACH_ENV])
         if version not in self.started:
             try:
                 server = ThrowawayPostgres(version=None if version == "none" else version)
@@ -117,8 +129,22 @@ class _Servers:
             self.started[version] = server
         return self.started[version]
 
+    def dsn(self, server: ThrowawayPostgres) -> str:
+        """The DSN tests stage on: the server's `app`, or on an attached server one of ours."""
+        if server.owned:
+            return server.dsn
+        if str(server.port) not in self.databases:
+            self.databases[str(server.port)] = name = f"app_{uuid.uuid4().hex[:12]}"
+            return server.create_database(name)
+        return server.superuser_dsn_for(self.databases[str(server.port)])
+
     def close(self) -> None:
+        import psycopg
+
         for server in self.started.values():
+            if str(server.port) in self.databases:
+                with psycopg.connect(server.superuser_dsn_for("postgres"), autocommit=True) as c:
+                    c.execute(f'DROP DATABASE "{self.databases[str(server.port)]}" WITH (FORCE)')
             server.cleanup()
 
 
@@ -135,10 +161,10 @@ def pg_server(request: pytest.FixtureRequest, _pg_servers: _Servers) -> Throwawa
 
 
 @pytest.fixture
-def pg_dsn(pg_server: ThrowawayPostgres) -> str:
+def pg_dsn(pg_server: ThrowawayPostgres, _pg_servers: _Servers) -> str:
     if not pg_server.running:
         pg_server.restart()
-    return pg_server.dsn
+    return _pg_servers.dsn(pg_server)
 
 
 @pytest.fixture

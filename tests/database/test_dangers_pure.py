@@ -283,12 +283,13 @@ def test_terminate_stale_takes_every_non_idle_session_older_than_the_threshold()
             session(5, "active", query_s=30),
             session(6, "active", query_s=5000, self_=True),
             session(7, "active", query_s=800, backend_type="autovacuum worker"),
+            session(8, "idle in transaction", query_s=600),  # exactly the threshold: taken
         ]
     )
     plan = pg_actions.plan_sessions(
         "terminate_stale", sessions=sessions, blocking=None, threshold_s=300, stale_s=600
     )
-    assert [s.pid for s in plan.signals] == [2, 1, 3]
+    assert [s.pid for s in plan.signals] == [2, 1, 3, 8]
     assert {s.function for s in plan.signals} == {"pg_terminate_backend"}
     assert plan.left_alone == [
         {"pid": 7, "why": "autovacuum worker: only touched when asked for by pid"}
@@ -301,6 +302,13 @@ def test_terminate_stale_takes_every_non_idle_session_older_than_the_threshold()
         "terminate_stale", sessions=sessions, blocking=None, threshold_s=300, stale_s=6000
     )
     assert none.skipped == "no non-idle session older than 6000s"
+    for few in (None, sessions[sessions["pid"] == 6], sessions[sessions["pid"] == 2]):
+        plan = pg_actions.plan_sessions(
+            "terminate_stale", sessions=few, blocking=None, threshold_s=300, stale_s=600
+        )
+        assert [s.pid for s in plan.signals] == (
+            [2] if few is not None and 2 in set(few["pid"]) else []
+        )
     for kube in ("restart", "restart_app", "resources"):
         with pytest.raises(InvalidParameter, match="not a session mitigation"):
             pg_actions.plan_sessions(kube, sessions=sessions, blocking=None, threshold_s=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
@@ -10,7 +9,6 @@ import psycopg
 import pytest
 
 from incidentlib.errors import DatabaseError, SourceUnavailable
-from incidentlib.pg import actions as pg_actions
 from incidentlib.pg import activity as pg_activity
 from incidentlib.pg import connections as pg_connections
 from incidentlib.pg import locks as pg_locks
@@ -24,29 +22,12 @@ CARD = "4111111111111111"
 
 
 @pytest.fixture(scope="module")
-def roles(pg_server):
-    """Two ordinary roles: one with pg_monitor, one without (names unique to this run)."""
-    tag = os.getpid()
-    return {
-        "plain": pg_server.create_role(f"db_plain_{tag}", "plain-pw-1"),
-        "monitor": pg_server.create_role(f"db_monitor_{tag}", "monitor-pw-1", monitor=True),
-    }
-
-
-@pytest.fixture(scope="module")
 def bare_dsn(pg_server):
     """A database without the pg_stat_statements extension."""
     name = f"bare_{os.getpid()}"
     with psycopg.connect(pg_server.superuser_dsn_for("postgres"), autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     return pg_server.superuser_dsn_for(name)
-
-
-@pytest.fixture
-def conn(pg_dsn):
-    c = pg.connect(pg_dsn)
-    yield c
-    c.close()
 
 
 def _version(conn) -> int:
@@ -206,102 +187,6 @@ def test_access_exclusive_times_out_exact_sizes_but_not_the_estimate_or_the_rest
     pg_locks.fetch_blocking(conn, server_version_num=_version(conn))
 
 
-def _snapshot(conn):
-    sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))
-    blocking = pg_locks.blocking_frame(
-        pg_locks.fetch_blocking(conn, server_version_num=_version(conn))
-    )
-    return sessions, blocking
-
-
-def _outcomes(out: dict) -> list[tuple[int, str, str]]:
-    return [(r["pid"], r["function"], r["outcome"]) for r in out["results"]]
-
-
-def test_apply_false_terminates_nothing(stager, conn, pg_dsn):
-    a, b, c = stager.lock_chain(3)
-    sessions, blocking = _snapshot(conn)
-    plan = pg_actions.plan_sessions(
-        "auto",
-        sessions=sessions,
-        blocking=blocking[blocking["root_blocking_pid"] == a],
-        threshold_s=300,
-    )
-    out = pg_actions.execute(plan, dsn=pg_dsn, apply=False)
-    assert _outcomes(out) == [(a, "pg_terminate_backend", "not done (apply=False)")]
-    assert (out["status"], out["applied"]) == ("shown", False)
-    assert not stager.finished(b, timeout=0.5)
-    assert a in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
-
-
-def test_apply_terminates_the_root_blocker_and_the_chain_drains(stager, conn, pg_dsn):
-    a, b, c = stager.lock_chain(3)
-    sessions, blocking = _snapshot(conn)
-    plan = pg_actions.plan_sessions(
-        "terminate_blocker",
-        sessions=sessions,
-        blocking=blocking[blocking["root_blocking_pid"] == a],
-        threshold_s=300,
-    )
-    assert [sig.pid for sig in plan.signals] == [a]
-    recorded = []
-    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, record=recorded.append)
-    assert _outcomes(out) == [(a, "pg_terminate_backend", "terminated")]
-    assert (out["status"], out["applied"], recorded) == ("applied", True, [out])
-    assert stager.finished(b) and stager.finished(c)
-    assert a not in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
-
-
-def test_cancel_stops_the_statement_and_keeps_the_session(stager, conn, pg_dsn):
-    busy = stager.long_query(30)
-    time.sleep(0.3)
-    sessions, blocking = _snapshot(conn)
-    plan = pg_actions.plan_sessions(
-        "cancel", sessions=sessions, blocking=None, threshold_s=0.2, pids=[busy]
-    )
-    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True)
-    [(pid, _, outcome)] = _outcomes(out)
-    assert pid == busy and outcome.startswith("cancelled: the session is now idle")
-    assert stager.sessions[busy].done.wait(5) and "canceling statement" in (
-        stager.sessions[busy].error or ""
-    )
-
-
-def test_a_reused_or_vanished_pid_is_left_alone_and_our_own_session_never_touched(
-    stager, conn, pg_dsn
-):
-    idle = stager.idle_in_transaction()
-    sessions, _ = _snapshot(conn)
-    own = int(sessions.loc[sessions["self"], "pid"].item())
-    plan = pg_actions.plan_sessions(
-        "terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle, own]
-    )
-    assert [sig.pid for sig in plan.signals] == [idle]
-    assert plan.left_alone == [{"pid": own, "why": "this runbook's own session"}]
-    sig = plan.signals[0]
-    plan.signals = [
-        dataclasses.replace(sig, backend_start=sig.backend_start.replace(year=2000))
-    ]  # as if reused
-    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True)
-    assert _outcomes(out)[0][2].startswith("gone already")
-    assert (out["status"], out["applied"]) == ("nothing done", False)
-    assert idle in set(pg_activity.sessions_frame(pg_activity.fetch_sessions(conn))["pid"])
-
-
-def test_a_role_without_pg_signal_backend_is_refused_with_what_to_grant(stager, roles):
-    idle = stager.idle_in_transaction()
-    c = pg.connect(roles["monitor"])
-    try:
-        sessions = pg_activity.sessions_frame(pg_activity.fetch_sessions(c))
-    finally:
-        c.close()
-    plan = pg_actions.plan_sessions(
-        "terminate_long", sessions=sessions, blocking=None, threshold_s=300, pids=[idle]
-    )
-    outcome = _outcomes(pg_actions.execute(plan, dsn=roles["monitor"], apply=True))[0][2]
-    assert outcome.startswith("refused:") and "grant pg_signal_backend" in outcome
-
-
 def test_statements_of_other_roles_are_hidden_from_a_plain_role_and_counted(stager, roles):
     stager.slow_statement(0.01, 1)
     c = pg.connect(roles["plain"])
@@ -338,25 +223,3 @@ def test_one_statement_run_in_two_databases_is_one_row_with_both(pg_server, conn
     assert (row["calls"], row["databases"]) == (5, "app, postgres")
     assert row["total_ms"] == pytest.approx(sum(r["total_ms"] for r in raw), abs=1e-2)
     assert row["query"] == f"SELECT count(*) AS {marker} FROM pg_class WHERE relname = $1"
-
-
-STUBBORN = (
-    "DO $$ BEGIN FOR i IN 1..4 LOOP BEGIN PERFORM pg_sleep(2); "
-    "EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$"
-)
-
-
-def test_a_statement_that_swallows_the_cancel_is_reported_still_there(stager, conn, pg_dsn):
-    # the block catches query_canceled and sleeps on: the same statement is still active after
-    # the wait, and the outcome says so instead of "cancelled"
-    stubborn = stager.long_query(sql_text=STUBBORN)
-    sessions, _ = _snapshot(conn)
-    plan = pg_actions.plan_sessions(
-        "cancel", sessions=sessions, blocking=None, threshold_s=0, pids=[stubborn]
-    )
-    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, wait_s=0.5)
-    assert _outcomes(out) == [
-        (stubborn, "pg_cancel_backend", "signalled, but still there after 0.5s (active)")
-    ]
-    assert (out["status"], out["applied"]) == ("nothing done", False)
-    assert out["detail"] == f"pid {stubborn}: signalled, but still there after 0.5s (active)"

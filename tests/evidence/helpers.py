@@ -160,3 +160,17 @@ def kernels_of(pid: int, timeout: float = 60) -> list:
         kernels = [c for c in me.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
         time.sleep(0.2)
     return kernels
+
+
+def try_lock(incident: Path, mode: int) -> bool:
+    """Whether another open file description gets the incident's lock (`mode`: fcntl.LOCK_SH or
+    LOCK_EX) at once."""
+    import fcntl
+
+    with open(incident / ".manifest.lock", "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return True

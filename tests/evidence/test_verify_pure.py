@@ -32,6 +32,8 @@ from incidentlib.evidence.manifest import (
     write_temp,
 )
 
+from .helpers import try_lock
+
 INCIDENT = "INC-20261202-0800-pure"
 
 
@@ -573,29 +575,18 @@ def test_sha256_of_a_file_larger_than_one_read(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
 
 
-def _try_lock(incident: Path, mode: int) -> bool:
-    """Whether another open file description gets the lock at once."""
-    with open(incident / LOCK, "a+") as f:
-        try:
-            fcntl.flock(f.fileno(), mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-        return True
-
-
 def test_the_lock_is_exclusive_for_writers_and_shared_for_readers(tmp_path: Path) -> None:
     with locked(tmp_path):
-        assert not _try_lock(tmp_path, fcntl.LOCK_SH)
-        assert not _try_lock(tmp_path, fcntl.LOCK_EX)
-    assert _try_lock(tmp_path, fcntl.LOCK_EX)  # released
+        assert not try_lock(tmp_path, fcntl.LOCK_SH)
+        assert not try_lock(tmp_path, fcntl.LOCK_EX)
+    assert try_lock(tmp_path, fcntl.LOCK_EX)  # released
     with locked(tmp_path, shared=True):
-        assert _try_lock(tmp_path, fcntl.LOCK_SH)
-        assert not _try_lock(tmp_path, fcntl.LOCK_EX)
-    assert _try_lock(tmp_path, fcntl.LOCK_EX)
+        assert try_lock(tmp_path, fcntl.LOCK_SH)
+        assert not try_lock(tmp_path, fcntl.LOCK_EX)
+    assert try_lock(tmp_path, fcntl.LOCK_EX)
     with pytest.raises(ValueError), locked(tmp_path):  # released on an error too
         raise ValueError
-    assert _try_lock(tmp_path, fcntl.LOCK_EX)
+    assert try_lock(tmp_path, fcntl.LOCK_EX)
 
 
 def test_two_verifies_read_at_once(tmp_path: Path) -> None:

@@ -613,3 +613,58 @@ def test_workload_paths_and_one_record_shape():
     assert ka.plan_restart(sts, now=datetime(2026, 1, 1, tzinfo=UTC)).target == (
         "statefulset/db in ns"
     )
+
+
+def _sts(generation=2, replicas=3, strategy=None, **status):
+    sts = {
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "generation": generation},
+        "spec": {} if replicas is None else {"replicas": replicas},  # none given: one is wanted
+        "status": {"observedGeneration": 2, **status},
+    }
+    if strategy is not None:
+        sts["spec"]["updateStrategy"] = strategy
+    return sts
+
+
+DONE = {"readyReplicas": 3, "updatedReplicas": 3, "currentReplicas": 3}
+REV = {"currentRevision": "db-7", "updateRevision": "db-7"}
+PARTITION = "Waiting for partitioned roll out to finish: 0 out of 1 new pods have been updated..."
+ROLLING = "waiting for statefulset rolling update to complete 3 pods at revision db-7..."
+COMPLETE = "statefulset rolling update complete {} pods at revision db-7..."
+
+
+@pytest.mark.parametrize(
+    ("sts", "expected"),
+    [
+        (
+            _sts(strategy={"type": "OnDelete"}),
+            (True, "rollout status is only available for RollingUpdate (db)"),
+        ),
+        (
+            _sts(generation=3, **DONE, **REV),
+            (False, "Waiting for statefulset spec update to be observed..."),
+        ),
+        (_sts(readyReplicas=1), (False, "Waiting for 2 pods to be ready...")),
+        (_sts(replicas=None), (False, "Waiting for 1 pods to be ready...")),
+        (
+            _sts(strategy={"rollingUpdate": {"partition": 2}}, readyReplicas=3, updatedReplicas=0),
+            (False, PARTITION),
+        ),
+        (
+            _sts(
+                strategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
+                readyReplicas=3,
+                updatedReplicas=2,
+            ),
+            (True, "partitioned roll out complete: 2 new pods have been updated..."),
+        ),
+        (_sts(**DONE, currentRevision="db-6", updateRevision="db-7"), (False, ROLLING)),
+        (_sts(**DONE, **REV), (True, COMPLETE.format(3))),
+        (_sts(readyReplicas=3, **REV), (True, COMPLETE.format(3))),
+        (_sts(readyReplicas=3, currentReplicas=2, **REV), (True, COMPLETE.format(2))),
+    ],
+)
+def test_a_statefulset_rollout_like_kubectl_rollout_status(sts, expected):
+    assert ka.rollout_done(sts) == expected
+    assert ka.statefulset_rollout_done({}) == (False, "Waiting for 1 pods to be ready...")
