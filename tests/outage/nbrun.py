@@ -7,7 +7,7 @@ import http.server
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,11 +54,16 @@ def text_of(nb: Any) -> str:
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    status = 503
+    answer: Callable[[], int] = staticmethod(lambda: 503)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b'{"status": "unavailable", "backend": "connection refused"}'
-        self.send_response(self.status)
+        status = self.answer()
+        body = (
+            b'{"status": "ok"}'
+            if status < 400
+            else b'{"status": "unavailable", "backend": "connection refused"}'
+        )
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -69,9 +74,11 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def health_server(status: int = 503) -> Iterator[str]:
-    """A real local HTTP server whose /health answers `status`; yields its URL."""
-    handler = type("Health", (_Health,), {"status": status})
+def health_server(status: int | Callable[[], int] = 503) -> Iterator[str]:
+    """A real local HTTP server whose /health answers `status` (or what `status()` says at each
+    request); yields its URL."""
+    answer = status if callable(status) else (lambda: status)
+    handler = type("Health", (_Health,), {"answer": staticmethod(answer)})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

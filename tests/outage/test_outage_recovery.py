@@ -6,54 +6,32 @@ said, not silently skipped."""
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from incidentlib.kube import client as kube
 
-from .nbrun import execute, text_of
+from .nbrun import execute, health_server, text_of
 
 pytestmark = [pytest.mark.sim, pytest.mark.notebook]
 
 GOOD_IMAGE = "registry.example.com/backend:2.3.1"
 
 
-@contextmanager
-def service_of(kubeconfig: str) -> Iterator[tuple[str, list[int]]]:
-    """A real local HTTP health endpoint that stands for the backend: 200 while the deployment
-    runs the good image, 503 while it runs the bad one. Yields its URL and the statuses given."""
+def service_of(kubeconfig: str, given: list[int]) -> Callable[[], int]:
+    """What a health endpoint standing for the backend answers: 200 while the deployment runs the
+    good image, 503 while it runs the bad one (each answer kept in `given`)."""
     cluster = kube.connect(kubeconfig=kubeconfig)
-    given: list[int] = []
 
-    class Health(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            dep = cluster.get_json("/apis/apps/v1/namespaces/production/deployments/backend")
-            image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
-            status = 200 if image == GOOD_IMAGE else 503
-            given.append(status)
-            body = b"ok" if status == 200 else b"backend: connection pool exhausted"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer() -> int:
+        dep = cluster.get_json("/apis/apps/v1/namespaces/production/deployments/backend")
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        given.append(200 if image == GOOD_IMAGE else 503)
+        return given[-1]
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health", given
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return answer
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +41,8 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("outage-recovery")
     # namespaced roles only: nothing may be listed across all namespaces
     with running_sim("bad-rollout", workdir=tmp / "sim", forbidden_namespaces={"payments"}) as sim:
-        with service_of(str(sim.kubeconfig)) as (url, given):
+        given: list[int] = []
+        with health_server(service_of(str(sim.kubeconfig), given)) as url:
             scraps, nb = execute(
                 tmp / "out.ipynb",
                 kubeconfig=str(sim.kubeconfig),
