@@ -63,7 +63,7 @@ lab: $(LAB)
 mutate: $(DEV)
 	rm -rf mutants
 	mkdir -p mutants
-	$(PY) tools/with_postgres.py -- $(VENV)/bin/mutmut run --max-children 2 > mutants/run.log 2>&1 \
+	$(PY) tools/with_servers.py -- $(VENV)/bin/mutmut run --max-children 2 > mutants/run.log 2>&1 \
 		|| { tail -c 3000 mutants/run.log; exit 1; }
 	$(PY) tools/mutation_score.py
 

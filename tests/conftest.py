@@ -8,7 +8,7 @@
   and run on the default version only (the one the sandbox itself picks, `find_install()`), unless
   also marked `pg_all_versions`.
 - `pg_dsn`: its superuser DSN to the `app` database (carries a password, on purpose).
-- With `INCIDENTLIB_PG_ATTACH` set (`tools/with_postgres.py`, which `make mutate` runs mutmut
+- With `INCIDENTLIB_PG_ATTACH` set (`tools/with_servers.py`, which `make mutate` runs mutmut
   under), `pg_server` is that running server, on its version only, never stopped from here; and
   `pg_dsn` is a database of this test session's own (`app_<random>`, dropped at the end): mutmut
   runs two sessions at once on it, whose staged lock chains would otherwise wait on each other's
@@ -17,7 +17,9 @@
 - `sim_cluster`: (from incidentlib.sim.testing) a factory of simulated clusters, stopped at
   teardown.
 - `s3_store`: moto's standalone S3 server on loopback for the session (started on first use), the
-  AWS environment pointing at it; `s3_store.bucket()` makes a fresh bucket.
+  AWS environment pointing at it; `s3_store.bucket()` makes a fresh bucket. With
+  `INCIDENTLIB_S3_ATTACH` set (a port; `tools/with_servers.py` sets it), the moto_server already
+  listening there, never stopped from here.
 - `start_demo`: starts `runbook demo` as a subprocess; `demo_run`: the one full `runbook demo` of
   the session (its exit code, output and outputs folder), shared by every test that reads its
   evidence.
@@ -190,8 +192,10 @@ class S3Store:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    attached: bool = False  # a server someone else started (INCIDENTLIB_S3_ATTACH)
+
     def ensure(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.attached or (self.proc is not None and self.proc.poll() is None):
             return
         moto = Path(sys.executable).with_name("moto_server")
         with open(self.log, "ab") as out:
@@ -224,7 +228,8 @@ class S3Store:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
 
     def bucket(self) -> str:
-        name = f"evidence-{os.getpid()}-{next(self._names)}"
+        # unique across sessions: one process may run several (mutmut does) on an attached server
+        name = f"evidence-{uuid.uuid4().hex[:12]}-{next(self._names)}"
         self.client().create_bucket(Bucket=name)
         return name
 
@@ -235,15 +240,21 @@ class S3Store:
         return sorted(o["Key"] for page in pages for o in page.get("Contents") or [])
 
 
+S3_ATTACH_ENV = "INCIDENTLIB_S3_ATTACH"  # the port of a moto_server running for the whole command
+
+
 @pytest.fixture(scope="session")
 def s3_store() -> Iterator[S3Store]:
     if not Path(sys.executable).with_name("moto_server").exists():
         pytest.fail("moto_server is not installed: make dev (moto[server] is a dev dependency)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     logs = Path(tempfile.mkdtemp(prefix="runbook-moto-"))  # not under basetemp: other pytest
-    store = S3Store(port, logs / "moto.log")  # sessions on the machine prune those
+    if os.environ.get(S3_ATTACH_ENV):  # sessions on the machine prune those
+        store = S3Store(int(os.environ[S3_ATTACH_ENV]), logs / "moto.log", attached=True)
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        store = S3Store(port, logs / "moto.log")
     store.env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

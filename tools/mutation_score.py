@@ -25,31 +25,11 @@ TARGETS = {
 }
 KILLED = {1, 3, 36, 24, -24, 152, 255}  # failed, pytest error, or over the time limit
 SURVIVED = {0, 5, 33}  # tests passed, or no test reaches it
-# parts of a module scored apart from its target: storage.py's S3 archive is tested against moto's
-# server (tests/evidence/test_s3.py, marked notebook), which is not in the mutation selection; its
-# target is the folder archive's (manifest I/O moved there from manifest.py)
-APART = {
-    "incidentlib/evidence/storage.py": (
-        "S3 archive",
-        ("S3Archive", "S3Incident", "_client", "_code"),
-    )
-}
 
 
-def _apart(module: str, key: str) -> bool:
-    """Whether mutant `key` (mutmut's name, e.g. `...storage.xǁS3Archiveǁput__mutmut_3` or
-    `...storage.x__client__mutmut_1`) belongs to the part of `module` scored apart."""
-    name = key.rsplit(".", 1)[-1]
-    return any(
-        name.startswith((f"xǁ{part}ǁ", f"x_{part}__mutmut_"))
-        for part in APART.get(module, ("", ()))[1]
-    )
-
-
-def score(meta: Path, module: str = "", apart: bool = False) -> tuple[int, int, int]:
-    """(killed, survived, other) for one module's results (`apart`: of its part scored apart)."""
-    by_key = json.loads(meta.read_text())["exit_code_by_key"]
-    codes = [c for k, c in by_key.items() if _apart(module, k) == apart]
+def score(meta: Path) -> tuple[int, int, int]:
+    """(killed, survived, other) for one module's results."""
+    codes = list(json.loads(meta.read_text())["exit_code_by_key"].values())
     killed = sum(1 for c in codes if c in KILLED)
     survived = sum(1 for c in codes if c in SURVIVED)
     return killed, survived, len(codes) - killed - survived
@@ -64,17 +44,13 @@ def main(root: Path = Path("mutants")) -> int:
             print(f"{module:<36} not mutated (is it in [tool.mutmut] only_mutate?)")
             failed = True
             continue
-        killed, survived, other = score(meta, module)
+        killed, survived, other = score(meta)
         pct = 100.0 * killed / (killed + survived) if killed + survived else 0.0
         below = pct < target
         failed |= below
         note = "  BELOW TARGET" if below else ""
         note += f"  ({other} not checked or suspicious)" if other else ""
         print(f"{module:<36} {killed:>7} {survived:>9} {pct:>6.1f}% {target:>6}%{note}")
-        if module in APART:
-            k, s, _ = score(meta, module, apart=True)
-            pct = 100.0 * k / (k + s) if k + s else 0.0
-            print(f"  {APART[module][0]} (no target){'':<14} {k:>7} {s:>9} {pct:>6.1f}%")
     if failed:
         print("survivors: .venv/bin/mutmut results; a diff: .venv/bin/mutmut show NAME")
     return 1 if failed else 0

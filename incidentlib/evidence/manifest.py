@@ -135,7 +135,7 @@ def append_run_locked(
     manifest atomically."""
     data = next_manifest(read_manifest(incident_dir), incident, entry, signing_key=signing_key)
     partial = incident_dir.parent / PARTIAL
-    partial.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(parents=True, exist_ok=True)  # pragma: no mutate (its parent is the archive)
     atomic_write(incident_dir / MANIFEST, data, partial)
 
 
@@ -350,6 +350,6 @@ def read_scraps(path: str | os.PathLike[str], names: Iterable[str] | None = None
         raw = open_incident(root).read(name)
         if raw is None:
             raise RunbookError(f"{path} does not exist")
-        return read(json.loads(raw), names)
-    with open(path, encoding="utf-8") as f:
-        return read(json.load(f), names)
+    else:
+        raw = Path(path).read_bytes()  # JSON's own encoding (UTF-8), whatever the locale's
+    return read(json.loads(raw), names)

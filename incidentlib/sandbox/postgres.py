@@ -14,7 +14,7 @@ Environment: `PG_BIN` forces a bin directory; `INCIDENTLIB_PG_SYSTEM_DIR` (defau
 `/usr/lib/postgresql`) is where system servers are looked for (point it at a missing folder to
 try the wheel on a machine that has both); `INCIDENTLIB_PG_ATTACH` (`ThrowawayPostgres.to_env()`)
 names a server already running that the test fixtures attach to instead of starting their own
-(`make mutate` starts one for all its test sessions: `tools/with_postgres.py`)."""
+(`make mutate` starts one for all its test sessions: `tools/with_servers.py`)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -174,3 +175,27 @@ def try_lock(incident: Path, mode: int) -> bool:
             return False
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
         return True
+
+
+def notebook_with_scraps(**scraps: object) -> bytes:
+    """An executed notebook's JSON (UTF-8) holding these scraps, as scrapbook glues them."""
+    from incidentlib.scraps import SCRAP_MIME
+
+    outputs = [
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {
+                SCRAP_MIME.format(encoder="json"): {
+                    "name": name,
+                    "data": value,
+                    "encoder": "json",
+                    "version": 1,
+                }
+            },
+        }
+        for name, value in scraps.items()
+    ]
+    cell = {"cell_type": "code", "source": "", "metadata": {}, "outputs": outputs}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(nb).encode()

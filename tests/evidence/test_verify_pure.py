@@ -27,12 +27,13 @@ from incidentlib.evidence.manifest import (
     load_manifest,
     locked,
     read_manifest,
+    read_scraps,
     sha256_file,
     verify,
     write_temp,
 )
 
-from .helpers import try_lock
+from .helpers import notebook_with_scraps, try_lock
 
 INCIDENT = "INC-20261202-0800-pure"
 
@@ -174,6 +175,9 @@ def test_invalid_json_is_one_problem_and_every_file_is_added(tmp_path: Path) -> 
     assert report.added == ["run0.ipynb", "run1.ipynb"] and report.matching == []
     with pytest.raises(RunbookError, match="is not readable JSON .* restore it from a copy"):
         read_manifest(incident)
+    with pytest.raises(RunbookError) as e:
+        load_manifest(incident)
+    assert str(e.value).startswith(f"{incident / MANIFEST} is not readable JSON (")
 
 
 def test_a_formatting_only_edit_is_seen(tmp_path: Path) -> None:
@@ -642,3 +646,10 @@ def test_verify_waits_while_a_run_is_being_committed(tmp_path: Path) -> None:
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     reader.join(30)
     assert [r.ok for r in reports] == [True]
+
+
+def test_scraps_are_read_from_an_archived_notebook_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "run.ipynb"
+    path.write_bytes(notebook_with_scraps(severity="SEV2", owner="équipe-β"))
+    assert read_scraps(path) == {"severity": "SEV2", "owner": "équipe-β"}
+    assert read_scraps(str(path), names=["owner"]) == {"owner": "équipe-β"}
