@@ -169,3 +169,37 @@ def test_a_release_removes_the_runs_leftovers_and_then_the_empty_staging_area(tm
     inc.release(other)
     inc.release(other)  # nothing left: no error
     assert not inc.partial.exists() and inc.dir.is_dir()
+
+
+def test_locations_keep_their_last_letter_and_an_s3_archive_its_scratch(tmp_path):
+    assert storage.join("s3://bucket/preX/", "INC-1") == "s3://bucket/preX/INC-1"
+    inc = storage.open_incident("s3://bucket/team/INC-X/")
+    assert (inc.name, inc.location) == ("INC-X", "s3://bucket/team/INC-X")
+    assert storage.open_archive("s3://bucket/team", scratch=tmp_path).scratch_root == tmp_path
+    assert storage.open_archive("s3://bucket/team").scratch_root is None
+    # on S3 nothing resolves a path: the plain-path rule alone keeps verify inside the incident
+    for rel in ("/etc/passwd", "\\x", "a\\b", "../INC-2/a", ""):
+        assert not inc.inside(rel), rel
+    assert inc.inside("a.ipynb") and inc.inside("sub/b.html")
+    (tmp_path / "manifest.json").write_text("{nope")
+    with pytest.raises(RunbookError) as e:
+        storage.read_manifest(tmp_path)
+    assert str(e.value).startswith(f"{tmp_path / 'manifest.json'} is not readable JSON (")
+
+
+def test_a_dead_run_is_seen_by_its_reservation_and_its_running_copy(tmp_path):
+    """What `runbook run` looks for when it archives a run cut short: the reservation left behind,
+    and the notebook papermill saved while the run was going."""
+    inc = storage.FolderArchive(tmp_path).incident("INC-1")
+    assert inc.scratch() == inc.partial and inc.scratch() == inc.partial  # again: no error
+    old = os.umask(0o022)
+    try:
+        rid = inc.reserve("T", "outage")
+    finally:
+        os.umask(old)
+    assert inc.reserved(rid) and not inc.reserved("T-other")
+    assert (inc.partial / f"{rid}.reserved").stat().st_mode & 0o777 == 0o644
+    assert inc.running(rid) is None
+    (inc.partial / f"{rid}.running.ipynb").write_text("{}")
+    assert inc.running(rid) == inc.partial / f"{rid}.running.ipynb"
+    assert inc.running("T-other") is None
