@@ -34,7 +34,10 @@ from incidentlib.sandbox.postgres import SUPERUSER_PASSWORD, Stager, ThrowawayPo
 from incidentlib.scenarios import database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_triage import floor  # noqa: E402 - the one-cell papermill notebook, measured alike
+from bench_triage import (  # noqa: E402 - the one-cell papermill notebook, measured alike
+    compile_library,
+    floor,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "database.ipynb"
@@ -163,6 +166,7 @@ def stage_dangers(dsn: str, stager: Stager) -> None:
 
 def main() -> int:
     version = sys.argv[sys.argv.index("--version") + 1] if "--version" in sys.argv else None
+    compile_library()
     load = os.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory(prefix="bench-db-") as tmp,

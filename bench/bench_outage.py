@@ -25,6 +25,9 @@ from pathlib import Path
 
 from incidentlib.sim import start
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_triage import compile_library  # noqa: E402 - the library's bytecode, as installed
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "outage.ipynb"
 PAPERMILL = Path(sys.executable).parent / "papermill"
@@ -168,6 +171,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
     ap.add_argument("--scenario", default="scale", help="sim scenario (default: scale)")
     args = ap.parse_args()
+    compile_library()
     work = Path(tempfile.mkdtemp(prefix="bench-outage-"))
     t0 = time.perf_counter()
     sim = start(args.scenario, workdir=work / "sim")

@@ -10,10 +10,13 @@ injected parameters) before it is archived."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .scraps import SCRAP_MIME_PREFIX, frame_from_scrap, plain
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MASK = "***"
 
@@ -273,14 +276,41 @@ def redact_value(value: Any) -> Any:
     if isinstance(value, pd.DataFrame):
         out = value.copy()
         for col in out.columns:
-            if out[col].dtype == object or str(out[col].dtype).startswith("str"):
-                out[col] = out[col].map(lambda v: redact_text(v) if isinstance(v, str) else v)
+            if _textual(out[col]):
+                out[col] = _redact_column(out[col])
         return out
-    if isinstance(value, pd.Series) and (
-        value.dtype == object or str(value.dtype).startswith("str")
-    ):
-        return value.map(lambda v: redact_text(v) if isinstance(v, str) else v)
+    if isinstance(value, pd.Series) and _textual(value):
+        return _redact_column(value)
     return value
+
+
+def _textual(col: pd.Series) -> bool:
+    return col.dtype == object or str(col.dtype).startswith("str")
+
+
+def _redact_column(col: pd.Series) -> pd.Series:
+    """A copy of a column with its strings redacted. A string column is searched whole (Arrow's
+    regular expressions, in C++) for the rows that may hold a secret, a rule's keyword or a
+    registered secret, and only those rows go through `redact_text`: the messages of thousands
+    of events hold none. An object column maps each distinct string once."""
+    if col.dtype == object:
+        done: dict[str, str] = {}
+
+        def one(v: Any) -> Any:
+            if not isinstance(v, str):
+                return v
+            if v not in done:
+                done[v] = redact_text(v)
+            return done[v]
+
+        return col.map(one)
+    may = col.str.contains(_MAYBE_SECRET.pattern, regex=True, na=False)
+    for secret in tuple(_known):
+        may |= col.str.contains(secret, regex=False, na=False)
+    out = col.copy()
+    if may.any():
+        out[may] = col[may].map(redact_text)
+    return out
 
 
 # -- whole notebooks (the archive's last line of defence) ------------------------------------------

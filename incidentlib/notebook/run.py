@@ -291,8 +291,10 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
     value = redact_value(value)
     data: Any
     if isinstance(value, pd.DataFrame):
+        import pyarrow.parquet as pq
+
         buf = io.BytesIO()
-        _parquet_safe(value).to_parquet(buf, engine="pyarrow")
+        pq.write_table(_arrow_table(value), buf)  # what DataFrame.to_parquet writes
         encoder, data = "pandas", base64.b64encode(buf.getvalue()).decode()
     elif isinstance(value, str):
         encoder, data = "text", value
@@ -317,20 +319,22 @@ def glue(name: str, value: Any, *, display: bool = False) -> None:
         ip_display(shown, metadata=meta, raw=True)
 
 
-def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+def _arrow_table(df: pd.DataFrame) -> Any:
+    """The frame as an Arrow table, converted once (a column Arrow cannot hold, mixed types or
+    objects, as text): the scrap's parquet is written from it."""
     import pyarrow as pa
 
+    df = df.reset_index(drop=True)
     try:
-        pa.Table.from_pandas(df, preserve_index=False)
-        return df.reset_index(drop=True)
+        return pa.Table.from_pandas(df)
     except (pa.ArrowException, TypeError, ValueError):
-        out = df.reset_index(drop=True).copy()
+        out = df.copy()
         for col in out.columns:
             try:
                 pa.array(out[col])
             except (pa.ArrowException, TypeError, ValueError):
                 out[col] = out[col].map(lambda v: None if v is None else str(v))
-        return out
+        return pa.Table.from_pandas(out)
 
 
 def show_table(

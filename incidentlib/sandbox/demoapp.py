@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -213,6 +214,11 @@ def _handler(state: _State, metrics: _Metrics) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = socket.SOMAXCONN  # a probe burst is never left waiting on a dropped SYN
+
+
 class DemoApp:
     """The demo service in a background thread: `with DemoApp(latency_ms=300, error_rate=0.08) as
     app: app.url`."""
@@ -228,8 +234,7 @@ class DemoApp:
         self._host = host
         self._state = _State(_check_latency(latency_ms), _check_rate(error_rate))
         self._metrics = _Metrics()
-        self._server = ThreadingHTTPServer((host, port), _handler(self._state, self._metrics))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler(self._state, self._metrics))
         self._thread: threading.Thread | None = None
 
     @property

@@ -350,6 +350,10 @@ class SimServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # the listen backlog a Go API server gets (the kernel's somaxconn), not socketserver's 5: a
+    # client opening ten connections at once (the runbook's concurrent reads) would otherwise see
+    # some SYNs dropped and wait a full second for their retransmission
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(
         self,

@@ -83,3 +83,36 @@ def test_no_problem_is_never_an_all_clear_while_sources_failed():
 
     real = incidentlib.assess(database_reachable=False)
     assert nothing.checked(real) is real  # a measured verdict stands
+
+
+def test_a_frame_glued_reads_back_whole_and_an_odd_column_as_text():
+    """`glue` writes a DataFrame scrap as scrapbook would (parquet, base64), converted to Arrow
+    once: the frame reads back with its values and types, its index reset, a column Arrow cannot
+    hold (mixed types, dicts) as text."""
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from incidentlib.notebook.run import glue
+    from incidentlib.scraps import SCRAP_MIME, frame_from_scrap
+
+    InteractiveShell.instance()
+    frame = pd.DataFrame(
+        {
+            "pod": ["api-1", "api-2"],
+            "restarts": [3, 0],
+            "odd": [1, {"x": 1}],
+            "at": pd.to_datetime(["2026-12-02T08:00:00Z", None], utc=True),
+        },
+        index=[7, 9],
+    )
+    with capture_output() as out:
+        glue("pods", frame)
+    [shown] = out.outputs
+    payload = shown.data[SCRAP_MIME.format(encoder="pandas")]
+    assert (payload["name"], payload["encoder"], payload["version"]) == ("pods", "pandas", 1)
+    back = frame_from_scrap(payload["data"])
+    assert list(back.index) == [0, 1] and list(back.columns) == ["pod", "restarts", "odd", "at"]
+    assert back["pod"].tolist() == ["api-1", "api-2"] and back["restarts"].tolist() == [3, 0]
+    assert back["restarts"].dtype == "int64" and back["odd"].tolist() == ["1", "{'x': 1}"]
+    assert back["at"].iloc[0] == pd.Timestamp("2026-12-02T08:00:00Z") and pd.isna(back["at"][1])

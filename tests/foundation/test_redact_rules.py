@@ -192,6 +192,41 @@ def test_redact_value_masks_object_and_string_columns_only():
     assert df["obj"][0] == "token=t-1"
 
 
+@pytest.mark.parametrize("dtype", ["str", "string[python]", "string[pyarrow]", object])
+def test_a_column_masks_keywords_and_registered_secrets_in_every_row_that_holds_one(dtype):
+    """A column is searched whole for the rows that may hold a secret: a rule's keyword (any case)
+    or a registered secret as it is (no keyword near it, characters a regular expression would
+    read), and every such row is redacted; rows without one come back as they were, missing values
+    too."""
+    register_secret("s3cr(t.9")
+    rows = [
+        "pull failed: Bearer abc.def.ghi",
+        "login as app with s3cr(t.9 failed",
+        "Back-off restarting failed container",
+        None,
+        "Back-off restarting failed container",
+        "PASSWORD=Hunter2 in env",
+        "s3cr(t-9 is not the secret",
+    ]
+    col = pd.Series(rows, dtype=dtype)
+    out = redact_value(col)
+    assert out is not col and (dtype is object or out.dtype == col.dtype)  # object: inferred
+    assert out.tolist()[:3] + out.tolist()[4:] == [
+        f"pull failed: Bearer {MASK}",
+        f"login as app with {MASK} failed",
+        "Back-off restarting failed container",
+        "Back-off restarting failed container",
+        f"PASSWORD={MASK} in env",
+        "s3cr(t-9 is not the secret",
+    ]
+    assert pd.isna(out[3]) and col[1] == "login as app with s3cr(t.9 failed"  # a copy
+    clean = pd.Series(["pods 5/5 ready", "GET /health 200"], dtype=dtype)
+    assert redact_value(clean).tolist() == clean.tolist()
+    frame = redact_value(pd.DataFrame({"message": col, "count": range(len(rows))}))
+    assert frame["message"].tolist()[1] == f"login as app with {MASK} failed"
+    assert frame["count"].tolist() == list(range(len(rows)))
+
+
 def test_redact_html_escapes_what_it_masks_and_leaves_the_rest_byte_for_byte():
     # untouched text keeps its entities as written (&#39; stays, not re-escaped as &#x27;)
     markup = '<td>it&#39;s fine &amp; ok</td><a title="a&#39;b">x</a>'

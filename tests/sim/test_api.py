@@ -615,3 +615,21 @@ def test_custom_spec_with_bad_nodes(sim_cluster):
         for p in pods["items"]
         if p["spec"]["nodeName"] == "node-3" and p["metadata"]["namespace"] == "production"
     ]
+
+
+def test_the_listen_backlog_is_the_kernels_not_socketservers_five(sim):
+    """A Go API server listens with the kernel's somaxconn; socketserver's default backlog of 5
+    made the outage notebook's ten concurrent reads lose a SYN now and then and wait a second for
+    its retransmission. `ss` reads the listening socket's backlog from the kernel (its Send-Q)."""
+    import shutil
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    assert shutil.which("ss"), "ss (iproute2) is missing: .ci/run installs it"
+    port = urllib.parse.urlsplit(sim.url).port
+    out = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert int(out[2]) == min(socket.SOMAXCONN, somaxconn), out
