@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+OUTAGE_MITIGATIONS = ("auto", "undo", "scale", "restart", "memory", "none")
+"""The outage runbook's `mitigation` parameter (`kube.actions` carries them out)."""
+
 # What a mitigation costs if it is the wrong one: a person reads this before passing apply=True.
 REVERSIBLE = "reversible: the old value can be set back the same way"
 REPLACES_PODS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -35,7 +36,14 @@ def parse_quantity(value: str | int | float | None) -> Decimal | None:
         return None
     if isinstance(value, int | float):
         return Decimal(str(value))
-    m = _QUANTITY.fullmatch(str(value).strip())
+    return _parse_text(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Decimal | None:
+    """`parse_quantity` of a string, remembered: the same few requests and limits (`100m`, `128Mi`)
+    recur in every pod of a 5,000-pod list (a Decimal is immutable, so sharing one is safe)."""
+    m = _QUANTITY.fullmatch(text.strip())
     if not m:
         return None
     try:

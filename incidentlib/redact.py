@@ -290,7 +290,7 @@ def _textual(col: pd.Series) -> bool:
 
 def _redact_column(col: pd.Series) -> pd.Series:
     """A copy of a column with its strings redacted. A string column is searched whole (Arrow's
-    regular expressions, in C++) for the rows that may hold a secret, a rule's keyword or a
+    regular expressions, RE2 in C++) for the rows that may hold a secret, a rule's keyword or a
     registered secret, and only those rows go through `redact_text`: the messages of thousands
     of events hold none. An object column maps each distinct string once."""
     if col.dtype == object:
@@ -304,9 +304,16 @@ def _redact_column(col: pd.Series) -> pd.Series:
             return done[v]
 
         return col.map(one)
-    may = col.str.contains(_MAYBE_SECRET.pattern, regex=True, na=False)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Arrow's own kernels (RE2): pandas' `str.contains` parses the pattern again in Python on
+    # every call to decide whether RE2 can take it, which cost more than the search
+    texts = pa.array(col, type=pa.string(), from_pandas=True)
+    found = pc.match_substring_regex(texts, _MAYBE_SECRET.pattern)
     for secret in tuple(_known):
-        may |= col.str.contains(secret, regex=False, na=False)
+        found = pc.or_(found, pc.match_substring(texts, secret))
+    may = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
     out = col.copy()
     if may.any():
         out[may] = col[may].map(redact_text)

@@ -22,12 +22,12 @@ import yaml
 
 from ..errors import InvalidParameter, KubeAPIError
 from ..params import validate_replicas
-from ..plan import REPLACES_PODS, REVERSIBLE, ApiRequest, Plan, now_iso
+from ..plan import OUTAGE_MITIGATIONS, REPLACES_PODS, REVERSIBLE, ApiRequest, Plan, now_iso
 from ..quantity import cpu_millicores, memory_bytes, validate_memory_limit
 from .client import Cluster, strip_empty
 from .frames import owned_replicasets, revision_of, template_images
 
-MITIGATIONS = ("auto", "undo", "scale", "restart", "memory", "none")
+MITIGATIONS = OUTAGE_MITIGATIONS
 """The outage runbook's `mitigation` parameter."""
 PERFORMANCE_MITIGATIONS = ("scale_out", "restart", "cache", "scale_down", "memory")
 """The performance runbook's mitigations, in the order they are shown."""

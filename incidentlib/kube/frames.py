@@ -189,7 +189,7 @@ def pods_frame(
         ctl = next((r for r in m.get("ownerReferences") or [] if r.get("controller")), None)
         if ctl and ctl.get("kind") == "Deployment":
             rs_owner[m.get("name", "")] = ctl.get("name", "")
-    rows = []
+    rows = []  # tuples in POD_COLUMNS order: a frame builds faster from them than from dicts
     for pod in items:
         meta = pod.get("metadata") or {}
         status = pod.get("status") or {}
@@ -197,31 +197,31 @@ def pods_frame(
         owner, owner_kind = owner_of(meta, rs_owner)
         reason, code, wreason, wmessage = _main_container_state(status)
         rows.append(
-            {
-                "namespace": meta.get("namespace", ""),
-                "name": row.name,
-                "ready": row.ready,
-                "status": row.status,
-                "restarts": row.restarts,
-                "last_restart": row.last_restart,
-                "age": row.age,
-                "ip": row.ip,
-                "node": row.node,
-                "nominated_node": row.nominated_node,
-                "readiness_gates": row.readiness_gates,
-                "owner": owner,
-                "owner_kind": owner_kind,
-                "last_termination_reason": reason,
-                "exit_code": code,
-                "waiting_reason": wreason,
-                "waiting_message": wmessage,
-                "phase": status.get("phase", ""),
-                "images": ", ".join(
+            (
+                meta.get("namespace", ""),
+                row.name,
+                row.ready,
+                row.status,
+                row.restarts,
+                row.last_restart,
+                row.age,
+                row.ip,
+                row.node,
+                row.nominated_node,
+                row.readiness_gates,
+                owner,
+                owner_kind,
+                reason,
+                code,
+                wreason,
+                wmessage,
+                status.get("phase", ""),
+                ", ".join(
                     c.get("image", "") for c in (pod.get("spec") or {}).get("containers") or []
                 ),
-                "created": parse_time(meta.get("creationTimestamp")),
-                "uid": meta.get("uid", ""),
-            }
+                parse_time(meta.get("creationTimestamp")),
+                meta.get("uid", ""),
+            )
         )
     df = pd.DataFrame(rows, columns=POD_COLUMNS)
     df["restarts"] = df["restarts"].astype("int64")

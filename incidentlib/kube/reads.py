@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, KubeAPIError, SourceUnavailable
 from ..params import parse_duration, parse_time
 from .client import Cluster
-from .frames import deployment_selector
-from .logs import PodLog
+
+if TYPE_CHECKING:  # both import pandas: the outage notebook reads before pandas is loaded
+    from .logs import PodLog
 
 
 def _ns_path(namespace: str | None, resource: str, *, group: str = "/api/v1") -> str:
@@ -273,6 +274,9 @@ def fetch_logs(
 ) -> list[PodLog]:
     """Logs (with timestamps) of every container of every pod of `deployment` over the last
     `since`."""
+    from .frames import deployment_selector
+    from .logs import PodLog
+
     dep = fetch_deployment(cluster, namespace, deployment, timeout=timeout)
     pods = fetch_pods(cluster, namespace, selector=deployment_selector(dep), timeout=timeout)
     now = datetime.now(UTC)

@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import DatabaseError, KubeAPIError
 from ..kube import exec as kexec
 from ..kube import reads
+from ..kube.client import freeze_heap
 from ..notebook import charts
 from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Run, show_table
@@ -705,6 +706,7 @@ def connect(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Fact
         db.server = connections.fetch_server(db.conn)
     db.connect_error = connected.error
     db.version = version_num(db.conn, db.server)
+    freeze_heap()  # the libraries are loaded: no full collection walks them again
     if connected.ok:
         db.prefetch = Prefetch(diagnostics(cfg, db))
         s = db.server

@@ -8,7 +8,6 @@ findings suggest (`kube.actions`), and makes it only with apply=True."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,27 +16,20 @@ import pandas as pd
 
 from ..errors import InvalidParameter
 from ..kube import actions, frames, nodes, reads, services
-from ..kube.client import Cluster, paused_gc
+from ..kube.client import Cluster
 from ..kube.podstatus import pod_row
-from ..notebook.chartworker import ChartJob, ChartWorker
+from ..notebook.chartworker import ChartJob
 from ..notebook.run import Gathered, Run, show_table, show_text
-from ..params import (
-    Common,
-    free_text,
-    name_of,
-    number,
-    one_of,
-    optional,
-    param,
-    validate_replicas,
-)
 from ..plan import Plan
-from ..quantity import validate_memory_limit
 from ..redact import redact_text, redact_value
-from ..service import git, probe
+from ..service import probe
 from ..severity import Severity, worst
 from ..severity import assess as assess_matrix
-from .common import connect_cluster, describe_cluster
+from .common import connect_cluster as connect_cluster
+from .outage_reading import Params as Params  # the parameters and the reads: no pandas there
+from .outage_reading import Reading as Reading
+from .outage_reading import first_round, source_names
+from .outage_reading import start_reading as start_reading
 
 FAILING_DETAILS = 4  # describe (and the previous log) for at most this many failing pods
 POD_DISPLAY = [
@@ -55,33 +47,6 @@ POD_DISPLAY = [
     "exit_code",
     "waiting_reason",
 ]
-
-
-def _revision(value: Any, name: str) -> int | None:
-    try:
-        rev = int(value)
-    except (TypeError, ValueError):
-        rev = -1
-    if isinstance(value, bool) or rev < 1:
-        raise InvalidParameter(
-            f"invalid {name} {value!r}: expected a revision number (1, 2, ...) from the "
-            "rollout history, or None for the previous revision"
-        )
-    return rev
-
-
-@dataclass(frozen=True)
-class Params(Common):
-    """The outage notebook's parameters, checked."""
-
-    repo_path: str | None = param(None, check=free_text)
-    to_revision: int | None = param(None, check=optional(_revision))
-    replicas: int | None = param(None, check=optional(lambda v, n: validate_replicas(v)))
-    memory_limit: str | None = param(None, check=optional(lambda v, n: validate_memory_limit(v)))
-    mitigation: str = param("auto", check=one_of(actions.MITIGATIONS))
-    frontend_deployment: str | None = param("frontend", check=optional(name_of("deployment")))
-    rollout_timeout_s: float = param(60.0, check=number(1, 3600, unit="seconds"))
-    container: str | None = param(None, check=optional(name_of("container")))
 
 
 def health_check(run: Run, cfg: Params, *, timeout: float = 5.0) -> pd.DataFrame:
@@ -103,71 +68,6 @@ def health_check(run: Run, cfg: Params, *, timeout: float = 5.0) -> pd.DataFrame
             probe_failures=sum(not r.ok for r in results),
         )
     return probe.health_frame(results, cfg.health_url)
-
-
-class Reading:
-    """The cluster read in a background thread (started with the parameters, so it overlaps the
-    rest).
-
-    Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order
-    and with their one-line messages, by `result()`, in the notebook's thread. The chart helper
-    process (`chartworker`, started by the notebook before it imports this module, or here) imports
-    matplotlib on another core meanwhile and is handed the charts' data as soon as the evidence is
-    built, so `show_charts` only displays what it drew."""
-
-    def __init__(self, run: Run, cfg: Params, charts: ChartWorker | None = None) -> None:
-        self._run, self._cfg = run, cfg
-        self._charts = charts if charts is not None else ChartWorker.start()
-        self._quiet = Run(run.scenario, quiet=True)
-        self._out: tuple[Cluster | None, Facts] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        try:
-            with paused_gc():  # decoding and framing thousands of pods builds no cycles
-                cluster = connect_cluster(self._quiet, self._cfg)
-                ev = collect(cluster, self._quiet, self._cfg)
-            ev.charts = self._charts.submit(chart_specs(ev, self._cfg))
-            self._out = (cluster, ev)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by result()
-            self._error = e
-        finally:
-            self._charts.close()
-
-    def result(self, timeout: float | None = None) -> tuple[Cluster | None, Facts]:
-        """Wait for the reads; record their sources in the notebook's Run (printing failures);
-        return (cluster, evidence)."""
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError(f"reading the cluster took longer than {timeout:g} s")
-        for rec in self._quiet.sources:
-            self._run.sources.append(rec)
-            if (
-                rec.source == "kubernetes: connect"
-                and rec.ok
-                and self._out
-                and self._out[0] is not None
-            ):
-                print(describe_cluster(self._out[0]))
-            elif rec.status == "failed":
-                print(f"✗ {rec.source}: {rec.error}")
-            elif rec.status == "skipped":
-                print(f"– {rec.source}: skipped: {rec.error}")
-        self._quiet.sources.clear()
-        if self._error is not None:
-            raise self._error
-        assert self._out is not None
-        return self._out
-
-
-def start_reading(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Reading:
-    """Begin reading the cluster in the background; `.result()` gives (cluster, evidence).
-
-    `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so
-    the helper has the most time to warm up); without one, a helper is started here."""
-    return Reading(run, cfg, charts)
 
 
 @dataclass
@@ -218,45 +118,20 @@ def _ok(g: Gathered, name: str) -> bool:
 
 
 def collect(
-    cluster: Cluster | None, run: Run, cfg: Params, *, now: datetime | None = None
+    cluster: Cluster | None,
+    run: Run,
+    cfg: Params,
+    *,
+    now: datetime | None = None,
+    first: Gathered | None = None,
 ) -> Facts:
     """Read the cluster concurrently and build every table; failed reads leave empty tables and a
-    line."""
+    line. `first`: the reads that depend on no other, already done (`outage_reading.first_round`,
+    which the notebook starts before pandas is imported)."""
     ev = Facts(now=now or datetime.now(UTC))
     ns, dep = cfg.namespace, cfg.app_deployment
-    names = {
-        "ns": f"kubernetes: namespace {ns}",
-        "pods": f"kubernetes: pods in {ns}",
-        "all": "kubernetes: pods (all namespaces)",
-        "nodes": "kubernetes: nodes",
-        "events": "kubernetes: events (all namespaces)",
-        "ns_events": f"kubernetes: events in {ns}",
-        "services": f"kubernetes: services in {ns}",
-        "endpoints": f"kubernetes: endpoints in {ns}",
-        "dep": f"kubernetes: deployment/{dep}",
-        "top_pods": f"metrics API: pods in {ns}",
-        "top_nodes": "metrics API: nodes",
-        "git": f"git log {cfg.repo_path}",
-    }
-    if cluster is None:
-        for key in ("ns", "pods", "all", "nodes", "events", "dep", "top_pods", "top_nodes"):
-            run.skip(names[key], "no cluster connection")
-        tasks: dict[str, Any] = {}
-    else:
-        tasks = {
-            names["ns"]: lambda: reads.fetch_namespace(cluster, ns),
-            names["all"]: lambda: reads.fetch_pods(cluster, None),
-            names["nodes"]: lambda: reads.fetch_nodes(cluster),
-            names["events"]: lambda: reads.fetch_events_wide(cluster, ns),
-            names["services"]: lambda: reads.fetch_services(cluster, ns),
-            names["endpoints"]: lambda: reads.fetch_endpoints(cluster, ns),
-            names["dep"]: lambda: reads.fetch_deployment(cluster, ns, dep),
-            names["top_pods"]: lambda: reads.fetch_pod_metrics(cluster, ns),
-            names["top_nodes"]: lambda: reads.fetch_node_metrics(cluster),
-        }
-    if cfg.repo_path:
-        tasks[names["git"]] = lambda: git.git_log(cfg.repo_path)
-    g = run.gather(tasks)
+    names = source_names(cfg)
+    g = first if first is not None else first_round(cluster, run, cfg)
     all_raw: list[dict[str, Any]] = g.get(names["all"]) or []
     # The namespace's pods come from the all-namespaces list (one 13 MB read instead of two at 5,000
     # pods); only an identity that may not list every namespace reads its own namespace on its own.
