@@ -74,10 +74,17 @@ def fetch_events_wide(
     back-offs) and the node events (NodeNotReady and Rebooted are type Normal). The Normal events
     of other workloads (Scheduled, Pulled, Started: most of a busy cluster's events) are filtered
     out by the server, which keeps the read small. Each event once (by uid)."""
-    seen: dict[str, dict[str, Any]] = {}
-    for selector in WIDE_EVENTS:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(selector: str | None) -> list[dict[str, Any]]:
         ns = namespace if selector is None else None
-        for event in fetch_events(cluster, ns, field_selector=selector, timeout=timeout):
+        return fetch_events(cluster, ns, field_selector=selector, timeout=timeout)
+
+    with ThreadPoolExecutor(len(WIDE_EVENTS)) as pool:  # three lists at once, not one by one
+        lists = list(pool.map(one, WIDE_EVENTS))
+    seen: dict[str, dict[str, Any]] = {}
+    for events in lists:
+        for event in events:
             meta = event.get("metadata") or {}
             key = meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
             seen.setdefault(key, event)
