@@ -19,6 +19,7 @@ TARGETS = {
     "incidentlib/evidence/manifest.py": 90,
     "incidentlib/evidence/signing.py": 90,
     "incidentlib/evidence/storage.py": 90,
+    "incidentlib/evidence/layout.py": 90,
     "incidentlib/kube/actions.py": 85,
     "incidentlib/pg/actions.py": 85,
     "incidentlib/severity.py": 85,

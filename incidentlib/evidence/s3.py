@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameter, RunbookError
-from .storage import LOCK, MANIFEST, PARTIAL, _plain, parse_manifest
+from .layout import LOCK, MANIFEST, PARTIAL, parse_manifest, plain_path
 
 CAS_ATTEMPTS = 60  # reads and conditional PUTs of the manifest before a commit gives up
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -187,7 +187,7 @@ class S3Incident:
         return h.hexdigest()
 
     def inside(self, rel: str) -> bool:
-        return _plain(rel)
+        return plain_path(rel)
 
     def in_flight(self, rel: str) -> bool:
         """A file that is not in the manifest yet but whose staged copy is still there: a commit

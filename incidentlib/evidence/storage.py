@@ -32,18 +32,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import InvalidParameter, RunbookError
+from ..errors import InvalidParameter
+from .layout import LOCK as LOCK
+from .layout import MANIFEST as MANIFEST
+from .layout import PARTIAL as PARTIAL
+from .layout import parse_manifest as parse_manifest
+from .layout import plain_path
 
-MANIFEST = "manifest.json"
-LOCK = ".manifest.lock"
-PARTIAL = ".partial"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
 IN_FLIGHT_WAIT_S = 10.0
 
@@ -117,19 +118,6 @@ def open_incident(location: str | os.PathLike[str]) -> Incident:
         return S3Archive(root).incident(name)
     path = Path(location)
     return FolderArchive(path.parent).incident(path.name)
-
-
-def parse_manifest(raw: bytes | None, where: str | Path) -> dict[str, Any]:
-    """A manifest's bytes as a dict ({} for none), or a clear error when it is not JSON."""
-    if raw is None:
-        return {}
-    try:
-        return dict(json.loads(raw))
-    except ValueError as e:
-        raise RunbookError(
-            f"{where} is not readable JSON ({e}); it may have been edited: restore it from a copy "
-            "(on S3, an earlier object version)"
-        ) from None
 
 
 # ------------------------------------------------------------------------------------- a folder
@@ -251,7 +239,7 @@ class FolderIncident:
     def inside(self, rel: str) -> bool:
         """A manifest path names a file inside the incident folder: relative, no '..', and (links
         followed) still inside it."""
-        if not _plain(rel):
+        if not plain_path(rel):
             return False
         try:
             (self.dir / rel).resolve().relative_to(self.dir.resolve())
@@ -324,12 +312,3 @@ class FolderIncident:
 
     def where(self, rel: str) -> str | Path:
         return self.dir / rel
-
-
-def _plain(rel: str) -> bool:
-    return (
-        bool(rel)
-        and not rel.startswith(("/", "\\"))
-        and "\\" not in rel
-        and (".." not in Path(rel).parts)
-    )

@@ -8,6 +8,7 @@ findings suggest (`kube.actions`), and makes it only with apply=True."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,20 +17,18 @@ import pandas as pd
 
 from ..errors import InvalidParameter
 from ..kube import actions, frames, nodes, reads, services
-from ..kube.client import Cluster
+from ..kube.client import Cluster, freeze_heap, paused_gc
 from ..kube.podstatus import pod_row
-from ..notebook.chartworker import ChartJob
+from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Gathered, Run, show_table, show_text
 from ..plan import Plan
 from ..redact import redact_text, redact_value
 from ..service import probe
 from ..severity import Severity, worst
 from ..severity import assess as assess_matrix
-from .common import connect_cluster as connect_cluster
-from .outage_reading import Params as Params  # the parameters and the reads: no pandas there
-from .outage_reading import Reading as Reading
-from .outage_reading import first_round, source_names
-from .outage_reading import start_reading as start_reading
+from .common import connect_cluster, describe_cluster
+from .outage_reading import Params as Params  # the parameters and the first reads: no pandas there
+from .outage_reading import ReadAhead, first_round, source_names
 
 FAILING_DETAILS = 4  # describe (and the previous log) for at most this many failing pods
 POD_DISPLAY = [
@@ -68,6 +67,87 @@ def health_check(run: Run, cfg: Params, *, timeout: float = 5.0) -> pd.DataFrame
             probe_failures=sum(not r.ok for r in results),
         )
     return probe.health_frame(results, cfg.health_url)
+
+
+class Reading:
+    """The cluster read in a background thread (started with the parameters, so it overlaps the
+    rest).
+
+    Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order
+    and with their one-line messages, by `result()`, in the notebook's thread. The chart helper
+    process (`chartworker`, started by the notebook before it imports this module, or here) imports
+    matplotlib on another core meanwhile and is handed the charts' data as soon as the evidence is
+    built, so `show_charts` only displays what it drew. With `ahead` (`outage_reading.read_ahead`,
+    started before pandas was imported) the connection and the first reads are its."""
+
+    def __init__(
+        self,
+        run: Run,
+        cfg: Params,
+        charts: ChartWorker | None = None,
+        ahead: ReadAhead | None = None,
+    ) -> None:
+        self._run, self._cfg, self._ahead = run, cfg, ahead
+        self._charts = charts if charts is not None else ChartWorker.start()
+        self._quiet = ahead.quiet if ahead is not None else Run(run.scenario, quiet=True)
+        self._out: tuple[Cluster | None, Facts] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            with paused_gc():  # decoding and framing thousands of pods builds no cycles
+                if self._ahead is not None:
+                    cluster, first = self._ahead.result()
+                else:
+                    cluster = connect_cluster(self._quiet, self._cfg)
+                    first = first_round(cluster, self._quiet, self._cfg)
+                ev = collect(cluster, self._quiet, self._cfg, first=first)
+            freeze_heap()  # imports and evidence done: no full collection walks them again
+            ev.charts = self._charts.submit(chart_specs(ev, self._cfg))
+            self._out = (cluster, ev)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by result()
+            self._error = e
+        finally:
+            self._charts.close()
+
+    def result(self, timeout: float | None = None) -> tuple[Cluster | None, Facts]:
+        """Wait for the reads; record their sources in the notebook's Run (printing failures);
+        return (cluster, evidence)."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"reading the cluster took longer than {timeout:g} s")
+        for rec in self._quiet.sources:
+            self._run.sources.append(rec)
+            if (
+                rec.source == "kubernetes: connect"
+                and rec.ok
+                and self._out
+                and self._out[0] is not None
+            ):
+                print(describe_cluster(self._out[0]))
+            elif rec.status == "failed":
+                print(f"✗ {rec.source}: {rec.error}")
+            elif rec.status == "skipped":
+                print(f"– {rec.source}: skipped: {rec.error}")
+        self._quiet.sources.clear()
+        if self._error is not None:
+            raise self._error
+        assert self._out is not None
+        return self._out
+
+
+def start_reading(
+    run: Run, cfg: Params, *, charts: ChartWorker | None = None, ahead: ReadAhead | None = None
+) -> Reading:
+    """Begin reading the cluster in the background; `.result()` gives (cluster, evidence).
+
+    `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so
+    the helper has the most time to warm up); without one, a helper is started here. `ahead`: the
+    connection and first reads the notebook started before importing this module
+    (`outage_reading.read_ahead`)."""
+    return Reading(run, cfg, charts, ahead)
 
 
 @dataclass
@@ -127,7 +207,7 @@ def collect(
 ) -> Facts:
     """Read the cluster concurrently and build every table; failed reads leave empty tables and a
     line. `first`: the reads that depend on no other, already done (`outage_reading.first_round`,
-    which the notebook starts before pandas is imported)."""
+    which `read_ahead` starts before pandas is imported)."""
     ev = Facts(now=now or datetime.now(UTC))
     ns, dep = cfg.namespace, cfg.app_deployment
     names = source_names(cfg)

@@ -1,24 +1,22 @@
-"""The outage runbook's parameters and its cluster reads, started before pandas is loaded.
+"""The outage runbook's parameters and its first cluster reads, started before pandas is loaded.
 
-The notebook's setup cell checks its parameters (`Params`) and starts the reads (`start_reading`)
-from this module, which imports nothing heavier than the Kubernetes client: the API server is
-already answering the runbook's first requests (every pod of the cluster, the events, the metrics)
-while the kernel imports pandas and the tables' code. At 5,000 pods the API server spends a good
-quarter of a second producing the pod list alone; the kernel used to wait for it after that import,
-it now imports meanwhile. The reading thread then builds every table (`outage.collect`, which needs
-pandas: it waits for the import the notebook is doing, not a second one)."""
+The notebook's setup cell checks its parameters (`Params`) and starts the reads (`read_ahead`) from
+this module, which imports nothing heavier than the Kubernetes client: the API server is already
+answering the runbook's first requests (every pod of the cluster, the events, the metrics) while the
+kernel imports pandas and the tables' code. At 5,000 pods the API server spends a good quarter of a
+second producing the pod list alone; the kernel used to wait for it after that import, it now
+imports meanwhile. `outage.start_reading(..., ahead=...)` then builds every table from them."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidParameter
 from ..kube import reads
-from ..kube.client import Cluster, freeze_heap, paused_gc
-from ..notebook.chartworker import ChartWorker
+from ..kube.client import Cluster, paused_gc
 from ..notebook.run import Gathered, Run
 from ..params import (
     Common,
@@ -32,10 +30,7 @@ from ..params import (
 )
 from ..plan import OUTAGE_MITIGATIONS
 from ..quantity import validate_memory_limit
-from .common import connect_cluster, describe_cluster
-
-if TYPE_CHECKING:
-    from .outage import Facts
+from .common import connect_cluster
 
 
 def _revision(value: Any, name: str) -> int | None:
@@ -118,27 +113,20 @@ def first_round(cluster: Cluster | None, run: Run, cfg: Params) -> Gathered:
 
 
 CONNECT_FIRST_S = 1.0
-"""How long `start_reading` lets the connection go first before the notebook carries on."""
+"""How long `read_ahead` lets the connection go first before the notebook carries on."""
 
 
-class Reading:
-    """The cluster read in a background thread (started with the parameters, so it overlaps the
-    rest).
+class ReadAhead:
+    """The connection and the first round of reads, in a background thread, recorded on a quiet
+    Run of their own (`outage.start_reading` takes it over and builds the tables from it)."""
 
-    Its sources are recorded on a quiet Run of its own and handed to the notebook's Run, in order
-    and with their one-line messages, by `result()`, in the notebook's thread. The chart helper
-    process (`chartworker`, started by the notebook before it imports this module, or here) imports
-    matplotlib on another core meanwhile and is handed the charts' data as soon as the evidence is
-    built, so `show_charts` only displays what it drew."""
-
-    def __init__(self, run: Run, cfg: Params, charts: ChartWorker | None = None) -> None:
-        self._run, self._cfg = run, cfg
-        self._charts = charts if charts is not None else ChartWorker.start()
-        self._quiet = Run(run.scenario, quiet=True)
-        self._out: tuple[Cluster | None, Facts] | None = None
+    def __init__(self, cfg: Params) -> None:
+        self.cfg = cfg
+        self.quiet = Run("outage", quiet=True)
+        self._out: tuple[Cluster | None, Gathered] | None = None
         self._error: BaseException | None = None
         self._connected = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
+        self._thread = threading.Thread(target=self._work, name="outage-read-ahead", daemon=True)
         self._thread.start()
         # The connection first, alone: it imports the Kubernetes client (a quarter of a second of
         # CPU), and the kernel's one core shared with the notebook's import of pandas would delay
@@ -149,52 +137,27 @@ class Reading:
 
     def _work(self) -> None:
         try:
-            with paused_gc():  # decoding and framing thousands of pods builds no cycles
+            with paused_gc():  # decoding thousands of pods builds no cycles
                 try:
-                    cluster = connect_cluster(self._quiet, self._cfg)
+                    cluster = connect_cluster(self.quiet, self.cfg)
                 finally:
                     self._connected.set()
-                first = first_round(cluster, self._quiet, self._cfg)
-                from . import outage  # pandas and the tables: the notebook is importing them
-
-                ev = outage.collect(cluster, self._quiet, self._cfg, first=first)
-            freeze_heap()  # imports and evidence done: no full collection walks them again
-            ev.charts = self._charts.submit(outage.chart_specs(ev, self._cfg))
-            self._out = (cluster, ev)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by result()
+                self._out = (cluster, first_round(cluster, self.quiet, self.cfg))
+        except BaseException as e:  # noqa: BLE001 - re-raised by result(), in the reading thread
             self._error = e
-        finally:
-            self._charts.close()
 
-    def result(self, timeout: float | None = None) -> tuple[Cluster | None, Facts]:
-        """Wait for the reads; record their sources in the notebook's Run (printing failures);
-        return (cluster, evidence)."""
+    def result(self, timeout: float | None = None) -> tuple[Cluster | None, Gathered]:
+        """(cluster or None, the first round's reads), once they are all in."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError(f"reading the cluster took longer than {timeout:g} s")
-        for rec in self._quiet.sources:
-            self._run.sources.append(rec)
-            if (
-                rec.source == "kubernetes: connect"
-                and rec.ok
-                and self._out
-                and self._out[0] is not None
-            ):
-                print(describe_cluster(self._out[0]))
-            elif rec.status == "failed":
-                print(f"✗ {rec.source}: {rec.error}")
-            elif rec.status == "skipped":
-                print(f"– {rec.source}: skipped: {rec.error}")
-        self._quiet.sources.clear()
         if self._error is not None:
             raise self._error
         assert self._out is not None
         return self._out
 
 
-def start_reading(run: Run, cfg: Params, *, charts: ChartWorker | None = None) -> Reading:
-    """Begin reading the cluster in the background; `.result()` gives (cluster, evidence).
-
-    `charts` is a `chartworker.ChartWorker` the notebook started before importing this module (so
-    the helper has the most time to warm up); without one, a helper is started here."""
-    return Reading(run, cfg, charts)
+def read_ahead(cfg: Params) -> ReadAhead:
+    """Connect and start the reads that depend on no other, before the notebook imports pandas;
+    hand the result to `outage.start_reading(..., ahead=...)`."""
+    return ReadAhead(cfg)

@@ -109,12 +109,13 @@ def test_freeze_heap_hides_what_is_there_and_a_second_run_collects_the_first_run
         pass
 
     try:
+        gc.unfreeze()  # whatever an earlier test of this process froze
         gc.disable()  # no collection between making the cycle and freezing it
         cycle = Node()
         cycle.me = cycle  # type: ignore[attr-defined]
         gone = weakref.ref(cycle)
         del cycle
-        freeze_heap()
+        freeze_heap()  # the first run: nothing frozen before, nothing collected
         gc.enable()
         assert gc.get_freeze_count() > 0
         gc.collect()
