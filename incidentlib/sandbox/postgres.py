@@ -485,15 +485,30 @@ class Stager:
                 c.execute("SELECT pg_sleep(%s)", (seconds,))
 
     def long_query(
-        self, seconds: float = 30.0, *, app: str = "analytics", sql_text: str | None = None
+        self,
+        seconds: float = 30.0,
+        *,
+        app: str = "analytics",
+        sql_text: str | None = None,
+        running_for: float = 0.0,
     ) -> int:
         """Start a statement that runs for `seconds` in the background; returns its pid once
-        active."""
+        active and, with `running_for`, once it has run that long by the server's clock (so a
+        runbook with a shorter long-running threshold sees it as long-running however fast it
+        gets there)."""
         conn = self._connect(app=app)
         s = self._hold(conn, "long-query")
         q = sql_text or f"SELECT pg_sleep({float(seconds)}) /* long report */"
         self._run_in_thread(s, [(q, None)], commit=False)
         self._wait_state(s.pid, state="active")
+        if running_for > 0:
+            with self._connect(app="stager-probe") as c:
+                age = c.execute(
+                    "SELECT extract(epoch FROM clock_timestamp() - query_start)::float8 "
+                    "FROM pg_stat_activity WHERE pid = %s",
+                    (s.pid,),
+                ).fetchone()
+            time.sleep(max(0.0, running_for - float(age[0] if age and age[0] else 0.0)))
         return s.pid
 
     def lock_chain(self, depth: int = 3, *, app: str = "billing") -> list[int]:

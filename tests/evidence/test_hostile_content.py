@@ -177,7 +177,7 @@ def test_query_text_markup_is_text_in_the_database_evidence(
     pg_dsn, stager, chromium, tmp_path: Path
 ) -> None:
     hostile = f'SELECT pg_sleep(30) AS "<img src=x onerror=""{PWN.format("query")}"">"'
-    busy = stager.long_query(30, sql_text=hostile)
+    busy = stager.long_query(30, sql_text=hostile, running_for=1.5)  # threshold 1s below
     result = evidence.run_notebook(
         SCENARIO_NOTEBOOKS / "database.ipynb",
         outputs=tmp_path / "outputs",
