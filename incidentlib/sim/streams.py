@@ -37,6 +37,7 @@ class StreamingServer(Protocol):
 
 BOOKMARK_EVERY = 2.0
 WATCH_DEFAULT_SECONDS = 1800.0
+EXEC_START_S = 0.02  # the runtime starting the exec'd process (see _exec)
 
 
 class StreamsMixin(BaseHTTPRequestHandler):
@@ -264,6 +265,12 @@ class StreamsMixin(BaseHTTPRequestHandler):
         result = commands.run(cluster, pod, container, argv, now=cluster.now())
         self._status(101)
         self.wfile.write(ws.handshake(self.headers.get("Sec-WebSocket-Key") or "", protocol))
+        self.wfile.flush()
+        # A container runtime takes a moment to start the process before its first byte: kubectl
+        # releases whose WebSocket executor reads before creating its streams (client-go fixed
+        # that race later with a readyChan) drop output that arrives with the handshake itself
+        # ("Unknown stream id 1, discarding message").
+        time.sleep(EXEC_START_S)
         out = b""
         for channel, text in ((1, result.stdout), (2, result.stderr)):
             data = text.encode()
