@@ -38,7 +38,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,9 @@ import psutil
 import pytest
 
 from incidentlib.errors import RunbookError
+from incidentlib.sandbox.monitoring import free_port
+from incidentlib.sandbox.moto import ATTACH_ENV as MOTO_ATTACH_ENV
+from incidentlib.sandbox.moto import start_moto, stop_moto
 from incidentlib.sandbox.postgres import (
     ATTACH_ENV,
     PgInstall,
@@ -197,29 +199,13 @@ class S3Store:
     def ensure(self) -> None:
         if self.attached or (self.proc is not None and self.proc.poll() is None):
             return
-        moto = Path(sys.executable).with_name("moto_server")
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [str(moto), "-H", "127.0.0.1", "-p", str(self.port)], stdout=out, stderr=out
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start: {self.log.read_text()[-2000:]}")
-                time.sleep(0.1)
+        try:
+            self.proc = start_moto(self.port, self.log)
+        except RunbookError as e:
+            pytest.fail(str(e))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_moto(self.proc)
 
     def client(self) -> Any:
         import boto3
@@ -240,21 +226,13 @@ class S3Store:
         return sorted(o["Key"] for page in pages for o in page.get("Contents") or [])
 
 
-S3_ATTACH_ENV = "INCIDENTLIB_S3_ATTACH"  # the port of a moto_server running for the whole command
-
-
 @pytest.fixture(scope="session")
 def s3_store() -> Iterator[S3Store]:
-    if not Path(sys.executable).with_name("moto_server").exists():
-        pytest.fail("moto_server is not installed: make dev (moto[server] is a dev dependency)")
     logs = Path(tempfile.mkdtemp(prefix="runbook-moto-"))  # not under basetemp: other pytest
-    if os.environ.get(S3_ATTACH_ENV):  # sessions on the machine prune those
-        store = S3Store(int(os.environ[S3_ATTACH_ENV]), logs / "moto.log", attached=True)
+    if os.environ.get(MOTO_ATTACH_ENV):  # sessions on the machine prune those
+        store = S3Store(int(os.environ[MOTO_ATTACH_ENV]), logs / "moto.log", attached=True)
     else:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        store = S3Store(port, logs / "moto.log")
+        store = S3Store(free_port(), logs / "moto.log")
     store.env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -12,38 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from incidentlib.sandbox.monitoring import free_port
+from incidentlib.sandbox.moto import ATTACH_ENV as MOTO_ATTACH_ENV
+from incidentlib.sandbox.moto import start_moto, stop_moto
 from incidentlib.sandbox.postgres import ATTACH_ENV, ThrowawayPostgres
-
-S3_ATTACH_ENV = "INCIDENTLIB_S3_ATTACH"  # tests/conftest.py reads it
-
-
-def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """moto_server on a free loopback port, once it accepts connections."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    moto = Path(sys.executable).with_name("moto_server")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit(f"moto_server did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.1)
 
 
 def main(argv: list[str]) -> int:
@@ -57,13 +34,14 @@ def main(argv: list[str]) -> int:
     moto: subprocess.Popen[bytes] | None = None
     try:
         server.start()
-        moto, port = start_moto(logs / "moto.log")
+        port = free_port()
+        moto = start_moto(port, logs / "moto.log")
         print(
             f"with_servers: {server.install.describe()} on port {server.port}, "
             f"moto_server on port {port}",
             flush=True,
         )
-        env = {**os.environ, ATTACH_ENV: server.to_env(), S3_ATTACH_ENV: str(port)}
+        env = {**os.environ, ATTACH_ENV: server.to_env(), MOTO_ATTACH_ENV: str(port)}
         child = subprocess.Popen(argv, env=env)
 
         def forward(signum: int, _frame: object) -> None:
@@ -73,12 +51,7 @@ def main(argv: list[str]) -> int:
             signal.signal(signum, forward)
         return child.wait()
     finally:
-        if moto is not None:
-            moto.terminate()
-            try:
-                moto.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                moto.kill()
+        stop_moto(moto)
         server.cleanup()
         shutil.rmtree(logs, ignore_errors=True)
 
