@@ -26,7 +26,7 @@ from ..redact import redact_text, redact_value
 from ..service import probe
 from ..severity import Severity, worst
 from ..severity import assess as assess_matrix
-from .common import connect_cluster, describe_cluster
+from .common import describe_cluster
 from .outage_reading import Params as Params  # the parameters and the first reads: no pandas there
 from .outage_reading import ReadAhead, first_round, source_names
 
@@ -77,8 +77,8 @@ class Reading:
     and with their one-line messages, by `result()`, in the notebook's thread. The chart helper
     process (`chartworker`, started by the notebook before it imports this module, or here) imports
     matplotlib on another core meanwhile and is handed the charts' data as soon as the evidence is
-    built, so `show_charts` only displays what it drew. With `ahead` (`outage_reading.read_ahead`,
-    started before pandas was imported) the connection and the first reads are its."""
+    built, so `show_charts` only displays what it drew. The connection and the first reads are a
+    `ReadAhead`'s: the one the notebook started before importing pandas (`ahead`), or its own."""
 
     def __init__(
         self,
@@ -87,9 +87,10 @@ class Reading:
         charts: ChartWorker | None = None,
         ahead: ReadAhead | None = None,
     ) -> None:
-        self._run, self._cfg, self._ahead = run, cfg, ahead
+        self._run, self._cfg = run, cfg
+        self._ahead = ahead if ahead is not None else ReadAhead(cfg)
         self._charts = charts if charts is not None else ChartWorker.start()
-        self._quiet = ahead.quiet if ahead is not None else Run(run.scenario, quiet=True)
+        self._quiet = self._ahead.quiet
         self._out: tuple[Cluster | None, Facts] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
@@ -98,11 +99,7 @@ class Reading:
     def _work(self) -> None:
         try:
             with paused_gc():  # decoding and framing thousands of pods builds no cycles
-                if self._ahead is not None:
-                    cluster, first = self._ahead.result()
-                else:
-                    cluster = connect_cluster(self._quiet, self._cfg)
-                    first = first_round(cluster, self._quiet, self._cfg)
+                cluster, first = self._ahead.result()
                 ev = collect(cluster, self._quiet, self._cfg, first=first)
             freeze_heap()  # imports and evidence done: no full collection walks them again
             ev.charts = self._charts.submit(chart_specs(ev, self._cfg))

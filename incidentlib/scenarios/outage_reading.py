@@ -112,10 +112,6 @@ def first_round(cluster: Cluster | None, run: Run, cfg: Params) -> Gathered:
     return run.gather(tasks)
 
 
-CONNECT_FIRST_S = 1.0
-"""How long `read_ahead` lets the connection go first before the notebook carries on."""
-
-
 class ReadAhead:
     """The connection and the first round of reads, in a background thread, recorded on a quiet
     Run of their own (`outage.start_reading` takes it over and builds the tables from it)."""
@@ -125,23 +121,13 @@ class ReadAhead:
         self.quiet = Run("outage", quiet=True)
         self._out: tuple[Cluster | None, Gathered] | None = None
         self._error: BaseException | None = None
-        self._connected = threading.Event()
         self._thread = threading.Thread(target=self._work, name="outage-read-ahead", daemon=True)
         self._thread.start()
-        # The connection first, alone: it imports the Kubernetes client (a quarter of a second of
-        # CPU), and the kernel's one core shared with the notebook's import of pandas would delay
-        # the first requests by as much. Once they are out, the API server produces its answers
-        # while the notebook imports; a slow connection (an exec credential plugin) is not waited
-        # for beyond CONNECT_FIRST_S.
-        self._connected.wait(CONNECT_FIRST_S)
 
     def _work(self) -> None:
         try:
             with paused_gc():  # decoding thousands of pods builds no cycles
-                try:
-                    cluster = connect_cluster(self.quiet, self.cfg)
-                finally:
-                    self._connected.set()
+                cluster = connect_cluster(self.quiet, self.cfg)
                 self._out = (cluster, first_round(cluster, self.quiet, self.cfg))
         except BaseException as e:  # noqa: BLE001 - re-raised by result(), in the reading thread
             self._error = e
