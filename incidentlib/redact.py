@@ -10,6 +10,7 @@ injected parameters) before it is archived."""
 from __future__ import annotations
 
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -269,9 +270,10 @@ def redact_value(value: Any) -> Any:
         return {k: redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(redact_value(v) for v in value)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
+    # A frame exists only once pandas is loaded: a parameter (None, a number) must not load it
+    # (the outage notebook starts its reads before that import).
+    pd = sys.modules.get("pandas")
+    if pd is None or not hasattr(pd, "DataFrame"):
         return value
     if isinstance(value, pd.DataFrame):
         out = value.copy()

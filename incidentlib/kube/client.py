@@ -31,6 +31,7 @@ DEFAULT_TIMEOUT = 10.0
 _gc_lock = threading.Lock()
 _gc_depth = 0
 _gc_was_enabled = False
+_frozen_by: object | None = None
 
 
 @contextmanager
@@ -52,7 +53,7 @@ def paused_gc() -> Iterator[None]:
                 gc.enable()
 
 
-def freeze_heap() -> None:
+def freeze_heap(owner: object | None = None) -> None:
     """Move every object allocated so far out of the cyclic collector's sight (`gc.freeze`).
 
     Called once a notebook has imported its libraries and read its evidence: the modules, pandas'
@@ -60,12 +61,18 @@ def freeze_heap() -> None:
     collection after a big read otherwise walks all of them, about 80 ms in the middle of a cell.
     Reference counting still frees a frozen object that nothing refers to any more. A notebook run
     again in the same kernel hands the last run's objects back first and collects them once, so
-    cycles among them are not kept for the kernel's life."""
+    cycles among them are not kept for the kernel's life.
+
+    `owner`: what is freezing (a notebook run's reading); a second freeze by the same owner only
+    adds what was allocated since (the read-ahead freezes the decoded lists, the reading then the
+    tables built from them), never hands the first freeze back to a full collection."""
+    global _frozen_by
     with _gc_lock:
-        if gc.get_freeze_count():
+        if gc.get_freeze_count() and (owner is None or owner is not _frozen_by):
             gc.unfreeze()
             gc.collect()
         gc.freeze()
+        _frozen_by = owner
 
 
 def strip_empty(value: Any) -> Any:

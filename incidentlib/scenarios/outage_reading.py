@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import InvalidParameter
 from ..kube import reads
-from ..kube.client import Cluster, paused_gc
+from ..kube.client import Cluster, freeze_heap, paused_gc
 from ..notebook.run import Gathered, Run
 from ..params import (
     Common,
@@ -129,6 +129,10 @@ class ReadAhead:
             with paused_gc():  # decoding thousands of pods builds no cycles
                 cluster = connect_cluster(self.quiet, self.cfg)
                 self._out = (cluster, first_round(cluster, self.quiet, self.cfg))
+                # the decoded lists live as long as the notebook: frozen before the collector is
+                # enabled again (if the reading has not paused it yet, its first collection would
+                # otherwise walk the million objects just decoded)
+                freeze_heap(self.quiet)
         except BaseException as e:  # noqa: BLE001 - re-raised by result(), in the reading thread
             self._error = e
 

@@ -124,3 +124,36 @@ def test_freeze_heap_hides_what_is_there_and_a_second_run_collects_the_first_run
         assert gone() is None and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_second_freeze_by_the_same_reading_adds_to_the_first_without_a_full_collection() -> None:
+    """The outage read-ahead freezes the decoded lists and the reading then the tables, as one
+    owner: the second freeze keeps what the first froze (no unfreeze and full collection in the
+    middle of the notebook); another owner's freeze (the next run) hands it back and collects."""
+    import weakref
+
+    from incidentlib.kube.client import freeze_heap
+
+    class Node:
+        pass
+
+    reading, next_run = object(), object()
+    try:
+        gc.unfreeze()
+        gc.disable()
+        cycle = Node()
+        cycle.me = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle
+        freeze_heap(reading)  # the read-ahead
+        first = gc.get_freeze_count()
+        later = [Node() for _ in range(100)]
+        freeze_heap(reading)  # the reading, after building its tables
+        gc.enable()
+        assert gone() is not None  # not collected by the second freeze
+        assert gc.get_freeze_count() >= first + len(later)
+        freeze_heap(next_run)
+        assert gone() is None
+    finally:
+        gc.enable()
+        gc.unfreeze()
