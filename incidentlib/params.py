@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Self
 
 from .errors import InvalidParameter
@@ -170,6 +171,13 @@ def parse_time(value: str | None) -> datetime | None:
     absent."""
     if not value:
         return None
+    return _parse_rfc3339(value)
+
+
+@lru_cache(maxsize=1 << 14)
+def _parse_rfc3339(value: str) -> datetime | None:
+    """parse_time's work, once per distinct text: a big cluster's objects share their timestamps
+    (thousands of events and pods made in the same seconds), and datetimes are immutable."""
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

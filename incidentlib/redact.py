@@ -276,14 +276,27 @@ def redact_value(value: Any) -> Any:
     if pd is None or not hasattr(pd, "DataFrame"):
         return value
     if isinstance(value, pd.DataFrame):
-        out = value.copy()
-        for col in out.columns:
-            if _textual(out[col]):
-                out[col] = _redact_column(out[col])
+        # columns replaced only where a string changed: most frames hold no secret (and with
+        # pandas copying on write, a shallow copy is as safe as a deep one)
+        changed = {}
+        for name, col in value.items():
+            if _textual(col):
+                red = _redact_column(col)
+                if red is not col:
+                    changed[name] = red
+        out = value.copy(deep=not _copies_on_write(pd))
+        for name, red in changed.items():
+            out[name] = red
         return out
     if isinstance(value, pd.Series) and _textual(value):
-        return _redact_column(value)
+        red = _redact_column(value)
+        return value.copy(deep=not _copies_on_write(pd)) if red is value else red
     return value
+
+
+def _copies_on_write(pd: Any) -> bool:
+    """pandas 3 always copies on write: a shallow copy cannot change the frame it came from."""
+    return int(pd.__version__.split(".")[0]) >= 3
 
 
 def _textual(col: pd.Series) -> bool:
@@ -291,7 +304,8 @@ def _textual(col: pd.Series) -> bool:
 
 
 def _redact_column(col: pd.Series) -> pd.Series:
-    """A copy of a column with its strings redacted. A string column is searched whole (Arrow's
+    """The column with its strings redacted (a copy; the column itself if a string column has
+    nothing to mask). A string column is searched whole (Arrow's
     regular expressions, RE2 in C++) for the rows that may hold a secret, a rule's keyword or a
     registered secret, and only those rows go through `redact_text`: the messages of thousands
     of events hold none. An object column maps each distinct string once."""
@@ -316,9 +330,10 @@ def _redact_column(col: pd.Series) -> pd.Series:
     for secret in tuple(_known):
         found = pc.or_(found, pc.match_substring(texts, secret))
     may = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    if not may.any():
+        return col  # nothing to mask: the caller keeps the column it has
     out = col.copy()
-    if may.any():
-        out[may] = col[may].map(redact_text)
+    out[may] = col[may].map(redact_text)
     return out
 
 

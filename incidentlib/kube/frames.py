@@ -813,25 +813,18 @@ def pick_log_pod(
 ) -> dict[str, Any] | None:
     """The pod `kubectl logs deployment/<owner>` would read: one of its pods, running and ready
     first, newest first."""
-    df_items = [
-        p
-        for p in items
-        if owner_of(
-            p.get("metadata") or {},
-            {
-                (rs.get("metadata") or {}).get("name", ""): next(
-                    (
-                        r.get("name")
-                        for r in (rs.get("metadata") or {}).get("ownerReferences") or []
-                        if r.get("controller")
-                    ),
-                    "",
-                )
-                for rs in replicasets
-            },
-        )[0]
-        == owner
-    ]
+    rs_owner = {
+        (rs.get("metadata") or {}).get("name", ""): next(
+            (
+                r.get("name")
+                for r in (rs.get("metadata") or {}).get("ownerReferences") or []
+                if r.get("controller")
+            ),
+            "",
+        )
+        for rs in replicasets
+    }
+    df_items = [p for p in items if owner_of(p.get("metadata") or {}, rs_owner)[0] == owner]
     if not df_items:
         return None
 

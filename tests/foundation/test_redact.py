@@ -83,3 +83,18 @@ def test_redact_value_walks_structures_without_mutating():
     assert out["msg"] == f"password={MASK}"
     assert out["rows"][0]["line"].tolist() == [f"token={MASK}", "ok"]
     assert df["line"][0] == "token=abc12345"
+
+
+def test_a_frame_with_nothing_to_mask_comes_back_equal_and_apart():
+    """Most frames hold no secret: redact_value returns them unchanged, and changing what it
+    returned never changes the frame it was given (nor the other way round)."""
+    df = pd.DataFrame({"pod": ["web-1", "web-2"], "restarts": [0, 3]})
+    series = df["pod"]
+    out, col = redact_value(df), redact_value(series)
+    assert out.equals(df) and col.equals(series) and out is not df and col is not series
+    out.loc[0, "pod"] = "changed"
+    out["restarts"] = out["restarts"] + 1
+    col.iloc[1] = "changed"
+    assert df["pod"].tolist() == ["web-1", "web-2"] and df["restarts"].tolist() == [0, 3]
+    df.loc[1, "pod"] = "later"
+    assert out["pod"].tolist() == ["changed", "web-2"]
