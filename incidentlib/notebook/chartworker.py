@@ -206,18 +206,25 @@ class ChartWorker:
 _ahead: tuple[subprocess.Popen[bytes], str] | None = None
 
 
-def _spawn(warm_up: str = "outage") -> subprocess.Popen[bytes]:
-    root = str(Path(__file__).resolve().parents[1])
-    env = {
+def _helper_env() -> dict[str, str]:
+    """The helper's environment: the kernel's, with the directory that holds the `incidentlib`
+    package first on its path (the helper imports the same library as the kernel, even from a
+    source checkout that is not installed). Not the package's own directory: that would make its
+    rooms (`notebook`, `service`, `cli`...) top-level modules that shadow real ones."""
+    root = str(Path(__file__).resolve().parents[2])  # incidentlib/notebook/chartworker.py
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
     }
+
+
+def _spawn(warm_up: str = "outage") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=_helper_env(),
         start_new_session=True,
         close_fds=True,
     )

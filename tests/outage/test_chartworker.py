@@ -145,3 +145,18 @@ def test_starting_again_ends_the_helper_started_before(specs) -> None:
     assert job.pngs(timeout=60) == [charts.recipe_png(n, **k) for n, k in specs]
     assert job.drawn_here == 0
     assert _wait_gone(second._proc) == 0
+
+
+def test_the_helper_finds_the_library_by_the_directory_that_holds_it(monkeypatch) -> None:
+    """Its PYTHONPATH starts with the directory holding the `incidentlib` package (so a source
+    checkout works uninstalled), never the package's own directory, whose rooms would shadow
+    top-level modules of the same names (`notebook`, `service`)."""
+    from pathlib import Path
+
+    import incidentlib
+    from incidentlib.notebook.chartworker import _helper_env
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    first, rest = _helper_env()["PYTHONPATH"].split(os.pathsep, 1)
+    assert Path(first) == Path(incidentlib.__file__).resolve().parents[1]
+    assert (Path(first) / "incidentlib" / "__init__.py").is_file() and rest == "/elsewhere"
