@@ -121,6 +121,17 @@ RECENT_ROLLOUT_COLUMNS = [
 
 
 # --------------------------------------------------------------------------------------- pod tables
+def replicaset_owners(replicasets: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """ReplicaSet name -> the Deployment that controls it (`owner_of`'s `rs_owner`)."""
+    out: dict[str, str] = {}
+    for rs in replicasets:
+        m = rs.get("metadata") or {}
+        ctl = next((r for r in m.get("ownerReferences") or [] if r.get("controller")), None)
+        if ctl and ctl.get("kind") == "Deployment":
+            out[m.get("name", "")] = ctl.get("name", "")
+    return out
+
+
 def owner_of(meta: dict[str, Any], rs_owner: dict[str, str] | None = None) -> tuple[str, str]:
     """A pod's owner and its kind: the Deployment behind its ReplicaSet (by `rs_owner` or the hash
     label), else the controller."""
@@ -183,12 +194,7 @@ def pods_frame(
     """`kubectl get pods -o wide` columns computed like kubectl, plus owner, last termination and
     waiting reason."""
     now = now or datetime.now(UTC)
-    rs_owner: dict[str, str] = {}
-    for rs in replicasets:
-        m = rs.get("metadata") or {}
-        ctl = next((r for r in m.get("ownerReferences") or [] if r.get("controller")), None)
-        if ctl and ctl.get("kind") == "Deployment":
-            rs_owner[m.get("name", "")] = ctl.get("name", "")
+    rs_owner = replicaset_owners(replicasets)
     rows = []  # tuples in POD_COLUMNS order: a frame builds faster from them than from dicts
     for pod in items:
         meta = pod.get("metadata") or {}
@@ -812,18 +818,8 @@ def pick_log_pod(
     items: Iterable[dict[str, Any]], *, owner: str, replicasets: Iterable[dict[str, Any]] = ()
 ) -> dict[str, Any] | None:
     """The pod `kubectl logs deployment/<owner>` would read: one of its pods, running and ready
-    first, newest first."""
-    rs_owner = {
-        (rs.get("metadata") or {}).get("name", ""): next(
-            (
-                r.get("name")
-                for r in (rs.get("metadata") or {}).get("ownerReferences") or []
-                if r.get("controller")
-            ),
-            "",
-        )
-        for rs in replicasets
-    }
+    first, then most restarts, then oldest (kubectl's ByLogging order, in part)."""
+    rs_owner = replicaset_owners(replicasets)
     df_items = [p for p in items if owner_of(p.get("metadata") or {}, rs_owner)[0] == owner]
     if not df_items:
         return None

@@ -239,6 +239,7 @@ def collect(
             cluster, ns, selector=frames.deployment_selector(ev.deployment or {})
         )
     failing = _worst_failing(pods_raw)
+    log_pods: dict[str, dict[str, Any] | None] = {}  # owner -> the pod whose log tail is read
     if cluster is not None:
         for p in failing:
             name, container = p["metadata"]["name"], _crashing(p)
@@ -247,7 +248,7 @@ def collect(
                     reads.fetch_log(cluster, ns, n, c, tail=50, previous=True)
                 )
         for owner in dict.fromkeys([dep, cfg.frontend_deployment or dep]):
-            pod = frames.pick_log_pod(pods_raw, owner=owner)
+            pod = log_pods[owner] = frames.pick_log_pod(pods_raw, owner=owner)
             if pod is not None:
                 second[f"kubernetes: logs deployment/{owner}"] = lambda p=pod: reads.fetch_log(
                     cluster, ns, p["metadata"]["name"], frames.default_container(p), tail=100
@@ -317,7 +318,7 @@ def collect(
     for key, text in g2.values.items():
         if key.startswith("kubernetes: logs deployment/"):
             owner = key.rsplit("/", 1)[1]
-            pod = frames.pick_log_pod(pods_raw, owner=owner) or {}
+            pod = log_pods.get(owner) or {}
             ev.logs[owner] = frames.log_frame(
                 redact_text(text),
                 pod=(pod.get("metadata") or {}).get("name", owner),
