@@ -76,3 +76,40 @@ def test_timeline_keeps_the_last_rollout_before_a_quiet_window() -> None:
         now=NOW,
     )
     assert list(frame["label"]) == ["rev 2: registry.example.com/backend:2.3.1"]
+
+
+def test_timeline_order_at_equal_times_and_missing_times() -> None:
+    t = pd.Timestamp("2026-12-02T10:00:00Z")
+    rollouts = pd.DataFrame(
+        {"revision": [3, 4], "images": ["app:3", "app:4"], "created": [t, pd.NaT]}
+    )
+    pods = pd.DataFrame(
+        {
+            "owner": ["backend", "backend", "other"],
+            "name": ["backend-a", "backend-b", "other-a"],
+            "restarts": [2, 0, 5],
+            "last_restart": [t, t, t],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "type": ["Warning", "Normal", "Warning", "Warning"],
+            "reason": ["BackOff", "Pulled", "Unhealthy", "Failed"],
+            "object": ["pod/backend-a", "pod/backend-a", "pod/backend-b", "pod/backend-b"],
+            "count": [7, 1, 2, 1],
+            "first_seen": [t, t, pd.NaT, t - pd.Timedelta(minutes=5)],
+            "last_seen": [t, t, t, pd.NaT],
+        }
+    )
+    frame = charts.timeline_frame(
+        rollouts=rollouts, pods=pods, events=events, deployment="backend", now=t
+    )
+    assert list(zip(frame["lane"], frame["label"], frame["count"], strict=True)) == [
+        ("first failure", "Failed pod/backend-b", 1),  # five minutes earlier
+        ("rollout", "rev 3: app:3", 1),  # then, at the same time: the rollout (rev 4 has no time),
+        ("restart", "backend-a (2)", 2),  # the restarts of the deployment's pods,
+        ("first failure", "BackOff pod/backend-a", 7),  # each warning's first failure
+        ("warning", "BackOff pod/backend-a", 7),  # before its last warning, in the events' order
+        ("warning", "Unhealthy pod/backend-b", 2),
+    ]
+    assert str(frame["time"].dt.tz) == "UTC"
