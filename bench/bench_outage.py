@@ -96,7 +96,13 @@ def _pss_kb(pid: int) -> int:
 
 
 def run_notebook(
-    sim, out: Path, *, namespace: str, deployment: str, measure_memory: bool = False
+    sim,
+    out: Path,
+    *,
+    namespace: str,
+    deployment: str,
+    frontend: str,
+    measure_memory: bool = False,
 ) -> dict[str, float]:
     """papermill CLI end to end: seconds; with `measure_memory`, also the kernel's and the chart
     helper's peak RSS (VmHWM) and the largest PSS of the two together at one instant, in kB (polled
@@ -115,6 +121,9 @@ def run_notebook(
         "-p",
         "app_deployment",
         deployment,
+        "-p",
+        "frontend_deployment",  # the same two deployments' logs as the kubectl sequence
+        frontend,
         "-p",
         "kubeconfig",
         str(sim.kubeconfig),
@@ -210,7 +219,11 @@ def main() -> None:
             base.append(total)
             base_first.append(first_cmd)
             timed = run_notebook(
-                sim, work / f"out-{i}.ipynb", namespace=namespace, deployment=deployment
+                sim,
+                work / f"out-{i}.ipynb",
+                namespace=namespace,
+                deployment=deployment,
+                frontend=frontend,
             )
             nb.append(timed["seconds"])
             first.append(timed["first_table"])
@@ -219,6 +232,7 @@ def main() -> None:
             work / "out-memory.ipynb",
             namespace=namespace,
             deployment=deployment,
+            frontend=frontend,
             measure_memory=True,
         )
         size = (work / "out-memory.ipynb").stat().st_size

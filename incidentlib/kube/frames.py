@@ -15,11 +15,11 @@ import pandas as pd
 
 from ..params import parse_time
 from ..quantity import cpu_millicores, memory_bytes
+from .owners import owner_of, ready_complete, replicaset_owners
 from .podstatus import human_duration, pod_row
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-HASH_LABEL = "pod-template-hash"
 ERROR_LINE = re.compile(
     r"\b(ERROR|FATAL|CRITICAL|PANIC|Exception|Traceback|panic:|error:|failed)\b", re.I
 )
@@ -121,35 +121,6 @@ RECENT_ROLLOUT_COLUMNS = [
 
 
 # --------------------------------------------------------------------------------------- pod tables
-def replicaset_owners(replicasets: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """ReplicaSet name -> the Deployment that controls it (`owner_of`'s `rs_owner`)."""
-    out: dict[str, str] = {}
-    for rs in replicasets:
-        m = rs.get("metadata") or {}
-        ctl = next((r for r in m.get("ownerReferences") or [] if r.get("controller")), None)
-        if ctl and ctl.get("kind") == "Deployment":
-            out[m.get("name", "")] = ctl.get("name", "")
-    return out
-
-
-def owner_of(meta: dict[str, Any], rs_owner: dict[str, str] | None = None) -> tuple[str, str]:
-    """A pod's owner and its kind: the Deployment behind its ReplicaSet (by `rs_owner` or the hash
-    label), else the controller."""
-    rs_owner = rs_owner or {}
-    refs = meta.get("ownerReferences") or []
-    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
-    if not ref:
-        return "", ""
-    kind, name = ref.get("kind", ""), ref.get("name", "")
-    if kind == "ReplicaSet":
-        if name in rs_owner:
-            return rs_owner[name], "Deployment"
-        pod_hash = (meta.get("labels") or {}).get(HASH_LABEL)
-        if pod_hash and name.endswith("-" + pod_hash):
-            return name[: -len(pod_hash) - 1], "Deployment"
-    return name, kind
-
-
 def _main_container_state(
     status: dict[str, Any],
 ) -> tuple[str | None, int | None, str | None, str | None]:
@@ -237,18 +208,13 @@ def pods_frame(
     return df.sort_values(["namespace", "name"], kind="stable").reset_index(drop=True)
 
 
-def _ready_complete(ready: str) -> bool:
-    have, _, want = ready.partition("/")
-    return have == want
-
-
 def unhealthy_pods(pods: pd.DataFrame) -> pd.DataFrame:
     """The runbook's `kubectl get pods -A | grep -v Running`: not Running (Completed jobs aside), or
     not ready."""
     if pods.empty:
         return pods.copy()
     mask = (~pods["status"].isin(["Running", "Completed"])) | (
-        (pods["status"] == "Running") & ~pods["ready"].map(_ready_complete)
+        (pods["status"] == "Running") & ~pods["ready"].map(ready_complete)
     )
     return (
         pods[mask]
@@ -610,13 +576,6 @@ def events_frame(
 
 
 # ----------------------------------------------------------------------------------------- rollouts
-def deployment_selector(deployment: Mapping[str, Any]) -> str:
-    """The label selector of a deployment as `k=v,k2=v2` (matchLabels only, like `kubectl logs
-    deploy/x`)."""
-    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
 def owned_replicasets(
     deployment: dict[str, Any], replicasets: Iterable[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -814,36 +773,6 @@ def top_nodes_frame(
 
 
 # --------------------------------------------------------------------------------------------- logs
-def pick_log_pod(
-    items: Iterable[dict[str, Any]], *, owner: str, replicasets: Iterable[dict[str, Any]] = ()
-) -> dict[str, Any] | None:
-    """The pod `kubectl logs deployment/<owner>` would read: one of its pods, running and ready
-    first, then most restarts, then oldest (kubectl's ByLogging order, in part)."""
-    rs_owner = replicaset_owners(replicasets)
-    df_items = [p for p in items if owner_of(p.get("metadata") or {}, rs_owner)[0] == owner]
-    if not df_items:
-        return None
-
-    def rank(p: dict[str, Any]) -> tuple[int, int, str]:
-        row = pod_row(p)
-        return (
-            0 if row.status == "Running" and _ready_complete(row.ready) else 1,
-            -row.restarts,
-            (p.get("metadata") or {}).get("creationTimestamp") or "",
-        )
-
-    return sorted(df_items, key=rank)[0]
-
-
-def default_container(pod: dict[str, Any]) -> str | None:
-    """The container `kubectl logs` reads: the `kubectl.kubernetes.io/default-container` annotation,
-    else the first."""
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    named = (meta.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
-    containers = [c.get("name") for c in spec.get("containers") or []]
-    return named if named in containers else (containers[0] if containers else None)
-
-
 def log_frame(text: str, *, pod: str = "", container: str = "") -> pd.DataFrame:
     """Log lines with `is_error` set on ERROR/FATAL/Exception/panic lines."""
     lines = [ln for ln in (text or "").splitlines() if ln.strip()]

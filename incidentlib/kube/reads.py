@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidParameter, KubeAPIError, SourceUnavailable
 from ..params import parse_duration, parse_time
 from .client import Cluster
+from .owners import default_container, deployment_selector, pick_log_pod
 
 if TYPE_CHECKING:  # both import pandas: the outage notebook reads before pandas is loaded
     from .logs import PodLog
@@ -140,7 +141,7 @@ def fetch_replicasets(
     cluster: Cluster, namespace: str | None, *, selector: str | None = None, timeout: float = 10
 ) -> list[dict[str, Any]]:
     """Every ReplicaSet of `namespace` (None: all namespaces), the rollout history of its
-    deployments; with `selector` (a deployment's, `frames.deployment_selector`), only those its
+    deployments; with `selector` (a deployment's, `owners.deployment_selector`), only those its
     labels match (ownership is checked by `frames.owned_replicasets`)."""
     return cluster.list_items(
         _apps(namespace, "replicasets"), query={"labelSelector": selector or None}, timeout=timeout
@@ -198,6 +199,40 @@ def _apps(namespace: str | None, resource: str) -> str:
         if namespace
         else f"/apis/apps/v1/{resource}"
     )
+
+
+def deployment_log_tail(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    deployment: dict[str, Any] | None = None,
+    *,
+    tail: int = 100,
+    timeout: float = 10,
+) -> tuple[dict[str, Any], str] | None:
+    """`kubectl logs deployment/<name> --tail=N`, as kubectl does it: the deployment (read here
+    unless given), its pods by its selector, the one kubectl would pick (`owners.pick_log_pod`),
+    that pod's log tail. (pod, text), or None when the deployment does not exist or has no pod."""
+    if deployment is None:
+        try:
+            deployment = fetch_deployment(cluster, namespace, name, timeout=timeout)
+        except KubeAPIError as e:
+            if e.status == 404:
+                return None
+            raise
+    pods = fetch_pods(cluster, namespace, selector=deployment_selector(deployment), timeout=timeout)
+    pod = pick_log_pod(pods, owner=name)
+    if pod is None:
+        return None
+    text = fetch_log(
+        cluster,
+        namespace,
+        pod["metadata"]["name"],
+        default_container(pod),
+        tail=tail,
+        timeout=timeout,
+    )
+    return pod, text
 
 
 def fetch_deployments(
@@ -284,7 +319,6 @@ def fetch_logs(
 ) -> list[PodLog]:
     """Logs (with timestamps) of every container of every pod of `deployment` over the last
     `since`."""
-    from .frames import deployment_selector
     from .logs import PodLog
 
     dep = fetch_deployment(cluster, namespace, deployment, timeout=timeout)

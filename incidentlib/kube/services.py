@@ -108,7 +108,8 @@ def relabel(
     """The rollout after which a selector stopped matching: the newest revision whose pod labels
     miss the selector while the one before matched it, with what changed; None if no such rollout.
     `replicasets` are the deployment's (any order); revisions come from their annotation."""
-    from .frames import CHANGE_CAUSE, HASH_LABEL, REVISION
+    from .frames import CHANGE_CAUSE, REVISION
+    from .owners import HASH_LABEL
 
     revs = []
     for rs in replicasets:

@@ -15,7 +15,7 @@ import html
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +61,43 @@ class SourceResult:
 
 
 # -------------------------------------------------------------------------------- concurrent gather
+class _NotRead:
+    """What a gathered task returns when it found nothing to read (see `Run.gather`)."""
+
+    def __repr__(self) -> str:
+        return "NOT_READ"
+
+
+NOT_READ: Any = _NotRead()
+
+
+@dataclass(frozen=True)
+class After:
+    """A gathered task that needs another's answer: `fn(value of the task named parent)`."""
+
+    parent: str
+    fn: Callable[[Any], Any]
+
+
+def _parents_first(tasks: dict[str, Callable[[], Any] | After]) -> list[str]:
+    """The task names in an order where each `After` comes after the task it waits for; a task
+    that waits for one not gathered, or for itself through others, is a programming error."""
+    order: list[str] = []
+    pending = dict(tasks)
+    while pending:
+        ready = [n for n, t in pending.items() if not isinstance(t, After) or t.parent in order]
+        if not ready:
+            name, task = next(iter(pending.items()))
+            parent = task.parent if isinstance(task, After) else "?"
+            raise ValueError(
+                f"task {name!r} waits for {parent!r}, which is not gathered or waits for it"
+            )
+        for n in ready:
+            order.append(n)
+            del pending[n]
+    return order
+
+
 @dataclass
 class Gathered:
     """Results of concurrent reads: value per name, and the error of those that failed."""
@@ -115,9 +152,14 @@ class Run:
             rec.seconds = round(time.perf_counter() - t0, 3)
             self.sources.append(rec)
 
-    def gather(self, tasks: dict[str, Callable[[], Any]], *, workers: int = 8) -> Gathered:
+    def gather(self, tasks: dict[str, Callable[[], Any] | After], *, workers: int = 8) -> Gathered:
         """Run independent reads concurrently; each is then recorded, in order, as a source of this
         run.
+
+        A task given as `After(parent, fn)` starts as soon as the task named `parent` has read its
+        value, with that value (`fn(value)`), while the others go on: a read that needs another's
+        answer costs no round of its own. If the parent fails, or a task returns `NOT_READ`, it is
+        recorded nowhere (nothing was read; the caller says why if it matters).
 
         A failing read prints one line and is recorded in `sources`; the others go on."""
 
@@ -128,11 +170,30 @@ class Run:
             except Exception as e:  # noqa: BLE001 - re-raised in the caller's thread, under self.source
                 return None, e, time.perf_counter() - t0
 
+        def after(task: After) -> tuple[Any, BaseException | None, float]:
+            value, error, _ = futures[task.parent].result()
+            if error is not None or value is NOT_READ:
+                return NOT_READ, None, 0.0
+            return timed(lambda: task.fn(value))
+
+        order = _parents_first(tasks)
         out = Gathered()
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks) or 1))) as pool:
-            futures = {name: pool.submit(timed, fn) for name, fn in tasks.items()}
-        for name, fut in futures.items():
-            value, error, seconds = fut.result()
+        futures: dict[str, Future[tuple[Any, BaseException | None, float]]] = {}
+        # a thread of its own for every task that waits for another: a waiting task never holds
+        # up the one it waits for
+        waiting = sum(isinstance(t, After) for t in tasks.values())
+        size = max(1, min(workers, len(tasks) - waiting) + waiting)
+        with ThreadPoolExecutor(max_workers=size) as pool:
+            for name in order:
+                task = tasks[name]
+                if isinstance(task, After):
+                    futures[name] = pool.submit(after, task)
+                else:
+                    futures[name] = pool.submit(timed, task)
+        for name in tasks:
+            value, error, seconds = futures[name].result()
+            if value is NOT_READ:
+                continue
             out.seconds[name] = seconds
             if error is not None:
                 out.errors[name] = error

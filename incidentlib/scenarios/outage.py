@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InvalidParameter
-from ..kube import actions, frames, nodes, reads, services
+from ..kube import actions, frames, nodes, owners, reads, services
 from ..kube.client import Cluster, freeze_heap, paused_gc
 from ..kube.podstatus import pod_row, surely_running_ready
 from ..notebook.chartworker import ChartJob, ChartWorker
@@ -28,7 +28,7 @@ from ..severity import Severity, worst
 from ..severity import assess as assess_matrix
 from .common import describe_cluster
 from .outage_reading import Params as Params  # the parameters and the first reads: no pandas there
-from .outage_reading import ReadAhead, first_round, source_names
+from .outage_reading import ReadAhead, first_round, log_source, source_names
 
 FAILING_DETAILS = 4  # describe (and the previous log) for at most this many failing pods
 POD_DISPLAY = [
@@ -232,14 +232,23 @@ def collect(
     ev.deployment = g.get(names["dep"])
     ev.commits = g.get(names["git"])
 
-    # second round: what depends on the first (history, logs of chosen pods)
-    second: dict[str, Any] = {}
-    if cluster is not None and ev.deployment is not None:
-        second[f"kubernetes: replicasets of {dep}"] = lambda: reads.fetch_replicasets(
-            cluster, ns, selector=frames.deployment_selector(ev.deployment or {})
+    ev.replicasets = g.get(names["replicasets"]) or []
+    front = cfg.frontend_deployment
+    if (
+        cluster is not None
+        and front
+        and front != dep
+        and log_source(front) not in g.values
+        and log_source(front) not in g.errors
+    ):
+        ev.log_notes.append(
+            f"no pod of deployment/{front} in {ns}: its logs were not read (does it "
+            "exist? set frontend_deployment to the name of your frontend, or None)"
         )
+    # second round: the previous containers' logs of the failing pods (the namespace's pods come
+    # with the cluster-wide list)
+    second: dict[str, Any] = {}
     failing = _worst_failing(pods_raw)
-    log_pods: dict[str, dict[str, Any] | None] = {}  # owner -> the pod whose log tail is read
     if cluster is not None:
         for p in failing:
             name, container = p["metadata"]["name"], _crashing(p)
@@ -247,19 +256,7 @@ def collect(
                 second[f"kubernetes: previous log of {name}"] = lambda n=name, c=container: (
                     reads.fetch_log(cluster, ns, n, c, tail=50, previous=True)
                 )
-        for owner in dict.fromkeys([dep, cfg.frontend_deployment or dep]):
-            pod = log_pods[owner] = frames.pick_log_pod(pods_raw, owner=owner)
-            if pod is not None:
-                second[f"kubernetes: logs deployment/{owner}"] = lambda p=pod: reads.fetch_log(
-                    cluster, ns, p["metadata"]["name"], frames.default_container(p), tail=100
-                )
-            elif owner != dep:
-                ev.log_notes.append(
-                    f"no pod of deployment/{owner} in {ns}: its logs were not read (does it "
-                    "exist? set frontend_deployment to the name of your frontend, or None)"
-                )
     g2 = run.gather(second) if second else Gathered()
-    ev.replicasets = g2.get(f"kubernetes: replicasets of {dep}") or []
 
     ev.pods_raw = pods_raw
     if all_raw:
@@ -315,14 +312,13 @@ def collect(
         detail = frames.pod_details(p, ev.events_raw, previous_log=prev, now=ev.now)
         detail["crashing_container"] = _crashing(p)
         ev.details.append(redact_value(detail))
-    for key, text in g2.values.items():
-        if key.startswith("kubernetes: logs deployment/"):
-            owner = key.rsplit("/", 1)[1]
-            pod = log_pods.get(owner) or {}
+    for owner in dict.fromkeys([dep, front or dep]):
+        if (found := g.get(log_source(owner))) is not None:
+            pod, text = found
             ev.logs[owner] = frames.log_frame(
                 redact_text(text),
-                pod=(pod.get("metadata") or {}).get("name", owner),
-                container=frames.default_container(pod) or "" if pod else "",
+                pod=pod["metadata"]["name"],
+                container=owners.default_container(pod) or "",
             )
     return ev
 
@@ -373,7 +369,7 @@ def _worst_failing(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     failing.sort(key=lambda pr: (0 if _crashing(pr[0]) else 1, -pr[1].restarts))
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for p, r in failing:
-        owner, _ = frames.owner_of(p.get("metadata") or {})
+        owner, _ = owners.owner_of(p.get("metadata") or {})
         seen.setdefault((owner or r.name, r.status), p)
     return list(seen.values())[:FAILING_DETAILS]
 

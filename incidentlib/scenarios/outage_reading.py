@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidParameter
-from ..kube import reads
+from ..kube import owners, reads
 from ..kube.client import Cluster, freeze_heap, paused_gc
-from ..notebook.run import Gathered, Run
+from ..notebook.run import NOT_READ, After, Gathered, Run
 from ..params import (
     Common,
     free_text,
@@ -73,6 +73,7 @@ def source_names(cfg: Params) -> dict[str, str]:
         "services": f"kubernetes: services in {ns}",
         "endpoints": f"kubernetes: endpoints in {ns}",
         "dep": f"kubernetes: deployment/{dep}",
+        "replicasets": f"kubernetes: replicasets of {dep}",
         "top_pods": f"metrics API: pods in {ns}",
         "top_nodes": "metrics API: nodes",
         "git": f"git log {cfg.repo_path}",
@@ -85,12 +86,28 @@ def _git_log(repo: str) -> Any:
     return git.git_log(repo)
 
 
+def log_source(owner: str) -> str:
+    """The name the log tail of a deployment is recorded under."""
+    return f"kubernetes: logs deployment/{owner}"
+
+
+def _log_tail(cluster: Cluster, ns: str, owner: str, deployment: dict[str, Any] | None) -> Any:
+    found = reads.deployment_log_tail(cluster, ns, owner, deployment)
+    return NOT_READ if found is None else found
+
+
 def first_round(cluster: Cluster | None, run: Run, cfg: Params) -> Gathered:
-    """Every read that depends on no other, concurrently (raw JSON, no tables); without a cluster
-    they are recorded as skipped."""
+    """Every read of the runbook's first pass, concurrently (raw JSON, no tables); without a
+    cluster they are recorded as skipped.
+
+    Those that need another's answer start as soon as it is in, while the cluster-wide lists are
+    still coming: the deployment's ReplicaSets (its rollout history) and the log tails of the
+    deployment and of `frontend_deployment` (`kubectl logs deployment/...`: the deployment, its
+    pods by selector, the pod kubectl picks, its tail; `(pod, text)`). A log tail with no pod to
+    read is recorded nowhere (`collect` says so for the frontend)."""
     names = source_names(cfg)
     ns, dep = cfg.namespace, cfg.app_deployment
-    tasks: dict[str, Callable[[], Any]] = {}
+    tasks: dict[str, Callable[[], Any] | After] = {}
     if cluster is None:
         for key in ("ns", "pods", "all", "nodes", "events", "dep", "top_pods", "top_nodes"):
             run.skip(names[key], "no cluster connection")
@@ -105,7 +122,17 @@ def first_round(cluster: Cluster | None, run: Run, cfg: Params) -> Gathered:
             names["dep"]: lambda: reads.fetch_deployment(cluster, ns, dep),
             names["top_pods"]: lambda: reads.fetch_pod_metrics(cluster, ns),
             names["top_nodes"]: lambda: reads.fetch_node_metrics(cluster),
+            names["replicasets"]: After(
+                names["dep"],
+                lambda d: reads.fetch_replicasets(
+                    cluster, ns, selector=owners.deployment_selector(d)
+                ),
+            ),
+            log_source(dep): After(names["dep"], lambda d: _log_tail(cluster, ns, dep, d)),
         }
+        front = cfg.frontend_deployment
+        if front and front != dep:
+            tasks[log_source(front)] = lambda: _log_tail(cluster, ns, front, None)
     if cfg.repo_path:
         repo = cfg.repo_path
         tasks[names["git"]] = lambda: _git_log(repo)

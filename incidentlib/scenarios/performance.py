@@ -677,7 +677,7 @@ def exec_targets(
 ) -> list[tuple[dict[str, Any], str]]:
     """(pod, container) pairs of a deployment to run checks in: its pods by name, and each pod's
     main container."""
-    from ..kube.frames import default_container, owner_of
+    from ..kube.owners import default_container, owner_of
 
     mine = [p for p in pods if owner_of(p.get("metadata") or {})[0] == deployment]
     mine.sort(key=lambda p: p["metadata"]["name"])

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pandas as pd
 
 from incidentlib.kube import frames as cl
+from incidentlib.kube import owners
 from incidentlib.quantity import cpu_millicores, memory_bytes
 from incidentlib.service import git
 
@@ -202,11 +203,11 @@ def test_log_frame_marks_error_lines() -> None:
 
 
 def test_pick_log_pod_prefers_ready() -> None:
-    assert cl.pick_log_pod(PODS, owner="frontend")["metadata"]["name"] == "frontend-fff000-a"
-    assert cl.pick_log_pod(PODS, owner="backend", replicasets=REPLICASETS)["metadata"][
+    assert owners.pick_log_pod(PODS, owner="frontend")["metadata"]["name"] == "frontend-fff000-a"
+    assert owners.pick_log_pod(PODS, owner="backend", replicasets=REPLICASETS)["metadata"][
         "name"
     ].startswith("backend-")
-    assert cl.pick_log_pod(PODS, owner="nothing") is None
+    assert owners.pick_log_pod(PODS, owner="nothing") is None
 
 
 def test_quantities() -> None:
@@ -282,7 +283,7 @@ def test_default_container_like_kubectl_logs() -> None:
         "metadata": {"annotations": {"kubectl.kubernetes.io/default-container": "app"}},
         "spec": {"containers": [{"name": "proxy"}, {"name": "app"}]},
     }
-    assert cl.default_container(pod) == "app"
+    assert owners.default_container(pod) == "app"
     pod["metadata"]["annotations"] = {}
-    assert cl.default_container(pod) == "proxy"
-    assert cl.default_container({"spec": {}}) is None
+    assert owners.default_container(pod) == "proxy"
+    assert owners.default_container({"spec": {}}) is None

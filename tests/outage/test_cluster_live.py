@@ -11,7 +11,7 @@ from incidentlib.errors import KubeAPIError, SourceUnavailable
 from incidentlib.kube import actions as ka
 from incidentlib.kube import client as kube
 from incidentlib.kube import frames as cl
-from incidentlib.kube import reads
+from incidentlib.kube import owners, reads
 from incidentlib.notebook.run import Run
 
 pytestmark = pytest.mark.sim
@@ -28,7 +28,7 @@ def bad(sim_cluster: Any) -> Iterator[tuple[Any, Any]]:
 def test_fetches_and_their_errors(bad: tuple[Any, Any]) -> None:
     sim, c = bad
     dep = reads.fetch_deployment(c, "production", "backend")
-    rs = reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep))
+    rs = reads.fetch_replicasets(c, "production", selector=owners.deployment_selector(dep))
     assert sorted(cl.revision_of(r) for r in cl.owned_replicasets(dep, rs)) == [1, 2, 3]
     pod = next(
         p for p in reads.fetch_pods(c, "production") if p["metadata"]["name"].startswith("backend-")
@@ -134,7 +134,7 @@ def test_undo_to_revision_1_through_the_api(bad: tuple[Any, Any]) -> None:
     dep = reads.fetch_deployment(c, "production", "backend")
     plan = ka.plan_undo(
         dep,
-        reads.fetch_replicasets(c, "production", selector=cl.deployment_selector(dep)),
+        reads.fetch_replicasets(c, "production", selector=owners.deployment_selector(dep)),
         to_revision=1,
     )
     out = ka.execute(c, plan, apply=True, timeout_s=30, poll_s=0.2)
@@ -142,3 +142,54 @@ def test_undo_to_revision_1_through_the_api(bad: tuple[Any, Any]) -> None:
     pods = cl.pods_frame(reads.fetch_pods(c, "production"))
     backend = pods[pods["owner"] == "backend"]
     assert set(backend["status"]) == {"Running"} and len(backend) == 3
+
+
+def test_log_tail_reads_the_pod_kubectl_logs_reads(bad: tuple[Any, Any]) -> None:
+    sim, c = bad
+    for name in ("backend", "frontend"):
+        found = reads.deployment_log_tail(c, "production", name, tail=20)
+        assert found is not None
+        pod, text = found
+        out = sim.kubectl("logs", f"deployment/{name}", "-n", "production", "--tail=20")
+        assert out.returncode == 0, out.stderr
+        assert f"using pod/{pod['metadata']['name']}" in out.stderr
+        # the crash-looping backend prints the same 12 lines each start; the frontend's log moves
+        # on between the two reads: the same tail length
+        assert (
+            len(text.splitlines())
+            == len(out.stdout.splitlines())
+            == (12 if name == "backend" else 20)
+        )
+        if name == "backend":
+            assert text == out.stdout and text.rstrip().endswith("DATABASE_POOL_SIZE must be set")
+    assert reads.deployment_log_tail(c, "production", "nope") is None  # 404: nothing to read
+
+
+def test_history_and_log_tails_come_with_the_first_reads(bad: tuple[Any, Any]) -> None:
+    """The reads that need the deployment (its ReplicaSets, the log tails of `kubectl logs
+    deployment/...`) are in the first round's answer: the tables are built without another round
+    trip, except for the failing pods' previous logs, which need the namespace's pods."""
+    from incidentlib.scenarios import outage
+    from incidentlib.scenarios.outage_reading import first_round
+
+    sim, c = bad
+    cfg = outage.Params.check({"kubeconfig": str(sim.kubeconfig), "app_deployment": "backend"})
+    run = Run("outage", quiet=True)
+    first = first_round(c, run, cfg)
+    assert {
+        "kubernetes: replicasets of backend",
+        "kubernetes: logs deployment/backend",
+        "kubernetes: logs deployment/frontend",
+    } <= set(first.values)
+    sim.clear_requests()
+    ev = outage.collect(c, run, cfg, first=first)
+    after = sim.requests()
+    assert after and all(
+        r["path"].endswith("/log") and "previous=true" in r["query"] for r in after
+    ), after
+    assert sorted(ev.rollouts["revision"]) == [1, 2, 3]
+    assert set(ev.logs) == {"backend", "frontend"}
+    for name, df in ev.logs.items():
+        picked = sim.kubectl("logs", f"deployment/{name}", "-n", "production", "--tail=1")
+        assert f"using pod/{df['pod'].iloc[0]}" in picked.stderr
+    assert ev.log_notes == []

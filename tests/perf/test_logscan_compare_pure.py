@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from incidentlib.kube import frames
 from incidentlib.kube import logs as logscan
+from incidentlib.kube import owners
 from incidentlib.kube.logs import PodLog
 from incidentlib.scenarios import performance as compare
 
@@ -56,7 +56,7 @@ def test_top_messages_grouped_and_redacted() -> None:
 
 def test_selector_and_timestamp_parsing() -> None:
     dep = {"spec": {"selector": {"matchLabels": {"tier": "web", "app": "backend"}}}}
-    assert frames.deployment_selector(dep) == "app=backend,tier=web"
+    assert owners.deployment_selector(dep) == "app=backend,tier=web"
     ts, msg = logscan.split_timestamp("no timestamp here")
     assert ts is None and msg == "no timestamp here"
 
