@@ -17,6 +17,7 @@ kernel; the helper imports `incidentlib.notebook.charts` itself."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import queue
@@ -255,7 +256,7 @@ def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage") -> None:
     from . import charts
 
     try:
-        charts.warm_up(warm_up)
+        charts.warm_up(warm_up, stop=lambda: _waiting(inp))
     except Exception:  # noqa: BLE001, S110 - warming up is only an optimisation
         pass
     while True:
@@ -269,6 +270,16 @@ def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage") -> None:
             reply = (False, f"{type(e).__name__}: {e}")
         pickle.dump(reply, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
+
+
+def _waiting(inp: BinaryIO) -> bool:
+    """Whether a request is already waiting on the helper's input (then it stops warming up)."""
+    import select
+
+    try:
+        return bool(select.select([inp], [], [], 0)[0])
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a pipe: never stop early
+        return False
 
 
 def main() -> None:

@@ -160,3 +160,35 @@ def test_the_helper_finds_the_library_by_the_directory_that_holds_it(monkeypatch
     first, rest = _helper_env()["PYTHONPATH"].split(os.pathsep, 1)
     assert Path(first) == Path(incidentlib.__file__).resolve().parents[1]
     assert (Path(first) / "incidentlib" / "__init__.py").is_file() and rest == "/elsewhere"
+
+
+def test_the_warm_up_stops_drawing_once_real_charts_wait(monkeypatch) -> None:
+    """The helper's throw-away charts are skipped when the kernel's request is already on its
+    input: the imports are done, the real charts are drawn next."""
+    from incidentlib.notebook import chartworker
+
+    drawn: list[str] = []
+    real_png = charts.png
+
+    def counting_png(fig):
+        drawn.append(fig.axes[0].get_title())
+        return real_png(fig)
+
+    monkeypatch.setattr(charts, "png", counting_png)
+    charts.warm_up("outage", stop=lambda: True)
+    assert drawn == []
+    asked: list[int] = []
+    charts.warm_up("outage", stop=lambda: bool(asked.append(1)) or len(asked) > 1)
+    assert drawn == ["warm-up"]  # the first throw-away chart, then a request came
+    charts.warm_up("outage")
+    assert drawn == ["warm-up", "warm-up", "warm-up (UTC)"]
+
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as inp, os.fdopen(w, "wb") as out:
+        assert not chartworker._waiting(inp)
+        out.write(b"x")
+        out.flush()
+        assert chartworker._waiting(inp)
+    import io
+
+    assert not chartworker._waiting(io.BytesIO(b"x"))  # not a pipe: warm up in full
