@@ -221,7 +221,12 @@ def outage_figures(work: Path, repeat: int) -> tuple[float, float, int]:
         server = server_for(
             work / "out-outage",
             only,
-            {"kubeconfig": str(sim.kubeconfig), "namespace": "production"},
+            # the same two deployments' logs as the kubectl sequence reads
+            {
+                "kubeconfig": str(sim.kubeconfig),
+                "namespace": "production",
+                "frontend_deployment": "svc-0010",
+            },
         )
         warm, kubectl = [], []
 
