@@ -32,6 +32,7 @@ PUBLIC = {
         "logs",
         "metrics",
         "nodes",
+        "owners",
         "paused_gc",
         "podstatus",
         "reads",

@@ -4,6 +4,7 @@ client     connect like kubectl (kubeconfig, context, in-cluster); the one path 
 reads      every `fetch_*`: thin reads returning the API's JSON
 frames     pure builders: JSON in, kubectl's tables out (pods, nodes, events, rollouts)
 podstatus  kubectl's READY/STATUS/RESTARTS/AGE, ported line by line
+owners     who owns a pod; the pod `kubectl logs deployment/...` reads (no pandas)
 metrics    resource use against requests and limits, leaks, OOM kills, pressure, disk
 logs       ERROR lines over a window, per pod and per minute, the top messages
 services   Services, their endpoints and the pods they select; why one routes nowhere
@@ -23,6 +24,7 @@ __all__ = [
     "logs",
     "metrics",
     "nodes",
+    "owners",
     "paused_gc",
     "podstatus",
     "reads",
