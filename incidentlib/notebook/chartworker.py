@@ -17,7 +17,6 @@ kernel; the helper imports `incidentlib.notebook.charts` itself."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pickle
 import queue
@@ -278,7 +277,7 @@ def _waiting(inp: BinaryIO) -> bool:
 
     try:
         return bool(select.select([inp], [], [], 0)[0])
-    except (OSError, ValueError, io.UnsupportedOperation):  # not a pipe: never stop early
+    except (OSError, ValueError):  # not a pipe (io.UnsupportedOperation is both): never stop early
         return False
 
 
