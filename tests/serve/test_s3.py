@@ -84,7 +84,9 @@ def test_serve_archives_into_s3_survives_kill_9_and_serves_the_bucket(s3_store, 
         done = wait_for(lambda: runs(3), what="the recovery run")
         baseline = Path(done[2]["parameters"]["baseline"])
         assert baseline == state / "baselines" / incident / done[1]["files"][0]["path"]
-        assert done[2]["status"] == "ok" and not baseline.exists()  # fetched for it, then removed
+        assert done[2]["status"] == "ok"
+        # fetched for it, then removed once the run is archived (the manifest entry comes first)
+        wait_for(lambda: not baseline.exists(), timeout=30, what="the fetched baseline removed")
 
         check = subprocess.run(
             [str(RUNBOOK), "verify", f"{url}/{incident}", "--s3-endpoint-url", s3_store.endpoint],
