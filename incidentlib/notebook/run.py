@@ -12,6 +12,7 @@ A source that fails leaves one clear line and a record in `sources`; the noteboo
 from __future__ import annotations
 
 import html
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -468,6 +469,11 @@ _STATUS_COLORS = {
     "inhibited": _GREY,
 }
 _COLORED = ("status", "severity", "level", "state")
+_CODE_COLUMNS = ("next_step",)
+"""Columns in our own words that quote commands between backticks (`kubectl rollout undo ...`): the
+HTML sets each quoted command in a code font, as the runbook's Markdown does, instead of showing
+the backticks. Only these: a backtick in data (an event message, a log line) stays as it is."""
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _LEFT = ' style="text-align: left"'
 """Columns whose cells a person scans for, colored: a pod's kubectl STATUS by kind of failure (red:
 it fails; amber: on its way; green: fine), a severity, a source's or a mitigation's status, an
@@ -521,6 +527,7 @@ class Table:
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
         colored = {i for i, c in enumerate(self.df.columns) if c in _COLORED}
+        code = {i for i, c in enumerate(self.df.columns) if c in _CODE_COLUMNS}
         # numbers right-aligned (Jupyter's default for every cell), text left-aligned: a sentence
         # or a pod name read from the right is hard to scan
         text = {
@@ -540,7 +547,12 @@ class Table:
                 styles = [f"background-color: {color}"] if color else []
                 styles += ["text-align: left"] if i in text else []
                 style = f' style="{"; ".join(styles)}"' if styles else ""
-                cells.append(f"<td{style}>{html.escape(_cell_text(value))}</td>")
+                shown = html.escape(
+                    _cell_text(value)
+                )  # escaped first: <code> is the only tag added
+                if i in code:
+                    shown = _CODE_SPAN.sub(r"<code>\1</code>", shown)
+                cells.append(f"<td{style}>{shown}</td>")
             rows.append(f"<tr>{''.join(cells)}</tr>")
         return (
             '<table border="1" class="dataframe">'

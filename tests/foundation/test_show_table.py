@@ -106,3 +106,35 @@ def test_text_is_left_aligned_and_numbers_right_aligned() -> None:
         (' style="text-align: left"', "True"),
         ("", "0.5"),
     ]
+
+
+def test_commands_in_next_step_are_set_as_code_and_everything_else_stays_literal() -> None:
+    findings = pd.DataFrame(
+        {
+            "severity": ["SEV2", "SEV3"],
+            "title": ["bad `rollout`", "x"],
+            "detail": ["event said `<img src=x onerror=alert(1)>`", ""],
+            "next_step": [
+                "roll back: `kubectl rollout undo deployment/backend -n production` "
+                "(here: apply=True)",
+                "check `<script>alert(1)</script>` then `a` and a lone ` backtick",
+            ],
+        }
+    )
+    page = Table(findings)._repr_html_()
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page)
+    assert cells[3] == (
+        "roll back: <code>kubectl rollout undo deployment/backend -n production</code> "
+        "(here: apply=True)"
+    )
+    # a quoted span is escaped before it is set as code; an unpaired backtick stays as it is
+    assert cells[7] == (
+        "check <code>&lt;script&gt;alert(1)&lt;/script&gt;</code> then <code>a</code> and a lone "
+        "` backtick"
+    )
+    # other columns show backticks literally, escaped, whatever they quote
+    assert cells[1] == "bad `rollout`"
+    assert cells[2] == "event said `&lt;img src=x onerror=alert(1)&gt;`"
+    assert "<script" not in page and "<img" not in page
+    # the plain text keeps the command exactly as it is to be typed
+    assert "`kubectl rollout undo deployment/backend -n production`" in repr(Table(findings))
