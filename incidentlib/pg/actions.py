@@ -270,20 +270,32 @@ def execute(
         ]
     else:
         at = now_iso()
-        conn = connect(
-            dsn,
-            # read-only or not (an equivalent mutant): `query` runs each statement in a read-only
-            # transaction, which signalling needs no more than (session.connect)
-            read_only=False,  # pragma: no mutate
-            application_name=MITIGATION_APP,
-            statement_timeout_ms=statement_timeout_ms,
-            lock_timeout_ms=lock_timeout_ms,
-        )
+
+        def session() -> Any:
+            return connect(
+                dsn,
+                # read-only or not (an equivalent mutant): `query` runs each statement in a
+                # read-only transaction, which signalling needs no more than (session.connect)
+                read_only=False,  # pragma: no mutate
+                application_name=MITIGATION_APP,
+                statement_timeout_ms=statement_timeout_ms,
+                lock_timeout_ms=lock_timeout_ms,
+            )
+
+        conn = session()
+        results: list[dict[str, Any]] = []
         try:
-            results: list[dict[str, Any]] = [
-                {"pid": s.pid, "function": s.function, "outcome": _signal(conn, s, wait_s=wait_s)}
-                for s in plan.signals
-            ]
+            for s in plan.signals:
+                if conn.broken or conn.closed:  # ended under us (killed, server restarted)
+                    conn.close()
+                    try:
+                        conn = session()
+                    except DatabaseError as e:
+                        said = f"not done: no new mitigation session ({e})"
+                        results.append({"pid": s.pid, "function": s.function, "outcome": said})
+                        continue
+                said = _signal(conn, s, wait_s=wait_s)
+                results.append({"pid": s.pid, "function": s.function, "outcome": said})
         finally:
             conn.close()
         done = sum(r["outcome"].startswith(("terminated", "cancelled")) for r in results)
@@ -325,7 +337,10 @@ def _signal(conn: Any, s: Signal, *, wait_s: float) -> str:
     deadline = time.monotonic() + wait_s
     check = {**params, "query_start": s.query_start}
     while True:
-        left = query(conn, STILL_RUNNING_SQL, check, what="mitigation check")
+        try:
+            left = query(conn, STILL_RUNNING_SQL, check, what="mitigation check")
+        except DatabaseError as e:  # the signal went out: say so, and go on with the others
+            return f"signalled, but whether it took effect could not be checked: {e}"
         if not left:
             return (
                 "terminated"

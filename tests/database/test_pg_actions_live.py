@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from incidentlib.errors import DatabaseError
 from incidentlib.pg import actions as pg_actions
@@ -246,32 +248,111 @@ def test_a_statement_that_ends_within_the_wait_is_reported_cancelled(stager, con
     assert _outcomes(out) == [(late, "pg_cancel_backend", "cancelled: the session is now idle")]
 
 
-def test_the_mitigation_session_ended_during_the_wait_is_an_error(stager, conn, pg_dsn):
-    stubborn, plan = _to_cancel(stager, conn, STUBBORN)
+def _end_the_mitigation_session_while_it_waits(
+    pg_dsn: str, then: sql.Composable | None = None
+) -> tuple[threading.Thread, list[int]]:
+    """Someone ends the mitigation's own session once it checks on what it signalled (its last
+    statement is the check), then runs `then` (as superuser); the pid it ended is in the list."""
     killed: list[int] = []
 
-    def end_it() -> None:  # someone ends the mitigation's own session while it waits
+    def end_it() -> None:
         with psycopg.connect(pg_dsn, autocommit=True) as w:
             while not killed:
                 killed.extend(
                     r[0]
                     for r in w.execute(
                         "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND "
-                        "backend_start < clock_timestamp() - interval '0.3 s'",
+                        "query LIKE '%%mitigation check%%'",
                         (pg_actions.MITIGATION_APP,),
                     )
                 )
                 time.sleep(0.02)
             w.execute("SELECT pg_terminate_backend(%s)", (killed[0],))
+            if then:
+                w.execute(then)
 
     killer = threading.Thread(target=end_it, daemon=True)
     killer.start()
-    with pytest.raises(DatabaseError) as e:
-        pg_actions.execute(plan, dsn=pg_dsn, apply=True, wait_s=20)
+    return killer, killed
+
+
+def test_the_mitigation_session_ended_during_the_wait_is_recorded_and_the_rest_done(
+    stager, conn, pg_dsn
+):
+    stubborn = stager.long_query(sql_text=STUBBORN)
+    sleeper = stager.long_query()
+    plan = pg_actions.plan_sessions(
+        "cancel",
+        sessions=_sessions(conn, stubborn, sleeper),
+        blocking=None,
+        threshold_s=0,
+        pids=[stubborn, sleeper],
+    )
+    assert [sig.pid for sig in plan.signals] == [stubborn, sleeper]
+    killer, killed = _end_the_mitigation_session_while_it_waits(pg_dsn)
+    recorded: list[dict] = []
+    out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, wait_s=20, record=recorded.append)
     killer.join(5)
-    assert str(e.value).startswith("mitigation check failed: ")
+    (first, first_fn, first_outcome), second = _outcomes(out)
+    assert (first, first_fn) == (stubborn, "pg_cancel_backend")
+    # the cancel was sent before the session ended: recorded as sent, not as done nor lost
+    assert first_outcome.startswith(
+        "signalled, but whether it took effect could not be checked: mitigation check failed: "
+    ), first_outcome
+    # libpq says either, depending on whether it read the server's last words before the close
+    assert (
+        "terminating connection due to administrator command" in first_outcome
+        or "server closed the connection unexpectedly" in first_outcome
+    ), first_outcome
+    # the next signal went out on a new session, and did what it says
+    assert second == (sleeper, "pg_cancel_backend", "cancelled: the session is now idle")
+    assert (out["status"], out["applied"], recorded) == ("partly applied", True, [out])
+    assert stager.sessions[sleeper].done.wait(5) and "canceling statement" in (
+        stager.sessions[sleeper].error or ""
+    )
+    assert _alive(conn, sleeper) and killed[0] not in (stubborn, sleeper)
     with psycopg.connect(pg_dsn, autocommit=True) as su:  # it would swallow the teardown's cancel
         su.execute("SELECT pg_terminate_backend(%s)", (stubborn,))
+
+
+def test_no_new_mitigation_session_leaves_the_rest_not_done_and_says_why(pg_server, conn, pg_dsn):
+    from incidentlib.sandbox.postgres import Stager
+
+    tag = uuid.uuid4().hex[:12]
+    mitigator = f"db_mitigator_{tag}"
+    mitigator_dsn = pg_server.create_role(mitigator, "mitigate-pw-1", monitor=True)
+    staged = Stager(pg_server.create_role(f"db_app_{tag}", "app-pw-1"))
+    with psycopg.connect(pg_dsn, autocommit=True) as su:
+        su.execute(sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(mitigator)))
+    stubborn = 0
+    try:
+        stubborn = staged.long_query(sql_text=STUBBORN)
+        sleeper = staged.long_query()
+        plan = pg_actions.plan_sessions(
+            "cancel",
+            sessions=_sessions(conn, stubborn, sleeper),
+            blocking=None,
+            threshold_s=0,
+            pids=[stubborn, sleeper],
+        )
+        # its session ended, and its role may no longer log in: no new session for the second
+        killer, _ = _end_the_mitigation_session_while_it_waits(
+            pg_dsn, then=sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(mitigator))
+        )
+        out = pg_actions.execute(plan, dsn=mitigator_dsn, apply=True, wait_s=20)
+        killer.join(5)
+        (_, _, first), (pid, _, second) = _outcomes(out)
+        assert first.startswith("signalled, but whether it took effect could not be checked: ")
+        assert pid == sleeper and second.startswith("not done: no new mitigation session (")
+        assert "not permitted to log in" in second, second
+        assert "mitigate-pw-1" not in second and "mitigate-pw-1" not in out["detail"]
+        assert (out["status"], out["applied"]) == ("nothing done", False)
+        assert staged.sessions[sleeper].error is None and not staged.sessions[sleeper].done.is_set()
+    finally:
+        if stubborn:  # it would swallow the teardown's cancel
+            with psycopg.connect(pg_dsn, autocommit=True) as su:
+                su.execute("SELECT pg_terminate_backend(%s)", (stubborn,))
+        staged.close()
 
 
 # the block catches query_canceled and sleeps on: the same statement is still active after the
