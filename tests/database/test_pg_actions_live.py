@@ -248,6 +248,21 @@ def test_a_statement_that_ends_within_the_wait_is_reported_cancelled(stager, con
     assert _outcomes(out) == [(late, "pg_cancel_backend", "cancelled: the session is now idle")]
 
 
+def _stubborn_then_sleeper(stager, conn):
+    """Two statements (one that swallows a cancel, then 30 s of pg_sleep) and the plan to cancel
+    both, in that order."""
+    stubborn = stager.long_query(sql_text=STUBBORN)
+    sleeper = stager.long_query()
+    plan = pg_actions.plan_sessions(
+        "cancel",
+        sessions=_sessions(conn, stubborn, sleeper),
+        blocking=None,
+        threshold_s=0,
+        pids=[stubborn, sleeper],
+    )
+    return stubborn, sleeper, plan
+
+
 def _end_the_mitigation_session_while_it_waits(
     pg_dsn: str, then: sql.Composable | None = None
 ) -> tuple[threading.Thread, list[int]]:
@@ -279,15 +294,7 @@ def _end_the_mitigation_session_while_it_waits(
 def test_the_mitigation_session_ended_during_the_wait_is_recorded_and_the_rest_done(
     stager, conn, pg_dsn
 ):
-    stubborn = stager.long_query(sql_text=STUBBORN)
-    sleeper = stager.long_query()
-    plan = pg_actions.plan_sessions(
-        "cancel",
-        sessions=_sessions(conn, stubborn, sleeper),
-        blocking=None,
-        threshold_s=0,
-        pids=[stubborn, sleeper],
-    )
+    stubborn, sleeper, plan = _stubborn_then_sleeper(stager, conn)
     assert [sig.pid for sig in plan.signals] == [stubborn, sleeper]
     killer, killed = _end_the_mitigation_session_while_it_waits(pg_dsn)
     recorded: list[dict] = []
@@ -326,15 +333,7 @@ def test_no_new_mitigation_session_leaves_the_rest_not_done_and_says_why(pg_serv
         su.execute(sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(mitigator)))
     stubborn = 0
     try:
-        stubborn = staged.long_query(sql_text=STUBBORN)
-        sleeper = staged.long_query()
-        plan = pg_actions.plan_sessions(
-            "cancel",
-            sessions=_sessions(conn, stubborn, sleeper),
-            blocking=None,
-            threshold_s=0,
-            pids=[stubborn, sleeper],
-        )
+        stubborn, sleeper, plan = _stubborn_then_sleeper(staged, conn)
         # its session ended, and its role may no longer log in: no new session for the second
         killer, _ = _end_the_mitigation_session_while_it_waits(
             pg_dsn, then=sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(mitigator))
