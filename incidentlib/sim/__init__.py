@@ -20,8 +20,12 @@ Staging endpoints (outside the Kubernetes paths, not recorded in the request log
 
 What else it serves: `pods/exec` over the WebSocket stream protocol (v5.channel.k8s.io and
 v4.channel.k8s.io; what a command prints is in `commands.py`), Services with Endpoints and
-EndpointSlices kept by controllers (`endpoints.py`), and SelfSubjectAccessReview /
-SelfSubjectRulesReview answered from the rules it enforces (`authz.py`).
+EndpointSlices kept by controllers (`endpoints.py`), SelfSubjectAccessReview /
+SelfSubjectRulesReview answered from the rules it enforces (`authz.py`), and the protobuf bodies
+of `kubectl create namespace|serviceaccount|configmap|secret|role|rolebinding|clusterrole|
+clusterrolebinding` (`protobuf.py`; another kind sent as protobuf, e.g. `kubectl create
+deployment`, is refused with 415 as a real server refuses a format it does not take: use
+`kubectl apply -f`, which sends JSON).
 
 Failures to stage: `start(..., forbidden_namespaces={"ns"})` answers 403 Forbidden for that
 namespace and for lists across all namespaces (an identity with namespaced roles only);

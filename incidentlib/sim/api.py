@@ -8,7 +8,7 @@ import copy
 import json
 from dataclasses import dataclass
 
-from . import events, validation
+from . import events, protobuf, validation
 from . import patch as patching
 from .clock import iso
 from .cluster import Cluster
@@ -123,9 +123,13 @@ def scale_of(obj: dict) -> dict:
 
 
 def _parse_body(body: bytes) -> object:
+    """A request's object: JSON, or the protobuf kubectl sends the objects `kubectl create` builds
+    (`protobuf.py`)."""
     try:
+        if body.startswith(protobuf.MAGIC):
+            return protobuf.decode_object(body)
         return json.loads(body or b"null")
-    except ValueError as e:
+    except (ValueError, IndexError) as e:  # UnicodeDecodeError is a ValueError
         raise bad_request(f"the object provided is unrecognized or invalid: {e}") from e
 
 

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from . import identity, rbac
 from .clock import iso
 from .identity import UserInfo
+from .protobuf import MAGIC as PROTOBUF_MAGIC
+from .protobuf import envelope
+from .protobuf import fields as _fields
 from .status import bad_request, invalid, not_found
 
 if TYPE_CHECKING:
@@ -19,7 +22,6 @@ if TYPE_CHECKING:
     from .resources import Resource
 
 TOO_SHORT = "may not specify a duration less than 10 minutes"
-PROTOBUF_MAGIC = b"k8s\x00"
 # field numbers of the generated protobuf messages (k8s.io/api/authorization/v1/generated.proto)
 _RESOURCE_ATTRIBUTES = {
     1: "namespace",
@@ -32,48 +34,11 @@ _RESOURCE_ATTRIBUTES = {
 }
 
 
-def _fields(data: bytes) -> list[tuple[int, bytes | int]]:
-    """The (field number, value) pairs of one protobuf message: varints and length-delimited."""
-    out: list[tuple[int, bytes | int]] = []
-    i = 0
-
-    def varint() -> int:
-        nonlocal i
-        shift = value = 0
-        while True:
-            b = data[i]
-            i += 1
-            value |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return value
-            shift += 7
-
-    while i < len(data):
-        key = varint()
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            out.append((number, varint()))
-        elif wire == 2:
-            n = varint()
-            out.append((number, data[i : i + n]))
-            i += n
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-    return out
-
-
-def _decode(raw: bytes) -> tuple[str, dict]:
-    """(kind, message fields) of a protobuf envelope: `k8s\\0` + runtime.Unknown{typeMeta, raw}."""
-    envelope = dict(_fields(raw[len(PROTOBUF_MAGIC) :]))
-    type_meta = dict(_fields(envelope.get(1, b"")))  # type: ignore[arg-type]
-    kind = bytes(type_meta.get(2, b"")).decode()  # type: ignore[arg-type]
-    return kind, dict(_fields(envelope.get(2, b"")))  # type: ignore[arg-type]
-
-
 def _from_protobuf(raw: bytes) -> dict:
     """A SelfSubjectAccessReview, SelfSubjectRulesReview or TokenRequest as kubectl sends it, as the
     JSON-shaped dict it means."""
-    kind, message = _decode(raw)
+    _, kind, body = envelope(raw)
+    message = dict(_fields(body))
     spec_raw = message.get(2, b"")
     if kind == "TokenRequest":
         pairs = _fields(spec_raw)  # type: ignore[arg-type]
