@@ -547,9 +547,8 @@ class Table:
                 styles = [f"background-color: {color}"] if color else []
                 styles += ["text-align: left"] if i in text else []
                 style = f' style="{"; ".join(styles)}"' if styles else ""
-                shown = html.escape(
-                    _cell_text(value)
-                )  # escaped first: <code> is the only tag added
+                # escaped first: <code> is the only tag a code column adds
+                shown = html.escape(_cell_text(value))
                 if i in code:
                     shown = _CODE_SPAN.sub(r"<code>\1</code>", shown)
                 cells.append(f"<td{style}>{shown}</td>")

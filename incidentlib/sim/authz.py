@@ -13,8 +13,7 @@ from . import identity, rbac
 from .clock import iso
 from .identity import UserInfo
 from .protobuf import MAGIC as PROTOBUF_MAGIC
-from .protobuf import envelope
-from .protobuf import fields as _fields
+from .protobuf import envelope, fields, message, messages, string, strings
 from .status import bad_request, invalid, not_found
 
 if TYPE_CHECKING:
@@ -38,30 +37,24 @@ def _from_protobuf(raw: bytes) -> dict:
     """A SelfSubjectAccessReview, SelfSubjectRulesReview or TokenRequest as kubectl sends it, as the
     JSON-shaped dict it means."""
     _, kind, body = envelope(raw)
-    message = dict(_fields(body))
-    spec_raw = message.get(2, b"")
+    spec = message(fields(body), 2)
     if kind == "TokenRequest":
-        pairs = _fields(spec_raw)  # type: ignore[arg-type]
-        audiences = [bytes(v).decode() for n, v in pairs if n == 1]  # type: ignore[arg-type]
-        seconds = next((v for n, v in pairs if n == 4), None)
+        seconds = next((v for n, v in spec if n == 4), None)
         return {
             "kind": kind,
-            "spec": {"audiences": audiences or None, "expirationSeconds": seconds},
+            "spec": {"audiences": strings(spec, 1) or None, "expirationSeconds": seconds},
         }
-    spec = dict(_fields(spec_raw))  # type: ignore[arg-type]
     if kind == "SelfSubjectRulesReview":
-        return {"spec": {"namespace": bytes(spec.get(1, b"")).decode()}}  # type: ignore[arg-type]
-    if 1 not in spec:
-        attrs = {
-            {1: "path", 2: "verb"}[n]: bytes(v).decode()  # type: ignore[arg-type]
-            for n, v in _fields(spec.get(2, b""))  # type: ignore[arg-type]
-            if n in (1, 2)
+        return {"spec": {"namespace": string(spec, 1) or ""}}
+    if not messages(spec, 1):
+        non = message(spec, 2)
+        paths = {
+            key: v for key, n in (("path", 1), ("verb", 2)) if (v := string(non, n)) is not None
         }
-        return {"spec": {"nonResourceAttributes": attrs}}
+        return {"spec": {"nonResourceAttributes": paths}}
+    resource = message(spec, 1)
     attrs = {
-        _RESOURCE_ATTRIBUTES[n]: bytes(v).decode()  # type: ignore[arg-type]
-        for n, v in _fields(spec[1])  # type: ignore[arg-type]
-        if n in _RESOURCE_ATTRIBUTES
+        key: v for n, key in _RESOURCE_ATTRIBUTES.items() if (v := string(resource, n)) is not None
     }
     return {"spec": {"resourceAttributes": attrs}}
 

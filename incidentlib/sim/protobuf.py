@@ -60,7 +60,7 @@ def envelope(raw: bytes) -> tuple[str, str, bytes]:
     """(apiVersion, kind, the object's message) of a `k8s\\0` + runtime.Unknown body."""
     outer = dict(fields(raw[len(MAGIC) :]))
     type_meta = dict(fields(_bytes(outer.get(1, b""))))
-    return _text(type_meta.get(1, b"")), _text(type_meta.get(2, b"")), _bytes(outer.get(2, b""))
+    return text(type_meta.get(1, b"")), text(type_meta.get(2, b"")), _bytes(outer.get(2, b""))
 
 
 def _bytes(value: bytes | int) -> bytes:
@@ -69,16 +69,16 @@ def _bytes(value: bytes | int) -> bytes:
     return value
 
 
-def _text(value: bytes | int) -> str:
+def text(value: bytes | int) -> str:
     return _bytes(value).decode()
 
 
-def _strings(pairs: Fields, number: int) -> list[str]:
-    return [_text(v) for n, v in pairs if n == number]
+def strings(pairs: Fields, number: int) -> list[str]:
+    return [text(v) for n, v in pairs if n == number]
 
 
-def _string(pairs: Fields, number: int) -> str | None:
-    found = _strings(pairs, number)
+def string(pairs: Fields, number: int) -> str | None:
+    found = strings(pairs, number)
     return found[-1] if found else None
 
 
@@ -88,7 +88,7 @@ def _map(pairs: Fields, number: int, value: Callable[[bytes], str] = bytes.decod
     for n, entry in pairs:
         if n == number:
             kv = dict(fields(_bytes(entry)))
-            out[_text(kv.get(1, b""))] = value(_bytes(kv.get(2, b"")))
+            out[text(kv.get(1, b""))] = value(_bytes(kv.get(2, b"")))
     return out
 
 
@@ -96,22 +96,29 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _messages(pairs: Fields, number: int) -> list[Fields]:
+def messages(pairs: Fields, number: int) -> list[Fields]:
+    """A repeated message field: each occurrence's pairs."""
     return [fields(_bytes(v)) for n, v in pairs if n == number]
+
+
+def message(pairs: Fields, number: int) -> Fields:
+    """A singular message field's pairs (the last occurrence; none: empty)."""
+    found = messages(pairs, number)
+    return found[-1] if found else []
 
 
 def _metadata(pairs: Fields) -> dict:
     """ObjectMeta: name 1, generateName 2, namespace 3, labels 11, annotations 12, finalizers 14."""
-    meta = next(iter(_messages(pairs, 1)), [])
+    meta = message(pairs, 1)
     out: dict = {}
     for key, number in (("name", 1), ("generateName", 2), ("namespace", 3)):
-        value = _string(meta, number)
+        value = string(meta, number)
         if value:
             out[key] = value
     for key, number in (("labels", 11), ("annotations", 12)):
         if entries := _map(meta, number):
             out[key] = entries
-    if finalizers := _strings(meta, 14):
+    if finalizers := strings(meta, 14):
         out["finalizers"] = finalizers
     return out
 
@@ -123,7 +130,7 @@ def _flag(pairs: Fields, number: int) -> bool | None:
 
 def _service_account(pairs: Fields) -> dict:
     out: dict = {}
-    if pulls := [_string(m, 1) for m in _messages(pairs, 3)]:
+    if pulls := [string(m, 1) or "" for m in messages(pairs, 3)]:
         out["imagePullSecrets"] = [{"name": name} for name in pulls]
     if (automount := _flag(pairs, 4)) is not None:
         out["automountServiceAccountToken"] = automount
@@ -145,7 +152,7 @@ def _secret(pairs: Fields) -> dict:
     out: dict = {}
     if data := _map(pairs, 2, _b64):  # bytes on the wire, base64 in JSON
         out["data"] = data
-    if kind := _string(pairs, 3):
+    if kind := string(pairs, 3):
         out["type"] = kind
     if string_data := _map(pairs, 4):
         out["stringData"] = string_data
@@ -155,36 +162,36 @@ def _secret(pairs: Fields) -> dict:
 
 
 def _rule(m: Fields) -> dict:
-    out: dict = {"verbs": _strings(m, 1)}
+    out: dict = {"verbs": strings(m, 1)}
     for key, number in (
         ("apiGroups", 2),
         ("resources", 3),
         ("resourceNames", 4),
         ("nonResourceURLs", 5),
     ):
-        if values := _strings(m, number):
+        if values := strings(m, number):
             out[key] = values
     return out
 
 
 def _role(pairs: Fields) -> dict:
-    return {"rules": [_rule(m) for m in _messages(pairs, 2)]}
+    return {"rules": [_rule(m) for m in messages(pairs, 2)]}
 
 
 def _binding(pairs: Fields) -> dict:
     subjects = []
-    for m in _messages(pairs, 2):
-        subject = {"kind": _string(m, 1) or "", "name": _string(m, 3) or ""}
-        if (group := _string(m, 2)) is not None:
+    for m in messages(pairs, 2):
+        subject = {"kind": string(m, 1) or "", "name": string(m, 3) or ""}
+        if (group := string(m, 2)) is not None:
             subject["apiGroup"] = group
-        if namespace := _string(m, 4):
+        if namespace := string(m, 4):
             subject["namespace"] = namespace
         subjects.append(subject)
-    ref = next(iter(_messages(pairs, 3)), [])
+    ref = message(pairs, 3)
     role_ref = {
-        "apiGroup": _string(ref, 1) or "",
-        "kind": _string(ref, 2) or "",
-        "name": _string(ref, 3) or "",
+        "apiGroup": string(ref, 1) or "",
+        "kind": string(ref, 2) or "",
+        "name": string(ref, 3) or "",
     }
     return {"subjects": subjects, "roleRef": role_ref}
 
