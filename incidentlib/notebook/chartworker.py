@@ -3,9 +3,10 @@
 Importing matplotlib and drawing the first figure (fonts, text layout) costs a kernel about 0.6 s,
 all of it on the one core the kernel's Python can use, and the outage notebook spends the same
 seconds decoding thousands of pods. So the notebook starts a helper process first: it imports pandas
-and matplotlib and draws a throw-away figure on the machine's other core while the kernel reads; the
-kernel hands it the evidence's frames as soon as they are built and displays the PNGs it sends back
-when the charts' cell runs. The kernel itself never imports matplotlib.
+and matplotlib and loads the font on the machine's other core while the kernel reads (a helper
+started ahead of its run, with time to spare, also draws a throw-away figure); the kernel hands it
+the evidence's frames as soon as they are built and displays the PNGs it sends back when the
+charts' cell runs. The kernel itself never imports matplotlib.
 
 Nothing depends on the helper: if it cannot start, fails, or is late, the charts are drawn in the
 kernel as before (`INCIDENTLIB_CHART_WORKER=0` always draws them in the kernel). The helper is a
@@ -106,7 +107,7 @@ class ChartWorker:
 
     @classmethod
     def start(cls, *, warm_up: str = "outage") -> ChartWorker:
-        """Start the helper now (it warms up at once, drawing the `warm_up` kind of chart:
+        """Start the helper now (it warms up at once for the `warm_up` kind of chart:
         `charts.warm_up`), or take the one `start_ahead` started for that kind; without one
         (disabled, cannot start) charts draw in the kernel. The helper started before, if any, is
         told to finish and exit."""
@@ -218,9 +219,13 @@ def _helper_env() -> dict[str, str]:
     }
 
 
-def _spawn(warm_up: str = "outage") -> subprocess.Popen[bytes]:
+AHEAD = "ahead"  # the helper's second argument when it is started ahead of its run
+
+
+def _spawn(warm_up: str = "outage", *, ahead: bool = False) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up],
+        [sys.executable, "-m", "incidentlib.notebook.chartworker", warm_up]
+        + ([AHEAD] if ahead else []),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -244,18 +249,18 @@ def start_ahead(warm_up: str = "outage") -> None:
     global _ahead
     if _enabled() and _ahead is None:
         try:
-            _ahead = (_spawn(warm_up), warm_up)
+            _ahead = (_spawn(warm_up, ahead=True), warm_up)
         except OSError:
             _ahead = None
 
 
-def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage") -> None:
-    """The helper's loop: warm up, then draw each request and answer (True, png) or (False,
-    error)."""
+def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage", mode: str = "") -> None:
+    """The helper's loop: warm up (throw-away charts only when started `ahead` of its run, with
+    time to spare), then draw each request and answer (True, png) or (False, error)."""
     from . import charts
 
     try:
-        charts.warm_up(warm_up, stop=lambda: _waiting(inp))
+        charts.warm_up(warm_up, stop=lambda: _waiting(inp), throw_away=mode == AHEAD)
     except Exception:  # noqa: BLE001, S110 - warming up is only an optimisation
         pass
     while True:
@@ -292,7 +297,7 @@ def main() -> None:
         os.nice(NICE)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    _serve(sys.stdin.buffer, out, *sys.argv[1:2])
+    _serve(sys.stdin.buffer, out, *sys.argv[1:3])
 
 
 if __name__ == "__main__":

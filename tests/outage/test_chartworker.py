@@ -192,3 +192,29 @@ def test_the_warm_up_stops_drawing_once_real_charts_wait(monkeypatch) -> None:
     import io
 
     assert not chartworker._waiting(io.BytesIO(b"x"))  # not a pipe: warm up in full
+
+
+def test_only_a_helper_started_ahead_draws_throw_away_charts(monkeypatch) -> None:
+    """A notebook's own helper loads matplotlib and the font, then waits for the real charts (on
+    two cores, a throw-away chart takes a tenth of a core from the run); a helper started ahead of
+    its run (`start_ahead`, serve's warm kernels) has time to spare and draws them too. The mode
+    reaches the helper on its command line."""
+    import io
+
+    from incidentlib.notebook import chartworker
+
+    drawn: list[str] = []
+    monkeypatch.setattr(charts, "png", lambda fig: drawn.append(fig.axes[0].get_title()) or b"")
+    chartworker._serve(io.BytesIO(b""), io.BytesIO(), "outage", "")  # no request: warm-up only
+    assert drawn == []
+    chartworker._serve(io.BytesIO(b""), io.BytesIO(), "outage", chartworker.AHEAD)
+    assert drawn == ["warm-up", "warm-up (UTC)"]
+
+    for ahead, argv in ((False, ["outage"]), (True, ["outage", "ahead"])):
+        proc = chartworker._spawn("outage", ahead=ahead)
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                assert f.read().split(b"\0")[3:-1] == [a.encode() for a in argv]
+        finally:
+            chartworker._retire(proc)
+            assert proc.wait(timeout=30) == 0  # stdin closed: it exits
