@@ -2,7 +2,8 @@
 
     runbook serve --port 9095 --outputs /evidence --token-file /etc/runbook/token \\
         -p kubeconfig ~/.kube/config -p health_url https://api.example.com/health \\
-        [--config routes.yaml] [-f params.yaml] [--evidence-base-url URL --notify-webhook URL]
+        [--config routes.yaml] [-f params.yaml] [--evidence-base-url URL]
+        (RUNBOOK_NOTIFY_WEBHOOK=URL: the initial alert and the resolution posted there)
     runbook serve --outputs s3://bucket/prefix --state-dir /var/lib/runbook [--s3-endpoint-url URL]
 
 Alertmanager's receiver (payload version 4, bearer token from a file):
@@ -41,6 +42,8 @@ from .run import (
     given_parameters,
     use_s3_endpoint,
 )
+
+NOTIFY_ENV = "RUNBOOK_NOTIFY_WEBHOOK"  # the notify webhook, kept off the command line
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,7 +101,9 @@ def parser() -> argparse.ArgumentParser:
         "--notify-webhook",
         metavar="URL",
         default=None,
-        help="Slack-compatible incoming webhook: the initial alert and the resolution are posted",
+        help="Slack-compatible incoming webhook: the initial alert and the resolution are posted "
+        f"(better as ${NOTIFY_ENV}: the URL is a secret, and a command line is visible to every "
+        "user of the host)",
     )
     p.add_argument(
         "--cell-timeout",
@@ -131,6 +136,23 @@ def read_token(path: str) -> str:
             file=sys.stderr,
         )
     return text
+
+
+def notify_hook(args: argparse.Namespace, given: str | None) -> str | None:
+    """The webhook the server posts to: --notify-webhook, else -p/-f notify_webhook, else
+    $RUNBOOK_NOTIFY_WEBHOOK. The URL is its own credential (whoever has it posts to the channel):
+    given on the command line it shows in every local user's `ps`, so that is warned of; read from
+    the environment it is taken out of it, so the kernels the server starts never inherit it."""
+    from_env = os.environ.pop(NOTIFY_ENV, None) or None
+    if args.notify_webhook or given:
+        if args.notify_webhook or any(name == "notify_webhook" for name, _ in args.parameter):
+            print(
+                "runbook serve: warning: the notify webhook is on the command line, where every "
+                f"user of the host can read it (ps); set ${NOTIFY_ENV} instead",
+                file=sys.stderr,
+            )
+        return webhook(args.notify_webhook or given, "--notify-webhook")
+    return webhook(from_env, f"${NOTIFY_ENV}")
 
 
 def defaults(args: argparse.Namespace) -> tuple[dict[str, Any], set[str], str | None]:
@@ -187,7 +209,7 @@ def options(args: argparse.Namespace) -> Options:
         warm_kernels=workers if args.warm_kernels is None else args.warm_kernels,
         dedupe_window=timedelta(seconds=window.total_seconds()),
         evidence_base_url=url(args.evidence_base_url, "--evidence-base-url"),
-        notify_webhook=webhook(args.notify_webhook or hook, "--notify-webhook"),
+        notify_webhook=notify_hook(args, hook),
         cell_timeout=args.cell_timeout,
         signing_key=load_private(args.signing_key),
         open_index=args.open_index,

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from incidentlib.cli import serve as runbook_serve
+from incidentlib.cli.serve import NOTIFY_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -135,9 +136,14 @@ def test_the_notifications_component_adds_the_webhook_and_link_by_reference(tmp_
     (c,) = pod_specs(docs)["deployment"]["containers"]
     args = serve_parser().parse_args(c["args"][1:])
     assert args.evidence_base_url == "$(EVIDENCE_BASE_URL)"
-    assert args.p == [["notify_webhook", "$(NOTIFY_WEBHOOK)"]]
+    # the webhook's URL is a credential: from the Secret into the environment, never on the
+    # command line (every process on the node reads that)
+    real = runbook_serve.parser().parse_args(c["args"][1:])
+    assert args.p is None and real.parameter == [] and real.notify_webhook is None
+    assert not any("WEBHOOK" in a for a in c["args"])
     env = {e["name"]: e for e in c["env"]}
-    assert env["NOTIFY_WEBHOOK"]["valueFrom"]["secretKeyRef"]["name"] == "incident-runbook-notify"
+    ref = env[NOTIFY_ENV]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "incident-runbook-notify", "key": "webhook"}
 
 
 def test_the_cronjob_runs_triage_never_twice_never_late_never_long() -> None:

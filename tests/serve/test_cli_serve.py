@@ -3,6 +3,7 @@ scenario declares, an incident id, a broken routes file; `apply` is dropped with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,9 @@ def test_routes_and_defaults_are_checked_and_apply_is_dropped(
         )[1:]
     )
     opts = options(args)
-    assert "apply ignored" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "apply ignored" in err
+    assert "the notify webhook is on the command line" in err and "services/x" not in err
     assert opts.catalog.defaults == {"latency_slo_ms": "300"}
     assert opts.notify_webhook == "https://hooks.example.com/services/x"  # posted by the server
     assert opts.token == "a-token-long-enough-0123"
@@ -85,3 +88,29 @@ def test_routes_and_defaults_are_checked_and_apply_is_dropped(
     routes.write_text("routes: [{scenarios: [outage], parameters: {kubeconfig: '{{ labels.k }}'}}]")
     assert main(serve(notebooks, tmp_path, "--config", str(routes))) == 1
     assert "parameter 'kubeconfig' cannot come from an alert" in capsys.readouterr().err
+
+
+def test_the_notify_webhook_comes_from_the_environment_off_the_command_line(
+    notebooks: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The webhook's URL is a credential (whoever has it posts to the channel): the Deployment
+    passes it as $RUNBOOK_NOTIFY_WEBHOOK, since a command line is readable by every process on
+    the node. Given there it is used without a word; a bad one is refused without its path."""
+    monkeypatch.setenv("RUNBOOK_NOTIFY_WEBHOOK", "https://hooks.example.com/services/T0/B0/s3cret")
+    opts = options(parser().parse_args(serve(notebooks, tmp_path)[1:]))
+    assert opts.notify_webhook == "https://hooks.example.com/services/T0/B0/s3cret"
+    assert capsys.readouterr().err == ""
+    assert "RUNBOOK_NOTIFY_WEBHOOK" not in os.environ  # the kernels it starts never see it
+    flag = ("--notify-webhook", "https://other.example.com/hook")
+    opts = options(parser().parse_args(serve(notebooks, tmp_path, *flag)[1:]))
+    assert opts.notify_webhook == "https://other.example.com/hook"  # the command line wins...
+    assert "set $RUNBOOK_NOTIFY_WEBHOOK instead" in capsys.readouterr().err  # ...with a warning
+    monkeypatch.setenv("RUNBOOK_NOTIFY_WEBHOOK", "ftp://hooks.example.com/services/s3cret")
+    assert main(serve(notebooks, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "$RUNBOOK_NOTIFY_WEBHOOK ftp://hooks.example.com is not an http(s) URL" in err
+    assert "s3cret" not in err
+    assert options(parser().parse_args(serve(notebooks, tmp_path)[1:])).notify_webhook is None
