@@ -5,7 +5,9 @@ in the same run: the notebook's end-to-end `papermill` time (the CLI, interprete
 against a baseline script running the runbook's own kubectl commands back to back; the kernel's peak
 memory (VmHWM) and its chart helper's, and their largest combined PSS, polled from /proc in one
 extra untimed run; and the size of the executed notebook. Targets: no slower than kubectl (the ratio
-of the medians of 7 interleaved runs of each, after one untimed run of each), < 400 MB, < 2 MB.
+of the medians of 7 interleaved runs of each, after one untimed run of each), < 400 MB, < 2 MB. The
+same notebook through `papermill --engine runbook` (the README's command for a real cluster: IPC
+kernels, cheaper saves) is timed in the same interleaving and reported beside it.
 
     .venv/bin/python bench/bench_outage.py [--repeat N] [--scenario scale]
 """
@@ -103,13 +105,15 @@ def run_notebook(
     deployment: str,
     frontend: str,
     measure_memory: bool = False,
+    engine: str | None = None,
 ) -> dict[str, float]:
-    """papermill CLI end to end: seconds; with `measure_memory`, also the kernel's and the chart
-    helper's peak RSS (VmHWM) and the largest PSS of the two together at one instant, in kB (polled
-    every 20 ms, so only in a run that is not timed)."""
+    """papermill CLI end to end (with `engine`, `--engine ENGINE`): seconds; with `measure_memory`,
+    also the kernel's and the chart helper's peak RSS (VmHWM) and the largest PSS of the two
+    together at one instant, in kB (polled every 20 ms, so only in a run that is not timed)."""
     env = {**os.environ, **sim.env}
     cmd = [
         str(PAPERMILL),
+        *(["--engine", engine] if engine else []),
         str(NOTEBOOK),
         str(out),
         "-k",
@@ -225,7 +229,15 @@ def main() -> None:
             deployment=deployment,
             frontend=frontend,
         )
-        base, base_first, nb, first = [], [], [], []
+        run_notebook(
+            sim,
+            work / "out-warm-engine.ipynb",
+            namespace=namespace,
+            deployment=deployment,
+            frontend=frontend,
+            engine="runbook",
+        )
+        base, base_first, nb, first, eng = [], [], [], [], []
         for i in range(args.repeat):
             total, first_cmd = kubectl_baseline(
                 sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name
@@ -241,6 +253,16 @@ def main() -> None:
             )
             nb.append(timed["seconds"])
             first.append(timed["first_table"])
+            eng.append(
+                run_notebook(
+                    sim,
+                    work / f"out-engine-{i}.ipynb",
+                    namespace=namespace,
+                    deployment=deployment,
+                    frontend=frontend,
+                    engine="runbook",
+                )["seconds"]
+            )
         mem = run_notebook(
             sim,
             work / "out-memory.ipynb",
@@ -268,6 +290,13 @@ def main() -> None:
             f"ratio notebook/kubectl: {n / b:.2f} of medians, {min(nb) / min(base):.2f} of best "
             f"runs, {paired:.2f} median of each run against the kubectl run just before it  "
             "(target <= 1.00)"
+        )
+        e = statistics.median(eng)
+        paired_engine = statistics.median(x / y for x, y in zip(eng, base, strict=True))
+        print(
+            f"with --engine runbook (the README's command for a real cluster): {e:.2f} s   runs: "
+            f"{', '.join(f'{x:.2f}' for x in eng)}; ratio {e / b:.2f} of medians, "
+            f"{paired_engine:.2f} paired (figures, not the target's)"
         )
         print(
             f"kernel peak RSS: {mem['kernel'] / 1024:.0f} MB  (target < 400 MB); chart helper "
