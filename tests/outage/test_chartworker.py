@@ -7,6 +7,7 @@ import os
 import signal
 import struct
 import subprocess
+import time
 from datetime import timedelta
 
 import pytest
@@ -213,8 +214,12 @@ def test_only_a_helper_started_ahead_draws_throw_away_charts(monkeypatch) -> Non
     for ahead, argv in ((False, ["outage"]), (True, ["outage", "ahead"])):
         proc = chartworker._spawn("outage", ahead=ahead)
         try:
-            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
-                assert f.read().split(b"\0")[3:-1] == [a.encode() for a in argv]
+            cmdline, deadline = b"", time.monotonic() + 30
+            while not cmdline and time.monotonic() < deadline:  # empty while exec is under way
+                with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+                time.sleep(0.01)
+            assert cmdline.split(b"\0")[3:-1] == [a.encode() for a in argv]
         finally:
             chartworker._retire(proc)
             assert proc.wait(timeout=30) == 0  # stdin closed: it exits
