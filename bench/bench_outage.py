@@ -15,6 +15,7 @@ kernels, cheaper saves) is timed in the same interleaving and reported beside it
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -219,58 +220,30 @@ def main() -> None:
         pod_name = json.loads(pod.raw)["metadata"]["name"]
         # one untimed run of each side first: both then start from a warm page cache and a warm
         # API server (kubectl's discovery cache, the notebook's bytecode and shared libraries)
-        kubectl_baseline(
-            sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name
-        )
-        run_notebook(
+        kubectl = functools.partial(
+            kubectl_baseline,
             sim,
-            work / "out-warm.ipynb",
             namespace=namespace,
             deployment=deployment,
             frontend=frontend,
+            pod=pod_name,
         )
-        run_notebook(
-            sim,
-            work / "out-warm-engine.ipynb",
-            namespace=namespace,
-            deployment=deployment,
-            frontend=frontend,
-            engine="runbook",
+        notebook = functools.partial(
+            run_notebook, sim, namespace=namespace, deployment=deployment, frontend=frontend
         )
+        kubectl()
+        notebook(work / "out-warm.ipynb")
+        notebook(work / "out-warm-engine.ipynb", engine="runbook")
         base, base_first, nb, first, eng = [], [], [], [], []
         for i in range(args.repeat):
-            total, first_cmd = kubectl_baseline(
-                sim, namespace=namespace, deployment=deployment, frontend=frontend, pod=pod_name
-            )
+            total, first_cmd = kubectl()
             base.append(total)
             base_first.append(first_cmd)
-            timed = run_notebook(
-                sim,
-                work / f"out-{i}.ipynb",
-                namespace=namespace,
-                deployment=deployment,
-                frontend=frontend,
-            )
+            timed = notebook(work / f"out-{i}.ipynb")
             nb.append(timed["seconds"])
             first.append(timed["first_table"])
-            eng.append(
-                run_notebook(
-                    sim,
-                    work / f"out-engine-{i}.ipynb",
-                    namespace=namespace,
-                    deployment=deployment,
-                    frontend=frontend,
-                    engine="runbook",
-                )["seconds"]
-            )
-        mem = run_notebook(
-            sim,
-            work / "out-memory.ipynb",
-            namespace=namespace,
-            deployment=deployment,
-            frontend=frontend,
-            measure_memory=True,
-        )
+            eng.append(notebook(work / f"out-engine-{i}.ipynb", engine="runbook")["seconds"])
+        mem = notebook(work / "out-memory.ipynb", measure_memory=True)
         size = (work / "out-memory.ipynb").stat().st_size
         b, n = statistics.median(base), statistics.median(nb)
         print(

@@ -286,15 +286,14 @@ def execute(
         results: list[dict[str, Any]] = []
         try:
             for s in plan.signals:
+                said = ""
                 if conn.broken or conn.closed:  # ended under us (killed, server restarted)
                     conn.close()
                     try:
                         conn = session()
                     except DatabaseError as e:
                         said = f"not done: no new mitigation session ({e})"
-                        results.append({"pid": s.pid, "function": s.function, "outcome": said})
-                        continue
-                said = _signal(conn, s, wait_s=wait_s)
+                said = said or _signal(conn, s, wait_s=wait_s)
                 results.append({"pid": s.pid, "function": s.function, "outcome": said})
         finally:
             conn.close()
