@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from .scraps import SCRAP_MIME_PREFIX, frame_from_scrap, plain
+from .scraps import PARQUET_COMPRESSION, SCRAP_MIME_PREFIX, frame_from_scrap, plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -402,7 +402,7 @@ def _redact_scrap(mime: str, payload: Any) -> Any:
         red = redact_value(df)
         if not red.equals(df):
             buf = io.BytesIO()
-            red.to_parquet(buf, index=False)
+            red.to_parquet(buf, index=False, compression=PARQUET_COMPRESSION)
             out["data"] = base64.b64encode(buf.getvalue()).decode("ascii")
         return out
     out["data"] = redact_value(payload["data"])

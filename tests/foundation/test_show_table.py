@@ -53,9 +53,22 @@ def test_only_the_display_changes() -> None:
     assert df["last_restart"].isna().sum() == 1
 
 
-def test_a_full_table_shows_as_pandas_would_without_its_index() -> None:
-    df = pd.DataFrame({"a": [1, 2], "b": [0.5, 1.25]})
-    assert repr(Table(df)) == df.to_string(index=False)
+def test_the_plain_text_is_the_html_cells_in_aligned_columns_without_an_index() -> None:
+    df = pd.DataFrame(
+        {
+            "pod": ["backend-1", "fe"],
+            "restarts": [7, 12],
+            "cpu": [0.5, 1.25],
+            "message": ["back-off\nrestarting", None],
+        }
+    )
+    # text left-aligned, numbers right-aligned, a missing value blank, a line break kept visible
+    # on its row; trailing blanks trimmed
+    assert repr(Table(df)).split("\n") == [
+        "pod        restarts   cpu  message",
+        "backend-1         7   0.5  back-off\\nrestarting",
+        "fe               12  1.25",
+    ]
 
 
 def test_values_are_escaped_and_status_and_severity_cells_colored() -> None:
