@@ -519,15 +519,19 @@ class Table:
             ):
                 shown[col] = s.astype(object).where(s.notna(), float("nan"))
         self.df = shown.reset_index(drop=True)
+        self._rows: list[list[Any]] | None = None
         self._cells: list[list[str]] | None = None
+
+    def _values(self) -> list[list[Any]]:
+        """The rows' values as Python objects, once (what `itertuples` gives, at half its cost)."""
+        if self._rows is None:
+            self._rows = self.df.to_numpy(dtype=object).tolist()
+        return self._rows
 
     def _texts(self) -> list[list[str]]:
         """Every cell as text (`_cell_text`), built once for both the HTML and the plain text."""
         if self._cells is None:
-            self._cells = [
-                [_cell_text(v) for v in values]
-                for values in self.df.itertuples(index=False, name=None)
-            ]
+            self._cells = [[_cell_text(v) for v in values] for values in self._values()]
         return self._cells
 
     def _text_columns(self) -> set[int]:
@@ -537,8 +541,8 @@ class Table:
 
         return {
             i
-            for i, c in enumerate(self.df.columns)
-            if not is_numeric_dtype(self.df[c]) or is_bool_dtype(self.df[c])
+            for i, dtype in enumerate(self.df.dtypes)
+            if not is_numeric_dtype(dtype) or is_bool_dtype(dtype)
         }
 
     def _repr_html_(self) -> str:
@@ -553,9 +557,7 @@ class Table:
             for i, c in enumerate(self.df.columns)
         )
         rows = []
-        for values, texts in zip(
-            self.df.itertuples(index=False, name=None), self._texts(), strict=True
-        ):
+        for values, texts in zip(self._values(), self._texts(), strict=True):
             cells = []
             for i, (value, cell) in enumerate(zip(values, texts, strict=True)):
                 color = cell_color(value) if i in colored else ""
