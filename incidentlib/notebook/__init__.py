@@ -9,7 +9,35 @@
 Importing this package stays light (no pandas, no matplotlib): the outage notebook starts its chart
 helper before anything heavy is imported."""
 
-from .run import Gathered, Run, SourceResult, Table, glue, show_list, show_table, show_text
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .run import Gathered, Run, SourceResult, Table, glue, show_list, show_table, show_text
+
+_FROM_RUN = {
+    "Gathered",
+    "Run",
+    "SourceResult",
+    "Table",
+    "glue",
+    "show_list",
+    "show_table",
+    "show_text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """`run`'s names, imported when first asked for: the chart helper process and the notebook's
+    first line (`chartworker`) need none of them."""
+    if name in _FROM_RUN:
+        value = getattr(importlib.import_module(".run", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Gathered",
