@@ -3,91 +3,49 @@ state), 8x3 inches at 80 dpi, shown in the notebook as PNG bytes (`show`), so ea
 exactly once, needs no pyplot backend, embeds in the HTML evidence, and the executed notebook stays
 small.
 
-- outage: pods by status per owner, the incident timeline (drawn by the chart helper process,
-  `chartworker`, through `RECIPES`, or in the kernel when there is none);
+- outage: pods by status per owner, the incident timeline;
 - database: the slowest statements, connections against max_connections, lock waits;
 - performance: latency per request, Prometheus series, memory per pod, the leak suspects' fits,
   ERROR lines per minute;
 - post-mortem: the merged incident timeline, severity over time.
 
 A chart with nothing to draw says so in its middle (or, for the database charts, is None: not
-shown)."""
+shown). The outage and database charts are drawn by the notebook's chart helper process
+(`chartworker`) where it runs: `*_data` takes out of the frames the plain values `figures.RECIPES`
+draws from, and the helper draws them without pandas; the same charts drawn here go through the same
+two steps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..severity import LEVELS
+from . import figures
+from .figures import DPI as DPI  # the charts' idiom and the helper's recipes, for every chart user
+from .figures import FALLBACK_COLORS as _FALLBACK
+from .figures import FIGSIZE as FIGSIZE
+from .figures import RECIPES as RECIPES
+from .figures import figure as _figure
+from .figures import label as _label
+from .figures import png as png
+from .figures import recipe_png as recipe_png
+from .figures import time_axis as _time_axis
+from .figures import warm_up as warm_up
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-FIGSIZE = (8, 3)
-DPI = 80
-_COLORS = {
-    "Running": "#4caf50",
-    "Completed": "#9e9e9e",
-    "Pending": "#ffb300",
-    "ContainerCreating": "#ffd54f",
-    "CrashLoopBackOff": "#e53935",
-    "Error": "#b71c1c",
-    "OOMKilled": "#8e24aa",
-    "ImagePullBackOff": "#fb8c00",
-    "ErrImagePull": "#ef6c00",
-    "Terminating": "#607d8b",
-    "Evicted": "#795548",
-    "Unknown": "#212121",
-}
-_FALLBACK = ["#1e88e5", "#00acc1", "#c0ca33", "#6d4c41", "#5e35b1", "#d81b60"]
-
-
-def _figure(empty: str | None = None, *, ncols: int = 1) -> tuple[Figure, Any]:
-    """A figure of the one size and its axes (`ncols` side by side); with `empty`, only that
-    sentence.
-
-    matplotlib is imported here, at the first chart: a kernel that only shows PNG bytes drawn
-    elsewhere (the outage notebook's chart helper) never pays for it."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
-    axes: list[Any] = list(fig.subplots(1, ncols)) if ncols > 1 else [fig.add_subplot()]
-    if empty:
-        axes[0].text(0.5, 0.5, empty, ha="center", va="center")
-        for a in axes:
-            a.set_axis_off()
-    return fig, axes if ncols > 1 else axes[0]
-
-
-def _time_axis(ax: Any) -> None:
-    """Times in UTC on the x axis (call it after plotting): small, slanted, to the second for a
-    window under ten minutes, never the same label twice."""
-    import matplotlib.dates as mdates
-
-    low, high = ax.get_xlim()
-    span_s = (high - low) * 86400  # matplotlib's date unit is a day
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
-    fmt = "%H:%M:%S" if span_s < 600 else "%H:%M" if span_s < 2 * 86400 else "%m-%d %H:%M"
-    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
-    ax.tick_params(axis="x", labelsize=7, labelrotation=30)
-
-
-def _label(text: Any, width: int = 28) -> str:
-    s = " ".join(str(text or "").split())
-    return s if len(s) <= width else s[: width - 1] + "…"
-
-
-def pods_by_status(
-    pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by status per owner"
-) -> Figure:
-    """A stacked bar per owner (the deployment or controller) of its pods' kubectl STATUS."""
+def pods_by_status_data(pods: pd.DataFrame, *, top: int = 12) -> dict[str, Any]:
+    """What `figures.pods_by_status` draws, as plain values: the `top` owners (the deployment or
+    controller; a pod without one by its name), those with the most pods not running first, listed
+    bottom to top, and for each kubectl STATUS one count per owner."""
     if pods.empty:
-        return _figure("no pods")[0]
-    fig, ax = _figure()
+        return {"owners": [], "counts": {}}
     owner = pods["owner"].where(pods["owner"].astype(bool), pods["name"])
     counts = pd.crosstab(owner, pods["status"])
     not_running = counts.drop(
@@ -95,26 +53,17 @@ def pods_by_status(
     ).sum(axis=1)
     order = (not_running * 1000 + counts.sum(axis=1)).sort_values(ascending=False).index[:top]
     counts = counts.loc[list(order)[::-1]]
-    left = pd.Series(0, index=counts.index, dtype="float64")
-    extra = iter(_FALLBACK * 4)
-    for status in counts.columns:
-        values = counts[status].astype("float64")
-        ax.barh(
-            counts.index.astype(str),
-            values,
-            left=left,
-            label=status,
-            color=_COLORS.get(status) or next(extra),
-        )
-        left += values
-    from matplotlib.ticker import MaxNLocator
+    return {
+        "owners": [str(o) for o in counts.index],
+        "counts": {str(c): [float(v) for v in counts[c]] for c in counts.columns},
+    }
 
-    ax.set_xlabel("pods")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right", ncols=2)
-    ax.tick_params(labelsize=8)
-    return fig
+
+def pods_by_status(
+    pods: pd.DataFrame, *, top: int = 12, title: str = "Pods by status per owner"
+) -> Figure:
+    """A stacked bar per owner (the deployment or controller) of its pods' kubectl STATUS."""
+    return figures.pods_by_status(**pods_by_status_data(pods, top=top), title=title)
 
 
 def timeline_frame(
@@ -183,56 +132,31 @@ def timeline_frame(
     return df.sort_values("time", kind="stable").reset_index(drop=True)
 
 
+def timeline_data(frame: pd.DataFrame) -> dict[str, Any]:
+    """What `figures.timeline` draws, as plain values: each lane's times (naive, UTC) and counts,
+    and the rollouts with their labels."""
+    if frame.empty:
+        return {"lanes": {}, "rollouts": []}
+    naive = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(None)
+    lanes = {}
+    for lane in figures.TIMELINE_LANES:
+        part = frame["lane"] == lane
+        if part.any():
+            lanes[lane] = (
+                naive[part].dt.to_pydatetime().tolist(),
+                [float(c) for c in frame.loc[part, "count"]],
+            )
+    made = frame["lane"] == "rollout"
+    rollouts = list(
+        zip(naive[made].dt.to_pydatetime().tolist(), frame.loc[made, "label"].tolist(), strict=True)
+    )
+    return {"lanes": lanes, "rollouts": rollouts}
+
+
 def timeline(frame: pd.DataFrame, *, title: str = "Incident timeline") -> Figure:
     """Rollouts, first failures, restarts and warning events on one time axis (marker size ~
     count)."""
-    lanes = ["rollout", "first failure", "restart", "warning"]
-    colors = {
-        "rollout": "#1e88e5",
-        "first failure": "#fb8c00",
-        "restart": "#e53935",
-        "warning": "#8e24aa",
-    }
-    if frame.empty:
-        return _figure("nothing happened in the window")[0]
-    fig, ax = _figure()
-    for i, lane in enumerate(lanes):
-        part = frame[frame["lane"] == lane]
-        if part.empty:
-            continue
-        sizes = (part["count"].clip(lower=1, upper=50) ** 0.5 * 20).tolist()
-        ax.scatter(
-            part["time"].dt.tz_convert(None),
-            [i] * len(part),
-            s=sizes,
-            color=colors[lane],
-            alpha=0.7,
-            label=lane,
-        )
-    for _, r in frame[frame["lane"] == "rollout"].iterrows():
-        ax.axvline(r["time"].tz_convert(None), color=colors["rollout"], lw=0.8, ls="--")
-        ax.annotate(
-            r["label"].split(":", 1)[0],
-            (r["time"].tz_convert(None), 0),
-            xytext=(3, 6),
-            textcoords="offset points",
-            fontsize=7,
-        )
-    ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
-    ax.set_ylim(-0.6, len(lanes) - 0.4)
-    _time_axis(ax)
-    ax.set_title(title + " (UTC)", fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return fig
-
-
-def png(fig: Figure) -> bytes:
-    """The figure rendered as PNG bytes (the one way a chart leaves this module)."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
+    return figures.timeline(**timeline_data(frame), title=title)
 
 
 def show(*charts: Figure | bytes | None) -> None:
@@ -244,119 +168,43 @@ def show(*charts: Figure | bytes | None) -> None:
             display(Image(data=chart if isinstance(chart, bytes) else png(chart), format="png"))
 
 
-def _timeline_recipe(**kwargs: Any) -> Figure:
-    return timeline(timeline_frame(**kwargs))
-
-
-RECIPES: dict[str, Callable[..., Figure | None]] = {
-    "pods_by_status": pods_by_status,
-    "timeline": _timeline_recipe,
-}
-"""Charts by name, for `chartworker` (which draws them in a helper process): name -> function of
-keywords."""
-
-
-def recipe_png(name: str, **kwargs: Any) -> bytes:
-    """Draw the named recipe with these keyword arguments to PNG bytes (b"" when it has nothing to
-    draw: the database charts are then not shown)."""
-    fig = RECIPES[name](**kwargs)
-    return b"" if fig is None else png(fig)
-
-
-def warm_up(
-    kind: str = "outage", *, stop: Callable[[], bool] = lambda: False, throw_away: bool = True
-) -> None:
-    """Load what drawing needs (matplotlib's figure, Agg and PNG code, the font), then, with
-    `throw_away`, draw the kind of chart a notebook will ask for once with made-up rows and throw
-    it away: the layout engine (and, for the outage charts, the date locators) are then loaded too,
-    so the real charts that follow are quick. `database`: one small bar chart, all the database
-    charts need.
-
-    The throw-away charts are worth it only to a helper that would otherwise wait (one started
-    ahead of its run, `chartworker.start_ahead`): a throw-away chart saves the real one a few
-    hundredths of a second and costs a tenth or more of a core, which a notebook's own run needs
-    on a machine of two (measured at 5,000 pods: the outage notebook 0.17 to 0.19 s faster without
-    them).
-    `stop()` is asked before each one: once the real charts are waiting, drawing them is worth
-    more."""
-    import matplotlib.backends.backend_agg  # noqa: F401 - loaded now, not at the first chart
-    import matplotlib.dates  # noqa: F401
-    from matplotlib import font_manager
-    from matplotlib.figure import Figure  # noqa: F401
-
-    font_manager.fontManager.findfont(font_manager.FontProperties())
-    if not throw_away or stop():
-        return
-    if kind == "database":
-        recipe_png("connections", summary={"by_state": {"active": 1}, "max_connections": 10})
-        return
-    now = datetime.now(UTC)
-    pods = pd.DataFrame({"owner": ["a", ""], "name": ["a-1", "b"], "status": ["Running", "Error"]})
-    png(pods_by_status(pods, title="warm-up"))
-    if stop():
-        return
-    frame = pd.DataFrame(
-        {
-            "time": pd.to_datetime([now - timedelta(minutes=5), now], utc=True),
-            "lane": ["rollout", "warning"],
-            "label": ["rev 1: x", "BackOff x"],
-            "count": [1, 3],
-        }
-    )
-    png(timeline(frame, title="warm-up"))
-
-
 # ----------------------------------------------------------------------------------------- database
+def slow_statements_data(statements: pd.DataFrame | None, *, top_n: int = 5) -> dict[str, Any]:
+    """What `figures.slow_statements` draws, as plain values: the top statements by mean time and
+    by total time (ms), each panel bottom to top."""
+    if statements is None or len(statements) == 0:
+        return {"panels": []}
+    panels = []
+    for col, title, color in (
+        ("mean_ms", "mean time (ms)", "#c0504d"),
+        ("total_ms", "total time (ms)", "#4f81bd"),
+    ):
+        top = statements.sort_values(col, ascending=False).head(top_n).iloc[::-1]
+        panels.append(
+            {
+                "title": f"top {len(top)} by {title}",
+                "labels": [_label(q) for q in top["query"]],
+                "values": [float(v) for v in top[col]],
+                "color": color,
+            }
+        )
+    return {"panels": panels}
+
+
 def slow_statements(statements: pd.DataFrame | None, *, top_n: int = 5) -> Figure | None:
     """Two bar charts: the top statements by mean time and by total time (ms). None when there are
     none."""
-    if statements is None or len(statements) == 0:
-        return None
-    fig, (left, right) = _figure(ncols=2)
-    for ax, col, title in (
-        (left, "mean_ms", "mean time (ms)"),
-        (right, "total_ms", "total time (ms)"),
-    ):
-        top = statements.sort_values(col, ascending=False).head(top_n).iloc[::-1]
-        ax.barh(
-            [_label(q) for q in top["query"]],
-            top[col],
-            color="#c0504d" if col == "mean_ms" else "#4f81bd",
-        )
-        ax.set_title(f"top {len(top)} by {title}", fontsize=9)
-        ax.tick_params(labelsize=7)
-    return fig
+    return figures.slow_statements(**slow_statements_data(statements, top_n=top_n))
 
 
-def connections(summary: Mapping[str, Any]) -> Figure | None:
-    """Connections by state as one stacked bar against max_connections and the reserved slots."""
-    by_state = summary.get("by_state") or {}
-    if not by_state:
-        return None
-    fig, ax = _figure()
-    left = 0
-    for state, n in sorted(by_state.items(), key=lambda kv: -kv[1]):
-        ax.barh(["connections"], [n], left=left, label=f"{state} ({n})")
-        left += n
-    limit = summary.get("max_connections")
-    if limit:
-        ax.axvline(limit, color="black", linestyle="--", linewidth=1)
-        ax.axvline(limit - (summary.get("reserved") or 0), color="grey", linestyle=":", linewidth=1)
-        ax.set_xlim(0, max(limit, left) * 1.05)
-        ax.set_title(
-            f"{left} connections of max_connections {limit} "
-            "(dotted: usable without the reserved slots)",
-            fontsize=9,
-        )
-    ax.legend(fontsize=7, loc="upper right")
-    ax.tick_params(labelsize=7)
-    return fig
+connections = figures.connections
 
 
-def lock_waits(blocking: pd.DataFrame | None) -> Figure | None:
-    """How long each waiting session has waited (s), labelled with the pid it waits for."""
+def lock_waits_data(blocking: pd.DataFrame | None) -> dict[str, Any]:
+    """What `figures.lock_waits` draws, as plain values: each waiting session, labelled with the
+    pid it waits for and the root blocker, and its longest wait (s), shortest first."""
     if blocking is None or len(blocking) == 0:
-        return None
+        return {"labels": [], "seconds": []}
     waits = (
         blocking.groupby("blocked_pid", sort=False)
         .agg(
@@ -367,16 +215,20 @@ def lock_waits(blocking: pd.DataFrame | None) -> Figure | None:
         .reset_index()
         .sort_values("wait_s")
     )
-    fig, ax = _figure()
-    labels = [
-        f"pid {p} (waits for {b}, root {r})"
-        for p, b, r in zip(waits["blocked_pid"], waits["blocking_pid"], waits["root"], strict=True)
-    ]
-    ax.barh(labels, waits["wait_s"], color="#9bbb59")
-    ax.set_xlabel("lock wait (s)", fontsize=8)
-    ax.set_title("lock waits", fontsize=9)
-    ax.tick_params(labelsize=7)
-    return fig
+    return {
+        "labels": [
+            f"pid {p} (waits for {b}, root {r})"
+            for p, b, r in zip(
+                waits["blocked_pid"], waits["blocking_pid"], waits["root"], strict=True
+            )
+        ],
+        "seconds": [float(w) for w in waits["wait_s"]],
+    }
+
+
+def lock_waits(blocking: pd.DataFrame | None) -> Figure | None:
+    """How long each waiting session has waited (s), labelled with the pid it waits for."""
+    return figures.lock_waits(**lock_waits_data(blocking))
 
 
 # -------------------------------------------------------------------------------------- performance
@@ -565,12 +417,3 @@ def severity_over_time(severity: pd.DataFrame, *, title: str = "Severity over ti
     ax.set_title(title + " (UTC)", fontsize=10)
     _time_axis(ax)
     return fig
-
-
-RECIPES.update(
-    {
-        "slow_statements": slow_statements,
-        "connections": connections,
-        "lock_waits": lock_waits,
-    }
-)

@@ -2,18 +2,20 @@
 
 Importing matplotlib and drawing the first figure (fonts, text layout) costs a kernel about 0.6 s,
 all of it on the one core the kernel's Python can use, and the outage notebook spends the same
-seconds decoding thousands of pods. So the notebook starts a helper process first: it imports pandas
-and matplotlib and loads the font on the machine's other core while the kernel reads (a helper
-started ahead of its run, with time to spare, also draws a throw-away figure); the kernel hands it
-the evidence's frames as soon as they are built and displays the PNGs it sends back when the
-charts' cell runs. The kernel itself never imports matplotlib.
+seconds decoding thousands of pods. So the notebook starts a helper process first: it imports
+matplotlib and loads the font on the machine's other core while the kernel reads (a helper started
+ahead of its run, with time to spare, also draws a throw-away figure); the kernel hands it the
+charts' plain values (`charts.*_data`: lists, numbers, text, datetimes) as soon as the evidence is
+built and displays the PNGs it sends back when the charts' cell runs. The kernel itself never
+imports matplotlib, and the helper never imports pandas (half a second of a core, which on a
+machine of two came out of the reads the charts wait for).
 
 Nothing depends on the helper: if it cannot start, fails, or is late, the charts are drawn in the
 kernel as before (`INCIDENTLIB_CHART_WORKER=0` always draws them in the kernel). The helper is a
 plain child process (`python -m incidentlib.notebook.chartworker`) speaking pickles over its stdin
 and stdout, in a session of its own, so the kernel's shutdown never waits on it; it exits when the
 kernel closes its stdin or goes away. This module imports neither pandas nor matplotlib in the
-kernel; the helper imports `incidentlib.notebook.charts` itself."""
+kernel; the helper imports `incidentlib.notebook.figures` itself."""
 
 from __future__ import annotations
 
@@ -42,11 +44,11 @@ def _enabled() -> bool:
 
 
 def draw(name: str, kwargs: dict[str, Any]) -> bytes:
-    """Draw the named chart recipe (`charts.RECIPES`) to PNG bytes; in the helper or, as fallback,
+    """Draw the named chart recipe (`figures.RECIPES`) to PNG bytes; in the helper or, as fallback,
     here."""
-    from . import charts
+    from . import figures
 
-    return charts.recipe_png(name, **kwargs)
+    return figures.recipe_png(name, **kwargs)
 
 
 class ChartJob:
@@ -108,7 +110,7 @@ class ChartWorker:
     @classmethod
     def start(cls, *, warm_up: str = "outage") -> ChartWorker:
         """Start the helper now (it warms up at once for the `warm_up` kind of chart:
-        `charts.warm_up`), or take the one `start_ahead` started for that kind; without one
+        `figures.warm_up`), or take the one `start_ahead` started for that kind; without one
         (disabled, cannot start) charts draw in the kernel. The helper started before, if any, is
         told to finish and exit."""
         global _ahead
@@ -257,10 +259,10 @@ def start_ahead(warm_up: str = "outage") -> None:
 def _serve(inp: BinaryIO, out: BinaryIO, warm_up: str = "outage", mode: str = "") -> None:
     """The helper's loop: warm up (throw-away charts only when started `ahead` of its run, with
     time to spare), then draw each request and answer (True, png) or (False, error)."""
-    from . import charts
+    from . import figures
 
     try:
-        charts.warm_up(warm_up, stop=lambda: _waiting(inp), throw_away=mode == AHEAD)
+        figures.warm_up(warm_up, stop=lambda: _waiting(inp), throw_away=mode == AHEAD)
     except Exception:  # noqa: BLE001, S110 - warming up is only an optimisation
         pass
     while True:

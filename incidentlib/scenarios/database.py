@@ -1173,17 +1173,17 @@ def show_checkpoints(run: Run, db: Facts) -> None:
 
 
 def chart_specs(db: Facts, *, top_n: int = 5) -> list[tuple[str, dict[str, Any]]]:
-    """The database charts as `charts.RECIPES` requests: the slowest statements (only the rows a
-    chart shows travel), connections against max_connections, lock waits."""
+    """The database charts as `figures.RECIPES` requests, their plain values taken out of the frames
+    here: the slowest statements, connections against max_connections, lock waits."""
     top = db.statements
     if len(top):
         keep = set(statements.top_statements(top, by="mean_ms", n=top_n)["queryid"])
         keep |= set(statements.top_statements(top, by="total_ms", n=top_n)["queryid"])
         top = top[top["queryid"].isin(keep)][["queryid", "query", "mean_ms", "total_ms"]]
     return [
-        ("slow_statements", {"statements": top, "top_n": top_n}),
+        ("slow_statements", charts.slow_statements_data(top, top_n=top_n)),
         ("connections", {"summary": dict(db.summary)}),
-        ("lock_waits", {"blocking": db.blocking}),
+        ("lock_waits", charts.lock_waits_data(db.blocking)),
     ]
 
 

@@ -19,6 +19,7 @@ from ..errors import InvalidParameter
 from ..kube import actions, frames, nodes, owners, reads, services
 from ..kube.client import Cluster, freeze_heap, paused_gc
 from ..kube.podstatus import pod_row, surely_running_ready
+from ..notebook import charts
 from ..notebook.chartworker import ChartJob, ChartWorker
 from ..notebook.run import Gathered, Run, show_table, show_text
 from ..plan import Plan
@@ -799,31 +800,27 @@ def show_changes(ev: Facts) -> None:
 
 
 def chart_specs(ev: Facts, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
-    """The outage charts as `charts.RECIPES` requests: pods by status per owner, and the incident
-    timeline."""
+    """The outage charts as `figures.RECIPES` requests, their plain values taken out of the frames
+    here: pods by status per owner, and the incident timeline."""
+    frame = charts.timeline_frame(
+        rollouts=ev.rollouts,
+        pods=ev.pods,
+        events=ev.events,
+        deployment=cfg.app_deployment,
+        since=cfg.window,
+        now=ev.now,
+    )
     return [
-        ("pods_by_status", {"pods": ev.pods}),
-        (
-            "timeline",
-            {
-                "rollouts": ev.rollouts,
-                "pods": ev.pods,
-                "events": ev.events,
-                "deployment": cfg.app_deployment,
-                "since": cfg.window,
-                "now": ev.now,
-            },
-        ),
+        ("pods_by_status", charts.pods_by_status_data(ev.pods)),
+        ("timeline", charts.timeline_data(frame)),
     ]
 
 
 def show_charts(ev: Facts, cfg: Params) -> None:
     """Display the charts: drawn by the chart helper while the tables were shown, or drawn here
     without one."""
-    from ..notebook.charts import show
-
     job = ev.charts if ev.charts is not None else ChartJob(chart_specs(ev, cfg), None)
-    show(*job.pngs())
+    charts.show(*job.pngs())
 
 
 def show_services(ev: Facts, namespace: str) -> None:

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -23,22 +24,21 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def specs() -> list[tuple[str, dict]]:
+    """The outage charts as the reading sends them: plain values taken out of the frames."""
     pods = cl.pods_frame(PODS, now=NOW, replicasets=REPLICASETS)
     rollouts = cl.rollouts_frame(DEPLOYMENT, REPLICASETS)
     events = cl.events_frame(EVENTS, since=timedelta(hours=1), now=NOW)
+    frame = charts.timeline_frame(
+        rollouts=rollouts,
+        pods=pods,
+        events=events,
+        deployment="backend",
+        since=timedelta(hours=1),
+        now=NOW,
+    )
     return [
-        ("pods_by_status", {"pods": pods}),
-        (
-            "timeline",
-            {
-                "rollouts": rollouts,
-                "pods": pods,
-                "events": events,
-                "deployment": "backend",
-                "since": timedelta(hours=1),
-                "now": NOW,
-            },
-        ),
+        ("pods_by_status", charts.pods_by_status_data(pods)),
+        ("timeline", charts.timeline_data(frame)),
     ]
 
 
@@ -61,6 +61,26 @@ def test_the_helper_draws_the_same_pngs_as_the_kernel(specs) -> None:
     ]
     assert min(len(p) for p in pngs) > 5_000  # bars, lanes and labels, not a blank canvas
     assert _wait_gone(worker._proc) == 0  # closing its stdin ends it
+
+
+def test_the_helper_draws_without_pandas(specs) -> None:
+    """What the helper is sent is plain values, so it never loads pandas (half a second of a core
+    on a machine of two): its memory maps hold matplotlib's compiled modules, none of pandas'."""
+    worker = ChartWorker.start()
+    try:
+        job = worker.submit(specs)
+        assert job.pngs(timeout=60) and job.drawn_here == 0
+        maps = Path(f"/proc/{worker._proc.pid}/maps").read_text()
+    finally:
+        worker.close()
+    assert "/matplotlib/" in maps and "/numpy/" in maps  # the check sees extension modules
+    assert "/pandas/" not in maps and "/pyarrow/" not in maps
+    assert _wait_gone(worker._proc) == 0
+    # the same charts drawn from the frames in the kernel are the same pictures
+    pods = cl.pods_frame(PODS, now=NOW, replicasets=REPLICASETS)
+    assert charts.png(charts.pods_by_status(pods)) == charts.recipe_png(
+        *specs[0][:1], **specs[0][1]
+    )
 
 
 def test_disabled_draws_in_the_kernel(specs, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,22 +186,22 @@ def test_the_helper_finds_the_library_by_the_directory_that_holds_it(monkeypatch
 def test_the_warm_up_stops_drawing_once_real_charts_wait(monkeypatch) -> None:
     """The helper's throw-away charts are skipped when the kernel's request is already on its
     input: the imports are done, the real charts are drawn next."""
-    from incidentlib.notebook import chartworker
+    from incidentlib.notebook import chartworker, figures
 
     drawn: list[str] = []
-    real_png = charts.png
+    real_png = figures.png
 
     def counting_png(fig):
         drawn.append(fig.axes[0].get_title())
         return real_png(fig)
 
-    monkeypatch.setattr(charts, "png", counting_png)
-    charts.warm_up("outage", stop=lambda: True)
+    monkeypatch.setattr(figures, "png", counting_png)
+    figures.warm_up("outage", stop=lambda: True)
     assert drawn == []
     asked: list[int] = []
-    charts.warm_up("outage", stop=lambda: bool(asked.append(1)) or len(asked) > 1)
+    figures.warm_up("outage", stop=lambda: bool(asked.append(1)) or len(asked) > 1)
     assert drawn == ["warm-up"]  # the first throw-away chart, then a request came
-    charts.warm_up("outage")
+    figures.warm_up("outage")
     assert drawn == ["warm-up", "warm-up", "warm-up (UTC)"]
 
     r, w = os.pipe()
@@ -202,10 +222,10 @@ def test_only_a_helper_started_ahead_draws_throw_away_charts(monkeypatch) -> Non
     reaches the helper on its command line."""
     import io
 
-    from incidentlib.notebook import chartworker
+    from incidentlib.notebook import chartworker, figures
 
     drawn: list[str] = []
-    monkeypatch.setattr(charts, "png", lambda fig: drawn.append(fig.axes[0].get_title()) or b"")
+    monkeypatch.setattr(figures, "png", lambda fig: drawn.append(fig.axes[0].get_title()) or b"")
     chartworker._serve(io.BytesIO(b""), io.BytesIO(), "outage", "")  # no request: warm-up only
     assert drawn == []
     chartworker._serve(io.BytesIO(b""), io.BytesIO(), "outage", chartworker.AHEAD)
