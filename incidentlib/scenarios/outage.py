@@ -20,7 +20,7 @@ from ..kube import actions, frames, nodes, owners, reads, services
 from ..kube.client import Cluster, freeze_heap, paused_gc
 from ..kube.podstatus import pod_row, surely_running_ready
 from ..notebook import charts
-from ..notebook.chartworker import ChartJob, ChartWorker
+from ..notebook.chartworker import DEFAULT_TIMEOUT, ChartJob, ChartWorker
 from ..notebook.run import Gathered, Run, show_table, show_text
 from ..plan import Plan
 from ..redact import redact_text, redact_value
@@ -94,6 +94,7 @@ class Reading:
         self._quiet = self._ahead.quiet
         self._out: tuple[Cluster | None, Facts] | None = None
         self._error: BaseException | None = None
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._work, name="outage-reading", daemon=True)
         self._thread.start()
 
@@ -106,18 +107,27 @@ class Reading:
                 # the collector would otherwise start as soon as it is enabled again (0.15 s at
                 # 5,000 pods: a million objects allocated while it was paused)
                 freeze_heap(self._quiet)
-            ev.charts = self._charts.submit(chart_specs(ev, self._cfg))
+            ev.charting = self._thread
             self._out = (cluster, ev)
         except BaseException as e:  # noqa: BLE001 - re-raised in the notebook's thread by result()
             self._error = e
+            self._charts.close()
+            return
+        finally:
+            self._ready.set()
+        # The tables can be shown now; the charts' values (a twentieth of a second at 5,000 pods)
+        # are taken out of the frames meanwhile, and `show_charts` waits for this thread.
+        try:
+            ev.charts = self._charts.submit(chart_specs(ev, self._cfg))
+        except Exception:  # noqa: BLE001 - `show_charts` makes them again and fails in its own cell
+            ev.charts = None
         finally:
             self._charts.close()
 
     def result(self, timeout: float | None = None) -> tuple[Cluster | None, Facts]:
         """Wait for the reads; record their sources in the notebook's Run (printing failures);
         return (cluster, evidence)."""
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._ready.wait(timeout):
             raise TimeoutError(f"reading the cluster took longer than {timeout:g} s")
         for rec in self._quiet.sources:
             self._run.sources.append(rec)
@@ -192,6 +202,7 @@ class Facts:
     correlation: dict[str, Any] | None = None
     read: set[str] = field(default_factory=set)
     charts: ChartJob | None = None
+    charting: threading.Thread | None = None  # still sending the charts' values to the helper
 
 
 def _ok(g: Gathered, name: str) -> bool:
@@ -819,6 +830,8 @@ def chart_specs(ev: Facts, cfg: Params) -> list[tuple[str, dict[str, Any]]]:
 def show_charts(ev: Facts, cfg: Params) -> None:
     """Display the charts: drawn by the chart helper while the tables were shown, or drawn here
     without one."""
+    if ev.charting is not None:
+        ev.charting.join(DEFAULT_TIMEOUT)
     job = ev.charts if ev.charts is not None else ChartJob(chart_specs(ev, cfg), None)
     charts.show(*job.pngs())
 

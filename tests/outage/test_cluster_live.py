@@ -193,3 +193,44 @@ def test_history_and_log_tails_come_with_the_first_reads(bad: tuple[Any, Any]) -
         picked = sim.kubectl("logs", f"deployment/{name}", "-n", "production", "--tail=1")
         assert f"using pod/{df['pod'].iloc[0]}" in picked.stderr
     assert ev.log_notes == []
+
+
+def test_the_tables_come_before_the_charts_values_and_the_helper_draws_them(
+    bad: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`result()` hands over the evidence as soon as the tables are built; the charts' values go to
+    the helper from the reading thread afterwards, and `show_charts` waits for that rather than
+    drawing them itself. A chart whose values cannot be made fails in the charts' cell."""
+    import threading
+
+    from incidentlib.notebook.chartworker import ChartWorker
+    from incidentlib.scenarios import outage
+
+    sim, _ = bad
+    cfg = outage.Params.check({"kubeconfig": str(sim.kubeconfig), "app_deployment": "backend"})
+    sent = threading.Event()
+    real_specs = outage.chart_specs
+
+    def slow_specs(ev: Any, cfg: Any) -> Any:
+        assert sent.wait(30)  # held until the test has seen result() return
+        return real_specs(ev, cfg)
+
+    monkeypatch.setattr(outage, "chart_specs", slow_specs)
+    reading = outage.start_reading(Run("outage", quiet=True), cfg, charts=ChartWorker.start())
+    _, ev = reading.result(timeout=60)
+    assert ev.charts is None and ev.charting is not None and ev.charting.is_alive()
+    assert "backend-" in " ".join(ev.pods["name"])  # the tables are there already
+    sent.set()
+    outage.show_charts(ev, cfg)
+    assert ev.charts is not None and ev.charts.drawn_here == 0  # the helper drew both
+    assert [p[:4] for p in ev.charts.pngs()] == [b"\x89PNG"] * 2
+
+    def broken(ev: Any, cfg: Any) -> Any:
+        raise ValueError("no timeline today")
+
+    monkeypatch.setattr(outage, "chart_specs", broken)
+    reading = outage.start_reading(Run("outage", quiet=True), cfg, charts=ChartWorker.start())
+    _, ev = reading.result(timeout=60)
+    with pytest.raises(ValueError, match="no timeline today"):
+        outage.show_charts(ev, cfg)
+    assert ev.charts is None
