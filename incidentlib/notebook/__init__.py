@@ -1,8 +1,9 @@
 """The notebook side: the evidence contract of a run, its tables and charts, and its notifications.
 
     run          Run (sources, findings, figures, actions, scraps), show_table, glue
-    charts       every chart, as matplotlib Figures shown as PNG
-    chartworker  the helper process that draws the outage charts on another core
+    charts       every chart, as matplotlib Figures shown as PNG, from the frames
+    figures      the charts' idiom, and the charts the helper draws, from plain values (no pandas)
+    chartworker  the helper process that draws the outage and database charts on another core
     kernel       the kernel's fast exit
     comms        the runbook's notification templates, filled, and the webhook post
 
