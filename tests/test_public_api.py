@@ -71,6 +71,7 @@ PUBLIC = {
         "chartworker",
         "charts",
         "comms",
+        "figures",
         "glue",
         "kernel",
         "run",

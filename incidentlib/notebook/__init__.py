@@ -48,6 +48,7 @@ __all__ = [
     "chartworker",
     "charts",
     "comms",
+    "figures",
     "glue",
     "kernel",
     "run",
