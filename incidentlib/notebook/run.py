@@ -580,7 +580,7 @@ class Table:
         """The table as plain text (a terminal, a text-only reader of the notebook): the HTML's
         cells, padded into columns, text left-aligned and numbers right-aligned, a line break inside
         a value shown as `\\n` so every row stays one line. Built directly: `DataFrame.to_string`
-        costs about 6 ms a table, a tenth of a second of every outage run."""
+        costs about 6 ms a table, some 60 ms of an outage run at 5,000 pods."""
         text = self._text_columns()
         rows = [[str(c) for c in self.df.columns]] + [
             [cell.replace("\r", "\\r").replace("\n", "\\n") for cell in texts]
