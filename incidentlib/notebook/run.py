@@ -470,6 +470,20 @@ _STATUS_COLORS = {
 }
 _COLORED = ("status", "severity", "level", "state")
 _CODE_COLUMNS = ("next_step",)
+
+
+def _memory_column(name: Any) -> bool:
+    """Whether a column holds memory in bytes, as every frame of the library names them (`memory`,
+    `memory_limit`, `memory_requested`, `memory_bytes`...; not `memory_pct` nor
+    `memory_requested_pct`): shown as `kubectl top` shows memory (`32Mi`, `127.8Gi`), never as
+    `3.35544e+07`."""
+    return (
+        isinstance(name, str)
+        and (name == "memory" or name.startswith("memory_"))
+        and ("pct" not in name)
+    )
+
+
 """Columns in our own words that quote commands between backticks (`kubectl rollout undo ...`): the
 HTML sets each quoted command in a code font, as the runbook's Markdown does, instead of showing
 the backticks. Only these: a backtick in data (an event message, a log line) stays as it is."""
@@ -529,9 +543,21 @@ class Table:
         return self._rows
 
     def _texts(self) -> list[list[str]]:
-        """Every cell as text (`_cell_text`), built once for both the HTML and the plain text."""
+        """Every cell as text (`_cell_text`; memory in bytes as kubectl shows it), built once for
+        both the HTML and the plain text."""
         if self._cells is None:
-            self._cells = [[_cell_text(v) for v in values] for values in self._values()]
+            from ..quantity import format_bytes
+
+            memory = [_memory_column(c) for c in self.df.columns]
+            self._cells = [
+                [
+                    format_bytes(v)
+                    if mem and isinstance(v, int | float) and not isinstance(v, bool)
+                    else _cell_text(v)
+                    for v, mem in zip(values, memory, strict=True)
+                ]
+                for values in self._values()
+            ]
         return self._cells
 
     def _text_columns(self) -> set[int]:

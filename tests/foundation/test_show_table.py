@@ -151,3 +151,22 @@ def test_commands_in_next_step_are_set_as_code_and_everything_else_stays_literal
     assert "<script" not in page and "<img" not in page
     # the plain text keeps the command exactly as it is to be typed
     assert "`kubectl rollout undo deployment/backend -n production`" in repr(Table(findings))
+
+
+def test_memory_in_bytes_shows_as_kubectl_shows_it_and_the_scrap_keeps_the_bytes() -> None:
+    """`kubectl top` prints memory as 32Mi or 127.8Gi; a table of bytes printed 3.35544e+07. The
+    percentages beside them and memory already written as text are left as they are."""
+    df = pd.DataFrame(
+        {
+            "node": ["node-1", "node-2"],
+            "memory_allocatable": [137_229_000_000.0, np.nan],
+            "memory": [33_554_432, 2**28],
+            "memory_requested_pct": [12.5, 3.0],
+            "memory_of_limit": ["12%", "3%"],
+        }
+    )
+    table = Table(df)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table._repr_html_())
+    assert cells == ["node-1", "127.8Gi", "32Mi", "12.5", "12%", "node-2", "", "256Mi", "3", "3%"]
+    assert repr(table).split("\n")[1].split() == ["node-1", "127.8Gi", "32Mi", "12.5", "12%"]
+    assert df["memory"].tolist() == [33_554_432, 2**28]  # only the display changes
