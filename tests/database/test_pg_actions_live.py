@@ -365,10 +365,11 @@ STUBBORN = (
 def test_a_statement_that_swallows_the_cancel_is_reported_still_there(stager, conn, pg_dsn):
     stubborn, plan = _to_cancel(stager, conn, STUBBORN)
     seen: list[tuple[str, str]] = []  # the mitigation session, as another session sees it
-    done = threading.Event()
+    done, watching = threading.Event(), threading.Event()
 
     def watch() -> None:
         with psycopg.connect(pg_dsn, autocommit=True) as w:
+            watching.set()
             while not seen and not done.is_set():
                 seen.extend(
                     w.execute(
@@ -380,6 +381,9 @@ def test_a_statement_that_swallows_the_cancel_is_reported_still_there(stager, co
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    # connected before the mitigation starts, so it cannot miss the mitigation's session, which
+    # lives about half a second (a connect under load can take longer: the test failed once so)
+    assert watching.wait(30)
     out = pg_actions.execute(plan, dsn=pg_dsn, apply=True, wait_s=0.5)
     done.set()
     watcher.join(5)
